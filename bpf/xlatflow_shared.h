@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The kernel/user contract of xlatflow: map value layouts, ring buffer
+ * events and counter indices shared by bpf/*.bpf.c and src/*.c.
+ *
+ * Rules: fixed-width types only, explicit padding, no pointers. Userspace
+ * checks every size with _Static_assert (src/contract.c). Any change here
+ * changes both sides at once.
+ */
+#ifndef XLATFLOW_SHARED_H
+#define XLATFLOW_SHARED_H
+
+#ifdef __BPF__
+/* BPF programs include this after vmlinux.h or <linux/types.h>. */
+#else
+#include <linux/types.h>
+#endif
+
+#define XF_DIR_INGRESS 0
+#define XF_DIR_EGRESS 1
+
+#define XF_FAMILY_IPV4 4
+#define XF_FAMILY_IPV6 6
+
+/*
+ * One unidirectional flow as seen at one observation point (interface and
+ * direction). Addresses are in network byte order; IPv4 addresses occupy
+ * bytes 0..3 and bytes 4..15 are zero. Ports are in host byte order.
+ * For ICMP/ICMPv6, src_port is 0 and dst_port is (type << 8 | code), the
+ * encoding of icmpTypeCodeIPv4/IPv6 (IEs 32/139).
+ * For SCTP, TCP and UDP the ports are the transport ports.
+ */
+struct xf_flow_key {
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u16 src_port;
+	__u16 dst_port;
+	__u32 ifindex;
+	__u16 vlan_id; /* outermost 802.1Q/802.1ad VLAN id, 0 when untagged */
+	__u8 proto;    /* IPPROTO_* */
+	__u8 family;   /* XF_FAMILY_IPV4 or XF_FAMILY_IPV6 */
+	__u8 direction; /* XF_DIR_* */
+	__u8 pad[3];
+};
+
+/*
+ * Per-CPU aggregate of one flow key. Userspace sums packets/octets over the
+ * CPUs, takes min(first_ns) and max(last_ns), ORs tcp_flags, and takes MACs
+ * and tos from the CPU with the largest last_ns.
+ * Times are bpf_ktime_get_ns() (CLOCK_MONOTONIC).
+ * octets counts the IP header and payload (RFC 7012 octetDeltaCount): the
+ * IPv4 total length or the IPv6 payload length + 40.
+ */
+struct xf_flow_stats {
+	__u64 packets;
+	__u64 octets;
+	__u64 first_ns;
+	__u64 last_ns;
+	__u8 src_mac[6];
+	__u8 dst_mac[6];
+	__u16 tcp_flags; /* OR of TCP flags, tcpControlBits layout (RFC 7125) */
+	__u8 tos;        /* IPv4 TOS / IPv6 traffic class (ipClassOfService) */
+	__u8 pad;
+};
+
+/*
+ * Sent on the "flow_events" ring buffer when a flow could not be inserted
+ * in the flows map (map full): one event per packet, same aggregate layout
+ * with packets == 1. Userspace merges it like a map entry.
+ */
+struct xf_flow_event {
+	struct xf_flow_key key;
+	struct xf_flow_stats stats;
+};
+
+/*
+ * A conntrack tuple as the NAT hook reads it from struct nf_conn.
+ * Addresses in network byte order (IPv4 in bytes 0..3), ports in host byte
+ * order. For ICMP/ICMPv6 both ports are 0 (the echo id is not part of the
+ * flow key, see docs/nat.md).
+ */
+struct xf_tuple {
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u16 src_port;
+	__u16 dst_port;
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
+/*
+ * One NAT translation: the conntrack original and reply tuples and the zone.
+ * For a connection client C:cp -> service S:sp DNATed to backend B:bp and
+ * SNATed to C':cp', orig = C:cp -> S:sp and reply = B:bp -> C':cp'.
+ * Sent on the "xlat_events" ring buffer when a connection is first seen
+ * translated, when its tuples change, and again every
+ * XF_XLAT_REFRESH_NS while packets keep being translated.
+ */
+struct xf_xlat_event {
+	struct xf_tuple orig;
+	struct xf_tuple reply;
+	__u64 ts_ns;   /* bpf_ktime_get_ns() of the packet that emitted it */
+	__u16 zone_id; /* ct->zone.id, 0 = default zone */
+	__u8 source;   /* XF_XLAT_SRC_* */
+	__u8 pad[5];
+};
+
+#define XF_XLAT_SRC_FENTRY 1
+#define XF_XLAT_SRC_KPROBE 2
+#define XF_XLAT_SRC_CONNTRACK 3 /* produced in userspace from netlink */
+
+#define XF_XLAT_REFRESH_NS (10ULL * 1000000000ULL)
+
+/* Value of the NAT hook's dedup map (keyed by struct xf_tuple orig). */
+struct xf_xlat_seen {
+	struct xf_tuple reply;
+	__u64 emitted_ns;
+	__u16 zone_id;
+	__u8 pad[6];
+};
+
+/*
+ * Indices into the per-CPU "counters" array map. Userspace sums CPUs.
+ * Exported in the metering statistics options records.
+ */
+enum xf_counter {
+	XF_CNT_PACKETS = 0,       /* packets the TC programs saw */
+	XF_CNT_OCTETS,            /* their IP octets (IP packets only) */
+	XF_CNT_NON_IP,            /* not IPv4/IPv6 (ARP, LLDP, ...): not a flow */
+	XF_CNT_MALFORMED,         /* truncated or invalid headers: not a flow */
+	XF_CNT_SAMPLED_OUT,       /* skipped by sampling */
+	XF_CNT_MAP_FULL,          /* flows map full: sent to flow_events */
+	XF_CNT_RB_LOST_PACKETS,   /* map full and ring buffer full: lost */
+	XF_CNT_RB_LOST_OCTETS,
+	XF_CNT_XLAT_CALLS,        /* NAT hook invocations */
+	XF_CNT_XLAT_EVENTS,       /* translations emitted */
+	XF_CNT_XLAT_RB_LOST,      /* translations lost: ring buffer full */
+	XF_CNT_XLAT_UNSUPPORTED,  /* translations of unsupported families */
+	XF_CNT_MAX,
+};
+
+/*
+ * The flows map is double-buffered: the TC programs write to flows_0 when
+ * the global "flows_epoch" is even and to flows_1 when odd. Userspace flips
+ * the epoch, waits for programs still running on the old one to finish,
+ * and drains the inactive map with lookup-and-delete. A late update to the
+ * inactive map is drained in the next cycle, so nothing is lost.
+ */
+
+#endif /* XLATFLOW_SHARED_H */

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * xlatflowd configuration: the libconfig file (/etc/xlatflow/xlatflowd.conf)
+ * merged with command-line overrides, validated into one struct xf_config.
+ * Every error names file:line (or the command-line option) and the field.
+ */
+#ifndef XF_CONFIG_H
+#define XF_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define XF_CONFIG_DEFAULT_PATH "/etc/xlatflow/xlatflowd.conf"
+#define XF_MAX_COLLECTORS 16
+#define XF_MAX_PATTERNS 64
+
+enum xf_transport { XF_TRANSPORT_UDP = 0, XF_TRANSPORT_TCP };
+enum xf_export_protocol { XF_PROTO_IPFIX = 0, XF_PROTO_NETFLOW9 };
+enum xf_nat_hook {
+	XF_NAT_AUTO = 0,
+	XF_NAT_FENTRY,
+	XF_NAT_KPROBE,
+	XF_NAT_CONNTRACK,
+	XF_NAT_OFF,
+};
+
+struct xf_collector_config {
+	char url[256];   /* as written: "udp://127.0.0.1:4739" */
+	enum xf_transport transport;
+	enum xf_export_protocol protocol;
+	char host[200];  /* host part, brackets removed for IPv6 */
+	char port[8];
+	struct sockaddr_storage addr; /* resolved at validation time */
+	socklen_t addrlen;
+	uint16_t mtu;    /* UDP: largest IPFIX message incl. IP/UDP headers */
+};
+
+struct xf_config {
+	char path[4096]; /* file the config came from ("" = built-in defaults) */
+
+	/* interfaces: exact names or fnmatch(3) patterns */
+	char *include[XF_MAX_PATTERNS];
+	int n_include;
+	char *exclude[XF_MAX_PATTERNS];
+	int n_exclude;
+
+	struct xf_collector_config collectors[XF_MAX_COLLECTORS];
+	int n_collectors;
+
+	uint32_t observation_domain_id;
+	uint32_t active_timeout;     /* seconds */
+	uint32_t idle_timeout;       /* seconds */
+	uint32_t max_flows;          /* userspace flow cache bound */
+	uint32_t kernel_max_flows;   /* entries in each BPF flows map */
+	uint32_t ringbuf_size;       /* bytes, power of two */
+	uint32_t drain_interval_ms;  /* map drain / cache scan period */
+	uint32_t template_refresh;   /* seconds between UDP template resends */
+	uint32_t template_refresh_messages; /* also every N messages (UDP), 0 = off */
+	uint32_t sampling;           /* 1 = every packet */
+	enum xf_nat_hook nat_hook;
+	uint32_t enterprise_number;  /* PEN of the xlatflow elements */
+	bool zone_as_vrf;            /* copy zone id into ingressVRFID (IE 234) */
+	uint32_t xlat_timeout;       /* seconds a translation is kept unseen */
+	int log_level;               /* enum log_level */
+	char pidfile[4096];
+	bool foreground;
+	bool verbose;
+};
+
+/* Fill *cfg with the built-in defaults. */
+void config_defaults(struct xf_config *cfg);
+
+/*
+ * Parse the libconfig file at path into cfg (which holds defaults or earlier
+ * values). On error print "path:line: message" to err_buf and return
+ * -EINVAL (or -errno for an unreadable file); cfg is then unusable.
+ */
+int config_load_file(struct xf_config *cfg, const char *path, char *err_buf, size_t err_len);
+
+/* Parse the built-in default configuration text (used by --demo). */
+int config_load_string(struct xf_config *cfg, const char *text, const char *name, char *err_buf,
+		       size_t err_len);
+
+/* Add a collector from a URL ("udp://HOST:PORT", "tcp://[v6]:PORT"). */
+int config_add_collector(struct xf_config *cfg, const char *url, const char *where, char *err_buf,
+			 size_t err_len);
+
+/* Add an interface include pattern. */
+int config_add_interface(struct xf_config *cfg, const char *pattern, char *err_buf, size_t err_len);
+
+/* Drop all interface patterns / collectors (command line replaces file). */
+void config_clear_interfaces(struct xf_config *cfg);
+void config_clear_collectors(struct xf_config *cfg);
+
+/* Cross-field checks after file and command line are merged. */
+int config_validate(const struct xf_config *cfg, char *err_buf, size_t err_len);
+
+/* Does interface name match include and not exclude? */
+bool config_interface_wanted(const struct xf_config *cfg, const char *ifname);
+
+/* Print the effective configuration in the file's own syntax. */
+void config_print(const struct xf_config *cfg, FILE *out);
+
+/* Release memory owned by cfg (patterns); cfg may be reused after. */
+void config_release(struct xf_config *cfg);
+
+const char *config_nat_hook_name(enum xf_nat_hook hook);
+
+#endif

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * struct flow_record: one expired (or interval) flow as the flow cache hands
+ * it to the exporter. Times are wall-clock milliseconds since the epoch;
+ * counters are deltas since the previous record of the same flow.
+ */
+#ifndef XF_FLOW_H
+#define XF_FLOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "xlatflow_shared.h"
+
+/* flowEndReason, IANA IE 136 */
+enum flow_end_reason {
+	FLOW_END_IDLE = 1,
+	FLOW_END_ACTIVE = 2,
+	FLOW_END_END_OF_FLOW = 3,
+	FLOW_END_FORCED = 4,
+	FLOW_END_LACK_OF_RESOURCES = 5,
+};
+
+/* Where this flow was observed relative to the translation. */
+enum xlat_observed {
+	XLAT_OBSERVED_PRE = 1,  /* packets seen before conntrack translated them */
+	XLAT_OBSERVED_POST = 2, /* packets seen after translation */
+};
+
+/* xlat_type bits */
+#define XLAT_TYPE_SNAT 0x01 /* source address or port changed */
+#define XLAT_TYPE_DNAT 0x02 /* destination address or port changed */
+
+/*
+ * The translation conntrack applies to this flow's packets, in the packets'
+ * own direction: pre_* is the packet before NAT, post_* after. One of the
+ * two equals the observed key (see observed). Addresses in network byte
+ * order (IPv4 in bytes 0..3), ports in host byte order.
+ */
+struct xlat_info {
+	uint8_t pre_src[16];
+	uint8_t pre_dst[16];
+	uint8_t post_src[16];
+	uint8_t post_dst[16];
+	uint16_t pre_sport;
+	uint16_t pre_dport;
+	uint16_t post_sport;
+	uint16_t post_dport;
+	uint16_t zone_id;
+	uint8_t observed; /* enum xlat_observed */
+	uint8_t type;     /* XLAT_TYPE_* */
+};
+
+struct flow_record {
+	struct xf_flow_key key;
+	uint64_t packets;
+	uint64_t octets;
+	uint64_t start_ms;
+	uint64_t end_ms;
+	uint8_t src_mac[6];
+	uint8_t dst_mac[6];
+	uint16_t tcp_flags;
+	uint8_t tos;
+	uint8_t end_reason; /* enum flow_end_reason */
+	bool has_xlat;
+	struct xlat_info xlat; /* valid when has_xlat */
+};
+
+#endif
