@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The kernel/user contract of xlatflow: map value layouts, ring buffer
- * events and counter indices shared by bpf/*.bpf.c and src/*.c.
+ * events and counter indices shared by the BPF programs (bpf/) and the
+ * daemon (src/).
  *
  * Rules: fixed-width types only, explicit padding, no pointers. Userspace
  * checks every size with _Static_assert (src/contract.c). Any change here

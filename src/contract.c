@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Compile-time checks of the kernel/user contract (bpf/xlatflow_shared.h):
+ * the BPF programs are built by clang for another target, so the layouts
+ * are pinned here and any drift fails the userspace build.
+ */
+#include <stddef.h>
+
+#include "xlatflow_shared.h"
+
+_Static_assert(sizeof(struct xf_flow_key) == 48, "xf_flow_key layout");
+_Static_assert(offsetof(struct xf_flow_key, src_port) == 32, "xf_flow_key ports");
+_Static_assert(offsetof(struct xf_flow_key, ifindex) == 36, "xf_flow_key ifindex");
+_Static_assert(sizeof(struct xf_flow_stats) == 48, "xf_flow_stats layout");
+_Static_assert(offsetof(struct xf_flow_stats, tcp_flags) == 44, "xf_flow_stats flags");
+_Static_assert(sizeof(struct xf_flow_event) == 96, "xf_flow_event layout");
+_Static_assert(sizeof(struct xf_tuple) == 40, "xf_tuple layout");
+_Static_assert(sizeof(struct xf_xlat_event) == 96, "xf_xlat_event layout");
+_Static_assert(offsetof(struct xf_xlat_event, ts_ns) == 80, "xf_xlat_event ts");
+_Static_assert(sizeof(struct xf_xlat_seen) == 56, "xf_xlat_seen layout");

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "flowcache.h"
+
+#define TCP_FIN 0x01
+#define TCP_RST 0x04
+
+/* Entries live in chunks; an index is 1-based so that 0 means "none". */
+#define CHUNK_SHIFT 16
+#define CHUNK_SIZE (1u << CHUNK_SHIFT)
+#define NIL 0u
+
+enum entry_list { LIST_AGE = 0, LIST_ENDED = 1 };
+
+/*
+ * Three intrusive orderings, by 32-bit index instead of pointers to keep an
+ * entry at 120 bytes:
+ *  - hash chain (hnext), also the free list
+ *  - LRU by last update (lru_*): idle expiry and eviction scan from its head
+ *  - age (age_*): creation order for the active timeout, or, once FIN/RST
+ *    was seen, the order flows ended in (the "ended" list)
+ */
+struct flow_entry {
+	struct xf_flow_key key;
+	struct xf_flow_stats st;
+	uint32_t hnext;
+	uint32_t lru_prev, lru_next;
+	uint32_t age_prev, age_next;
+	uint8_t ended;  /* on the ended list */
+	uint8_t in_use;
+};
+_Static_assert(sizeof(struct flow_entry) <= 120, "flow_entry grew past its memory budget");
+
+struct list_head_idx {
+	uint32_t head, tail;
+};
+
+struct flowcache {
+	struct flow_entry **chunks;
+	uint32_t n_chunks;
+	uint32_t n_entries;   /* allocated slots (used + free) */
+	uint32_t free_head;
+	uint32_t *buckets;
+	uint32_t n_buckets;   /* power of two */
+	uint32_t count;
+	uint32_t max_flows;
+	struct list_head_idx lru;
+	struct list_head_idx age[2];
+	struct flowcache_timeouts t;
+	struct flowcache_stats stats;
+	flowcache_export_cb cb;
+	void *ctx;
+};
+
+static inline struct flow_entry *E(const struct flowcache *fc, uint32_t idx)
+{
+	idx--;
+	return &fc->chunks[idx >> CHUNK_SHIFT][idx & (CHUNK_SIZE - 1)];
+}
+
+static uint64_t key_hash(const struct xf_flow_key *k)
+{
+	uint64_t w[6], h = 0x9e3779b97f4a7c15ULL;
+
+	_Static_assert(sizeof(*k) == sizeof(w), "flow key is six words");
+	memcpy(w, k, sizeof(w));
+	for (int i = 0; i < 6; i++) {
+		h ^= w[i];
+		h *= 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 29);
+}
+
+/* --- intrusive lists ---------------------------------------------------- */
+
+#define LIST_FUNCS(name, prev, next)                                                   \
+	static void name##_unlink(struct flowcache *fc, struct list_head_idx *l,       \
+				  uint32_t i)                                          \
+	{                                                                              \
+		struct flow_entry *e = E(fc, i);                                       \
+		if (e->prev)                                                           \
+			E(fc, e->prev)->next = e->next;                                \
+		else                                                                   \
+			l->head = e->next;                                             \
+		if (e->next)                                                           \
+			E(fc, e->next)->prev = e->prev;                                \
+		else                                                                   \
+			l->tail = e->prev;                                             \
+		e->prev = e->next = NIL;                                               \
+	}                                                                              \
+	static void name##_append(struct flowcache *fc, struct list_head_idx *l,       \
+				  uint32_t i)                                          \
+	{                                                                              \
+		struct flow_entry *e = E(fc, i);                                       \
+		e->prev = l->tail;                                                     \
+		e->next = NIL;                                                         \
+		if (l->tail)                                                           \
+			E(fc, l->tail)->next = i;                                      \
+		else                                                                   \
+			l->head = i;                                                   \
+		l->tail = i;                                                           \
+	}
+
+LIST_FUNCS(lru, lru_prev, lru_next)
+LIST_FUNCS(age, age_prev, age_next)
+
+/* --- allocation and hashing ---------------------------------------------- */
+
+static uint32_t entry_alloc(struct flowcache *fc)
+{
+	uint32_t i;
+
+	if (fc->free_head) {
+		i = fc->free_head;
+		fc->free_head = E(fc, i)->hnext;
+		return i;
+	}
+	if ((fc->n_entries & (CHUNK_SIZE - 1)) == 0) {
+		fc->chunks = g_renew(struct flow_entry *, fc->chunks, fc->n_chunks + 1);
+		fc->chunks[fc->n_chunks++] = g_new(struct flow_entry, CHUNK_SIZE);
+	}
+	return ++fc->n_entries;
+}
+
+static void rehash(struct flowcache *fc, uint32_t n_buckets)
+{
+	uint32_t *b = g_new0(uint32_t, n_buckets);
+
+	for (uint32_t i = 1; i <= fc->n_entries; i++) {
+		struct flow_entry *e = E(fc, i);
+		uint32_t slot;
+
+		if (!e->in_use)
+			continue;
+		slot = key_hash(&e->key) & (n_buckets - 1);
+		e->hnext = b[slot];
+		b[slot] = i;
+	}
+	g_free(fc->buckets);
+	fc->buckets = b;
+	fc->n_buckets = n_buckets;
+}
+
+static uint32_t *find_slot(struct flowcache *fc, const struct xf_flow_key *key)
+{
+	uint32_t *p = &fc->buckets[key_hash(key) & (fc->n_buckets - 1)];
+
+	while (*p && memcmp(&E(fc, *p)->key, key, sizeof(*key)) != 0)
+		p = &E(fc, *p)->hnext;
+	return p;
+}
+
+/* Export entry i with reason and remove it from every structure. */
+static void entry_expire(struct flowcache *fc, uint32_t i, enum flow_end_reason reason)
+{
+	struct flow_entry *e = E(fc, i);
+	uint32_t *p = find_slot(fc, &e->key);
+
+	if (e->st.packets > 0)
+		fc->cb(fc->ctx, &e->key, &e->st, reason);
+	fc->stats.exported[reason]++;
+	if (reason == FLOW_END_LACK_OF_RESOURCES)
+		fc->stats.evicted++;
+
+	*p = e->hnext;
+	lru_unlink(fc, &fc->lru, i);
+	age_unlink(fc, &fc->age[e->ended ? LIST_ENDED : LIST_AGE], i);
+	e->in_use = 0;
+	e->hnext = fc->free_head;
+	fc->free_head = i;
+	fc->count--;
+}
+
+/* --- public ------------------------------------------------------------- */
+
+struct flowcache *flowcache_new(uint32_t max_flows, const struct flowcache_timeouts *t,
+				flowcache_export_cb cb, void *ctx)
+{
+	struct flowcache *fc = g_new0(struct flowcache, 1);
+
+	fc->max_flows = max_flows ? max_flows : 1;
+	fc->t = *t;
+	fc->cb = cb;
+	fc->ctx = ctx;
+	fc->n_buckets = 1024;
+	fc->buckets = g_new0(uint32_t, fc->n_buckets);
+	return fc;
+}
+
+void flowcache_free(struct flowcache *fc)
+{
+	if (!fc)
+		return;
+	for (uint32_t c = 0; c < fc->n_chunks; c++)
+		g_free(fc->chunks[c]);
+	g_free(fc->chunks);
+	g_free(fc->buckets);
+	g_free(fc);
+}
+
+void flowcache_set_timeouts(struct flowcache *fc, const struct flowcache_timeouts *t)
+{
+	fc->t = *t;
+}
+
+void flowcache_set_max_flows(struct flowcache *fc, uint32_t max_flows)
+{
+	fc->max_flows = max_flows ? max_flows : 1;
+}
+
+void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
+		      const struct xf_flow_stats *st)
+{
+	uint32_t *p, i;
+	struct flow_entry *e;
+
+	if (st->packets == 0)
+		return;
+	p = find_slot(fc, key);
+	if (*p) {
+		i = *p;
+		e = E(fc, i);
+		e->st.packets += st->packets;
+		e->st.octets += st->octets;
+		if (st->first_ns < e->st.first_ns)
+			e->st.first_ns = st->first_ns;
+		if (st->last_ns >= e->st.last_ns) {
+			e->st.last_ns = st->last_ns;
+			memcpy(e->st.src_mac, st->src_mac, 6);
+			memcpy(e->st.dst_mac, st->dst_mac, 6);
+			e->st.tos = st->tos;
+		}
+		e->st.tcp_flags |= st->tcp_flags;
+		lru_unlink(fc, &fc->lru, i);
+		lru_append(fc, &fc->lru, i);
+	} else {
+		while (fc->count >= fc->max_flows && fc->lru.head)
+			entry_expire(fc, fc->lru.head, FLOW_END_LACK_OF_RESOURCES);
+		if (fc->count + 1 > fc->n_buckets) {
+			rehash(fc, fc->n_buckets * 2);
+		}
+		p = find_slot(fc, key); /* eviction or rehash may have moved it */
+		i = entry_alloc(fc);
+		e = E(fc, i);
+		memset(e, 0, sizeof(*e));
+		e->key = *key;
+		e->st = *st;
+		e->in_use = 1;
+		*p = i;
+		lru_append(fc, &fc->lru, i);
+		age_append(fc, &fc->age[LIST_AGE], i);
+		fc->count++;
+		fc->stats.created++;
+	}
+	if (!e->ended && key->proto == 6 && (e->st.tcp_flags & (TCP_FIN | TCP_RST))) {
+		age_unlink(fc, &fc->age[LIST_AGE], i);
+		e->ended = 1;
+		age_append(fc, &fc->age[LIST_ENDED], i);
+	}
+}
+
+void flowcache_expire(struct flowcache *fc, uint64_t now_ns)
+{
+	uint32_t i;
+
+	/*
+	 * Ended TCP flows: the list holds only flows within fin_grace of their
+	 * FIN/RST, so a full scan is cheap, and a late ACK on one flow does not
+	 * hold back the others.
+	 */
+	for (i = fc->age[LIST_ENDED].head; i;) {
+		uint32_t next = E(fc, i)->age_next;
+
+		if (now_ns >= E(fc, i)->st.last_ns + fc->t.fin_grace_ns)
+			entry_expire(fc, i, FLOW_END_END_OF_FLOW);
+		i = next;
+	}
+	/*
+	 * Idle flows: the LRU is ordered by drain time, which follows packet
+	 * time to within one drain interval, so the scan stops at the first
+	 * flow that is still live.
+	 */
+	while ((i = fc->lru.head) && now_ns >= E(fc, i)->st.last_ns + fc->t.idle_ns)
+		entry_expire(fc, i, E(fc, i)->ended ? FLOW_END_END_OF_FLOW : FLOW_END_IDLE);
+	/* Long-lived flows, oldest first: report an interval and start anew. */
+	while ((i = fc->age[LIST_AGE].head) && now_ns >= E(fc, i)->st.first_ns + fc->t.active_ns)
+		entry_expire(fc, i, FLOW_END_ACTIVE);
+}
+
+void flowcache_flush(struct flowcache *fc, enum flow_end_reason reason)
+{
+	while (fc->lru.head)
+		entry_expire(fc, fc->lru.head, reason);
+}
+
+void flowcache_get_stats(const struct flowcache *fc, struct flowcache_stats *out)
+{
+	*out = fc->stats;
+	out->flows = fc->count;
+}

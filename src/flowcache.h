@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The userspace flow cache: merges the aggregates drained from the kernel
+ * into long-lived flows and decides when each flow's record is exported.
+ *
+ * A flow is exported, and removed, when
+ *   - no packet arrived for idle_timeout          (flowEndReason 1, idle)
+ *   - its first packet is active_timeout old      (2, active: long flows are
+ *     reported in intervals, each record with the delta since the last)
+ *   - TCP FIN or RST was seen and fin_grace passed (3, end of flow)
+ *   - the cache holds max_flows and a new flow needs room: the least recently
+ *     updated flow goes                           (5, lack of resources)
+ *   - flowcache_flush() at shutdown or reload      (4, forced end)
+ * All times are CLOCK_MONOTONIC nanoseconds, as the kernel stamps packets.
+ *
+ * Memory: one struct flow_entry (120 bytes) per flow plus 4 to 8 bytes of
+ * bucket array; entries are allocated in chunks as the cache grows.
+ */
+#ifndef XF_FLOWCACHE_H
+#define XF_FLOWCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flow.h"
+#include "xlatflow_shared.h"
+
+struct flowcache;
+
+/*
+ * Called for every record the cache exports. key and stats are only valid
+ * during the call; stats holds the counters of this record (deltas).
+ */
+typedef void (*flowcache_export_cb)(void *ctx, const struct xf_flow_key *key,
+				    const struct xf_flow_stats *stats, enum flow_end_reason reason);
+
+struct flowcache_timeouts {
+	uint64_t active_ns;
+	uint64_t idle_ns;
+	uint64_t fin_grace_ns; /* wait after FIN/RST for the last ACKs */
+};
+
+struct flowcache_stats {
+	uint64_t flows;          /* currently cached */
+	uint64_t created;
+	uint64_t exported[6];    /* by flowEndReason (index 1..5) */
+	uint64_t evicted;        /* = exported[LACK_OF_RESOURCES] */
+};
+
+struct flowcache *flowcache_new(uint32_t max_flows, const struct flowcache_timeouts *t,
+				flowcache_export_cb cb, void *ctx);
+void flowcache_free(struct flowcache *fc); /* drops cached flows without exporting */
+
+void flowcache_set_timeouts(struct flowcache *fc, const struct flowcache_timeouts *t);
+/* A smaller bound takes effect as flows arrive (LRU eviction). */
+void flowcache_set_max_flows(struct flowcache *fc, uint32_t max_flows);
+
+/* Merge one drained aggregate (already summed over CPUs) into the cache. */
+void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
+		      const struct xf_flow_stats *stats);
+
+/* Export the flows whose idle, active or end-of-flow time has come. */
+void flowcache_expire(struct flowcache *fc, uint64_t now_ns);
+
+/* Export every cached flow with the given reason (FLOW_END_FORCED). */
+void flowcache_flush(struct flowcache *fc, enum flow_end_reason reason);
+
+void flowcache_get_stats(const struct flowcache *fc, struct flowcache_stats *out);
+
+#endif

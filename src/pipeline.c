@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "capture.h"
+#include "clock.h"
+#include "config.h"
+#include "drain.h"
+#include "export.h"
+#include "flowcache.h"
+#include "ifwatch.h"
+#include "log.h"
+#include "nathook.h"
+#include "pipeline.h"
+#include "xlat.h"
+
+/* TCP connections send their last ACKs right after FIN/RST. */
+#define FIN_GRACE_NS (2ULL * 1000000000ULL)
+
+struct pipeline {
+	struct xf_config cfg;
+	struct capture *capture;
+	struct nathook *nat;
+	struct xlat_table *xlat;
+	struct flowcache *cache;
+	struct exporter *exp;
+	struct ifwatch *links;
+	struct xf_clock clock;
+	GHashTable *attached; /* ifindex -> interface name (owned) */
+	uint64_t drained_flows;
+	uint64_t drained_events;
+};
+
+static uint64_t mono_ms(void)
+{
+	return clock_mono_ns() / 1000000ULL;
+}
+
+/* --- flow path ------------------------------------------------------------ */
+
+/* The flow cache decided a record is due: join its translation, export it. */
+static void on_flow_export(void *ctx, const struct xf_flow_key *key,
+			   const struct xf_flow_stats *st, enum flow_end_reason reason)
+{
+	struct pipeline *p = ctx;
+	struct flow_record rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.key = *key;
+	rec.packets = st->packets;
+	rec.octets = st->octets;
+	rec.start_ms = clock_mono_to_wall_ms(&p->clock, st->first_ns);
+	rec.end_ms = clock_mono_to_wall_ms(&p->clock, st->last_ns);
+	memcpy(rec.src_mac, st->src_mac, 6);
+	memcpy(rec.dst_mac, st->dst_mac, 6);
+	rec.tcp_flags = st->tcp_flags;
+	rec.tos = st->tos;
+	rec.end_reason = (uint8_t)reason;
+	rec.has_xlat = p->xlat && xlat_table_lookup(p->xlat, key, &rec.xlat);
+	exporter_add(p->exp, &rec);
+}
+
+static void on_drained(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st)
+{
+	struct pipeline *p = ctx;
+
+	flowcache_update(p->cache, key, st);
+}
+
+/* --- NAT path ------------------------------------------------------------- */
+
+static void on_xlat(void *ctx, const struct xf_xlat_event *ev)
+{
+	struct pipeline *p = ctx;
+
+	xlat_table_update(p->xlat, ev, mono_ms());
+}
+
+/* --- interfaces ----------------------------------------------------------- */
+
+static void on_link(void *ctx, int ifindex, const char *name, bool present)
+{
+	struct pipeline *p = ctx;
+	const char *old = g_hash_table_lookup(p->attached, GINT_TO_POINTER(ifindex));
+	bool wanted = present && config_interface_wanted(&p->cfg, name);
+	int rc;
+
+	if (old && !wanted) {
+		/* gone, renamed out of the patterns, or dropped by a reload */
+		if (present && (rc = capture_detach(p->capture, ifindex)) < 0)
+			log_warnx("%s: detach: %s", old, strerror(-rc));
+		log_info("interface %s (index %d) %s", old, ifindex,
+			 present ? "no longer monitored" : "removed");
+		g_hash_table_remove(p->attached, GINT_TO_POINTER(ifindex));
+	} else if (!old && wanted) {
+		rc = capture_attach(p->capture, ifindex);
+		if (rc < 0) {
+			log_warnx("%s: cannot attach TC programs: %s", name, strerror(-rc));
+			return;
+		}
+		log_info("interface %s (index %d) monitored", name, ifindex);
+		g_hash_table_insert(p->attached, GINT_TO_POINTER(ifindex), g_strdup(name));
+	} else if (old && strcmp(old, name) != 0) {
+		g_hash_table_insert(p->attached, GINT_TO_POINTER(ifindex), g_strdup(name));
+	}
+}
+
+/* Detach interfaces the (new) configuration no longer wants, attach new ones. */
+static int rescan(struct pipeline *p)
+{
+	GHashTableIter it;
+	gpointer k, v;
+	GSList *drop = NULL;
+
+	g_hash_table_iter_init(&it, p->attached);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		if (!config_interface_wanted(&p->cfg, v))
+			drop = g_slist_prepend(drop, k);
+	for (GSList *l = drop; l; l = l->next) {
+		const char *name = g_hash_table_lookup(p->attached, l->data);
+
+		on_link(p, GPOINTER_TO_INT(l->data), name, false);
+	}
+	g_slist_free(drop);
+	return ifwatch_scan(p->links);
+}
+
+/* --- lifecycle ------------------------------------------------------------ */
+
+static void cache_timeouts(const struct xf_config *cfg, struct flowcache_timeouts *t)
+{
+	t->active_ns = (uint64_t)cfg->active_timeout * 1000000000ULL;
+	t->idle_ns = (uint64_t)cfg->idle_timeout * 1000000000ULL;
+	t->fin_grace_ns = FIN_GRACE_NS < t->idle_ns ? FIN_GRACE_NS : t->idle_ns;
+}
+
+/*
+ * How long a translation is kept after its last sighting: long enough that
+ * a flow exported at its idle timeout still finds it.
+ */
+static uint64_t xlat_keep_ms(const struct xf_config *cfg)
+{
+	uint64_t keep = (uint64_t)cfg->xlat_timeout * 1000;
+	uint64_t need = ((uint64_t)cfg->idle_timeout + 10) * 1000 + 2ULL * cfg->drain_interval_ms;
+
+	return keep > need ? keep : need;
+}
+
+struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err_len)
+{
+	struct pipeline *p = g_new0(struct pipeline, 1);
+	struct capture_opts copts = {
+		.kernel_max_flows = cfg->kernel_max_flows,
+		.ringbuf_size = cfg->ringbuf_size,
+		.sampling = cfg->sampling,
+	};
+	struct flowcache_timeouts t;
+
+	p->cfg = *cfg;
+	/* the pattern strings stay owned by the caller's cfg: copy them */
+	for (int i = 0; i < cfg->n_include; i++)
+		p->cfg.include[i] = g_strdup(cfg->include[i]);
+	for (int i = 0; i < cfg->n_exclude; i++)
+		p->cfg.exclude[i] = g_strdup(cfg->exclude[i]);
+	p->attached = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	clock_sync(&p->clock);
+
+	p->capture = capture_open(&copts, err, err_len);
+	if (!p->capture)
+		goto fail;
+	p->exp = exporter_new(cfg, err, err_len);
+	if (!p->exp)
+		goto fail;
+	cache_timeouts(cfg, &t);
+	p->cache = flowcache_new(cfg->max_flows, &t, on_flow_export, p);
+	if (cfg->nat_hook != XF_NAT_OFF) {
+		p->xlat = xlat_table_new(xlat_keep_ms(cfg));
+		p->nat = nathook_open(cfg->nat_hook, on_xlat, p, err, err_len);
+		if (!p->nat)
+			goto fail;
+	}
+	p->links = ifwatch_open(on_link, p, err, err_len);
+	if (!p->links)
+		goto fail;
+	return p;
+fail:
+	pipeline_free(p);
+	return NULL;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+	if (!p)
+		return;
+	ifwatch_free(p->links);
+	nathook_free(p->nat);
+	capture_free(p->capture);
+	flowcache_free(p->cache);
+	xlat_table_free(p->xlat);
+	exporter_free(p->exp);
+	if (p->attached)
+		g_hash_table_destroy(p->attached);
+	for (int i = 0; i < p->cfg.n_include; i++)
+		g_free(p->cfg.include[i]);
+	for (int i = 0; i < p->cfg.n_exclude; i++)
+		g_free(p->cfg.exclude[i]);
+	g_free(p);
+}
+
+int pipeline_scan_interfaces(struct pipeline *p)
+{
+	return rescan(p);
+}
+
+int pipeline_fd(const struct pipeline *p, enum pipeline_fd which)
+{
+	switch (which) {
+	case PIPE_FD_FLOW_EVENTS:
+		return drain_events_fd(p->capture);
+	case PIPE_FD_NAT:
+		return p->nat ? nathook_fd(p->nat) : -1;
+	case PIPE_FD_LINKS:
+		return ifwatch_fd(p->links);
+	default:
+		return -1;
+	}
+}
+
+void pipeline_handle_fd(struct pipeline *p, enum pipeline_fd which)
+{
+	int rc;
+
+	switch (which) {
+	case PIPE_FD_FLOW_EVENTS:
+		rc = drain_events(p->capture, on_drained, p);
+		if (rc > 0)
+			p->drained_events += (uint64_t)rc;
+		break;
+	case PIPE_FD_NAT:
+		nathook_poll(p->nat);
+		break;
+	case PIPE_FD_LINKS:
+		rc = ifwatch_dispatch(p->links);
+		if (rc == -ENOBUFS) {
+			log_warnx("rtnetlink: link events lost, rescanning interfaces");
+			rescan(p);
+		} else if (rc < 0) {
+			log_warnx("rtnetlink: %s", strerror(-rc));
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+void pipeline_cycle(struct pipeline *p)
+{
+	int rc;
+
+	/* Translations first, so flows expiring now find theirs. */
+	if (p->nat)
+		nathook_poll(p->nat);
+	rc = drain_events(p->capture, on_drained, p);
+	if (rc > 0)
+		p->drained_events += (uint64_t)rc;
+	rc = drain_flows(p->capture, on_drained, p);
+	if (rc < 0)
+		log_warnx("draining the flows map: %s", strerror(-rc));
+	else
+		p->drained_flows += (uint64_t)rc;
+	clock_sync(&p->clock);
+	flowcache_expire(p->cache, clock_mono_ns());
+	exporter_flush(p->exp);
+	exporter_tick(p->exp, mono_ms());
+	if (p->xlat)
+		xlat_table_expire(p->xlat, mono_ms());
+}
+
+int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *err,
+			 size_t err_len)
+{
+	struct exporter *exp;
+	struct flowcache_timeouts t;
+
+	/* Everything that can fail comes first, so a failure changes nothing. */
+	exp = exporter_new(cfg, err, err_len);
+	if (!exp)
+		return -EINVAL;
+	if (cfg->nat_hook != p->cfg.nat_hook || cfg->kernel_max_flows != p->cfg.kernel_max_flows ||
+	    cfg->ringbuf_size != p->cfg.ringbuf_size || cfg->sampling != p->cfg.sampling)
+		log_warnx("reload: nat_hook, kernel_max_flows, ringbuf_size and sampling take effect "
+			  "on restart only");
+
+	/* Records already due go to the old collectors, then switch. */
+	pipeline_cycle(p);
+	exporter_flush(p->exp);
+	exporter_free(p->exp);
+	p->exp = exp;
+
+	cache_timeouts(cfg, &t);
+	flowcache_set_timeouts(p->cache, &t);
+	flowcache_set_max_flows(p->cache, cfg->max_flows);
+
+	for (int i = 0; i < p->cfg.n_include; i++)
+		g_free(p->cfg.include[i]);
+	for (int i = 0; i < p->cfg.n_exclude; i++)
+		g_free(p->cfg.exclude[i]);
+	{
+		enum xf_nat_hook hook = p->cfg.nat_hook;
+		uint32_t kmax = p->cfg.kernel_max_flows, rb = p->cfg.ringbuf_size;
+		uint32_t sampling = p->cfg.sampling;
+
+		p->cfg = *cfg;
+		p->cfg.nat_hook = hook;
+		p->cfg.kernel_max_flows = kmax;
+		p->cfg.ringbuf_size = rb;
+		p->cfg.sampling = sampling;
+	}
+	for (int i = 0; i < cfg->n_include; i++)
+		p->cfg.include[i] = g_strdup(cfg->include[i]);
+	for (int i = 0; i < cfg->n_exclude; i++)
+		p->cfg.exclude[i] = g_strdup(cfg->exclude[i]);
+	rescan(p);
+	return 0;
+}
+
+void pipeline_shutdown(struct pipeline *p)
+{
+	int rc;
+
+	/*
+	 * Two drains: the first flips to the other map and empties the old one,
+	 * the second empties what arrived meanwhile. Programs stay attached until
+	 * pipeline_free, so packets after this point are not counted.
+	 */
+	if (p->nat)
+		nathook_poll(p->nat);
+	for (int i = 0; i < 2; i++) {
+		drain_events(p->capture, on_drained, p);
+		rc = drain_flows(p->capture, on_drained, p);
+		if (rc < 0)
+			log_warnx("draining the flows map: %s", strerror(-rc));
+	}
+	drain_events(p->capture, on_drained, p);
+	clock_sync(&p->clock);
+	flowcache_flush(p->cache, FLOW_END_FORCED);
+	exporter_flush(p->exp);
+}
+
+void pipeline_log_summary(const struct pipeline *p)
+{
+	GHashTableIter it;
+	gpointer k, v;
+	GString *ifs = g_string_new(NULL);
+
+	g_hash_table_iter_init(&it, p->attached);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		g_string_append_printf(ifs, "%s%s", ifs->len ? ", " : "", (const char *)v);
+	log_info("%s %s: capture %s on %u interface(s) [%s]", PACKAGE_NAME, PACKAGE_VERSION,
+		 capture_attach_mode(p->capture), g_hash_table_size(p->attached), ifs->str);
+	log_info("NAT enrichment: %s",
+		 p->nat ? config_nat_hook_name(nathook_mode(p->nat)) : "off");
+	for (int i = 0; i < p->cfg.n_collectors; i++)
+		log_info("collector %s (%s, mtu %u)", p->cfg.collectors[i].url,
+			 p->cfg.collectors[i].protocol == XF_PROTO_NETFLOW9 ? "netflow9" : "ipfix",
+			 p->cfg.collectors[i].mtu);
+	log_info("timeouts: active %us, idle %us; max_flows %u; sampling 1:%u",
+		 p->cfg.active_timeout, p->cfg.idle_timeout, p->cfg.max_flows, p->cfg.sampling);
+	g_string_free(ifs, TRUE);
+}
+
+uint32_t pipeline_drain_interval_ms(const struct pipeline *p)
+{
+	return p->cfg.drain_interval_ms;
+}

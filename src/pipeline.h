@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The data path wired together: capture (TC programs) -> drain -> flow cache
+ * -> (translation join) -> exporter, plus the NAT hook feeding the
+ * translation table and the interface set the programs are attached to.
+ * main.c owns the event loop and calls in here.
+ */
+#ifndef XF_PIPELINE_H
+#define XF_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct pipeline;
+
+/* Loads the BPF programs, opens the NAT hook and the collectors. cfg is copied. */
+struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err_len);
+/* Stops everything: detaches, frees. Call pipeline_shutdown first to export. */
+void pipeline_free(struct pipeline *p);
+
+/* Attach to every interface present that the config wants. */
+int pipeline_scan_interfaces(struct pipeline *p);
+
+/* File descriptors to wait on, and what to call when one is readable. */
+enum pipeline_fd { PIPE_FD_FLOW_EVENTS, PIPE_FD_NAT, PIPE_FD_LINKS, PIPE_FD_MAX };
+int pipeline_fd(const struct pipeline *p, enum pipeline_fd which); /* -1 when unused */
+void pipeline_handle_fd(struct pipeline *p, enum pipeline_fd which);
+
+/* One export cycle: drain the kernel maps, expire, send. */
+void pipeline_cycle(struct pipeline *p);
+
+/* Apply a new validated configuration without losing cached flows. */
+int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *err,
+			 size_t err_len);
+
+/* Drain everything, export every cached flow (flowEndReason forced), flush. */
+void pipeline_shutdown(struct pipeline *p);
+
+/* Print the startup summary (version, hooks, interfaces, collectors). */
+void pipeline_log_summary(const struct pipeline *p);
+
+uint32_t pipeline_drain_interval_ms(const struct pipeline *p);
+
+#endif

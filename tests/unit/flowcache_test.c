@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Unit test of src/flowcache.c with an injected clock: every flowEndReason. */
+#include <stdlib.h>
+
+#include "flowcache.h"
+#include "testutil.h"
+
+#define MS 1000000ULL
+#define SEC (1000 * MS)
+
+struct exported {
+	struct xf_flow_key key;
+	struct xf_flow_stats st;
+	enum flow_end_reason reason;
+};
+
+static struct exported out[64];
+static int n_out;
+
+static void on_export(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st,
+		      enum flow_end_reason reason)
+{
+	(void)ctx;
+	if (n_out < 64)
+		out[n_out++] = (struct exported){ *key, *st, reason };
+}
+
+static struct xf_flow_key mkkey(uint8_t last, uint16_t sport, uint8_t proto)
+{
+	struct xf_flow_key k = { 0 };
+
+	k.src_addr[0] = 198; k.src_addr[1] = 18; k.src_addr[2] = 1; k.src_addr[3] = last;
+	k.dst_addr[0] = 198; k.dst_addr[1] = 18; k.dst_addr[2] = 2; k.dst_addr[3] = 2;
+	k.src_port = sport;
+	k.dst_port = 80;
+	k.proto = proto;
+	k.family = XF_FAMILY_IPV4;
+	k.ifindex = 3;
+	return k;
+}
+
+static struct xf_flow_stats mkstats(uint64_t pkts, uint64_t octets, uint64_t first, uint64_t last,
+				    uint16_t flags)
+{
+	struct xf_flow_stats s = { 0 };
+
+	s.packets = pkts;
+	s.octets = octets;
+	s.first_ns = first;
+	s.last_ns = last;
+	s.tcp_flags = flags;
+	return s;
+}
+
+static const struct flowcache_timeouts tmo = {
+	.active_ns = 60 * SEC, .idle_ns = 15 * SEC, .fin_grace_ns = 2 * SEC
+};
+
+static void test_merge_and_idle(void)
+{
+	struct flowcache *fc = flowcache_new(100, &tmo, on_export, NULL);
+	struct xf_flow_key k = mkkey(2, 40000, 17);
+	struct xf_flow_stats a = mkstats(3, 300, 10 * SEC, 11 * SEC, 0);
+	struct xf_flow_stats b = mkstats(2, 250, 9 * SEC, 12 * SEC, 0);
+
+	n_out = 0;
+	b.tos = 0x20;
+	b.src_mac[5] = 7;
+	flowcache_update(fc, &k, &a);
+	flowcache_update(fc, &k, &b);
+	flowcache_expire(fc, 12 * SEC + 15 * SEC - 1);
+	CHECK_U64(n_out, 0);
+	flowcache_expire(fc, 12 * SEC + 15 * SEC);
+	CHECK_U64(n_out, 1);
+	CHECK_U64(out[0].st.packets, 5);
+	CHECK_U64(out[0].st.octets, 550);
+	CHECK_U64(out[0].st.first_ns, 9 * SEC);
+	CHECK_U64(out[0].st.last_ns, 12 * SEC);
+	CHECK_U64(out[0].st.tos, 0x20);
+	CHECK_U64(out[0].st.src_mac[5], 7);
+	CHECK_U64(out[0].reason, FLOW_END_IDLE);
+	CHECK(memcmp(&out[0].key, &k, sizeof(k)) == 0);
+	flowcache_free(fc);
+}
+
+static void test_active_intervals(void)
+{
+	struct flowcache *fc = flowcache_new(100, &tmo, on_export, NULL);
+	struct xf_flow_key k = mkkey(2, 40001, 6);
+	struct flowcache_stats fs;
+
+	n_out = 0;
+	/* a packet every 10 s for 140 s: records at 60 s and 130 s */
+	for (uint64_t t = 0; t <= 140; t += 10) {
+		struct xf_flow_stats s = mkstats(1, 100, t * SEC, t * SEC, 0x10);
+
+		flowcache_update(fc, &k, &s);
+		flowcache_expire(fc, t * SEC);
+	}
+	CHECK_U64(n_out, 2);
+	CHECK_U64(out[0].reason, FLOW_END_ACTIVE);
+	CHECK_U64(out[0].st.packets, 7); /* 0..60 */
+	CHECK_U64(out[0].st.first_ns, 0);
+	CHECK_U64(out[0].st.last_ns, 60 * SEC);
+	CHECK_U64(out[1].reason, FLOW_END_ACTIVE);
+	CHECK_U64(out[1].st.packets, 7); /* 70..130 */
+	CHECK_U64(out[1].st.first_ns, 70 * SEC);
+	flowcache_flush(fc, FLOW_END_FORCED);
+	CHECK_U64(n_out, 3);
+	CHECK_U64(out[2].reason, FLOW_END_FORCED);
+	CHECK_U64(out[2].st.packets, 1); /* 140 */
+	flowcache_get_stats(fc, &fs);
+	CHECK_U64(fs.flows, 0);
+	CHECK_U64(fs.exported[FLOW_END_ACTIVE], 2);
+	CHECK_U64(fs.exported[FLOW_END_FORCED], 1);
+	flowcache_free(fc);
+}
+
+static void test_fin_rst(void)
+{
+	struct flowcache *fc = flowcache_new(100, &tmo, on_export, NULL);
+	struct xf_flow_key k1 = mkkey(2, 40002, 6), k2 = mkkey(3, 40003, 6);
+	struct xf_flow_key u = mkkey(4, 40004, 17);
+	struct xf_flow_stats syn = mkstats(1, 60, 1 * SEC, 1 * SEC, 0x02);
+	struct xf_flow_stats fin = mkstats(2, 104, 2 * SEC, 2 * SEC, 0x11);
+	struct xf_flow_stats ack = mkstats(1, 52, 3 * SEC, 3 * SEC, 0x10);
+	struct xf_flow_stats rst = mkstats(1, 40, 2 * SEC, 2 * SEC, 0x04);
+	/* a UDP "FIN bit" means nothing */
+	struct xf_flow_stats udp = mkstats(1, 40, 2 * SEC, 2 * SEC, 0x01);
+
+	n_out = 0;
+	flowcache_update(fc, &k1, &syn);
+	flowcache_update(fc, &k1, &fin);
+	flowcache_update(fc, &k2, &rst);
+	flowcache_update(fc, &u, &udp);
+	flowcache_expire(fc, 3 * SEC);
+	CHECK_U64(n_out, 0);
+	flowcache_update(fc, &k1, &ack); /* the last ACK joins the ended flow */
+	flowcache_expire(fc, 4 * SEC);
+	CHECK_U64(n_out, 1);
+	CHECK(memcmp(&out[0].key, &k2, sizeof(k2)) == 0);
+	CHECK_U64(out[0].reason, FLOW_END_END_OF_FLOW);
+	flowcache_expire(fc, 5 * SEC);
+	CHECK_U64(n_out, 2);
+	CHECK(memcmp(&out[1].key, &k1, sizeof(k1)) == 0);
+	CHECK_U64(out[1].reason, FLOW_END_END_OF_FLOW);
+	CHECK_U64(out[1].st.packets, 4);
+	CHECK_U64(out[1].st.octets, 216);
+	CHECK_U64(out[1].st.tcp_flags, 0x13);
+	flowcache_expire(fc, 17 * SEC);
+	CHECK_U64(n_out, 3);
+	CHECK_U64(out[2].reason, FLOW_END_IDLE);
+	CHECK_U64(out[2].key.proto, 17);
+	flowcache_free(fc);
+}
+
+static void test_lru_eviction(void)
+{
+	struct flowcache *fc = flowcache_new(3, &tmo, on_export, NULL);
+	struct flowcache_stats fs;
+
+	n_out = 0;
+	for (uint8_t i = 1; i <= 3; i++) {
+		struct xf_flow_key k = mkkey(i, 1000 + i, 17);
+		struct xf_flow_stats s = mkstats(i, 100 * i, i * SEC, i * SEC, 0);
+
+		flowcache_update(fc, &k, &s);
+	}
+	/* touch flow 1 so that flow 2 is the least recently updated */
+	struct xf_flow_key k1 = mkkey(1, 1001, 17);
+	struct xf_flow_stats s1 = mkstats(1, 100, 4 * SEC, 4 * SEC, 0);
+	flowcache_update(fc, &k1, &s1);
+	struct xf_flow_key k4 = mkkey(4, 1004, 17);
+	struct xf_flow_stats s4 = mkstats(1, 10, 5 * SEC, 5 * SEC, 0);
+	flowcache_update(fc, &k4, &s4);
+	CHECK_U64(n_out, 1);
+	CHECK_U64(out[0].reason, FLOW_END_LACK_OF_RESOURCES);
+	CHECK_U64(out[0].key.src_port, 1002);
+	CHECK_U64(out[0].st.packets, 2);
+	flowcache_get_stats(fc, &fs);
+	CHECK_U64(fs.flows, 3);
+	CHECK_U64(fs.evicted, 1);
+	flowcache_flush(fc, FLOW_END_FORCED);
+	CHECK_U64(n_out, 4);
+	flowcache_free(fc);
+}
+
+static uint64_t total_packets;
+static void count_export(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st,
+			 enum flow_end_reason reason)
+{
+	(void)ctx; (void)key; (void)reason;
+	total_packets += st->packets;
+}
+
+/* Many flows: rehashing and chunk growth keep every packet. */
+static void test_many_flows(void)
+{
+	struct flowcache *fc = flowcache_new(200000, &tmo, count_export, NULL);
+	struct flowcache_stats fs;
+
+	total_packets = 0;
+	for (uint32_t round = 0; round < 2; round++)
+		for (uint32_t i = 0; i < 150000; i++) {
+			struct xf_flow_key k = mkkey((uint8_t)(i >> 16), (uint16_t)i, 17);
+			struct xf_flow_stats s = mkstats(1, 64, SEC, SEC, 0);
+
+			flowcache_update(fc, &k, &s);
+		}
+	flowcache_get_stats(fc, &fs);
+	CHECK_U64(fs.flows, 150000);
+	CHECK_U64(fs.created, 150000);
+	flowcache_flush(fc, FLOW_END_FORCED);
+	CHECK_U64(total_packets, 300000);
+	flowcache_free(fc);
+	flowcache_free(NULL);
+}
+
+int main(void)
+{
+	RUN(test_merge_and_idle);
+	RUN(test_active_intervals);
+	RUN(test_fin_rst);
+	RUN(test_lru_eviction);
+	RUN(test_many_flows);
+	return tu_finish();
+}
