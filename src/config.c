@@ -1,0 +1,870 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * xlatflowd configuration: libconfig file -> struct xf_config.
+ *
+ * Scalar keys are described once in key_table[]; parsing, the unknown-key
+ * check and config_print() all walk that table, so a new key cannot be
+ * parsed but forgotten in the printed (round-trippable) output.
+ * Every error names "file:line" (or the command-line option) and the key.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <libconfig.h>
+
+#include "config.h"
+#include "log.h"
+
+enum key_type { KEY_U32, KEY_BOOL, KEY_NAT_HOOK, KEY_LOG_LEVEL, KEY_PATH };
+
+struct key_desc {
+	const char *name;
+	enum key_type type;
+	size_t off;     /* offset in struct xf_config */
+	uint32_t min;   /* KEY_U32 only */
+	uint32_t max;
+	bool pow2;
+};
+
+#define U32(n, lo, hi) { #n, KEY_U32, offsetof(struct xf_config, n), lo, hi, false }
+
+/* In the order config_print() writes them (the order of the shipped file). */
+static const struct key_desc key_table[] = {
+	U32(observation_domain_id, 0, UINT32_MAX),
+	U32(active_timeout, 1, 86400),
+	U32(idle_timeout, 1, 86400),
+	U32(max_flows, 1, 100000000),
+	U32(kernel_max_flows, 1024, 16777216),
+	{ "ringbuf_size", KEY_U32, offsetof(struct xf_config, ringbuf_size), 4096, 1073741824, true },
+	U32(drain_interval_ms, 10, 60000),
+	U32(template_refresh, 1, 86400),
+	U32(template_refresh_messages, 0, 1000000),
+	U32(sampling, 1, 1000000),
+	{ "nat_hook", KEY_NAT_HOOK, offsetof(struct xf_config, nat_hook), 0, 0, false },
+	U32(enterprise_number, 1, UINT32_MAX),
+	{ "zone_as_vrf", KEY_BOOL, offsetof(struct xf_config, zone_as_vrf), 0, 0, false },
+	U32(xlat_timeout, 1, 86400),
+	{ "log_level", KEY_LOG_LEVEL, offsetof(struct xf_config, log_level), 0, 0, false },
+	{ "pidfile", KEY_PATH, offsetof(struct xf_config, pidfile), 0, 0, false },
+};
+
+#define N_KEYS (sizeof(key_table) / sizeof(key_table[0]))
+
+static const char *const nat_hook_names[] = {
+	[XF_NAT_AUTO] = "auto",     [XF_NAT_FENTRY] = "fentry", [XF_NAT_KPROBE] = "kprobe",
+	[XF_NAT_CONNTRACK] = "conntrack", [XF_NAT_OFF] = "off",
+};
+
+static const char *const protocol_names[] = {
+	[XF_PROTO_IPFIX] = "ipfix",
+	[XF_PROTO_NETFLOW9] = "netflow9",
+};
+
+#define DEFAULT_MTU 1500
+#define MIN_MTU 576
+#define MAX_MTU 65535
+
+/* State of one load: where messages go and which name stands for the file. */
+struct loader {
+	struct xf_config *cfg;
+	const char *name;   /* path or string name, for settings without a file */
+	char *err;
+	size_t err_len;
+	bool saw_active, saw_idle;
+	unsigned int active_line, idle_line;
+};
+
+static int fail(char *err, size_t len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t len, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && len) {
+		va_start(ap, fmt);
+		vsnprintf(err, len, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+static const char *setting_file(const struct loader *ld, const config_setting_t *s)
+{
+	const char *f = config_setting_source_file(s);
+
+	return f ? f : ld->name;
+}
+
+/* "file:line" of a setting, into buf. */
+static const char *where(const struct loader *ld, const config_setting_t *s, char *buf,
+			 size_t len)
+{
+	snprintf(buf, len, "%s:%u", setting_file(ld, s), config_setting_source_line(s));
+	return buf;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d)
+		fatal("strdup");
+	return d;
+}
+
+static void free_patterns(char **v, int *n)
+{
+	for (int i = 0; i < *n; i++) {
+		free(v[i]);
+		v[i] = NULL;
+	}
+	*n = 0;
+}
+
+void config_defaults(struct xf_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->exclude[cfg->n_exclude++] = xstrdup("lo");
+	cfg->observation_domain_id = 1;
+	cfg->active_timeout = 60;
+	cfg->idle_timeout = 15;
+	cfg->max_flows = 1000000;
+	cfg->kernel_max_flows = 65536;
+	cfg->ringbuf_size = 4194304;
+	cfg->drain_interval_ms = 1000;
+	cfg->template_refresh = 60;
+	cfg->template_refresh_messages = 0;
+	cfg->sampling = 1;
+	cfg->nat_hook = XF_NAT_AUTO;
+	cfg->enterprise_number = 32473;
+	cfg->zone_as_vrf = false;
+	cfg->xlat_timeout = 300;
+	cfg->log_level = LOG_LEVEL_INFO;
+	snprintf(cfg->pidfile, sizeof(cfg->pidfile), "%s", "/run/xlatflowd.pid");
+}
+
+void config_release(struct xf_config *cfg)
+{
+	if (!cfg)
+		return;
+	free_patterns(cfg->include, &cfg->n_include);
+	free_patterns(cfg->exclude, &cfg->n_exclude);
+}
+
+void config_clear_interfaces(struct xf_config *cfg)
+{
+	free_patterns(cfg->include, &cfg->n_include);
+}
+
+void config_clear_collectors(struct xf_config *cfg)
+{
+	memset(cfg->collectors, 0, sizeof(cfg->collectors));
+	cfg->n_collectors = 0;
+}
+
+const char *config_nat_hook_name(enum xf_nat_hook hook)
+{
+	if ((unsigned int)hook >= sizeof(nat_hook_names) / sizeof(nat_hook_names[0]))
+		return "?";
+	return nat_hook_names[hook];
+}
+
+const char *config_protocol_name(enum xf_export_protocol proto)
+{
+	if ((unsigned int)proto >= sizeof(protocol_names) / sizeof(protocol_names[0]))
+		return "?";
+	return protocol_names[proto];
+}
+
+/* ---- collectors ---- */
+
+/*
+ * Split "udp://HOST:PORT" / "tcp://[V6]:PORT" into c. On error, a
+ * description (without location) goes to why.
+ */
+static int parse_url(struct xf_collector_config *c, const char *url, char *why, size_t why_len)
+{
+	const char *p, *host, *host_end, *port;
+	size_t hlen;
+	char *end;
+	unsigned long portnum;
+
+	if (strlen(url) >= sizeof(c->url))
+		return fail(why, why_len, -EINVAL, "longer than %zu characters", sizeof(c->url) - 1);
+	if (strncmp(url, "udp://", 6) == 0) {
+		c->transport = XF_TRANSPORT_UDP;
+	} else if (strncmp(url, "tcp://", 6) == 0) {
+		c->transport = XF_TRANSPORT_TCP;
+	} else {
+		return fail(why, why_len, -EINVAL, "scheme must be udp:// or tcp://");
+	}
+	p = url + 6;
+	if (*p == '[') {
+		host = p + 1;
+		host_end = strchr(host, ']');
+		if (!host_end)
+			return fail(why, why_len, -EINVAL, "missing ']' after IPv6 address");
+		p = host_end + 1;
+		if (*p != ':')
+			return fail(why, why_len, -EINVAL, "missing :PORT");
+	} else {
+		host = p;
+		host_end = strchr(host, ':');
+		if (!host_end)
+			return fail(why, why_len, -EINVAL, "missing :PORT");
+		if (strchr(host_end + 1, ':'))
+			return fail(why, why_len, -EINVAL,
+				    "IPv6 address must be in brackets, e.g. udp://[2001:db8::1]:4739");
+		p = host_end;
+	}
+	hlen = (size_t)(host_end - host);
+	if (hlen == 0)
+		return fail(why, why_len, -EINVAL, "missing host");
+	if (hlen >= sizeof(c->host))
+		return fail(why, why_len, -EINVAL, "host name too long");
+	port = p + 1;
+	if (*port == '\0')
+		return fail(why, why_len, -EINVAL, "missing :PORT");
+	errno = 0;
+	portnum = strtoul(port, &end, 10);
+	if (*port < '0' || *port > '9' || *end != '\0' || errno || portnum < 1 || portnum > 65535)
+		return fail(why, why_len, -EINVAL, "port must be a number in 1..65535");
+
+	snprintf(c->url, sizeof(c->url), "%s", url);
+	memcpy(c->host, host, hlen);
+	c->host[hlen] = '\0';
+	snprintf(c->port, sizeof(c->port), "%lu", portnum);
+	return 0;
+}
+
+static int resolve(struct xf_collector_config *c, char *why, size_t why_len)
+{
+	struct addrinfo hints = { 0 }, *res = NULL;
+	int rc;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = c->transport == XF_TRANSPORT_TCP ? SOCK_STREAM : SOCK_DGRAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	rc = getaddrinfo(c->host, c->port, &hints, &res);
+	if (rc != 0)
+		return fail(why, why_len, -EINVAL, "cannot resolve '%s': %s", c->host,
+			    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+	memcpy(&c->addr, res->ai_addr, res->ai_addrlen);
+	c->addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/*
+ * Parse, resolve and append one collector. prefix names where it came from
+ * ("file:line: 'collectors[0].url'" or "--collector").
+ */
+static int add_collector(struct xf_config *cfg, const char *url, const char *protocol, long long mtu,
+			 const char *prefix, char *err, size_t err_len)
+{
+	struct xf_collector_config c = { 0 };
+	char why[512];
+	int rc;
+
+	if (cfg->n_collectors >= XF_MAX_COLLECTORS)
+		return fail(err, err_len, -EINVAL, "%s: too many collectors (at most %d)", prefix,
+			    XF_MAX_COLLECTORS);
+	rc = parse_url(&c, url, why, sizeof(why));
+	if (rc)
+		return fail(err, err_len, rc, "%s: bad URL \"%s\": %s", prefix, url, why);
+	c.protocol = XF_PROTO_IPFIX;
+	if (protocol && strcmp(protocol, "netflow9") == 0)
+		c.protocol = XF_PROTO_NETFLOW9;
+	c.mtu = (uint16_t)mtu;
+	rc = resolve(&c, why, sizeof(why));
+	if (rc)
+		return fail(err, err_len, rc, "%s: %s", prefix, why);
+	cfg->collectors[cfg->n_collectors++] = c;
+	return 0;
+}
+
+int config_add_collector(struct xf_config *cfg, const char *url, const char *where_, char *err_buf,
+			 size_t err_len)
+{
+	return add_collector(cfg, url, "ipfix", DEFAULT_MTU, where_, err_buf, err_len);
+}
+
+/* ---- interfaces ---- */
+
+static int add_pattern(char **v, int *n, const char *pattern, const char *prefix, char *err,
+		       size_t err_len)
+{
+	if (pattern[0] == '\0')
+		return fail(err, err_len, -EINVAL, "%s: interface pattern must not be empty", prefix);
+	if (*n >= XF_MAX_PATTERNS)
+		return fail(err, err_len, -EINVAL, "%s: too many interface patterns (at most %d)",
+			    prefix, XF_MAX_PATTERNS);
+	v[(*n)++] = xstrdup(pattern);
+	return 0;
+}
+
+int config_add_interface(struct xf_config *cfg, const char *pattern, char *err_buf, size_t err_len)
+{
+	return add_pattern(cfg->include, &cfg->n_include, pattern, "--interface", err_buf, err_len);
+}
+
+bool config_interface_wanted(const struct xf_config *cfg, const char *ifname)
+{
+	bool inc = false;
+
+	for (int i = 0; i < cfg->n_include && !inc; i++)
+		inc = fnmatch(cfg->include[i], ifname, 0) == 0;
+	if (!inc)
+		return false;
+	for (int i = 0; i < cfg->n_exclude; i++)
+		if (fnmatch(cfg->exclude[i], ifname, 0) == 0)
+			return false;
+	return true;
+}
+
+/* ---- file parsing ---- */
+
+static const char *type_word(int type)
+{
+	switch (type) {
+	case CONFIG_TYPE_GROUP: return "a group";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: return "an integer";
+	case CONFIG_TYPE_FLOAT: return "a float";
+	case CONFIG_TYPE_STRING: return "a string";
+	case CONFIG_TYPE_BOOL: return "a boolean";
+	case CONFIG_TYPE_ARRAY: return "an array";
+	case CONFIG_TYPE_LIST: return "a list";
+	default: return "?";
+	}
+}
+
+static int type_error(struct loader *ld, const config_setting_t *s, const char *key,
+		      const char *want)
+{
+	char w[4200];
+
+	return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s' must be %s, not %s",
+		    where(ld, s, w, sizeof(w)), key, want, type_word(config_setting_type(s)));
+}
+
+static int enum_error(struct loader *ld, const config_setting_t *s, const char *key,
+		      const char *val, const char *const *names, size_t n)
+{
+	char w[4200], list[256] = "";
+	size_t off = 0;
+
+	for (size_t i = 0; i < n; i++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
+					names[i]);
+	return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s' must be one of %s, not \"%s\"",
+		    where(ld, s, w, sizeof(w)), key, list, val);
+}
+
+static int lookup_name(const char *val, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(val, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Read an integer setting into *out, checking type and [min, max]. */
+static int get_int(struct loader *ld, const config_setting_t *s, const char *key, long long min,
+		   long long max, long long *out)
+{
+	char w[4200];
+	int type = config_setting_type(s);
+	long long v;
+
+	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+		return type_error(ld, s, key, "an integer");
+	v = config_setting_get_int64(s);
+	if (v < min || v > max) {
+		/* libconfig 1.5 wraps a plain integer above INT32_MAX instead of failing. */
+		bool wrapped = type == CONFIG_TYPE_INT && v < 0 && max > INT32_MAX;
+
+		return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s' must be in %lld..%lld, not %lld%s",
+			    where(ld, s, w, sizeof(w)), key, min, max, v,
+			    wrapped ? " (write values above 2147483647 with an L suffix, e.g. "
+				      "4000000000L)" : "");
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_key(struct loader *ld, const struct key_desc *k, const config_setting_t *s)
+{
+	char *field = (char *)ld->cfg + k->off;
+	char w[4200];
+	long long v;
+	const char *str;
+	int rc, idx;
+
+	switch (k->type) {
+	case KEY_U32:
+		rc = get_int(ld, s, k->name, k->min, k->max, &v);
+		if (rc)
+			return rc;
+		if (k->pow2 && (v & (v - 1)))
+			return fail(ld->err, ld->err_len, -EINVAL,
+				    "%s: '%s' must be a power of two, not %lld",
+				    where(ld, s, w, sizeof(w)), k->name, v);
+		*(uint32_t *)field = (uint32_t)v;
+		if (strcmp(k->name, "active_timeout") == 0) {
+			ld->saw_active = true;
+			ld->active_line = config_setting_source_line(s);
+		} else if (strcmp(k->name, "idle_timeout") == 0) {
+			ld->saw_idle = true;
+			ld->idle_line = config_setting_source_line(s);
+		}
+		return 0;
+	case KEY_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			return type_error(ld, s, k->name, "true or false");
+		*(bool *)field = config_setting_get_bool(s);
+		return 0;
+	case KEY_NAT_HOOK:
+		if (config_setting_type(s) != CONFIG_TYPE_STRING)
+			return type_error(ld, s, k->name, "a string");
+		str = config_setting_get_string(s);
+		idx = lookup_name(str, nat_hook_names, 5);
+		if (idx < 0)
+			return enum_error(ld, s, k->name, str, nat_hook_names, 5);
+		*(enum xf_nat_hook *)field = (enum xf_nat_hook)idx;
+		return 0;
+	case KEY_LOG_LEVEL: {
+		static const char *const levels[] = { "err", "warn", "info", "debug" };
+
+		if (config_setting_type(s) != CONFIG_TYPE_STRING)
+			return type_error(ld, s, k->name, "a string");
+		str = config_setting_get_string(s);
+		idx = log_level_parse(str);
+		if (idx < 0)
+			return enum_error(ld, s, k->name, str, levels, 4);
+		*(int *)field = idx;
+		return 0;
+	}
+	case KEY_PATH:
+		if (config_setting_type(s) != CONFIG_TYPE_STRING)
+			return type_error(ld, s, k->name, "a string");
+		str = config_setting_get_string(s);
+		if (str[0] != '\0' && str[0] != '/')
+			return fail(ld->err, ld->err_len, -EINVAL,
+				    "%s: '%s' must be an absolute path or \"\", not \"%s\"",
+				    where(ld, s, w, sizeof(w)), k->name, str);
+		if (strlen(str) >= sizeof(ld->cfg->pidfile))
+			return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s' is too long",
+				    where(ld, s, w, sizeof(w)), k->name);
+		snprintf(field, sizeof(ld->cfg->pidfile), "%s", str);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int unknown_key(struct loader *ld, const config_setting_t *s, const char *parent)
+{
+	char w[4200];
+
+	return fail(ld->err, ld->err_len, -EINVAL, "%s: unknown key '%s%s'",
+		    where(ld, s, w, sizeof(w)), parent, config_setting_name(s));
+}
+
+/* interfaces.include / interfaces.exclude: an array (or list) of strings. */
+static int parse_patterns(struct loader *ld, const config_setting_t *s, const char *key, char **v,
+			  int *n)
+{
+	int type = config_setting_type(s), len = config_setting_length(s);
+	char prefix[4400], w[4200];
+
+	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+		return type_error(ld, s, key, "an array of strings");
+	free_patterns(v, n); /* the file replaces the defaults wholesale */
+	for (int i = 0; i < len; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned int)i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return type_error(ld, e, key, "an array of strings");
+		snprintf(prefix, sizeof(prefix), "%s: '%s[%d]'", where(ld, e, w, sizeof(w)), key, i);
+		if (add_pattern(v, n, config_setting_get_string(e), prefix, ld->err, ld->err_len))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_interfaces(struct loader *ld, const config_setting_t *grp)
+{
+	int rc;
+
+	if (config_setting_type(grp) != CONFIG_TYPE_GROUP)
+		return type_error(ld, grp, "interfaces", "a group { include = [...]; exclude = [...]; }");
+	for (int i = 0; i < config_setting_length(grp); i++) {
+		const config_setting_t *s = config_setting_get_elem(grp, (unsigned int)i);
+		const char *name = config_setting_name(s);
+
+		if (strcmp(name, "include") == 0)
+			rc = parse_patterns(ld, s, "interfaces.include", ld->cfg->include,
+					    &ld->cfg->n_include);
+		else if (strcmp(name, "exclude") == 0)
+			rc = parse_patterns(ld, s, "interfaces.exclude", ld->cfg->exclude,
+					    &ld->cfg->n_exclude);
+		else
+			rc = unknown_key(ld, s, "interfaces.");
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int parse_collector(struct loader *ld, const config_setting_t *grp, int idx)
+{
+	const config_setting_t *url = NULL;
+	const char *protocol = "ipfix";
+	long long mtu = DEFAULT_MTU;
+	char key[64], prefix[4400], w[4200];
+	int rc;
+
+	snprintf(key, sizeof(key), "collectors[%d]", idx);
+	if (config_setting_type(grp) != CONFIG_TYPE_GROUP)
+		return type_error(ld, grp, key, "a group { url = \"udp://HOST:PORT\"; }");
+	for (int i = 0; i < config_setting_length(grp); i++) {
+		const config_setting_t *s = config_setting_get_elem(grp, (unsigned int)i);
+		const char *name = config_setting_name(s);
+		char sub[96];
+
+		snprintf(sub, sizeof(sub), "%s.%s", key, name);
+		if (strcmp(name, "url") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_STRING)
+				return type_error(ld, s, sub, "a string");
+			url = s;
+		} else if (strcmp(name, "protocol") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_STRING)
+				return type_error(ld, s, sub, "a string");
+			protocol = config_setting_get_string(s);
+			if (lookup_name(protocol, protocol_names, 2) < 0)
+				return enum_error(ld, s, sub, protocol, protocol_names, 2);
+		} else if (strcmp(name, "mtu") == 0) {
+			rc = get_int(ld, s, sub, MIN_MTU, MAX_MTU, &mtu);
+			if (rc)
+				return rc;
+		} else {
+			snprintf(sub, sizeof(sub), "%s.", key);
+			return unknown_key(ld, s, sub);
+		}
+	}
+	if (!url)
+		return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s.url' is missing",
+			    where(ld, grp, w, sizeof(w)), key);
+	snprintf(prefix, sizeof(prefix), "%s: '%s.url'", where(ld, url, w, sizeof(w)), key);
+	return add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, prefix, ld->err,
+			     ld->err_len);
+}
+
+static int parse_collectors(struct loader *ld, const config_setting_t *list)
+{
+	int rc;
+
+	if (config_setting_type(list) != CONFIG_TYPE_LIST)
+		return type_error(ld, list, "collectors", "a list ( { url = ...; }, ... )");
+	config_clear_collectors(ld->cfg);
+	for (int i = 0; i < config_setting_length(list); i++) {
+		rc = parse_collector(ld, config_setting_get_elem(list, (unsigned int)i), i);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int parse_root(struct loader *ld, const config_setting_t *root)
+{
+	char w[4200];
+	int rc;
+
+	for (int i = 0; i < config_setting_length(root); i++) {
+		const config_setting_t *s = config_setting_get_elem(root, (unsigned int)i);
+		const char *name = config_setting_name(s);
+		size_t k;
+
+		if (strcmp(name, "interfaces") == 0) {
+			rc = parse_interfaces(ld, s);
+		} else if (strcmp(name, "collectors") == 0) {
+			rc = parse_collectors(ld, s);
+		} else {
+			for (k = 0; k < N_KEYS; k++)
+				if (strcmp(name, key_table[k].name) == 0)
+					break;
+			rc = k < N_KEYS ? parse_key(ld, &key_table[k], s) : unknown_key(ld, s, "");
+		}
+		if (rc)
+			return rc;
+	}
+	/*
+	 * Only the file sets the timeouts, so check their relation here where
+	 * the line is still known; config_validate() repeats it for callers
+	 * that build a config some other way.
+	 */
+	if ((ld->saw_active || ld->saw_idle) && ld->cfg->active_timeout < ld->cfg->idle_timeout) {
+		snprintf(w, sizeof(w), "%s:%u", ld->name,
+			 ld->saw_active ? ld->active_line : ld->idle_line);
+		return fail(ld->err, ld->err_len, -EINVAL,
+			    "%s: 'active_timeout' (%u) must be >= 'idle_timeout' (%u)", w,
+			    ld->cfg->active_timeout, ld->cfg->idle_timeout);
+	}
+	return 0;
+}
+
+/*
+ * Files pulled in with @include are read by libconfig itself; hold them to
+ * the same ownership and mode rules as the main file.
+ */
+static int check_perms(const char *path, const struct stat *st, char *err, size_t err_len)
+{
+	uid_t me = geteuid();
+
+	if (st->st_uid != 0 && st->st_uid != me)
+		return fail(err, err_len, -EPERM,
+			    "refusing %s: owned by uid %u, not by root or the current user (uid %u)",
+			    path, (unsigned int)st->st_uid, (unsigned int)me);
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return fail(err, err_len, -EPERM,
+			    "refusing %s: writable by group or others (mode %04o); "
+			    "fix with chmod go-w %s",
+			    path, (unsigned int)(st->st_mode & 07777), path);
+	return 0;
+}
+
+static int load(struct xf_config *cfg, FILE *f, const char *text, const char *name, char *err,
+		size_t err_len)
+{
+	struct loader ld = { .cfg = cfg, .name = name, .err = err, .err_len = err_len };
+	config_t lc;
+	struct stat st;
+	char incdir[4096];
+	int rc, ok;
+
+	config_init(&lc);
+	/* @include "x.conf" is relative to the including file's directory. */
+	if (f) {
+		const char *slash = strrchr(name, '/');
+
+		if (slash) {
+			size_t n = (size_t)(slash - name);
+
+			if (n >= sizeof(incdir))
+				n = sizeof(incdir) - 1;
+			memcpy(incdir, name, n);
+			incdir[n] = '\0';
+			if (n == 0)
+				strcpy(incdir, "/");
+			config_set_include_dir(&lc, incdir);
+		}
+	}
+	ok = f ? config_read(&lc, f) : config_read_string(&lc, text);
+	if (!ok) {
+		rc = fail(err, err_len, -EINVAL, "%s:%d: %s",
+			  config_error_file(&lc) ? config_error_file(&lc) : name,
+			  config_error_line(&lc), config_error_text(&lc));
+		goto out;
+	}
+	for (unsigned int i = 0; f && lc.filenames && i < lc.num_filenames; i++) {
+		if (stat(lc.filenames[i], &st) < 0) {
+			rc = fail(err, err_len, -errno, "cannot read %s: %s", lc.filenames[i],
+				  strerror(errno));
+			goto out;
+		}
+		rc = check_perms(lc.filenames[i], &st, err, err_len);
+		if (rc)
+			goto out;
+	}
+	rc = parse_root(&ld, config_root_setting(&lc));
+out:
+	config_destroy(&lc);
+	return rc;
+}
+
+int config_load_file(struct xf_config *cfg, const char *path, char *err_buf, size_t err_len)
+{
+	struct stat st;
+	FILE *f;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(err_buf, err_len, -errno, "cannot read %s: %s", path, strerror(errno));
+	/* fstat the descriptor we read from, so the file checked is the file parsed. */
+	if (fstat(fd, &st) < 0) {
+		rc = fail(err_buf, err_len, -errno, "cannot read %s: %s", path, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(err_buf, err_len, -EINVAL, "cannot read %s: not a regular file", path);
+	}
+	rc = check_perms(path, &st, err_buf, err_len);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		rc = fail(err_buf, err_len, -errno, "cannot read %s: %s", path, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	if (strlen(path) >= sizeof(cfg->path)) {
+		fclose(f);
+		return fail(err_buf, err_len, -ENAMETOOLONG, "%s: path too long", path);
+	}
+	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+	rc = load(cfg, f, NULL, path, err_buf, err_len);
+	fclose(f);
+	return rc;
+}
+
+int config_load_string(struct xf_config *cfg, const char *text, const char *name, char *err_buf,
+		       size_t err_len)
+{
+	snprintf(cfg->path, sizeof(cfg->path), "%s", name);
+	return load(cfg, NULL, text, name, err_buf, err_len);
+}
+
+int config_validate(const struct xf_config *cfg, char *err_buf, size_t err_len)
+{
+	const char *src = cfg->path[0] ? cfg->path : "configuration";
+
+	if (cfg->active_timeout < cfg->idle_timeout)
+		return fail(err_buf, err_len, -EINVAL,
+			    "%s: 'active_timeout' (%u) must be >= 'idle_timeout' (%u)", src,
+			    cfg->active_timeout, cfg->idle_timeout);
+	if (cfg->n_collectors == 0)
+		return fail(err_buf, err_len, -EINVAL,
+			    "%s: no collector configured; set 'collectors' or use --collector", src);
+	if (cfg->n_include == 0)
+		return fail(err_buf, err_len, -EINVAL,
+			    "%s: no interface to capture on; set 'interfaces.include' or use "
+			    "--interface", src);
+	for (int i = 0; i < cfg->n_include; i++)
+		if (!cfg->include[i] || !cfg->include[i][0])
+			return fail(err_buf, err_len, -EINVAL,
+				    "%s: 'interfaces.include[%d]' is empty", src, i);
+	for (int i = 0; i < cfg->n_exclude; i++)
+		if (!cfg->exclude[i] || !cfg->exclude[i][0])
+			return fail(err_buf, err_len, -EINVAL,
+				    "%s: 'interfaces.exclude[%d]' is empty", src, i);
+	return 0;
+}
+
+/* ---- printing ---- */
+
+/* A libconfig string literal: escape what the scanner would interpret. */
+static void print_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(out, "\\x%02x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+static void print_patterns(FILE *out, const char *key, char *const *v, int n)
+{
+	fprintf(out, "\t%s = [", key);
+	for (int i = 0; i < n; i++) {
+		fputs(i ? ", " : " ", out);
+		print_string(out, v[i]);
+	}
+	fputs(" ];\n", out);
+}
+
+static void print_addr(FILE *out, const struct xf_collector_config *c)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned int port = 0;
+
+	if (c->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&c->addr;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		port = ntohs(sin->sin_port);
+		fprintf(out, "%s:%u", host, port);
+	} else if (c->addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&c->addr;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		port = ntohs(sin6->sin6_port);
+		fprintf(out, "[%s]:%u", host, port);
+	} else {
+		fputs("unresolved", out);
+	}
+}
+
+void config_print(const struct xf_config *cfg, FILE *out)
+{
+	fprintf(out, "# xlatflowd effective configuration (from %s)\n",
+		cfg->path[0] ? cfg->path : "built-in defaults");
+	fputs("interfaces = {\n", out);
+	print_patterns(out, "include", cfg->include, cfg->n_include);
+	print_patterns(out, "exclude", cfg->exclude, cfg->n_exclude);
+	fputs("};\n", out);
+
+	fputs("collectors = (\n", out);
+	for (int i = 0; i < cfg->n_collectors; i++) {
+		const struct xf_collector_config *c = &cfg->collectors[i];
+
+		fputs("\t{ url = ", out);
+		print_string(out, c->url);
+		fprintf(out, "; protocol = \"%s\"; mtu = %u; }%s # ", config_protocol_name(c->protocol),
+			c->mtu, i + 1 < cfg->n_collectors ? "," : "");
+		print_addr(out, c);
+		fputc('\n', out);
+	}
+	fputs(");\n", out);
+
+	for (size_t k = 0; k < N_KEYS; k++) {
+		const struct key_desc *d = &key_table[k];
+		const char *field = (const char *)cfg + d->off;
+		uint32_t v;
+
+		fprintf(out, "%s = ", d->name);
+		switch (d->type) {
+		case KEY_U32:
+			v = *(const uint32_t *)field;
+			/* libconfig 1.5 reads plain integers as 32-bit signed. */
+			fprintf(out, "%u%s;\n", v, v > INT32_MAX ? "L" : "");
+			break;
+		case KEY_BOOL:
+			fprintf(out, "%s;\n", *(const bool *)field ? "true" : "false");
+			break;
+		case KEY_NAT_HOOK:
+			fprintf(out, "\"%s\";\n", config_nat_hook_name(*(const enum xf_nat_hook *)field));
+			break;
+		case KEY_LOG_LEVEL:
+			fprintf(out, "\"%s\";\n", log_level_name(*(const int *)field));
+			break;
+		case KEY_PATH:
+			print_string(out, field);
+			fputs(";\n", out);
+			break;
+		}
+	}
+}

@@ -107,5 +107,7 @@ void config_print(const struct xf_config *cfg, FILE *out);
 void config_release(struct xf_config *cfg);
 
 const char *config_nat_hook_name(enum xf_nat_hook hook);
+/* "ipfix" or "netflow9". */
+const char *config_protocol_name(enum xf_export_protocol proto);
 
 #endif
