@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Install everything xlatflow needs to build, test and package on Debian 12.
+# The one list of the project's Debian dependencies; .ci/run and the README
+# quick start both call it. Idempotent.
+set -euo pipefail
+
+build=(autoconf automake libtool pkg-config make gcc clang llvm bpftool
+	libbpf-dev libfixbuf-dev libglib2.0-dev libconfig-dev libelf-dev zlib1g-dev
+	libnetfilter-conntrack-dev libmnl-dev libsystemd-dev)
+test=(python3 iproute2 nftables iptables conntrack ethtool procps psmisc kmod
+	nfdump pmacct tshark libfixbuf-tools softflowd iperf3
+	qemu-system-x86 linux-image-amd64 busybox-static valgrind systemd)
+pkg=(debhelper dpkg-dev rpm fakeroot)
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps.sh: run as root (apt-get install)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer once, non-interactively.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${build[@]}" "${test[@]}" "${pkg[@]}" >/dev/null
+# nfdump and pmacct ship services that would grab the collector ports: the
+# tests start their own collectors on loopback.
+for svc in nfdump nfacctd pmacctd sfacctd uacctd softflowd; do
+	systemctl disable --now "$svc" >/dev/null 2>&1 || true
+done
+echo "install-deps.sh: dependencies installed"
