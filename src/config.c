@@ -655,7 +655,11 @@ static int load(struct xf_config *cfg, FILE *f, const char *text, const char *na
 	int rc, ok;
 
 	config_init(&lc);
-	/* @include "x.conf" is relative to the including file's directory. */
+	/*
+	 * @include "x.conf" is relative to the main file's directory, not to
+	 * the daemon's working directory (libconfig 1.5 then also prefixes
+	 * absolute names, so those cannot be used).
+	 */
 	if (f) {
 		const char *slash = strrchr(name, '/');
 

@@ -604,6 +604,91 @@ static void test_escapes(void)
 	config_release(&cfg);
 }
 
+/* Read a file under the source tree; exits 99 if it is missing. */
+static char *read_top(const char *rel)
+{
+	char *path, *text;
+
+	if (asprintf(&path, "%s/%s", topdir, rel) < 0)
+		exit(99);
+	text = slurp(path);
+	if (!text) {
+		fprintf(stderr, "cannot read %s: %s\n", path, strerror(errno));
+		exit(99);
+	}
+	free(path);
+	return text;
+}
+
+/*
+ * The documentation cannot drift from the code: every key config_print()
+ * writes has its own entry in xlatflowd.conf(5), and the defaults the
+ * shipped file shows in "#key = value;" comments are the real defaults
+ * (uncommenting them all changes nothing).
+ */
+static void test_docs_match(void)
+{
+	struct xf_config cfg, plain;
+	char err[1024] = "";
+	char *man = read_top("man/xlatflowd.conf.5");
+	char *shipped = read_top("etc/xlatflowd.conf");
+	char *out = NULL, *line, *save = NULL, *uncommented, *a, *b;
+	int keys = 0, rc;
+
+	config_defaults(&cfg);
+	out = printed(&cfg);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char key[64], entry[96], section[96];
+
+		if (sscanf(line, " %63[a-z_] =", key) != 1)
+			continue;
+		snprintf(entry, sizeof(entry), "\n.B %s\n", key);
+		snprintf(section, sizeof(section), "\n.SS \"%s (", key);
+		if (!strstr(man, entry) && !strstr(man, section)) {
+			fprintf(stderr, "xlatflowd.conf(5) has no entry \".B %s\"\n", key);
+			failures++;
+		}
+		keys++;
+		checks++;
+	}
+	CHECK_INT(keys, 20);
+	free(out);
+	config_release(&cfg);
+
+	/* Uncomment "#key = ...;" lines (also indented ones), keep the rest. */
+	uncommented = strdup(shipped);
+	for (a = shipped, b = uncommented; *a; a++) {
+		bool at_line_start = a == shipped || a[-1] == '\n' ||
+				     (a[-1] == '\t' && (a - 1 == shipped || a[-2] == '\n'));
+
+		if (*a == '#' && at_line_start && a[1] >= 'a' && a[1] <= 'z' &&
+		    strchr(a, '=') && strchr(a, '=') < strchr(a, '\n'))
+			continue;
+		*b++ = *a;
+	}
+	*b = '\0';
+	CHECK(strstr(uncommented, "\nactive_timeout = 60;\n") != NULL);
+	CHECK(strstr(uncommented, "\texclude = [ \"lo\" ];\n") != NULL);
+
+	config_defaults(&cfg);
+	config_defaults(&plain);
+	rc = config_load_string(&cfg, uncommented, "xlatflowd.conf", err, sizeof(err));
+	CHECK_INT(rc, 0);
+	if (rc)
+		fprintf(stderr, "uncommented shipped config: %s\n", err);
+	CHECK_INT(config_load_string(&plain, shipped, "xlatflowd.conf", err, sizeof(err)), 0);
+	a = printed(&cfg);
+	b = printed(&plain);
+	CHECK_STR(a, b);
+	free(a);
+	free(b);
+	config_release(&cfg);
+	config_release(&plain);
+	free(uncommented);
+	free(man);
+	free(shipped);
+}
+
 static void cleanup(void)
 {
 	char cmd[256];
@@ -647,6 +732,7 @@ int main(void)
 	test_command_line();
 	test_interfaces();
 	test_escapes();
+	test_docs_match();
 
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
