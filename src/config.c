@@ -81,8 +81,6 @@ struct loader {
 	const char *name;   /* path or string name, for settings without a file */
 	char *err;
 	size_t err_len;
-	bool saw_active, saw_idle;
-	unsigned int active_line, idle_line;
 };
 
 static int fail(char *err, size_t len, int rc, const char *fmt, ...)
@@ -423,13 +421,6 @@ static int parse_key(struct loader *ld, const struct key_desc *k, const config_s
 				    "%s: '%s' must be a power of two, not %lld",
 				    where(ld, s, w, sizeof(w)), k->name, v);
 		*(uint32_t *)field = (uint32_t)v;
-		if (strcmp(k->name, "active_timeout") == 0) {
-			ld->saw_active = true;
-			ld->active_line = config_setting_source_line(s);
-		} else if (strcmp(k->name, "idle_timeout") == 0) {
-			ld->saw_idle = true;
-			ld->idle_line = config_setting_source_line(s);
-		}
 		return 0;
 	case KEY_BOOL:
 		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
@@ -587,9 +578,12 @@ static int parse_collectors(struct loader *ld, const config_setting_t *list)
 	return 0;
 }
 
+/*
+ * Cross-field checks (active_timeout >= idle_timeout) are left to
+ * config_validate(): the command line may still change either value.
+ */
 static int parse_root(struct loader *ld, const config_setting_t *root)
 {
-	char w[4200];
 	int rc;
 
 	for (int i = 0; i < config_setting_length(root); i++) {
@@ -609,18 +603,6 @@ static int parse_root(struct loader *ld, const config_setting_t *root)
 		}
 		if (rc)
 			return rc;
-	}
-	/*
-	 * Only the file sets the timeouts, so check their relation here where
-	 * the line is still known; config_validate() repeats it for callers
-	 * that build a config some other way.
-	 */
-	if ((ld->saw_active || ld->saw_idle) && ld->cfg->active_timeout < ld->cfg->idle_timeout) {
-		snprintf(w, sizeof(w), "%s:%u", ld->name,
-			 ld->saw_active ? ld->active_line : ld->idle_line);
-		return fail(ld->err, ld->err_len, -EINVAL,
-			    "%s: 'active_timeout' (%u) must be >= 'idle_timeout' (%u)", w,
-			    ld->cfg->active_timeout, ld->cfg->idle_timeout);
 	}
 	return 0;
 }
