@@ -1,0 +1,693 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * src/ipfix.c: encode known flow records, decode the messages back with
+ * libfixbuf's collector side (a memory buffer, no socket) using an internal
+ * template written here independently of the encoder's spec table, and
+ * check every field, the template each record used, the message headers,
+ * the message size limit and the RFC 5610 type records.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fixbuf/public.h>
+
+#include "ie_registry.h"
+#include "ipfix.h"
+#include "testutil.h"
+
+#define ODID 4242
+#define DEC_TID 999
+
+/* What the test decodes, by element name; layout chosen here, not the encoder's. */
+struct dec {
+	uint64_t start, end, octets, packets;
+	uint8_t src6[16], dst6[16], post_src6[16], post_dst6[16];
+	uint8_t x_pre_src6[16], x_pre_dst6[16], x_post_src6[16], x_post_dst6[16];
+	uint32_t src4, dst4, ingress, egress, vrf, post_src4, post_dst4;
+	uint32_t x_pre_src4, x_pre_dst4, x_post_src4, x_post_dst4;
+	uint16_t sport, dport, flags, icmp4, icmp6, vlan, post_sport, post_dport, zone;
+	uint16_t x_pre_sport, x_pre_dport, x_post_sport, x_post_dport;
+	uint8_t proto, tos, dir, reason, obs, xtype;
+	uint8_t smac[6], dmac[6];
+} __attribute__((packed));
+
+static fbInfoElementSpec_t dec_spec[] = {
+	{ "flowStartMilliseconds", 8, 0 },
+	{ "flowEndMilliseconds", 8, 0 },
+	{ "octetDeltaCount", 8, 0 },
+	{ "packetDeltaCount", 8, 0 },
+	{ "sourceIPv6Address", 16, 0 },
+	{ "destinationIPv6Address", 16, 0 },
+	{ "postNATSourceIPv6Address", 16, 0 },
+	{ "postNATDestinationIPv6Address", 16, 0 },
+	{ "xlatPreSourceIPv6Address", 16, 0 },
+	{ "xlatPreDestinationIPv6Address", 16, 0 },
+	{ "xlatPostSourceIPv6Address", 16, 0 },
+	{ "xlatPostDestinationIPv6Address", 16, 0 },
+	{ "sourceIPv4Address", 4, 0 },
+	{ "destinationIPv4Address", 4, 0 },
+	{ "ingressInterface", 4, 0 },
+	{ "egressInterface", 4, 0 },
+	{ "ingressVRFID", 4, 0 },
+	{ "postNATSourceIPv4Address", 4, 0 },
+	{ "postNATDestinationIPv4Address", 4, 0 },
+	{ "xlatPreSourceIPv4Address", 4, 0 },
+	{ "xlatPreDestinationIPv4Address", 4, 0 },
+	{ "xlatPostSourceIPv4Address", 4, 0 },
+	{ "xlatPostDestinationIPv4Address", 4, 0 },
+	{ "sourceTransportPort", 2, 0 },
+	{ "destinationTransportPort", 2, 0 },
+	{ "tcpControlBits", 2, 0 },
+	{ "icmpTypeCodeIPv4", 2, 0 },
+	{ "icmpTypeCodeIPv6", 2, 0 },
+	{ "vlanId", 2, 0 },
+	{ "postNAPTSourceTransportPort", 2, 0 },
+	{ "postNAPTDestinationTransportPort", 2, 0 },
+	{ "xlatZoneId", 2, 0 },
+	{ "xlatPreSourceTransportPort", 2, 0 },
+	{ "xlatPreDestinationTransportPort", 2, 0 },
+	{ "xlatPostSourceTransportPort", 2, 0 },
+	{ "xlatPostDestinationTransportPort", 2, 0 },
+	{ "protocolIdentifier", 1, 0 },
+	{ "ipClassOfService", 1, 0 },
+	{ "flowDirection", 1, 0 },
+	{ "flowEndReason", 1, 0 },
+	{ "xlatObservationPoint", 1, 0 },
+	{ "xlatType", 1, 0 },
+	{ "sourceMacAddress", 6, 0 },
+	{ "destinationMacAddress", 6, 0 },
+	FB_IESPEC_NULL,
+};
+
+/* Messages the encoder emitted. */
+struct capture {
+	uint8_t *msg[4096];
+	size_t len[4096];
+	uint32_t records[4096];
+	int n;
+};
+
+static void capture_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t records)
+{
+	struct capture *c = ctx;
+
+	if (c->n >= 4096)
+		abort();
+	c->msg[c->n] = g_memdup2(msg, len);
+	c->len[c->n] = len;
+	c->records[c->n] = records;
+	c->n++;
+}
+
+static void capture_free(struct capture *c)
+{
+	for (int i = 0; i < c->n; i++)
+		g_free(c->msg[i]);
+	c->n = 0;
+}
+
+struct decoded {
+	struct dec rec;
+	uint16_t tid;
+	uint32_t n_elements; /* elements in the external template */
+};
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return ntohl(v);
+}
+
+/*
+ * Decode every message in c (checking the message headers on the way) into
+ * out; returns the number of data records or -1 on a decode error.
+ */
+static int decode_all(struct capture *c, uint32_t odid, struct decoded *out, int max)
+{
+	fbInfoModel_t *model = fbInfoModelAlloc();
+	fbSession_t *session;
+	fbTemplate_t *tmpl;
+	fBuf_t *fbuf;
+	GError *gerr = NULL;
+	uint32_t expect_seq = 0;
+	int n = 0;
+
+	ie_registry_add_to_model(model, IPFIX_DEFAULT_PEN);
+	session = fbSessionAlloc(model);
+	tmpl = fbTemplateAlloc(model);
+	if (!fbTemplateAppendSpecArray(tmpl, dec_spec, 0, &gerr) ||
+	    !fbSessionAddTemplate(session, TRUE, DEC_TID, tmpl, &gerr)) {
+		fprintf(stderr, "decode template: %s\n", gerr->message);
+		abort();
+	}
+	CHECK_U64(fbTemplateGetIELenOfMemBuffer(tmpl), sizeof(struct dec));
+	fbuf = fBufAllocForCollection(session, NULL);
+	fBufSetAutomaticMode(fbuf, FALSE);
+
+	for (int m = 0; m < c->n; m++) {
+		const uint8_t *h = c->msg[m];
+		int in_msg = 0, type_recs = 0;
+
+		/* RFC 7011 header: version, length, export time, sequence, domain */
+		CHECK_U64((h[0] << 8) | h[1], 10);
+		CHECK_U64((h[2] << 8) | h[3], c->len[m]);
+		CHECK_U64(rd32(h + 8), expect_seq);
+		CHECK_U64(rd32(h + 12), odid);
+
+		fBufSetBuffer(fbuf, c->msg[m], c->len[m]);
+		for (;;) {
+			size_t len = sizeof(struct dec);
+			uint16_t ext_tid = 0;
+
+			if (!fBufSetInternalTemplate(fbuf, DEC_TID, &gerr))
+				abort();
+			if (!fBufNext(fbuf, (uint8_t *)&out[n].rec, &len, &gerr)) {
+				if (g_error_matches(gerr, FB_ERROR_DOMAIN, FB_ERROR_EOM) ||
+				    g_error_matches(gerr, FB_ERROR_DOMAIN, FB_ERROR_BUFSZ)) {
+					g_clear_error(&gerr);
+					break;
+				}
+				fprintf(stderr, "fBufNext: %s\n", gerr->message);
+				g_clear_error(&gerr);
+				n = -1;
+				goto out;
+			}
+			tmpl = fBufGetCollectionTemplate(fbuf, &ext_tid);
+			/* RFC 5610 records count in the sequence number, not as flows */
+			if (ext_tid == IPFIX_TID_IE_TYPE) {
+				type_recs++;
+				continue;
+			}
+			out[n].tid = ext_tid;
+			out[n].n_elements = fbTemplateCountElements(tmpl);
+			in_msg++;
+			if (++n >= max)
+				goto out;
+		}
+		CHECK_U64(in_msg, c->records[m]);
+		CHECK(type_recs == 0 || in_msg == 0); /* never mixed with flows */
+		expect_seq += in_msg + type_recs;
+	}
+out:
+	fBufFree(fbuf);
+	fbInfoModelFree(model);
+	return n;
+}
+
+static struct ipfix_encoder *enc_new(struct capture *c, bool vrf, uint16_t max_len)
+{
+	struct ipfix_params p = {
+		.observation_domain_id = ODID,
+		.enterprise_number = IPFIX_DEFAULT_PEN,
+		.zone_as_vrf = vrf,
+		.max_message_len = max_len,
+	};
+	char err[256] = "";
+	struct ipfix_encoder *enc = ipfix_encoder_new(&p, capture_emit, c, err, sizeof(err));
+
+	if (!enc) {
+		fprintf(stderr, "ipfix_encoder_new: %s\n", err);
+		abort();
+	}
+	return enc;
+}
+
+static void ip4(uint8_t *dst, const char *text)
+{
+	memset(dst, 0, 16);
+	if (inet_pton(AF_INET, text, dst) != 1)
+		abort();
+}
+
+static void ip6(uint8_t *dst, const char *text)
+{
+	if (inet_pton(AF_INET6, text, dst) != 1)
+		abort();
+}
+
+static uint32_t ip4_host(const char *text)
+{
+	struct in_addr a;
+
+	inet_pton(AF_INET, text, &a);
+	return ntohl(a.s_addr);
+}
+
+static void base_record(struct flow_record *r, int family, uint8_t proto)
+{
+	static const uint8_t smac[6] = { 0x02, 0x00, 0x5e, 0x10, 0x20, 0x30 };
+	static const uint8_t dmac[6] = { 0x02, 0x00, 0x5e, 0xa0, 0xb0, 0xc0 };
+
+	memset(r, 0, sizeof(*r));
+	r->key.family = family;
+	r->key.proto = proto;
+	if (family == XF_FAMILY_IPV4) {
+		ip4(r->key.src_addr, "198.18.0.1");
+		ip4(r->key.dst_addr, "198.19.255.254");
+	} else {
+		ip6(r->key.src_addr, "2001:db8::1");
+		ip6(r->key.dst_addr, "2001:db8:ffff::abcd");
+	}
+	r->key.src_port = 40000;
+	r->key.dst_port = 443;
+	r->key.ifindex = 7;
+	r->key.direction = XF_DIR_INGRESS;
+	r->key.vlan_id = 100;
+	r->packets = 12345678901ULL;
+	r->octets = 9876543210123ULL;
+	r->start_ms = 1764140000123ULL;
+	r->end_ms = 1764140059999ULL;
+	memcpy(r->src_mac, smac, 6);
+	memcpy(r->dst_mac, dmac, 6);
+	r->tcp_flags = 0x01d2; /* NS | ECE | ACK | SYN ... all 9 bits used */
+	r->tos = 0xb8;
+	r->end_reason = FLOW_END_IDLE;
+}
+
+static bool zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* Fields every template carries. */
+static void check_common(const struct dec *d, const struct flow_record *r)
+{
+	CHECK_U64(d->start, r->start_ms);
+	CHECK_U64(d->end, r->end_ms);
+	CHECK_U64(d->octets, r->octets);
+	CHECK_U64(d->packets, r->packets);
+	CHECK_U64(d->proto, r->key.proto);
+	CHECK_U64(d->flags, r->tcp_flags);
+	CHECK_U64(d->tos, r->tos);
+	CHECK_U64(d->dir, r->key.direction);
+	CHECK_U64(d->ingress, r->key.direction == XF_DIR_INGRESS ? r->key.ifindex : 0);
+	CHECK_U64(d->egress, r->key.direction == XF_DIR_EGRESS ? r->key.ifindex : 0);
+	CHECK(memcmp(d->smac, r->src_mac, 6) == 0);
+	CHECK(memcmp(d->dmac, r->dst_mac, 6) == 0);
+	CHECK_U64(d->vlan, r->key.vlan_id);
+	CHECK_U64(d->reason, r->end_reason);
+}
+
+static void check_no_nat(const struct dec *d)
+{
+	CHECK_U64(d->post_src4, 0);
+	CHECK_U64(d->post_dst4, 0);
+	CHECK(zero(d->post_src6, 16) && zero(d->post_dst6, 16));
+	CHECK_U64(d->post_sport, 0);
+	CHECK_U64(d->post_dport, 0);
+	CHECK_U64(d->zone, 0);
+	CHECK_U64(d->obs, 0);
+	CHECK_U64(d->xtype, 0);
+	CHECK_U64(d->vrf, 0);
+}
+
+static int encode_decode(struct flow_record *recs, int n, bool vrf, struct decoded *out)
+{
+	struct capture c = { .n = 0 };
+	struct ipfix_encoder *enc = enc_new(&c, vrf, 1472);
+	int got;
+
+	CHECK_U64(ipfix_encoder_add_templates(enc), 0);
+	for (int i = 0; i < n; i++)
+		CHECK_U64(ipfix_encoder_add(enc, &recs[i]), 0);
+	CHECK_U64(ipfix_encoder_pending(enc), n);
+	CHECK_U64(ipfix_encoder_flush(enc), 0);
+	CHECK_U64(ipfix_encoder_pending(enc), 0);
+	got = decode_all(&c, ODID, out, 64);
+	capture_free(&c);
+	ipfix_encoder_free(enc);
+	return got;
+}
+
+static void test_ipv4(void)
+{
+	struct flow_record r;
+	struct decoded out[4];
+	struct dec *d = &out[0].rec;
+
+	base_record(&r, XF_FAMILY_IPV4, IPPROTO_TCP);
+	CHECK_U64(ipfix_template_for(&r), IPFIX_TID_IPV4);
+	CHECK_U64(encode_decode(&r, 1, true, out), 1);
+	CHECK_U64(out[0].tid, IPFIX_TID_IPV4);
+	CHECK_U64(out[0].n_elements, 19);
+	check_common(d, &r);
+	CHECK_U64(d->src4, ip4_host("198.18.0.1"));
+	CHECK_U64(d->dst4, ip4_host("198.19.255.254"));
+	CHECK(zero(d->src6, 16) && zero(d->dst6, 16));
+	CHECK_U64(d->sport, 40000);
+	CHECK_U64(d->dport, 443);
+	CHECK_U64(d->icmp4, 0);
+	CHECK_U64(d->icmp6, 0);
+	CHECK_U64(d->ingress, 7);
+	CHECK_U64(d->egress, 0);
+	check_no_nat(d);
+}
+
+static void test_ipv6(void)
+{
+	struct flow_record r;
+	struct decoded out[4];
+	struct dec *d = &out[0].rec;
+	uint8_t a[16];
+
+	base_record(&r, XF_FAMILY_IPV6, IPPROTO_UDP);
+	r.key.direction = XF_DIR_EGRESS;
+	r.key.ifindex = 0x01020304;
+	r.key.vlan_id = 4094;
+	r.end_reason = FLOW_END_ACTIVE;
+	CHECK_U64(encode_decode(&r, 1, false, out), 1);
+	CHECK_U64(out[0].tid, IPFIX_TID_IPV6);
+	CHECK_U64(out[0].n_elements, 19);
+	check_common(d, &r);
+	ip6(a, "2001:db8::1");
+	CHECK(memcmp(d->src6, a, 16) == 0);
+	ip6(a, "2001:db8:ffff::abcd");
+	CHECK(memcmp(d->dst6, a, 16) == 0);
+	CHECK_U64(d->src4, 0);
+	CHECK_U64(d->sport, 40000);
+	CHECK_U64(d->dport, 443);
+	CHECK_U64(d->ingress, 0);
+	CHECK_U64(d->egress, 0x01020304);
+	CHECK_U64(d->dir, 1);
+	check_no_nat(d);
+}
+
+static void test_ipv4_nat(bool vrf)
+{
+	struct flow_record r;
+	struct decoded out[4];
+	struct dec *d = &out[0].rec;
+
+	base_record(&r, XF_FAMILY_IPV4, IPPROTO_TCP);
+	/* client 198.18.0.1:40000 -> service 198.19.255.254:443, DNAT to backend
+	 * 198.18.5.5:8443 and SNAT to 198.18.9.9:61000, observed before NAT */
+	r.has_xlat = true;
+	ip4(r.xlat.pre_src, "198.18.0.1");
+	ip4(r.xlat.pre_dst, "198.19.255.254");
+	ip4(r.xlat.post_src, "198.18.9.9");
+	ip4(r.xlat.post_dst, "198.18.5.5");
+	r.xlat.pre_sport = 40000;
+	r.xlat.pre_dport = 443;
+	r.xlat.post_sport = 61000;
+	r.xlat.post_dport = 8443;
+	r.xlat.zone_id = 513;
+	r.xlat.observed = XLAT_OBSERVED_PRE;
+	r.xlat.type = XLAT_TYPE_SNAT | XLAT_TYPE_DNAT;
+	r.end_reason = FLOW_END_END_OF_FLOW;
+	CHECK_U64(encode_decode(&r, 1, vrf, out), 1);
+	CHECK_U64(out[0].tid, IPFIX_TID_IPV4_NAT);
+	CHECK_U64(out[0].n_elements, vrf ? 35 : 34);
+	check_common(d, &r);
+	CHECK_U64(d->src4, ip4_host("198.18.0.1"));
+	CHECK_U64(d->dst4, ip4_host("198.19.255.254"));
+	CHECK_U64(d->sport, 40000);
+	CHECK_U64(d->dport, 443);
+	CHECK_U64(d->post_src4, ip4_host("198.18.9.9"));
+	CHECK_U64(d->post_dst4, ip4_host("198.18.5.5"));
+	CHECK_U64(d->post_sport, 61000);
+	CHECK_U64(d->post_dport, 8443);
+	CHECK_U64(d->vrf, vrf ? 513 : 0);
+	CHECK_U64(d->zone, 513);
+	CHECK_U64(d->obs, 1);
+	CHECK_U64(d->xtype, 3);
+	CHECK_U64(d->x_pre_src4, ip4_host("198.18.0.1"));
+	CHECK_U64(d->x_pre_dst4, ip4_host("198.19.255.254"));
+	CHECK_U64(d->x_post_src4, ip4_host("198.18.9.9"));
+	CHECK_U64(d->x_post_dst4, ip4_host("198.18.5.5"));
+	CHECK_U64(d->x_pre_sport, 40000);
+	CHECK_U64(d->x_pre_dport, 443);
+	CHECK_U64(d->x_post_sport, 61000);
+	CHECK_U64(d->x_post_dport, 8443);
+	CHECK(zero(d->post_src6, 16) && zero(d->x_pre_src6, 16) && zero(d->x_post_dst6, 16));
+}
+
+static void test_ipv4_nat_vrf(void)
+{
+	test_ipv4_nat(true);
+}
+
+static void test_ipv4_nat_novrf(void)
+{
+	test_ipv4_nat(false);
+}
+
+static void test_ipv6_nat(void)
+{
+	struct flow_record r;
+	struct decoded out[4];
+	struct dec *d = &out[0].rec;
+	uint8_t a[16];
+
+	base_record(&r, XF_FAMILY_IPV6, IPPROTO_UDP);
+	/* observed after SNAT: the key is the post-NAT packet */
+	r.has_xlat = true;
+	ip6(r.xlat.pre_src, "2001:db8:aaaa::10");
+	ip6(r.xlat.pre_dst, "2001:db8:ffff::abcd");
+	ip6(r.xlat.post_src, "2001:db8::1");
+	ip6(r.xlat.post_dst, "2001:db8:ffff::abcd");
+	r.xlat.pre_sport = 5353;
+	r.xlat.pre_dport = 443;
+	r.xlat.post_sport = 40000;
+	r.xlat.post_dport = 443;
+	r.xlat.zone_id = 0;
+	r.xlat.observed = XLAT_OBSERVED_POST;
+	r.xlat.type = XLAT_TYPE_SNAT;
+	r.end_reason = FLOW_END_FORCED;
+	CHECK_U64(encode_decode(&r, 1, false, out), 1);
+	CHECK_U64(out[0].tid, IPFIX_TID_IPV6_NAT);
+	CHECK_U64(out[0].n_elements, 34);
+	check_common(d, &r);
+	ip6(a, "2001:db8::1");
+	CHECK(memcmp(d->src6, a, 16) == 0);
+	CHECK(memcmp(d->post_src6, a, 16) == 0);
+	CHECK(memcmp(d->x_post_src6, a, 16) == 0);
+	ip6(a, "2001:db8:ffff::abcd");
+	CHECK(memcmp(d->post_dst6, a, 16) == 0);
+	CHECK(memcmp(d->x_pre_dst6, a, 16) == 0);
+	CHECK(memcmp(d->x_post_dst6, a, 16) == 0);
+	ip6(a, "2001:db8:aaaa::10");
+	CHECK(memcmp(d->x_pre_src6, a, 16) == 0);
+	CHECK_U64(d->post_sport, 40000);
+	CHECK_U64(d->post_dport, 443);
+	CHECK_U64(d->x_pre_sport, 5353);
+	CHECK_U64(d->x_pre_dport, 443);
+	CHECK_U64(d->x_post_sport, 40000);
+	CHECK_U64(d->x_post_dport, 443);
+	CHECK_U64(d->zone, 0);
+	CHECK_U64(d->obs, 2);
+	CHECK_U64(d->xtype, 1);
+	CHECK_U64(d->vrf, 0);
+	CHECK_U64(d->post_src4, 0);
+	CHECK_U64(d->x_pre_src4, 0);
+}
+
+static void test_icmp(void)
+{
+	struct flow_record r[2];
+	struct decoded out[4];
+
+	base_record(&r[0], XF_FAMILY_IPV4, IPPROTO_ICMP);
+	r[0].key.src_port = 0;
+	r[0].key.dst_port = (3 << 8) | 4; /* dest unreachable, frag needed */
+	base_record(&r[1], XF_FAMILY_IPV6, IPPROTO_ICMPV6);
+	r[1].key.src_port = 0;
+	r[1].key.dst_port = (128 << 8) | 0; /* echo request */
+	r[1].end_reason = FLOW_END_LACK_OF_RESOURCES;
+	CHECK_U64(encode_decode(r, 2, false, out), 2);
+	CHECK_U64(out[0].tid, IPFIX_TID_IPV4);
+	check_common(&out[0].rec, &r[0]);
+	CHECK_U64(out[0].rec.icmp4, 0x0304);
+	CHECK_U64(out[0].rec.icmp6, 0);
+	CHECK_U64(out[0].rec.sport, 0);
+	CHECK_U64(out[0].rec.dport, 0);
+	CHECK_U64(out[1].tid, IPFIX_TID_IPV6);
+	check_common(&out[1].rec, &r[1]);
+	CHECK_U64(out[1].rec.icmp6, 0x8000);
+	CHECK_U64(out[1].rec.icmp4, 0);
+	CHECK_U64(out[1].rec.sport, 0);
+	CHECK_U64(out[1].rec.dport, 0);
+}
+
+static void test_end_reasons(void)
+{
+	struct flow_record r[5];
+	struct decoded out[8];
+
+	for (int i = 0; i < 5; i++) {
+		base_record(&r[i], i % 2 ? XF_FAMILY_IPV6 : XF_FAMILY_IPV4, IPPROTO_TCP);
+		r[i].end_reason = FLOW_END_IDLE + i;
+		r[i].packets = i + 1;
+	}
+	CHECK_U64(encode_decode(r, 5, false, out), 5);
+	for (int i = 0; i < 5; i++) {
+		CHECK_U64(out[i].rec.reason, FLOW_END_IDLE + i);
+		CHECK_U64(out[i].rec.packets, i + 1);
+		CHECK_U64(out[i].tid, i % 2 ? IPFIX_TID_IPV6 : IPFIX_TID_IPV4);
+	}
+}
+
+static void test_bad_family(void)
+{
+	struct capture c = { .n = 0 };
+	struct ipfix_encoder *enc = enc_new(&c, false, 1472);
+	struct flow_record r;
+
+	base_record(&r, XF_FAMILY_IPV4, IPPROTO_TCP);
+	r.key.family = 0;
+	CHECK_U64(ipfix_template_for(&r), 0);
+	CHECK(ipfix_encoder_add(enc, &r) == -EINVAL);
+	CHECK_U64(ipfix_encoder_pending(enc), 0);
+	CHECK_U64(ipfix_encoder_flush(enc), 0);
+	CHECK_U64(c.n, 0); /* nothing to send: no message */
+	ipfix_encoder_free(enc);
+}
+
+/* Many records of every kind: no message over the limit, none lost, in order. */
+static void test_mtu(uint16_t max_len)
+{
+	enum { N = 3000 };
+	struct capture *c = g_new0(struct capture, 1);
+	struct ipfix_encoder *enc = enc_new(c, true, max_len);
+	struct decoded *out = g_new0(struct decoded, N + 1);
+	struct flow_record r;
+	uint32_t sum = 0;
+	int got;
+
+	CHECK_U64(ipfix_encoder_add_templates(enc), 0);
+	for (int i = 0; i < N; i++) {
+		base_record(&r, i % 2 ? XF_FAMILY_IPV6 : XF_FAMILY_IPV4, IPPROTO_UDP);
+		r.has_xlat = i % 3 == 0;
+		r.xlat.zone_id = i;
+		r.packets = i;
+		/* templates again now and then, as the UDP refresh does */
+		if (i % 1000 == 999)
+			CHECK_U64(ipfix_encoder_add_templates(enc), 0);
+		CHECK_U64(ipfix_encoder_add(enc, &r), 0);
+	}
+	CHECK_U64(ipfix_encoder_flush(enc), 0);
+	CHECK(c->n > N * 100 / max_len);
+	for (int m = 0; m < c->n; m++) {
+		CHECK(c->len[m] <= max_len);
+		sum += c->records[m];
+	}
+	CHECK_U64(sum, N);
+	got = decode_all(c, ODID, out, N + 1);
+	CHECK_U64(got, N);
+	for (int i = 0; i < got && i < N; i++) {
+		CHECK_U64(out[i].rec.packets, i);
+		CHECK_U64(out[i].rec.zone, i % 3 == 0 ? (uint16_t)i : 0);
+		CHECK_U64(out[i].rec.vrf, i % 3 == 0 ? (uint16_t)i : 0);
+	}
+	capture_free(c);
+	ipfix_encoder_free(enc);
+	g_free(out);
+	g_free(c);
+}
+
+static void test_mtu_1472(void)
+{
+	test_mtu(1472);
+}
+
+static void test_mtu_512(void)
+{
+	test_mtu(IPFIX_MIN_MESSAGE_LEN);
+}
+
+static void test_mtu_too_small(void)
+{
+	struct ipfix_params p = { .enterprise_number = IPFIX_DEFAULT_PEN, .max_message_len = 200 };
+	char err[256] = "";
+
+	CHECK(ipfix_encoder_new(&p, capture_emit, NULL, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "below the minimum") != NULL);
+}
+
+/*
+ * A collector that knows nothing of our elements learns them from the
+ * RFC 5610 type records (fBufSetAutomaticInsert) with the configured PEN.
+ */
+static void test_rfc5610(void)
+{
+	struct capture c = { .n = 0 };
+	struct ipfix_params p = {
+		.observation_domain_id = 1,
+		.enterprise_number = 99999,
+		.max_message_len = 1400,
+	};
+	char err[256] = "";
+	struct ipfix_encoder *enc = ipfix_encoder_new(&p, capture_emit, &c, err, sizeof(err));
+	fbInfoModel_t *model = fbInfoModelAlloc();
+	fbSession_t *session = fbSessionAlloc(model);
+	fBuf_t *fbuf;
+	GError *gerr = NULL;
+	const fbInfoElement_t *ie;
+
+	CHECK(enc != NULL);
+	CHECK(fbInfoModelGetElementByName(model, "xlatZoneId") == NULL);
+	CHECK_U64(ipfix_encoder_add_templates(enc), 0);
+	CHECK_U64(ipfix_encoder_flush(enc), 0);
+	/* options template, type records, data templates: no flow records */
+	CHECK(c.n >= 2);
+	for (int m = 0; m < c.n; m++)
+		CHECK_U64(c.records[m], 0);
+
+	fbuf = fBufAllocForCollection(session, NULL);
+	fBufSetAutomaticMode(fbuf, FALSE);
+	CHECK(fBufSetAutomaticInsert(fbuf, &gerr));
+	for (int m = 0; m < c.n; m++) {
+		fBufSetBuffer(fbuf, c.msg[m], c.len[m]);
+		/* no flow records: reading consumes templates and type records */
+		CHECK(fBufNextCollectionTemplate(fbuf, NULL, &gerr) == NULL);
+		g_clear_error(&gerr);
+	}
+
+	for (int i = 0; i < IE_REGISTRY_COUNT; i++) {
+		const fbInfoElement_t *want = &ie_registry_elements[i];
+
+		ie = fbInfoModelGetElementByName(model, want->ref.name);
+		CHECK(ie != NULL);
+		if (!ie)
+			continue;
+		CHECK_U64(ie->ent, 99999);
+		CHECK_U64(ie->num, want->num);
+		CHECK_U64(ie->type, want->type);
+		CHECK_U64(ie->len, want->len);
+		CHECK_U64(FB_IE_SEMANTIC(ie->flags), FB_IE_SEMANTIC(want->flags));
+		CHECK_STR(ie->description ? ie->description : "", want->description);
+	}
+	ie = fbInfoModelGetElementByName(model, "xlatType");
+	CHECK(ie && FB_IE_SEMANTIC(ie->flags) == FB_IE_SEMANTIC(FB_IE_FLAGS));
+
+	fBufFree(fbuf);
+	fbInfoModelFree(model);
+	capture_free(&c);
+	ipfix_encoder_free(enc);
+}
+
+int main(void)
+{
+	RUN(test_ipv4);
+	RUN(test_ipv6);
+	RUN(test_ipv4_nat_vrf);
+	RUN(test_ipv4_nat_novrf);
+	RUN(test_ipv6_nat);
+	RUN(test_icmp);
+	RUN(test_end_reasons);
+	RUN(test_bad_family);
+	RUN(test_mtu_1472);
+	RUN(test_mtu_512);
+	RUN(test_mtu_too_small);
+	RUN(test_rfc5610);
+	return tu_finish();
+}
