@@ -143,7 +143,7 @@ static int build_config(const struct cli *cli, struct xf_config *cfg, char *err,
 				 err_len)) < 0)
 		return rc;
 	if (cli->kernel_max_flows &&
-	    (rc = parse_uint_opt("--kernel-max-flows", cli->kernel_max_flows, 16, 16777216,
+	    (rc = parse_uint_opt("--kernel-max-flows", cli->kernel_max_flows, 1024, 16777216,
 				 &cfg->kernel_max_flows, err, err_len)) < 0)
 		return rc;
 	if (cli->drain_interval &&
@@ -332,7 +332,7 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 	if (!cfg->foreground) {
 		if (daemon(0, 0) < 0)
 			fatal("daemon");
-		if ((rc = write_pidfile(cfg->pidfile)) < 0)
+		if (cfg->pidfile[0] && (rc = write_pidfile(cfg->pidfile)) < 0)
 			log_warnx("pidfile %s: %s", cfg->pidfile, strerror(-rc));
 	}
 	if ((rc = privdrop_after_setup()) < 0)
@@ -378,7 +378,7 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 	sd_notify(0, "STOPPING=1");
 	pipeline_shutdown(p);
 	pipeline_free(p);
-	if (!cfg->foreground)
+	if (!cfg->foreground && cfg->pidfile[0])
 		unlink(cfg->pidfile);
 	close(ep);
 	close(sfd);
