@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""Traffic ends for the VM NAT scenarios.
+
+  nat-peer.py serve SPEC...   SPEC = proto,addr,port  (addr "::" is dual-stack)
+  nat-peer.py client SPEC...  SPEC = proto,addr,port,sport
+
+The server answers every TCP/SCTP connection and UDP datagram with "ok <peer>",
+where <peer> is the address and port it saw, so the client can check what the
+backend observed. The client opens each connection in turn from the given
+source port, sends one line, waits for the answer and prints
+"proto addr port sport -> answer". Exit 1 if any exchange fails.
+"""
+import selectors
+import socket
+import sys
+
+PROTOS = {
+    "tcp": (socket.SOCK_STREAM, 0),
+    "udp": (socket.SOCK_DGRAM, 0),
+    "sctp": (socket.SOCK_STREAM, socket.IPPROTO_SCTP),
+}
+
+
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def peer_text(peer):
+    return "%s %d" % (peer[0], peer[1])
+
+
+def serve(specs):
+    sel = selectors.DefaultSelector()
+    for spec in specs:
+        proto, addr, port = spec.split(",")
+        stype, sproto = PROTOS[proto]
+        s = socket.socket(family(addr), stype, sproto)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family(addr) == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind((addr, int(port)))
+        if stype == socket.SOCK_STREAM:
+            s.listen(16)
+        sel.register(s, selectors.EVENT_READ, stype)
+    print("ready", flush=True)
+    while True:
+        for key, _ in sel.select():
+            s = key.fileobj
+            if key.data == socket.SOCK_DGRAM:
+                data, peer = s.recvfrom(2048)
+                s.sendto(b"ok " + peer_text(peer).encode() + b"\n", peer)
+                continue
+            conn, peer = s.accept()
+            conn.settimeout(5)
+            try:
+                conn.recv(2048)
+                conn.sendall(b"ok " + peer_text(peer).encode() + b"\n")
+            except OSError:
+                pass
+            conn.close()
+
+
+def client(specs):
+    rc = 0
+    for spec in specs:
+        proto, addr, port, sport = spec.split(",")
+        stype, sproto = PROTOS[proto]
+        fam = family(addr)
+        s = socket.socket(fam, stype, sproto)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.settimeout(5)
+        try:
+            s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", int(sport)))
+            s.connect((addr, int(port)))
+            s.send(b"hello\n")
+            answer = s.recv(2048).decode().strip()
+        except OSError as e:
+            answer = "ERROR %s" % e
+            rc = 1
+        s.close()
+        print("%s %s %s %s -> %s" % (proto, addr, port, sport, answer), flush=True)
+    return rc
+
+
+def main():
+    if len(sys.argv) < 3 or sys.argv[1] not in ("serve", "client"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    if sys.argv[1] == "serve":
+        serve(sys.argv[2:])
+        return 0
+    return client(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

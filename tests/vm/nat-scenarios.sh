@@ -1,0 +1,214 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# NAT hook scenarios, run as root inside the run-vm.sh guest:
+#   nat-scenarios.sh MODE...     (MODE: fentry, kprobe, conntrack, auto)
+#
+# Topology (all in namespaces this script creates):
+#
+#   cli  c0 198.18.1.2/24 2001:db8:1::2/64
+#    |
+#   rtr  r1 198.18.1.1/24 2001:db8:1::1/64    nftables NAT, conntrack zones
+#        r2 198.18.2.1/24 2001:db8:2::1/64
+#    |
+#   srv  s0 198.18.2.2/24 2001:db8:2::2/64    nat-peer.py serve
+#
+# For each MODE: start xf-natwatch --mode MODE in the root namespace (the hook
+# is kernel-wide), wait until it is attached, make one connection per case,
+# stop it, and check the exact set of translations (tests/vm/check-xlat.py).
+set -u
+
+B=$XF_BUILDDIR
+S=$XF_SRCDIR
+OUT=${XF_OUT:-/tmp}
+natwatch=$B/tests/tools/xf-natwatch
+peer=$S/tests/vm/nat-peer.py
+check=$S/tests/vm/check-xlat.py
+
+[ $# -ge 1 ] || set -- fentry kprobe
+[ -x "$natwatch" ] || { echo "no $natwatch: run make check (check_PROGRAMS)"; exit 99; }
+
+nsx() { ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+setup() {
+	for ns in cli rtr srv; do
+		ip netns add $ns
+		nsx $ns ip link set lo up
+	done
+	ip link add c0 netns cli type veth peer name r1 netns rtr
+	ip link add s0 netns srv type veth peer name r2 netns rtr
+	for ns_if in cli:c0 rtr:r1 rtr:r2 srv:s0; do
+		ns=${ns_if%:*}
+		nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+	done
+	nsx cli ip addr add 198.18.1.2/24 dev c0
+	nsx cli ip -6 addr add 2001:db8:1::2/64 dev c0 nodad
+	nsx rtr ip addr add 198.18.1.1/24 dev r1
+	nsx rtr ip -6 addr add 2001:db8:1::1/64 dev r1 nodad
+	nsx rtr ip addr add 198.18.2.1/24 dev r2
+	nsx rtr ip -6 addr add 2001:db8:2::1/64 dev r2 nodad
+	nsx srv ip addr add 198.18.2.2/24 dev s0
+	nsx srv ip -6 addr add 2001:db8:2::2/64 dev s0 nodad
+	for ns_if in cli:c0 rtr:r1 rtr:r2 srv:s0; do
+		nsx "${ns_if%:*}" ip link set "${ns_if#*:}" up
+	done
+	nsx cli ip route add default via 198.18.1.1
+	nsx cli ip -6 route add default via 2001:db8:1::1
+	nsx srv ip route add default via 198.18.2.1
+	nsx srv ip -6 route add default via 2001:db8:2::1
+	nsx rtr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	# the router's own sockets route the service range before OUTPUT DNAT
+	# rewrites it (as kube-proxy nodes do through their default route)
+	nsx rtr ip route add 198.19.0.0/24 via 198.18.2.2
+
+	# ClusterIP-style DNAT (PREROUTING and, for the router's own sockets,
+	# OUTPUT), masquerade, DNAT+masquerade, ICMP DNAT, two zones, IPv6.
+	nsx rtr nft -f - <<'EOF' || return 1
+table ip raw {
+	chain pre {
+		type filter hook prerouting priority raw;
+		iifname "r1" ip daddr 198.19.0.30 ct zone set 7
+		iifname "r2" ip saddr 198.18.2.2 tcp sport 8081 ct zone set 7
+		iifname "r1" ip daddr 198.19.0.31 ct zone set 9
+		iifname "r2" ip saddr 198.18.2.2 udp sport 9053 ct zone set 9
+	}
+}
+table ip nat {
+	chain pre {
+		type nat hook prerouting priority dstnat;
+		ip daddr 198.19.0.10 tcp dport 80 dnat to 198.18.2.2:8080
+		ip daddr 198.19.0.10 sctp dport 80 dnat to 198.18.2.2:8080
+		ip daddr 198.19.0.20 ip protocol icmp dnat to 198.18.2.2
+		ip daddr 198.19.0.30 tcp dport 80 dnat to 198.18.2.2:8081
+		ip daddr 198.19.0.31 udp dport 53 dnat to 198.18.2.2:9053
+		ip daddr 198.19.0.40 tcp dport 80 dnat to 198.18.2.2:8080
+	}
+	chain out {
+		type nat hook output priority -100;
+		ip daddr 198.19.0.10 tcp dport 80 dnat to 198.18.2.2:8080
+	}
+	chain post {
+		type nat hook postrouting priority srcnat;
+		oifname "r2" udp dport 9000 masquerade
+		oifname "r2" ct original ip daddr 198.19.0.40 masquerade
+	}
+}
+table ip6 nat {
+	chain pre {
+		type nat hook prerouting priority dstnat;
+		ip6 daddr 2001:db8:ffff::10 tcp dport 80 dnat to [2001:db8:2::2]:8080
+		ip6 daddr 2001:db8:ffff::20 meta l4proto icmpv6 dnat to 2001:db8:2::2
+	}
+}
+EOF
+	nsx srv python3 "$peer" serve tcp,::,8080 tcp,0.0.0.0,8081 udp,0.0.0.0,9000 \
+		udp,0.0.0.0,9053 sctp,0.0.0.0,8080 >"$OUT/server.log" 2>&1 &
+	server_pid=$!
+	i=0
+	until grep -q ready "$OUT/server.log" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || { echo "server did not start"; cat "$OUT/server.log"; return 1; }
+		sleep 0.1
+	done
+	# neighbours resolved once, so the first NATed packet is not delayed
+	nsx cli ping -c 1 -W 2 198.18.1.1 >/dev/null
+	nsx srv ping -c 1 -W 2 198.18.2.1 >/dev/null
+}
+
+# Expected translations for client source ports starting at base $1.
+# DNAT plus masquerade gives two events on the first packet: prerouting
+# DNAT runs before postrouting has chosen the SNAT binding, so the hook
+# first sees a reply tuple without SNAT, then the final one.
+expected() {
+	b=$1
+	cat <<EOF
+# family proto zone orig reply
+4 tcp 0 198.18.1.2:$((b + 1))->198.19.0.10:80 198.18.2.2:8080->198.18.1.2:$((b + 1))
+4 udp 0 198.18.1.2:$((b + 2))->198.18.2.2:9000 198.18.2.2:9000->198.18.2.1:$((b + 2))
+4 tcp 0 198.18.1.2:$((b + 3))->198.19.0.40:80 198.18.2.2:8080->198.18.1.2:$((b + 3))
+4 tcp 0 198.18.1.2:$((b + 3))->198.19.0.40:80 198.18.2.2:8080->198.18.2.1:$((b + 3))
+4 sctp 0 198.18.1.2:$((b + 4))->198.19.0.10:80 198.18.2.2:8080->198.18.1.2:$((b + 4))
+4 tcp 7 198.18.1.2:$((b + 5))->198.19.0.30:80 198.18.2.2:8081->198.18.1.2:$((b + 5))
+4 udp 9 198.18.1.2:$((b + 6))->198.19.0.31:53 198.18.2.2:9053->198.18.1.2:$((b + 6))
+6 tcp 0 [2001:db8:1::2]:$((b + 7))->[2001:db8:ffff::10]:80 [2001:db8:2::2]:8080->[2001:db8:1::2]:$((b + 7))
+4 icmp 0 198.18.1.2:0->198.19.0.20:0 198.18.2.2:0->198.18.1.2:0
+6 icmpv6 0 [2001:db8:1::2]:0->[2001:db8:ffff::20]:0 [2001:db8:2::2]:0->[2001:db8:1::2]:0
+4 tcp 0 198.18.2.1:$((b + 8))->198.19.0.10:80 198.18.2.2:8080->198.18.2.1:$((b + 8))
+EOF
+}
+
+traffic() {
+	b=$1
+	nsx cli python3 "$peer" client \
+		tcp,198.19.0.10,80,$((b + 1)) \
+		udp,198.18.2.2,9000,$((b + 2)) \
+		tcp,198.19.0.40,80,$((b + 3)) \
+		sctp,198.19.0.10,80,$((b + 4)) \
+		tcp,198.19.0.30,80,$((b + 5)) \
+		udp,198.19.0.31,53,$((b + 6)) \
+		tcp,2001:db8:ffff::10,80,$((b + 7)) || return 1
+	nsx cli ping -c 1 -W 3 198.19.0.20 >/dev/null || { echo "ping 198.19.0.20 failed"; return 1; }
+	nsx cli ping -c 1 -W 3 2001:db8:ffff::20 >/dev/null ||
+		{ echo "ping 2001:db8:ffff::20 failed"; return 1; }
+	nsx rtr python3 "$peer" client tcp,198.19.0.10,80,$((b + 8)) || return 1
+}
+
+run_mode() {
+	mode=$1
+	b=$2
+	dir=$OUT/$mode
+	mkdir -p "$dir"
+	t0=$(date +%s.%N)
+	# fresh conntrack state: every case starts a new connection
+	nsx rtr conntrack -F >/dev/null 2>&1
+	nsx rtr conntrack -F -f ipv6 >/dev/null 2>&1
+
+	"$natwatch" --mode "$mode" --timeout 120 >"$dir/events.json" 2>"$dir/stderr.log" &
+	pid=$!
+	i=0
+	until grep -q "xf-natwatch: mode" "$dir/stderr.log" 2>/dev/null; do
+		if ! kill -0 $pid 2>/dev/null; then
+			echo "$mode: xf-natwatch exited:"; cat "$dir/stderr.log"; return 1
+		fi
+		i=$((i + 1))
+		[ $i -lt 300 ] || { echo "$mode: xf-natwatch did not attach"; kill $pid; return 1; }
+		sleep 0.1
+	done
+	active=$(sed -n 's/^xf-natwatch: mode //p' "$dir/stderr.log")
+	t1=$(date +%s.%N)
+
+	traffic "$b" >"$dir/traffic.log" 2>&1
+	trc=$?
+	sed "s/^/$mode traffic: /" "$dir/traffic.log"
+	sleep 1
+	kill -TERM $pid
+	wait $pid
+	t2=$(date +%s.%N)
+	sed "s/^/$mode events: /" "$dir/events.json"
+	grep -v "^xf-natwatch: mode" "$dir/stderr.log" | sed "s/^/$mode stderr: /"
+	expected "$b" >"$dir/expected.txt"
+	python3 "$check" "$active" "$dir/expected.txt" "$dir/events.json" "$dir/stderr.log"
+	crc=$?
+	awk -v m="$mode" -v a="$t0" -v b="$t1" -v c="$t2" \
+		'BEGIN { printf "%s: attach %.1f s, traffic %.1f s\n", m, b - a, c - b }'
+	[ $trc -eq 0 ] || { echo "FAIL $mode: traffic failed"; return 1; }
+	[ "$active" = "$mode" ] || [ "$mode" = auto ] ||
+		{ echo "FAIL $mode: active mode $active"; return 1; }
+	return $crc
+}
+
+# modules the guest autoloads only on first use; loaded here so the hook's
+# target (nf_nat_manip_pkt in nf_nat.ko) exists before xf-natwatch attaches
+for m in veth nf_tables nf_nat nft_chain_nat nft_ct sctp; do
+	modprobe $m || { echo "modprobe $m failed"; exit 99; }
+done
+
+rc=0
+setup || { echo "FAIL: setup"; exit 99; }
+base=40000
+for mode in "$@"; do
+	run_mode "$mode" $base || rc=1
+	base=$((base + 100))
+done
+kill $server_pid 2>/dev/null
+exit $rc

@@ -1,0 +1,163 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Run one scenario script as root inside a throw-away QEMU guest that boots
+# the distribution kernel (Debian 6.1: kprobes, fentry, BTF) on top of the
+# host's root file system, shared read-only over 9p.
+#
+#   run-vm.sh [-t TIMEOUT] [-w WORKDIR] [-k VMLINUZ] SCENARIO [ARG...]
+#
+# Set XF_SKIP_VM=1 to skip (exit 77) without booting.
+#
+# SCENARIO (an absolute path on the host, so the guest sees it at the same
+# place) runs with ARGs and these variables:
+#   XF_OUT       writable directory, shared back to the host as WORKDIR/out
+#   XF_BUILDDIR  the build tree this script was started from (read-only)
+#   XF_SRCDIR    the source tree (read-only)
+# Its exit status comes back as an "XF-RC=<n>" line on the serial console
+# and is ours: 0 pass, 77 skip, anything else fail. WORKDIR (default
+# BUILDDIR/tests/vm/work-<scenario name>) keeps the initramfs, the job file
+# and console.log, the whole console. Exit 77 when qemu or a kernel image is missing.
+#
+# Why not KVM: it is not usable on the CI machines (see docs), so this is
+# TCG, slow but enough for a boot plus a few namespace scenarios per minute.
+# The work dir must not be under /tmp: the guest mounts its own tmpfs there.
+set -eu
+
+timeout=240
+workdir=
+kernel=${XF_VM_KERNEL:-}
+while getopts t:w:k: opt; do
+	case $opt in
+	t) timeout=$OPTARG ;;
+	w) workdir=$OPTARG ;;
+	k) kernel=$OPTARG ;;
+	*) echo "usage: $0 [-t TIMEOUT] [-w WORKDIR] [-k VMLINUZ] SCENARIO [ARG...]" >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || { echo "$0: no scenario given" >&2; exit 2; }
+scenario=$1
+shift
+
+here=$(cd "$(dirname "$0")" && pwd)
+srcdir=${XF_SRCDIR:-$(cd "$here/../.." && pwd)}
+builddir=${XF_BUILDDIR:-$(pwd)}
+
+skip() { echo "SKIP: $*" >&2; exit 77; }
+
+[ "${XF_SKIP_VM:-0}" = 0 ] || skip "XF_SKIP_VM is set"
+
+qemu=$(command -v qemu-system-x86_64 || true)
+[ -n "$qemu" ] || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+[ "$(uname -m)" = x86_64 ] || skip "guest image is x86_64 only"
+if [ -z "$kernel" ]; then
+	# newest 6.x distribution kernel with its modules installed
+	for k in $(ls -v /boot/vmlinuz-6.* 2>/dev/null | sort -r); do
+		[ -r "$k" ] && [ -d "/lib/modules/${k#/boot/vmlinuz-}" ] && { kernel=$k; break; }
+	done
+fi
+[ -n "$kernel" ] && [ -r "$kernel" ] ||
+	skip "no readable /boot/vmlinuz-6.* with modules (apt-get install linux-image-amd64)"
+kver=${kernel#/boot/vmlinuz-}
+[ -d "/lib/modules/$kver" ] || skip "no /lib/modules/$kver for $kernel"
+busybox=$(command -v busybox || true)
+[ -n "$busybox" ] || skip "busybox-static not installed"
+# the initramfs has no libc: busybox must be the static build
+ldd "$busybox" >/dev/null 2>&1 && skip "$busybox is dynamically linked (apt-get install busybox-static)"
+command -v cpio >/dev/null || skip "cpio not installed"
+
+case $scenario in
+/*) ;;
+*) scenario=$(cd "$(dirname "$scenario")" && pwd)/$(basename "$scenario") ;;
+esac
+[ -r "$scenario" ] || { echo "$0: no scenario $scenario" >&2; exit 2; }
+# one work dir per scenario, so VM tests can run in parallel (make -j check)
+name=$(basename "$scenario")
+workdir=${workdir:-$builddir/tests/vm/work-${name%.*}}
+for d in "$workdir" "$builddir" "$srcdir" "$scenario"; do
+	case $d in
+	/tmp/* | /tmp) echo "$0: $d is under /tmp, which the guest cannot see" >&2; exit 2 ;;
+	esac
+done
+
+mkdir -p "$workdir"
+workdir=$(cd "$workdir" && pwd)
+rm -rf "$workdir/initramfs" "$workdir/out"
+mkdir -p "$workdir/initramfs/bin" "$workdir/initramfs/lib/modules" "$workdir/out" \
+	"$workdir/initramfs/proc" "$workdir/initramfs/sys" "$workdir/initramfs/dev"
+
+# --- initramfs: static busybox, the 9p/virtio modules, a first-stage init ---
+cp "$busybox" "$workdir/initramfs/bin/busybox"
+: >"$workdir/initramfs/modules.list"
+for m in virtio_pci 9pnet_virtio 9p; do
+	modprobe -S "$kver" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
+done | awk '!seen[$0]++' | while read -r ko; do
+	# builtin modules print "builtin ..." and are skipped by the awk above
+	base=$(basename "$ko")
+	case $ko in
+	*.ko.xz) xz -dc "$ko" >"$workdir/initramfs/lib/modules/${base%.xz}"; base=${base%.xz} ;;
+	*.ko.zst) zstd -qdc "$ko" >"$workdir/initramfs/lib/modules/${base%.zst}"; base=${base%.zst} ;;
+	*) cp "$ko" "$workdir/initramfs/lib/modules/$base" ;;
+	esac
+	echo "/lib/modules/$base" >>"$workdir/initramfs/modules.list"
+done
+
+cat >"$workdir/initramfs/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+fail() { echo "XF-RC=init: $*"; sync; poweroff -f; }
+while read -r ko; do insmod "$ko" || fail "insmod $ko"; done </modules.list
+mkdir -p /newroot
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 root /newroot ||
+	fail "mount 9p root"
+stage2=$(sed -n 's/.*xf\.stage2=\([^ ]*\).*/\1/p' /proc/cmdline)
+[ -x "/newroot$stage2" ] || fail "no stage 2 $stage2"
+umount /proc /sys /dev
+exec switch_root /newroot "$stage2"
+EOF
+chmod +x "$workdir/initramfs/init"
+
+# The job file tells stage 2 what to run; the guest reads it over the
+# read-only root share (the work dir is on the host root).
+{
+	echo "XF_SCENARIO='$scenario'"
+	echo "XF_BUILDDIR='$builddir'"
+	echo "XF_SRCDIR='$srcdir'"
+	printf 'XF_ARGS="'
+	for a in "$@"; do printf '%s ' "$a"; done
+	printf '"\n'
+} >"$workdir/job"
+
+(cd "$workdir/initramfs" && find . | cpio -o -H newc --quiet | gzip -1) >"$workdir/initramfs.cpio.gz"
+
+# --- boot ---
+start=$(date +%s)
+set +e
+timeout -k 5 "$timeout" "$qemu" \
+	-accel tcg,thread=multi -cpu max -m 2G -smp 2 -nographic -no-reboot -nic none \
+	-kernel "$kernel" -initrd "$workdir/initramfs.cpio.gz" \
+	-append "console=ttyS0 quiet loglevel=4 panic=-1 random.trust_cpu=on xf.stage2=$here/guest-init.sh xf.job=$workdir/job" \
+	-virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
+	-virtfs local,path="$workdir/out",mount_tag=xfout,security_model=none,multidevs=remap \
+	</dev/null >"$workdir/console.log" 2>&1
+qrc=$?
+set -e
+end=$(date +%s)
+
+# the console uses CRLF line ends
+tr -d '\r' <"$workdir/console.log" >"$workdir/console.txt"
+cat "$workdir/console.txt"
+rc=$(sed -n 's/^XF-RC=//p' "$workdir/console.txt" | tail -n 1)
+echo "run-vm: kernel $kver, $((end - start)) s, qemu exit $qrc, scenario status ${rc:-none}" >&2
+if [ -z "$rc" ]; then
+	[ $qrc -eq 124 ] && echo "run-vm: timed out after $timeout s" >&2
+	exit 1
+fi
+case $rc in
+0 | 77) exit "$rc" ;;
+*) exit 1 ;;
+esac
