@@ -239,6 +239,9 @@ int main(int argc, char **argv)
 	xlat_conntrack_get_stats(c, &st);
 	printf("STATS dumps=%llu enobufs=%llu errors=%llu\n", (unsigned long long)st.dumps,
 	       (unsigned long long)st.enobufs, (unsigned long long)st.errors);
+	fprintf(stderr, "events=%llu reported=%llu destroyed=%llu ignored=%llu\n",
+		(unsigned long long)st.events, (unsigned long long)st.reported,
+		(unsigned long long)st.destroyed, (unsigned long long)st.ignored);
 	xlat_conntrack_free(c);
 	xlat_conntrack_free(NULL);
 	xlat_table_free(table);

@@ -263,5 +263,5 @@ if [ $fail != 0 ]; then
 	cat "$TMP/out" "$TMP/err"
 	exit 1
 fi
-echo "PASS: $(grep -c '^EVENT' "$TMP/out") events, $(grep '^STATS' "$TMP/out")"
+cat "$TMP/err"; echo "PASS: $(grep -c '^EVENT' "$TMP/out") events, $(grep '^STATS' "$TMP/out")"
 exit 0
