@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * TC flow capture: xf_tc_ingress / xf_tc_egress count every IPv4/IPv6 packet
+ * of the interface into per-CPU flow records and never change the traffic.
+ *
+ * Accounting invariant (in packets, a GSO super-packet counting gso_segs):
+ *   XF_CNT_PACKETS = packets in flows_0/flows_1 + packets in flow_events
+ *                    + XF_CNT_SAMPLED_OUT + XF_CNT_RB_LOST_PACKETS
+ * XF_CNT_MAP_FULL counts the packets that found the flows map full, whether
+ * their event reached the ring buffer or not. XF_CNT_PACKETS/OCTETS count
+ * well-formed IP packets only; XF_CNT_NON_IP and XF_CNT_MALFORMED count skbs
+ * that are not flows.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "xlatflow_shared.h"
+#include "flow_parse.h"
+
+#define XF_DEFAULT_MAX_FLOWS 65536
+/* How much to pull into the linear area when headers are not there. */
+#define XF_PULL_LEN 512
+
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+
+/* Userspace sets max_entries of both maps before load. */
+struct xf_flows_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, XF_DEFAULT_MAX_FLOWS);
+	__type(key, struct xf_flow_key);
+	__type(value, struct xf_flow_stats);
+};
+
+struct xf_flows_map flows_0 SEC(".maps");
+struct xf_flows_map flows_1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} flow_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XF_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* Even: programs write flows_0, odd: flows_1 (see xlatflow_shared.h). */
+__u32 flows_epoch;
+
+/* Keep one packet in `sampling` (1 keeps all). */
+const volatile __u32 sampling = 1;
+
+static __always_inline void xf_count(__u32 idx, __u64 n)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+
+	if (c)
+		*c += n;
+}
+
+static __always_inline void xf_copy_macs(struct xf_flow_stats *st, const struct ethhdr *eth)
+{
+	__builtin_memcpy(st->src_mac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(st->dst_mac, eth->h_dest, ETH_ALEN);
+}
+
+static __always_inline void xf_account(struct xf_flow_stats *st, const struct xf_pkt *pkt,
+				       const struct ethhdr *eth, __u32 segs, __u64 octets,
+				       __u64 now)
+{
+	/* First packet of the flow on this CPU: its slot was zeroed at insert. */
+	if (!st->packets)
+		st->first_ns = now;
+	st->packets += segs;
+	st->octets += octets;
+	st->last_ns = now;
+	st->tcp_flags |= pkt->tcp_flags;
+	st->tos = pkt->tos;
+	xf_copy_macs(st, eth);
+}
+
+/*
+ * Add the packet to its flow in map. The value is this CPU's slot, so the
+ * established-flow path is a lookup and plain stores, no atomics.
+ */
+static __always_inline void xf_record(void *map, struct __sk_buff *skb, const struct xf_pkt *pkt,
+				      __u32 segs, __u64 octets)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	const struct ethhdr *eth = data;
+	struct xf_flow_event *ev;
+	struct xf_flow_stats *st;
+	struct xf_flow_stats nst;
+	__u64 now;
+	long err;
+
+	if ((void *)(eth + 1) > data_end)
+		return; /* cannot happen: the parser read it */
+	now = bpf_ktime_get_ns();
+	st = bpf_map_lookup_elem(map, &pkt->key);
+	if (st) {
+		xf_account(st, pkt, eth, segs, octets, now);
+		return;
+	}
+
+	__builtin_memset(&nst, 0, sizeof(nst));
+	nst.packets = segs;
+	nst.octets = octets;
+	nst.first_ns = now;
+	nst.last_ns = now;
+	nst.tcp_flags = pkt->tcp_flags;
+	nst.tos = pkt->tos;
+	xf_copy_macs(&nst, eth);
+	err = bpf_map_update_elem(map, &pkt->key, &nst, BPF_NOEXIST);
+	if (!err)
+		return;
+	if (err == -EEXIST) {
+		/* Another CPU created the flow since our lookup. */
+		st = bpf_map_lookup_elem(map, &pkt->key);
+		if (st) {
+			xf_account(st, pkt, eth, segs, octets, now);
+			return;
+		}
+	}
+
+	/* Map full: hand the packet to userspace as an event. */
+	xf_count(XF_CNT_MAP_FULL, segs);
+	ev = bpf_ringbuf_reserve(&flow_events, sizeof(*ev), 0);
+	if (!ev) {
+		xf_count(XF_CNT_RB_LOST_PACKETS, segs);
+		xf_count(XF_CNT_RB_LOST_OCTETS, octets);
+		return;
+	}
+	__builtin_memcpy(&ev->key, &pkt->key, sizeof(ev->key));
+	__builtin_memcpy(&ev->stats, &nst, sizeof(ev->stats));
+	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline int xf_handle(struct __sk_buff *skb, __u8 direction)
+{
+	__u32 gso_segs = skb->gso_segs;
+	__u32 segs = gso_segs > 1 ? gso_segs : 1;
+	struct xf_pkt pkt;
+	__u64 octets;
+	__u32 epoch;
+	int rc;
+
+	rc = xf_parse(skb, &pkt, segs > 1);
+	if (rc == XF_PARSE_SHORT) {
+		/* Headers in paged data: pull them into the linear area once. */
+		__u32 len = skb->len;
+		__u32 linear = skb->data_end - skb->data;
+
+		rc = XF_PARSE_MALFORMED;
+		if (len > linear) {
+			if (len > XF_PULL_LEN)
+				len = XF_PULL_LEN;
+			if (!bpf_skb_pull_data(skb, len)) {
+				rc = xf_parse(skb, &pkt, segs > 1);
+				if (rc == XF_PARSE_SHORT)
+					rc = XF_PARSE_MALFORMED;
+			}
+		}
+	}
+	if (rc == XF_PARSE_NON_IP) {
+		xf_count(XF_CNT_NON_IP, 1);
+		return TC_ACT_OK;
+	}
+	if (rc != XF_PARSE_OK) {
+		xf_count(XF_CNT_MALFORMED, 1);
+		return TC_ACT_OK;
+	}
+
+	/* A GSO packet leaves as segs packets, each with its own L3+L4 headers. */
+	if (segs > 1)
+		octets = (__u64)(skb->len - pkt.l2_len) + (__u64)(segs - 1) * pkt.hdr_len;
+	else
+		octets = pkt.ip_len;
+	xf_count(XF_CNT_PACKETS, segs);
+	xf_count(XF_CNT_OCTETS, octets);
+
+	if (sampling > 1 && bpf_get_prandom_u32() % sampling) {
+		xf_count(XF_CNT_SAMPLED_OUT, segs);
+		return TC_ACT_OK;
+	}
+
+	pkt.key.ifindex = skb->ifindex;
+	pkt.key.direction = direction;
+	/* Read once: lookup and insert must go to the same map. */
+	epoch = *(volatile __u32 *)&flows_epoch;
+	if (epoch & 1)
+		xf_record(&flows_1, skb, &pkt, segs, octets);
+	else
+		xf_record(&flows_0, skb, &pkt, segs, octets);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int xf_tc_ingress(struct __sk_buff *skb)
+{
+	return xf_handle(skb, XF_DIR_INGRESS);
+}
+
+SEC("tc")
+int xf_tc_egress(struct __sk_buff *skb)
+{
+	return xf_handle(skb, XF_DIR_EGRESS);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * capture: loads bpf/flow.bpf.c (xf_tc_ingress, xf_tc_egress) and attaches
+ * it to interfaces on the tc clsact hook. The flows it counts are read with
+ * drain.h.
+ *
+ * All functions act in the calling thread's network namespace and are not
+ * thread-safe: one thread owns a struct capture.
+ */
+#ifndef XF_CAPTURE_H
+#define XF_CAPTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xlatflow_shared.h"
+
+struct capture;
+struct drain_state;
+
+/* Testing knob: drain with get_next_key + lookup/delete instead of batches. */
+#define CAPTURE_F_NO_BATCH 0x1
+
+struct capture_opts {
+	uint32_t kernel_max_flows; /* entries of each of flows_0/flows_1; 0 = 65536 */
+	uint32_t ringbuf_size;     /* bytes, rounded up to a power of two >= page; 0 = 256 KiB */
+	uint32_t sampling;         /* keep 1 packet in N; 0 or 1 = all */
+	uint32_t flags;            /* CAPTURE_F_* */
+};
+
+/**
+ * Open and load the BPF programs and maps (nothing is attached yet).
+ * Returns a capture the caller frees with capture_free(), or NULL with
+ * errno set and a message in err (err may be NULL).
+ */
+struct capture *capture_open(const struct capture_opts *o, char *err, size_t err_len);
+
+/**
+ * Attach xf_tc_ingress and xf_tc_egress to the clsact hook of ifindex,
+ * creating the clsact qdisc when there is none. Attaching twice is a no-op.
+ * Only Ethernet-framed devices (and loopback) are supported: -EOPNOTSUPP
+ * otherwise. Returns 0 or a negative errno.
+ */
+int capture_attach(struct capture *c, int ifindex);
+
+/**
+ * Remove the two filters capture_attach() added (only if they still hold
+ * our programs) and the clsact qdisc if we created it and it is now empty.
+ * A vanished interface counts as detached. Returns 0, -ENOENT when ifindex
+ * was not attached, or a negative errno.
+ */
+int capture_detach(struct capture *c, int ifindex);
+
+/* True when both our filters are present on ifindex right now (asks the kernel). */
+bool capture_is_attached(const struct capture *c, int ifindex);
+
+/* Detach from every interface and free everything; NULL is a no-op. */
+void capture_free(struct capture *c);
+
+/**
+ * Read the XF_CNT_* counters, summed over CPUs, into out.
+ * Returns 0 or a negative errno.
+ */
+int capture_read_counters(struct capture *c, uint64_t out[XF_CNT_MAX]);
+
+/* How the programs are attached, for the startup summary ("tc clsact"). Static string. */
+const char *capture_attach_mode(const struct capture *c);
+
+/* Effective settings after rounding and defaults. */
+uint32_t capture_sampling(const struct capture *c);
+uint32_t capture_max_flows(const struct capture *c);
+
+/**
+ * Program fd for BPF_PROG_TEST_RUN in tests and benchmarks; direction is
+ * XF_DIR_INGRESS or XF_DIR_EGRESS. Owned by the capture.
+ */
+int capture_prog_fd(const struct capture *c, int direction);
+
+/* --- For drain.c only: the maps and the epoch. fds are owned by the capture. --- */
+
+/* fd of flows_0 (which == 0) or flows_1 (which == 1). */
+int capture_flows_fd(const struct capture *c, unsigned int which);
+/* fd of the flow_events ring buffer map. */
+int capture_events_map_fd(const struct capture *c);
+uint32_t capture_epoch(const struct capture *c);
+/* Publish a new epoch to the programs (a store to the mmapped .bss). */
+void capture_set_epoch(struct capture *c, uint32_t epoch);
+uint32_t capture_flags(const struct capture *c);
+/* Slot where drain.c keeps its state; capture_free() calls drain_state_free() on it. */
+struct drain_state **capture_drain_slot(struct capture *c);
+
+#endif /* XF_CAPTURE_H */

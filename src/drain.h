@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * drain: reads what the TC programs counted. drain_flows() empties the
+ * double-buffered per-CPU flows maps, drain_events() the ring buffer of
+ * packets that found the map full. Each flow or event reaches the callback
+ * exactly once, so summing what the callbacks see loses nothing.
+ *
+ * Same threading rule as capture.h: the thread that owns the capture.
+ */
+#ifndef XF_DRAIN_H
+#define XF_DRAIN_H
+
+#include "capture.h"
+
+/*
+ * Called once per drained flow (or per event). key and merged are only
+ * valid during the call: copy what you keep.
+ * merged: packets/octets summed over CPUs, first_ns the minimum over CPUs
+ * that saw packets, last_ns the maximum, tcp_flags ORed, MACs and tos from
+ * the CPU with the latest packet.
+ */
+typedef void (*drain_cb)(void *ctx, const struct xf_flow_key *key,
+			 const struct xf_flow_stats *merged);
+
+/**
+ * Flip flows_epoch, wait for programs still writing to the old map (5 ms),
+ * then lookup-and-delete every entry of the old map (batched; falls back to
+ * get_next_key + lookup + delete where the kernel has no batch ops) and
+ * call cb for each flow. An update that raced into the old map after the
+ * wait is drained two calls later. Returns the number of flows or -errno.
+ */
+int drain_flows(struct capture *c, drain_cb cb, void *ctx);
+
+/* The ring buffer's epoll fd (readable when events wait); owned by the capture. */
+int drain_events_fd(struct capture *c);
+
+/**
+ * Consume the flow_events waiting in the ring buffer without blocking,
+ * calling cb for each (merged->packets is the packet's segment count).
+ * Returns the number of events or -errno.
+ */
+int drain_events(struct capture *c, drain_cb cb, void *ctx);
+
+/* Merge ncpus per-CPU values into out. Returns false when no CPU saw a packet. */
+bool drain_merge_percpu(const struct xf_flow_stats *percpu, int ncpus,
+			struct xf_flow_stats *out);
+
+/* Called by capture_free(); NULL is a no-op. */
+void drain_state_free(struct drain_state *d);
+
+#endif /* XF_DRAIN_H */
