@@ -196,6 +196,12 @@ struct nathook *nathook_open(enum xf_nat_hook mode, nathook_cb cb, void *ctx, ch
 	return NULL;
 }
 
+void nathook_set_destroy_cb(struct nathook *h, nathook_cb cb, void *ctx)
+{
+	if (h->mode == XF_NAT_CONNTRACK)
+		xlat_conntrack_set_destroy_cb(h->conntrack, cb, ctx);
+}
+
 enum xf_nat_hook nathook_mode(const struct nathook *h)
 {
 	return h->mode;

@@ -16,8 +16,11 @@
 
 struct nathook;
 
-/* ev is only valid during the call. */
+#ifndef XF_NATHOOK_CB_DEFINED
+#define XF_NATHOOK_CB_DEFINED
+/* ev is only valid during the call. Also declared by xlat_conntrack.h. */
 typedef void (*nathook_cb)(void *ctx, const struct xf_xlat_event *ev);
+#endif
 
 /**
  * nathook_open() - start a translation source.
@@ -32,6 +35,14 @@ typedef void (*nathook_cb)(void *ctx, const struct xf_xlat_event *ev);
  */
 struct nathook *nathook_open(enum xf_nat_hook mode, nathook_cb cb, void *ctx, char *err,
 			     size_t len);
+
+/*
+ * Conntrack mode only: also report connections conntrack destroys (pass
+ * &ev->orig to xlat_table_remove()). The BPF hooks see packets, not
+ * connection ends, so there this is a no-op and translations expire by
+ * timeout. Call right after nathook_open(), before the first nathook_poll().
+ */
+void nathook_set_destroy_cb(struct nathook *h, nathook_cb cb, void *ctx);
 
 /* The active source: XF_NAT_FENTRY, XF_NAT_KPROBE or XF_NAT_CONNTRACK. */
 enum xf_nat_hook nathook_mode(const struct nathook *h);
