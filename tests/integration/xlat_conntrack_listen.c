@@ -10,7 +10,11 @@
  *   LOOKUP PROTO SRC:SPORT>DST:DPORT pre ... post ... observed=O type=T zone=Z | none
  *   STATS dumps=N enobufs=N errors=N
  *
- * usage: xlat_conntrack_listen [-r refresh_ms] [-l proto,src,sport,dst,dport]...
+ * usage: xlat_conntrack_listen [-q] [-p pause_ms] [-r refresh_ms]
+ *                              [-l proto,src,sport,dst,dport]...
+ *   -q  do not print events (floods); -p  stop reading after READY until
+ *   SIGUSR1 or pause_ms, so a flood overruns the socket; -r  refresh period
+ *   (0 = off).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,13 +32,17 @@
 
 #define MAX_LOOKUPS 32
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, resume;
 static const char *phase = "DUMP";
 static struct xlat_table *table;
+static bool quiet;
 
 static void on_signal(int sig)
 {
-	stop = 1;
+	if (sig == SIGUSR1)
+		resume = 1;
+	else
+		stop = 1;
 }
 
 static const char *proto_name(uint8_t proto)
@@ -96,6 +104,8 @@ static void print_event(const char *kind, const struct xf_xlat_event *ev)
 {
 	static const uint8_t zero[5];
 
+	if (quiet)
+		return;
 	/* What a consumer may rely on, checked on every event. */
 	if (ev->source != XF_XLAT_SRC_CONNTRACK || ev->ts_ns == 0 ||
 	    memcmp(ev->pad, zero, sizeof(ev->pad)) != 0 || ev->orig.proto != ev->reply.proto ||
@@ -167,12 +177,18 @@ int main(int argc, char **argv)
 	struct xlat_conntrack_stats st;
 	struct xlat_conntrack *c;
 	struct pollfd pfd;
-	long refresh_ms = -1;
+	long refresh_ms = -1, pause_ms = 0;
 	int n_lookups = 0, opt, ret;
 	char err[256] = "";
 
-	while ((opt = getopt(argc, argv, "r:l:")) != -1) {
+	while ((opt = getopt(argc, argv, "qp:r:l:")) != -1) {
 		switch (opt) {
+		case 'q':
+			quiet = true;
+			break;
+		case 'p':
+			pause_ms = atol(optarg);
+			break;
 		case 'r':
 			refresh_ms = atol(optarg);
 			break;
@@ -184,8 +200,8 @@ int main(int argc, char **argv)
 			n_lookups++;
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-r refresh_ms] [-l proto,src,sport,dst,dport]\n",
-				argv[0]);
+			fprintf(stderr, "usage: %s [-q] [-p pause_ms] [-r refresh_ms] "
+				"[-l proto,src,sport,dst,dport]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -193,6 +209,7 @@ int main(int argc, char **argv)
 	log_init(true, LOG_LEVEL_INFO, "xlat_conntrack_listen");
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
+	signal(SIGUSR1, on_signal);
 	table = xlat_table_new(600000);
 
 	c = xlat_conntrack_open(on_xlat, NULL, err, sizeof(err));
@@ -222,6 +239,8 @@ int main(int argc, char **argv)
 	}
 	phase = "EVENT";
 	printf("READY\n");
+	for (long waited = 0; waited < pause_ms && !resume && !stop; waited += 10)
+		usleep(10000);
 
 	while (!stop) {
 		ret = poll(&pfd, 1, 100);

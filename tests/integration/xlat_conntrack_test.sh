@@ -85,6 +85,7 @@ table ip xct {
 		type nat hook prerouting priority dstnat; policy accept;
 		ip daddr 198.19.0.10 tcp dport 80 dnat to 198.18.2.2:8080
 		ip daddr 198.19.0.10 udp dport 53 dnat to 198.18.2.2:5353
+		ip daddr 198.19.0.10 udp dport 54 dnat to 198.18.2.2:5454
 		ip daddr 198.19.0.10 meta l4proto icmp dnat to 198.18.2.2
 	}
 	chain post {
@@ -263,5 +264,48 @@ if [ $fail != 0 ]; then
 	cat "$TMP/out" "$TMP/err"
 	exit 1
 fi
-cat "$TMP/err"; echo "PASS: $(grep -c '^EVENT' "$TMP/out") events, $(grep '^STATS' "$TMP/out")"
+echo "events: $(grep -c '^EVENT' "$TMP/out") lines, $(grep '^STATS' "$TMP/out"), $(cat "$TMP/err")"
+
+# Overrun: the listener stops reading while 60000 new translated UDP
+# connections arrive (one NEW event each, far beyond the 16 MiB buffer).
+# It must count the overrun and get every connection back from a dump;
+# the periodic refresh is off, so only the overrun can cause that dump.
+cat >"$TMP/flood.py" <<'EOF'
+import socket
+for port in range(5000, 65000):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("198.18.1.2", port))
+    s.sendto(b"x", ("198.19.0.10", 54))
+    s.close()
+EOF
+ip netns exec "$NS_R" "$LISTEN" -q -p 60000 -r 0 \
+	-l udp,198.18.1.2,5000,198.19.0.10,54 \
+	-l udp,198.18.2.2,5454,198.18.1.2,64999 \
+	>"$TMP/out2" 2>"$TMP/err2" &
+LISTEN_PID=$!
+wait_for "$TMP/out2" '^READY$' 10 || { echo "FAIL: listener not ready"; cat "$TMP/err2"; exit 1; }
+ip netns exec "$NS_C" "$PY" "$TMP/flood.py" || { echo "FAIL: flood"; fail=1; }
+kill -USR1 "$LISTEN_PID"
+wait_for "$TMP/err2" 'ENOBUFS' 20 || { echo "FAIL: no overrun reported"; fail=1; }
+sleep 1
+kill "$LISTEN_PID"
+wait "$LISTEN_PID"
+rc=$?
+LISTEN_PID=
+[ $rc = 0 ] || { echo "FAIL: listener exit $rc"; fail=1; }
+cat >"$TMP/expected2" <<EOF
+READY
+LOOKUP udp 198.18.1.2:5000>198.19.0.10:54 pre 198.18.1.2:5000>198.19.0.10:54 post 198.18.1.2:5000>198.18.2.2:5454 observed=1 type=2 zone=0
+LOOKUP udp 198.18.2.2:5454>198.18.1.2:64999 pre 198.18.2.2:5454>198.18.1.2:64999 post 198.19.0.10:54>198.18.1.2:64999 observed=1 type=2 zone=0
+EOF
+grep -v '^STATS ' "$TMP/out2" | diff "$TMP/expected2" - || fail=1
+grep -q '^STATS dumps=2 enobufs=[1-9][0-9]* errors=0$' "$TMP/out2" ||
+	{ echo "FAIL: $(grep '^STATS' "$TMP/out2")"; fail=1; }
+if [ $fail != 0 ]; then
+	echo "--- listener output"
+	cat "$TMP/out2" "$TMP/err2"
+	exit 1
+fi
+echo "overrun: $(grep '^STATS' "$TMP/out2"), $(tr '\n' ' ' <"$TMP/err2")"
+echo PASS
 exit 0
