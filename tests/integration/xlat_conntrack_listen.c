@@ -193,7 +193,8 @@ int main(int argc, char **argv)
 			refresh_ms = atol(optarg);
 			break;
 		case 'l':
-			if (n_lookups == MAX_LOOKUPS || parse_lookup(optarg, &lookups[n_lookups]) < 0) {
+			if (n_lookups == MAX_LOOKUPS ||
+			    parse_lookup(optarg, &lookups[n_lookups]) < 0) {
 				fprintf(stderr, "bad -l %s\n", optarg);
 				return 2;
 			}
