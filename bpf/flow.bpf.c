@@ -3,6 +3,11 @@
  * TC flow capture: xf_tc_ingress / xf_tc_egress count every IPv4/IPv6 packet
  * of the interface into per-CPU flow records and never change the traffic.
  *
+ * They return TC_ACT_UNSPEC, not TC_ACT_OK: with direct action, TC_ACT_OK
+ * ends the clsact filter chain, so any filter behind ours (Cilium, a
+ * firewall, a second xlatflowd) would silently stop running. UNSPEC lets
+ * the chain go on, and a chain that ends in UNSPEC passes the packet.
+ *
  * Accounting invariant (in packets, a GSO super-packet counting gso_segs):
  *   XF_CNT_PACKETS = packets in flows_0/flows_1 + packets in flow_events
  *                    + XF_CNT_SAMPLED_OUT + XF_CNT_RB_LOST_PACKETS
@@ -19,6 +24,8 @@
 #include "flow_parse.h"
 
 #define XF_DEFAULT_MAX_FLOWS 65536
+/* Continue with the next filter; the default verdict passes the packet. */
+#define XF_TC_VERDICT TC_ACT_UNSPEC
 /* How much to pull into the linear area when headers are not there. */
 #define XF_PULL_LEN 512
 
@@ -170,11 +177,11 @@ static __always_inline int xf_handle(struct __sk_buff *skb, __u8 direction)
 	}
 	if (rc == XF_PARSE_NON_IP) {
 		xf_count(XF_CNT_NON_IP, 1);
-		return TC_ACT_OK;
+		return XF_TC_VERDICT;
 	}
 	if (rc != XF_PARSE_OK) {
 		xf_count(XF_CNT_MALFORMED, 1);
-		return TC_ACT_OK;
+		return XF_TC_VERDICT;
 	}
 
 	/* A GSO packet leaves as segs packets, each with its own L3+L4 headers. */
@@ -187,7 +194,7 @@ static __always_inline int xf_handle(struct __sk_buff *skb, __u8 direction)
 
 	if (sampling > 1 && bpf_get_prandom_u32() % sampling) {
 		xf_count(XF_CNT_SAMPLED_OUT, segs);
-		return TC_ACT_OK;
+		return XF_TC_VERDICT;
 	}
 
 	pkt.key.ifindex = skb->ifindex;
@@ -198,7 +205,7 @@ static __always_inline int xf_handle(struct __sk_buff *skb, __u8 direction)
 		xf_record(&flows_1, skb, &pkt, segs, octets);
 	else
 		xf_record(&flows_0, skb, &pkt, segs, octets);
-	return TC_ACT_OK;
+	return XF_TC_VERDICT;
 }
 
 SEC("tc")
