@@ -96,7 +96,8 @@ static void capture_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t rec
 
 	if (c->n >= 4096)
 		abort();
-	c->msg[c->n] = g_memdup2(msg, len);
+	c->msg[c->n] = g_malloc(len);
+	memcpy(c->msg[c->n], msg, len);
 	c->len[c->n] = len;
 	c->records[c->n] = records;
 	c->n++;

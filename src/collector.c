@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Collector transport: UDP datagrams or a TCP stream of IPFIX messages.
+ * Nothing here blocks except collector_drain() at shutdown.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "collector.h"
+#include "log.h"
+
+/* A connect that has not finished after this long is abandoned. */
+#define CONNECT_TIMEOUT_MS 10000
+
+enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
+
+/* A queued message; off bytes of it are already written. */
+struct qmsg {
+	size_t len;
+	size_t off;
+	uint32_t records;
+	uint8_t data[];
+};
+
+struct collector {
+	struct xf_collector_config cc;
+	bool tcp;
+	int fd;
+	enum conn_state state;
+	uint64_t retry_at_ms;    /* DOWN: next connect attempt */
+	uint64_t connect_start_ms;
+	uint32_t backoff_ms;     /* wait after the next failure */
+	GQueue queue;            /* of struct qmsg, TCP only */
+	size_t queued_bytes;
+	size_t queue_limit;
+	bool warned_down;        /* one warning per outage, not per attempt */
+	struct collector_stats stats;
+};
+
+const char *collector_url(const struct collector *c)
+{
+	return c->cc.url;
+}
+
+bool collector_is_tcp(const struct collector *c)
+{
+	return c->tcp;
+}
+
+bool collector_is_up(const struct collector *c)
+{
+	return c->state == CONN_UP;
+}
+
+void collector_get_stats(const struct collector *c, struct collector_stats *out)
+{
+	*out = c->stats;
+}
+
+uint64_t collector_retry_in(const struct collector *c, uint64_t now_ms)
+{
+	if (c->state != CONN_DOWN || c->retry_at_ms <= now_ms)
+		return 0;
+	return c->retry_at_ms - now_ms;
+}
+
+static void drop_queue(struct collector *c)
+{
+	struct qmsg *m;
+
+	while ((m = g_queue_pop_head(&c->queue))) {
+		c->stats.records_dropped += m->records;
+		g_free(m);
+	}
+	c->queued_bytes = 0;
+}
+
+static void close_fd(struct collector *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* The connection (or connect attempt) failed: drop what waits, back off. */
+static void conn_down(struct collector *c, uint64_t now_ms, const char *why, int err)
+{
+	bool was_up = c->state == CONN_UP;
+
+	close_fd(c);
+	drop_queue(c);
+	c->state = CONN_DOWN;
+	c->retry_at_ms = now_ms + c->backoff_ms;
+	if (was_up || !c->warned_down)
+		log_warnx("collector %s: %s%s%s; retrying in %u s", c->cc.url, why,
+			  err ? ": " : "", err ? strerror(err) : "", c->backoff_ms / 1000);
+	else
+		log_debug("collector %s: %s%s%s; retrying in %u s", c->cc.url, why,
+			  err ? ": " : "", err ? strerror(err) : "", c->backoff_ms / 1000);
+	c->warned_down = true;
+	c->backoff_ms *= 2;
+	if (c->backoff_ms > COLLECTOR_BACKOFF_MAX_MS)
+		c->backoff_ms = COLLECTOR_BACKOFF_MAX_MS;
+}
+
+static void conn_up(struct collector *c)
+{
+	c->state = CONN_UP;
+	c->backoff_ms = COLLECTOR_BACKOFF_MIN_MS;
+	c->stats.connects++;
+	if (c->tcp)
+		log_info("collector %s: connected", c->cc.url);
+	c->warned_down = false;
+}
+
+static int udp_open(struct collector *c)
+{
+	int fd = socket(c->cc.addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	/* connected: send() needs no address and reports ICMP errors */
+	if (connect(fd, (const struct sockaddr *)&c->cc.addr, c->cc.addrlen) < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	c->fd = fd;
+	return 0;
+}
+
+/* TCP: start a connect; returns COLLECTOR_EV_CONNECTED if it finished at once. */
+static int tcp_start(struct collector *c, uint64_t now_ms)
+{
+	int fd = socket(c->cc.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		conn_down(c, now_ms, "socket", errno);
+		return 0;
+	}
+	c->fd = fd;
+	c->connect_start_ms = now_ms;
+	if (connect(fd, (const struct sockaddr *)&c->cc.addr, c->cc.addrlen) == 0) {
+		conn_up(c);
+		return COLLECTOR_EV_CONNECTED;
+	}
+	if (errno != EINPROGRESS) {
+		conn_down(c, now_ms, "connect", errno);
+		return 0;
+	}
+	c->state = CONN_CONNECTING;
+	return 0;
+}
+
+/* TCP: did the pending connect finish? */
+static int tcp_progress(struct collector *c, uint64_t now_ms)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (poll(&pfd, 1, 0) <= 0) {
+		if (now_ms - c->connect_start_ms >= CONNECT_TIMEOUT_MS)
+			conn_down(c, now_ms, "connect", ETIMEDOUT);
+		return 0;
+	}
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		conn_down(c, now_ms, "connect", err);
+		return 0;
+	}
+	conn_up(c);
+	return COLLECTOR_EV_CONNECTED;
+}
+
+bool collector_check(struct collector *c, uint64_t now_ms)
+{
+	uint8_t junk[512];
+	ssize_t n;
+
+	if (!c->tcp || c->state != CONN_UP)
+		return c->state == CONN_UP;
+	/* An IPFIX collector sends nothing: readable means closed (or junk to discard). */
+	for (;;) {
+		n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+		if (n > 0)
+			continue;
+		if (n == 0) {
+			conn_down(c, now_ms, "connection closed by collector", 0);
+			return false;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return true;
+		conn_down(c, now_ms, "connection lost", errno);
+		return false;
+	}
+}
+
+/* TCP: write queued messages until the socket is full. */
+static void tcp_flush(struct collector *c, uint64_t now_ms)
+{
+	struct qmsg *m;
+
+	while (c->state == CONN_UP && (m = g_queue_peek_head(&c->queue))) {
+		ssize_t n = send(c->fd, m->data + m->off, m->len - m->off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				conn_down(c, now_ms, "send", errno);
+			return;
+		}
+		m->off += n;
+		c->queued_bytes -= n;
+		if (m->off < m->len)
+			return;
+		c->stats.messages++;
+		c->stats.records += m->records;
+		c->stats.bytes += m->len;
+		g_free(g_queue_pop_head(&c->queue));
+	}
+}
+
+void collector_send(struct collector *c, const uint8_t *msg, size_t len, uint32_t records,
+		    uint64_t now_ms)
+{
+	struct qmsg *m;
+
+	if (!c->tcp) {
+		if (c->fd < 0 || send(c->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len) {
+			/* ECONNREFUSED (port unreachable), ENOBUFS, ...: this message is lost */
+			c->stats.records_dropped += records;
+			if (!c->warned_down && c->fd >= 0) {
+				log_warn("collector %s: send", c->cc.url);
+				c->warned_down = true;
+			}
+			return;
+		}
+		c->warned_down = false;
+		c->stats.messages++;
+		c->stats.records += records;
+		c->stats.bytes += len;
+		return;
+	}
+	if (c->state != CONN_UP || c->queued_bytes + len > c->queue_limit) {
+		c->stats.records_dropped += records;
+		return;
+	}
+	m = g_malloc(sizeof(*m) + len);
+	m->len = len;
+	m->off = 0;
+	m->records = records;
+	memcpy(m->data, msg, len);
+	g_queue_push_tail(&c->queue, m);
+	c->queued_bytes += len;
+	tcp_flush(c, now_ms);
+}
+
+int collector_poll(struct collector *c, uint64_t now_ms)
+{
+	int ev = 0;
+	bool was_up = c->state == CONN_UP;
+
+	if (!c->tcp) {
+		if (c->fd < 0) {
+			int rc = udp_open(c);
+
+			if (rc == 0) {
+				conn_up(c);
+			} else if (!c->warned_down) {
+				log_warnx("collector %s: %s", c->cc.url, strerror(-rc));
+				c->warned_down = true;
+			}
+		}
+		return 0;
+	}
+	switch (c->state) {
+	case CONN_DOWN:
+		if (now_ms >= c->retry_at_ms)
+			ev |= tcp_start(c, now_ms);
+		break;
+	case CONN_CONNECTING:
+		ev |= tcp_progress(c, now_ms);
+		break;
+	case CONN_UP:
+		if (collector_check(c, now_ms))
+			tcp_flush(c, now_ms);
+		break;
+	}
+	if (was_up && c->state != CONN_UP)
+		ev |= COLLECTOR_EV_LOST;
+	return ev;
+}
+
+size_t collector_drain(struct collector *c, int timeout_ms)
+{
+	uint64_t waited = 0;
+
+	while (c->tcp && c->state == CONN_UP && c->queued_bytes && (int)waited < timeout_ms) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+
+		if (poll(&pfd, 1, 50) < 0 && errno != EINTR)
+			break;
+		waited += 50;
+		tcp_flush(c, 0);
+	}
+	return c->queued_bytes;
+}
+
+struct collector *collector_new(const struct xf_collector_config *cc, size_t queue_limit)
+{
+	struct collector *c = g_new0(struct collector, 1);
+
+	c->cc = *cc;
+	c->tcp = cc->transport == XF_TRANSPORT_TCP;
+	c->fd = -1;
+	c->state = CONN_DOWN;
+	c->backoff_ms = COLLECTOR_BACKOFF_MIN_MS;
+	c->queue_limit = queue_limit;
+	g_queue_init(&c->queue);
+	if (!c->tcp)
+		collector_poll(c, 0);
+	return c;
+}
+
+void collector_free(struct collector *c)
+{
+	if (!c)
+		return;
+	drop_queue(c);
+	close_fd(c);
+	g_free(c);
+}

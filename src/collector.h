@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * One collector's transport: a connected UDP socket, or a TCP connection
+ * opened without blocking and reopened with exponential backoff (1 s, 2 s,
+ * ... 60 s). Whole IPFIX messages go in; a message is either written
+ * completely or counted as dropped, with its records.
+ *
+ * TCP: what the socket does not take at once waits in a bounded queue and
+ * is written by collector_poll(). When the connection is lost, the queued
+ * messages (and the rest of a partly written one) are dropped and counted:
+ * a new connection must start with templates, which the caller sends when
+ * collector_poll() reports COLLECTOR_EV_CONNECTED.
+ */
+#ifndef XF_COLLECTOR_H
+#define XF_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct collector;
+
+struct collector_stats {
+	uint64_t messages;        /* messages written completely */
+	uint64_t records;         /* data records in them */
+	uint64_t records_dropped; /* records in messages that could not be sent */
+	uint64_t bytes;           /* bytes of those messages */
+	uint64_t connects;        /* TCP connections established */
+};
+
+/* collector_poll() result bits */
+#define COLLECTOR_EV_CONNECTED 0x01 /* a new TCP connection is up: send templates first */
+#define COLLECTOR_EV_LOST 0x02      /* the TCP connection was lost */
+
+#define COLLECTOR_BACKOFF_MIN_MS 1000
+#define COLLECTOR_BACKOFF_MAX_MS 60000
+
+/*
+ * Create the transport for cc (copied). UDP: the socket is opened now; a
+ * failure is retried by collector_poll(). TCP: the first connect starts at
+ * the first collector_poll(). queue_limit bounds the TCP send queue in
+ * bytes. Never fails (allocation failure aborts).
+ */
+struct collector *collector_new(const struct xf_collector_config *cc, size_t queue_limit);
+void collector_free(struct collector *c);
+
+/* The URL as configured, for log messages. */
+const char *collector_url(const struct collector *c);
+bool collector_is_tcp(const struct collector *c);
+
+/* UDP: a socket is open. TCP: the connection is established. */
+bool collector_is_up(const struct collector *c);
+
+/*
+ * Send one whole message holding records data records (0 for templates).
+ * UDP: one datagram. TCP: written now, or queued while the socket is busy;
+ * dropped when the connection is not up or the queue is full. Drops are
+ * counted in records_dropped.
+ */
+void collector_send(struct collector *c, const uint8_t *msg, size_t len, uint32_t records,
+		    uint64_t now_ms);
+
+/*
+ * TCP: look (without blocking) whether the peer closed the connection and
+ * take it down if so; returns collector_is_up(). Cheap: one recv() call.
+ */
+bool collector_check(struct collector *c, uint64_t now_ms);
+
+/*
+ * Periodic work: progress a pending connect, start one when the backoff
+ * expired, write queued messages, notice a closed peer. now_ms is
+ * CLOCK_MONOTONIC milliseconds. Returns COLLECTOR_EV_* bits.
+ */
+int collector_poll(struct collector *c, uint64_t now_ms);
+
+/*
+ * Wait up to timeout_ms for the TCP send queue to empty (used at shutdown).
+ * Returns the number of bytes still queued.
+ */
+size_t collector_drain(struct collector *c, int timeout_ms);
+
+/* Milliseconds from now until the next connect attempt (0 when not waiting). */
+uint64_t collector_retry_in(const struct collector *c, uint64_t now_ms);
+
+void collector_get_stats(const struct collector *c, struct collector_stats *out);
+
+#endif
