@@ -3,17 +3,19 @@
 """Traffic ends for the VM NAT scenarios.
 
   nat-peer.py serve SPEC...   SPEC = proto,addr,port  (addr "::" is dual-stack)
-  nat-peer.py client SPEC...  SPEC = proto,addr,port,sport
+  nat-peer.py client SPEC...  SPEC = proto,addr,port,sport[,count,interval]
 
 The server answers every TCP/SCTP connection and UDP datagram with "ok <peer>",
 where <peer> is the address and port it saw, so the client can check what the
 backend observed. The client opens each connection in turn from the given
-source port, sends one line, waits for the answer and prints
-"proto addr port sport -> answer". Exit 1 if any exchange fails.
+source port, sends one line (count lines interval seconds apart, on one
+socket), waits for each answer and prints "proto addr port sport -> answer"
+with the last one. Exit 1 if any exchange fails.
 """
 import selectors
 import socket
 import sys
+import time
 
 PROTOS = {
     "tcp": (socket.SOCK_STREAM, 0),
@@ -51,20 +53,29 @@ def serve(specs):
                 data, peer = s.recvfrom(2048)
                 s.sendto(b"ok " + peer_text(peer).encode() + b"\n", peer)
                 continue
-            conn, peer = s.accept()
-            conn.settimeout(5)
+            if key.data == socket.SOCK_STREAM:
+                conn, peer = s.accept()
+                conn.setblocking(False)
+                sel.register(conn, selectors.EVENT_READ, peer)
+                continue
+            # an accepted connection: answer each line, close at EOF
             try:
-                conn.recv(2048)
-                conn.sendall(b"ok " + peer_text(peer).encode() + b"\n")
+                data = s.recv(2048)
+                if data:
+                    s.sendall(b"ok " + peer_text(key.data).encode() + b"\n")
             except OSError:
-                pass
-            conn.close()
+                data = b""
+            if not data:
+                sel.unregister(s)
+                s.close()
 
 
 def client(specs):
     rc = 0
     for spec in specs:
-        proto, addr, port, sport = spec.split(",")
+        fields = spec.split(",")
+        proto, addr, port, sport = fields[:4]
+        count, interval = (int(fields[4]), float(fields[5])) if len(fields) > 4 else (1, 0)
         stype, sproto = PROTOS[proto]
         fam = family(addr)
         s = socket.socket(fam, stype, sproto)
@@ -73,8 +84,11 @@ def client(specs):
         try:
             s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", int(sport)))
             s.connect((addr, int(port)))
-            s.send(b"hello\n")
-            answer = s.recv(2048).decode().strip()
+            for i in range(count):
+                if i:
+                    time.sleep(interval)
+                s.send(b"hello\n")
+                answer = s.recv(2048).decode().strip()
         except OSError as e:
             answer = "ERROR %s" % e
             rc = 1

@@ -121,10 +121,17 @@ EOF
 # packet: prerouting DNAT runs before postrouting has chosen the SNAT
 # binding, so it first sees a reply tuple without SNAT, then the final one.
 # Conntrack events only come at confirmation, with the final tuples.
+# With $3 = long (mode fentry only, to save time) a 12 s UDP flow runs
+# too: the hook must emit it again once XF_XLAT_REFRESH_NS (10 s) passed.
 expected() {
 	b=$1
 	[ "$2" = conntrack ] ||
 		echo "4 tcp 0 198.18.1.2:$((b + 3))->198.19.0.40:80 198.18.2.2:8080->198.18.1.2:$((b + 3))"
+	if [ "${3:-}" = long ]; then
+		for i in 1 2; do
+			echo "4 udp 0 198.18.1.2:$((b + 9))->198.18.2.2:9000 198.18.2.2:9000->198.18.2.1:$((b + 9))"
+		done
+	fi
 	cat <<EOF
 # family proto zone orig reply
 4 tcp 0 198.18.1.2:$((b + 1))->198.19.0.10:80 198.18.2.2:8080->198.18.1.2:$((b + 1))
@@ -184,8 +191,19 @@ run_mode() {
 	active=$(sed -n 's/^xf-natwatch: mode //p' "$dir/stderr.log")
 	t1=$(date +%s.%N)
 
+	lpid=
+	if [ "$mode" = fentry ]; then
+		# long-lived flow for the refresh, in parallel with the rest
+		nsx cli python3 "$peer" client udp,198.18.2.2,9000,$((b + 9)),13,1 \
+			>"$dir/long.log" 2>&1 &
+		lpid=$!
+	fi
 	traffic "$b" >"$dir/traffic.log" 2>&1
 	trc=$?
+	if [ -n "$lpid" ]; then
+		wait $lpid || trc=1
+		cat "$dir/long.log" >>"$dir/traffic.log"
+	fi
 	sed "s/^/$mode traffic: /" "$dir/traffic.log"
 	sleep 1
 	kill -TERM $pid
@@ -193,7 +211,7 @@ run_mode() {
 	t2=$(date +%s.%N)
 	sed "s/^/$mode events: /" "$dir/events.json"
 	grep -v "^xf-natwatch: mode" "$dir/stderr.log" | sed "s/^/$mode stderr: /"
-	expected "$b" "$active" >"$dir/expected.txt"
+	expected "$b" "$active" "$([ -n "$lpid" ] && echo long)" >"$dir/expected.txt"
 	python3 "$check" "$active" "$dir/expected.txt" "$dir/events.json" "$dir/stderr.log"
 	crc=$?
 	awk -v m="$mode" -v a="$t0" -v b="$t1" -v c="$t2" \
