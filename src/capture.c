@@ -103,6 +103,7 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 		goto fail;
 	}
 	c->skel->rodata->sampling = c->sampling;
+	c->skel->rodata->precise_time = (c->flags & CAPTURE_F_PRECISE_TIME) ? 1 : 0;
 
 	ret = flow_bpf__load(c->skel);
 	if (ret) {

@@ -89,6 +89,21 @@ struct xf_pkt {
 	__u8 pad;
 };
 
+/*
+ * skb->data and skb->data_end, each read afresh. Without volatile clang may
+ * reuse a load from before a helper call, or widen the 32-bit ctx load with
+ * shifts, which the verifier refuses on a packet pointer.
+ */
+static __always_inline void *xf_skb_data(const struct __sk_buff *skb)
+{
+	return (void *)(long)*(const volatile __u32 *)&skb->data;
+}
+
+static __always_inline void *xf_skb_data_end(const struct __sk_buff *skb)
+{
+	return (void *)(long)*(const volatile __u32 *)&skb->data_end;
+}
+
 /* Ports, TCP flags and header length of the transport header at l4_off. */
 static __always_inline int xf_parse_l4(void *data, void *data_end, struct xf_pkt *pkt,
 				       __u32 l4_off, __u32 l3_end)
@@ -277,8 +292,8 @@ static __always_inline int xf_parse_ipv6(void *data, void *data_end, struct xf_p
  */
 static __always_inline int xf_parse(struct __sk_buff *skb, struct xf_pkt *pkt, bool gso)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
+	void *data = xf_skb_data(skb);
+	void *data_end = xf_skb_data_end(skb);
 	struct ethhdr *eth = data;
 	bool have_vlan = false;
 	__u32 off = sizeof(*eth);

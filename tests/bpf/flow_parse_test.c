@@ -1039,6 +1039,50 @@ static void test_sampling(void)
 	CHECK_U64(capture_sampling(cap), 1);
 }
 
+/*
+ * Timestamps: the precise clock on every packet with CAPTURE_F_PRECISE_TIME;
+ * by default the coarse clock after a flow's first packet, at most one tick
+ * (10 ms at HZ=100, the slowest) behind.
+ */
+static void clock_case(uint32_t flags, uint64_t slack)
+{
+	struct capture_opts o = { .kernel_max_flows = 64, .flags = flags };
+	struct spec s = V4(.proto = IPPROTO_UDP, .sport = 1, .dport = 2);
+	struct capture *c;
+	uint64_t t0, t1, t2, t3;
+	struct built b;
+	char err[256];
+
+	c = capture_open(&o, err, sizeof(err));
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	build(&s, &b);
+	t0 = now_ns();
+	run(c, XF_DIR_INGRESS, &b, 1);
+	t1 = now_ns();
+	usleep(30 * 1000);
+	t2 = now_ns();
+	run(c, XF_DIR_INGRESS, &b, 1);
+	t3 = now_ns();
+	drain(c);
+	CHECK_U64(n_flows, 1);
+	if (n_flows == 1) {
+		const struct xf_flow_stats *st = &flows[0].st;
+
+		CHECK(st->first_ns >= t0 && st->first_ns <= t1);
+		CHECK(st->last_ns + slack >= t2 && st->last_ns <= t3);
+		CHECK(st->last_ns >= st->first_ns);
+	}
+	capture_free(c);
+}
+
+static void test_clock(void)
+{
+	clock_case(CAPTURE_F_PRECISE_TIME, 0);
+	clock_case(0, 10 * 1000 * 1000);
+}
+
 /* Not pass/fail: the cost of the established-flow path, for the report. */
 static void bench_established(void)
 {
@@ -1089,6 +1133,7 @@ int main(void)
 	RUN(test_drain_modes);
 	RUN(test_map_full);
 	RUN(test_sampling);
+	RUN(test_clock);
 	RUN(test_ipv4_tcp_flags); /* again, now on flows_1 or flows_0 after many flips */
 	RUN(bench_established);
 	capture_free(cap);
