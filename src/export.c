@@ -193,7 +193,7 @@ void exporter_tick(struct exporter *exp, uint64_t now_ms)
 		target_poll(t, now_ms);
 		if (t->tcp)
 			continue;
-		if (t->refresh_s && now_ms - t->templates_ms >= (uint64_t)t->refresh_s * 1000)
+		if (t->refresh_s && now_ms >= t->templates_ms + (uint64_t)t->refresh_s * 1000)
 			t->templates_due = true;
 		/* a due refresh goes out now, not only with the next record */
 		if (t->templates_due) {

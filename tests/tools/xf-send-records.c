@@ -15,7 +15,8 @@
  *   sleep MS            keep ticking for MS milliseconds
  *   stats               print exporter stats as one JSON line on stdout
  *   quit                (or end of input) flush, free the exporter, exit
- * The record sets are documented in tests/integration/export_records.md.
+ * The record sets are set_a() and set_b() below; the integration tests
+ * check their exact values.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * src/export.c and src/collector.c over loopback sockets the test owns:
+ * templates before data and their UDP refresh (by messages and by time),
+ * drops counted when a UDP collector is unreachable, TCP reconnect with the
+ * backlog sent after fresh templates, the 1..60 s backoff, a full TCP send
+ * queue, and two collectors with sessions of their own.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "export.h"
+#include "ipfix.h"
+#include "log.h"
+#include "testutil.h"
+
+#define ODID 99
+
+/* What one IPFIX message holds, from its header and set headers. */
+struct msg_info {
+	uint16_t len;
+	uint32_t seq;
+	uint32_t odid;
+	int n_sets;
+	uint16_t set_id[16];
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static bool parse_msg(const uint8_t *p, size_t len, struct msg_info *m)
+{
+	size_t off = IPFIX_HEADER_LEN;
+
+	memset(m, 0, sizeof(*m));
+	if (len < IPFIX_HEADER_LEN || rd16(p) != 10 || rd16(p + 2) != len)
+		return false;
+	m->len = len;
+	m->seq = rd32(p + 8);
+	m->odid = rd32(p + 12);
+	while (off + 4 <= len && m->n_sets < 16) {
+		uint16_t set_len = rd16(p + off + 2);
+
+		if (set_len < 4 || off + set_len > len)
+			return false;
+		m->set_id[m->n_sets++] = rd16(p + off);
+		off += set_len;
+	}
+	return off == len;
+}
+
+static bool has_set(const struct msg_info *m, uint16_t id)
+{
+	for (int i = 0; i < m->n_sets; i++)
+		if (m->set_id[i] == id)
+			return true;
+	return false;
+}
+
+/* Kinds of message, as a letter: T templates, R type records, D data. */
+static char msg_kind(const struct msg_info *m)
+{
+	if (has_set(m, 2) || has_set(m, 3))
+		return 'T';
+	if (has_set(m, IPFIX_TID_IE_TYPE))
+		return 'R';
+	return 'D';
+}
+
+static int udp_listener(struct sockaddr_in *sin)
+{
+	socklen_t len = sizeof(*sin);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)sin, sizeof(*sin)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)sin, &len) < 0)
+		abort();
+	return fd;
+}
+
+static int tcp_listener(struct sockaddr_in *sin)
+{
+	socklen_t len = sizeof(*sin);
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)sin, sizeof(*sin)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)sin, &len) < 0 || listen(fd, 4) < 0)
+		abort();
+	return fd;
+}
+
+static void add_collector(struct xf_config *cfg, enum xf_transport tr, const struct sockaddr_in *sin)
+{
+	struct xf_collector_config *cc = &cfg->collectors[cfg->n_collectors++];
+
+	memset(cc, 0, sizeof(*cc));
+	snprintf(cc->url, sizeof(cc->url), "%s://127.0.0.1:%u", tr == XF_TRANSPORT_TCP ? "tcp" : "udp",
+		 ntohs(sin->sin_port));
+	cc->transport = tr;
+	cc->protocol = XF_PROTO_IPFIX;
+	memcpy(&cc->addr, sin, sizeof(*sin));
+	cc->addrlen = sizeof(*sin);
+	cc->mtu = 1500;
+}
+
+static void base_config(struct xf_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->observation_domain_id = ODID;
+	cfg->enterprise_number = IPFIX_DEFAULT_PEN;
+}
+
+static void record(struct flow_record *r, uint64_t packets)
+{
+	memset(r, 0, sizeof(*r));
+	r->key.family = XF_FAMILY_IPV4;
+	r->key.proto = 17;
+	inet_pton(AF_INET, "198.18.0.1", r->key.src_addr);
+	inet_pton(AF_INET, "198.19.0.1", r->key.dst_addr);
+	r->key.src_port = 1000;
+	r->key.dst_port = 2000;
+	r->packets = packets;
+	r->octets = packets * 100;
+	r->end_reason = FLOW_END_IDLE;
+}
+
+/* Read every datagram waiting on fd; kinds gets one letter per message. */
+static int read_udp(int fd, char *kinds, size_t max, struct msg_info *infos)
+{
+	uint8_t buf[65536];
+	int n = 0;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t len;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			break;
+		len = recv(fd, buf, sizeof(buf), 0);
+		if (len <= 0)
+			break;
+		if ((size_t)n + 1 >= max)
+			abort();
+		CHECK(parse_msg(buf, len, &infos[n]));
+		CHECK(len <= 1500 - 28);
+		kinds[n] = msg_kind(&infos[n]);
+		n++;
+	}
+	kinds[n] = '\0';
+	return n;
+}
+
+static void test_udp_templates_and_refresh(void)
+{
+	struct sockaddr_in sin;
+	int fd = udp_listener(&sin);
+	struct xf_config cfg;
+	struct exporter *exp;
+	struct exporter_stats st;
+	struct msg_info info[64];
+	char kinds[64], err[256] = "";
+	struct flow_record r;
+
+	base_config(&cfg);
+	cfg.template_refresh = 30;
+	cfg.template_refresh_messages = 2;
+	add_collector(&cfg, XF_TRANSPORT_UDP, &sin);
+	exp = exporter_new(&cfg, err, sizeof(err));
+	CHECK(exp != NULL);
+	if (!exp)
+		return;
+	/* five data messages of one record each */
+	for (int i = 1; i <= 5; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+		exporter_flush(exp);
+	}
+	read_udp(fd, kinds, sizeof(kinds), info);
+	/*
+	 * T = options template, R = type records (two messages at this MTU),
+	 * T = data templates, D = data; templates again after two data messages
+	 */
+	CHECK_STR(kinds, "TRRTDDTRRTDDTRRTD");
+	for (int i = 0; kinds[i]; i++)
+		CHECK_U64(info[i].odid, ODID);
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 5);
+	CHECK_U64(st.records_dropped, 0);
+	CHECK_U64(st.messages, 17);
+
+	/* nothing due before 30 s, templates alone at 30 s */
+	exporter_tick(exp, mono_ms() + 29000);
+	read_udp(fd, kinds, sizeof(kinds), info);
+	CHECK_STR(kinds, "");
+	exporter_tick(exp, mono_ms() + 30000);
+	read_udp(fd, kinds, sizeof(kinds), info);
+	CHECK_STR(kinds, "TRRT");
+	exporter_free(exp);
+	close(fd);
+}
+
+static void test_udp_unreachable(void)
+{
+	struct sockaddr_in sin;
+	int fd = udp_listener(&sin);
+	struct xf_config cfg;
+	struct exporter *exp;
+	struct exporter_stats st;
+	char err[256] = "";
+	struct flow_record r;
+
+	close(fd); /* nobody listens: ICMP port unreachable */
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_UDP, &sin);
+	exp = exporter_new(&cfg, err, sizeof(err));
+	for (int i = 1; i <= 10; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+		exporter_flush(exp);
+	}
+	exporter_get_stats(exp, &st);
+	/* every record is either sent or counted as dropped */
+	CHECK_U64(st.records + st.records_dropped, 10);
+	CHECK(st.records_dropped >= 4);
+	exporter_free(exp);
+}
+
+static int accept_wait(int lfd)
+{
+	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+
+	if (poll(&pfd, 1, 2000) <= 0)
+		return -1;
+	return accept(lfd, NULL, NULL);
+}
+
+/* Read whole IPFIX messages from a TCP stream until it is quiet. */
+static int read_tcp(int fd, char *kinds, size_t max)
+{
+	uint8_t buf[65536];
+	size_t have = 0;
+	int n = 0;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t len;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			break;
+		len = recv(fd, buf + have, sizeof(buf) - have, 0);
+		if (len <= 0)
+			break;
+		have += len;
+		while (have >= 4 && have >= rd16(buf + 2)) {
+			struct msg_info m;
+			size_t mlen = rd16(buf + 2);
+
+			CHECK(parse_msg(buf, mlen, &m));
+			if ((size_t)n + 1 >= max)
+				abort();
+			kinds[n++] = msg_kind(&m);
+			memmove(buf, buf + mlen, have - mlen);
+			have -= mlen;
+		}
+	}
+	kinds[n] = '\0';
+	return n;
+}
+
+static void test_tcp_reconnect(void)
+{
+	struct sockaddr_in sin;
+	int lfd = tcp_listener(&sin), conn;
+	struct xf_config cfg;
+	struct exporter *exp;
+	struct exporter_stats st;
+	char kinds[64], err[256] = "";
+	struct flow_record r;
+	uint64_t now;
+
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_TCP, &sin);
+	exp = exporter_new(&cfg, err, sizeof(err));
+	exporter_tick(exp, mono_ms());
+	conn = accept_wait(lfd);
+	CHECK(conn >= 0);
+	for (int i = 1; i <= 3; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	read_tcp(conn, kinds, sizeof(kinds));
+	CHECK_STR(kinds, "TRTD");
+
+	/* collector goes away: the next records wait, nothing is dropped */
+	close(conn);
+	usleep(50000);
+	for (int i = 4; i <= 5; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 3);
+	CHECK_U64(st.records_dropped, 0);
+
+	/* not before the 1 s backoff */
+	now = mono_ms();
+	exporter_tick(exp, now + 500);
+	{
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+
+		CHECK_U64(poll(&pfd, 1, 100), 0);
+	}
+	exporter_tick(exp, now + 1000);
+	conn = accept_wait(lfd);
+	CHECK(conn >= 0);
+	exporter_tick(exp, now + 1001); /* a connect may finish only now */
+	read_tcp(conn, kinds, sizeof(kinds));
+	/* templates again first, then the two records that waited */
+	CHECK_STR(kinds, "TRTD");
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 5);
+	CHECK_U64(st.records_dropped, 0);
+	exporter_free(exp);
+	close(conn);
+	close(lfd);
+}
+
+static void test_tcp_backoff(void)
+{
+	struct sockaddr_in sin;
+	int lfd = tcp_listener(&sin);
+	struct xf_config cfg;
+	struct collector *c;
+	uint64_t now = 1000000;
+	const uint32_t want[] = { 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000 };
+
+	close(lfd); /* connection refused */
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_TCP, &sin);
+	c = collector_new(&cfg.collectors[0], 1 << 20);
+	CHECK(!collector_is_up(c));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		int ev = collector_poll(c, now);
+
+		/* a non-blocking connect may report the refusal on the next poll */
+		if (!collector_retry_in(c, now))
+			ev |= collector_poll(c, now);
+		CHECK_U64(ev, 0);
+		CHECK_U64(collector_retry_in(c, now), want[i]);
+		/* nothing happens before the time */
+		collector_poll(c, now + want[i] - 1);
+		CHECK_U64(collector_retry_in(c, now + want[i] - 1), 1);
+		now += want[i];
+	}
+	collector_free(c);
+}
+
+static void test_tcp_queue_full(void)
+{
+	struct sockaddr_in sin;
+	int lfd = tcp_listener(&sin), conn;
+	struct xf_config cfg;
+	struct collector *c;
+	struct collector_stats st;
+	static uint8_t msg[8192];
+	int ev = 0;
+
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_TCP, &sin);
+	c = collector_new(&cfg.collectors[0], 64 * 1024);
+	for (int i = 0; i < 10 && !(ev & COLLECTOR_EV_CONNECTED); i++) {
+		ev |= collector_poll(c, i);
+		usleep(10000);
+	}
+	CHECK(ev & COLLECTOR_EV_CONNECTED);
+	conn = accept_wait(lfd);
+	/* the peer reads nothing: socket buffers fill, then the 64 KiB queue */
+	msg[0] = 0;
+	msg[1] = 10;
+	msg[2] = sizeof(msg) >> 8;
+	msg[3] = sizeof(msg) & 0xff;
+	for (int i = 0; i < 4000; i++)
+		collector_send(c, msg, sizeof(msg), 1, 0);
+	collector_get_stats(c, &st);
+	CHECK(st.records_dropped > 0);
+	CHECK(st.records < 4000);
+	/* sent + dropped + at most 8 queued messages (64 KiB / 8 KiB) */
+	CHECK(st.records + st.records_dropped >= 4000 - 8);
+	CHECK(st.records + st.records_dropped <= 4000);
+	collector_free(c);
+	close(conn);
+	close(lfd);
+}
+
+static void test_two_collectors(void)
+{
+	struct sockaddr_in a, b;
+	int fa = udp_listener(&a), fb = udp_listener(&b);
+	struct xf_config cfg;
+	struct exporter *exp;
+	struct exporter_stats st;
+	struct msg_info ia[32], ib[32];
+	char ka[32], kb[32], err[256] = "";
+	struct flow_record r;
+
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_UDP, &a);
+	add_collector(&cfg, XF_TRANSPORT_UDP, &b);
+	exp = exporter_new(&cfg, err, sizeof(err));
+	for (int i = 1; i <= 4; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	read_udp(fa, ka, sizeof(ka), ia);
+	read_udp(fb, kb, sizeof(kb), ib);
+	CHECK_STR(ka, "TRRTD");
+	CHECK_STR(kb, "TRRTD");
+	/* each session counts its own records: 15 type records, then data */
+	CHECK_U64(ia[4].seq, 15);
+	CHECK_U64(ib[4].seq, 15);
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 8); /* summed over collectors */
+	exporter_free(exp);
+	close(fa);
+	close(fb);
+}
+
+static void test_netflow9_refused(void)
+{
+	struct sockaddr_in sin;
+	struct xf_config cfg;
+	char err[256] = "";
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_UDP, &sin);
+	cfg.collectors[0].protocol = XF_PROTO_NETFLOW9;
+	CHECK(exporter_new(&cfg, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "only IPFIX") != NULL);
+	exporter_free(NULL);
+	collector_free(NULL);
+}
+
+int main(void)
+{
+	log_init(true, LOG_LEVEL_ERR, "export_test");
+	RUN(test_udp_templates_and_refresh);
+	RUN(test_udp_unreachable);
+	RUN(test_tcp_reconnect);
+	RUN(test_tcp_backoff);
+	RUN(test_tcp_queue_full);
+	RUN(test_two_collectors);
+	RUN(test_netflow9_refused);
+	return tu_finish();
+}
