@@ -283,8 +283,15 @@ int capture_attach(struct capture *c, int ifindex)
 	struct capture_link l = { .ifindex = ifindex };
 	int ret, dir;
 
-	if (capture_find(c, ifindex))
-		return 0;
+	if (capture_find(c, ifindex)) {
+		if (capture_is_attached(c, ifindex))
+			return 0;
+		/*
+		 * Stale: the interface went away (its index may now name a new
+		 * one) or someone removed our filters. Forget it, attach anew.
+		 */
+		capture_detach(c, ifindex);
+	}
 	ret = capture_check_link_type(ifindex);
 	if (ret)
 		return ret;

@@ -44,7 +44,9 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 
 /**
  * Attach xf_tc_ingress and xf_tc_egress to the clsact hook of ifindex,
- * creating the clsact qdisc when there is none. Attaching twice is a no-op.
+ * creating the clsact qdisc when there is none. Attaching twice is a no-op
+ * while our filters are in place; if they vanished (interface deleted, its
+ * index reused, filters removed by someone else) it attaches again.
  * Only Ethernet-framed devices (and loopback) are supported: -EOPNOTSUPP
  * otherwise. Returns 0 or a negative errno.
  */

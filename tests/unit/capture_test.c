@@ -738,6 +738,39 @@ static void test_foreign_filters(struct capture *c, int ifindex)
 	CHECK_U64(capture_attach(c, 999999), -ENODEV);
 }
 
+/* An interface deleted under us: detach succeeds, a re-created one is attached anew. */
+static void test_vanished_interface(struct capture *c)
+{
+	char name[IF_NAMESIZE];
+	int idx, idx2;
+
+	snprintf(name, sizeof(name), "xfc%d", (int)owner);
+	CHECK_U64(sh("ip link add xfc%d type veth peer name xfd%d", (int)owner, (int)owner), 0);
+	idx = (int)if_nametoindex(name);
+	CHECK(idx > 0);
+	CHECK_U64(capture_attach(c, idx), 0);
+	CHECK(capture_is_attached(c, idx));
+	CHECK_U64(sh("ip link del xfc%d", (int)owner), 0);
+	CHECK(!capture_is_attached(c, idx));
+	CHECK_U64(capture_detach(c, idx), 0);
+
+	/* Same again, but attach (not detach) after the interface came back. */
+	CHECK_U64(sh("ip link add xfc%d index %d type veth peer name xfd%d", (int)owner, idx,
+		     (int)owner), 0);
+	CHECK_U64(capture_attach(c, idx), 0);
+	CHECK_U64(sh("ip link del xfc%d", (int)owner), 0);
+	CHECK_U64(sh("ip link add xfc%d index %d type veth peer name xfd%d", (int)owner, idx,
+		     (int)owner), 0);
+	idx2 = (int)if_nametoindex(name);
+	CHECK_U64(idx2, idx);
+	CHECK(!capture_is_attached(c, idx));
+	CHECK_U64(capture_attach(c, idx), 0);
+	CHECK(capture_is_attached(c, idx));
+	CHECK(tc_lists(name, "ingress", "xf_tc_ingress"));
+	CHECK_U64(capture_detach(c, idx), 0);
+	CHECK_U64(sh("ip link del xfc%d", (int)owner), 0);
+}
+
 int main(void)
 {
 	struct capture_opts o = { .kernel_max_flows = 4096 };
@@ -803,6 +836,7 @@ int main(void)
 	RUN_WITH(test_two_captures, c, ifindex);
 	RUN_WITH(test_detach, c, ifindex);
 	RUN_WITH(test_foreign_filters, c, ifindex);
+	RUN_WITH(test_vanished_interface, c);
 
 	/* capture_free detaches what is still attached. */
 	capture_free(c);
