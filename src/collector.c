@@ -234,13 +234,33 @@ static void tcp_flush(struct collector *c, uint64_t now_ms)
 	}
 }
 
+/*
+ * One datagram. A burst can fill the socket buffer (EAGAIN): wait a little
+ * for it to drain rather than drop at once.
+ */
+static int udp_send(struct collector *c, const uint8_t *msg, size_t len)
+{
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+		ssize_t n = send(c->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n == (ssize_t)len)
+			return 0;
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			return -1;
+		poll(&pfd, 1, 20);
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
 void collector_send(struct collector *c, const uint8_t *msg, size_t len, uint32_t records,
 		    uint64_t now_ms)
 {
 	struct qmsg *m;
 
 	if (!c->tcp) {
-		if (c->fd < 0 || send(c->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len) {
+		if (c->fd < 0 || udp_send(c, msg, len) < 0) {
 			/* ECONNREFUSED (port unreachable), ENOBUFS, ...: this message is lost */
 			c->stats.records_dropped += records;
 			if (!c->warned_down && c->fd >= 0) {
