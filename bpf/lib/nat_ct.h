@@ -31,6 +31,7 @@
 #define NAT_CT_IPPROTO_UDP 17
 #define NAT_CT_IPPROTO_ICMPV6 58
 #define NAT_CT_IPPROTO_SCTP 132
+#define NAT_CT_IPPROTO_UDPLITE 136
 
 /*
  * Copy size bytes of kernel memory at src. size is a constant after
@@ -75,12 +76,14 @@ static __always_inline int nat_ct_tuple(struct xf_tuple *t, const struct nf_conn
 	t->proto = proto;
 
 	/*
-	 * Ports only where the flow key has them. For ICMP the tuple holds the
+	 * Ports only where the flow key has them (bpf/lib/flow_parse.h), so
+	 * the translation table can join on them. For ICMP the tuple holds the
 	 * echo id and type/code, which the flow key does not carry, so 0/0.
 	 */
 	switch (proto) {
 	case NAT_CT_IPPROTO_TCP:
 	case NAT_CT_IPPROTO_UDP:
+	case NAT_CT_IPPROTO_UDPLITE:
 	case NAT_CT_IPPROTO_SCTP:
 		nat_ct_read(&sport, &ctt->src.u.all, sizeof(sport), direct);
 		nat_ct_read(&dport, &ctt->dst.u.all, sizeof(dport), direct);

@@ -46,6 +46,8 @@ static const char *proto_name(uint8_t proto, char *buf, size_t len)
 		return "icmpv6";
 	case 132:
 		return "sctp";
+	case 136:
+		return "udplite";
 	}
 	snprintf(buf, len, "%u", proto);
 	return buf;
