@@ -738,6 +738,46 @@ static void test_foreign_filters(struct capture *c, int ifindex)
 	CHECK_U64(capture_attach(c, 999999), -ENODEV);
 }
 
+/*
+ * VLAN subinterfaces over the veth pair: veth offloads the tag, so our
+ * programs on the veth see it in skb->vlan_tci (vlan_present), not in the
+ * packet, on egress and on ingress alike.
+ */
+static void test_vlan_offload(struct capture *c, int ifindex)
+{
+	struct xf_flow_key k;
+	const int n = 7;
+
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "ip link add link %s name %s.100 type vlan id 100 2>/dev/null",
+		 veth_a, veth_a);
+	if (system(cmd) != 0) {
+		printf("skip test_vlan_offload: no 802.1Q support in this kernel\n");
+		return;
+	}
+	if (sh("ip -n %s link add link %s name %s.100 type vlan id 100", ns_b, veth_b, veth_b) ||
+	    sh("ip addr add 198.18.100.1/24 dev %s.100 && ip link set %s.100 up", veth_a,
+	       veth_a) ||
+	    sh("ip -n %s addr add 198.18.100.2/24 dev %s.100 && ip -n %s link set %s.100 up",
+	       ns_b, veth_b, ns_b, veth_b)) {
+		CHECK(0);
+		return;
+	}
+	CHECK_U64(ping("198.18.100.2", n, 56), n);
+	drain_all(c);
+	k = make_key(4, IPPROTO_ICMP, "198.18.100.1", "198.18.100.2", 0, 0x0800, ifindex,
+		     XF_DIR_EGRESS);
+	k.vlan_id = 100;
+	check_flow("icmp echo on vlan 100, egress", &k, n, n * 84);
+	k = make_key(4, IPPROTO_ICMP, "198.18.100.2", "198.18.100.1", 0, 0, ifindex,
+		     XF_DIR_INGRESS);
+	k.vlan_id = 100;
+	check_flow("icmp echo reply on vlan 100, ingress", &k, n, n * 84);
+	sh("ip link del %s.100", veth_a);
+	sh("ip -n %s link del %s.100", ns_b, veth_b);
+}
+
 /* An interface deleted under us: detach succeeds, a re-created one is attached anew. */
 static void test_vanished_interface(struct capture *c)
 {
@@ -834,6 +874,7 @@ int main(void)
 	RUN_WITH(test_traffic, c, ifindex);
 	RUN_WITH(test_epoch_under_traffic, c, ifindex);
 	RUN_WITH(test_two_captures, c, ifindex);
+	RUN_WITH(test_vlan_offload, c, ifindex);
 	RUN_WITH(test_detach, c, ifindex);
 	RUN_WITH(test_foreign_filters, c, ifindex);
 	RUN_WITH(test_vanished_interface, c);
