@@ -49,8 +49,12 @@ table ip kube-proxy {
 		type nat hook prerouting priority dstnat; policy accept;
 		ip daddr 198.19.0.10 tcp dport 80 numgen random mod 2 vmap { 0 : jump ep1, 1 : jump ep2 }
 	}
-	chain ep1 { dnat to 198.18.2.2:8080 }
-	chain ep2 { dnat to 198.18.2.3:8080 }
+	chain ep1 {
+		meta l4proto tcp dnat to 198.18.2.2:8080
+	}
+	chain ep2 {
+		meta l4proto tcp dnat to 198.18.2.3:8080
+	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
 		ip daddr 198.18.2.0/24 ct status dnat masquerade

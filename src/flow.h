@@ -27,9 +27,13 @@ enum xlat_observed {
 	XLAT_OBSERVED_POST = 2, /* packets seen after translation */
 };
 
-/* xlat_type bits */
-#define XLAT_TYPE_SNAT 0x01 /* source address or port changed */
-#define XLAT_TYPE_DNAT 0x02 /* destination address or port changed */
+/*
+ * xlat_type bits describe the connection, not the packet: comparing the
+ * original tuple with the inverted reply tuple. Reply flows of a DNAT
+ * connection carry DNAT too.
+ */
+#define XLAT_TYPE_SNAT 0x01 /* the original direction's source changed */
+#define XLAT_TYPE_DNAT 0x02 /* the original direction's destination changed */
 
 /*
  * The translation conntrack applies to this flow's packets, in the packets'

@@ -79,6 +79,14 @@ static void on_xlat(void *ctx, const struct xf_xlat_event *ev)
 	xlat_table_update(p->xlat, ev, mono_ms());
 }
 
+/* conntrack mode: the connection is gone; its last flows still find it. */
+static void on_xlat_destroy(void *ctx, const struct xf_xlat_event *ev)
+{
+	struct pipeline *p = ctx;
+
+	xlat_table_remove(p->xlat, &ev->orig);
+}
+
 /* --- interfaces ----------------------------------------------------------- */
 
 static void on_link(void *ctx, int ifindex, const char *name, bool present)
@@ -149,6 +157,12 @@ static uint64_t xlat_keep_ms(const struct xf_config *cfg)
 	return keep > need ? keep : need;
 }
 
+/* A flow is exported at most idle_timeout (+ one drain) after its last packet. */
+static uint64_t xlat_grace_ms(const struct xf_config *cfg)
+{
+	return ((uint64_t)cfg->idle_timeout + 2) * 1000 + 2ULL * cfg->drain_interval_ms;
+}
+
 struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err_len)
 {
 	struct pipeline *p = g_new0(struct pipeline, 1);
@@ -178,9 +192,11 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 	p->cache = flowcache_new(cfg->max_flows, &t, on_flow_export, p);
 	if (cfg->nat_hook != XF_NAT_OFF) {
 		p->xlat = xlat_table_new(xlat_keep_ms(cfg));
+		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
 		p->nat = nathook_open(cfg->nat_hook, on_xlat, p, err, err_len);
 		if (!p->nat)
 			goto fail;
+		nathook_set_destroy_cb(p->nat, on_xlat_destroy, p);
 	}
 	p->links = ifwatch_open(on_link, p, err, err_len);
 	if (!p->links)
@@ -303,6 +319,8 @@ int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *
 	cache_timeouts(cfg, &t);
 	flowcache_set_timeouts(p->cache, &t);
 	flowcache_set_max_flows(p->cache, cfg->max_flows);
+	if (p->xlat)
+		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
 
 	for (int i = 0; i < p->cfg.n_include; i++)
 		g_free(p->cfg.include[i]);

@@ -27,7 +27,9 @@
 #include "xlat.h"
 
 /* A conntrack DESTROY does not drop the record at once: flows drained just
- * after the connection closed (its last FIN/ACK packets) must still find it. */
+ * after the connection closed (its last FIN/ACK packets) must still find it.
+ * The daemon raises it (xlat_table_set_remove_grace) to cover its idle
+ * timeout, since it joins translations when a flow is exported. */
 #define XLAT_REMOVE_GRACE_MS 2000
 
 #define XLAT_MIN_SLOTS 64u
@@ -96,6 +98,7 @@ struct xlat_table {
 	uint32_t live;      /* records in use */
 
 	uint64_t timeout_ms;
+	uint64_t remove_grace_ms;
 	uint64_t seed;
 };
 
@@ -424,6 +427,7 @@ struct xlat_table *xlat_table_new(uint64_t timeout_ms)
 	struct xlat_table *tab = xcalloc(1, sizeof(*tab));
 
 	tab->timeout_ms = timeout_ms;
+	tab->remove_grace_ms = XLAT_REMOVE_GRACE_MS;
 	tab->free_head = UINT32_MAX;
 	tab->slots = xreallocarray(NULL, XLAT_MIN_SLOTS, sizeof(*tab->slots));
 	memset(tab->slots, 0xff, XLAT_MIN_SLOTS * sizeof(*tab->slots));
@@ -431,6 +435,11 @@ struct xlat_table *xlat_table_new(uint64_t timeout_ms)
 	if (getrandom(&tab->seed, sizeof(tab->seed), GRND_NONBLOCK) != sizeof(tab->seed))
 		tab->seed = (uint64_t)(uintptr_t)tab ^ 0x2545f4914f6cdd1dULL;
 	return tab;
+}
+
+void xlat_table_set_remove_grace(struct xlat_table *tab, uint64_t grace_ms)
+{
+	tab->remove_grace_ms = grace_ms;
 }
 
 void xlat_table_free(struct xlat_table *tab)
@@ -572,7 +581,7 @@ void xlat_table_expire(struct xlat_table *tab, uint64_t now_ms)
 			continue;
 		if (r->flags & REC_DYING) {
 			if (r->remove_at_ms == 0)
-				r->remove_at_ms = now_ms + XLAT_REMOVE_GRACE_MS;
+				r->remove_at_ms = now_ms + tab->remove_grace_ms;
 			else if (now_ms >= r->remove_at_ms)
 				record_free(tab, i);
 			continue;

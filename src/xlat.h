@@ -23,6 +23,13 @@ void xlat_table_free(struct xlat_table *tab);
 /* Insert or refresh a translation; now_ms is CLOCK_MONOTONIC ms. */
 void xlat_table_update(struct xlat_table *tab, const struct xf_xlat_event *ev, uint64_t now_ms);
 
+/*
+ * How long a removed connection stays findable (default 2 s): flows of a
+ * closed connection exported up to this long after the removal still get
+ * their translation.
+ */
+void xlat_table_set_remove_grace(struct xlat_table *tab, uint64_t grace_ms);
+
 /* Forget a connection (conntrack DESTROY), keyed by its original tuple. */
 void xlat_table_remove(struct xlat_table *tab, const struct xf_tuple *orig);
 

@@ -5,6 +5,9 @@
 # real nfcapd on loopback; nfdump's JSON must show the exact packets, octets,
 # ports, protocol and TCP flags. TCP counts are checked against nftables
 # counters on the same host, an independent count of the same packets.
+# A second collector, the project's own decoder (xf-collect), receives the
+# same export and shows what nfdump does not: flowEndReason, flowDirection,
+# the interface index.
 XF_TEST=dn
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -50,9 +53,16 @@ XF_PIDS+=($!)
 sleep 0.5
 
 port=$(free_port)
+port2=$(free_port)
 start_nfcapd "$b" "$port"
+ip netns exec "$b" "$abs_top_builddir/tests/tools/xf-collect" --udp "$port2" --bind 127.0.0.1 \
+	--out "$WORK/xfc.json" 2>"$WORK/xf-collect.log" &
+XFC_PID=$!
+XF_PIDS+=("$XFC_PID")
 start_xlatflowd "$b" --interface vb --collector "udp://127.0.0.1:$port" \
+	--collector "udp://127.0.0.1:$port2" \
 	--idle-timeout 3 --active-timeout 60 --drain-interval 100 --nat-hook off
+vb_index=$(ip netns exec "$b" cat /sys/class/net/vb/ifindex)
 
 ip netns exec "$a" python3 - <<'PY'
 import socket, time
@@ -73,6 +83,9 @@ ip netns exec "$a" ping -q -c 4 -i 0.2 -s 56 198.18.0.2 >/dev/null
 sleep 5
 stop_xlatflowd
 stop_nfcapd
+sleep 0.3
+kill -TERM "$XFC_PID"
+wait "$XFC_PID" 2>/dev/null || true
 nfdump_json "$WORK/flows.json"
 
 # The reference counts for TCP, from nftables.
@@ -99,3 +112,23 @@ cat >"$WORK/expect.json" <<EOF2
 ]
 EOF2
 python3 "$abs_top_srcdir/tests/integration/flowcheck.py" "$WORK/flows.json" "$WORK/expect.json"
+
+# What nfdump cannot show: end reasons (1 idle for UDP/ICMP, 3 end of flow for
+# TCP after FIN), direction (0 ingress, 1 egress) and the observing interface.
+cat >"$WORK/expect-xfc.json" <<EOF2
+[
+ {"name": "udp4 in (idle)", "match": {"sourceIPv4Address": "198.18.0.1", "sourceTransportPort": 40001},
+  "expect": {"flowEndReason": 1, "flowDirection": 0, "ingressInterface": $vb_index, "egressInterface": 0,
+             "packetDeltaCount": 10, "octetDeltaCount": 1280}},
+ {"name": "udp6 in (idle)", "match": {"sourceIPv6Address": "2001:db8:1::1", "sourceTransportPort": 40002},
+  "expect": {"flowEndReason": 1, "flowDirection": 0, "packetDeltaCount": 7, "octetDeltaCount": 1736}},
+ {"name": "icmp reply out (idle)", "match": {"sourceIPv4Address": "198.18.0.2", "protocolIdentifier": 1},
+  "expect": {"flowEndReason": 1, "flowDirection": 1, "ingressInterface": 0, "egressInterface": $vb_index,
+             "icmpTypeCodeIPv4": 0, "packetDeltaCount": 4}},
+ {"name": "tcp in (end of flow)", "match": {"sourceIPv4Address": "198.18.0.1", "sourceTransportPort": 40003},
+  "expect": {"flowEndReason": 3, "flowDirection": 0, "packetDeltaCount": $tin_p, "octetDeltaCount": $tin_b}},
+ {"name": "tcp out (end of flow)", "match": {"sourceIPv4Address": "198.18.0.2", "destinationTransportPort": 40003},
+  "expect": {"flowEndReason": 3, "flowDirection": 1, "packetDeltaCount": $tout_p, "octetDeltaCount": $tout_b}}
+]
+EOF2
+python3 "$abs_top_srcdir/tests/integration/flowcheck.py" "$WORK/xfc.json" "$WORK/expect-xfc.json"
