@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The exporter (export.h): for every configured collector one IPFIX encoder
- * (its own libfixbuf session) feeding one transport.
+ * The exporter (export.h): for every configured collector one encoder
+ * (IPFIX with its own libfixbuf session, or NetFlow v9) feeding one
+ * transport.
  *
- * UDP: templates go first and again every template_refresh seconds and
- * every template_refresh_messages data messages.
- * TCP: templates go first on every new connection. While the connection is
+ * UDP: templates and options records go first and again every
+ * template_refresh seconds and every template_refresh_messages data
+ * messages.
+ * TCP: templates and options records go first on every new connection;
+ * the options records again every template_refresh seconds. While the connection is
  * down, records wait in a bounded backlog (not encoded, so sequence numbers
  * stay in order) and are encoded after the templates once it is back.
  * Every record that cannot be sent is counted in records_dropped.
@@ -22,6 +25,7 @@
 #include "export.h"
 #include "ipfix.h"
 #include "log.h"
+#include "netflow9.h"
 
 /* Records kept per TCP collector while it is down. */
 #define EXPORT_BACKLOG_RECORDS 16384
@@ -33,11 +37,17 @@
 /* How long exporter_free waits for TCP queues to drain. */
 #define EXPORT_DRAIN_MS 2000
 
+struct exporter;
+
 struct export_target {
+	struct exporter *exp;
 	struct collector *coll;
-	struct ipfix_encoder *enc;
+	struct ipfix_encoder *enc;     /* IPFIX collector */
+	struct netflow9_encoder *nf9;  /* NetFlow v9 collector */
 	bool tcp;
-	bool templates_due;      /* send templates before the next record */
+	bool templates_due;      /* send templates (and options) before the next record */
+	bool options_due;        /* send the options records before the next record */
+	uint64_t options_ms;     /* when options records were last sent */
 	bool encoder_live;       /* TCP: the open message belongs to the current connection */
 	uint64_t templates_ms;   /* when templates were last sent */
 	uint32_t data_messages;  /* data messages since templates */
@@ -51,7 +61,47 @@ struct export_target {
 struct exporter {
 	struct export_target targets[XF_MAX_COLLECTORS];
 	int n_targets;
+	uint64_t system_init_ms;         /* wall clock */
+	uint32_t sampling;
+	struct ipfix_metering metering;  /* as last set by the daemon */
+	GArray *interfaces;              /* of struct ipfix_interface, by ifindex */
 };
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The encoder calls, for whichever encoder the target has. */
+static int enc_add(struct export_target *t, const struct flow_record *rec)
+{
+	return t->nf9 ? netflow9_encoder_add(t->nf9, rec) : ipfix_encoder_add(t->enc, rec);
+}
+
+static int enc_add_templates(struct export_target *t)
+{
+	return t->nf9 ? netflow9_encoder_add_templates(t->nf9) :
+			ipfix_encoder_add_templates(t->enc);
+}
+
+static int enc_add_options(struct export_target *t, const struct ipfix_options *opts)
+{
+	return t->nf9 ? netflow9_encoder_add_options(t->nf9, opts) :
+			ipfix_encoder_add_options(t->enc, opts);
+}
+
+static int enc_flush(struct export_target *t)
+{
+	return t->nf9 ? netflow9_encoder_flush(t->nf9) : ipfix_encoder_flush(t->enc);
+}
+
+static uint32_t enc_pending(const struct export_target *t)
+{
+	return t->nf9 ? netflow9_encoder_pending(t->nf9) : ipfix_encoder_pending(t->enc);
+}
 
 static uint64_t mono_ms(void)
 {
@@ -70,10 +120,35 @@ static void target_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t reco
 		t->templates_due = true;
 }
 
+/* The options records of this target, with its own exporting process counters. */
+static void target_options(struct export_target *t, uint64_t now_ms)
+{
+	const struct exporter *exp = t->exp;
+	struct collector_stats cs;
+	struct ipfix_options opts = {
+		.system_init_ms = exp->system_init_ms,
+		.sampling = exp->sampling,
+		.metering = exp->metering,
+		.interfaces = (const struct ipfix_interface *)exp->interfaces->data,
+		.n_interfaces = exp->interfaces->len,
+	};
+
+	collector_get_stats(t->coll, &cs);
+	opts.exported_messages = cs.messages;
+	opts.exported_records = cs.records;
+	opts.exported_octets = cs.bytes;
+	opts.not_sent_records = cs.records_dropped + t->backlog_dropped;
+	if (enc_add_options(t, &opts) < 0)
+		log_warnx("collector %s: cannot encode options records", collector_url(t->coll));
+	t->options_due = false;
+	t->options_ms = now_ms;
+}
+
 static void target_templates(struct export_target *t, uint64_t now_ms)
 {
-	if (ipfix_encoder_add_templates(t->enc) < 0)
+	if (enc_add_templates(t) < 0)
 		log_warnx("collector %s: cannot encode templates", collector_url(t->coll));
+	target_options(t, now_ms);
 	t->templates_due = false;
 	t->templates_ms = now_ms;
 	t->data_messages = 0;
@@ -85,7 +160,9 @@ static void target_encode(struct export_target *t, const struct flow_record *rec
 
 	if (t->templates_due)
 		target_templates(t, mono_ms());
-	rc = ipfix_encoder_add(t->enc, rec);
+	else if (t->options_due)
+		target_options(t, mono_ms());
+	rc = enc_add(t, rec);
 	if (rc < 0) {
 		/* not sendable (unknown family): counted, never silent */
 		if (!t->encode_errors++)
@@ -102,7 +179,7 @@ static void target_encode(struct export_target *t, const struct flow_record *rec
 static void target_lost(struct export_target *t)
 {
 	if (t->encoder_live) {
-		ipfix_encoder_flush(t->enc);
+		enc_flush(t);
 		t->encoder_live = false;
 	}
 }
@@ -131,7 +208,7 @@ static void target_connected(struct export_target *t, uint64_t now_ms)
 		target_encode(t, rec);
 		g_free(rec);
 	}
-	ipfix_encoder_flush(t->enc);
+	enc_flush(t);
 	if (!collector_is_up(t->coll))
 		target_lost(t);
 }
@@ -159,7 +236,7 @@ void exporter_add(struct exporter *exp, const struct flow_record *rec)
 		 * At the start of each message look whether the collector went
 		 * away, so records go to the backlog instead of a dead socket.
 		 */
-		if (t->encoder_live && !ipfix_encoder_pending(t->enc) &&
+		if (t->encoder_live && !enc_pending(t) &&
 		    !collector_check(t->coll, mono_ms()))
 			target_lost(t);
 		if (t->encoder_live && g_queue_is_empty(&t->backlog)) {
@@ -179,7 +256,7 @@ void exporter_flush(struct exporter *exp)
 
 		if (t->tcp && !t->encoder_live)
 			continue;
-		ipfix_encoder_flush(t->enc);
+		enc_flush(t);
 		if (t->tcp && !collector_is_up(t->coll))
 			target_lost(t);
 	}
@@ -191,14 +268,21 @@ void exporter_tick(struct exporter *exp, uint64_t now_ms)
 		struct export_target *t = &exp->targets[i];
 
 		target_poll(t, now_ms);
-		if (t->tcp)
+		if (t->tcp) {
+			/* options records only: the connection keeps the templates */
+			if (t->encoder_live && collector_is_up(t->coll) && t->refresh_s &&
+			    now_ms >= t->options_ms + (uint64_t)t->refresh_s * 1000) {
+				target_options(t, now_ms);
+				enc_flush(t);
+			}
 			continue;
+		}
 		if (t->refresh_s && now_ms >= t->templates_ms + (uint64_t)t->refresh_s * 1000)
 			t->templates_due = true;
 		/* a due refresh goes out now, not only with the next record */
 		if (t->templates_due) {
 			target_templates(t, now_ms);
-			ipfix_encoder_flush(t->enc);
+			enc_flush(t);
 		}
 	}
 }
@@ -233,6 +317,10 @@ struct exporter *exporter_new(const struct xf_config *cfg, char *err, size_t err
 	struct exporter *exp = g_new0(struct exporter, 1);
 	uint64_t now_ms = mono_ms();
 
+	exp->system_init_ms = wall_ms();
+	exp->sampling = cfg->sampling ? cfg->sampling : 1;
+	exp->interfaces = g_array_new(FALSE, TRUE, sizeof(struct ipfix_interface));
+
 	for (int i = 0; i < cfg->n_collectors; i++) {
 		const struct xf_collector_config *cc = &cfg->collectors[i];
 		struct export_target *t = &exp->targets[i];
@@ -244,13 +332,13 @@ struct exporter *exporter_new(const struct xf_config *cfg, char *err, size_t err
 		};
 		char why[256] = "";
 
-		if (cc->protocol != XF_PROTO_IPFIX) {
-			snprintf(err, err_len, "collector %s: only IPFIX export is implemented",
-				 cc->url);
-			goto fail;
-		}
-		t->enc = ipfix_encoder_new(&params, target_emit, t, why, sizeof(why));
-		if (!t->enc) {
+		t->exp = exp;
+		if (cc->protocol == XF_PROTO_NETFLOW9)
+			t->nf9 = netflow9_encoder_new(&params, exp->system_init_ms, target_emit, t,
+						      why, sizeof(why));
+		else
+			t->enc = ipfix_encoder_new(&params, target_emit, t, why, sizeof(why));
+		if (!t->enc && !t->nf9) {
 			snprintf(err, err_len, "collector %s: %s", cc->url, why);
 			goto fail;
 		}
@@ -261,6 +349,7 @@ struct exporter *exporter_new(const struct xf_config *cfg, char *err, size_t err
 		t->refresh_messages = cfg->template_refresh_messages;
 		t->templates_due = !t->tcp; /* UDP: before the first record */
 		t->templates_ms = now_ms;
+		t->options_ms = now_ms;
 		g_queue_init(&t->backlog);
 		/* TCP: start connecting now, in the background */
 		if (t->tcp)
@@ -288,7 +377,68 @@ void exporter_free(struct exporter *exp)
 				  collector_url(t->coll), left, waiting);
 		g_queue_clear_full(&t->backlog, g_free);
 		ipfix_encoder_free(t->enc);
+		netflow9_encoder_free(t->nf9);
 		collector_free(t->coll);
 	}
+	g_array_free(exp->interfaces, TRUE);
 	g_free(exp);
+}
+
+void exporter_set_metering(struct exporter *exp, const struct ipfix_metering *metering)
+{
+	exp->metering = *metering;
+}
+
+void exporter_set_system_init_time(struct exporter *exp, uint64_t wall_ms_since_epoch)
+{
+	exp->system_init_ms = wall_ms_since_epoch;
+	for (int i = 0; i < exp->n_targets; i++)
+		if (exp->targets[i].nf9)
+			netflow9_encoder_set_system_init(exp->targets[i].nf9, wall_ms_since_epoch);
+}
+
+/* NUL padded, not terminated when src fills len */
+static void copy_padded(char *dst, size_t len, const char *src)
+{
+	memset(dst, 0, len);
+	if (src)
+		memcpy(dst, src, strnlen(src, len));
+}
+
+void exporter_set_interface(struct exporter *exp, uint32_t ifindex, const char *name,
+			    const char *description)
+{
+	struct ipfix_interface row = { .ifindex = ifindex };
+	GArray *a = exp->interfaces;
+	guint i;
+
+	for (i = 0; i < a->len; i++)
+		if (g_array_index(a, struct ipfix_interface, i).ifindex >= ifindex)
+			break;
+	if (i < a->len && g_array_index(a, struct ipfix_interface, i).ifindex == ifindex)
+		g_array_remove_index(a, i);
+	if (!name)
+		return;
+	copy_padded(row.name, sizeof(row.name), name);
+	copy_padded(row.description, sizeof(row.description), description);
+	g_array_insert_val(a, i, row);
+	/* a new name goes out with the next record, not only at the next refresh */
+	for (int k = 0; k < exp->n_targets; k++)
+		exp->targets[k].options_due = true;
+}
+
+void exporter_send_options(struct exporter *exp)
+{
+	uint64_t now_ms = mono_ms();
+
+	for (int i = 0; i < exp->n_targets; i++) {
+		struct export_target *t = &exp->targets[i];
+
+		if (t->tcp && !t->encoder_live)
+			continue;
+		target_options(t, now_ms);
+		enc_flush(t);
+		if (t->tcp && !collector_is_up(t->coll))
+			target_lost(t);
+	}
 }

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The exporter: encodes flow records as IPFIX (libfixbuf) and sends them to
- * every configured collector over UDP or TCP. One libfixbuf session per
- * collector (own sequence numbers and template state).
+ * The exporter: encodes flow records as IPFIX (libfixbuf) or NetFlow v9
+ * (per collector, xf_collector_config.protocol) and sends them to every
+ * configured collector over UDP or TCP. One encoder per collector (own
+ * sequence numbers and template state). Beside the flows it sends options
+ * records: exporting process and metering statistics, sampling, the
+ * interface table (see docs/ipfix.md).
  */
 #ifndef XF_EXPORT_H
 #define XF_EXPORT_H
@@ -11,6 +14,7 @@
 
 #include "config.h"
 #include "flow.h"
+#include "ipfix.h"
 
 struct exporter;
 
@@ -44,5 +48,32 @@ void exporter_flush(struct exporter *exp);
 void exporter_tick(struct exporter *exp, uint64_t now_ms);
 
 void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out);
+
+/*
+ * The metering process counters (kernel counters summed over CPUs, flow
+ * cache drops), totals since start. Copied; reported in the next options
+ * records (with the templates and every template_refresh seconds). Call
+ * once per drain cycle.
+ */
+void exporter_set_metering(struct exporter *exp, const struct ipfix_metering *metering);
+
+/*
+ * Add or replace an interface table row (interfaceName 82,
+ * interfaceDescription 83 for ingressInterface ifindex); name NULL removes
+ * it. Strings are copied and cut at IPFIX_IFNAME_LEN / IPFIX_IFDESCR_LEN.
+ * The options records go out again with the next flow record.
+ */
+void exporter_set_interface(struct exporter *exp, uint32_t ifindex, const char *name,
+			    const char *description);
+
+/*
+ * systemInitTimeMilliseconds (and the NetFlow v9 sysUptime origin):
+ * wall-clock ms since the epoch. Default: when exporter_new() ran. A
+ * daemon that recreates the exporter on reload passes its start time.
+ */
+void exporter_set_system_init_time(struct exporter *exp, uint64_t wall_ms_since_epoch);
+
+/* Send the options records to every collector now (e.g. at shutdown). */
+void exporter_send_options(struct exporter *exp);
 
 #endif

@@ -132,17 +132,173 @@ static fbInfoElementSpec_t flow_spec[] = {
 	FB_IESPEC_NULL,
 };
 
-/* The external templates: id and the variant bits they are built with. */
-static const struct {
-	uint16_t tid;
-	uint32_t flags;
-	const char *name;
-} variants[] = {
-	{ IPFIX_TID_IPV4, TF_IPV4, "xlatflow IPv4" },
-	{ IPFIX_TID_IPV6, TF_IPV6, "xlatflow IPv6" },
-	{ IPFIX_TID_IPV4_NAT, TF_IPV4 | TF_NAT, "xlatflow IPv4 NAT" },
-	{ IPFIX_TID_IPV6_NAT, TF_IPV6 | TF_NAT, "xlatflow IPv6 NAT" },
+/*
+ * Options records (RFC 7011 4.3): scope fields first. Each spec array is
+ * the layout of its struct, packed, integers in host byte order.
+ */
+struct exporter_rec {
+	uint32_t odid;
+	uint64_t messages;
+	uint64_t records;
+	uint64_t octets;
+	uint64_t not_sent_records;
+	uint64_t system_init_ms;
+} __attribute__((packed));
+
+static fbInfoElementSpec_t exporter_spec[] = {
+	{ "observationDomainId", 4, 0 }, /* scope */
+	{ "exportedMessageTotalCount", 8, 0 },
+	{ "exportedFlowRecordTotalCount", 8, 0 },
+	{ "exportedOctetTotalCount", 8, 0 },
+	{ "notSentFlowTotalCount", 8, 0 },
+	{ "systemInitTimeMilliseconds", 8, 0 },
+	FB_IESPEC_NULL,
 };
+
+struct metering_rec {
+	uint32_t odid;
+	uint64_t ignored_packets;
+	uint64_t dropped_packets;
+	uint64_t dropped_octets;
+	uint64_t non_ip;
+	uint64_t malformed;
+	uint64_t sampled_out;
+	uint64_t map_full;
+	uint64_t lost_packets;
+	uint64_t lost_translations;
+	uint64_t unsupported_translations;
+	uint64_t cache_dropped_flows;
+	uint64_t system_init_ms;
+} __attribute__((packed));
+
+static fbInfoElementSpec_t metering_spec[] = {
+	{ "observationDomainId", 4, 0 }, /* scope */
+	{ "ignoredPacketTotalCount", 8, 0 },
+	{ "droppedPacketTotalCount", 8, 0 },
+	{ "droppedOctetTotalCount", 8, 0 },
+	{ "xlatNonIpPacketTotalCount", 8, 0 },
+	{ "xlatMalformedPacketTotalCount", 8, 0 },
+	{ "xlatSampledOutPacketTotalCount", 8, 0 },
+	{ "xlatMapFullPacketTotalCount", 8, 0 },
+	{ "xlatLostPacketTotalCount", 8, 0 },
+	{ "xlatLostTranslationTotalCount", 8, 0 },
+	{ "xlatUnsupportedTranslationTotalCount", 8, 0 },
+	{ "xlatCacheDroppedFlowTotalCount", 8, 0 },
+	{ "systemInitTimeMilliseconds", 8, 0 },
+	FB_IESPEC_NULL,
+};
+
+/*
+ * Sampling: PSAMP (RFC 5476/5477) elements for IPFIX collectors and the
+ * NetFlow v9 samplingInterval/samplingAlgorithm pair, in one record so
+ * every collector finds what it looks for. 1 in N random sampling is
+ * selectorAlgorithm 4 (uniform probabilistic, samplingProbability 1/N);
+ * it is also written as 1 packet selected, N - 1 skipped (305/306), the
+ * form most collectors turn into a sampling rate. At 1:1 the record says
+ * systematic count-based, interval 1, space 0: every packet.
+ */
+struct sampling_rec {
+	uint32_t odid;
+	uint64_t selector_id;
+	uint16_t selector_algorithm;
+	uint32_t packet_interval;
+	uint32_t packet_space;
+	double probability;
+	uint32_t sampling_interval;
+	uint8_t sampling_algorithm;
+	uint64_t pkts_observed;
+	uint64_t pkts_selected;
+} __attribute__((packed));
+
+static fbInfoElementSpec_t sampling_spec[] = {
+	{ "observationDomainId", 4, 0 }, /* scope */
+	{ "selectorId", 8, 0 },
+	{ "selectorAlgorithm", 2, 0 },
+	{ "samplingPacketInterval", 4, 0 },
+	{ "samplingPacketSpace", 4, 0 },
+	{ "samplingProbability", 8, 0 },
+	{ "samplingInterval", 4, 0 },
+	{ "samplingAlgorithm", 1, 0 },
+	{ "selectorIdTotalPktsObserved", 8, 0 },
+	{ "selectorIdTotalPktsSelected", 8, 0 },
+	FB_IESPEC_NULL,
+};
+
+/* PSAMP selectorAlgorithm values (IANA registry) */
+#define SELECTOR_SYSTEMATIC_COUNT 1
+#define SELECTOR_UNIFORM_PROBABILISTIC 4
+/* NetFlow v9 SAMPLING_ALGORITHM */
+#define NF9_SAMPLING_DETERMINISTIC 1
+#define NF9_SAMPLING_RANDOM 2
+
+struct interface_rec {
+	uint32_t ifindex;
+	char name[IPFIX_IFNAME_LEN];
+	char description[IPFIX_IFDESCR_LEN];
+} __attribute__((packed));
+
+/* Fixed-length strings, so NetFlow v9 (which has no variable length) can use them too. */
+static fbInfoElementSpec_t interface_spec[] = {
+	{ "ingressInterface", 4, 0 }, /* scope */
+	{ "interfaceName", IPFIX_IFNAME_LEN, 0 },
+	{ "interfaceDescription", IPFIX_IFDESCR_LEN, 0 },
+	FB_IESPEC_NULL,
+};
+
+/*
+ * Every external template: id, spec array, variant bits, scope fields,
+ * internal template id (one per spec array) and the internal record size.
+ */
+static const struct template_def {
+	uint16_t tid;
+	fbInfoElementSpec_t *spec;
+	uint32_t flags;
+	uint16_t scope_count;
+	uint16_t itid;
+	uint16_t rec_len;
+	const char *name;
+} templates[] = {
+	{ IPFIX_TID_IPV4, flow_spec, TF_IPV4, 0, TID_INTERNAL, sizeof(struct ipfix_rec),
+	  "xlatflow IPv4" },
+	{ IPFIX_TID_IPV6, flow_spec, TF_IPV6, 0, TID_INTERNAL, sizeof(struct ipfix_rec),
+	  "xlatflow IPv6" },
+	{ IPFIX_TID_IPV4_NAT, flow_spec, TF_IPV4 | TF_NAT, 0, TID_INTERNAL,
+	  sizeof(struct ipfix_rec), "xlatflow IPv4 NAT" },
+	{ IPFIX_TID_IPV6_NAT, flow_spec, TF_IPV6 | TF_NAT, 0, TID_INTERNAL,
+	  sizeof(struct ipfix_rec), "xlatflow IPv6 NAT" },
+	{ IPFIX_TID_EXPORTER, exporter_spec, 0, 1, TID_INTERNAL + 1, sizeof(struct exporter_rec),
+	  "exporting process statistics" },
+	{ IPFIX_TID_METERING, metering_spec, 0, 1, TID_INTERNAL + 2, sizeof(struct metering_rec),
+	  "metering process statistics" },
+	{ IPFIX_TID_SAMPLING, sampling_spec, 0, 1, TID_INTERNAL + 3, sizeof(struct sampling_rec),
+	  "sampling" },
+	{ IPFIX_TID_INTERFACE, interface_spec, 0, 1, TID_INTERNAL + 4,
+	  sizeof(struct interface_rec), "interface table" },
+};
+
+#define N_TEMPLATES (sizeof(templates) / sizeof(templates[0]))
+#define N_FLOW_TEMPLATES 4
+
+_Static_assert(sizeof(struct ipfix_rec) <= IPFIX_RECORD_MAX, "flow record too large");
+_Static_assert(sizeof(struct metering_rec) <= IPFIX_RECORD_MAX, "metering record too large");
+
+static const struct template_def *template_def_find(uint16_t tid)
+{
+	for (size_t i = 0; i < N_TEMPLATES; i++)
+		if (templates[i].tid == tid)
+			return &templates[i];
+	return NULL;
+}
+
+/* Variant bits the template is built with for these params. */
+static uint32_t template_flags(const struct template_def *def, bool zone_as_vrf)
+{
+	uint32_t flags = def->flags;
+
+	if (zone_as_vrf && (flags & TF_NAT))
+		flags |= TF_VRF;
+	return flags;
+}
 
 struct ipfix_encoder {
 	fbInfoModel_t *model;
@@ -153,6 +309,7 @@ struct ipfix_encoder {
 	uint16_t buf_len;
 	uint16_t type_tid; /* RFC 5610 options template */
 	uint32_t pen;
+	uint32_t odid;
 	bool zone_as_vrf;
 	ipfix_emit_fn emit;
 	void *ctx;
@@ -176,15 +333,44 @@ uint16_t ipfix_template_for(const struct flow_record *rec)
 	return 0;
 }
 
-static fbTemplate_t *template_build(fbInfoModel_t *model, uint32_t flags, GError **gerr)
+static fbTemplate_t *template_build(fbInfoModel_t *model, fbInfoElementSpec_t *spec,
+				    uint32_t flags, uint16_t scope_count, GError **gerr)
 {
 	fbTemplate_t *tmpl = fbTemplateAlloc(model);
 
-	if (!fbTemplateAppendSpecArray(tmpl, flow_spec, flags, gerr)) {
+	if (!fbTemplateAppendSpecArray(tmpl, spec, flags, gerr)) {
 		fbTemplateFreeUnused(tmpl);
 		return NULL;
 	}
+	if (scope_count)
+		fbTemplateSetOptionsScope(tmpl, scope_count);
 	return tmpl;
+}
+
+/* The internal template of def (all fields) must be exactly its struct. */
+static bool internal_add(struct ipfix_encoder *enc, const struct template_def *def, char *err,
+			 size_t err_len)
+{
+	GError *gerr = NULL;
+	fbTemplate_t *tmpl = template_build(enc->model, def->spec, TF_ALL, def->scope_count, &gerr);
+	uint16_t len;
+
+	if (!tmpl) {
+		set_err(err, err_len, def->name, gerr);
+		return false;
+	}
+	len = fbTemplateGetIELenOfMemBuffer(tmpl);
+	if (len != def->rec_len) {
+		fbTemplateFreeUnused(tmpl);
+		snprintf(err, err_len, "%s: internal template is %u bytes, its struct %u", def->name,
+			 len, def->rec_len);
+		return false;
+	}
+	if (!fbSessionAddTemplate(enc->session, TRUE, def->itid, tmpl, &gerr)) {
+		set_err(err, err_len, def->name, gerr);
+		return false;
+	}
+	return true;
 }
 
 struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix_emit_fn emit,
@@ -193,7 +379,6 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 	struct ipfix_encoder *enc;
 	fbTemplate_t *tmpl;
 	GError *gerr = NULL;
-	uint16_t len;
 
 	if (params->max_message_len < IPFIX_MIN_MESSAGE_LEN) {
 		snprintf(err, err_len, "IPFIX message limit %u is below the minimum %u",
@@ -206,39 +391,35 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 	enc->ctx = ctx;
 	enc->pen = params->enterprise_number;
 	enc->zone_as_vrf = params->zone_as_vrf;
+	enc->odid = params->observation_domain_id;
 	enc->buf_len = params->max_message_len;
 	enc->buf = g_malloc0(enc->buf_len);
 	enc->model = fbInfoModelAlloc();
 	ie_registry_add_to_model(enc->model, enc->pen);
 	enc->session = fbSessionAlloc(enc->model);
 
-	tmpl = template_build(enc->model, TF_ALL, &gerr);
-	if (!tmpl) {
-		set_err(err, err_len, "internal template", gerr);
-		goto fail;
-	}
-	len = fbTemplateGetIELenOfMemBuffer(tmpl);
-	if (len != sizeof(struct ipfix_rec)) {
-		fbTemplateFreeUnused(tmpl);
-		snprintf(err, err_len, "internal template is %u bytes, struct ipfix_rec %zu", len,
-			 sizeof(struct ipfix_rec));
-		goto fail;
-	}
-	if (!fbSessionAddTemplate(enc->session, TRUE, TID_INTERNAL, tmpl, &gerr)) {
-		set_err(err, err_len, "internal template", gerr);
-		goto fail;
+	for (size_t i = 0; i < N_TEMPLATES; i++) {
+		/* the flow variants share one internal template */
+		if (i > 0 && templates[i].itid == templates[i - 1].itid)
+			continue;
+		if (!internal_add(enc, &templates[i], err, err_len))
+			goto fail;
 	}
 
 	/* External templates live in the observation domain: set it first. */
 	fbSessionSetDomain(enc->session, params->observation_domain_id);
-	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
-		uint32_t flags = variants[i].flags;
+	for (size_t i = 0; i < N_TEMPLATES; i++) {
+		const struct template_def *def = &templates[i];
 
-		if (enc->zone_as_vrf && (flags & TF_NAT))
-			flags |= TF_VRF;
-		tmpl = template_build(enc->model, flags, &gerr);
-		if (!tmpl || !fbSessionAddTemplate(enc->session, FALSE, variants[i].tid, tmpl, &gerr)) {
-			set_err(err, err_len, variants[i].name, gerr);
+		tmpl = template_build(enc->model, def->spec, template_flags(def, enc->zone_as_vrf),
+				      def->scope_count, &gerr);
+		if (!tmpl || !fbSessionAddTemplate(enc->session, FALSE, def->tid, tmpl, &gerr)) {
+			set_err(err, err_len, def->name, gerr);
+			goto fail;
+		}
+		if (fbTemplateCountElements(tmpl) > IPFIX_MAX_FIELDS) {
+			snprintf(err, err_len, "%s: more than %d fields", def->name,
+				 IPFIX_MAX_FIELDS);
 			goto fail;
 		}
 	}
@@ -314,11 +495,19 @@ uint32_t ipfix_encoder_pending(const struct ipfix_encoder *enc)
  * the message holds and write again. EOM on an empty message means the
  * write can never fit.
  */
-enum write_kind { WRITE_TEMPLATE, WRITE_TYPE_RECORD, WRITE_DATA };
+enum write_kind { WRITE_TEMPLATE, WRITE_TYPE_RECORD, WRITE_DATA, WRITE_OPTIONS };
+
+struct write_arg {
+	uint16_t itid;
+	const void *rec;
+	size_t len;
+};
 
 static int encoder_write(struct ipfix_encoder *enc, enum write_kind kind, uint16_t tid,
 			 const void *arg)
 {
+	const struct write_arg *wa = arg;
+
 	for (int attempt = 0; attempt < 3; attempt++) {
 		GError *gerr = NULL;
 		gboolean ok;
@@ -333,13 +522,14 @@ static int encoder_write(struct ipfix_encoder *enc, enum write_kind kind, uint16
 							     enc->type_tid, &gerr);
 			break;
 		default:
-			ok = fBufSetInternalTemplate(enc->fbuf, TID_INTERNAL, &gerr) &&
+			ok = fBufSetInternalTemplate(enc->fbuf, wa->itid, &gerr) &&
 			     fBufSetExportTemplate(enc->fbuf, tid, &gerr) &&
-			     fBufAppend(enc->fbuf, (uint8_t *)arg, sizeof(struct ipfix_rec), &gerr);
+			     fBufAppend(enc->fbuf, (uint8_t *)wa->rec, wa->len, &gerr);
 			break;
 		}
 		if (ok) {
 			enc->has_content = true;
+			/* only flow records count; options records are not flows */
 			if (kind == WRITE_DATA)
 				enc->records++;
 			return 0;
@@ -372,9 +562,161 @@ int ipfix_encoder_add_templates(struct ipfix_encoder *enc)
 
 		rc = encoder_write(enc, WRITE_TYPE_RECORD, 0, ie);
 	}
-	for (size_t i = 0; !rc && i < sizeof(variants) / sizeof(variants[0]); i++)
-		rc = encoder_write(enc, WRITE_TEMPLATE, variants[i].tid, NULL);
+	for (size_t i = 0; !rc && i < N_TEMPLATES; i++)
+		rc = encoder_write(enc, WRITE_TEMPLATE, templates[i].tid, NULL);
 	return rc;
+}
+
+static int write_options_record(struct ipfix_encoder *enc, uint16_t tid,
+				const struct ipfix_options *opts, int index)
+{
+	const struct template_def *def = template_def_find(tid);
+	uint8_t rec[IPFIX_RECORD_MAX];
+	struct write_arg wa = { .itid = def->itid, .rec = rec, .len = def->rec_len };
+	int rc = ipfix_record_options(rec, tid, opts, enc->odid, index);
+
+	if (rc)
+		return rc;
+	return encoder_write(enc, WRITE_OPTIONS, tid, &wa);
+}
+
+int ipfix_encoder_add_options(struct ipfix_encoder *enc, const struct ipfix_options *opts)
+{
+	int rc;
+
+	rc = write_options_record(enc, IPFIX_TID_EXPORTER, opts, 0);
+	if (!rc)
+		rc = write_options_record(enc, IPFIX_TID_METERING, opts, 0);
+	if (!rc)
+		rc = write_options_record(enc, IPFIX_TID_SAMPLING, opts, 0);
+	for (int i = 0; !rc && i < opts->n_interfaces; i++)
+		rc = write_options_record(enc, IPFIX_TID_INTERFACE, opts, i);
+	return rc;
+}
+
+int ipfix_record_options(uint8_t *buf, uint16_t tid, const struct ipfix_options *opts,
+			 uint32_t observation_domain_id, int index)
+{
+	const struct ipfix_metering *m = &opts->metering;
+	uint32_t n = opts->sampling ? opts->sampling : 1;
+
+	switch (tid) {
+	case IPFIX_TID_EXPORTER: {
+		struct exporter_rec r = {
+			.odid = observation_domain_id,
+			.messages = opts->exported_messages,
+			.records = opts->exported_records,
+			.octets = opts->exported_octets,
+			.not_sent_records = opts->not_sent_records,
+			.system_init_ms = opts->system_init_ms,
+		};
+
+		memcpy(buf, &r, sizeof(r));
+		return 0;
+	}
+	case IPFIX_TID_METERING: {
+		struct metering_rec r = {
+			.odid = observation_domain_id,
+			.ignored_packets = m->non_ip_packets + m->malformed_packets,
+			.dropped_packets = m->lost_packets,
+			.dropped_octets = m->lost_octets,
+			.non_ip = m->non_ip_packets,
+			.malformed = m->malformed_packets,
+			.sampled_out = m->sampled_out_packets,
+			.map_full = m->map_full_packets,
+			.lost_packets = m->lost_packets,
+			.lost_translations = m->lost_translations,
+			.unsupported_translations = m->unsupported_translations,
+			.cache_dropped_flows = m->cache_dropped_flows,
+			.system_init_ms = opts->system_init_ms,
+		};
+
+		memcpy(buf, &r, sizeof(r));
+		return 0;
+	}
+	case IPFIX_TID_SAMPLING: {
+		struct sampling_rec r = {
+			.odid = observation_domain_id,
+			.selector_id = 1,
+			.selector_algorithm =
+				n > 1 ? SELECTOR_UNIFORM_PROBABILISTIC : SELECTOR_SYSTEMATIC_COUNT,
+			.packet_interval = 1,
+			.packet_space = n - 1,
+			.probability = 1.0 / n,
+			.sampling_interval = n,
+			.sampling_algorithm = n > 1 ? NF9_SAMPLING_RANDOM : NF9_SAMPLING_DETERMINISTIC,
+			.pkts_observed = m->observed_packets,
+			.pkts_selected = m->observed_packets >= m->sampled_out_packets ?
+						 m->observed_packets - m->sampled_out_packets :
+						 0,
+		};
+
+		memcpy(buf, &r, sizeof(r));
+		return 0;
+	}
+	case IPFIX_TID_INTERFACE: {
+		struct interface_rec r;
+
+		if (index < 0 || index >= opts->n_interfaces)
+			return -EINVAL;
+		memset(&r, 0, sizeof(r));
+		r.ifindex = opts->interfaces[index].ifindex;
+		memcpy(r.name, opts->interfaces[index].name, IPFIX_IFNAME_LEN);
+		memcpy(r.description, opts->interfaces[index].description, IPFIX_IFDESCR_LEN);
+		memcpy(buf, &r, sizeof(r));
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+int ipfix_describe_templates(const struct ipfix_params *params, bool netflow9,
+			     struct ipfix_template_desc *out, int max)
+{
+	fbInfoModel_t *model = fbInfoModelAlloc();
+	int n = 0, rc = 0;
+
+	ie_registry_add_to_model(model, params->enterprise_number);
+	for (size_t i = 0; i < N_TEMPLATES && n < max; i++) {
+		const struct template_def *def = &templates[i];
+		struct ipfix_template_desc *d = &out[n];
+		uint32_t flags = template_flags(def, netflow9 || params->zone_as_vrf);
+		uint16_t offset = 0;
+
+		memset(d, 0, sizeof(*d));
+		d->tid = def->tid;
+		/* the same selection rule as fbTemplateAppendSpecArray */
+		for (const fbInfoElementSpec_t *sp = def->spec; sp->name; offset += sp->len_override,
+						sp++) {
+			const fbInfoElement_t *ie;
+			int index = sp - def->spec;
+
+			if ((sp->flags & flags) != sp->flags)
+				continue;
+			ie = fbInfoModelGetElementByName(model, sp->name);
+			if (!ie || d->n_fields >= IPFIX_MAX_FIELDS) {
+				rc = -EINVAL;
+				goto out;
+			}
+			if (netflow9 && ie->ent)
+				continue;
+			d->fields[d->n_fields] = (struct ipfix_field){
+				.id = ie->num,
+				.pen = ie->ent,
+				.len = sp->len_override,
+				.offset = offset,
+				.integer = (ie->flags & FB_IE_F_ENDIAN) != 0,
+			};
+			d->n_fields++;
+			d->record_len += sp->len_override;
+			if (index < def->scope_count)
+				d->scope_count++;
+		}
+		n++;
+	}
+out:
+	fbInfoModelFree(model);
+	return rc ? rc : n;
 }
 
 static uint32_t ip4_host(const uint8_t *addr)
@@ -457,13 +799,26 @@ static void record_fill(struct ipfix_rec *r, const struct flow_record *rec, bool
 	r->xlat_post_dst_port = x->post_dport;
 }
 
-int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec)
+uint16_t ipfix_record_flow(uint8_t *buf, const struct flow_record *rec, bool zone_as_vrf)
 {
 	struct ipfix_rec r;
 	uint16_t tid = ipfix_template_for(rec);
 
 	if (!tid)
+		return 0;
+	record_fill(&r, rec, zone_as_vrf);
+	memcpy(buf, &r, sizeof(r));
+	return tid;
+}
+
+int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec)
+{
+	struct ipfix_rec r;
+	struct write_arg wa = { .itid = TID_INTERNAL, .rec = &r, .len = sizeof(r) };
+	uint16_t tid = ipfix_template_for(rec);
+
+	if (!tid)
 		return -EINVAL;
 	record_fill(&r, rec, enc->zone_as_vrf);
-	return encoder_write(enc, WRITE_DATA, tid, &r);
+	return encoder_write(enc, WRITE_DATA, tid, &wa);
 }

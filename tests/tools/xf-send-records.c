@@ -5,7 +5,9 @@
  *
  *   xf-send-records --collector URL [--odid N] [--pen N] [--zone-as-vrf]
  *                   [--mtu N] [--refresh SEC] [--refresh-messages N]
+ *                   [--netflow9] [--sampling N]
  *
+ * --netflow9 makes every collector a NetFlow v9 one (protocol = "netflow9").
  * URL is udp://ADDR:PORT or tcp://ADDR:PORT (ADDR numeric; [v6] allowed).
  * Commands come on stdin, one per line; between them the exporter ticks
  * every 100 ms (reconnects, template refresh):
@@ -14,6 +16,9 @@
  *   flush               exporter_flush()
  *   sleep MS            keep ticking for MS milliseconds
  *   stats               print exporter stats as one JSON line on stdout
+ *   iface IDX NAME DESC exporter_set_interface() (DESC may contain spaces)
+ *   metering            exporter_set_metering() with the fixed counters below
+ *   options             exporter_send_options()
  *   quit                (or end of input) flush, free the exporter, exit
  * The record sets are set_a() and set_b() below; the integration tests
  * check their exact values.
@@ -25,6 +30,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +157,22 @@ static int set_b(struct flow_record *r)
 	return 2;
 }
 
+/* Metering counters the tests expect back: each field a distinct value. */
+static void metering(struct ipfix_metering *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->observed_packets = 100000;
+	m->non_ip_packets = 11;
+	m->malformed_packets = 7;
+	m->sampled_out_packets = 90000;
+	m->map_full_packets = 300;
+	m->lost_packets = 5;
+	m->lost_octets = 4200;
+	m->lost_translations = 2;
+	m->unsupported_translations = 1;
+	m->cache_dropped_flows = 3;
+}
+
 static int parse_url(const char *url, struct xf_collector_config *cc)
 {
 	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
@@ -207,12 +229,15 @@ int main(int argc, char **argv)
 		{ "mtu", required_argument, NULL, 'm' },
 		{ "refresh", required_argument, NULL, 'r' },
 		{ "refresh-messages", required_argument, NULL, 'R' },
+		{ "netflow9", no_argument, NULL, '9' },
+		{ "sampling", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct xf_config cfg;
 	struct exporter *exp;
 	char err[512] = "", line[256];
 	uint16_t mtu = 1500;
+	bool netflow9 = false;
 	int opt;
 
 	cfg.observation_domain_id = 1;
@@ -246,6 +271,12 @@ int main(int argc, char **argv)
 		case 'R':
 			cfg.template_refresh_messages = strtoul(optarg, NULL, 10);
 			break;
+		case '9':
+			netflow9 = true;
+			break;
+		case 's':
+			cfg.sampling = strtoul(optarg, NULL, 10);
+			break;
 		default:
 			fprintf(stderr, "usage: xf-send-records --collector URL [options]\n");
 			return 1;
@@ -255,8 +286,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xf-send-records: no --collector\n");
 		return 1;
 	}
-	for (int i = 0; i < cfg.n_collectors; i++)
+	for (int i = 0; i < cfg.n_collectors; i++) {
 		cfg.collectors[i].mtu = mtu;
+		cfg.collectors[i].protocol = netflow9 ? XF_PROTO_NETFLOW9 : XF_PROTO_IPFIX;
+	}
 	log_init(true, LOG_LEVEL_INFO, "xf-send-records");
 	/* poll() watches fd 0: keep no lines hidden in a stdio buffer */
 	setvbuf(stdin, NULL, _IONBF, 0);
@@ -300,6 +333,23 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(line, "stats")) {
 			print_stats(exp);
+		} else if (!strncmp(line, "iface ", 6)) {
+			char name[64] = "";
+			int pos = 0;
+
+			if (sscanf(line + 6, "%lu %63s %n", &n, name, &pos) < 2) {
+				fprintf(stderr, "xf-send-records: iface IDX NAME DESC\n");
+				exporter_free(exp);
+				return 1;
+			}
+			exporter_set_interface(exp, n, name, pos ? line + 6 + pos : "");
+		} else if (!strcmp(line, "metering")) {
+			struct ipfix_metering m;
+
+			metering(&m);
+			exporter_set_metering(exp, &m);
+		} else if (!strcmp(line, "options")) {
+			exporter_send_options(exp);
 		} else if (!strcmp(line, "quit")) {
 			break;
 		} else if (line[0]) {

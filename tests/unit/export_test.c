@@ -19,6 +19,7 @@
 
 #include "collector.h"
 #include "export.h"
+#include "ie_registry.h"
 #include "ipfix.h"
 #include "log.h"
 #include "testutil.h"
@@ -81,14 +82,19 @@ static bool has_set(const struct msg_info *m, uint16_t id)
 	return false;
 }
 
-/* Kinds of message, as a letter: T templates, R type records, D data. */
+/* Kinds of message, as a letter: T templates, R type records, O options records only, D data. */
 static char msg_kind(const struct msg_info *m)
 {
+	bool options_only = m->n_sets > 0;
+
 	if (has_set(m, 2) || has_set(m, 3))
 		return 'T';
 	if (has_set(m, IPFIX_TID_IE_TYPE))
 		return 'R';
-	return 'D';
+	for (int i = 0; i < m->n_sets; i++)
+		if (m->set_id[i] < IPFIX_TID_EXPORTER || m->set_id[i] > IPFIX_TID_INTERFACE)
+			options_only = false;
+	return options_only ? 'O' : 'D';
 }
 
 static int udp_listener(struct sockaddr_in *sin)
@@ -209,8 +215,9 @@ static void test_udp_templates_and_refresh(void)
 	}
 	read_udp(fd, kinds, sizeof(kinds), info);
 	/*
-	 * T = options template, R = type records (two messages at this MTU),
-	 * T = data templates, D = data; templates again after two data messages
+	 * T = type records' options template, R = type records (two messages
+	 * at this MTU), T = flow and options templates, D = options records
+	 * and data; templates again after two data messages
 	 */
 	CHECK_STR(kinds, "TRRTDDTRRTDDTRRTD");
 	for (int i = 0; kinds[i]; i++)
@@ -226,7 +233,7 @@ static void test_udp_templates_and_refresh(void)
 	CHECK_STR(kinds, "");
 	exporter_tick(exp, mono_ms() + 30000);
 	read_udp(fd, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRT");
+	CHECK_STR(kinds, "TRRTO");
 	exporter_free(exp);
 	close(fd);
 }
@@ -322,7 +329,7 @@ static void test_tcp_reconnect(void)
 	}
 	exporter_flush(exp);
 	read_tcp(conn, kinds, sizeof(kinds));
-	CHECK_STR(kinds, "TRTD");
+	CHECK_STR(kinds, "TRTOD");
 
 	/* collector goes away: the next records wait, nothing is dropped */
 	close(conn);
@@ -450,9 +457,12 @@ static void test_two_collectors(void)
 	read_udp(fb, kb, sizeof(kb), ib);
 	CHECK_STR(ka, "TRRTD");
 	CHECK_STR(kb, "TRRTD");
-	/* each session counts its own records: 15 type records, then data */
-	CHECK_U64(ia[4].seq, 15);
-	CHECK_U64(ib[4].seq, 15);
+	/*
+	 * each session counts its own records: the type records, then the
+	 * exporter, metering and sampling options records, then data
+	 */
+	CHECK_U64(ia[4].seq, IE_REGISTRY_COUNT);
+	CHECK_U64(ib[4].seq, IE_REGISTRY_COUNT);
 	exporter_get_stats(exp, &st);
 	CHECK_U64(st.records, 8); /* summed over collectors */
 	exporter_free(exp);
@@ -460,21 +470,95 @@ static void test_two_collectors(void)
 	close(fb);
 }
 
-static void test_netflow9_refused(void)
+/*
+ * A NetFlow v9 collector: every datagram is a v9 packet (version 9, source
+ * id = observation domain, sequence +1 per packet, count = records in
+ * it); templates (flowset 0) and options templates (flowset 1) come before
+ * any data flowset, and again after template_refresh_messages.
+ */
+static void test_netflow9_udp(void)
 {
 	struct sockaddr_in sin;
+	int fd = udp_listener(&sin);
 	struct xf_config cfg;
-	char err[256] = "";
+	struct exporter *exp;
+	struct exporter_stats st;
+	struct flow_record r;
+	char kinds[32], err[256] = "";
+	uint8_t buf[2048];
+	int n = 0;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
 	base_config(&cfg);
+	cfg.template_refresh = 30;
+	cfg.template_refresh_messages = 2;
 	add_collector(&cfg, XF_TRANSPORT_UDP, &sin);
 	cfg.collectors[0].protocol = XF_PROTO_NETFLOW9;
-	CHECK(exporter_new(&cfg, err, sizeof(err)) == NULL);
-	CHECK(strstr(err, "only IPFIX") != NULL);
-	exporter_free(NULL);
-	collector_free(NULL);
+	exp = exporter_new(&cfg, err, sizeof(err));
+	CHECK(exp != NULL);
+	if (!exp)
+		return;
+	for (int i = 1; i <= 3; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+		exporter_flush(exp);
+	}
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t len;
+		size_t off = 20;
+		int records = 0;
+		bool tmpl = false, data = false;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			break;
+		len = recv(fd, buf, sizeof(buf), 0);
+		CHECK(len >= 20 && len <= 1500 - 28);
+		CHECK_U64(rd16(buf), 9);
+		CHECK_U64(rd32(buf + 12), n);
+		CHECK_U64(rd32(buf + 16), ODID);
+		while (off + 4 <= (size_t)len) {
+			uint16_t id = rd16(buf + off), slen = rd16(buf + off + 2);
+
+			CHECK(slen >= 4 && slen % 4 == 0 && off + slen <= (size_t)len);
+			if (slen < 4)
+				break;
+			if (id <= 1) {
+				tmpl = true;
+				/* count template records: walk them */
+				for (size_t p = off + 4; p + 4 <= off + slen;) {
+					uint16_t tid = rd16(buf + p), nf = rd16(buf + p + 2);
+
+					if (tid < 256)
+						break; /* padding */
+					records++;
+					p += id == 0 ? 4 + 4 * nf : 6 + nf + rd16(buf + p + 4);
+				}
+			} else if (id == IPFIX_TID_IPV4) {
+				data = true;
+				records++; /* one flow per data message here */
+			} else {
+				data = true;
+				records++; /* exporter, metering, sampling: one each */
+			}
+			off += slen;
+		}
+		CHECK(off == (size_t)len);
+		CHECK_U64(rd16(buf + 2), records);
+		if ((size_t)n + 1 < sizeof(kinds))
+			kinds[n] = tmpl ? (data ? 'B' : 'T') : 'D';
+		n++;
+	}
+	kinds[n < 31 ? n : 31] = '\0';
+	/*
+	 * v9 mixes flowsets freely: B = templates, options records and the
+	 * first record in one packet; templates again after two data packets
+	 */
+	CHECK_STR(kinds, "BDB");
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 3);
+	CHECK_U64(st.messages, 3);
+	exporter_free(exp);
+	close(fd);
 }
 
 int main(void)
@@ -486,6 +570,6 @@ int main(void)
 	RUN(test_tcp_backoff);
 	RUN(test_tcp_queue_full);
 	RUN(test_two_collectors);
-	RUN(test_netflow9_refused);
+	RUN(test_netflow9_udp);
 	return tu_finish();
 }

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * NetFlow v9 encoding (RFC 3954) from the IPFIX encoder's template
+ * descriptions. A message is built in one buffer: the header, then
+ * flowsets; a flowset stays open while records of the same template (or
+ * template records of the same kind) follow, and is padded to a 4-byte
+ * boundary when it is closed.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <glib.h>
+
+#include "netflow9.h"
+
+#define MAX_TEMPLATES 16
+
+struct netflow9_encoder {
+	struct ipfix_template_desc tmpl[MAX_TEMPLATES];
+	int n_tmpl;
+	uint32_t source_id;
+	uint64_t system_init_ms;
+	uint32_t sequence;       /* export packets sent */
+	uint8_t *buf;
+	size_t buf_len;
+	size_t len;              /* bytes used, header included */
+	size_t set_start;        /* offset of the open flowset header */
+	int set_id;              /* id of the open flowset, -1 if none */
+	uint16_t count;          /* records (of any kind) in the message */
+	uint32_t records;        /* flow records in the message */
+	ipfix_emit_fn emit;
+	void *ctx;
+};
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	v = htobe16(v);
+	memcpy(p, &v, 2);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	v = htobe32(v);
+	memcpy(p, &v, 4);
+}
+
+static const struct ipfix_template_desc *desc_find(const struct netflow9_encoder *enc,
+						   uint16_t tid)
+{
+	for (int i = 0; i < enc->n_tmpl; i++)
+		if (enc->tmpl[i].tid == tid)
+			return &enc->tmpl[i];
+	return NULL;
+}
+
+static void set_close(struct netflow9_encoder *enc)
+{
+	if (enc->set_id < 0)
+		return;
+	while ((enc->len - enc->set_start) % 4)
+		enc->buf[enc->len++] = 0;
+	put16(enc->buf + enc->set_start + 2, enc->len - enc->set_start);
+	enc->set_id = -1;
+}
+
+static int encoder_emit(struct netflow9_encoder *enc)
+{
+	uint64_t now = wall_ms();
+
+	if (!enc->count)
+		return 0;
+	set_close(enc);
+	put16(enc->buf, NETFLOW9_VERSION);
+	put16(enc->buf + 2, enc->count);
+	put32(enc->buf + 4, (uint32_t)(now - enc->system_init_ms));
+	put32(enc->buf + 8, now / 1000);
+	put32(enc->buf + 12, enc->sequence++);
+	put32(enc->buf + 16, enc->source_id);
+	enc->emit(enc->ctx, enc->buf, enc->len, enc->records);
+	enc->len = NETFLOW9_HEADER_LEN;
+	enc->count = 0;
+	enc->records = 0;
+	return 0;
+}
+
+/*
+ * Make room for len bytes in flowset set_id (opening it if needed),
+ * emitting the message first if they do not fit. Returns where to write,
+ * or NULL if they can never fit.
+ */
+static uint8_t *reserve(struct netflow9_encoder *enc, int set_id, size_t len)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		size_t need = len + (enc->set_id == set_id ? 0 : 4);
+		uint8_t *p;
+
+		/* + 3: the padding that closes the flowset */
+		if (enc->len + need + 3 <= enc->buf_len) {
+			if (enc->set_id != set_id) {
+				set_close(enc);
+				enc->set_start = enc->len;
+				enc->set_id = set_id;
+				put16(enc->buf + enc->len, set_id);
+				enc->len += 4;
+			}
+			p = enc->buf + enc->len;
+			enc->len += len;
+			enc->count++;
+			return p;
+		}
+		if (!enc->count)
+			return NULL;
+		encoder_emit(enc);
+	}
+	return NULL;
+}
+
+static bool is_options(const struct ipfix_template_desc *d)
+{
+	return d->scope_count > 0;
+}
+
+/* v9 scopes are types of their own, not information elements. */
+static uint16_t scope_type(uint16_t ie)
+{
+	return ie == 10 ? NETFLOW9_SCOPE_INTERFACE : NETFLOW9_SCOPE_SYSTEM;
+}
+
+static int add_template(struct netflow9_encoder *enc, const struct ipfix_template_desc *d)
+{
+	uint8_t *p;
+
+	if (!is_options(d)) {
+		p = reserve(enc, NETFLOW9_FLOWSET_TEMPLATE, 4 + 4 * d->n_fields);
+		if (!p)
+			return -EMSGSIZE;
+		put16(p, d->tid);
+		put16(p + 2, d->n_fields);
+		p += 4;
+	} else {
+		p = reserve(enc, NETFLOW9_FLOWSET_OPTIONS, 6 + 4 * d->n_fields);
+		if (!p)
+			return -EMSGSIZE;
+		put16(p, d->tid);
+		put16(p + 2, 4 * d->scope_count);
+		put16(p + 4, 4 * (d->n_fields - d->scope_count));
+		p += 6;
+	}
+	for (int i = 0; i < d->n_fields; i++, p += 4) {
+		const struct ipfix_field *f = &d->fields[i];
+
+		put16(p, i < d->scope_count ? scope_type(f->id) : f->id);
+		put16(p + 2, f->len);
+	}
+	return 0;
+}
+
+/* One data record from its internal record: integers to network byte order. */
+static int add_data(struct netflow9_encoder *enc, const struct ipfix_template_desc *d,
+		    const uint8_t *rec, bool flow)
+{
+	uint8_t *p = reserve(enc, d->tid, d->record_len);
+
+	if (!p)
+		return -EMSGSIZE;
+	for (int i = 0; i < d->n_fields; i++) {
+		const struct ipfix_field *f = &d->fields[i];
+		const uint8_t *src = rec + f->offset;
+		uint64_t v8;
+		uint32_t v4;
+		uint16_t v2;
+
+		if (!f->integer || f->len == 1) {
+			memcpy(p, src, f->len);
+		} else if (f->len == 2) {
+			memcpy(&v2, src, 2);
+			put16(p, v2);
+		} else if (f->len == 4) {
+			memcpy(&v4, src, 4);
+			put32(p, v4);
+		} else {
+			memcpy(&v8, src, 8);
+			v8 = htobe64(v8);
+			memcpy(p, &v8, 8);
+		}
+		p += f->len;
+	}
+	if (flow)
+		enc->records++;
+	return 0;
+}
+
+struct netflow9_encoder *netflow9_encoder_new(const struct ipfix_params *params,
+					      uint64_t system_init_ms, ipfix_emit_fn emit,
+					      void *ctx, char *err, size_t err_len)
+{
+	struct netflow9_encoder *enc;
+	int n;
+
+	if (params->max_message_len < IPFIX_MIN_MESSAGE_LEN) {
+		snprintf(err, err_len, "NetFlow v9 message limit %u is below the minimum %u",
+			 params->max_message_len, IPFIX_MIN_MESSAGE_LEN);
+		return NULL;
+	}
+	enc = g_new0(struct netflow9_encoder, 1);
+	n = ipfix_describe_templates(params, true, enc->tmpl, MAX_TEMPLATES);
+	if (n <= 0) {
+		snprintf(err, err_len, "cannot describe the NetFlow v9 templates");
+		g_free(enc);
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		/* a template must fit one message with the header */
+		if (NETFLOW9_HEADER_LEN + 4 + 6 + 4 * enc->tmpl[i].n_fields + 3 >
+			    params->max_message_len ||
+		    NETFLOW9_HEADER_LEN + 4 + enc->tmpl[i].record_len + 3 >
+			    params->max_message_len) {
+			snprintf(err, err_len, "template %u does not fit %u bytes",
+				 enc->tmpl[i].tid, params->max_message_len);
+			g_free(enc);
+			return NULL;
+		}
+	}
+	enc->n_tmpl = n;
+	enc->source_id = params->observation_domain_id;
+	enc->system_init_ms = system_init_ms;
+	enc->buf_len = params->max_message_len;
+	enc->buf = g_malloc0(enc->buf_len);
+	enc->len = NETFLOW9_HEADER_LEN;
+	enc->set_id = -1;
+	enc->emit = emit;
+	enc->ctx = ctx;
+	return enc;
+}
+
+void netflow9_encoder_free(struct netflow9_encoder *enc)
+{
+	if (!enc)
+		return;
+	g_free(enc->buf);
+	g_free(enc);
+}
+
+void netflow9_encoder_set_system_init(struct netflow9_encoder *enc, uint64_t system_init_ms)
+{
+	enc->system_init_ms = system_init_ms;
+}
+
+int netflow9_encoder_add(struct netflow9_encoder *enc, const struct flow_record *rec)
+{
+	uint8_t buf[IPFIX_RECORD_MAX];
+	const struct ipfix_template_desc *d;
+	uint16_t tid = ipfix_record_flow(buf, rec, true);
+
+	if (!tid || !(d = desc_find(enc, tid)))
+		return -EINVAL;
+	return add_data(enc, d, buf, true);
+}
+
+int netflow9_encoder_add_templates(struct netflow9_encoder *enc)
+{
+	int rc = 0;
+
+	for (int i = 0; !rc && i < enc->n_tmpl; i++)
+		rc = add_template(enc, &enc->tmpl[i]);
+	return rc;
+}
+
+static int add_options_record(struct netflow9_encoder *enc, uint16_t tid,
+			      const struct ipfix_options *opts, int index)
+{
+	uint8_t buf[IPFIX_RECORD_MAX];
+	const struct ipfix_template_desc *d = desc_find(enc, tid);
+	int rc;
+
+	if (!d)
+		return -EINVAL;
+	rc = ipfix_record_options(buf, tid, opts, enc->source_id, index);
+	return rc ? rc : add_data(enc, d, buf, false);
+}
+
+int netflow9_encoder_add_options(struct netflow9_encoder *enc, const struct ipfix_options *opts)
+{
+	int rc;
+
+	rc = add_options_record(enc, IPFIX_TID_EXPORTER, opts, 0);
+	if (!rc)
+		rc = add_options_record(enc, IPFIX_TID_METERING, opts, 0);
+	if (!rc)
+		rc = add_options_record(enc, IPFIX_TID_SAMPLING, opts, 0);
+	for (int i = 0; !rc && i < opts->n_interfaces; i++)
+		rc = add_options_record(enc, IPFIX_TID_INTERFACE, opts, i);
+	return rc;
+}
+
+int netflow9_encoder_flush(struct netflow9_encoder *enc)
+{
+	return encoder_emit(enc);
+}
+
+uint32_t netflow9_encoder_pending(const struct netflow9_encoder *enc)
+{
+	return enc->records;
+}
