@@ -126,12 +126,17 @@ struct xf_xlat_seen {
  * Exported in the metering statistics options records.
  */
 enum xf_counter {
-	XF_CNT_PACKETS = 0,       /* packets the TC programs saw */
-	XF_CNT_OCTETS,            /* their IP octets (IP packets only) */
+	/*
+	 * Well-formed IP packets (a GSO packet counts as its segments) and their
+	 * IP octets. Invariant: PACKETS = packets in the maps + packets in
+	 * flow_events + SAMPLED_OUT + RB_LOST_PACKETS.
+	 */
+	XF_CNT_PACKETS = 0,
+	XF_CNT_OCTETS,
 	XF_CNT_NON_IP,            /* not IPv4/IPv6 (ARP, LLDP, ...): not a flow */
 	XF_CNT_MALFORMED,         /* truncated or invalid headers: not a flow */
 	XF_CNT_SAMPLED_OUT,       /* skipped by sampling */
-	XF_CNT_MAP_FULL,          /* flows map full: sent to flow_events */
+	XF_CNT_MAP_FULL,          /* flows map full: packets sent to flow_events or lost */
 	XF_CNT_RB_LOST_PACKETS,   /* map full and ring buffer full: lost */
 	XF_CNT_RB_LOST_OCTETS,
 	XF_CNT_XLAT_CALLS,        /* NAT hook invocations */

@@ -97,8 +97,9 @@ static void on_link(void *ctx, int ifindex, const char *name, bool present)
 	int rc;
 
 	if (old && !wanted) {
-		/* gone, renamed out of the patterns, or dropped by a reload */
-		if (present && (rc = capture_detach(p->capture, ifindex)) < 0)
+		/* gone, renamed out of the patterns, or dropped by a reload; a
+		 * vanished interface detaches trivially and frees its record */
+		if ((rc = capture_detach(p->capture, ifindex)) < 0 && rc != -ENOENT)
 			log_warnx("%s: detach: %s", old, strerror(-rc));
 		log_info("interface %s (index %d) %s", old, ifindex,
 			 present ? "no longer monitored" : "removed");
