@@ -189,36 +189,47 @@ static fbInfoElementSpec_t metering_spec[] = {
 };
 
 /*
- * Sampling: PSAMP (RFC 5476/5477) elements for IPFIX collectors and the
- * NetFlow v9 samplingInterval/samplingAlgorithm pair, in one record so
- * every collector finds what it looks for. 1 in N random sampling is
- * selectorAlgorithm 4 (uniform probabilistic, samplingProbability 1/N);
- * it is also written as 1 packet selected, N - 1 skipped (305/306), the
- * form most collectors turn into a sampling rate. At 1:1 the record says
- * systematic count-based, interval 1, space 0: every packet.
+ * Sampling, in two records because collectors look for two different
+ * shapes and nfdump takes a record holding both for a per-selector one
+ * that no flow refers to:
+ * - IPFIX_TID_SAMPLING: the NetFlow v9 samplingInterval/samplingAlgorithm
+ *   pair (34/35), exporter wide; nfdump and nfacctd apply it to every flow.
+ * - IPFIX_TID_SELECTOR: PSAMP (RFC 5476/5477). 1 in N random sampling is
+ *   selectorAlgorithm 4 (uniform probabilistic, samplingProbability 1/N),
+ *   also written as 1 packet selected, N - 1 skipped (305/306). At 1:1 it
+ *   says systematic count-based, interval 1, space 0: every packet.
  */
 struct sampling_rec {
+	uint32_t odid;
+	uint32_t sampling_interval;
+	uint8_t sampling_algorithm;
+} __attribute__((packed));
+
+static fbInfoElementSpec_t sampling_spec[] = {
+	{ "observationDomainId", 4, 0 }, /* scope */
+	{ "samplingInterval", 4, 0 },
+	{ "samplingAlgorithm", 1, 0 },
+	FB_IESPEC_NULL,
+};
+
+struct selector_rec {
 	uint32_t odid;
 	uint64_t selector_id;
 	uint16_t selector_algorithm;
 	uint32_t packet_interval;
 	uint32_t packet_space;
 	double probability;
-	uint32_t sampling_interval;
-	uint8_t sampling_algorithm;
 	uint64_t pkts_observed;
 	uint64_t pkts_selected;
 } __attribute__((packed));
 
-static fbInfoElementSpec_t sampling_spec[] = {
+static fbInfoElementSpec_t selector_spec[] = {
 	{ "observationDomainId", 4, 0 }, /* scope */
 	{ "selectorId", 8, 0 },
 	{ "selectorAlgorithm", 2, 0 },
 	{ "samplingPacketInterval", 4, 0 },
 	{ "samplingPacketSpace", 4, 0 },
 	{ "samplingProbability", 8, 0 },
-	{ "samplingInterval", 4, 0 },
-	{ "samplingAlgorithm", 1, 0 },
 	{ "selectorIdTotalPktsObserved", 8, 0 },
 	{ "selectorIdTotalPktsSelected", 8, 0 },
 	FB_IESPEC_NULL,
@@ -272,6 +283,8 @@ static const struct template_def {
 	  "metering process statistics" },
 	{ IPFIX_TID_SAMPLING, sampling_spec, 0, 1, TID_INTERNAL + 3, sizeof(struct sampling_rec),
 	  "sampling" },
+	{ IPFIX_TID_SELECTOR, selector_spec, 0, 1, TID_INTERNAL + 5, sizeof(struct selector_rec),
+	  "PSAMP selector" },
 	{ IPFIX_TID_INTERFACE, interface_spec, 0, 1, TID_INTERNAL + 4,
 	  sizeof(struct interface_rec), "interface table" },
 };
@@ -589,6 +602,8 @@ int ipfix_encoder_add_options(struct ipfix_encoder *enc, const struct ipfix_opti
 		rc = write_options_record(enc, IPFIX_TID_METERING, opts, 0);
 	if (!rc)
 		rc = write_options_record(enc, IPFIX_TID_SAMPLING, opts, 0);
+	if (!rc)
+		rc = write_options_record(enc, IPFIX_TID_SELECTOR, opts, 0);
 	for (int i = 0; !rc && i < opts->n_interfaces; i++)
 		rc = write_options_record(enc, IPFIX_TID_INTERFACE, opts, i);
 	return rc;
@@ -637,14 +652,22 @@ int ipfix_record_options(uint8_t *buf, uint16_t tid, const struct ipfix_options 
 	case IPFIX_TID_SAMPLING: {
 		struct sampling_rec r = {
 			.odid = observation_domain_id,
+			.sampling_interval = n,
+			.sampling_algorithm = n > 1 ? NF9_SAMPLING_RANDOM : NF9_SAMPLING_DETERMINISTIC,
+		};
+
+		memcpy(buf, &r, sizeof(r));
+		return 0;
+	}
+	case IPFIX_TID_SELECTOR: {
+		struct selector_rec r = {
+			.odid = observation_domain_id,
 			.selector_id = 1,
 			.selector_algorithm =
 				n > 1 ? SELECTOR_UNIFORM_PROBABILISTIC : SELECTOR_SYSTEMATIC_COUNT,
 			.packet_interval = 1,
 			.packet_space = n - 1,
 			.probability = 1.0 / n,
-			.sampling_interval = n,
-			.sampling_algorithm = n > 1 ? NF9_SAMPLING_RANDOM : NF9_SAMPLING_DETERMINISTIC,
 			.pkts_observed = m->observed_packets,
 			.pkts_selected = m->observed_packets >= m->sampled_out_packets ?
 						 m->observed_packets - m->sampled_out_packets :

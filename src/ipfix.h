@@ -26,8 +26,9 @@
 /* Options templates (RFC 7011 4.3), same ids in NetFlow v9. */
 #define IPFIX_TID_EXPORTER 261  /* exporting process statistics, scope observationDomainId */
 #define IPFIX_TID_METERING 262  /* metering process statistics, scope observationDomainId */
-#define IPFIX_TID_SAMPLING 263  /* packet selection (sampling), scope observationDomainId */
+#define IPFIX_TID_SAMPLING 263  /* samplingInterval/Algorithm, scope observationDomainId */
 #define IPFIX_TID_INTERFACE 264 /* interface names, scope ingressInterface */
+#define IPFIX_TID_SELECTOR 265  /* PSAMP packet selection, scope observationDomainId */
 
 /* Fields per template at most (Wireshark's default limit is 60). */
 #define IPFIX_MAX_FIELDS 60
@@ -159,7 +160,7 @@ uint16_t ipfix_template_for(const struct flow_record *rec);
 
 /*
  * Describe the flow templates (IPFIX_TID_IPV4..IPV6_NAT) and the options
- * templates (IPFIX_TID_EXPORTER..INTERFACE) into out (at most max).
+ * templates (IPFIX_TID_EXPORTER..SELECTOR) into out (at most max).
  * netflow9: leave out the enterprise-specific elements and always carry
  * the zone id in ingressVRFID (NetFlow v9 has no enterprise fields).
  * Returns the number of templates, or -EINVAL if an element is unknown.
@@ -175,7 +176,7 @@ uint16_t ipfix_record_flow(uint8_t *buf, const struct flow_record *rec, bool zon
 
 /*
  * The internal record of options template tid (IPFIX_TID_EXPORTER ..
- * IPFIX_TID_INTERFACE; index picks the interface). Returns 0 or -EINVAL.
+ * IPFIX_TID_SELECTOR; index picks the interface). Returns 0 or -EINVAL.
  */
 int ipfix_record_options(uint8_t *buf, uint16_t tid, const struct ipfix_options *opts,
 			 uint32_t observation_domain_id, int index);

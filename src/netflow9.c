@@ -300,6 +300,8 @@ int netflow9_encoder_add_options(struct netflow9_encoder *enc, const struct ipfi
 		rc = add_options_record(enc, IPFIX_TID_METERING, opts, 0);
 	if (!rc)
 		rc = add_options_record(enc, IPFIX_TID_SAMPLING, opts, 0);
+	if (!rc)
+		rc = add_options_record(enc, IPFIX_TID_SELECTOR, opts, 0);
 	for (int i = 0; !rc && i < opts->n_interfaces; i++)
 		rc = add_options_record(enc, IPFIX_TID_INTERFACE, opts, i);
 	return rc;

@@ -92,7 +92,7 @@ static char msg_kind(const struct msg_info *m)
 	if (has_set(m, IPFIX_TID_IE_TYPE))
 		return 'R';
 	for (int i = 0; i < m->n_sets; i++)
-		if (m->set_id[i] < IPFIX_TID_EXPORTER || m->set_id[i] > IPFIX_TID_INTERFACE)
+		if (m->set_id[i] < IPFIX_TID_EXPORTER || m->set_id[i] > IPFIX_TID_SELECTOR)
 			options_only = false;
 	return options_only ? 'O' : 'D';
 }
@@ -538,7 +538,7 @@ static void test_netflow9_udp(void)
 				records++; /* one flow per data message here */
 			} else {
 				data = true;
-				records++; /* exporter, metering, sampling: one each */
+				records++; /* exporter, metering, sampling, selector: one each */
 			}
 			off += slen;
 		}
