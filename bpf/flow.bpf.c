@@ -59,8 +59,12 @@ struct {
 /* Even: programs write flows_0, odd: flows_1 (see xlatflow_shared.h). */
 __u32 flows_epoch;
 
-/* Keep one packet in `sampling` (1 keeps all). */
-const volatile __u32 sampling = 1;
+/*
+ * Keep one packet in `sampling` (1 keeps all). Not a load-time constant:
+ * userspace changes it on a configuration reload (capture_set_sampling),
+ * at the cost of one load per packet.
+ */
+volatile __u32 sampling = 1;
 
 /*
  * Clock of the established-flow path. 0: bpf_ktime_get_coarse_ns(), the

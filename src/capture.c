@@ -102,7 +102,7 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 			snprintf(err, err_len, "sizing the flow maps: %s", strerror(-ret));
 		goto fail;
 	}
-	c->skel->rodata->sampling = c->sampling;
+	c->skel->data->sampling = c->sampling;
 	c->skel->rodata->precise_time = (c->flags & CAPTURE_F_PRECISE_TIME) ? 1 : 0;
 
 	ret = flow_bpf__load(c->skel);
@@ -410,6 +410,13 @@ const char *capture_attach_mode(const struct capture *c)
 uint32_t capture_sampling(const struct capture *c)
 {
 	return c->sampling;
+}
+
+void capture_set_sampling(struct capture *c, uint32_t sampling)
+{
+	c->sampling = sampling ? sampling : 1;
+	/* .data is mmapped: the programs see the new rate from their next packet */
+	c->skel->data->sampling = c->sampling;
 }
 
 uint32_t capture_max_flows(const struct capture *c)

@@ -77,6 +77,8 @@ const char *capture_attach_mode(const struct capture *c);
 
 /* Effective settings after rounding and defaults. */
 uint32_t capture_sampling(const struct capture *c);
+/* Change the sampling rate of the loaded programs (reload); 0 or 1 = all. */
+void capture_set_sampling(struct capture *c, uint32_t sampling);
 uint32_t capture_max_flows(const struct capture *c);
 
 /**

@@ -307,9 +307,9 @@ int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *
 	if (!exp)
 		return -EINVAL;
 	if (cfg->nat_hook != p->cfg.nat_hook || cfg->kernel_max_flows != p->cfg.kernel_max_flows ||
-	    cfg->ringbuf_size != p->cfg.ringbuf_size || cfg->sampling != p->cfg.sampling)
-		log_warnx("reload: nat_hook, kernel_max_flows, ringbuf_size and sampling take effect "
-			  "on restart only");
+	    cfg->ringbuf_size != p->cfg.ringbuf_size)
+		log_warnx("reload: nat_hook, kernel_max_flows and ringbuf_size take effect on "
+			  "restart only; the running values stay");
 
 	/* Records already due go to the old collectors, then switch. */
 	pipeline_cycle(p);
@@ -330,14 +330,13 @@ int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *
 	{
 		enum xf_nat_hook hook = p->cfg.nat_hook;
 		uint32_t kmax = p->cfg.kernel_max_flows, rb = p->cfg.ringbuf_size;
-		uint32_t sampling = p->cfg.sampling;
 
 		p->cfg = *cfg;
 		p->cfg.nat_hook = hook;
 		p->cfg.kernel_max_flows = kmax;
 		p->cfg.ringbuf_size = rb;
-		p->cfg.sampling = sampling;
 	}
+	capture_set_sampling(p->capture, cfg->sampling);
 	for (int i = 0; i < cfg->n_include; i++)
 		p->cfg.include[i] = g_strdup(cfg->include[i]);
 	for (int i = 0; i < cfg->n_exclude; i++)

@@ -1033,6 +1033,18 @@ static void test_sampling(void)
 	/* 1 in 4 kept: 3000 expected out, standard deviation 27. */
 	CHECK(out > 2700 && out < 3300);
 	printf("sampling 1/4: %" PRIu64 " of %d sampled out\n", out, n);
+
+	/* A reload switches the loaded programs to 1:1 (capture_set_sampling). */
+	capture_set_sampling(c, 1);
+	CHECK_U64(capture_sampling(c), 1);
+	counters(c, before);
+	run(c, XF_DIR_INGRESS, &b, 500);
+	counters(c, after);
+	drain(c);
+	CHECK_U64(after[XF_CNT_SAMPLED_OUT] - before[XF_CNT_SAMPLED_OUT], 0);
+	CHECK_U64(n_flows, 1);
+	if (n_flows == 1)
+		CHECK_U64(flows[0].st.packets, 500);
 	capture_free(c);
 
 	/* And sampling 1 keeps everything (cap was opened with 0 = 1). */
