@@ -5,9 +5,9 @@
 # real nfcapd on loopback; nfdump's JSON must show the exact packets, octets,
 # ports, protocol and TCP flags. TCP counts are checked against nftables
 # counters on the same host, an independent count of the same packets.
-# A second collector, the project's own decoder (xf-collect), receives the
-# same export and shows what nfdump does not: flowEndReason, flowDirection,
-# the interface index.
+# A second collector, the project's own decoder (xf-collect) over TCP,
+# receives the same export and shows what nfdump does not: flowEndReason,
+# flowDirection, the interface index.
 XF_TEST=dn
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -55,12 +55,12 @@ sleep 0.5
 port=$(free_port)
 port2=$(free_port)
 start_nfcapd "$b" "$port"
-ip netns exec "$b" "$abs_top_builddir/tests/tools/xf-collect" --udp "$port2" --bind 127.0.0.1 \
+ip netns exec "$b" "$abs_top_builddir/tests/tools/xf-collect" --tcp "$port2" --bind 127.0.0.1 \
 	--out "$WORK/xfc.json" 2>"$WORK/xf-collect.log" &
 XFC_PID=$!
 XF_PIDS+=("$XFC_PID")
 start_xlatflowd "$b" --interface vb --collector "udp://127.0.0.1:$port" \
-	--collector "udp://127.0.0.1:$port2" \
+	--collector "tcp://127.0.0.1:$port2" \
 	--idle-timeout 3 --active-timeout 60 --drain-interval 100 --nat-hook off
 vb_index=$(ip netns exec "$b" cat /sys/class/net/vb/ifindex)
 
