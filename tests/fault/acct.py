@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Exact per-flow accounting of xf-collect output (JSON lines) for gen.py flows.
 
-usage: acct.py FILE... --src IP --dport P --sport-base S --flows N
+usage: acct.py FILE... --src IP[,IP...] --dport P --sport-base S --flows N
                --packets K --payload B [--mode exact|whole|absent]
                [--reason R] [--max-records-per-flow M] [--summary]
 
 Selects the data records of UDP flows SRC:* -> *:P (several files are read
-as one stream: the same collector restarted). Flow i is source port S + i.
+as one stream: the same collector restarted). Flows are numbered as gen.py
+numbers them.
   exact   every flow i < N is there, its records add up to exactly K packets
           and K * (28 + B) octets, no record of a port outside the range
   whole   every flow that is there is exact (a flow is all or nothing:
@@ -54,7 +55,9 @@ def main():
 
     recs = load(a.files)
     data = [r for r in recs if r.get('set') == 'data']
-    sel = [r for r in data if r.get('sourceIPv4Address') == a.src
+    srcs = a.src.split(',')
+    per_src = 65535 - a.sport_base + 1
+    sel = [r for r in data if r.get('sourceIPv4Address') in srcs
            and r.get('destinationTransportPort') == a.dport
            and r.get('protocolIdentifier') == 17]
     want_p, want_o = a.packets, a.packets * (28 + a.payload)
@@ -62,8 +65,8 @@ def main():
     errors = []
     for r in sel:
         port = r.get('sourceTransportPort')
-        i = port - a.sport_base
-        if not 0 <= i < a.flows:
+        i = srcs.index(r['sourceIPv4Address']) * per_src + port - a.sport_base
+        if not (port >= a.sport_base and 0 <= i < a.flows):
             errors.append(f'record of a flow never sent: source port {port}')
             continue
         f = flows.setdefault(i, [0, 0, 0])
