@@ -52,9 +52,20 @@ start_xfc() {
 	sleep 0.3
 }
 
-# stop_xfc NAME: stop it and wait until its output is complete.
+# stop_xfc NAME: let it read everything that was sent (every TCP connection
+# closed, the output stable for half a second, at most 30 s), then stop it.
 stop_xfc() {
-	local pid=${XFC_PIDS[$1]}
+	local pid=${XFC_PIDS[$1]} out=$WORK/$1.json log=$WORK/$1.log i size last=-1 opened closed
+	for i in $(seq 1 300); do
+		opened=$(grep -c "connection$" "$log" || true)
+		closed=$(grep -c "connection closed" "$log" || true)
+		size=$(stat -c %s "$out" 2>/dev/null || echo 0)
+		if [ "$opened" -eq "$closed" ] && [ "$size" -eq "$last" ] && [ $((i % 5)) -eq 0 ]; then
+			break
+		fi
+		[ $((i % 5)) -eq 0 ] && last=$size
+		sleep 0.1
+	done
 	kill -TERM "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 }
