@@ -575,8 +575,19 @@ int ipfix_encoder_add_templates(struct ipfix_encoder *enc)
 
 		rc = encoder_write(enc, WRITE_TYPE_RECORD, 0, ie);
 	}
-	for (size_t i = 0; !rc && i < N_TEMPLATES; i++)
-		rc = encoder_write(enc, WRITE_TEMPLATE, templates[i].tid, NULL);
+	/*
+	 * Flow and options templates alternate so that every options
+	 * template opens a set of its own: nfacctd (pmacct 1.7.7) loses its
+	 * place after the first options template of a set (the 6-byte record
+	 * header leaves the next one off a 4-byte boundary) and drops the rest.
+	 */
+	for (size_t i = 0; !rc && i < N_TEMPLATES - N_FLOW_TEMPLATES; i++) {
+		rc = encoder_write(enc, WRITE_TEMPLATE, templates[N_FLOW_TEMPLATES + i].tid, NULL);
+		if (!rc && i < N_FLOW_TEMPLATES)
+			rc = encoder_write(enc, WRITE_TEMPLATE, templates[i].tid, NULL);
+	}
+	_Static_assert(N_TEMPLATES - N_FLOW_TEMPLATES >= N_FLOW_TEMPLATES,
+		       "every flow template follows an options template");
 	return rc;
 }
 

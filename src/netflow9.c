@@ -150,6 +150,12 @@ static int add_template(struct netflow9_encoder *enc, const struct ipfix_templat
 		put16(p + 2, d->n_fields);
 		p += 4;
 	} else {
+		/*
+		 * One options template per flowset: nfacctd (pmacct 1.7.7)
+		 * misreads a second options template record in a flowset (whose
+		 * 6-byte header leaves it off a 4-byte boundary).
+		 */
+		set_close(enc);
 		p = reserve(enc, NETFLOW9_FLOWSET_OPTIONS, 6 + 4 * d->n_fields);
 		if (!p)
 			return -EMSGSIZE;
