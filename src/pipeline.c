@@ -379,6 +379,10 @@ void pipeline_log_summary(const struct pipeline *p)
 		g_string_append_printf(ifs, "%s%s", ifs->len ? ", " : "", (const char *)v);
 	log_info("%s %s: capture %s on %u interface(s) [%s]", PACKAGE_NAME, PACKAGE_VERSION,
 		 capture_attach_mode(p->capture), g_hash_table_size(p->attached), ifs->str);
+	/* Patterns may name interfaces that come later (pod veths): wait, but say so. */
+	if (g_hash_table_size(p->attached) == 0)
+		log_warnx("no interface matches the configured patterns yet; waiting for one to "
+			  "appear");
 	log_info("NAT enrichment: %s",
 		 p->nat ? config_nat_hook_name(nathook_mode(p->nat)) : "off");
 	for (int i = 0; i < p->cfg.n_collectors; i++)
