@@ -54,7 +54,12 @@ nfcapd_start() {
 nfcapd_stop() {
 	sleep 0.5
 	kill -TERM "$nfpid"
-	wait "$nfpid" || true
+	# poll, not only wait: the restart case stops nfcapd from a subshell
+	for _ in $(seq 100); do
+		kill -0 "$nfpid" 2>/dev/null || break
+		sleep 0.05
+	done
+	wait "$nfpid" 2>/dev/null || true
 	nfpid=
 	cat "$1.log"
 	TZ=UTC nfdump -r "$(ls "$1"/nfcapd.2* | head -n 1)" -o json >"$1.json"

@@ -156,14 +156,25 @@ set_b = [
 
 def check_connection(name, lines, want):
     data = [l for l in lines if l["set"] == "data"]
-    types = [l for l in lines if l["set"] == "options"]
-    # the 15 RFC 5610 type records come first on every connection
-    check(f"{name} type records", len(types), 15)
-    check(f"{name} type records first", lines[:15] == types, True)
+    types = [l for l in lines if l["set"] == "options" and l["template_id"] == 260]
+    opts = [l for l in lines if l["set"] == "options" and l["template_id"] != 260]
+    first_data = lines.index(data[0]) if data else len(lines)
+    # the 23 RFC 5610 type records come first on every connection
+    check(f"{name} type records", len(types), 23)
+    check(f"{name} type records first", lines[:23] == types, True)
     check(f"{name} type record names",
           sorted(t["informationElementName"] for t in types)[:2],
-          ["xlatObservationPoint", "xlatPostDestinationIPv4Address"])
+          ["xlatCacheDroppedFlowTotalCount", "xlatLostPacketTotalCount"])
     check(f"{name} type record PEN", {t["privateEnterpriseNumber"] for t in types}, {32473})
+    # then the options records (exporter, metering, sampling, selector), before any data
+    check(f"{name} options records", [o["template_id"] for o in opts], [261, 262, 263, 265])
+    check(f"{name} options before data", all(lines.index(o) < first_data for o in opts), True)
+    check(f"{name} options scope", {o.get("observationDomainId") for o in opts}, {4242})
+    check(f"{name} sampling 1:1", [(o.get("samplingInterval"), o.get("samplingAlgorithm"))
+                                  for o in opts if o["template_id"] == 263], [(1, 1)])
+    check(f"{name} selector 1:1", [(o.get("selectorAlgorithm"), o.get("samplingPacketInterval"),
+                                   o.get("samplingPacketSpace")) for o in opts
+                                  if o["template_id"] == 265], [(1, 1, 0)])
     check(f"{name} data records", len(data), len(want))
     for i, (got, exp) in enumerate(zip(data, want)):
         check(f"{name} record {i} observation_domain", got["observation_domain"], 4242)
