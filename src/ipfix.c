@@ -167,7 +167,7 @@ struct metering_rec {
 	uint64_t lost_packets;
 	uint64_t lost_translations;
 	uint64_t unsupported_translations;
-	uint64_t cache_dropped_flows;
+	uint64_t cache_evicted_flows;
 	uint64_t system_init_ms;
 } __attribute__((packed));
 
@@ -183,7 +183,7 @@ static fbInfoElementSpec_t metering_spec[] = {
 	{ "xlatLostPacketTotalCount", 8, 0 },
 	{ "xlatLostTranslationTotalCount", 8, 0 },
 	{ "xlatUnsupportedTranslationTotalCount", 8, 0 },
-	{ "xlatCacheDroppedFlowTotalCount", 8, 0 },
+	{ "xlatCacheEvictedFlowTotalCount", 8, 0 },
 	{ "systemInitTimeMilliseconds", 8, 0 },
 	FB_IESPEC_NULL,
 };
@@ -653,7 +653,7 @@ int ipfix_record_options(uint8_t *buf, uint16_t tid, const struct ipfix_options 
 			.lost_packets = m->lost_packets,
 			.lost_translations = m->lost_translations,
 			.unsupported_translations = m->unsupported_translations,
-			.cache_dropped_flows = m->cache_dropped_flows,
+			.cache_evicted_flows = m->cache_evicted_flows,
 			.system_init_ms = opts->system_init_ms,
 		};
 

@@ -63,7 +63,7 @@ struct ipfix_metering {
 	uint64_t lost_octets;              /* XF_CNT_RB_LOST_OCTETS */
 	uint64_t lost_translations;        /* XF_CNT_XLAT_RB_LOST */
 	uint64_t unsupported_translations; /* XF_CNT_XLAT_UNSUPPORTED */
-	uint64_t cache_dropped_flows;      /* flows the userspace cache had no room for */
+	uint64_t cache_evicted_flows;      /* flowcache_stats.evicted: exported early, cache full */
 };
 
 /* One row of the interface table (IPFIX_TID_INTERFACE). */

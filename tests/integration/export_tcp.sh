@@ -164,7 +164,7 @@ def check_connection(name, lines, want):
     check(f"{name} type records first", lines[:23] == types, True)
     check(f"{name} type record names",
           sorted(t["informationElementName"] for t in types)[:2],
-          ["xlatCacheDroppedFlowTotalCount", "xlatLostPacketTotalCount"])
+          ["xlatCacheEvictedFlowTotalCount", "xlatLostPacketTotalCount"])
     check(f"{name} type record PEN", {t["privateEnterpriseNumber"] for t in types}, {32473})
     # then the options records (exporter, metering, sampling, selector), before any data
     check(f"{name} options records", [o["template_id"] for o in opts], [261, 262, 263, 265])

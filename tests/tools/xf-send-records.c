@@ -170,7 +170,7 @@ static void metering(struct ipfix_metering *m)
 	m->lost_octets = 4200;
 	m->lost_translations = 2;
 	m->unsupported_translations = 1;
-	m->cache_dropped_flows = 3;
+	m->cache_evicted_flows = 3;
 }
 
 static int parse_url(const char *url, struct xf_collector_config *cc)
