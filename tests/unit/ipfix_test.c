@@ -4,7 +4,9 @@
  * libfixbuf's collector side (a memory buffer, no socket) using an internal
  * template written here independently of the encoder's spec table, and
  * check every field, the template each record used, the message headers,
- * the message size limit and the RFC 5610 type records.
+ * the message size limit, the RFC 5610 type records, the options records
+ * (exporting process, metering, sampling, an interface table spanning
+ * messages) and the template descriptions the NetFlow v9 encoder uses.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -676,6 +678,228 @@ static void test_rfc5610(void)
 	ipfix_encoder_free(enc);
 }
 
+/* Options records, decoded into one internal template holding every options field. */
+struct optdec {
+	uint64_t messages, records, octets, not_sent, init_ms;
+	uint64_t ignored, dropped_packets, dropped_octets;
+	uint64_t non_ip, malformed, sampled_out, map_full, lost, lost_xlat, unsupported, evicted;
+	uint64_t selector_id, observed, selected;
+	double probability;
+	uint32_t odid, ifindex, packet_interval, packet_space, sampling_interval;
+	uint16_t selector_algorithm;
+	uint8_t sampling_algorithm;
+	char name[IPFIX_IFNAME_LEN];
+	char descr[IPFIX_IFDESCR_LEN];
+} __attribute__((packed));
+
+static fbInfoElementSpec_t optdec_spec[] = {
+	{ "exportedMessageTotalCount", 8, 0 },
+	{ "exportedFlowRecordTotalCount", 8, 0 },
+	{ "exportedOctetTotalCount", 8, 0 },
+	{ "notSentFlowTotalCount", 8, 0 },
+	{ "systemInitTimeMilliseconds", 8, 0 },
+	{ "ignoredPacketTotalCount", 8, 0 },
+	{ "droppedPacketTotalCount", 8, 0 },
+	{ "droppedOctetTotalCount", 8, 0 },
+	{ "xlatNonIpPacketTotalCount", 8, 0 },
+	{ "xlatMalformedPacketTotalCount", 8, 0 },
+	{ "xlatSampledOutPacketTotalCount", 8, 0 },
+	{ "xlatMapFullPacketTotalCount", 8, 0 },
+	{ "xlatLostPacketTotalCount", 8, 0 },
+	{ "xlatLostTranslationTotalCount", 8, 0 },
+	{ "xlatUnsupportedTranslationTotalCount", 8, 0 },
+	{ "xlatCacheEvictedFlowTotalCount", 8, 0 },
+	{ "selectorId", 8, 0 },
+	{ "selectorIdTotalPktsObserved", 8, 0 },
+	{ "selectorIdTotalPktsSelected", 8, 0 },
+	{ "samplingProbability", 8, 0 },
+	{ "observationDomainId", 4, 0 },
+	{ "ingressInterface", 4, 0 },
+	{ "samplingPacketInterval", 4, 0 },
+	{ "samplingPacketSpace", 4, 0 },
+	{ "samplingInterval", 4, 0 },
+	{ "selectorAlgorithm", 2, 0 },
+	{ "samplingAlgorithm", 1, 0 },
+	{ "interfaceName", IPFIX_IFNAME_LEN, 0 },
+	{ "interfaceDescription", IPFIX_IFDESCR_LEN, 0 },
+	FB_IESPEC_NULL,
+};
+
+#define N_IFS 40
+
+/*
+ * Templates and options records at a 512-byte limit: the interface table
+ * spans messages; every options record decodes with its scope and values,
+ * the sequence numbers count them, and none counts as a flow.
+ */
+static void test_options(void)
+{
+	struct capture c = { .n = 0 };
+	struct ipfix_encoder *enc = enc_new(&c, false, 512);
+	struct ipfix_interface ifs[N_IFS];
+	struct ipfix_options opts = {
+		.system_init_ms = 1764140000123ULL,
+		.exported_messages = 11,
+		.exported_records = 22,
+		.exported_octets = 3333,
+		.not_sent_records = 4,
+		.sampling = 1,
+		.metering = { .observed_packets = 1000, .non_ip_packets = 3, .malformed_packets = 2,
+			      .sampled_out_packets = 0, .map_full_packets = 9, .lost_packets = 6,
+			      .lost_octets = 600, .lost_translations = 8,
+			      .unsupported_translations = 1, .cache_evicted_flows = 12 },
+		.interfaces = ifs,
+		.n_interfaces = N_IFS,
+	};
+	fbInfoModel_t *model = fbInfoModelAlloc();
+	fbSession_t *session;
+	fbTemplate_t *tmpl;
+	fBuf_t *fbuf;
+	GError *gerr = NULL;
+	int count[IPFIX_TID_SELECTOR + 1] = { 0 };
+	uint32_t expect_seq = 0, seen_if = 0;
+
+	CHECK(enc != NULL);
+	if (!enc)
+		return;
+	for (int i = 0; i < N_IFS; i++) {
+		memset(&ifs[i], 0, sizeof(ifs[i]));
+		ifs[i].ifindex = 100 + i;
+		snprintf(ifs[i].name, sizeof(ifs[i].name), "veth%d", i);
+		snprintf(ifs[i].description, sizeof(ifs[i].description), "pod %d", i);
+	}
+	CHECK_U64(ipfix_encoder_add_templates(enc), 0);
+	CHECK_U64(ipfix_encoder_add_options(enc, &opts), 0);
+	CHECK_U64(ipfix_encoder_pending(enc), 0); /* options records are not flows */
+	CHECK_U64(ipfix_encoder_flush(enc), 0);
+	CHECK(c.n > 6);
+
+	ie_registry_add_to_model(model, IPFIX_DEFAULT_PEN);
+	session = fbSessionAlloc(model);
+	tmpl = fbTemplateAlloc(model);
+	if (!fbTemplateAppendSpecArray(tmpl, optdec_spec, 0, &gerr) ||
+	    !fbSessionAddTemplate(session, TRUE, DEC_TID, tmpl, &gerr))
+		abort();
+	CHECK_U64(fbTemplateGetIELenOfMemBuffer(tmpl), sizeof(struct optdec));
+	fbuf = fBufAllocForCollection(session, NULL);
+	fBufSetAutomaticMode(fbuf, FALSE);
+	for (int m = 0; m < c.n; m++) {
+		CHECK(c.len[m] <= 512);
+		CHECK_U64(c.records[m], 0);
+		CHECK_U64(rd32(c.msg[m] + 8), expect_seq);
+		fBufSetBuffer(fbuf, c.msg[m], c.len[m]);
+		for (;;) {
+			struct optdec o;
+			size_t len = sizeof(o);
+			uint16_t tid = 0;
+
+			memset(&o, 0, sizeof(o));
+			if (!fBufSetInternalTemplate(fbuf, DEC_TID, &gerr))
+				abort();
+			if (!fBufNext(fbuf, (uint8_t *)&o, &len, &gerr)) {
+				g_clear_error(&gerr);
+				break;
+			}
+			expect_seq++;
+			tmpl = fBufGetCollectionTemplate(fbuf, &tid);
+			if (tid == IPFIX_TID_IE_TYPE)
+				continue;
+			CHECK(tid >= IPFIX_TID_EXPORTER && tid <= IPFIX_TID_SELECTOR);
+			if (tid < IPFIX_TID_EXPORTER || tid > IPFIX_TID_SELECTOR)
+				continue;
+			count[tid]++;
+			/* scope: the first field, and only one */
+			CHECK_U64(fbTemplateGetOptionsScope(tmpl), 1);
+			if (tid != IPFIX_TID_INTERFACE)
+				CHECK_U64(o.odid, ODID);
+			switch (tid) {
+			case IPFIX_TID_EXPORTER:
+				CHECK_U64(o.messages, 11);
+				CHECK_U64(o.records, 22);
+				CHECK_U64(o.octets, 3333);
+				CHECK_U64(o.not_sent, 4);
+				CHECK_U64(o.init_ms, 1764140000123ULL);
+				break;
+			case IPFIX_TID_METERING:
+				CHECK_U64(o.ignored, 5);
+				CHECK_U64(o.dropped_packets, 6);
+				CHECK_U64(o.dropped_octets, 600);
+				CHECK_U64(o.non_ip, 3);
+				CHECK_U64(o.malformed, 2);
+				CHECK_U64(o.sampled_out, 0);
+				CHECK_U64(o.map_full, 9);
+				CHECK_U64(o.lost, 6);
+				CHECK_U64(o.lost_xlat, 8);
+				CHECK_U64(o.unsupported, 1);
+				CHECK_U64(o.evicted, 12);
+				CHECK_U64(o.init_ms, 1764140000123ULL);
+				break;
+			case IPFIX_TID_SAMPLING:
+				CHECK_U64(o.sampling_interval, 1);
+				CHECK_U64(o.sampling_algorithm, 1); /* deterministic: every packet */
+				break;
+			case IPFIX_TID_SELECTOR:
+				CHECK_U64(o.selector_id, 1);
+				CHECK_U64(o.selector_algorithm, 1); /* systematic count-based */
+				CHECK_U64(o.packet_interval, 1);
+				CHECK_U64(o.packet_space, 0);
+				CHECK(o.probability == 1.0);
+				CHECK_U64(o.observed, 1000);
+				CHECK_U64(o.selected, 1000);
+				break;
+			case IPFIX_TID_INTERFACE: {
+				char name[32], descr[32];
+
+				/* in table order, each exactly once */
+				CHECK_U64(o.ifindex, 100 + seen_if);
+				snprintf(name, sizeof(name), "veth%u", seen_if);
+				snprintf(descr, sizeof(descr), "pod %u", seen_if);
+				CHECK(!strncmp(o.name, name, sizeof(o.name)));
+				CHECK(!strncmp(o.descr, descr, sizeof(o.descr)));
+				seen_if++;
+				break;
+			}
+			}
+		}
+	}
+	CHECK_U64(count[IPFIX_TID_EXPORTER], 1);
+	CHECK_U64(count[IPFIX_TID_METERING], 1);
+	CHECK_U64(count[IPFIX_TID_SAMPLING], 1);
+	CHECK_U64(count[IPFIX_TID_SELECTOR], 1);
+	CHECK_U64(count[IPFIX_TID_INTERFACE], N_IFS);
+	fBufFree(fbuf);
+	fbInfoModelFree(model);
+	capture_free(&c);
+	ipfix_encoder_free(enc);
+}
+
+/* Every template within Wireshark's 60 fields; v9 descriptions without enterprise fields. */
+static void test_describe(void)
+{
+	struct ipfix_params p = {
+		.observation_domain_id = 1,
+		.enterprise_number = IPFIX_DEFAULT_PEN,
+		.max_message_len = 1400,
+	};
+	struct ipfix_template_desc d[16];
+	int n = ipfix_describe_templates(&p, false, d, 16);
+
+	CHECK_U64(n, 9);
+	for (int i = 0; i < n; i++) {
+		CHECK(d[i].n_fields <= 60);
+		CHECK_U64(d[i].scope_count, d[i].tid >= IPFIX_TID_EXPORTER ? 1 : 0);
+	}
+	CHECK_U64(d[2].tid, IPFIX_TID_IPV4_NAT);
+	CHECK_U64(d[2].n_fields, 34); /* no VRF without zone_as_vrf */
+	n = ipfix_describe_templates(&p, true, d, 16);
+	CHECK_U64(n, 9);
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < d[i].n_fields; k++)
+			CHECK_U64(d[i].fields[k].pen, 0);
+	CHECK_U64(d[2].n_fields, 24); /* 19 + 225-228 + ingressVRFID */
+	CHECK_U64(d[2].fields[23].id, 234);
+}
+
 int main(void)
 {
 	RUN(test_ipv4);
@@ -690,5 +914,7 @@ int main(void)
 	RUN(test_mtu_512);
 	RUN(test_mtu_too_small);
 	RUN(test_rfc5610);
+	RUN(test_options);
+	RUN(test_describe);
 	return tu_finish();
 }
