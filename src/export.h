@@ -61,7 +61,8 @@ void exporter_set_metering(struct exporter *exp, const struct ipfix_metering *me
  * Add or replace an interface table row (interfaceName 82,
  * interfaceDescription 83 for ingressInterface ifindex); name NULL removes
  * it. Strings are copied and cut at IPFIX_IFNAME_LEN / IPFIX_IFDESCR_LEN.
- * The options records go out again with the next flow record.
+ * An added or renamed row goes out with the next flow record; a removed row
+ * is simply left out of later rounds (options data cannot be withdrawn).
  */
 void exporter_set_interface(struct exporter *exp, uint32_t ifindex, const char *name,
 			    const char *description);

@@ -4,7 +4,9 @@
  * templates before data and their UDP refresh (by messages and by time),
  * drops counted when a UDP collector is unreachable, TCP reconnect with the
  * backlog sent after fresh templates, the 1..60 s backoff, a full TCP send
- * queue, and two collectors with sessions of their own.
+ * queue, two collectors with sessions of their own, NetFlow v9 packets
+ * (UDP only), and when the options records go out (with the templates,
+ * after an interface change, every template_refresh seconds on TCP).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -559,6 +561,114 @@ static void test_netflow9_udp(void)
 	CHECK_U64(st.messages, 3);
 	exporter_free(exp);
 	close(fd);
+
+	/* v9 has no message length, so no TCP */
+	cfg.collectors[0].transport = XF_TRANSPORT_TCP;
+	CHECK(exporter_new(&cfg, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "NetFlow v9 needs UDP") != NULL);
+	exporter_free(NULL);
+}
+
+/*
+ * Options records: with the templates, again with the next record after an
+ * interface was added or renamed, and not otherwise; the interface rows
+ * only while an interface is known.
+ */
+static void test_options_on_change(void)
+{
+	struct sockaddr_in sin;
+	int fd = udp_listener(&sin);
+	struct xf_config cfg;
+	struct exporter *exp;
+	struct msg_info info[32];
+	char kinds[32], err[256] = "";
+	struct flow_record r;
+	int n;
+
+	base_config(&cfg);
+	cfg.template_refresh = 30;
+	add_collector(&cfg, XF_TRANSPORT_UDP, &sin);
+	exp = exporter_new(&cfg, err, sizeof(err));
+	CHECK(exp != NULL);
+	if (!exp)
+		return;
+	record(&r, 1);
+	exporter_add(exp, &r);
+	exporter_flush(exp);
+	n = read_udp(fd, kinds, sizeof(kinds), info);
+	CHECK_STR(kinds, "TRRTD");
+	if (n == 5) {
+		CHECK(has_set(&info[4], IPFIX_TID_EXPORTER) && has_set(&info[4], IPFIX_TID_METERING));
+		CHECK(has_set(&info[4], IPFIX_TID_SAMPLING) && has_set(&info[4], IPFIX_TID_SELECTOR));
+		CHECK(!has_set(&info[4], IPFIX_TID_INTERFACE));
+		CHECK(has_set(&info[4], IPFIX_TID_IPV4));
+	}
+
+	exporter_set_interface(exp, 3, "eth0", "uplink");
+	exporter_add(exp, &r);
+	exporter_flush(exp);
+	n = read_udp(fd, kinds, sizeof(kinds), info);
+	CHECK_STR(kinds, "D");
+	if (n == 1)
+		CHECK(has_set(&info[0], IPFIX_TID_INTERFACE) && has_set(&info[0], IPFIX_TID_EXPORTER));
+
+	exporter_add(exp, &r);
+	exporter_flush(exp);
+	n = read_udp(fd, kinds, sizeof(kinds), info);
+	CHECK_STR(kinds, "D");
+	if (n == 1)
+		CHECK(!has_set(&info[0], IPFIX_TID_EXPORTER) && info[0].n_sets == 1);
+
+	/* a removed row cannot be withdrawn: nothing is sent for it... */
+	exporter_set_interface(exp, 3, NULL, NULL);
+	exporter_add(exp, &r);
+	exporter_flush(exp);
+	n = read_udp(fd, kinds, sizeof(kinds), info);
+	CHECK_STR(kinds, "D");
+	if (n == 1)
+		CHECK(info[0].n_sets == 1);
+
+	/* ...and the next round has no row for it (exporter_send_options: now, alone) */
+	exporter_send_options(exp);
+	n = read_udp(fd, kinds, sizeof(kinds), info);
+	CHECK_STR(kinds, "O");
+	if (n == 1)
+		CHECK(has_set(&info[0], IPFIX_TID_EXPORTER) && !has_set(&info[0], IPFIX_TID_INTERFACE));
+	exporter_free(exp);
+	close(fd);
+}
+
+/* TCP: the options records again every template_refresh seconds, templates not. */
+static void test_tcp_options_refresh(void)
+{
+	struct sockaddr_in sin;
+	int lfd = tcp_listener(&sin), conn;
+	struct xf_config cfg;
+	struct exporter *exp;
+	char kinds[64], err[256] = "";
+	struct flow_record r;
+
+	base_config(&cfg);
+	cfg.template_refresh = 30;
+	add_collector(&cfg, XF_TRANSPORT_TCP, &sin);
+	exp = exporter_new(&cfg, err, sizeof(err));
+	exporter_tick(exp, mono_ms());
+	conn = accept_wait(lfd);
+	CHECK(conn >= 0);
+	record(&r, 1);
+	exporter_add(exp, &r);
+	exporter_flush(exp);
+	read_tcp(conn, kinds, sizeof(kinds));
+	CHECK_STR(kinds, "TRTOD");
+	exporter_tick(exp, mono_ms() + 29000);
+	read_tcp(conn, kinds, sizeof(kinds));
+	CHECK_STR(kinds, "");
+	exporter_tick(exp, mono_ms() + 30500);
+	read_tcp(conn, kinds, sizeof(kinds));
+	CHECK_STR(kinds, "O");
+	exporter_free(exp);
+	close(conn);
+	close(lfd);
 }
 
 int main(void)
@@ -571,5 +681,7 @@ int main(void)
 	RUN(test_tcp_queue_full);
 	RUN(test_two_collectors);
 	RUN(test_netflow9_udp);
+	RUN(test_options_on_change);
+	RUN(test_tcp_options_refresh);
 	return tu_finish();
 }
