@@ -21,7 +21,7 @@ trap 'rm -rf "$work"' EXIT
 (
 	cd "$work"
 	"$srcdir/configure" -q
-	make -s dist-gzip
+	make -s dist-gzip >/dev/null
 ) >&2
 tarball=$(ls "$work"/xlatflow-*.tar.gz)
 cp "$tarball" "$outdir/"

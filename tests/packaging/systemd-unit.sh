@@ -1,0 +1,69 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# Run the packaged daemon under systemd itself, with every hardening setting
+# of the shipped unit in force: boot this machine's own system in a container
+# (systemd-nspawn on a throw-away overlay of /, private network), install the
+# .deb there, and let systemd-inner.sh drive xlatflowd.service (start, hot
+# plug, reload, stop, packet counts at nfcapd). `systemd-analyze verify`
+# proves the unit parses; this proves the sandbox leaves the daemon working.
+# Needs root, systemd-nspawn (Debian: systemd-container) and overlayfs.
+. "$(dirname "$0")/lib.sh"
+need_root
+need_cmd systemd-nspawn dpkg-buildpackage nfcapd nfdump
+[ -x /lib/systemd/systemd ] || skip "needs systemd installed (/lib/systemd/systemd)"
+
+deb=$(built_deb) || { fail "build-deb.sh"; finish; }
+pass "build-deb.sh built $(basename "$deb")"
+
+# The container's root: an overlay on / whose upper layer is a tmpfs, so
+# nothing the container does (dpkg, /etc edits) reaches this machine.
+work=$(mktemp -d /run/xlatflow-nspawn.XXXXXX)
+on_exit "umount -l '$work/root' 2>/dev/null; umount -l '$work/tmp' 2>/dev/null; rm -rf '$work'"
+mkdir -p "$work/tmp" "$work/root" "$work/xftest/out" "$work/xftest/tests" "$work/xfdeb"
+mount -t tmpfs -o mode=0755 xfpkg "$work/tmp" &&
+	mkdir -p "$work/tmp/upper" "$work/tmp/work" &&
+	mount -t overlay xfpkg -o "lowerdir=/,upperdir=$work/tmp/upper,workdir=$work/tmp/work" \
+		"$work/root" || skip "cannot mount an overlay of / (overlayfs missing?)"
+root=$work/root
+cp "$XF_SRCDIR/tests/packaging/lib.sh" "$XF_SRCDIR/tests/packaging/systemd-inner.sh" \
+	"$work/xftest/tests/"
+cp "$deb" "$work/xfdeb/"
+
+# Own machine id (nspawn refuses to share the host's journal), and the test
+# as the only unit to start: the host's other enabled services stay off.
+od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$root/etc/machine-id"
+echo >> "$root/etc/machine-id"
+cat > "$root/etc/systemd/system/xftest.service" <<'UNIT'
+[Unit]
+Description=xlatflow packaging test under systemd
+Requires=basic.target
+After=basic.target
+[Service]
+Type=oneshot
+ExecStart=/bin/sh /xftest/tests/systemd-inner.sh
+ExecStopPost=/bin/systemctl --no-block poweroff
+UNIT
+
+timeout 300 systemd-nspawn -q -D "$root" -b --private-network --register=no --keep-unit \
+	--link-journal=no --capability=all --system-call-filter='bpf perf_event_open' \
+	--bind="$work/xftest:/xftest" --bind-ro="$work/xfdeb:/xfdeb" \
+	-- systemd.unit=xftest.service > "$work/console.log" 2>&1
+rc=$?
+check "container booted and powered off (nspawn exit $rc)" [ "$rc" -eq 0 ]
+
+if [ -f "$work/xftest/out/inner.log" ]; then
+	sed "s/^/    inner: /" "$work/xftest/out/inner.log"
+else
+	fail "the test inside the container did not run"
+	tail -n 40 "$work/console.log" | sed 's/^/#   /'
+fi
+result=$(cat "$work/xftest/out/result" 2>/dev/null)
+case $result in
+*" passed, 0 failed") pass "inside the container: $result" ;;
+*)
+	fail "inside the container: ${result:-no result}"
+	echo "# xlatflowd journal:"
+	sed 's/^/#   /' "$work/xftest/out/journal.txt" 2>/dev/null
+	;;
+esac
+finish
