@@ -25,9 +25,16 @@ check_eq "make install exits 0" 0 "$?"
 check_eq "installed files" "/etc/xlatflow/xlatflowd.conf
 /lib/systemd/system/xlatflowd.service
 /usr/sbin/xlatflowd
+/usr/share/doc/xlatflow/collectors.md
+/usr/share/doc/xlatflow/ipfix.md
+/usr/share/doc/xlatflow/nat.md
 /usr/share/doc/xlatflow/operation.md
 /usr/share/man/man5/xlatflowd.conf.5
-/usr/share/man/man8/xlatflowd.8" "$(cd "$dest" && find . -type f | sed 's/^\.//' | sort)"
+/usr/share/man/man8/xlatflowd.8
+/usr/share/xlatflow/templates/nfdump-format.txt
+/usr/share/xlatflow/templates/nprobe-custom-fields.txt
+/usr/share/xlatflow/templates/pmacct-primitives.lst
+/usr/share/xlatflow/templates/xlatflow-ies.txt" "$(cd "$dest" && find . -type f | sed 's/^\.//' | sort)"
 check_eq "config mode" 640 "$(stat -c %a "$conf")"
 check "config is the shipped one" cmp -s "$conf" "$src/etc/xlatflowd.conf"
 

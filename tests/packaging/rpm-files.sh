@@ -18,9 +18,18 @@ expected="/etc/xlatflow
 /usr/lib/systemd/system/xlatflowd.service
 /usr/sbin/xlatflowd
 /usr/share/doc/xlatflow
+/usr/share/doc/xlatflow/collectors.md
+/usr/share/doc/xlatflow/ipfix.md
+/usr/share/doc/xlatflow/nat.md
 /usr/share/doc/xlatflow/operation.md
 /usr/share/man/man5/xlatflowd.conf.5
-/usr/share/man/man8/xlatflowd.8"
+/usr/share/man/man8/xlatflowd.8
+/usr/share/xlatflow
+/usr/share/xlatflow/templates
+/usr/share/xlatflow/templates/nfdump-format.txt
+/usr/share/xlatflow/templates/nprobe-custom-fields.txt
+/usr/share/xlatflow/templates/pmacct-primitives.lst
+/usr/share/xlatflow/templates/xlatflow-ies.txt"
 # What the distribution's rpm adds or renames by its own policy is left out:
 # build-id links, man page compression (brp-compress), and the doc directory
 # (Fedora: %{NAME}; rpm's upstream default: %{NAME}-%{VERSION}).
