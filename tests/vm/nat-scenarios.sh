@@ -133,6 +133,12 @@ run_mode() {
 
 topo_modules || exit 99
 rc=0
+# the source selection where every source works: auto must choose fentry
+if [ -x "$B/tests/unit/nathook_test" ]; then
+	"$B/tests/unit/nathook_test" fentry >"$OUT/nathook_test.log" 2>&1 ||
+		{ echo "FAIL: nathook_test"; rc=1; }
+	sed "s/^/nathook_test: /" "$OUT/nathook_test.log"
+fi
 topo_setup || { echo "FAIL: setup"; exit 99; }
 base=40000
 for mode in "$@"; do

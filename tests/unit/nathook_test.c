@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * nathook: the source selection. XF_NAT_OFF gives no source and no error;
+ * XF_NAT_AUTO takes the first source of fentry, kprobe, conntrack that this
+ * kernel allows; each source before it must then fail when forced, with an
+ * error naming it, and the chosen one must succeed when forced. On the CI
+ * host (tracing refused) that is conntrack; in the VM tests (run there by
+ * tests/vm/nat-scenarios.sh) fentry. The translations themselves are checked
+ * by the VM tests, which can make the kernel translate.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "nathook.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                          \
+	do {                                                                       \
+		if (!(cond)) {                                                     \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+			fprintf(stderr, __VA_ARGS__);                              \
+			fputc('\n', stderr);                                       \
+			failures++;                                                \
+		}                                                                  \
+	} while (0)
+
+static void no_event(void *ctx, const struct xf_xlat_event *ev)
+{
+}
+
+static void check_names(void)
+{
+	CHECK(!strcmp(nathook_mode_name(XF_NAT_AUTO), "auto"), "auto");
+	CHECK(!strcmp(nathook_mode_name(XF_NAT_FENTRY), "fentry"), "fentry");
+	CHECK(!strcmp(nathook_mode_name(XF_NAT_KPROBE), "kprobe"), "kprobe");
+	CHECK(!strcmp(nathook_mode_name(XF_NAT_CONNTRACK), "conntrack"), "conntrack");
+	CHECK(!strcmp(nathook_mode_name(XF_NAT_OFF), "off"), "off");
+}
+
+static void check_off(void)
+{
+	char err[256] = "untouched";
+
+	CHECK(nathook_open(XF_NAT_OFF, no_event, NULL, err, sizeof(err)) == NULL, "off gave a source");
+	CHECK(err[0] == '\0', "off set an error: %s", err);
+	nathook_free(NULL);
+}
+
+/* Returns the mode AUTO chose, or XF_NAT_OFF when none works. */
+static enum xf_nat_hook check_auto(void)
+{
+	static const enum xf_nat_hook order[] = { XF_NAT_FENTRY, XF_NAT_KPROBE, XF_NAT_CONNTRACK };
+	char err[1024], prefix[32];
+	enum xf_nat_hook chosen;
+	uint64_t cnt[XF_CNT_MAX];
+	struct nathook *h;
+
+	h = nathook_open(XF_NAT_AUTO, no_event, NULL, err, sizeof(err));
+	if (!h) {
+		/* every source refused: the error lists all three, in order */
+		CHECK(strstr(err, "fentry: ") == err, "%s", err);
+		CHECK(strstr(err, "; kprobe: ") != NULL, "%s", err);
+		CHECK(strstr(err, "; conntrack: ") != NULL, "%s", err);
+		return XF_NAT_OFF;
+	}
+	chosen = nathook_mode(h);
+	printf("auto chose %s\n", nathook_mode_name(chosen));
+	CHECK(chosen == XF_NAT_FENTRY || chosen == XF_NAT_KPROBE || chosen == XF_NAT_CONNTRACK,
+	      "mode %d", chosen);
+	CHECK(nathook_fd(h) >= 0, "fd %d", nathook_fd(h));
+	CHECK(nathook_poll(h) >= 0, "poll");
+	CHECK(nathook_read_counters(h, cnt) == 0, "counters");
+	/* nothing but the calls counter may move without translations to see */
+	CHECK(cnt[XF_CNT_PACKETS] == 0 && cnt[XF_CNT_XLAT_RB_LOST] == 0 &&
+		      cnt[XF_CNT_XLAT_UNSUPPORTED] == 0,
+	      "counters %llu %llu %llu", (unsigned long long)cnt[XF_CNT_PACKETS],
+	      (unsigned long long)cnt[XF_CNT_XLAT_RB_LOST],
+	      (unsigned long long)cnt[XF_CNT_XLAT_UNSUPPORTED]);
+	if (chosen == XF_NAT_CONNTRACK)
+		for (int i = 0; i < XF_CNT_MAX; i++)
+			CHECK(cnt[i] == 0, "conntrack counter %d = %llu", i,
+			      (unsigned long long)cnt[i]);
+	nathook_free(h);
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		h = nathook_open(order[i], no_event, NULL, err, sizeof(err));
+		if (order[i] == chosen) {
+			CHECK(h != NULL, "forced %s failed: %s", nathook_mode_name(chosen), err);
+			if (h)
+				CHECK(nathook_mode(h) == chosen, "mode %d", nathook_mode(h));
+			nathook_free(h);
+			break;
+		}
+		/* skipped by auto: forcing it fails, and the error says which */
+		snprintf(prefix, sizeof(prefix), "%s: ", nathook_mode_name(order[i]));
+		CHECK(h == NULL, "forced %s worked but auto skipped it", nathook_mode_name(order[i]));
+		CHECK(strncmp(err, prefix, strlen(prefix)) == 0 && strlen(err) > strlen(prefix),
+		      "error \"%s\"", err);
+		nathook_free(h);
+	}
+	return chosen;
+}
+
+int main(int argc, char **argv)
+{
+	const char *want = argc > 1 ? argv[1] : NULL;
+	enum xf_nat_hook chosen;
+
+	log_init(true, LOG_LEVEL_INFO, "nathook_test");
+	check_names();
+	check_off();
+	if (geteuid() != 0) {
+		printf("SKIP: the source selection needs root (BPF, conntrack netlink)\n");
+		return failures ? 1 : 77;
+	}
+	chosen = check_auto();
+	/* the VM tests know what the kernel offers: nathook_test fentry */
+	if (want)
+		CHECK(!strcmp(nathook_mode_name(chosen), want), "auto chose %s, want %s",
+		      nathook_mode_name(chosen), want);
+	if (failures)
+		printf("%d failures\n", failures);
+	return failures ? 1 : 0;
+}
