@@ -52,8 +52,8 @@ static int ringbuf_event(void *ctx, void *data, size_t size)
 	struct nathook *h = ctx;
 	struct xf_xlat_event ev;
 
-	/* Ring buffer records are only 8-byte aligned; copy out anyway so the
-	 * callback gets a stable object, and ignore short records defensively. */
+	/* The ring buffer slot is released when we return: hand the callback a
+	 * copy. Only xf_xlat_event records are sent; skip anything shorter. */
 	if (size < sizeof(ev))
 		return 0;
 	memcpy(&ev, data, sizeof(ev));

@@ -53,7 +53,7 @@ qemu=$(command -v qemu-system-x86_64 || true)
 [ "$(uname -m)" = x86_64 ] || skip "guest image is x86_64 only"
 if [ -z "$kernel" ]; then
 	# newest 6.x distribution kernel with its modules installed
-	for k in $(ls -v /boot/vmlinuz-6.* 2>/dev/null | sort -r); do
+	for k in $(ls /boot/vmlinuz-6.* 2>/dev/null | sort -rV); do
 		[ -r "$k" ] && [ -d "/lib/modules/${k#/boot/vmlinuz-}" ] && { kernel=$k; break; }
 	done
 fi
