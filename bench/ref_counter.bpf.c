@@ -5,6 +5,8 @@
  * lookup and in-place update of packets, bytes and last-seen (insert on a
  * miss). No VLAN, no IPv6, no MACs or flags, no double buffering, no
  * counters: xf_tc_ingress divided by this is the price of its features.
+ * Like xf_tc_ingress it returns TC_ACT_UNSPEC, so bench/e2e.sh can attach
+ * it beside xlatflowd's filters on a real interface without stopping them.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -48,17 +50,17 @@ int ref_counter(struct __sk_buff *skb)
 	__u16 *ports;
 
 	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > data_end || ip->ihl < 5)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	key.src = ip->saddr;
 	key.dst = ip->daddr;
 	key.proto = ip->protocol;
 	if (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP) {
 		ports = (void *)ip + ip->ihl * 4;
 		if ((void *)(ports + 2) > data_end)
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		key.sport = bpf_ntohs(ports[0]);
 		key.dport = bpf_ntohs(ports[1]);
 	}
@@ -68,13 +70,13 @@ int ref_counter(struct __sk_buff *skb)
 		v->packets++;
 		v->bytes += bpf_ntohs(ip->tot_len);
 		v->last_ns = bpf_ktime_get_ns();
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	nv.packets = 1;
 	nv.bytes = bpf_ntohs(ip->tot_len);
 	nv.last_ns = bpf_ktime_get_ns();
 	bpf_map_update_elem(&ref_flows, &key, &nv, BPF_ANY);
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -26,7 +26,8 @@ if [ "$(id -u)" != 0 ]; then
 	echo "bench/run.sh needs root (BPF, network namespaces)" >&2
 	exit 1
 fi
-mkdir -p "$out"
+raw=$out/raw # per-part stdout/stderr, not committed (bench/results/.gitignore)
+mkdir -p "$out" "$raw"
 md=$out/latest.md.tmp
 : >"$md"
 log() { echo "bench: $*" >&2; }
@@ -37,12 +38,12 @@ run() {
 	local name=$1 rc
 	shift
 	log "$name: $*"
-	"$@" >"$out/$name.out" 2>"$out/$name.err"
+	"$@" >"$raw/$name.out" 2>"$raw/$name.err"
 	rc=$?
 	if [ $rc -eq 0 ]; then
-		cat "$out/$name.out" >>"$md"
+		cat "$raw/$name.out" >>"$md"
 	else
-		printf '%s did not run (exit %d): `%s`\n' "$name" $rc "$(tail -n 1 "$out/$name.err")" >>"$md"
+		printf '%s did not run (exit %d): `%s`\n' "$name" $rc "$(tail -n 1 "$raw/$name.err")" >>"$md"
 	fi
 	return $rc
 }
@@ -89,7 +90,7 @@ distinct packets instead, and lookups in a loaded table by pre-filling 60000 oth
 EOF
 	echo >>"$md"
 	run datapath "$B/datapath_bench" -r $repeat -n $rounds -d "$B"
-	r=$(marker datapath_ratio_ipv4_established "$out/datapath.out")
+	r=$(marker datapath_ratio_ipv4_established "$raw/datapath.out")
 	[ -n "$r" ] && echo "| datapath: xf_tc_ingress / ref_counter, established IPv4 TCP | $r | <= 1.15 | $(awk -v r="$r" 'BEGIN { print (r <= 1.15) ? "met" : sprintf("missed by %.0f%%", (r / 1.15 - 1) * 100) }') |" >>"$summary"
 fi
 
@@ -110,8 +111,8 @@ EOF
 	printf '\n**20k flows (cache-resident):**\n\n' >>"$md"
 	run pipeline_small "$B/pipeline_bench" -n 20000 -r $((rounds * 2 - 1))
 	for f in pipeline pipeline_small; do
-		rate=$(marker pipeline_rate "$out/$f.out")
-		vs=$(marker pipeline_vs_raw "$out/$f.out")
+		rate=$(marker pipeline_rate "$raw/$f.out")
+		vs=$(marker pipeline_vs_raw "$raw/$f.out")
 		n=$([ $f = pipeline ] && echo $maxflows || echo 20000)
 		[ -n "$rate" ] || continue
 		echo "| pipeline records/s, $n flows | $(awk -v r="$rate" 'BEGIN { printf "%.2fM", r / 1e6 }') | >= 2M | $(awk -v r="$rate" 'BEGIN { print (r >= 2e6) ? "met" : sprintf("missed by %.0f%%", (1 - r / 2e6) * 100) }') |" >>"$summary"
@@ -123,12 +124,12 @@ if want callgrind && command -v valgrind >/dev/null; then
 	section "3b. Pipeline instruction counts (callgrind, noise-free)"
 	n=100000
 	log "callgrind: pipeline and raw, $n records"
-	valgrind --tool=callgrind --callgrind-out-file="$out/cg.pipeline" --toggle-collect=stage_pipeline \
-		"$B/pipeline_bench" -s pipeline -n $n >/dev/null 2>"$out/cg.pipeline.err"
-	valgrind --tool=callgrind --callgrind-out-file="$out/cg.raw" --toggle-collect=stage_raw \
-		"$B/pipeline_bench" -s raw -n $n >/dev/null 2>"$out/cg.raw.err"
-	ip=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/cg.pipeline.err")
-	ir=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/cg.raw.err")
+	valgrind --tool=callgrind --callgrind-out-file="$raw/cg.pipeline" --toggle-collect=stage_pipeline \
+		"$B/pipeline_bench" -s pipeline -n $n >/dev/null 2>"$raw/cg.pipeline.err"
+	valgrind --tool=callgrind --callgrind-out-file="$raw/cg.raw" --toggle-collect=stage_raw \
+		"$B/pipeline_bench" -s raw -n $n >/dev/null 2>"$raw/cg.raw.err"
+	ip=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$raw/cg.pipeline.err")
+	ir=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$raw/cg.raw.err")
 	if [ -n "$ip" ] && [ -n "$ir" ]; then
 		# stage_pipeline makes two passes (cold and warm), stage_raw one
 		awk -v p="$ip" -v r="$ir" -v n=$n 'BEGIN {
@@ -137,23 +138,23 @@ if want callgrind && command -v valgrind >/dev/null; then
 		echo "Where the pipeline's instructions go (self cost, top entries):" >>"$md"
 		echo >>"$md"
 		echo '```' >>"$md"
-		callgrind_annotate --inclusive=no "$out/cg.pipeline" 2>/dev/null |
+		callgrind_annotate --inclusive=no "$raw/cg.pipeline" 2>/dev/null |
 			awk '/PROGRAM TOTALS/ { p = 1; next } p && /%\)/ { print; if (++k == 10) exit }' |
 			sed 's/[[:space:]]\+/ /g' >>"$md"
 		echo '```' >>"$md"
 		echo >>"$md"
 		echo "(libfixbuf has no symbols: its two entries are the transcoder copying the 300-byte internal record into the external template.)" >>"$md"
 	else
-		echo "callgrind did not run: $(tail -n 2 "$out/cg.pipeline.err")" >>"$md"
+		echo "callgrind did not run: $(tail -n 2 "$raw/cg.pipeline.err")" >>"$md"
 	fi
-	rm -f "$out/cg.pipeline" "$out/cg.raw" "$out"/cg.*.err
+	rm -f "$raw/cg.pipeline" "$raw/cg.raw" "$out"/cg.*.err
 fi
 
 # --- 4 + 6. memory and scaling ---
 if want flowcache; then
 	section "4 + 6. Userspace flow cache: cost and memory, 1k -> $maxflows flows"
 	run flowcache "$B/flowcache_bench" -m $maxflows -d "$out/flowcache.dat"
-	b=$(marker flowcache_bytes_per_flow "$out/flowcache.out")
+	b=$(marker flowcache_bytes_per_flow "$raw/flowcache.out")
 	[ -n "$b" ] && echo "| flow cache heap bytes per flow ($maxflows flows) | $b | (120-byte entry) | - |" >>"$summary"
 fi
 if want kmap; then
@@ -165,7 +166,7 @@ fi
 if want e2e; then
 	section "5. End to end: xlatflowd vs softflowd on the same traffic"
 	run e2e bash "$src/bench/e2e.sh" -f $e2e_flows -p $e2e_pkts
-	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$out/e2e.out" >>"$summary"
+	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/e2e.out" >>"$summary"
 fi
 
 # --- 2. NAT hook in the VM ---
@@ -174,12 +175,12 @@ if want vm; then
 	vmwork=$build/bench/vm-work
 	log "vm: tests/vm/run-vm.sh bench/nat_vm.sh (several minutes under TCG)"
 	if XF_BUILDDIR=$build XF_SRCDIR=$src sh "$src/tests/vm/run-vm.sh" -t 900 -w "$vmwork" \
-		"$src/bench/nat_vm.sh" >"$out/vm.console" 2>"$out/vm.err"; then
+		"$src/bench/nat_vm.sh" >"$raw/vm.console" 2>"$raw/vm.err"; then
 		cat "$vmwork/out/nat.md" >>"$md"
 		sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$vmwork/out/nat.md" >>"$summary"
 	else
 		rc=$?
-		echo "The VM run did not complete (exit $rc): $(tail -n 3 "$out/vm.err" | tr '\n' ' ')" >>"$md"
+		echo "The VM run did not complete (exit $rc): $(tail -n 3 "$raw/vm.err" | tr '\n' ' ')" >>"$md"
 		[ -r "$vmwork/out/nat.md" ] && cat "$vmwork/out/nat.md" >>"$md"
 	fi
 fi
@@ -187,7 +188,7 @@ fi
 # --- plot ---
 if command -v gnuplot >/dev/null && [ -s "$out/flowcache.dat" ] && [ -s "$out/drain.dat" ] &&
 	[ -s "$out/attach.dat" ]; then
-	gnuplot -e "dir='$out'" "$src/bench/scaling.gp" 2>"$out/gnuplot.err" &&
+	gnuplot -e "dir='$out'" "$src/bench/scaling.gp" 2>"$raw/gnuplot.err" &&
 		printf '\n## Scaling curves\n\n![scaling](scaling.png)\n' >>"$md"
 else
 	printf '\n(no plot: gnuplot missing or a scaling part skipped; apt-get install gnuplot-nox)\n' >>"$md"
