@@ -24,13 +24,16 @@ tmp=$(mktemp -d /tmp/xf-export-nfacctd.XXXXXX)
 pmpid=
 stop_nfacctd() {
 	[ -n "$pmpid" ] || return 0
+	local plugins
+	plugins=$(pgrep -P "$pmpid" || true)
 	kill -TERM "$pmpid" 2>/dev/null || true
-	# nfacctd takes a while to purge and exit
-	for _ in $(seq 50); do
+	# nfacctd purges and exits within a second or two, but its core
+	# sometimes ignores SIGTERM: then kill it and its plugin processes
+	for _ in $(seq 30); do
 		kill -0 "$pmpid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -KILL "$pmpid" 2>/dev/null || true
+	kill -KILL "$pmpid" $plugins 2>/dev/null || true
 	wait "$pmpid" 2>/dev/null || true
 	pmpid=
 }
