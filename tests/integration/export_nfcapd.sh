@@ -24,6 +24,7 @@ for tool in nfcapd nfdump python3; do
 done
 
 send=./tests/tools/xf-send-records
+srcdir=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 tmp=$(mktemp -d /tmp/xf-export-nfcapd.XXXXXX)
 nfpid=
 cleanup() {
@@ -157,6 +158,11 @@ for mode in ipfix netflow9; do
 		"$send" --collector "udp://127.0.0.1:$port" --odid 77 $extra >"$tmp/$mode.stats"
 	nfcapd_stop "$tmp/$mode"
 	check_sets_ab "$mode" "$tmp/$mode.json" "$tmp/$mode.stats" "$tmp/$mode.log"
+	# the shipped nfdump format (templates/nfdump-format.txt) shows the translation
+	TZ=UTC nfdump -q -r "$(ls "$tmp/$mode"/nfcapd.2* | head -n 1)" \
+		-o "$(grep -v '^#' "$srcdir/templates/nfdump-format.txt")" >"$tmp/$mode.fmt"
+	grep -Eq 'UDP +198\.18\.0\.2: +5353 -> +198\.19\.0\.53: +53 +198\.18\.100\.1: 61000 -> +198\.18\.200\.53: +5353 +2 +152$' \
+		"$tmp/$mode.fmt" || { cat "$tmp/$mode.fmt"; echo "FAIL: $mode: nfdump format line"; exit 1; }
 done
 
 # 3. nfcapd restarted while the exporter runs (template refresh every 2 s)
