@@ -12,7 +12,10 @@ dst:dport with K packets of B payload bytes, so it counts K packets and
 K * (28 + B) IP octets. --interleave sends packet 1 of every flow, then
 packet 2, ... (all flows are alive at once); otherwise flow after flow.
 --rounds repeats the whole thing R times, SEC seconds apart (the packets
-per flow are then R * K). Prints "flows=N packets=P octets=O".
+per flow are then R * K). Prints "flows=N packets=P octets=O", and with
+--timing also "first_wall_ms=W span_ms=S": the wall clock at the first
+packet and the CLOCK_MONOTONIC time from the first packet to the last.
+--started FILE creates FILE right after the first packet.
 """
 import argparse
 import resource
@@ -34,6 +37,8 @@ def main():
     ap.add_argument('--rounds', type=int, default=1)
     ap.add_argument('--gap', type=float, default=0.0)
     ap.add_argument('--rate', type=float, default=0.0, help='packets per second (0: as fast as possible)')
+    ap.add_argument('--timing', action='store_true')
+    ap.add_argument('--started', help='create this file after the first packet')
     a = ap.parse_args()
 
     srcs = a.src.split(',')
@@ -48,8 +53,15 @@ def main():
     sent = 0
     t0 = time.monotonic()
 
+    first_wall = first_mono = last_mono = None
+
     def pace():
-        nonlocal sent
+        nonlocal sent, first_wall, first_mono, last_mono
+        last_mono = time.monotonic()
+        if first_mono is None:
+            first_wall, first_mono = time.time(), last_mono
+            if a.started:
+                open(a.started, 'w').close()
         sent += 1
         if a.rate:
             ahead = sent / a.rate - (time.monotonic() - t0)
@@ -81,7 +93,10 @@ def main():
                     pace()
                 s.close()
     n = a.flows * a.packets * a.rounds
-    print(f'flows={a.flows} packets={n} octets={n * (28 + a.payload)}')
+    timing = ''
+    if a.timing:
+        timing = f' first_wall_ms={int(first_wall * 1000)} span_ms={int((last_mono - first_mono) * 1000)}'
+    print(f'flows={a.flows} packets={n} octets={n * (28 + a.payload)}{timing}')
 
 
 if __name__ == '__main__':
