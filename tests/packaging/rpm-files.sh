@@ -4,7 +4,7 @@
 # the exact file list, the config flagged noreplace with mode 0640 root, the
 # systemd scriptlets, and the version configure.ac declares.
 . "$(dirname "$0")/lib.sh"
-need_cmd rpmbuild rpm
+need_cmd rpmbuild rpm rpm2cpio cpio readelf
 
 rpmfile=$(built_rpm) || { fail "build-rpm.sh"; finish; }
 pass "build-rpm.sh built $(basename "$rpmfile")"
@@ -70,5 +70,5 @@ on_exit "rm -rf '$work'"
 check "packaged unit equals etc/xlatflowd.service" \
 	cmp -s "$work/usr/lib/systemd/system/xlatflowd.service" "$XF_SRCDIR/etc/xlatflowd.service"
 check "packaged daemon is an x86-64 ELF executable" \
-	sh -c "file -b '$work/usr/sbin/xlatflowd' | grep -q 'ELF 64-bit.*x86-64'"
+	sh -c "readelf -h '$work/usr/sbin/xlatflowd' | grep -q 'Machine:.*X86-64'"
 finish
