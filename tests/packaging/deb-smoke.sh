@@ -99,6 +99,15 @@ case $out in
 *) fail "xlatflowd --version prints '$out', not $version" ;;
 esac
 
+# Every option --help lists is documented in xlatflowd(8) (roff writes the
+# dashes as \-).
+undocumented=
+for opt in $(/usr/sbin/xlatflowd --help 2>&1 | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+	roff=$(printf '%s' "$opt" | sed 's/-/\\\\-/g')
+	zcat /usr/share/man/man8/xlatflowd.8.gz | grep -q -- "$roff" || undocumented="$undocumented $opt"
+done
+check_eq "every --help option is in xlatflowd(8)" "" "$undocumented"
+
 out=$(/usr/sbin/xlatflowd --check-config 2>&1)
 rc=$?
 check_eq "xlatflowd --check-config on the shipped config exits 0" 0 "$rc"
