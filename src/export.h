@@ -42,8 +42,9 @@ void exporter_add(struct exporter *exp, const struct flow_record *rec);
 void exporter_flush(struct exporter *exp);
 
 /*
- * Periodic work (call at least once a second): template refresh on UDP,
- * TCP reconnects with backoff. now_ms is CLOCK_MONOTONIC milliseconds.
+ * Periodic work (call at least once a second): template and options refresh
+ * on UDP, options refresh and reconnects with backoff on TCP. now_ms is
+ * CLOCK_MONOTONIC milliseconds.
  */
 void exporter_tick(struct exporter *exp, uint64_t now_ms);
 
@@ -51,7 +52,7 @@ void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out);
 
 /*
  * The metering process counters (kernel counters summed over CPUs, flow
- * cache drops), totals since start. Copied; reported in the next options
+ * cache evictions), totals since start. Copied; reported in the next options
  * records (with the templates and every template_refresh seconds). Call
  * once per drain cycle.
  */
