@@ -375,8 +375,8 @@ static bool internal_add(struct ipfix_encoder *enc, const struct template_def *d
 	len = fbTemplateGetIELenOfMemBuffer(tmpl);
 	if (len != def->rec_len) {
 		fbTemplateFreeUnused(tmpl);
-		snprintf(err, err_len, "%s: internal template is %u bytes, its struct %u", def->name,
-			 len, def->rec_len);
+		snprintf(err, err_len, "%s: internal template is %u bytes, its struct %u",
+			 def->name, len, def->rec_len);
 		return false;
 	}
 	if (!fbSessionAddTemplate(enc->session, TRUE, def->itid, tmpl, &gerr)) {
@@ -664,7 +664,8 @@ int ipfix_record_options(uint8_t *buf, uint16_t tid, const struct ipfix_options 
 		struct sampling_rec r = {
 			.odid = observation_domain_id,
 			.sampling_interval = n,
-			.sampling_algorithm = n > 1 ? NF9_SAMPLING_RANDOM : NF9_SAMPLING_DETERMINISTIC,
+			.sampling_algorithm =
+				n > 1 ? NF9_SAMPLING_RANDOM : NF9_SAMPLING_DETERMINISTIC,
 		};
 
 		memcpy(buf, &r, sizeof(r));
@@ -720,8 +721,8 @@ int ipfix_describe_templates(const struct ipfix_params *params, bool netflow9,
 		memset(d, 0, sizeof(*d));
 		d->tid = def->tid;
 		/* the same selection rule as fbTemplateAppendSpecArray */
-		for (const fbInfoElementSpec_t *sp = def->spec; sp->name; offset += sp->len_override,
-						sp++) {
+		for (const fbInfoElementSpec_t *sp = def->spec; sp->name;
+		     offset += sp->len_override, sp++) {
 			const fbInfoElement_t *ie;
 			int index = sp - def->spec;
 

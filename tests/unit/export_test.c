@@ -129,13 +129,14 @@ static int tcp_listener(struct sockaddr_in *sin)
 	return fd;
 }
 
-static void add_collector(struct xf_config *cfg, enum xf_transport tr, const struct sockaddr_in *sin)
+static void add_collector(struct xf_config *cfg, enum xf_transport tr,
+			  const struct sockaddr_in *sin)
 {
 	struct xf_collector_config *cc = &cfg->collectors[cfg->n_collectors++];
 
 	memset(cc, 0, sizeof(*cc));
-	snprintf(cc->url, sizeof(cc->url), "%s://127.0.0.1:%u", tr == XF_TRANSPORT_TCP ? "tcp" : "udp",
-		 ntohs(sin->sin_port));
+	snprintf(cc->url, sizeof(cc->url), "%s://127.0.0.1:%u",
+		 tr == XF_TRANSPORT_TCP ? "tcp" : "udp", ntohs(sin->sin_port));
 	cc->transport = tr;
 	cc->protocol = XF_PROTO_IPFIX;
 	memcpy(&cc->addr, sin, sizeof(*sin));
@@ -598,8 +599,10 @@ static void test_options_on_change(void)
 	n = read_udp(fd, kinds, sizeof(kinds), info);
 	CHECK_STR(kinds, "TRRTD");
 	if (n == 5) {
-		CHECK(has_set(&info[4], IPFIX_TID_EXPORTER) && has_set(&info[4], IPFIX_TID_METERING));
-		CHECK(has_set(&info[4], IPFIX_TID_SAMPLING) && has_set(&info[4], IPFIX_TID_SELECTOR));
+		CHECK(has_set(&info[4], IPFIX_TID_EXPORTER));
+		CHECK(has_set(&info[4], IPFIX_TID_METERING));
+		CHECK(has_set(&info[4], IPFIX_TID_SAMPLING));
+		CHECK(has_set(&info[4], IPFIX_TID_SELECTOR));
 		CHECK(!has_set(&info[4], IPFIX_TID_INTERFACE));
 		CHECK(has_set(&info[4], IPFIX_TID_IPV4));
 	}
@@ -610,7 +613,8 @@ static void test_options_on_change(void)
 	n = read_udp(fd, kinds, sizeof(kinds), info);
 	CHECK_STR(kinds, "D");
 	if (n == 1)
-		CHECK(has_set(&info[0], IPFIX_TID_INTERFACE) && has_set(&info[0], IPFIX_TID_EXPORTER));
+		CHECK(has_set(&info[0], IPFIX_TID_INTERFACE));
+		CHECK(has_set(&info[0], IPFIX_TID_EXPORTER));
 
 	exporter_add(exp, &r);
 	exporter_flush(exp);

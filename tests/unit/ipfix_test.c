@@ -836,7 +836,8 @@ static void test_options(void)
 				break;
 			case IPFIX_TID_SAMPLING:
 				CHECK_U64(o.sampling_interval, 1);
-				CHECK_U64(o.sampling_algorithm, 1); /* deterministic: every packet */
+				/* deterministic: every packet */
+				CHECK_U64(o.sampling_algorithm, 1);
 				break;
 			case IPFIX_TID_SELECTOR:
 				CHECK_U64(o.selector_id, 1);
