@@ -333,7 +333,7 @@ struct exporter *exporter_new(const struct xf_config *cfg, char *err, size_t err
 		char why[256] = "";
 
 		t->exp = exp;
-		/* a v9 header has no length: a TCP receiver could not find message boundaries */
+		/* a v9 header has no length: over TCP a receiver cannot find messages */
 		if (cc->protocol == XF_PROTO_NETFLOW9 && cc->transport == XF_TRANSPORT_TCP) {
 			snprintf(err, err_len,
 				 "collector %s: NetFlow v9 needs UDP (use IPFIX over TCP)", cc->url);

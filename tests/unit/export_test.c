@@ -612,9 +612,10 @@ static void test_options_on_change(void)
 	exporter_flush(exp);
 	n = read_udp(fd, kinds, sizeof(kinds), info);
 	CHECK_STR(kinds, "D");
-	if (n == 1)
+	if (n == 1) {
 		CHECK(has_set(&info[0], IPFIX_TID_INTERFACE));
 		CHECK(has_set(&info[0], IPFIX_TID_EXPORTER));
+	}
 
 	exporter_add(exp, &r);
 	exporter_flush(exp);
@@ -637,7 +638,8 @@ static void test_options_on_change(void)
 	n = read_udp(fd, kinds, sizeof(kinds), info);
 	CHECK_STR(kinds, "O");
 	if (n == 1)
-		CHECK(has_set(&info[0], IPFIX_TID_EXPORTER) && !has_set(&info[0], IPFIX_TID_INTERFACE));
+		CHECK(has_set(&info[0], IPFIX_TID_EXPORTER) &&
+		      !has_set(&info[0], IPFIX_TID_INTERFACE));
 	exporter_free(exp);
 	close(fd);
 }
