@@ -407,7 +407,10 @@ static void record_set(struct xlat_record *r, const struct xf_xlat_event *ev)
 static bool record_same_tuples(const struct xlat_record *a, const struct xlat_record *b)
 {
 	return a->family == b->family && a->proto == b->proto &&
-	       memcmp(a->orig_src, b->orig_src, 64) == 0 && a->orig_sport == b->orig_sport &&
+	       memcmp(a->orig_src, b->orig_src, 16) == 0 &&
+	       memcmp(a->orig_dst, b->orig_dst, 16) == 0 &&
+	       memcmp(a->reply_src, b->reply_src, 16) == 0 &&
+	       memcmp(a->reply_dst, b->reply_dst, 16) == 0 && a->orig_sport == b->orig_sport &&
 	       a->orig_dport == b->orig_dport && a->reply_sport == b->reply_sport &&
 	       a->reply_dport == b->reply_dport;
 }
