@@ -566,7 +566,7 @@ static void test_netflow9_udp(void)
 	/* v9 has no message length, so no TCP */
 	cfg.collectors[0].transport = XF_TRANSPORT_TCP;
 	CHECK(exporter_new(&cfg, err, sizeof(err)) == NULL);
-	CHECK(strstr(err, "NetFlow v9 needs UDP") != NULL);
+	CHECK(strstr(err, "NetFlow v9 is UDP only") != NULL);
 	exporter_free(NULL);
 }
 
