@@ -335,8 +335,7 @@ struct exporter *exporter_new(const struct xf_config *cfg, char *err, size_t err
 		t->exp = exp;
 		/* a v9 header has no length: over TCP a receiver cannot find messages */
 		if (cc->protocol == XF_PROTO_NETFLOW9 && cc->transport == XF_TRANSPORT_TCP) {
-			snprintf(err, err_len, "collector %s: NetFlow v9 is UDP only",
-				 cc->url);
+			snprintf(err, err_len, "collector %s: NetFlow v9 is UDP only", cc->url);
 			goto fail;
 		}
 		if (cc->protocol == XF_PROTO_NETFLOW9)
