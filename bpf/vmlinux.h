@@ -185,7 +185,6 @@ struct nf_conntrack_zone {
 struct nf_conn {
 	struct nf_conntrack_zone zone;
 	struct nf_conntrack_tuple_hash tuplehash[2];
-	long unsigned int status;
 };
 
 enum ip_conntrack_dir {
