@@ -10,7 +10,7 @@ build=(autoconf automake libtool pkg-config make gcc clang llvm bpftool
 	libnetfilter-conntrack-dev libmnl-dev libsystemd-dev)
 test=(python3 iproute2 iputils-ping nftables iptables conntrack ethtool procps psmisc kmod
 	nfdump pmacct tshark libfixbuf-tools softflowd iperf3
-	qemu-system-x86 linux-image-amd64 busybox-static valgrind systemd)
+	qemu-system-x86 linux-image-amd64 busybox-static cpio valgrind systemd)
 pkg=(debhelper dpkg-dev rpm fakeroot)
 
 if [ "$(id -u)" != 0 ]; then

@@ -60,6 +60,8 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* The same protocols the flow parser and the kernel hook give ports to, so
+ * that a translation's tuples match the flow keys (DCCP flows have none). */
 static bool proto_has_ports(uint8_t proto)
 {
 	switch (proto) {
@@ -67,7 +69,6 @@ static bool proto_has_ports(uint8_t proto)
 	case IPPROTO_UDP:
 	case IPPROTO_UDPLITE:
 	case IPPROTO_SCTP:
-	case IPPROTO_DCCP:
 		return true;
 	default:
 		return false;
