@@ -8,6 +8,9 @@
 # observation point must carry exactly the translation conntrack applied.
 #
 #   NAT_MODE=conntrack (default; the host)  or fentry / kprobe (tests/vm)
+#   XF_SAMPLING=N  sample 1 packet in N: every flow that is kept must still
+#                  carry its translation (the NAT path never samples), but
+#                  not every observation point is expected any more
 #
 # Cases (client source ports are fixed so each connection is known):
 #   A ClusterIP, kube-proxy iptables mode: iptables-nft KUBE-SVC chains with
@@ -149,7 +152,7 @@ XFC_PID=$!
 XF_PIDS+=("$XFC_PID")
 start_xlatflowd "$node" --interface 'r*' --collector "udp://127.0.0.1:$port" \
 	--collector "udp://127.0.0.1:$port2" --idle-timeout 3 --drain-interval 100 \
-	--nat-hook "$NAT_MODE"
+	--nat-hook "$NAT_MODE" --sampling "${XF_SAMPLING:-1}"
 grep -q "NAT enrichment: $NAT_MODE" "$WORK/xlatflowd.log" ||
 	fail "NAT enrichment is not $NAT_MODE: $(grep -i nat "$WORK/xlatflowd.log")"
 
@@ -186,4 +189,4 @@ nfdump_json "$WORK/nfdump.json"
 
 [ -z "${XF_KEEP:-}" ] || cp -r "$WORK" "$XF_KEEP"
 python3 "$abs_top_srcdir/tests/integration/natcheck.py" "$WORK/conntrack.txt" "$WORK/xfc.json" \
-	"$WORK/nfdump.json" "$b"
+	"$WORK/nfdump.json" "$b" ${XF_SAMPLING:+--sampled}

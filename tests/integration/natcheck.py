@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Check exported translations against the kernel's conntrack table.
 
-usage: natcheck.py CONNTRACK_TXT XF_COLLECT_JSONL NFDUMP_JSON BASE_PORT
+usage: natcheck.py CONNTRACK_TXT XF_COLLECT_JSONL NFDUMP_JSON BASE_PORT [--sampled]
 
 CONNTRACK_TXT is `conntrack -L -o extended` output. For every translated
 connection (original tuple O, reply tuple R, O != inverse(R)) a flow with one
@@ -16,6 +16,8 @@ This is written from the definition, independently of src/xlat.c. Flows of
 untranslated connections must carry no translation. Every connection the
 test made (client ports BASE+1..) must have been seen at every observation
 point its path crosses, and nfdump must decode the same post-NAT IPv4 fields.
+With --sampled (packet sampling on), some observation points may have no
+kept packet, so coverage is only checked to be non-empty overall.
 """
 import ipaddress
 import json
@@ -89,6 +91,7 @@ def main():
     records = [r for r in load_jsonl(sys.argv[2]) if "protocolIdentifier" in r]
     nfdump = json.load(open(sys.argv[3])) if open(sys.argv[3]).read().strip() else []
     base = int(sys.argv[4])
+    sampled = "--sampled" in sys.argv[5:]
     fails = []
 
     # tuple -> (conn, role)
@@ -160,13 +163,15 @@ def main():
     if len(ours) < 20:
         fails.append("only %d translated connections of the test in conntrack (want >= 20):\n%s" %
                      (len(ours), "\n".join(c["line"] for c in conns)))
-    for c in ours:
+    for c in ([] if sampled else ours):
         local = str(c["orig"][0]).startswith("198.18.3.1")  # case H: the node's own socket
         need = {"invR", "R"} if local else {"O", "invR", "R", "invO"}
         got = seen.get(id(c), set())
         if not need <= got:
             fails.append("connection %s: flows seen as %s, expected %s" % (c["line"], sorted(got),
                                                                             sorted(need)))
+    if sampled and not seen:
+        fails.append("no flow of a translated connection was kept")
     zones = sorted({c["zone"] for c in ours})
     if zones != [0, 7, 9]:
         fails.append("zones of the test's connections: %s, expected [0, 7, 9]" % zones)
