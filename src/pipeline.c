@@ -17,6 +17,9 @@
 #include "pipeline.h"
 #include "xlat.h"
 
+/* interfaceDescription of the rows of the interface table options records */
+#define IFACE_DESCRIPTION "monitored by xlatflowd (tc clsact ingress+egress)"
+
 /* TCP connections send their last ACKs right after FIN/RST. */
 #define FIN_GRACE_NS (2ULL * 1000000000ULL)
 
@@ -32,6 +35,7 @@ struct pipeline {
 	GHashTable *attached; /* ifindex -> interface name (owned) */
 	uint64_t drained_flows;
 	uint64_t drained_events;
+	uint64_t start_wall_ms; /* systemInitTimeMilliseconds, kept across reloads */
 };
 
 static uint64_t mono_ms(void)
@@ -104,6 +108,7 @@ static void on_link(void *ctx, int ifindex, const char *name, bool present)
 		log_info("interface %s (index %d) %s", old, ifindex,
 			 present ? "no longer monitored" : "removed");
 		g_hash_table_remove(p->attached, GINT_TO_POINTER(ifindex));
+		exporter_set_interface(p->exp, (uint32_t)ifindex, NULL, NULL);
 	} else if (!old && wanted) {
 		rc = capture_attach(p->capture, ifindex);
 		if (rc < 0) {
@@ -112,8 +117,10 @@ static void on_link(void *ctx, int ifindex, const char *name, bool present)
 		}
 		log_info("interface %s (index %d) monitored", name, ifindex);
 		g_hash_table_insert(p->attached, GINT_TO_POINTER(ifindex), g_strdup(name));
+		exporter_set_interface(p->exp, (uint32_t)ifindex, name, IFACE_DESCRIPTION);
 	} else if (old && strcmp(old, name) != 0) {
 		g_hash_table_insert(p->attached, GINT_TO_POINTER(ifindex), g_strdup(name));
+		exporter_set_interface(p->exp, (uint32_t)ifindex, name, IFACE_DESCRIPTION);
 	}
 }
 
@@ -138,6 +145,44 @@ static int rescan(struct pipeline *p)
 }
 
 /* --- lifecycle ------------------------------------------------------------ */
+
+/* Kernel and cache counters for the metering statistics options records. */
+static void report_metering(struct pipeline *p)
+{
+	uint64_t kc[XF_CNT_MAX] = { 0 }, nc[XF_CNT_MAX] = { 0 };
+	struct ipfix_metering m = { 0 };
+	struct flowcache_stats fs;
+
+	if (capture_read_counters(p->capture, kc) < 0)
+		return;
+	if (p->nat)
+		nathook_read_counters(p->nat, nc);
+	flowcache_get_stats(p->cache, &fs);
+	m.observed_packets = kc[XF_CNT_PACKETS];
+	m.non_ip_packets = kc[XF_CNT_NON_IP];
+	m.malformed_packets = kc[XF_CNT_MALFORMED];
+	m.sampled_out_packets = kc[XF_CNT_SAMPLED_OUT];
+	m.map_full_packets = kc[XF_CNT_MAP_FULL];
+	m.lost_packets = kc[XF_CNT_RB_LOST_PACKETS];
+	m.lost_octets = kc[XF_CNT_RB_LOST_OCTETS];
+	m.lost_translations = nc[XF_CNT_XLAT_RB_LOST];
+	m.unsupported_translations = nc[XF_CNT_XLAT_UNSUPPORTED];
+	m.cache_evicted_flows = fs.evicted;
+	exporter_set_metering(p->exp, &m);
+}
+
+/* A new exporter (start, reload) learns the start time and the interfaces. */
+static void prime_exporter(struct pipeline *p, struct exporter *exp)
+{
+	GHashTableIter it;
+	gpointer k, v;
+
+	exporter_set_system_init_time(exp, p->start_wall_ms);
+	g_hash_table_iter_init(&it, p->attached);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		exporter_set_interface(exp, (uint32_t)GPOINTER_TO_INT(k), v, IFACE_DESCRIPTION);
+}
+
 
 static void cache_timeouts(const struct xf_config *cfg, struct flowcache_timeouts *t)
 {
@@ -182,6 +227,7 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 		p->cfg.exclude[i] = g_strdup(cfg->exclude[i]);
 	p->attached = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	clock_sync(&p->clock);
+	p->start_wall_ms = clock_mono_to_wall_ms(&p->clock, clock_mono_ns());
 
 	p->capture = capture_open(&copts, err, err_len);
 	if (!p->capture)
@@ -189,6 +235,7 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 	p->exp = exporter_new(cfg, err, err_len);
 	if (!p->exp)
 		goto fail;
+	prime_exporter(p, p->exp);
 	cache_timeouts(cfg, &t);
 	p->cache = flowcache_new(cfg->max_flows, &t, on_flow_export, p);
 	if (cfg->nat_hook != XF_NAT_OFF) {
@@ -290,6 +337,7 @@ void pipeline_cycle(struct pipeline *p)
 		p->drained_flows += (uint64_t)rc;
 	clock_sync(&p->clock);
 	flowcache_expire(p->cache, clock_mono_ns());
+	report_metering(p);
 	exporter_flush(p->exp);
 	exporter_tick(p->exp, mono_ms());
 	if (p->xlat)
@@ -306,6 +354,7 @@ int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *
 	exp = exporter_new(cfg, err, err_len);
 	if (!exp)
 		return -EINVAL;
+	prime_exporter(p, exp);
 	if (cfg->nat_hook != p->cfg.nat_hook || cfg->kernel_max_flows != p->cfg.kernel_max_flows ||
 	    cfg->ringbuf_size != p->cfg.ringbuf_size)
 		log_warnx("reload: nat_hook, kernel_max_flows and ringbuf_size take effect on "
@@ -366,6 +415,9 @@ void pipeline_shutdown(struct pipeline *p)
 	clock_sync(&p->clock);
 	flowcache_flush(p->cache, FLOW_END_FORCED);
 	exporter_flush(p->exp);
+	/* the final totals, so a collector sees what this run counted and lost */
+	report_metering(p);
+	exporter_send_options(p->exp);
 }
 
 void pipeline_log_summary(const struct pipeline *p)

@@ -132,3 +132,33 @@ cat >"$WORK/expect-xfc.json" <<EOF2
 ]
 EOF2
 python3 "$abs_top_srcdir/tests/integration/flowcheck.py" "$WORK/xfc.json" "$WORK/expect-xfc.json"
+
+# The options records the daemon sends at shutdown carry its final counters:
+# every IP packet the kernel counted is in exactly one exported record, none
+# was lost or sampled out, and the interface table names vb.
+python3 - "$WORK/xfc.json" "$vb_index" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+data = [r for r in recs if r.get("set") == "data" and "packetDeltaCount" in r]
+opts = [r for r in recs if r.get("set") == "options"]
+psamp = [r for r in opts if "selectorIdTotalPktsObserved" in r]
+meter = [r for r in opts if "droppedPacketTotalCount" in r]
+ifaces = [r for r in opts if "interfaceName" in r]
+fails = []
+total = sum(r["packetDeltaCount"] for r in data)
+if not psamp or psamp[-1]["selectorIdTotalPktsObserved"] != total:
+    fails.append("packets observed %s != packets exported %d" %
+                 (psamp[-1].get("selectorIdTotalPktsObserved") if psamp else None, total))
+if not psamp or psamp[-1]["selectorIdTotalPktsSelected"] != total:
+    fails.append("packets selected != packets exported")
+if not meter or meter[-1]["droppedPacketTotalCount"] != 0 or meter[-1].get("xlatSampledOutPacketTotalCount") != 0:
+    fails.append("metering: %s" % (meter[-1] if meter else None))
+if not any(r["interfaceName"] == "vb" and r["ingressInterface"] == int(sys.argv[2]) for r in ifaces):
+    fails.append("interface table: %s" % ifaces)
+for f in fails:
+    print("FAIL", f)
+if fails:
+    sys.exit(1)
+print("ok options: %d packets observed = %d exported in %d records, none lost; interface table names vb"
+      % (total, total, len(data)))
+PY
