@@ -137,8 +137,35 @@ systemctl stop xlatflowd
 echo "# bpf filters on xfu0 ingress after the stop:" \
 	"$(tc filter show dev xfu0 ingress | grep -c ' handle ')"
 
+# Upgrade of an enabled, running service whose conffile was edited: the edit
+# stays (dpkg keeps a changed conffile when the package's did not change),
+# the daemon is restarted with the new binary, and stays enabled.
+up=$(ls /xfdeb/upgrade/xlatflow_*.deb 2>/dev/null | head -n 1)
+if [ -n "$up" ]; then
+	systemctl enable --now xlatflowd 2>/dev/null
+	check_eq "enabled before the upgrade" enabled "$(systemctl is-enabled xlatflowd)"
+	pid=$(systemctl show -P MainPID xlatflowd)
+	echo '# local edit' >> "$conf"
+	DEBIAN_FRONTEND=noninteractive dpkg -i "$up" > "$out/upgrade.log" 2>&1
+	check_eq "dpkg -i (upgrade)" 0 "$?"
+	check_eq "upgraded version" "$(dpkg-deb -f "$up" Version)" \
+		"$(dpkg-query -W -f='${Version}' xlatflow)"
+	check_eq "edited conffile kept" "# local edit" "$(tail -n 1 "$conf")"
+	check_eq "conffile mode kept" "640 root:root" "$(stat -c '%a %U:%G' "$conf")"
+	check_eq "still enabled after the upgrade" enabled "$(systemctl is-enabled xlatflowd)"
+	check_eq "active after the upgrade" active "$(systemctl is-active xlatflowd)"
+	newpid=$(systemctl show -P MainPID xlatflowd)
+	check "restarted by the upgrade (pid $pid -> $newpid)" [ "$newpid" != "$pid" ]
+else
+	fail "no upgrade package in /xfdeb/upgrade"
+fi
+
 dpkg --purge xlatflow > "$out/purge.log" 2>&1
 check_eq "dpkg --purge" 0 "$?"
+check_eq "purge stopped the service" inactive "$(systemctl is-active xlatflowd 2>&1)"
+check "purge removed /etc/xlatflow" [ ! -e /etc/xlatflow ]
+check "purge removed the enablement link" \
+	[ ! -e /etc/systemd/system/multi-user.target.wants/xlatflowd.service ]
 finish_status=0
 [ "$xf_failures" -eq 0 ] || finish_status=1
 echo "$((xf_checks - xf_failures)) passed, $xf_failures failed" > "$out/result"

@@ -29,8 +29,35 @@ cp "$XF_SRCDIR/tests/packaging/lib.sh" "$XF_SRCDIR/tests/packaging/systemd-inner
 	"$work/xftest/tests/"
 cp "$deb" "$work/xfdeb/"
 
+# A second build of the same tarball with a newer Debian revision, to test
+# the upgrade of a running, enabled service with an edited conffile.
+tarball=$(dist_tarball)
+base=$(basename "$tarball" .tar.gz)
+mkdir -p "$work/up"
+tar -xzf "$tarball" -C "$work/up"
+cl="$work/up/$base/packaging/debian/changelog"
+upver="$(dpkg-deb -f "$deb" Version).1"
+{
+	printf 'xlatflow (%s) unstable; urgency=medium\n\n' "$upver"
+	printf '  * Upgrade test build.\n\n'
+	printf ' -- %s  %s\n\n' "$(sed -n 's/^ -- \(.*>\)  .*/\1/p' "$cl" | head -n 1)" "$(date -R)"
+	cat "$cl"
+} > "$cl.new" && mv "$cl.new" "$cl"
+(cd "$work/up" && tar -czf "$base.tar.gz" "$base")
+if "$XF_SRCDIR/packaging/build-deb.sh" "$work/up/debs" "$work/up/$base.tar.gz" >/dev/null; then
+	mkdir -p "$work/xfdeb/upgrade"
+	cp "$work/up/debs/xlatflow_${upver}_"*.deb "$work/xfdeb/upgrade/"
+	pass "built the upgrade package $upver"
+else
+	fail "build of the upgrade package $upver"
+fi
+
 # Own machine id (nspawn refuses to share the host's journal), and the test
 # as the only unit to start: the host's other enabled services stay off.
+# A container image's policy-rc.d (exit 101) forbids maintainer scripts to
+# start, restart or stop services: drop it so the container behaves like an
+# installed Debian system.
+rm -f "$root/usr/sbin/policy-rc.d"
 od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$root/etc/machine-id"
 echo >> "$root/etc/machine-id"
 cat > "$root/etc/systemd/system/xftest.service" <<'UNIT'
