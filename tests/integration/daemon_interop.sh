@@ -160,7 +160,10 @@ for _ in $(seq 30); do
 	kill -0 "$NFACCTD_PID" 2>/dev/null || break
 	sleep 0.1
 done
-kill -KILL "$NFACCTD_PID" $plugins 2>/dev/null || true
+# plugins first, so that the core (our child) reaps them
+[ -n "$plugins" ] && kill -KILL $plugins 2>/dev/null
+sleep 0.2
+kill -KILL "$NFACCTD_PID" 2>/dev/null || true
 wait "$NFACCTD_PID" 2>/dev/null || true
 echo stop >"$WORK/pcap.ctl"
 wait "$PCAP_PID" 2>/dev/null || true

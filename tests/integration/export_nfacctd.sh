@@ -8,7 +8,9 @@
 # primitives (IEs 225-228), the custom primitives for IPv6 post-NAT
 # (281/282), the zone (xlatZoneId in IPFIX, ingressVRFID in v9), the
 # translation type and the pre-NAT source; and nfacctd's log must not call
-# any template malformed. Exits 77 when nfacctd or python3 is missing.
+# any template malformed. Then 1:10 sampling: nfacctd_renormalize must scale
+# every counter by exactly 10 from our sampling options records (IPFIX and
+# v9). Exits 77 when nfacctd or python3 is missing.
 set -eu
 
 for tool in nfacctd python3; do
@@ -33,7 +35,10 @@ stop_nfacctd() {
 		kill -0 "$pmpid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -KILL "$pmpid" $plugins 2>/dev/null || true
+	# plugins first, so that the core (our child) reaps them
+	[ -n "$plugins" ] && kill -KILL $plugins 2>/dev/null
+	sleep 0.2
+	kill -KILL "$pmpid" 2>/dev/null || true
 	wait "$pmpid" 2>/dev/null || true
 	pmpid=
 }
@@ -49,39 +54,50 @@ free_udp_port() {
 	python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-for mode in ipfix netflow9; do
+# start_nfacctd NAME AGGREGATE [EXTRA-CONFIG-LINE]: nfacctd on a free port
+# ($port) printing JSON to $tmp/NAME.json; pid in $pmpid
+start_nfacctd() {
 	port=$(free_udp_port)
-	cat >"$tmp/$mode.conf" <<CONF
+	cat >"$tmp/$1.conf" <<CONF
 daemonize: false
 nfacctd_ip: 127.0.0.1
 nfacctd_port: $port
 plugins: print
-aggregate: src_host, dst_host, src_port, dst_port, proto, post_nat_src_host, post_nat_dst_host, post_nat_src_port, post_nat_dst_port, post_nat_src_ipv6, post_nat_dst_ipv6, xlat_zone, xlat_zone_vrf, xlat_type, xlat_pre_src_host, xlat_pre_src_ipv6, xlat_pre_src_port
+aggregate: $2
 aggregate_primitives: $primitives
 print_output: json
-print_output_file: $tmp/$mode.json
+print_output_file: $tmp/$1.json
 print_output_file_append: true
 print_refresh_time: 1
+${3:-}
 CONF
-	nfacctd -f "$tmp/$mode.conf" >"$tmp/$mode.log" 2>&1 &
+	nfacctd -f "$tmp/$1.conf" >"$tmp/$1.log" 2>&1 &
 	pmpid=$!
 	for _ in $(seq 50); do
-		grep -q "waiting for NetFlow/IPFIX data" "$tmp/$mode.log" && break
+		grep -q "waiting for NetFlow/IPFIX data" "$tmp/$1.log" && break
 		sleep 0.1
 	done
-	grep -q "waiting for NetFlow/IPFIX data" "$tmp/$mode.log" ||
-		{ cat "$tmp/$mode.log"; echo "FAIL: nfacctd did not start"; exit 1; }
+	grep -q "waiting for NetFlow/IPFIX data" "$tmp/$1.log" ||
+		{ cat "$tmp/$1.log"; echo "FAIL: nfacctd did not start"; exit 1; }
 	# it says so before its plugins are ready; what comes earlier is lost
 	sleep 1
+}
+
+# wait_rows NAME N: the print plugin writes every second
+wait_rows() {
+	for _ in $(seq 60); do
+		[ -f "$tmp/$1.json" ] && [ "$(wc -l <"$tmp/$1.json")" -ge "$2" ] && break
+		sleep 0.1
+	done
+}
+
+for mode in ipfix netflow9; do
+	start_nfacctd "$mode" "src_host, dst_host, src_port, dst_port, proto, post_nat_src_host, post_nat_dst_host, post_nat_src_port, post_nat_dst_port, post_nat_src_ipv6, post_nat_dst_ipv6, xlat_zone, xlat_zone_vrf, xlat_type, xlat_pre_src_host, xlat_pre_src_ipv6, xlat_pre_src_port"
 	extra=
 	[ "$mode" = netflow9 ] && extra=--netflow9
 	printf 'metering\niface 3 eth0 uplink\nsend a\nsend b\nflush\nquit\n' |
 		"$send" --collector "udp://127.0.0.1:$port" --odid 77 $extra
-	# the print plugin writes every second: wait for the 6 flows
-	for _ in $(seq 60); do
-		[ -f "$tmp/$mode.json" ] && [ "$(wc -l <"$tmp/$mode.json")" -ge 6 ] && break
-		sleep 0.1
-	done
+	wait_rows "$mode" 6
 	stop_nfacctd
 	python3 - "$mode" "$tmp/$mode.json" "$tmp/$mode.log" <<'PY'
 import json, sys
@@ -147,3 +163,34 @@ print(f"nfacctd {mode}: {len(rows)} flows checked, {len(failures)} mismatches")
 sys.exit(1 if failures else 0)
 PY
 done
+
+# Sampling 1:10 announced in the options records: nfacctd with
+# nfacctd_renormalize multiplies the counters by 10, for IPFIX and for v9
+# (one nfacctd, both exporters, told apart by export_proto_version).
+start_nfacctd sampled "src_host, dst_host, src_port, dst_port, proto, export_proto_version" \
+	"nfacctd_renormalize: true"
+for extra in "" --netflow9; do
+	printf 'send a\nsend b\nflush\nquit\n' |
+		"$send" --collector "udp://127.0.0.1:$port" --odid 78 --sampling 10 $extra
+done
+wait_rows sampled 12
+stop_nfacctd
+python3 - "$tmp/sampled.json" <<'PY'
+import json, sys
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+failures = []
+# packets and bytes of record sets a and b, by source port (ICMP: 0)
+sent = {40001: (10, 1500), 5353: (2, 152), 40002: (5, 400), 0: (4, 336), 50000: (7, 777),
+        4500: (3, 333)}
+for version in (10, 9):
+    got = {r["port_src"]: (r["packets"], r["bytes"]) for r in rows
+           if r.get("export_proto_version") == version}
+    want = {port: (10 * p, 10 * b) for port, (p, b) in sent.items()}
+    if got != want:
+        failures.append(f"version {version}: got {got}, want {want}")
+for f in failures:
+    print("FAIL: sampled:", f)
+print(f"nfacctd sampled 1:10: {len(rows)} flows checked, {len(failures)} mismatches")
+sys.exit(1 if failures else 0)
+PY
