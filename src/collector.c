@@ -25,7 +25,7 @@ enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
 struct qmsg {
 	size_t len;
 	size_t off;
-	uint32_t records;
+	struct collector_load load;
 	uint8_t data[];
 };
 
@@ -71,12 +71,19 @@ uint64_t collector_retry_in(const struct collector *c, uint64_t now_ms)
 	return c->retry_at_ms - now_ms;
 }
 
+static void count_dropped(struct collector *c, const struct collector_load *load)
+{
+	c->stats.records_dropped += load->records;
+	c->stats.packets_dropped += load->packets;
+	c->stats.octets_dropped += load->octets;
+}
+
 static void drop_queue(struct collector *c)
 {
 	struct qmsg *m;
 
 	while ((m = g_queue_pop_head(&c->queue))) {
-		c->stats.records_dropped += m->records;
+		count_dropped(c, &m->load);
 		g_free(m);
 	}
 	c->queued_bytes = 0;
@@ -228,7 +235,7 @@ static void tcp_flush(struct collector *c, uint64_t now_ms)
 		if (m->off < m->len)
 			return;
 		c->stats.messages++;
-		c->stats.records += m->records;
+		c->stats.records += m->load.records;
 		c->stats.bytes += m->len;
 		g_free(g_queue_pop_head(&c->queue));
 	}
@@ -254,15 +261,18 @@ static int udp_send(struct collector *c, const uint8_t *msg, size_t len)
 	return -1;
 }
 
-void collector_send(struct collector *c, const uint8_t *msg, size_t len, uint32_t records,
-		    uint64_t now_ms)
+void collector_send(struct collector *c, const uint8_t *msg, size_t len,
+		    const struct collector_load *load, uint64_t now_ms)
 {
+	static const struct collector_load none;
 	struct qmsg *m;
 
+	if (!load)
+		load = &none;
 	if (!c->tcp) {
 		if (c->fd < 0 || udp_send(c, msg, len) < 0) {
 			/* ECONNREFUSED (port unreachable), ENOBUFS, ...: this message is lost */
-			c->stats.records_dropped += records;
+			count_dropped(c, load);
 			if (!c->warned_down && c->fd >= 0) {
 				log_warn("collector %s: send", c->cc.url);
 				c->warned_down = true;
@@ -271,18 +281,18 @@ void collector_send(struct collector *c, const uint8_t *msg, size_t len, uint32_
 		}
 		c->warned_down = false;
 		c->stats.messages++;
-		c->stats.records += records;
+		c->stats.records += load->records;
 		c->stats.bytes += len;
 		return;
 	}
 	if (c->state != CONN_UP || c->queued_bytes + len > c->queue_limit) {
-		c->stats.records_dropped += records;
+		count_dropped(c, load);
 		return;
 	}
 	m = g_malloc(sizeof(*m) + len);
 	m->len = len;
 	m->off = 0;
-	m->records = records;
+	m->load = *load;
 	memcpy(m->data, msg, len);
 	g_queue_push_tail(&c->queue, m);
 	c->queued_bytes += len;

@@ -26,6 +26,8 @@ struct collector_stats {
 	uint64_t messages;        /* messages written completely */
 	uint64_t records;         /* data records in them */
 	uint64_t records_dropped; /* records in messages that could not be sent */
+	uint64_t packets_dropped; /* packets and octets those records counted */
+	uint64_t octets_dropped;
 	uint64_t bytes;           /* bytes of those messages */
 	uint64_t connects;        /* TCP connections established */
 };
@@ -53,14 +55,21 @@ bool collector_is_tcp(const struct collector *c);
 /* UDP: a socket is open. TCP: the connection is established. */
 bool collector_is_up(const struct collector *c);
 
+/* What a message carries, for the drop counters. */
+struct collector_load {
+	uint32_t records; /* flow records (0 for templates and options) */
+	uint64_t packets; /* their packetDeltaCount sum */
+	uint64_t octets;  /* their octetDeltaCount sum */
+};
+
 /*
- * Send one whole message holding records data records (0 for templates).
+ * Send one whole message carrying load (may be NULL: nothing countable).
  * UDP: one datagram. TCP: written now, or queued while the socket is busy;
  * dropped when the connection is not up or the queue is full. Drops are
  * counted in records_dropped.
  */
-void collector_send(struct collector *c, const uint8_t *msg, size_t len, uint32_t records,
-		    uint64_t now_ms);
+void collector_send(struct collector *c, const uint8_t *msg, size_t len,
+		    const struct collector_load *load, uint64_t now_ms);
 
 /*
  * TCP: look (without blocking) whether the peer closed the connection and

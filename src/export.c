@@ -54,7 +54,10 @@ struct export_target {
 	uint32_t refresh_s;
 	uint32_t refresh_messages;
 	GQueue backlog;          /* TCP: struct flow_record copies while down */
-	uint64_t backlog_dropped;
+	struct collector_load open; /* packets and octets of the records in the open message */
+	uint64_t backlog_dropped;   /* records never encoded: backlog full, not encodable */
+	uint64_t backlog_dropped_packets;
+	uint64_t backlog_dropped_octets;
 	uint64_t encode_errors;
 };
 
@@ -111,11 +114,21 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * A finished message. The encoder emits the open message before it appends
+ * the record that did not fit, so t->open holds exactly this message's sums.
+ */
 static void target_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t records)
 {
 	struct export_target *t = ctx;
+	struct collector_load load = {
+		.records = records,
+		.packets = t->open.packets,
+		.octets = t->open.octets,
+	};
 
-	collector_send(t->coll, msg, len, records, mono_ms());
+	memset(&t->open, 0, sizeof(t->open));
+	collector_send(t->coll, msg, len, &load, mono_ms());
 	if (records && !t->tcp && t->refresh_messages && ++t->data_messages >= t->refresh_messages)
 		t->templates_due = true;
 }
@@ -138,6 +151,8 @@ static void target_options(struct export_target *t, uint64_t now_ms)
 	opts.exported_records = cs.records;
 	opts.exported_octets = cs.bytes;
 	opts.not_sent_records = cs.records_dropped + t->backlog_dropped;
+	opts.not_sent_packets = cs.packets_dropped + t->backlog_dropped_packets;
+	opts.not_sent_octets = cs.octets_dropped + t->backlog_dropped_octets;
 	if (enc_add_options(t, &opts) < 0)
 		log_warnx("collector %s: cannot encode options records", collector_url(t->coll));
 	t->options_due = false;
@@ -154,6 +169,13 @@ static void target_templates(struct export_target *t, uint64_t now_ms)
 	t->data_messages = 0;
 }
 
+static void count_unsent(struct export_target *t, const struct flow_record *rec)
+{
+	t->backlog_dropped++;
+	t->backlog_dropped_packets += rec->packets;
+	t->backlog_dropped_octets += rec->octets;
+}
+
 static void target_encode(struct export_target *t, const struct flow_record *rec)
 {
 	int rc;
@@ -168,8 +190,11 @@ static void target_encode(struct export_target *t, const struct flow_record *rec
 		if (!t->encode_errors++)
 			log_warnx("collector %s: cannot encode a flow record: %s",
 				  collector_url(t->coll), strerror(-rc));
-		t->backlog_dropped++;
+		count_unsent(t, rec);
+		return;
 	}
+	t->open.packets += rec->packets;
+	t->open.octets += rec->octets;
 }
 
 /*
@@ -189,7 +214,7 @@ static void backlog_push(struct export_target *t, const struct flow_record *rec)
 	struct flow_record *copy;
 
 	if (g_queue_get_length(&t->backlog) >= EXPORT_BACKLOG_RECORDS) {
-		t->backlog_dropped++;
+		count_unsent(t, rec);
 		return;
 	}
 	copy = g_new(struct flow_record, 1);
@@ -298,6 +323,8 @@ void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out)
 		out->messages += cs.messages;
 		out->records += cs.records;
 		out->records_dropped += cs.records_dropped + t->backlog_dropped;
+		out->packets_dropped += cs.packets_dropped + t->backlog_dropped_packets;
+		out->octets_dropped += cs.octets_dropped + t->backlog_dropped_octets;
 		out->bytes += cs.bytes;
 	}
 }

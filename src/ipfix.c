@@ -142,6 +142,8 @@ struct exporter_rec {
 	uint64_t records;
 	uint64_t octets;
 	uint64_t not_sent_records;
+	uint64_t not_sent_packets;
+	uint64_t not_sent_octets;
 	uint64_t system_init_ms;
 } __attribute__((packed));
 
@@ -151,6 +153,8 @@ static fbInfoElementSpec_t exporter_spec[] = {
 	{ "exportedFlowRecordTotalCount", 8, 0 },
 	{ "exportedOctetTotalCount", 8, 0 },
 	{ "notSentFlowTotalCount", 8, 0 },
+	{ "notSentPacketTotalCount", 8, 0 },
+	{ "notSentOctetTotalCount", 8, 0 },
 	{ "systemInitTimeMilliseconds", 8, 0 },
 	FB_IESPEC_NULL,
 };
@@ -634,6 +638,8 @@ int ipfix_record_options(uint8_t *buf, uint16_t tid, const struct ipfix_options 
 			.records = opts->exported_records,
 			.octets = opts->exported_octets,
 			.not_sent_records = opts->not_sent_records,
+			.not_sent_packets = opts->not_sent_packets,
+			.not_sent_octets = opts->not_sent_octets,
 			.system_init_ms = opts->system_init_ms,
 		};
 

@@ -80,6 +80,8 @@ struct ipfix_options {
 	uint64_t exported_records;
 	uint64_t exported_octets;
 	uint64_t not_sent_records;  /* records that could not be sent to it */
+	uint64_t not_sent_packets;  /* packets and octets those records counted */
+	uint64_t not_sent_octets;
 	uint32_t sampling;          /* 1 packet in sampling (1 = every packet) */
 	struct ipfix_metering metering;
 	const struct ipfix_interface *interfaces;

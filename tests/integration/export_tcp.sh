@@ -8,6 +8,8 @@
 # type records and templates again, then set b. python3 checks every field
 # of all six records, including those nfdump cannot show (IPv6 post-NAT,
 # the xlat* enterprise elements, zone id), and that nothing was dropped.
+# Part 2 (below): the backlog overflows while no collector listens, and the
+# not-sent counters arrive exactly in the exporting process options record.
 # Exits 77 when python3 is missing.
 set -eu
 
@@ -193,5 +195,53 @@ check("exporter records_dropped", stats["records_dropped"], 0)
 for f in failures:
     print("FAIL:", f)
 print(f"{len(set_a) + len(set_b)} records checked, {len(failures)} mismatches")
+sys.exit(1 if failures else 0)
+PY
+
+# Part 2: no collector yet. 20000 records wait for it in the backlog, which
+# keeps 16384 (packets 1..16384) and drops the rest, counted. When a
+# collector appears, the first options record after the templates reports
+# exactly what was not sent (notSentFlow/Packet/OctetTotalCount), then the
+# 16384 records arrive.
+port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'bulk 20000\nsleep 200\nstats\nsleep 8000\nquit\n' |
+	"$send" --collector "tcp://127.0.0.1:$port2" --odid 4243 >"$tmp/stats2.json" \
+	2>"$tmp/send2.err" &
+spid=$!
+sleep 0.5
+"$collect" --tcp "$port2" --count 16384 --timeout 20 --out "$tmp/c3.json" 2>"$tmp/c3.err" ||
+	{ cat "$tmp"/*.err; echo "FAIL: the backlog did not arrive"; exit 1; }
+kill "$spid" 2>/dev/null || true
+wait "$spid" 2>/dev/null || true
+spid=
+
+python3 - "$tmp/c3.json" "$tmp/stats2.json" <<'PY'
+import json, sys
+
+lines = [json.loads(l) for l in open(sys.argv[1])]
+stats = json.loads(open(sys.argv[2]).read().strip().splitlines()[0])
+failures = []
+
+def check(what, got, want):
+    if got != want:
+        failures.append(f"backlog: {what}: got {got!r}, want {want!r}")
+
+dropped = range(16385, 20001)
+check("exporter records_dropped", stats["records_dropped"], 3616)
+check("exporter packets_dropped", stats["packets_dropped"], sum(dropped))
+check("exporter octets_dropped", stats["octets_dropped"], 100 * sum(dropped))
+exp = [l for l in lines if l["set"] == "options" and l["template_id"] == 261]
+data = [l for l in lines if l["set"] == "data"]
+check("exporting process records", len(exp), 1)
+if exp:
+    check("notSentFlowTotalCount", exp[0].get("notSentFlowTotalCount"), 3616)
+    check("notSentPacketTotalCount", exp[0].get("notSentPacketTotalCount"), sum(dropped))
+    check("notSentOctetTotalCount", exp[0].get("notSentOctetTotalCount"), 100 * sum(dropped))
+    check("options before data", lines.index(exp[0]) < lines.index(data[0]), True)
+check("records after the backlog", len(data), 16384)
+check("their packets", sorted(d["packetDeltaCount"] for d in data), list(range(1, 16385)))
+for f in failures:
+    print("FAIL:", f)
+print(f"backlog: {len(data)} records and the not-sent counters checked, {len(failures)} mismatches")
 sys.exit(1 if failures else 0)
 PY

@@ -214,8 +214,10 @@ static void print_stats(struct exporter *exp)
 
 	exporter_get_stats(exp, &st);
 	printf("{\"messages\":%" PRIu64 ",\"records\":%" PRIu64 ",\"records_dropped\":%" PRIu64
+	       ",\"packets_dropped\":%" PRIu64 ",\"octets_dropped\":%" PRIu64
 	       ",\"bytes\":%" PRIu64 "}\n",
-	       st.messages, st.records, st.records_dropped, st.bytes);
+	       st.messages, st.records, st.records_dropped, st.packets_dropped, st.octets_dropped,
+	       st.bytes);
 	fflush(stdout);
 }
 

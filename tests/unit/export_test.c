@@ -264,6 +264,10 @@ static void test_udp_unreachable(void)
 	/* every record is either sent or counted as dropped */
 	CHECK_U64(st.records + st.records_dropped, 10);
 	CHECK(st.records_dropped >= 4);
+	/* record i counts i packets and 100 * i octets, one record per message */
+	CHECK_U64(st.octets_dropped, 100 * st.packets_dropped);
+	CHECK(st.packets_dropped >= st.records_dropped * (st.records_dropped + 1) / 2);
+	CHECK(st.packets_dropped <= 55);
 	exporter_free(exp);
 }
 
@@ -407,6 +411,7 @@ static void test_tcp_queue_full(void)
 	struct collector *c;
 	struct collector_stats st;
 	static uint8_t msg[8192];
+	struct collector_load load = { .records = 1, .packets = 3, .octets = 300 };
 	int ev = 0;
 
 	base_config(&cfg);
@@ -424,13 +429,16 @@ static void test_tcp_queue_full(void)
 	msg[2] = sizeof(msg) >> 8;
 	msg[3] = sizeof(msg) & 0xff;
 	for (int i = 0; i < 4000; i++)
-		collector_send(c, msg, sizeof(msg), 1, 0);
+		collector_send(c, msg, sizeof(msg), &load, 0);
 	collector_get_stats(c, &st);
 	CHECK(st.records_dropped > 0);
 	CHECK(st.records < 4000);
 	/* sent + dropped + at most 8 queued messages (64 KiB / 8 KiB) */
 	CHECK(st.records + st.records_dropped >= 4000 - 8);
 	CHECK(st.records + st.records_dropped <= 4000);
+	/* what the dropped records counted */
+	CHECK_U64(st.packets_dropped, 3 * st.records_dropped);
+	CHECK_U64(st.octets_dropped, 300 * st.records_dropped);
 	collector_free(c);
 	close(conn);
 	close(lfd);

@@ -680,7 +680,7 @@ static void test_rfc5610(void)
 
 /* Options records, decoded into one internal template holding every options field. */
 struct optdec {
-	uint64_t messages, records, octets, not_sent, init_ms;
+	uint64_t messages, records, octets, not_sent, not_sent_packets, not_sent_octets, init_ms;
 	uint64_t ignored, dropped_packets, dropped_octets;
 	uint64_t non_ip, malformed, sampled_out, map_full, lost, lost_xlat, unsupported, evicted;
 	uint64_t selector_id, observed, selected;
@@ -697,6 +697,8 @@ static fbInfoElementSpec_t optdec_spec[] = {
 	{ "exportedFlowRecordTotalCount", 8, 0 },
 	{ "exportedOctetTotalCount", 8, 0 },
 	{ "notSentFlowTotalCount", 8, 0 },
+	{ "notSentPacketTotalCount", 8, 0 },
+	{ "notSentOctetTotalCount", 8, 0 },
 	{ "systemInitTimeMilliseconds", 8, 0 },
 	{ "ignoredPacketTotalCount", 8, 0 },
 	{ "droppedPacketTotalCount", 8, 0 },
@@ -743,6 +745,8 @@ static void test_options(void)
 		.exported_records = 22,
 		.exported_octets = 3333,
 		.not_sent_records = 4,
+		.not_sent_packets = 44,
+		.not_sent_octets = 4444,
 		.sampling = 1,
 		.metering = { .observed_packets = 1000, .non_ip_packets = 3, .malformed_packets = 2,
 			      .sampled_out_packets = 0, .map_full_packets = 9, .lost_packets = 6,
@@ -818,6 +822,8 @@ static void test_options(void)
 				CHECK_U64(o.records, 22);
 				CHECK_U64(o.octets, 3333);
 				CHECK_U64(o.not_sent, 4);
+				CHECK_U64(o.not_sent_packets, 44);
+				CHECK_U64(o.not_sent_octets, 4444);
 				CHECK_U64(o.init_ms, 1764140000123ULL);
 				break;
 			case IPFIX_TID_METERING:

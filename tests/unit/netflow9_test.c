@@ -398,7 +398,7 @@ static void check_templates(struct decoder *d)
 		CHECK_U64(t->n_scopes, 1);
 		CHECK_U64(t->type[0], 1);
 		CHECK_U64(t->len[0], 4);
-		CHECK_U64(t->n, 6);
+		CHECK_U64(t->n, 8);
 	}
 	t = tmpl_find(d, 262);
 	if (t) /* the enterprise counters are left out: 164, 135, 134, 160 */
@@ -430,6 +430,8 @@ static void test_flows_and_options(void)
 		.exported_records = 22,
 		.exported_octets = 3333,
 		.not_sent_records = 4,
+		.not_sent_packets = 44,
+		.not_sent_octets = 4444,
 		.sampling = 100,
 		.metering = { .observed_packets = 1000, .non_ip_packets = 3, .malformed_packets = 2,
 			      .sampled_out_packets = 990, .lost_packets = 6, .lost_octets = 600 },
@@ -529,6 +531,8 @@ static void test_flows_and_options(void)
 			CHECK_U64(num(x, 42), 22);
 			CHECK_U64(num(x, 40), 3333);
 			CHECK_U64(num(x, 166), 4);
+			CHECK_U64(num(x, 167), 44);
+			CHECK_U64(num(x, 168), 4444);
 			CHECK_U64(num(x, 160), init_ms);
 			break;
 		case 262:
