@@ -38,7 +38,7 @@ xf_exit() {
 	exit $rc
 }
 trap xf_exit EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP PIPE
 
 pass() {
 	xf_checks=$((xf_checks + 1))

@@ -18,7 +18,11 @@ pass "build-deb.sh built $(basename "$deb")"
 # The container's root: an overlay on / whose upper layer is a tmpfs, so
 # nothing the container does (dpkg, /etc edits) reaches this machine.
 work=$(mktemp -d /run/xlatflow-nspawn.XXXXXX)
-on_exit "umount -l '$work/root' 2>/dev/null; umount -l '$work/tmp' 2>/dev/null; rm -rf '$work'"
+# The overlay's lower layer is / itself: remove the directory only once
+# nothing is mounted under it any more.
+on_exit "umount '$work/root' 2>/dev/null || umount -l '$work/root' 2>/dev/null;
+	umount '$work/tmp' 2>/dev/null || umount -l '$work/tmp' 2>/dev/null;
+	mountpoint -q '$work/root' || mountpoint -q '$work/tmp' || rm -rf --one-file-system '$work'"
 mkdir -p "$work/tmp" "$work/root" "$work/xftest/out" "$work/xftest/tests" "$work/xfdeb"
 mount -t tmpfs -o mode=0755 xfpkg "$work/tmp" &&
 	mkdir -p "$work/tmp/upper" "$work/tmp/work" &&
