@@ -54,7 +54,7 @@ struct ipfix_encoder;
  * IPFIX_TID_METERING and IPFIX_TID_SAMPLING (see docs/ipfix.md).
  */
 struct ipfix_metering {
-	uint64_t observed_packets;         /* XF_CNT_PACKETS (before sampling) */
+	uint64_t observed_packets;         /* XF_CNT_PACKETS: IP packets, before sampling */
 	uint64_t non_ip_packets;           /* XF_CNT_NON_IP */
 	uint64_t malformed_packets;        /* XF_CNT_MALFORMED */
 	uint64_t sampled_out_packets;      /* XF_CNT_SAMPLED_OUT */

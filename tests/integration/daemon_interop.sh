@@ -13,6 +13,9 @@
 #     found", the flows and the options records by field name.
 # Each client sends 5 datagrams of 6 bytes: the request flows must count
 # exactly 5 packets and 170 (IPv4) / 270 (IPv6) bytes in every collector.
+# The daemon's options records: the interface table names r1 and r2 by
+# ifindex, and the packets of all flows nfdump shows add up to the packets
+# the metering records say were selected (1:1) and not lost.
 XF_TEST=di
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -168,6 +171,10 @@ wait "$NFACCTD_PID" 2>/dev/null || true
 echo stop >"$WORK/pcap.ctl"
 wait "$PCAP_PID" 2>/dev/null || true
 tshark -r "$WORK/export.pcap" -d "udp.port==$p_pcap,cflow" -V >"$WORK/tshark.txt" 2>/dev/null
+tshark -r "$WORK/export.pcap" -d "udp.port==$p_pcap,cflow" -T json >"$WORK/tshark.json" \
+	2>/dev/null
+r1_index=$(ip netns exec "$node" cat /sys/class/net/r1/ifindex)
+r2_index=$(ip netns exec "$node" cat /sys/class/net/r2/ifindex)
 tshark -r "$WORK/export.pcap" -d "udp.port==$p_pcap,cflow" -T fields -E separator=';' \
 	-e cflow.srcaddr -e cflow.dstaddr -e cflow.srcport -e cflow.dstport \
 	-e cflow.post_natdestination_ipv4_address -e cflow.post_naptdestination_transport_port \
@@ -175,7 +182,7 @@ tshark -r "$WORK/export.pcap" -d "udp.port==$p_pcap,cflow" -T fields -E separato
 	-e cflow.sampling_interval >"$WORK/tshark.fields" 2>/dev/null
 
 python3 - "$WORK/nfdump.json" "$WORK/nfacctd.json" "$WORK/tshark.txt" "$WORK/tshark.fields" \
-	"$WORK/nfacctd.log" <<'PY'
+	"$WORK/nfacctd.log" "$WORK/tshark.json" "$r1_index" "$r2_index" <<'PY'
 import json, sys
 
 nfdump = json.load(open(sys.argv[1]))
@@ -241,6 +248,41 @@ check("tshark: IPv4 pre-NAT flow", any("198.19.0.10" in l[1] and "198.18.2.2" in
                                        "9053" in l[5] for l in rows), True)
 check("tshark: IPv6 post-NAT", any("2001:db8:2::2" in l[6] for l in rows), True)
 check("tshark: sampling options record", any(l[9].strip() == "1" for l in rows), True)
+
+# The daemon's own options records (IPFIX, via tshark): the interface table
+# and the metering counters of its final round at shutdown.
+objects = []
+def walk(o):
+    if isinstance(o, list) and o and all(isinstance(p, tuple) for p in o):
+        keys = [k for k, _ in o]
+        if any(k.startswith("cflow.") for k in keys):
+            objects.append(dict((k, v) for k, v in o if not isinstance(v, list)))
+        for _, v in o:
+            if isinstance(v, list):
+                walk(v)
+    elif isinstance(o, list):
+        for v in o:
+            walk(v)
+walk(json.load(open(sys.argv[6]), object_pairs_hook=lambda p: p))
+ifaces = {o["cflow.inputint"]: (o["cflow.if_name"], o["cflow.if_descr"])
+          for o in objects if "cflow.if_name" in o}
+descr = "monitored by xlatflowd (tc clsact ingress+egress)"
+check("interface table", ifaces, {sys.argv[7]: ("r1", descr), sys.argv[8]: ("r2", descr)})
+selector = [o for o in objects if "cflow.selector_id_total_pkts_observed" in o]
+metering = [o for o in objects if "cflow.ignore_packets" in o]
+check("selector and metering records", bool(selector and metering), True)
+if selector and metering:
+    observed = int(selector[-1]["cflow.selector_id_total_pkts_observed"])
+    selected = int(selector[-1]["cflow.selector_id_total_pkts_selected"])
+    lost = int(metering[-1]["cflow.drop_total_packets"])
+    check("1:1: every observed packet selected", selected, observed)
+    check("no packet lost", lost, 0)
+    # every IP packet the TC programs selected is in exactly one exported
+    # flow unless lost (bpf/flow.bpf.c); non-IP and malformed packets are
+    # counted apart, in ignoredPacketTotalCount
+    in_flows = sum(f.get("in_packets", 0) for f in nfdump)
+    check("packets in flows = selected - lost", in_flows, selected - lost)
+    check("observed at least the 40 datagrams", observed >= 40, True)
 
 for f in failures:
     print("FAIL:", f)
