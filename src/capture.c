@@ -3,8 +3,13 @@
  * Loading bpf/flow.bpf.c and attaching it with tc clsact (cls_bpf, direct
  * action). Filters get kernel-chosen handles and priorities so we never
  * collide with someone else's; we remember them and remove exactly those.
+ * Filters a killed xlatflowd left behind are removed when we attach.
  */
+#define _GNU_SOURCE /* memmem */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <stdio.h>
@@ -18,6 +23,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <libmnl/libmnl.h>
+#include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 
@@ -200,15 +206,15 @@ static int count_msg_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-/* Number of filters under the clsact ingress or egress parent, or -errno. */
-static int capture_count_filters(int ifindex, int dir)
+/* Run cb on every filter under the clsact ingress or egress parent; 0 or -errno. */
+static int capture_dump_filters(int ifindex, int dir, mnl_cb_t cb, void *data)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct mnl_socket *nl;
 	struct nlmsghdr *nlh;
 	struct tcmsg *tcm;
 	unsigned int seq = (unsigned int)time(NULL), portid;
-	int ret, count = 0;
+	int ret;
 
 	nl = mnl_socket_open(NETLINK_ROUTE);
 	if (!nl)
@@ -238,7 +244,7 @@ static int capture_count_filters(int ifindex, int dir)
 			ret = -errno;
 			goto out;
 		}
-		ret = mnl_cb_run(buf, (size_t)n, seq, portid, count_msg_cb, &count);
+		ret = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
 		if (ret < 0) {
 			ret = -errno;
 			goto out;
@@ -246,10 +252,141 @@ static int capture_count_filters(int ifindex, int dir)
 		if (ret == MNL_CB_STOP)
 			break;
 	}
-	ret = count;
+	ret = 0;
 out:
 	mnl_socket_close(nl);
 	return ret;
+}
+
+/* Number of filters under the clsact ingress or egress parent, or -errno. */
+static int capture_count_filters(int ifindex, int dir)
+{
+	int count = 0, ret = capture_dump_filters(ifindex, dir, count_msg_cb, &count);
+
+	return ret < 0 ? ret : count;
+}
+
+/* Filters of an earlier xlatflowd on one hook: bpf filters running our programs. */
+struct orphan_scan {
+	const char *prog_name; /* "xf_tc_ingress" or "xf_tc_egress" */
+	uint32_t own_prog_id;
+	int n;
+	uint32_t handle[16];
+	uint32_t priority[16];
+	uint32_t prog_id[16];
+};
+
+static int orphan_msg_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct orphan_scan *scan = data;
+	const struct tcmsg *tcm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *attr, *opt;
+	const char *kind = NULL, *name = NULL;
+	uint32_t id = 0;
+	size_t len;
+
+	if (nlh->nlmsg_type != RTM_NEWTFILTER || !tcm->tcm_handle)
+		return MNL_CB_OK;
+	mnl_attr_for_each(attr, nlh, sizeof(*tcm)) {
+		if (mnl_attr_get_type(attr) == TCA_KIND)
+			kind = mnl_attr_get_str(attr);
+		if (mnl_attr_get_type(attr) != TCA_OPTIONS)
+			continue;
+		mnl_attr_for_each_nested(opt, attr) {
+			if (mnl_attr_get_type(opt) == TCA_BPF_NAME)
+				name = mnl_attr_get_str(opt);
+			else if (mnl_attr_get_type(opt) == TCA_BPF_ID)
+				id = mnl_attr_get_u32(opt);
+		}
+	}
+	/* libbpf names the filter "<prog name>:[<prog id>]" */
+	len = strlen(scan->prog_name);
+	if (!kind || strcmp(kind, "bpf") || !name || strncmp(name, scan->prog_name, len) ||
+	    name[len] != ':' || id == scan->own_prog_id || scan->n == 16)
+		return MNL_CB_OK;
+	scan->handle[scan->n] = tcm->tcm_handle;
+	scan->priority[scan->n] = TC_H_MAJ(tcm->tcm_info) >> 16;
+	scan->prog_id[scan->n] = id;
+	scan->n++;
+	return MNL_CB_OK;
+}
+
+/*
+ * Is a BPF program still open in some process (a live xlatflowd, a test, a
+ * benchmark)? Looks for "prog_id:\t<id>" in every /proc/PID/fdinfo entry.
+ * Only called for filters that run one of our programs, which is rare.
+ */
+static bool prog_held_by_process(uint32_t prog_id)
+{
+	char want[32], path[600], buf[512];
+	struct dirent *p, *f;
+	DIR *proc, *fds;
+	bool held = false;
+	int wlen;
+
+	wlen = snprintf(want, sizeof(want), "prog_id:\t%u\n", prog_id);
+	proc = opendir("/proc");
+	if (!proc)
+		return true; /* cannot tell: leave it alone */
+	while (!held && (p = readdir(proc))) {
+		if (p->d_name[0] < '1' || p->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fdinfo", p->d_name);
+		fds = opendir(path);
+		if (!fds)
+			continue;
+		while (!held && (f = readdir(fds))) {
+			ssize_t n;
+			int fd;
+
+			if (f->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/fdinfo/%s", p->d_name, f->d_name);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (n <= 0)
+				continue;
+			buf[n] = '\0';
+			held = memmem(buf, (size_t)n, want, (size_t)wlen) != NULL;
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return held;
+}
+
+/*
+ * A daemon that was killed (SIGKILL, crash) leaves its filters behind; their
+ * programs keep counting into maps nobody reads. Remove the filters running
+ * one of our programs that no process holds any more (a live xlatflowd's,
+ * or a test's, stay). Returns how many were removed.
+ */
+static int capture_remove_orphans(const struct capture *c, int ifindex, int dir)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tc_point[dir]);
+	struct orphan_scan scan = {
+		.prog_name = dir == XF_DIR_INGRESS ? "xf_tc_ingress" : "xf_tc_egress",
+		.own_prog_id = c->prog_id[dir],
+	};
+	int removed = 0;
+
+	if (capture_dump_filters(ifindex, dir, orphan_msg_cb, &scan) < 0)
+		return 0;
+	for (int i = 0; i < scan.n; i++) {
+		LIBBPF_OPTS(bpf_tc_opts, d, .handle = scan.handle[i], .priority = scan.priority[i]);
+
+		if (prog_held_by_process(scan.prog_id[i]))
+			continue;
+		if (bpf_tc_detach(&hook, &d) == 0) {
+			log_warnx("interface index %d: removed a leftover %s filter (program id %u) "
+				  "of an earlier xlatflowd", ifindex, scan.prog_name, scan.prog_id[i]);
+			removed++;
+		}
+	}
+	return removed;
 }
 
 /* Delete the clsact qdisc we created, unless someone else put filters in it. */
@@ -305,6 +442,8 @@ int capture_attach(struct capture *c, int ifindex)
 		LIBBPF_OPTS(bpf_tc_opts, opts,
 			    .prog_fd = bpf_program__fd(capture_prog(c, dir)));
 
+		if (!l.created_qdisc)
+			capture_remove_orphans(c, ifindex, dir);
 		hook.attach_point = tc_point[dir];
 		ret = bpf_tc_attach(&hook, &opts);
 		if (ret)

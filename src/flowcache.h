@@ -10,7 +10,8 @@
  *   - TCP FIN or RST was seen and fin_grace passed (3, end of flow)
  *   - the cache holds max_flows and a new flow needs room: the least recently
  *     updated flow goes                           (5, lack of resources)
- *   - flowcache_flush() at shutdown or reload      (4, forced end)
+ *   - flowcache_flush() at shutdown               (4, forced end; a reload
+ *     keeps every cached flow)
  * All times are CLOCK_MONOTONIC nanoseconds, as the kernel stamps packets.
  *
  * Memory: one struct flow_entry (120 bytes) per flow plus 4 to 8 bytes of
