@@ -194,7 +194,11 @@ bulk = [f for f in after if f.get("src4_addr") == "198.18.2.1"]
 check("bulk flows after the refresh", len(bulk), 50)
 check("bulk packets", sorted(f["in_packets"] for f in bulk), list(range(1, 51)))
 check("bulk bytes", sum(f["in_bytes"] for f in bulk), 100 * sum(range(1, 51)))
-check("flows after the restart", len(after), 50)
+# set b went out before the refresh and is normally lost (no templates yet);
+# on a slow machine the refresh may come first: then both its flows arrive
+others = sorted((f.get("src4_addr") or f.get("src6_addr"), f["in_packets"]) for f in after
+                if f.get("src4_addr") != "198.18.2.1")
+check("flows other than the bulk", others in ([], [("198.18.1.1", 7), ("2001:db8:1::5", 3)]), True)
 for f in failures:
     print("FAIL:", f)
 print(f"restart: {len(before)} + {len(after)} flows checked, {len(failures)} mismatches")
