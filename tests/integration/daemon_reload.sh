@@ -70,7 +70,7 @@ send "$a" 198.18.0.1 40001 5001 10      # F1, cached (idle 30 s)
 send "$c" 198.18.5.1 40005 5001 4 198.18.5.2 # not monitored yet
 sleep 0.5
 
-write_conf "$pb" 2 vb vc
+write_conf "$pb" 20 vb vc
 kill -HUP "$XLATFLOWD_PID"
 for _ in $(seq 1 50); do
 	grep -q "configuration reloaded" "$WORK/xlatflowd.log" && break
@@ -84,7 +84,7 @@ send "$a" 198.18.0.1 40002 5002 7       # F2
 send "$c" 198.18.5.1 40006 5003 6 198.18.5.2 # F3 on the newly monitored interface
 
 # a bad file: rejected with file:line, the running configuration stays
-printf 'idle_timeout = 2;\nidle_timout = 5;\n' >"$conf"
+printf 'idle_timeout = 20;\nidle_timout = 5;\n' >"$conf"
 chmod 600 "$conf"
 kill -HUP "$XLATFLOWD_PID"
 for _ in $(seq 1 50); do
@@ -96,7 +96,8 @@ grep -q "reload rejected.*xlatflowd.conf:2: unknown key 'idle_timout'" "$WORK/xl
 kill -0 "$XLATFLOWD_PID" || fail "xlatflowd died on a bad reload"
 send "$a" 198.18.0.1 40003 5004 3       # F4 after the rejected reload
 
-sleep 4 # idle 2 s: everything expires to collector B
+# Every flow is still cached (idle 20 s, so no timing matters): SIGTERM
+# exports them all to collector B with flowEndReason 4 (forced end).
 stop_xlatflowd
 sleep 0.3
 for pid in "${XF_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -104,7 +105,7 @@ sleep 0.3
 
 cat >"$WORK/expect-b.json" <<EOF2
 [
- {"name": "F1 cached across the reload", "match": {"sourceTransportPort": 40001}, "expect": {"packetDeltaCount": 15, "octetDeltaCount": 1170, "flowEndReason": 1}},
+ {"name": "F1 cached across the reload", "match": {"sourceTransportPort": 40001}, "expect": {"packetDeltaCount": 15, "octetDeltaCount": 1170, "flowEndReason": 4}},
  {"name": "F2", "match": {"sourceTransportPort": 40002}, "expect": {"packetDeltaCount": 7}},
  {"name": "F3 on the interface added by the reload", "match": {"sourceTransportPort": 40006}, "expect": {"packetDeltaCount": 6}},
  {"name": "F4 after a rejected reload", "match": {"sourceTransportPort": 40003}, "expect": {"packetDeltaCount": 3}},
