@@ -124,11 +124,13 @@ with open(sys.argv[1], "wb") as f:
 PCAP_PID=$!
 echo run >"$WORK/pcap.ctl"
 XF_PIDS+=("$PCAP_PID")
-for _ in $(seq 50); do
-	grep -q "waiting for NetFlow/IPFIX data" "$WORK/nfacctd.log" && break
+# nfacctd's print plugin is ready after the core says it is waiting
+for _ in $(seq 100); do
+	grep -q "waiting for NetFlow/IPFIX data" "$WORK/nfacctd.log" &&
+		grep -q "JSON: setting object handlers" "$WORK/nfacctd.log" && break
 	sleep 0.1
 done
-sleep 1 # nfacctd's plugins start after it says it is waiting
+sleep 0.5
 
 cat >"$WORK/xlatflowd.conf" <<CONF
 interfaces = { include = [ "r1", "r2" ]; };

@@ -73,14 +73,16 @@ ${3:-}
 CONF
 	nfacctd -f "$tmp/$1.conf" >"$tmp/$1.log" 2>&1 &
 	pmpid=$!
-	for _ in $(seq 50); do
-		grep -q "waiting for NetFlow/IPFIX data" "$tmp/$1.log" && break
+	# the core says it is waiting before its print plugin is ready (what
+	# comes earlier is lost); the plugin says when it has set up JSON
+	for _ in $(seq 100); do
+		grep -q "waiting for NetFlow/IPFIX data" "$tmp/$1.log" &&
+			grep -q "JSON: setting object handlers" "$tmp/$1.log" && break
 		sleep 0.1
 	done
-	grep -q "waiting for NetFlow/IPFIX data" "$tmp/$1.log" ||
+	grep -q "JSON: setting object handlers" "$tmp/$1.log" ||
 		{ cat "$tmp/$1.log"; echo "FAIL: nfacctd did not start"; exit 1; }
-	# it says so before its plugins are ready; what comes earlier is lost
-	sleep 1
+	sleep 0.5
 }
 
 # wait_rows NAME N: the print plugin writes every second
