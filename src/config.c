@@ -750,6 +750,14 @@ int config_validate(const struct xf_config *cfg, char *err_buf, size_t err_len)
 		if (!cfg->exclude[i] || !cfg->exclude[i][0])
 			return fail(err_buf, err_len, -EINVAL,
 				    "%s: 'interfaces.exclude[%d]' is empty", src, i);
+	/* A NetFlow v9 header has no length: a TCP receiver could not frame it. */
+	for (int i = 0; i < cfg->n_collectors; i++)
+		if (cfg->collectors[i].protocol == XF_PROTO_NETFLOW9 &&
+		    cfg->collectors[i].transport == XF_TRANSPORT_TCP)
+			return fail(err_buf, err_len, -EINVAL,
+				    "%s: 'collectors[%d]' (%s): protocol \"netflow9\" needs a udp:// "
+				    "url (NetFlow v9 messages carry no length to frame them on TCP)",
+				    src, i, cfg->collectors[i].url);
 	return 0;
 }
 
