@@ -127,8 +127,20 @@ static void target_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t reco
 		.octets = t->open.octets,
 	};
 
+	struct collector_stats before, after;
+
 	memset(&t->open, 0, sizeof(t->open));
+	collector_get_stats(t->coll, &before);
 	collector_send(t->coll, msg, len, &load, mono_ms());
+	collector_get_stats(t->coll, &after);
+	/*
+	 * UDP: a refused send (port unreachable: the collector is down or
+	 * restarting) means the templates may not have arrived either; send
+	 * them first again, or a collector that comes back could not decode
+	 * anything until the next refresh.
+	 */
+	if (!t->tcp && after.messages == before.messages)
+		t->templates_due = true;
 	if (records && !t->tcp && t->refresh_messages && ++t->data_messages >= t->refresh_messages)
 		t->templates_due = true;
 }
