@@ -52,4 +52,13 @@ print('phase 2 records by flowEndReason:', by)
 ok = set(by) <= {1, 5} and by.get(1, 0) <= 10 and by.get(5, 0) >= 40
 sys.exit(0 if ok else 1)
 PY
+python3 - "$WORK/xfc.json" <<'PY' || fail "exported eviction count"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+evicted = sum(1 for r in recs if r.get('set') == 'data' and r.get('flowEndReason') == 5)
+m = [r for r in recs if r.get('set') == 'options' and 'xlatCacheEvictedFlowTotalCount' in r][-1]
+print(f'records with reason 5: {evicted}, exported xlatCacheEvictedFlowTotalCount at exit: '
+      f'{m["xlatCacheEvictedFlowTotalCount"]}')
+sys.exit(0 if m['xlatCacheEvictedFlowTotalCount'] == evicted else 1)
+PY
 echo "PASS: cache_full"

@@ -10,7 +10,9 @@
 #  2. a 4 KiB ring buffer: packets are lost, and exactly the lost ones are
 #     counted: decoded packets + RB_LOST_PACKETS = packets sent (likewise
 #     octets), and every decoded flow holds no more than it sent.
-# The kernel counters are read from the daemon's own map (kcounters.py).
+# The kernel counters are read from the daemon's own map (kcounters.py), and
+# the metering statistics the daemon exports at exit (options records) must
+# carry exactly the same numbers.
 # The collector is on TCP: a burst of UDP export overflows a slow
 # collector's socket (seen: 66 of 163 datagrams), which is not under test here.
 XF_TEST=km
@@ -38,6 +40,16 @@ run_phase() { # NAME RINGBUF DPORT
 	stop_xfc "$name"
 	cp "$WORK/xlatflowd.log" "$WORK/xlatflowd-$name.log"
 	eval "$(echo "$kc" | tr ' ' '\n' | sed 's/^/K_/')"
+	python3 - "$WORK/$name.json" "$K_RB_LOST_PACKETS" "$K_RB_LOST_OCTETS" "$K_MAP_FULL" <<'PY' ||
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+m = [r for r in recs if r.get('set') == 'options' and 'droppedPacketTotalCount' in r][-1]
+got = (m['droppedPacketTotalCount'], m['droppedOctetTotalCount'], m['xlatMapFullPacketTotalCount'])
+want = tuple(int(x) for x in sys.argv[2:5])
+print(f'exported metering at exit: dropped packets/octets, map full = {got}, kernel {want}')
+sys.exit(0 if got == want else 1)
+PY
+		fail "$name: the exported metering statistics differ from the kernel counters"
 }
 
 # --- 1. map full, ring buffer large enough ---
