@@ -241,12 +241,18 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 		lru_unlink(fc, &fc->lru, i);
 		lru_append(fc, &fc->lru, i);
 	} else {
-		while (fc->count >= fc->max_flows && fc->lru.head)
+		bool moved = false;
+
+		while (fc->count >= fc->max_flows && fc->lru.head) {
 			entry_expire(fc, fc->lru.head, FLOW_END_LACK_OF_RESOURCES);
+			moved = true;
+		}
 		if (fc->count + 1 > fc->n_buckets) {
 			rehash(fc, fc->n_buckets * 2);
+			moved = true;
 		}
-		p = find_slot(fc, key); /* eviction or rehash may have moved it */
+		if (moved) /* eviction or rehash may have changed the chain */
+			p = find_slot(fc, key);
 		i = entry_alloc(fc);
 		e = E(fc, i);
 		memset(e, 0, sizeof(*e));

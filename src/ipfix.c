@@ -332,6 +332,12 @@ struct ipfix_encoder {
 	void *ctx;
 	uint32_t records; /* data records in the open message */
 	bool has_content; /* the open message holds something */
+	/*
+	 * Templates the fBuf is set to for data records, 0 = unknown. Setting
+	 * them costs two session lookups, so consecutive records of the same
+	 * template skip it; any other kind of write, and every emit, resets it.
+	 */
+	uint16_t cur_itid, cur_etid;
 };
 
 static void set_err(char *err, size_t err_len, const char *what, GError *gerr)
@@ -492,6 +498,7 @@ static int encoder_emit(struct ipfix_encoder *enc)
 	enc->emit(enc->ctx, enc->buf, len, enc->records);
 	enc->records = 0;
 	enc->has_content = false;
+	enc->cur_itid = enc->cur_etid = 0;
 	return 0;
 }
 
@@ -539,11 +546,20 @@ static int encoder_write(struct ipfix_encoder *enc, enum write_kind kind, uint16
 							     enc->type_tid, &gerr);
 			break;
 		default:
-			ok = fBufSetInternalTemplate(enc->fbuf, wa->itid, &gerr) &&
-			     fBufSetExportTemplate(enc->fbuf, tid, &gerr) &&
-			     fBufAppend(enc->fbuf, (uint8_t *)wa->rec, wa->len, &gerr);
+			ok = (wa->itid == enc->cur_itid ||
+			      fBufSetInternalTemplate(enc->fbuf, wa->itid, &gerr)) &&
+			     (tid == enc->cur_etid || fBufSetExportTemplate(enc->fbuf, tid, &gerr));
+			if (ok && kind == WRITE_DATA) {
+				enc->cur_itid = wa->itid;
+				enc->cur_etid = tid;
+			} else {
+				enc->cur_itid = enc->cur_etid = 0;
+			}
+			ok = ok && fBufAppend(enc->fbuf, (uint8_t *)wa->rec, wa->len, &gerr);
 			break;
 		}
+		if (kind != WRITE_DATA)
+			enc->cur_itid = enc->cur_etid = 0;
 		if (ok) {
 			enc->has_content = true;
 			/* only flow records count; options records are not flows */
