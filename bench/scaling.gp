@@ -20,12 +20,14 @@ plot dir."/flowcache.dat" using 1:2 with linespoints title "insert", \
      "" using 1:4 with linespoints title "expire"
 
 set yrange [0:*]
+set key bottom right
 set title "kernel map drain (src/drain.c)"
 set xlabel "flows in map"
 set ylabel "ns per flow"
 plot dir."/drain.dat" using 1:2 with linespoints title "drain_flows", \
      "" using 1:3 with linespoints title "bare lookup_and_delete_batch"
 
+set key top left
 set title "attach (capture_attach, tc clsact)"
 set xlabel "interfaces attached"
 set ylabel "ms per interface"
