@@ -82,16 +82,18 @@ pid_ns=$!
 pids+=($pid_nx $pid_ns)
 
 # --- observers ---
+# both caches hold twice the flows (xlatflowd's smallest kernel map is 1024 entries)
+cache_flows=$((flows * 2 < 1024 ? 1024 : flows * 2))
 old_stats=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled=1
 ip netns exec $obs "$XLATFLOWD" -f --interface vb --collector "udp://127.0.0.1:$port_x" \
 	--nat-hook off --idle-timeout $idle --active-timeout 600 \
-	--max-flows $((flows * 2)) --kernel-max-flows $((flows * 2)) >"$work/xlatflowd.log" 2>&1 &
+	--max-flows $cache_flows --kernel-max-flows $cache_flows >"$work/xlatflowd.log" 2>&1 &
 pid_x=$!
 pids+=($pid_x)
 # softflowd: -d foreground, -v 10 IPFIX, -m cache large enough (default 8192 would evict),
 # expint=1 so the idle (udp) timeout is checked every second, not every 60 s.
-ip netns exec $obs softflowd -d -i vb -v 10 -n 127.0.0.1:$port_s -m $((flows * 2)) \
+ip netns exec $obs softflowd -d -i vb -v 10 -n 127.0.0.1:$port_s -m $cache_flows \
 	-t udp=$idle -t general=$idle -t expint=1 -B 67108864 \
 	-p "$work/softflowd.pid" -c "$work/softflowd.ctl" >"$work/softflowd.log" 2>&1 &
 pid_s=$!
