@@ -54,7 +54,10 @@ suite() {
 	fi
 }
 
-suite "make check" make -j1 check
+# The benchmarks are not run here (they measure, never pass or fail), but they
+# must keep compiling warning-free.
+suite "benchmarks build" make -s -j"$(nproc)" bench-programs
+suite "make check" make -j2 check
 for log in $(find "$builddir/tests" "$builddir/bpf" -name '*.log' 2>/dev/null | sort); do
 	if grep -q '^:test-result: FAIL\|^:test-result: ERROR' "${log%.log}.trs" 2>/dev/null; then
 		echo "--- $log"
