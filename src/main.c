@@ -312,6 +312,18 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 	}
 	pipeline_scan_interfaces(p);
 
+	/*
+	 * Fork before the signalfd and the epoll set exist: a signalfd wakes
+	 * only the epoll sets of the process that added it, so the daemon's
+	 * own must be made after the fork.
+	 */
+	if (!cfg->foreground) {
+		if (daemon(0, 0) < 0)
+			fatal("daemon");
+		if (cfg->pidfile[0] && (rc = write_pidfile(cfg->pidfile)) < 0)
+			log_warnx("pidfile %s: %s", cfg->pidfile, strerror(-rc));
+	}
+
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -329,12 +341,6 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 	for (int i = 0; i < PIPE_FD_MAX; i++)
 		epoll_add(ep, pipeline_fd(p, i), (uint64_t)i);
 
-	if (!cfg->foreground) {
-		if (daemon(0, 0) < 0)
-			fatal("daemon");
-		if (cfg->pidfile[0] && (rc = write_pidfile(cfg->pidfile)) < 0)
-			log_warnx("pidfile %s: %s", cfg->pidfile, strerror(-rc));
-	}
 	if ((rc = privdrop_after_setup()) < 0)
 		log_warnx("dropping capabilities: %s", strerror(-rc));
 	pipeline_log_summary(p);
