@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "xlatflow_shared.h"
 
 /* flowEndReason, IANA IE 136 */
@@ -69,5 +70,19 @@ struct flow_record {
 	bool has_xlat;
 	struct xlat_info xlat; /* valid when has_xlat */
 };
+
+/*
+ * Protocols whose flow keys and translation tuples carry transport ports
+ * (the flow parser in bpf/lib/flow_parse.h and the NAT hook agree).
+ */
+bool flow_proto_has_ports(uint8_t proto);
+
+/*
+ * Build the record of one cached flow: counters copied, kernel times
+ * converted to wall-clock ms with clk; no translation (has_xlat false).
+ */
+void flow_record_fill(struct flow_record *rec, const struct xf_flow_key *key,
+		      const struct xf_flow_stats *st, enum flow_end_reason reason,
+		      const struct xf_clock *clk);
 
 #endif

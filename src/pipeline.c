@@ -52,17 +52,7 @@ static void on_flow_export(void *ctx, const struct xf_flow_key *key,
 	struct pipeline *p = ctx;
 	struct flow_record rec;
 
-	memset(&rec, 0, sizeof(rec));
-	rec.key = *key;
-	rec.packets = st->packets;
-	rec.octets = st->octets;
-	rec.start_ms = clock_mono_to_wall_ms(&p->clock, st->first_ns);
-	rec.end_ms = clock_mono_to_wall_ms(&p->clock, st->last_ns);
-	memcpy(rec.src_mac, st->src_mac, 6);
-	memcpy(rec.dst_mac, st->dst_mac, 6);
-	rec.tcp_flags = st->tcp_flags;
-	rec.tos = st->tos;
-	rec.end_reason = (uint8_t)reason;
+	flow_record_fill(&rec, key, st, reason, &p->clock);
 	rec.has_xlat = p->xlat && xlat_table_lookup(p->xlat, key, &rec.xlat);
 	exporter_add(p->exp, &rec);
 }

@@ -120,20 +120,6 @@ static void *xreallocarray(void *old, size_t n, size_t size)
 	return p;
 }
 
-static bool proto_has_ports(uint8_t proto)
-{
-	switch (proto) {
-	case IPPROTO_TCP:
-	case IPPROTO_UDP:
-	case IPPROTO_UDPLITE:
-	case IPPROTO_SCTP:
-	case IPPROTO_DCCP:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /*
  * Seeded multiply-xorshift over the five 64-bit words of the key. The
  * per-table random seed keeps remote peers, who choose ports and addresses,
@@ -174,7 +160,7 @@ static void key_set(struct xlat_key *k, uint8_t family, uint8_t proto, const uin
 	set_addr(k->src, src, family);
 	set_addr(k->dst, dst, family);
 	/* ICMP (and other portless protocols) match on addresses alone. */
-	if (proto_has_ports(proto)) {
+	if (flow_proto_has_ports(proto)) {
 		k->sport = sport;
 		k->dport = dport;
 	}

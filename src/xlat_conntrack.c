@@ -23,6 +23,7 @@
 #include <libmnl/libmnl.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
+#include "flow.h"
 #include "log.h"
 #include "xlat_conntrack.h"
 
@@ -58,21 +59,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-/* The same protocols the flow parser and the kernel hook give ports to, so
- * that a translation's tuples match the flow keys (DCCP flows have none). */
-static bool proto_has_ports(uint8_t proto)
-{
-	switch (proto) {
-	case IPPROTO_TCP:
-	case IPPROTO_UDP:
-	case IPPROTO_UDPLITE:
-	case IPPROTO_SCTP:
-		return true;
-	default:
-		return false;
-	}
 }
 
 /* Attribute ids of one direction's tuple. */
@@ -117,7 +103,7 @@ static int tuple_from_ct(const struct nf_conntrack *ct, const struct tuple_attrs
 		return -EAFNOSUPPORT;
 	}
 	/* ICMP id/type/code are not ports: 0, as the kernel hook reports them. */
-	if (proto_has_ports(t->proto) && nfct_attr_is_set(ct, a->sport) &&
+	if (flow_proto_has_ports(t->proto) && nfct_attr_is_set(ct, a->sport) &&
 	    nfct_attr_is_set(ct, a->dport)) {
 		t->src_port = ntohs(nfct_get_attr_u16(ct, a->sport));
 		t->dst_port = ntohs(nfct_get_attr_u16(ct, a->dport));

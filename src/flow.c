@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#include <netinet/in.h>
+#include <string.h>
+
+#include "flow.h"
+
+bool flow_proto_has_ports(uint8_t proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP:
+		return true;
+	default:
+		return false;
+	}
+}
+
+void flow_record_fill(struct flow_record *rec, const struct xf_flow_key *key,
+		      const struct xf_flow_stats *st, enum flow_end_reason reason,
+		      const struct xf_clock *clk)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->key = *key;
+	rec->packets = st->packets;
+	rec->octets = st->octets;
+	/* one offset for both ends: the duration is the monotonic one */
+	rec->start_ms = clock_mono_to_wall_ms(clk, st->first_ns);
+	rec->end_ms = clock_mono_to_wall_ms(clk, st->last_ns);
+	memcpy(rec->src_mac, st->src_mac, 6);
+	memcpy(rec->dst_mac, st->dst_mac, 6);
+	rec->tcp_flags = st->tcp_flags;
+	rec->tos = st->tos;
+	rec->end_reason = (uint8_t)reason;
+}
