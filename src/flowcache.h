@@ -15,7 +15,8 @@
  * All times are CLOCK_MONOTONIC nanoseconds, as the kernel stamps packets.
  *
  * Memory: one struct flow_entry (120 bytes) per flow plus 4 to 8 bytes of
- * bucket array; entries are allocated in chunks as the cache grows.
+ * bucket array; entries are allocated in chunks of 4096 as the cache grows
+ * (bench/flowcache_bench: 125 heap bytes per flow at 1M flows).
  */
 #ifndef XF_FLOWCACHE_H
 #define XF_FLOWCACHE_H
