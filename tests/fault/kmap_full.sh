@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # Kernel flows map full: --kernel-max-flows 1024 and 3000 distinct flows of
-# known packet counts between two drains (drain interval 2 s). Packets of
-# flows that find no room go through the ring buffer, so every packet must
-# be accounted for:
+# known packet counts sent while the daemon is stopped (SIGSTOP: it drains
+# neither the maps nor the ring buffer meanwhile). Packets of flows that
+# find no room go through the ring buffer, so every packet must be
+# accounted for:
 #  1. default ring buffer (4 MiB): nothing is lost; every flow decodes with
 #     exactly its packets and octets; the kernel counters show MAP_FULL > 0,
 #     RB_LOST_PACKETS = 0 and PACKETS = packets sent.
@@ -30,8 +31,12 @@ run_phase() { # NAME RINGBUF DPORT
 	start_xlatflowd "$B" --config "$WORK/$name.conf" --interface vb \
 		--collector "tcp://127.0.0.1:$port" --kernel-max-flows 1024 --idle-timeout 2 \
 		--active-timeout 60 --drain-interval 2000 --nat-hook off
+	# stopped, the daemon reads neither map nor ring buffer: the burst must fit
+	# (or be counted lost) by the kernel side alone
+	kill -STOP "$XLATFLOWD_PID"
 	sent=$(send_flows "$A" --dst 198.18.0.2 --dport "$dport" --flows $FLOWS --packets 2 \
 		--payload 72)
+	kill -CONT "$XLATFLOWD_PID"
 	echo "$name: sent $sent"
 	sleep 5
 	kc=$(python3 "$FAULT_DIR/kcounters.py" "$XLATFLOWD_PID") || fail "kernel counters"
