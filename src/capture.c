@@ -333,6 +333,12 @@ static bool prog_held_by_process(uint32_t prog_id)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/fdinfo", p->d_name);
 		fds = opendir(path);
+		if (!fds && errno == EACCES) {
+			/* after the capability drop, processes with more capabilities
+			 * than ours are opaque: cannot tell, so leave the filter */
+			held = true;
+			break;
+		}
 		if (!fds)
 			continue;
 		while (!held && (f = readdir(fds))) {
