@@ -322,7 +322,7 @@ static bool prog_held_by_process(uint32_t prog_id)
 	struct dirent *p, *f;
 	DIR *proc, *fds;
 	bool held = false;
-	int wlen;
+	int wlen, fd;
 
 	wlen = snprintf(want, sizeof(want), "prog_id:\t%u\n", prog_id);
 	proc = opendir("/proc");
@@ -334,16 +334,26 @@ static bool prog_held_by_process(uint32_t prog_id)
 		snprintf(path, sizeof(path), "/proc/%s/fdinfo", p->d_name);
 		fds = opendir(path);
 		if (!fds && errno == EACCES) {
-			/* after the capability drop, processes with more capabilities
-			 * than ours are opaque: cannot tell, so leave the filter */
-			held = true;
-			break;
+			/*
+			 * After the capability drop a process with more capabilities
+			 * than ours is opaque. If it is another xlatflowd it may hold
+			 * the program: leave the filter. Other opaque processes (a
+			 * sandbox's init) do not run our programs.
+			 */
+			snprintf(path, sizeof(path), "/proc/%s/comm", p->d_name);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+				close(fd);
+				held = n >= 9 && memcmp(buf, "xlatflowd", 9) == 0;
+			}
+			continue;
 		}
 		if (!fds)
 			continue;
 		while (!held && (f = readdir(fds))) {
 			ssize_t n;
-			int fd;
 
 			if (f->d_name[0] == '.')
 				continue;
