@@ -58,6 +58,9 @@ suite() {
 # must keep compiling warning-free.
 suite "benchmarks build" make -s -j"$(nproc)" bench-programs
 suite "make check" make -j2 check
+suite "static analysis" env XF_BUILDDIR="$builddir" bash "$top/scripts/static-analysis.sh"
+suite "sanitizers" env XF_BUILDDIR="$builddir" XF_ASAN_BUILDDIR="$top/build-asan" \
+	bash "$top/scripts/sanitize.sh"
 for log in $(find "$builddir/tests" "$builddir/bpf" -name '*.log' 2>/dev/null | sort); do
 	if grep -q '^:test-result: FAIL\|^:test-result: ERROR' "${log%.log}.trs" 2>/dev/null; then
 		echo "--- $log"
