@@ -33,8 +33,6 @@ struct pipeline {
 	struct ifwatch *links;
 	struct xf_clock clock;
 	GHashTable *attached; /* ifindex -> interface name (owned) */
-	uint64_t drained_flows;
-	uint64_t drained_events;
 	uint64_t start_wall_ms; /* systemInitTimeMilliseconds, kept across reloads */
 };
 
@@ -289,9 +287,7 @@ void pipeline_handle_fd(struct pipeline *p, enum pipeline_fd which)
 
 	switch (which) {
 	case PIPE_FD_FLOW_EVENTS:
-		rc = drain_events(p->capture, on_drained, p);
-		if (rc > 0)
-			p->drained_events += (uint64_t)rc;
+		drain_events(p->capture, on_drained, p);
 		break;
 	case PIPE_FD_NAT:
 		nathook_poll(p->nat);
@@ -317,14 +313,10 @@ void pipeline_cycle(struct pipeline *p)
 	/* Translations first, so flows expiring now find theirs. */
 	if (p->nat)
 		nathook_poll(p->nat);
-	rc = drain_events(p->capture, on_drained, p);
-	if (rc > 0)
-		p->drained_events += (uint64_t)rc;
+	drain_events(p->capture, on_drained, p);
 	rc = drain_flows(p->capture, on_drained, p);
 	if (rc < 0)
 		log_warnx("draining the flows map: %s", strerror(-rc));
-	else
-		p->drained_flows += (uint64_t)rc;
 	clock_sync(&p->clock);
 	flowcache_expire(p->cache, clock_mono_ns());
 	report_metering(p);
