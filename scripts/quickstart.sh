@@ -58,29 +58,33 @@ suite() {
 # must keep compiling warning-free.
 suite "benchmarks build" make -s -j"$(nproc)" bench-programs
 suite "make check" make -j2 check
-suite "static analysis" env XF_BUILDDIR="$builddir" bash "$top/scripts/static-analysis.sh"
-suite "sanitizers" env XF_BUILDDIR="$builddir" XF_ASAN_BUILDDIR="$top/build-asan" \
-	bash "$top/scripts/sanitize.sh"
+# The automake counts, kept before later suites run tests in the same tree.
+if [ -f test-suite.log ]; then
+	{
+		total=$(sed -n 's/^# TOTAL: *//p' test-suite.log | head -1)
+		pass=$(sed -n 's/^# PASS: *//p' test-suite.log | head -1)
+		skip=$(sed -n 's/^# SKIP: *//p' test-suite.log | head -1)
+		fail=$(sed -n 's/^# FAIL: *//p' test-suite.log | head -1)
+		err=$(sed -n 's/^# ERROR: *//p' test-suite.log | head -1)
+		echo "make check: total ${total:-0}, pass ${pass:-0}, skip ${skip:-0}, fail ${fail:-0}, error ${err:-0}"
+		grep -E '^(SKIP|FAIL|ERROR):' test-suite.log || true
+	} >"$builddir/make-check-summary.txt"
+fi
+# The end of each failed test's log, while it is still that run's.
 for log in $(find "$builddir/tests" "$builddir/bpf" -name '*.log' 2>/dev/null | sort); do
 	if grep -q '^:test-result: FAIL\|^:test-result: ERROR' "${log%.log}.trs" 2>/dev/null; then
 		echo "--- $log"
 		tail -n 60 "$log"
 	fi
 done
+suite "static analysis" env XF_BUILDDIR="$builddir" bash "$top/scripts/static-analysis.sh"
+suite "sanitizers" env XF_BUILDDIR="$builddir" XF_ASAN_BUILDDIR="$top/build-asan" \
+	bash "$top/scripts/sanitize.sh"
 if [ -z "${XF_SKIP_PACKAGING:-}" ] && [ -x "$top/tests/packaging/run.sh" ]; then
 	suite "packaging" bash "$top/tests/packaging/run.sh" "$builddir"
 fi
 
-# Test counts from the automake summary, then the suites.
-if [ -f test-suite.log ]; then
-	total=$(sed -n 's/^# TOTAL: *//p' test-suite.log | head -1)
-	pass=$(sed -n 's/^# PASS: *//p' test-suite.log | head -1)
-	skip=$(sed -n 's/^# SKIP: *//p' test-suite.log | head -1)
-	fail=$(sed -n 's/^# FAIL: *//p' test-suite.log | head -1)
-	err=$(sed -n 's/^# ERROR: *//p' test-suite.log | head -1)
-	echo "make check: total ${total:-0}, pass ${pass:-0}, skip ${skip:-0}, fail ${fail:-0}, error ${err:-0}"
-	grep -E '^(SKIP|FAIL|ERROR):' test-suite.log || true
-fi
+cat "$builddir/make-check-summary.txt" 2>/dev/null || true
 [ ${#failed[@]} -eq 0 ] || echo "failed suites: ${failed[*]}"
 echo "$suites_pass passed, $suites_fail failed"
 [ "$suites_fail" -eq 0 ]
