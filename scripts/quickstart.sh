@@ -80,6 +80,8 @@ done
 suite "static analysis" env XF_BUILDDIR="$builddir" bash "$top/scripts/static-analysis.sh"
 suite "sanitizers" env XF_BUILDDIR="$builddir" XF_ASAN_BUILDDIR="$top/build-asan" \
 	bash "$top/scripts/sanitize.sh"
+# The release tarball builds, installs and passes the tests on its own.
+suite "make distcheck" make -j2 distcheck
 if [ -z "${XF_SKIP_PACKAGING:-}" ] && [ -x "$top/tests/packaging/run.sh" ]; then
 	suite "packaging" bash "$top/tests/packaging/run.sh" "$builddir"
 fi
