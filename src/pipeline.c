@@ -197,6 +197,28 @@ static uint64_t xlat_grace_ms(const struct xf_config *cfg)
 	return ((uint64_t)cfg->idle_timeout + 2) * 1000 + 2ULL * cfg->drain_interval_ms;
 }
 
+/*
+ * The pipeline keeps its own copy of the configuration; the interface
+ * pattern strings are owned by the caller's struct, so they are duplicated.
+ */
+static void cfg_adopt(struct pipeline *p, const struct xf_config *cfg)
+{
+	p->cfg = *cfg;
+	for (int i = 0; i < cfg->n_include; i++)
+		p->cfg.include[i] = g_strdup(cfg->include[i]);
+	for (int i = 0; i < cfg->n_exclude; i++)
+		p->cfg.exclude[i] = g_strdup(cfg->exclude[i]);
+}
+
+static void cfg_release_patterns(struct pipeline *p)
+{
+	for (int i = 0; i < p->cfg.n_include; i++)
+		g_free(p->cfg.include[i]);
+	for (int i = 0; i < p->cfg.n_exclude; i++)
+		g_free(p->cfg.exclude[i]);
+	p->cfg.n_include = p->cfg.n_exclude = 0;
+}
+
 struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err_len)
 {
 	struct pipeline *p = g_new0(struct pipeline, 1);
@@ -207,12 +229,7 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 	};
 	struct flowcache_timeouts t;
 
-	p->cfg = *cfg;
-	/* the pattern strings stay owned by the caller's cfg: copy them */
-	for (int i = 0; i < cfg->n_include; i++)
-		p->cfg.include[i] = g_strdup(cfg->include[i]);
-	for (int i = 0; i < cfg->n_exclude; i++)
-		p->cfg.exclude[i] = g_strdup(cfg->exclude[i]);
+	cfg_adopt(p, cfg);
 	p->attached = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	clock_sync(&p->clock);
 	p->start_wall_ms = clock_mono_to_wall_ms(&p->clock, clock_mono_ns());
@@ -255,10 +272,7 @@ void pipeline_free(struct pipeline *p)
 	exporter_free(p->exp);
 	if (p->attached)
 		g_hash_table_destroy(p->attached);
-	for (int i = 0; i < p->cfg.n_include; i++)
-		g_free(p->cfg.include[i]);
-	for (int i = 0; i < p->cfg.n_exclude; i++)
-		g_free(p->cfg.exclude[i]);
+	cfg_release_patterns(p);
 	g_free(p);
 }
 
@@ -354,24 +368,18 @@ int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *
 	if (p->xlat)
 		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
 
-	for (int i = 0; i < p->cfg.n_include; i++)
-		g_free(p->cfg.include[i]);
-	for (int i = 0; i < p->cfg.n_exclude; i++)
-		g_free(p->cfg.exclude[i]);
 	{
+		/* what the loaded programs and maps were sized with stays */
 		enum xf_nat_hook hook = p->cfg.nat_hook;
 		uint32_t kmax = p->cfg.kernel_max_flows, rb = p->cfg.ringbuf_size;
 
-		p->cfg = *cfg;
+		cfg_release_patterns(p);
+		cfg_adopt(p, cfg);
 		p->cfg.nat_hook = hook;
 		p->cfg.kernel_max_flows = kmax;
 		p->cfg.ringbuf_size = rb;
 	}
 	capture_set_sampling(p->capture, cfg->sampling);
-	for (int i = 0; i < cfg->n_include; i++)
-		p->cfg.include[i] = g_strdup(cfg->include[i]);
-	for (int i = 0; i < cfg->n_exclude; i++)
-		p->cfg.exclude[i] = g_strdup(cfg->exclude[i]);
 	rescan(p);
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include "ie_registry.h"
 #include "ipfix.h"
 #include "testutil.h"
+#include "emit_capture.h"
 
 #define ODID 4242
 #define DEC_TID 999
@@ -83,34 +84,6 @@ static fbInfoElementSpec_t dec_spec[] = {
 	{ "destinationMacAddress", 6, 0 },
 	FB_IESPEC_NULL,
 };
-
-/* Messages the encoder emitted. */
-struct capture {
-	uint8_t *msg[4096];
-	size_t len[4096];
-	uint32_t records[4096];
-	int n;
-};
-
-static void capture_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t records)
-{
-	struct capture *c = ctx;
-
-	if (c->n >= 4096)
-		abort();
-	c->msg[c->n] = g_malloc(len);
-	memcpy(c->msg[c->n], msg, len);
-	c->len[c->n] = len;
-	c->records[c->n] = records;
-	c->n++;
-}
-
-static void capture_free(struct capture *c)
-{
-	for (int i = 0; i < c->n; i++)
-		g_free(c->msg[i]);
-	c->n = 0;
-}
 
 struct decoded {
 	struct dec rec;

@@ -18,36 +18,10 @@
 
 #include "netflow9.h"
 #include "testutil.h"
+#include "emit_capture.h"
 
 #define SOURCE_ID 4711
 #define MAX_FIELDS 64
-
-/* Packets the encoder emitted. */
-struct capture {
-	uint8_t *msg[4096];
-	size_t len[4096];
-	uint32_t records[4096];
-	int n;
-};
-
-static void capture_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t records)
-{
-	struct capture *c = ctx;
-
-	if (c->n >= 4096)
-		abort();
-	c->msg[c->n] = g_memdup2(msg, len);
-	c->len[c->n] = len;
-	c->records[c->n] = records;
-	c->n++;
-}
-
-static void capture_free(struct capture *c)
-{
-	for (int i = 0; i < c->n; i++)
-		g_free(c->msg[i]);
-	c->n = 0;
-}
 
 static uint16_t rd16(const uint8_t *p)
 {
