@@ -1,25 +1,40 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * IPFIX encoding with libfixbuf. Templates are data: one spec array lists
- * every field once with flag bits saying which template variants carry it;
- * the internal template is the whole array (the layout of struct ipfix_rec),
+ * IPFIX encoding. Templates are data: one spec array lists every field
+ * once with flag bits saying which template variants carry it; the
+ * internal template is the whole array (the layout of struct ipfix_rec),
  * each external template picks its variant with fbTemplateAppendSpecArray.
  *
- * libfixbuf writes into a memory buffer exporter sized to the collector's
- * message limit and runs in manual mode: an append that does not fit fails
- * with FB_ERROR_EOM, we emit the message and append again to a fresh one,
- * so no record is ever split and no message exceeds the limit.
+ * libfixbuf owns the information model (with our enterprise elements), the
+ * templates, the RFC 5610 type records and the options records. It writes
+ * them into a memory buffer exporter sized to the collector's message limit
+ * and runs in manual mode: an append that does not fit fails with
+ * FB_ERROR_EOM, we emit the message and append again to a fresh one, so no
+ * record is ever split and no message exceeds the limit.
+ *
+ * Flow records, the hot path, do not go through libfixbuf's transcoder
+ * (about 2500 instructions a record: it walks the template element by
+ * element): each flow template is compiled once from the same spec table
+ * into a few copy and byte-swap steps (ipfix_wire.h), and data messages are
+ * built here, header and sets, in a buffer of their own. A message holds
+ * either libfixbuf's writes or flow records, never both; the one that is
+ * open is emitted before the other kind is written, so order is kept. The
+ * sequence number (RFC 7011 3.1: data records sent before this message,
+ * options and type records included) is kept here for both kinds and
+ * written into libfixbuf's messages as they are emitted.
  */
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <fixbuf/public.h>
 
 #include "ie_registry.h"
 #include "ipfix.h"
+#include "ipfix_wire.h"
 
 /* Template variant bits used in the spec flags. */
 #define TF_IPV4 0x01
@@ -27,9 +42,6 @@
 #define TF_NAT 0x04
 #define TF_VRF 0x08 /* ingressVRFID = zone id (zone_as_vrf) */
 #define TF_ALL (TF_IPV4 | TF_IPV6 | TF_NAT | TF_VRF)
-
-/* Internal template id (internal ids are a namespace of their own). */
-#define TID_INTERNAL 0x7f00
 
 /*
  * The record as libfixbuf reads it: fields in spec order, packed, integers
@@ -261,40 +273,42 @@ static fbInfoElementSpec_t interface_spec[] = {
 };
 
 /*
- * Every external template: id, spec array, variant bits, scope fields,
- * internal template id (one per spec array) and the internal record size.
+ * Every external template: id, spec array, variant bits, scope fields and
+ * the size of the spec array's struct (the internal record).
  */
 static const struct template_def {
 	uint16_t tid;
 	fbInfoElementSpec_t *spec;
 	uint32_t flags;
 	uint16_t scope_count;
-	uint16_t itid;
 	uint16_t rec_len;
 	const char *name;
 } templates[] = {
-	{ IPFIX_TID_IPV4, flow_spec, TF_IPV4, 0, TID_INTERNAL, sizeof(struct ipfix_rec),
+	{ IPFIX_TID_IPV4, flow_spec, TF_IPV4, 0, sizeof(struct ipfix_rec),
 	  "xlatflow IPv4" },
-	{ IPFIX_TID_IPV6, flow_spec, TF_IPV6, 0, TID_INTERNAL, sizeof(struct ipfix_rec),
+	{ IPFIX_TID_IPV6, flow_spec, TF_IPV6, 0, sizeof(struct ipfix_rec),
 	  "xlatflow IPv6" },
-	{ IPFIX_TID_IPV4_NAT, flow_spec, TF_IPV4 | TF_NAT, 0, TID_INTERNAL,
-	  sizeof(struct ipfix_rec), "xlatflow IPv4 NAT" },
-	{ IPFIX_TID_IPV6_NAT, flow_spec, TF_IPV6 | TF_NAT, 0, TID_INTERNAL,
-	  sizeof(struct ipfix_rec), "xlatflow IPv6 NAT" },
-	{ IPFIX_TID_EXPORTER, exporter_spec, 0, 1, TID_INTERNAL + 1, sizeof(struct exporter_rec),
+	{ IPFIX_TID_IPV4_NAT, flow_spec, TF_IPV4 | TF_NAT, 0, sizeof(struct ipfix_rec),
+	  "xlatflow IPv4 NAT" },
+	{ IPFIX_TID_IPV6_NAT, flow_spec, TF_IPV6 | TF_NAT, 0, sizeof(struct ipfix_rec),
+	  "xlatflow IPv6 NAT" },
+	{ IPFIX_TID_EXPORTER, exporter_spec, 0, 1, sizeof(struct exporter_rec),
 	  "exporting process statistics" },
-	{ IPFIX_TID_METERING, metering_spec, 0, 1, TID_INTERNAL + 2, sizeof(struct metering_rec),
+	{ IPFIX_TID_METERING, metering_spec, 0, 1, sizeof(struct metering_rec),
 	  "metering process statistics" },
-	{ IPFIX_TID_SAMPLING, sampling_spec, 0, 1, TID_INTERNAL + 3, sizeof(struct sampling_rec),
+	{ IPFIX_TID_SAMPLING, sampling_spec, 0, 1, sizeof(struct sampling_rec),
 	  "sampling" },
-	{ IPFIX_TID_SELECTOR, selector_spec, 0, 1, TID_INTERNAL + 5, sizeof(struct selector_rec),
+	{ IPFIX_TID_SELECTOR, selector_spec, 0, 1, sizeof(struct selector_rec),
 	  "PSAMP selector" },
-	{ IPFIX_TID_INTERFACE, interface_spec, 0, 1, TID_INTERNAL + 4,
-	  sizeof(struct interface_rec), "interface table" },
+	{ IPFIX_TID_INTERFACE, interface_spec, 0, 1, sizeof(struct interface_rec),
+	  "interface table" },
 };
 
 #define N_TEMPLATES (sizeof(templates) / sizeof(templates[0]))
 #define N_FLOW_TEMPLATES 4
+_Static_assert(IPFIX_TID_IPV6 == IPFIX_TID_IPV4 + 1 && IPFIX_TID_IPV4_NAT == IPFIX_TID_IPV4 + 2 &&
+		       IPFIX_TID_IPV6_NAT == IPFIX_TID_IPV4 + 3,
+	       "flow templates are templates[0..3], in tid order");
 
 _Static_assert(sizeof(struct ipfix_rec) <= IPFIX_RECORD_MAX, "flow record too large");
 _Static_assert(sizeof(struct metering_rec) <= IPFIX_RECORD_MAX, "metering record too large");
@@ -322,22 +336,28 @@ struct ipfix_encoder {
 	fbSession_t *session; /* owned by fbuf once fbuf exists */
 	fBuf_t *fbuf;
 	fbExporter_t *exporter; /* owned by fbuf */
-	uint8_t *buf;
-	uint16_t buf_len;
+	uint8_t *buf;           /* libfixbuf's message */
+	uint16_t buf_len;       /* the message limit, for both buffers */
 	uint16_t type_tid; /* RFC 5610 options template */
 	uint32_t pen;
 	uint32_t odid;
 	bool zone_as_vrf;
 	ipfix_emit_fn emit;
 	void *ctx;
-	uint32_t records; /* data records in the open message */
-	bool has_content; /* the open message holds something */
+	bool has_content;    /* libfixbuf's message holds something */
+	uint32_t fb_records; /* type records in it */
+	uint32_t sequence;   /* data records sent before the next message */
 	/*
-	 * Templates the fBuf is set to for data records, 0 = unknown. Setting
-	 * them costs two session lookups, so consecutive records of the same
-	 * template skip it; any other kind of write, and every emit, resets it.
+	 * The data message (flow and options records): header, then one set
+	 * per run of a template.
 	 */
-	uint16_t cur_itid, cur_etid;
+	struct ipfix_wire wire[N_TEMPLATES]; /* templates[i] compiled */
+	uint8_t *dbuf;
+	size_t dlen;         /* bytes used, 0 = no message open */
+	size_t set_start;    /* offset of the open set's header */
+	uint16_t set_tid;    /* template of the open set, 0 = none */
+	uint32_t records;    /* flow records in the open message */
+	uint32_t d_records;  /* data records of any template in it */
 };
 
 static void set_err(char *err, size_t err_len, const char *what, GError *gerr)
@@ -370,12 +390,16 @@ static fbTemplate_t *template_build(fbInfoModel_t *model, fbInfoElementSpec_t *s
 	return tmpl;
 }
 
-/* The internal template of def (all fields) must be exactly its struct. */
-static bool internal_add(struct ipfix_encoder *enc, const struct template_def *def, char *err,
+/*
+ * Records are written from the struct of their spec array at the offsets
+ * ipfix_describe_templates() adds up: the whole array (every variant) must
+ * be exactly the struct.
+ */
+static bool layout_check(fbInfoModel_t *model, const struct template_def *def, char *err,
 			 size_t err_len)
 {
 	GError *gerr = NULL;
-	fbTemplate_t *tmpl = template_build(enc->model, def->spec, TF_ALL, def->scope_count, &gerr);
+	fbTemplate_t *tmpl = template_build(model, def->spec, TF_ALL, def->scope_count, &gerr);
 	uint16_t len;
 
 	if (!tmpl) {
@@ -383,17 +407,34 @@ static bool internal_add(struct ipfix_encoder *enc, const struct template_def *d
 		return false;
 	}
 	len = fbTemplateGetIELenOfMemBuffer(tmpl);
+	fbTemplateFreeUnused(tmpl);
 	if (len != def->rec_len) {
-		fbTemplateFreeUnused(tmpl);
-		snprintf(err, err_len, "%s: internal template is %u bytes, its struct %u",
-			 def->name, len, def->rec_len);
-		return false;
-	}
-	if (!fbSessionAddTemplate(enc->session, TRUE, def->itid, tmpl, &gerr)) {
-		set_err(err, err_len, def->name, gerr);
+		snprintf(err, err_len, "%s: spec array is %u bytes, its struct %u", def->name, len,
+			 def->rec_len);
 		return false;
 	}
 	return true;
+}
+
+/*
+ * The record writer of templates[index] (external template tmpl), from the
+ * same description the NetFlow v9 encoder uses; its record must be exactly
+ * as long as libfixbuf's template says.
+ */
+static bool wire_compile(struct ipfix_encoder *enc, const struct ipfix_params *params,
+			 size_t index, fbTemplate_t *tmpl, char *err, size_t err_len)
+{
+	struct ipfix_template_desc *d = g_new0(struct ipfix_template_desc, N_TEMPLATES);
+	struct ipfix_wire *w = &enc->wire[index];
+	int n = ipfix_describe_templates(params, false, d, N_TEMPLATES);
+	bool ok = n == (int)N_TEMPLATES && d[index].tid == templates[index].tid &&
+		  ipfix_wire_compile(w, &d[index]) == 0 &&
+		  w->record_len == fbTemplateGetIELenOfMemBuffer(tmpl);
+
+	g_free(d);
+	if (!ok)
+		snprintf(err, err_len, "%s: cannot compile the record writer", templates[index].name);
+	return ok;
 }
 
 struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix_emit_fn emit,
@@ -422,10 +463,10 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 	enc->session = fbSessionAlloc(enc->model);
 
 	for (size_t i = 0; i < N_TEMPLATES; i++) {
-		/* the flow variants share one internal template */
-		if (i > 0 && templates[i].itid == templates[i - 1].itid)
+		/* the flow variants share one spec array */
+		if (i > 0 && templates[i].spec == templates[i - 1].spec)
 			continue;
-		if (!internal_add(enc, &templates[i], err, err_len))
+		if (!layout_check(enc->model, &templates[i], err, err_len))
 			goto fail;
 	}
 
@@ -445,6 +486,8 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 				 IPFIX_MAX_FIELDS);
 			goto fail;
 		}
+		if (!wire_compile(enc, params, i, tmpl, err, err_len))
+			goto fail;
 	}
 	/*
 	 * RFC 5610 type records: "enabled" would describe every non-IANA
@@ -459,6 +502,7 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 		goto fail;
 	}
 
+	enc->dbuf = g_malloc0(enc->buf_len);
 	enc->exporter = fbExporterAllocBuffer(enc->buf, enc->buf_len);
 	enc->fbuf = fBufAllocForExport(enc->session, enc->exporter);
 	fBufSetAutomaticMode(enc->fbuf, FALSE);
@@ -480,10 +524,12 @@ void ipfix_encoder_free(struct ipfix_encoder *enc)
 	if (enc->model)
 		fbInfoModelFree(enc->model);
 	g_free(enc->buf);
+	g_free(enc->dbuf);
 	g_free(enc);
 }
 
-static int encoder_emit(struct ipfix_encoder *enc)
+/* libfixbuf's message (templates and type records), if any. */
+static int fb_emit(struct ipfix_encoder *enc)
 {
 	GError *gerr = NULL;
 	size_t len;
@@ -495,16 +541,74 @@ static int encoder_emit(struct ipfix_encoder *enc)
 		return -EIO;
 	}
 	len = fbExporterGetMsgLen(enc->exporter);
-	enc->emit(enc->ctx, enc->buf, len, enc->records);
-	enc->records = 0;
+	/* our count, which includes the flow records libfixbuf never saw */
+	ipfix_put32(enc->buf + 8, enc->sequence);
+	enc->sequence += enc->fb_records;
+	enc->emit(enc->ctx, enc->buf, len, 0);
+	enc->fb_records = 0;
 	enc->has_content = false;
-	enc->cur_itid = enc->cur_etid = 0;
+	return 0;
+}
+
+static void data_set_close(struct ipfix_encoder *enc)
+{
+	if (enc->set_tid)
+		ipfix_put16(enc->dbuf + enc->set_start + 2, enc->dlen - enc->set_start);
+	enc->set_tid = 0;
+}
+
+/* The data message, if one is open: RFC 7011 3.1 header, emit. */
+static void data_emit(struct ipfix_encoder *enc)
+{
+	if (!enc->dlen)
+		return;
+	data_set_close(enc);
+	ipfix_put16(enc->dbuf, 10);
+	ipfix_put16(enc->dbuf + 2, enc->dlen);
+	ipfix_put32(enc->dbuf + 4, (uint32_t)time(NULL));
+	ipfix_put32(enc->dbuf + 8, enc->sequence);
+	ipfix_put32(enc->dbuf + 12, enc->odid);
+	enc->emit(enc->ctx, enc->dbuf, enc->dlen, enc->records);
+	enc->sequence += enc->d_records;
+	enc->records = 0;
+	enc->d_records = 0;
+	enc->dlen = 0;
+}
+
+/*
+ * Write one data record of templates[index] from its internal record,
+ * opening the message and the set as needed and emitting a full message
+ * first. libfixbuf's message, if open, goes out before.
+ */
+static int data_write(struct ipfix_encoder *enc, size_t index, const void *rec)
+{
+	const struct ipfix_wire *w = &enc->wire[index];
+	uint16_t tid = templates[index].tid;
+	int rc = fb_emit(enc);
+
+	if (rc)
+		return rc;
+	if (enc->dlen && enc->dlen + w->record_len + (enc->set_tid == tid ? 0 : 4) > enc->buf_len)
+		data_emit(enc);
+	if (!enc->dlen)
+		enc->dlen = IPFIX_HEADER_LEN;
+	if (enc->set_tid != tid) {
+		data_set_close(enc);
+		enc->set_start = enc->dlen;
+		enc->set_tid = tid;
+		ipfix_put16(enc->dbuf + enc->dlen, tid);
+		enc->dlen += 4;
+	}
+	ipfix_wire_write(w, rec, enc->dbuf + enc->dlen);
+	enc->dlen += w->record_len;
+	enc->d_records++;
 	return 0;
 }
 
 int ipfix_encoder_flush(struct ipfix_encoder *enc)
 {
-	return encoder_emit(enc);
+	data_emit(enc);
+	return fb_emit(enc);
 }
 
 uint32_t ipfix_encoder_pending(const struct ipfix_encoder *enc)
@@ -513,25 +617,18 @@ uint32_t ipfix_encoder_pending(const struct ipfix_encoder *enc)
 }
 
 /*
- * One write into the open message. libfixbuf answers FB_ERROR_EOM when the
- * write does not fit, and also once when switching between template and
+ * One write into libfixbuf's message. libfixbuf answers FB_ERROR_EOM when
+ * the write does not fit, and also once when switching between template and
  * data sets (it keeps templates and data in separate messages): emit what
  * the message holds and write again. EOM on an empty message means the
- * write can never fit.
+ * write can never fit. An open flow record message goes out first.
  */
-enum write_kind { WRITE_TEMPLATE, WRITE_TYPE_RECORD, WRITE_DATA, WRITE_OPTIONS };
-
-struct write_arg {
-	uint16_t itid;
-	const void *rec;
-	size_t len;
-};
+enum write_kind { WRITE_TEMPLATE, WRITE_TYPE_RECORD };
 
 static int encoder_write(struct ipfix_encoder *enc, enum write_kind kind, uint16_t tid,
 			 const void *arg)
 {
-	const struct write_arg *wa = arg;
-
+	data_emit(enc);
 	for (int attempt = 0; attempt < 3; attempt++) {
 		GError *gerr = NULL;
 		gboolean ok;
@@ -541,30 +638,15 @@ static int encoder_write(struct ipfix_encoder *enc, enum write_kind kind, uint16
 		case WRITE_TEMPLATE:
 			ok = fbSessionExportTemplate(enc->session, tid, &gerr);
 			break;
-		case WRITE_TYPE_RECORD:
+		default:
 			ok = fbInfoElementWriteOptionsRecord(enc->fbuf, arg, enc->type_tid,
 							     enc->type_tid, &gerr);
 			break;
-		default:
-			ok = (wa->itid == enc->cur_itid ||
-			      fBufSetInternalTemplate(enc->fbuf, wa->itid, &gerr)) &&
-			     (tid == enc->cur_etid || fBufSetExportTemplate(enc->fbuf, tid, &gerr));
-			if (ok && kind == WRITE_DATA) {
-				enc->cur_itid = wa->itid;
-				enc->cur_etid = tid;
-			} else {
-				enc->cur_itid = enc->cur_etid = 0;
-			}
-			ok = ok && fBufAppend(enc->fbuf, (uint8_t *)wa->rec, wa->len, &gerr);
-			break;
 		}
-		if (kind != WRITE_DATA)
-			enc->cur_itid = enc->cur_etid = 0;
 		if (ok) {
 			enc->has_content = true;
-			/* only flow records count; options records are not flows */
-			if (kind == WRITE_DATA)
-				enc->records++;
+			if (kind == WRITE_TYPE_RECORD)
+				enc->fb_records++;
 			return 0;
 		}
 		if (!g_error_matches(gerr, FB_ERROR_DOMAIN, FB_ERROR_EOM)) {
@@ -572,7 +654,7 @@ static int encoder_write(struct ipfix_encoder *enc, enum write_kind kind, uint16
 			return -EIO;
 		}
 		g_clear_error(&gerr);
-		rc = encoder_emit(enc);
+		rc = fb_emit(enc);
 		if (rc)
 			return rc;
 	}
@@ -583,10 +665,6 @@ int ipfix_encoder_add_templates(struct ipfix_encoder *enc)
 {
 	int rc = 0;
 
-	if (enc->records)
-		rc = encoder_emit(enc);
-	if (rc)
-		return rc;
 	/* Type records first, so a collector can name our elements in the templates. */
 	rc = encoder_write(enc, WRITE_TEMPLATE, enc->type_tid, NULL);
 	for (int i = 0; !rc && i < IE_REGISTRY_COUNT; i++) {
@@ -616,12 +694,11 @@ static int write_options_record(struct ipfix_encoder *enc, uint16_t tid,
 {
 	const struct template_def *def = template_def_find(tid);
 	uint8_t rec[IPFIX_RECORD_MAX];
-	struct write_arg wa = { .itid = def->itid, .rec = rec, .len = def->rec_len };
 	int rc = ipfix_record_options(rec, tid, opts, enc->odid, index);
 
 	if (rc)
 		return rc;
-	return encoder_write(enc, WRITE_OPTIONS, tid, &wa);
+	return data_write(enc, (size_t)(def - templates), rec);
 }
 
 int ipfix_encoder_add_options(struct ipfix_encoder *enc, const struct ipfix_options *opts)
@@ -871,11 +948,14 @@ uint16_t ipfix_record_flow(uint8_t *buf, const struct flow_record *rec, bool zon
 int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec)
 {
 	struct ipfix_rec r;
-	struct write_arg wa = { .itid = TID_INTERNAL, .rec = &r, .len = sizeof(r) };
 	uint16_t tid = ipfix_template_for(rec);
+	int rc;
 
 	if (!tid)
 		return -EINVAL;
 	record_fill(&r, rec, enc->zone_as_vrf);
-	return encoder_write(enc, WRITE_DATA, tid, &wa);
+	rc = data_write(enc, tid - IPFIX_TID_IPV4, &r);
+	if (!rc)
+		enc->records++;
+	return rc;
 }

@@ -15,12 +15,14 @@
 
 #include <glib.h>
 
+#include "ipfix_wire.h"
 #include "netflow9.h"
 
 #define MAX_TEMPLATES 16
 
 struct netflow9_encoder {
 	struct ipfix_template_desc tmpl[MAX_TEMPLATES];
+	struct ipfix_wire wire[MAX_TEMPLATES]; /* tmpl[i] compiled */
 	int n_tmpl;
 	uint32_t source_id;
 	uint64_t system_init_ms;
@@ -44,18 +46,6 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	v = htobe16(v);
-	memcpy(p, &v, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, 4);
-}
-
 static const struct ipfix_template_desc *desc_find(const struct netflow9_encoder *enc,
 						   uint16_t tid)
 {
@@ -71,7 +61,7 @@ static void set_close(struct netflow9_encoder *enc)
 		return;
 	while ((enc->len - enc->set_start) % 4)
 		enc->buf[enc->len++] = 0;
-	put16(enc->buf + enc->set_start + 2, enc->len - enc->set_start);
+	ipfix_put16(enc->buf + enc->set_start + 2, enc->len - enc->set_start);
 	enc->set_id = -1;
 }
 
@@ -82,12 +72,12 @@ static int encoder_emit(struct netflow9_encoder *enc)
 	if (!enc->count)
 		return 0;
 	set_close(enc);
-	put16(enc->buf, NETFLOW9_VERSION);
-	put16(enc->buf + 2, enc->count);
-	put32(enc->buf + 4, (uint32_t)(now - enc->system_init_ms));
-	put32(enc->buf + 8, now / 1000);
-	put32(enc->buf + 12, enc->sequence++);
-	put32(enc->buf + 16, enc->source_id);
+	ipfix_put16(enc->buf, NETFLOW9_VERSION);
+	ipfix_put16(enc->buf + 2, enc->count);
+	ipfix_put32(enc->buf + 4, (uint32_t)(now - enc->system_init_ms));
+	ipfix_put32(enc->buf + 8, now / 1000);
+	ipfix_put32(enc->buf + 12, enc->sequence++);
+	ipfix_put32(enc->buf + 16, enc->source_id);
 	enc->emit(enc->ctx, enc->buf, enc->len, enc->records);
 	enc->len = NETFLOW9_HEADER_LEN;
 	enc->count = 0;
@@ -112,7 +102,7 @@ static uint8_t *reserve(struct netflow9_encoder *enc, int set_id, size_t len)
 				set_close(enc);
 				enc->set_start = enc->len;
 				enc->set_id = set_id;
-				put16(enc->buf + enc->len, set_id);
+				ipfix_put16(enc->buf + enc->len, set_id);
 				enc->len += 4;
 			}
 			p = enc->buf + enc->len;
@@ -146,8 +136,8 @@ static int add_template(struct netflow9_encoder *enc, const struct ipfix_templat
 		p = reserve(enc, NETFLOW9_FLOWSET_TEMPLATE, 4 + 4 * d->n_fields);
 		if (!p)
 			return -EMSGSIZE;
-		put16(p, d->tid);
-		put16(p + 2, d->n_fields);
+		ipfix_put16(p, d->tid);
+		ipfix_put16(p + 2, d->n_fields);
 		p += 4;
 	} else {
 		/*
@@ -159,16 +149,16 @@ static int add_template(struct netflow9_encoder *enc, const struct ipfix_templat
 		p = reserve(enc, NETFLOW9_FLOWSET_OPTIONS, 6 + 4 * d->n_fields);
 		if (!p)
 			return -EMSGSIZE;
-		put16(p, d->tid);
-		put16(p + 2, 4 * d->scope_count);
-		put16(p + 4, 4 * (d->n_fields - d->scope_count));
+		ipfix_put16(p, d->tid);
+		ipfix_put16(p + 2, 4 * d->scope_count);
+		ipfix_put16(p + 4, 4 * (d->n_fields - d->scope_count));
 		p += 6;
 	}
 	for (int i = 0; i < d->n_fields; i++, p += 4) {
 		const struct ipfix_field *f = &d->fields[i];
 
-		put16(p, i < d->scope_count ? scope_type(f->id) : f->id);
-		put16(p + 2, f->len);
+		ipfix_put16(p, i < d->scope_count ? scope_type(f->id) : f->id);
+		ipfix_put16(p + 2, f->len);
 	}
 	return 0;
 }
@@ -181,28 +171,7 @@ static int add_data(struct netflow9_encoder *enc, const struct ipfix_template_de
 
 	if (!p)
 		return -EMSGSIZE;
-	for (int i = 0; i < d->n_fields; i++) {
-		const struct ipfix_field *f = &d->fields[i];
-		const uint8_t *src = rec + f->offset;
-		uint64_t v8;
-		uint32_t v4;
-		uint16_t v2;
-
-		if (!f->integer || f->len == 1) {
-			memcpy(p, src, f->len);
-		} else if (f->len == 2) {
-			memcpy(&v2, src, 2);
-			put16(p, v2);
-		} else if (f->len == 4) {
-			memcpy(&v4, src, 4);
-			put32(p, v4);
-		} else {
-			memcpy(&v8, src, 8);
-			v8 = htobe64(v8);
-			memcpy(p, &v8, 8);
-		}
-		p += f->len;
-	}
+	ipfix_wire_write(&enc->wire[d - enc->tmpl], rec, p);
 	if (flow)
 		enc->records++;
 	return 0;
@@ -235,6 +204,12 @@ struct netflow9_encoder *netflow9_encoder_new(const struct ipfix_params *params,
 			    params->max_message_len) {
 			snprintf(err, err_len, "template %u does not fit %u bytes",
 				 enc->tmpl[i].tid, params->max_message_len);
+			g_free(enc);
+			return NULL;
+		}
+		if (ipfix_wire_compile(&enc->wire[i], &enc->tmpl[i])) {
+			snprintf(err, err_len, "template %u: integer field of unsupported length",
+				 enc->tmpl[i].tid);
 			g_free(enc);
 			return NULL;
 		}

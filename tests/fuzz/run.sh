@@ -43,7 +43,7 @@ build_target() {
 	config) srcs=("$src/tests/fuzz/fuzz_config.c" "$src/src/config.c" "$src/src/log.c") ;;
 	packet) srcs=("$src/tests/fuzz/fuzz_packet.c" "$src/src/capture.c" "$src/src/drain.c"
 		"$src/src/log.c") ;;
-	ipfix) srcs=("$src/tests/fuzz/fuzz_ipfix.c" "$src/src/ipfix.c" "$src/src/log.c"
+	ipfix) srcs=("$src/tests/fuzz/fuzz_ipfix.c" "$src/src/ipfix.c" "$src/src/ipfix_wire.c" "$src/src/log.c"
 		"$build/src/ie_registry.c") ;;
 	*) echo "unknown target $1" >&2; exit 2 ;;
 	esac

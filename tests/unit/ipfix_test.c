@@ -6,7 +6,9 @@
  * check every field, the template each record used, the message headers,
  * the message size limit, the RFC 5610 type records, the options records
  * (exporting process, metering, sampling, an interface table spanning
- * messages) and the template descriptions the NetFlow v9 encoder uses.
+ * messages), the template descriptions the NetFlow v9 encoder uses, random
+ * records of every template, and sequence numbers counted by a small
+ * RFC 7011 reader of the test's own.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -494,6 +496,304 @@ static void test_icmp(void)
 	CHECK_U64(out[1].rec.dport, 0);
 }
 
+/* xorshift64*: the same random records on every run. */
+static uint64_t rnd(uint64_t *st)
+{
+	*st ^= *st >> 12;
+	*st ^= *st << 25;
+	*st ^= *st >> 27;
+	return *st * 0x2545f4914f6cdd1dULL;
+}
+
+static void rnd_bytes(uint64_t *st, uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)rnd(st);
+}
+
+static void random_record(struct flow_record *r, uint64_t *st)
+{
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP,
+					  IPPROTO_ICMPV6 };
+	bool v4 = rnd(st) & 1;
+
+	memset(r, 0, sizeof(*r));
+	r->key.family = v4 ? XF_FAMILY_IPV4 : XF_FAMILY_IPV6;
+	r->key.proto = protos[rnd(st) % sizeof(protos)];
+	rnd_bytes(st, r->key.src_addr, v4 ? 4 : 16);
+	rnd_bytes(st, r->key.dst_addr, v4 ? 4 : 16);
+	r->key.src_port = (uint16_t)rnd(st);
+	r->key.dst_port = (uint16_t)rnd(st);
+	r->key.ifindex = (uint32_t)rnd(st);
+	r->key.vlan_id = (uint16_t)(rnd(st) & 0xfff);
+	r->key.direction = rnd(st) & 1 ? XF_DIR_EGRESS : XF_DIR_INGRESS;
+	r->packets = rnd(st);
+	r->octets = rnd(st);
+	r->start_ms = rnd(st);
+	r->end_ms = rnd(st);
+	rnd_bytes(st, r->src_mac, 6);
+	rnd_bytes(st, r->dst_mac, 6);
+	r->tcp_flags = (uint16_t)rnd(st);
+	r->tos = (uint8_t)rnd(st);
+	r->end_reason = (uint8_t)(1 + rnd(st) % 5);
+	r->has_xlat = rnd(st) % 3 != 0;
+	if (!r->has_xlat)
+		return;
+	rnd_bytes(st, r->xlat.pre_src, v4 ? 4 : 16);
+	rnd_bytes(st, r->xlat.pre_dst, v4 ? 4 : 16);
+	rnd_bytes(st, r->xlat.post_src, v4 ? 4 : 16);
+	rnd_bytes(st, r->xlat.post_dst, v4 ? 4 : 16);
+	r->xlat.pre_sport = (uint16_t)rnd(st);
+	r->xlat.pre_dport = (uint16_t)rnd(st);
+	r->xlat.post_sport = (uint16_t)rnd(st);
+	r->xlat.post_dport = (uint16_t)rnd(st);
+	r->xlat.zone_id = (uint16_t)rnd(st);
+	r->xlat.observed = (uint8_t)(1 + rnd(st) % 2);
+	r->xlat.type = (uint8_t)(1 + rnd(st) % 3);
+}
+
+static uint32_t be32_at(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return ntohl(v);
+}
+
+/* Every field of a decoded record against the record it came from. */
+static void check_record(const struct decoded *o, const struct flow_record *r, bool vrf)
+{
+	const struct dec *d = &o->rec;
+	bool v4 = r->key.family == XF_FAMILY_IPV4;
+	bool icmp = r->key.proto == (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
+	const struct xlat_info *x = &r->xlat;
+
+	CHECK_U64(o->tid, v4 ? (r->has_xlat ? IPFIX_TID_IPV4_NAT : IPFIX_TID_IPV4) :
+			       (r->has_xlat ? IPFIX_TID_IPV6_NAT : IPFIX_TID_IPV6));
+	check_common(d, r);
+	CHECK_U64(d->sport, icmp ? 0 : r->key.src_port);
+	CHECK_U64(d->dport, icmp ? 0 : r->key.dst_port);
+	CHECK_U64(d->icmp4, icmp && v4 ? r->key.dst_port : 0);
+	CHECK_U64(d->icmp6, icmp && !v4 ? r->key.dst_port : 0);
+	if (v4) {
+		CHECK_U64(d->src4, be32_at(r->key.src_addr));
+		CHECK_U64(d->dst4, be32_at(r->key.dst_addr));
+		CHECK(zero(d->src6, 16) && zero(d->dst6, 16));
+	} else {
+		CHECK(memcmp(d->src6, r->key.src_addr, 16) == 0);
+		CHECK(memcmp(d->dst6, r->key.dst_addr, 16) == 0);
+		CHECK_U64(d->src4, 0);
+		CHECK_U64(d->dst4, 0);
+	}
+	if (!r->has_xlat) {
+		check_no_nat(d);
+		return;
+	}
+	if (v4) {
+		CHECK_U64(d->post_src4, be32_at(x->post_src));
+		CHECK_U64(d->post_dst4, be32_at(x->post_dst));
+		CHECK_U64(d->x_pre_src4, be32_at(x->pre_src));
+		CHECK_U64(d->x_pre_dst4, be32_at(x->pre_dst));
+		CHECK_U64(d->x_post_src4, be32_at(x->post_src));
+		CHECK_U64(d->x_post_dst4, be32_at(x->post_dst));
+	} else {
+		CHECK(memcmp(d->post_src6, x->post_src, 16) == 0);
+		CHECK(memcmp(d->post_dst6, x->post_dst, 16) == 0);
+		CHECK(memcmp(d->x_pre_src6, x->pre_src, 16) == 0);
+		CHECK(memcmp(d->x_pre_dst6, x->pre_dst, 16) == 0);
+		CHECK(memcmp(d->x_post_src6, x->post_src, 16) == 0);
+		CHECK(memcmp(d->x_post_dst6, x->post_dst, 16) == 0);
+	}
+	CHECK_U64(d->post_sport, x->post_sport);
+	CHECK_U64(d->post_dport, x->post_dport);
+	CHECK_U64(d->x_pre_sport, x->pre_sport);
+	CHECK_U64(d->x_pre_dport, x->pre_dport);
+	CHECK_U64(d->x_post_sport, x->post_sport);
+	CHECK_U64(d->x_post_dport, x->post_dport);
+	CHECK_U64(d->zone, x->zone_id);
+	CHECK_U64(d->vrf, vrf ? x->zone_id : 0);
+	CHECK_U64(d->obs, x->observed);
+	CHECK_U64(d->xtype, x->type);
+}
+
+/*
+ * Random records of all four flow templates, every field random (high bits
+ * set, so a byte-order slip shows), decoded by libfixbuf's collector: the
+ * encoder writes flow records itself (src/ipfix_wire.c), libfixbuf is the
+ * independent reader here.
+ */
+static void test_random(void)
+{
+	enum { N = 3000 };
+	struct flow_record *r = g_new0(struct flow_record, N);
+	struct decoded *out = g_new0(struct decoded, N + 1);
+	uint64_t st = 0x9e3779b97f4a7c15ULL;
+
+	for (int vrf = 0; vrf < 2; vrf++) {
+		struct capture *c = g_new0(struct capture, 1);
+		struct ipfix_encoder *enc = enc_new(c, vrf, 1472);
+		int got;
+
+		for (int i = 0; i < N; i++)
+			random_record(&r[i], &st);
+		CHECK_U64(ipfix_encoder_add_templates(enc), 0);
+		for (int i = 0; i < N; i++)
+			CHECK_U64(ipfix_encoder_add(enc, &r[i]), 0);
+		CHECK_U64(ipfix_encoder_flush(enc), 0);
+		got = decode_all(c, ODID, out, N + 1);
+		CHECK_U64(got, N);
+		for (int i = 0; i < got && i < N; i++)
+			check_record(&out[i], &r[i], vrf);
+		capture_free(c);
+		g_free(c);
+		ipfix_encoder_free(enc);
+	}
+	g_free(r);
+	g_free(out);
+}
+
+/*
+ * An RFC 7011 reader of our own (no libfixbuf): learns field lengths from
+ * template sets (variable-length fields included, for the RFC 5610 type
+ * records), walks every data set record by record and returns the data
+ * records in msg, or -1 when a set or record does not add up.
+ */
+struct walk_tmpl {
+	uint16_t n_fields;
+	uint16_t len[IPFIX_MAX_FIELDS + 8];
+};
+
+static int walk_message(const uint8_t *msg, size_t len, struct walk_tmpl *tmpls)
+{
+	size_t off = IPFIX_HEADER_LEN;
+	int records = 0;
+
+	while (off < len) {
+		uint16_t set_id, set_len;
+		size_t end, p;
+
+		if (off + 4 > len)
+			return -1;
+		set_id = (uint16_t)(msg[off] << 8 | msg[off + 1]);
+		set_len = (uint16_t)(msg[off + 2] << 8 | msg[off + 3]);
+		end = off + set_len;
+		if (set_len < 4 || end > len)
+			return -1;
+		for (p = off + 4; set_id == 2 || set_id == 3;) {
+			/* template (2) or options template (3) records */
+			uint16_t tid, n, scope = 0;
+			struct walk_tmpl *t;
+
+			if (p + 4 > end)
+				break; /* padding */
+			tid = (uint16_t)(msg[p] << 8 | msg[p + 1]);
+			n = (uint16_t)(msg[p + 2] << 8 | msg[p + 3]);
+			p += 4;
+			if (set_id == 3) {
+				scope = (uint16_t)(msg[p] << 8 | msg[p + 1]);
+				p += 2;
+			}
+			(void)scope;
+			if (tid < 256 || tid >= 256 + 16 || n > IPFIX_MAX_FIELDS + 8)
+				return -1;
+			t = &tmpls[tid - 256];
+			t->n_fields = n;
+			for (int i = 0; i < n; i++) {
+				bool ent = msg[p] & 0x80;
+
+				t->len[i] = (uint16_t)(msg[p + 2] << 8 | msg[p + 3]);
+				p += ent ? 8 : 4;
+			}
+			if (p > end)
+				return -1;
+		}
+		if (set_id >= 256) {
+			struct walk_tmpl *t = set_id < 256 + 16 ? &tmpls[set_id - 256] : NULL;
+
+			if (!t || !t->n_fields)
+				return -1;
+			for (p = off + 4; p < end;) {
+				size_t start = p;
+
+				for (int i = 0; i < t->n_fields; i++) {
+					size_t l = t->len[i];
+
+					if (l == 65535) {
+						l = msg[p++];
+						if (l == 255) {
+							l = (size_t)(msg[p] << 8 | msg[p + 1]);
+							p += 2;
+						}
+					}
+					p += l;
+				}
+				if (p > end)
+					return -1;
+				/* fewer bytes left than one record: set padding */
+				if (p == start)
+					return -1;
+				records++;
+				if (end - p < 4)
+					break;
+			}
+		}
+		off = end;
+	}
+	return off == len ? records : -1;
+}
+
+/*
+ * Flows, options records and template refreshes interleaved: every message
+ * header's sequence number is the count of data records (flows, options
+ * and RFC 5610 type records) in the messages before it, counted by a
+ * reader that shares nothing with the encoder.
+ */
+static void test_sequence_mixed(void)
+{
+	struct capture *c = g_new0(struct capture, 1);
+	struct ipfix_encoder *enc = enc_new(c, false, 600);
+	struct walk_tmpl *tmpls = g_new0(struct walk_tmpl, 16);
+	struct ipfix_interface ifs[3] = { { .ifindex = 1, .name = "lo" },
+					  { .ifindex = 2, .name = "eth0" },
+					  { .ifindex = 3, .name = "veth1" } };
+	struct ipfix_options opts = { .sampling = 1, .interfaces = ifs, .n_interfaces = 3 };
+	struct flow_record r;
+	uint64_t st = 42;
+	uint32_t seq = 0, flows = 0;
+
+	for (int round = 0; round < 6; round++) {
+		if (round % 3 == 0)
+			CHECK_U64(ipfix_encoder_add_templates(enc), 0);
+		for (int i = 0; i < 25 + round * 7; i++) {
+			random_record(&r, &st);
+			CHECK_U64(ipfix_encoder_add(enc, &r), 0);
+		}
+		CHECK_U64(ipfix_encoder_add_options(enc, &opts), 0);
+		if (round % 2)
+			CHECK_U64(ipfix_encoder_flush(enc), 0);
+	}
+	CHECK_U64(ipfix_encoder_flush(enc), 0);
+	for (int m = 0; m < c->n; m++) {
+		const uint8_t *h = c->msg[m];
+		int n = walk_message(h, c->len[m], tmpls);
+
+		CHECK(n >= 0);
+		CHECK(c->len[m] <= 600);
+		CHECK_U64((h[2] << 8) | h[3], c->len[m]);
+		CHECK_U64(be32_at(h + 8), seq);
+		CHECK_U64(be32_at(h + 12), ODID);
+		seq += n > 0 ? n : 0;
+		flows += c->records[m];
+	}
+	CHECK_U64(flows, 6 * 25 + 7 * 15);
+	/* flows + 6 rounds x (exporter, metering, sampling, selector, 3 interfaces) + type records */
+	CHECK_U64(seq, flows + 6 * 7 + 2 * IE_REGISTRY_COUNT);
+	capture_free(c);
+	g_free(c);
+	g_free(tmpls);
+	ipfix_encoder_free(enc);
+}
+
 static void test_end_reasons(void)
 {
 	struct flow_record r[5];
@@ -889,6 +1189,8 @@ int main(void)
 	RUN(test_ipv6_nat);
 	RUN(test_icmp);
 	RUN(test_end_reasons);
+	RUN(test_random);
+	RUN(test_sequence_mixed);
 	RUN(test_bad_family);
 	RUN(test_mtu_1472);
 	RUN(test_mtu_512);
