@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The IPFIX encoder: turns flow records into IPFIX messages with libfixbuf.
- * One encoder per collector (its own libfixbuf session: sequence numbers,
- * template state, observation domain). Messages are built in memory and
- * handed to an emit callback; the encoder owns no socket.
+ * The IPFIX encoder: turns flow records into IPFIX messages. libfixbuf
+ * builds the templates and RFC 5610 type records; flow and options records
+ * are written from compiled templates (ipfix_wire.h). One encoder per
+ * collector (its own libfixbuf session and sequence numbers, template
+ * state, observation domain). Messages are built in memory and handed to
+ * an emit callback; the encoder owns no socket.
  *
  * Every message is at most max_message_len bytes and a record never spans
  * two messages.
@@ -89,8 +91,8 @@ struct ipfix_options {
 };
 
 /*
- * A template as data, for encoders that do not use libfixbuf (NetFlow v9).
- * Built from the same spec tables as the IPFIX templates.
+ * A template as data, for the record writer (ipfix_wire.h) of both
+ * encoders. Built from the same spec tables as the IPFIX templates.
  */
 struct ipfix_field {
 	uint16_t id;     /* element id, enterprise bit clear */
@@ -133,15 +135,14 @@ void ipfix_encoder_free(struct ipfix_encoder *enc);
 /*
  * Append one record to the open message, emitting the message first when
  * the record does not fit. Returns 0 or a negative errno (-EINVAL for an
- * unknown address family, -EIO on a libfixbuf error, -EMSGSIZE if it can
- * never fit).
+ * unknown address family, -EIO if libfixbuf fails to emit its open message).
  */
 int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec);
 
 /*
- * Append the RFC 5610 type records and all templates. libfixbuf keeps
- * template sets and data sets in separate messages, so the open message is
- * emitted first if it holds data, and the next data record starts a new one.
+ * Append the RFC 5610 type records and all templates. Template sets and
+ * data sets go in separate messages, so the open message is emitted first
+ * if it holds data, and the next data record starts a new one.
  */
 int ipfix_encoder_add_templates(struct ipfix_encoder *enc);
 
