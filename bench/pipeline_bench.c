@@ -5,7 +5,8 @@
  * (src/export.c: IPFIX encoder + UDP collector) to 127.0.0.1, against the raw
  * libfixbuf encode rate of the same records: fBufAppend of a pre-filled
  * struct whose internal template equals the external IPv4 template, into a
- * buffer exporter of the same message size (no transcoding, no socket).
+ * buffer exporter of the same message size (libfixbuf's transcoder, no
+ * socket).
  *
  * All rates are records per CPU-second of this (single-threaded) process,
  * the median of ROUNDS rounds, measured on the second pass over the same

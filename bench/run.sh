@@ -143,7 +143,7 @@ if want callgrind && command -v valgrind >/dev/null; then
 			sed 's/[[:space:]]\+/ /g' >>"$md"
 		echo '```' >>"$md"
 		echo >>"$md"
-		echo "(libfixbuf has no symbols: its two entries are the transcoder copying the 300-byte internal record into the external template.)" >>"$md"
+		echo "(libfixbuf has no symbols: its entries show as addresses in libfixbuf.so. Flow records are written by src/ipfix_wire.c; libfixbuf's share of the pipeline is the template messages.)" >>"$md"
 	else
 		echo "callgrind did not run: $(tail -n 2 "$raw/cg.pipeline.err")" >>"$md"
 	fi
