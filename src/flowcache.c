@@ -20,21 +20,33 @@ enum entry_list { LIST_AGE = 0, LIST_ENDED = 1 };
 /*
  * Three intrusive orderings, by 32-bit index instead of pointers to keep an
  * entry at 120 bytes:
- *  - hash chain (hnext), also the free list
+ *  - hash chain (hnext, and the predecessor in hprev's low bits), also the
+ *    free list (hnext). Doubly linked so that expiring an entry unlinks it
+ *    with stores only: no second walk of the chain, no key compares.
  *  - LRU by last update (lru_*): idle expiry and eviction scan from its head
  *  - age (age_*): creation order for the active timeout, or, once FIN/RST
  *    was seen, the order flows ended in (the "ended" list)
+ * The two flags live in hprev's top bits (indexes stay below 2^30: the
+ * configuration caps max_flows at 10^8).
  */
+#define F_IN_USE 0x80000000u
+#define F_ENDED 0x40000000u /* on the ended list */
+#define HPREV_MASK (F_ENDED - 1)
+
 struct flow_entry {
 	struct xf_flow_key key;
 	struct xf_flow_stats st;
 	uint32_t hnext;
+	uint32_t hprev; /* predecessor in the chain (0: head) | F_IN_USE | F_ENDED */
 	uint32_t lru_prev, lru_next;
 	uint32_t age_prev, age_next;
-	uint8_t ended;  /* on the ended list */
-	uint8_t in_use;
 };
 _Static_assert(sizeof(struct flow_entry) <= 120, "flow_entry grew past its memory budget");
+
+static inline void hprev_set(struct flow_entry *e, uint32_t prev)
+{
+	e->hprev = (e->hprev & ~HPREV_MASK) | prev;
+}
 
 struct list_head_idx {
 	uint32_t head, tail;
@@ -137,10 +149,13 @@ static void rehash(struct flowcache *fc, uint32_t n_buckets)
 		struct flow_entry *e = E(fc, i);
 		uint32_t slot;
 
-		if (!e->in_use)
+		if (!(e->hprev & F_IN_USE))
 			continue;
 		slot = key_hash(&e->key) & (n_buckets - 1);
 		e->hnext = b[slot];
+		hprev_set(e, NIL);
+		if (b[slot])
+			hprev_set(E(fc, b[slot]), i);
 		b[slot] = i;
 	}
 	g_free(fc->buckets);
@@ -148,20 +163,27 @@ static void rehash(struct flowcache *fc, uint32_t n_buckets)
 	fc->n_buckets = n_buckets;
 }
 
-static uint32_t *find_slot(struct flowcache *fc, const struct xf_flow_key *key)
+static uint32_t bucket_of(const struct flowcache *fc, const struct xf_flow_key *key)
 {
-	uint32_t *p = &fc->buckets[key_hash(key) & (fc->n_buckets - 1)];
+	return (uint32_t)key_hash(key) & (fc->n_buckets - 1);
+}
 
-	while (*p && memcmp(&E(fc, *p)->key, key, sizeof(*key)) != 0)
-		p = &E(fc, *p)->hnext;
-	return p;
+/* The entry holding key, or NIL; *bucket is the key's bucket either way. */
+static uint32_t find(const struct flowcache *fc, const struct xf_flow_key *key, uint32_t *bucket)
+{
+	uint32_t i;
+
+	*bucket = bucket_of(fc, key);
+	for (i = fc->buckets[*bucket]; i && memcmp(&E(fc, i)->key, key, sizeof(*key)) != 0;)
+		i = E(fc, i)->hnext;
+	return i;
 }
 
 /* Export entry i with reason and remove it from every structure. */
 static void entry_expire(struct flowcache *fc, uint32_t i, enum flow_end_reason reason)
 {
 	struct flow_entry *e = E(fc, i);
-	uint32_t *p = find_slot(fc, &e->key);
+	uint32_t prev = e->hprev & HPREV_MASK;
 
 	if (e->st.packets > 0)
 		fc->cb(fc->ctx, &e->key, &e->st, reason);
@@ -169,10 +191,15 @@ static void entry_expire(struct flowcache *fc, uint32_t i, enum flow_end_reason 
 	if (reason == FLOW_END_LACK_OF_RESOURCES)
 		fc->stats.evicted++;
 
-	*p = e->hnext;
+	if (prev)
+		E(fc, prev)->hnext = e->hnext;
+	else
+		fc->buckets[bucket_of(fc, &e->key)] = e->hnext;
+	if (e->hnext)
+		hprev_set(E(fc, e->hnext), prev);
 	lru_unlink(fc, &fc->lru, i);
-	age_unlink(fc, &fc->age[e->ended ? LIST_ENDED : LIST_AGE], i);
-	e->in_use = 0;
+	age_unlink(fc, &fc->age[e->hprev & F_ENDED ? LIST_ENDED : LIST_AGE], i);
+	e->hprev = 0;
 	e->hnext = fc->free_head;
 	fc->free_head = i;
 	fc->count--;
@@ -218,14 +245,13 @@ void flowcache_set_max_flows(struct flowcache *fc, uint32_t max_flows)
 void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 		      const struct xf_flow_stats *st)
 {
-	uint32_t *p, i;
+	uint32_t b, i;
 	struct flow_entry *e;
 
 	if (st->packets == 0)
 		return;
-	p = find_slot(fc, key);
-	if (*p) {
-		i = *p;
+	i = find(fc, key, &b);
+	if (i) {
 		e = E(fc, i);
 		e->st.packets += st->packets;
 		e->st.octets += st->octets;
@@ -251,23 +277,27 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 			rehash(fc, fc->n_buckets * 2);
 			moved = true;
 		}
-		if (moved) /* eviction or rehash may have changed the chain */
-			p = find_slot(fc, key);
+		if (moved) /* a rehash moves every chain */
+			b = bucket_of(fc, key);
 		i = entry_alloc(fc);
 		e = E(fc, i);
 		memset(e, 0, sizeof(*e));
 		e->key = *key;
 		e->st = *st;
-		e->in_use = 1;
-		*p = i;
+		/* the new head of its chain */
+		e->hprev = F_IN_USE;
+		e->hnext = fc->buckets[b];
+		if (e->hnext)
+			hprev_set(E(fc, e->hnext), i);
+		fc->buckets[b] = i;
 		lru_append(fc, &fc->lru, i);
 		age_append(fc, &fc->age[LIST_AGE], i);
 		fc->count++;
 		fc->stats.created++;
 	}
-	if (!e->ended && key->proto == 6 && (e->st.tcp_flags & (TCP_FIN | TCP_RST))) {
+	if (!(e->hprev & F_ENDED) && key->proto == 6 && (e->st.tcp_flags & (TCP_FIN | TCP_RST))) {
 		age_unlink(fc, &fc->age[LIST_AGE], i);
-		e->ended = 1;
+		e->hprev |= F_ENDED;
 		age_append(fc, &fc->age[LIST_ENDED], i);
 	}
 }
@@ -294,7 +324,7 @@ void flowcache_expire(struct flowcache *fc, uint64_t now_ns)
 	 * flow that is still live.
 	 */
 	while ((i = fc->lru.head) && now_ns >= E(fc, i)->st.last_ns + fc->t.idle_ns)
-		entry_expire(fc, i, E(fc, i)->ended ? FLOW_END_END_OF_FLOW : FLOW_END_IDLE);
+		entry_expire(fc, i, E(fc, i)->hprev & F_ENDED ? FLOW_END_END_OF_FLOW : FLOW_END_IDLE);
 	/* Long-lived flows, oldest first: report an interval and start anew. */
 	while ((i = fc->age[LIST_AGE].head) && now_ns >= E(fc, i)->st.first_ns + fc->t.active_ns)
 		entry_expire(fc, i, FLOW_END_ACTIVE);

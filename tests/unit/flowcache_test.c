@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Unit test of src/flowcache.c with an injected clock: every flowEndReason. */
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "flowcache.h"
 #include "testutil.h"
@@ -216,6 +218,100 @@ static void test_many_flows(void)
 	flowcache_free(NULL);
 }
 
+/*
+ * Random traffic against a model: a hot set of 1000 keys, a moving set of
+ * 300 that goes idle every 20 s, bursts of 1000 one-off keys into a cache of
+ * 1500 (evictions), active timeouts, FIN/RST, and the cache's own rehash
+ * from 1024 buckets. Every export must carry exactly the packets the model holds for
+ * that key since its last export: a broken hash chain would make a key
+ * unfindable, start a second entry and split its packets.
+ */
+#define MODEL_KEYS 8192
+
+static uint64_t model_pkts[MODEL_KEYS];
+static bool model_live[MODEL_KEYS];
+static uint64_t model_exported, model_bad, model_evicted;
+
+static uint32_t model_index(const struct xf_flow_key *k)
+{
+	return (uint32_t)k->src_addr[3] << 8 | (uint32_t)(k->src_port & 0xff);
+}
+
+static struct xf_flow_key model_key(uint32_t idx)
+{
+	/* a few keys differ only in protocol: neighbours in the same chains */
+	return mkkey((uint8_t)(idx >> 8), (uint16_t)(0x100 | (idx & 0xff)), 6);
+}
+
+static void model_export(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st,
+			 enum flow_end_reason reason)
+{
+	uint32_t idx = model_index(key);
+
+	(void)ctx;
+	if (idx >= MODEL_KEYS || !model_live[idx] || st->packets != model_pkts[idx])
+		model_bad++;
+	if (idx < MODEL_KEYS) {
+		model_pkts[idx] = 0;
+		model_live[idx] = false;
+	}
+	if (reason == FLOW_END_LACK_OF_RESOURCES)
+		model_evicted++;
+	model_exported += st->packets;
+}
+
+static void test_random_model(void)
+{
+	struct flowcache *fc = flowcache_new(1500, &tmo, model_export, NULL);
+	struct flowcache_stats fs;
+	uint64_t seed = 0x243f6a8885a308d3ULL, now = SEC, sent = 0;
+	uint32_t live;
+
+	memset(model_pkts, 0, sizeof(model_pkts));
+	memset(model_live, 0, sizeof(model_live));
+	model_exported = model_bad = model_evicted = 0;
+	for (int step = 0; step < 300000; step++) {
+		uint32_t idx, r;
+		struct xf_flow_key k;
+		struct xf_flow_stats st;
+
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		r = (uint32_t)(seed >> 16);
+		if (step % 50000 >= 48000 && step % 2) /* burst: 1000 one-off keys */
+			idx = 4000 + (uint32_t)(step % 50000 - 48000) / 2 + 1000 * (step / 50000 % 4);
+		else if (r % 4) /* hot */
+			idx = (r >> 8) % 1000;
+		else /* this phase's cold keys */
+			idx = 1000 + ((uint32_t)step / 20000 * 300 + (r >> 8) % 300) % 3000;
+		k = model_key(idx);
+		st = mkstats(1 + r % 3, 100, now, now, (r & 0x3ff) == 7 ? 0x01 : 0x10);
+		flowcache_update(fc, &k, &st);
+		model_pkts[idx] += st.packets;
+		model_live[idx] = true;
+		sent += st.packets;
+		if (step % 1000 == 999) {
+			now += SEC;
+			flowcache_expire(fc, now);
+		}
+	}
+	live = 0;
+	for (uint32_t i = 0; i < MODEL_KEYS; i++)
+		live += model_live[i];
+	flowcache_get_stats(fc, &fs);
+	CHECK_U64(fs.flows, live);
+	CHECK(model_evicted > 0);
+	CHECK(fs.exported[FLOW_END_IDLE] > 0 && fs.exported[FLOW_END_ACTIVE] > 0 &&
+	      fs.exported[FLOW_END_END_OF_FLOW] > 0);
+	flowcache_flush(fc, FLOW_END_FORCED);
+	CHECK_U64(model_bad, 0);
+	CHECK_U64(model_exported, sent);
+	flowcache_get_stats(fc, &fs);
+	CHECK_U64(fs.flows, 0);
+	flowcache_free(fc);
+}
+
 int main(void)
 {
 	RUN(test_merge_and_idle);
@@ -223,5 +319,6 @@ int main(void)
 	RUN(test_fin_rst);
 	RUN(test_lru_eviction);
 	RUN(test_many_flows);
+	RUN(test_random_model);
 	return tu_finish();
 }
