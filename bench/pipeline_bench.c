@@ -17,6 +17,7 @@
  *   cache flush    flowcache_flush exporting N records to a no-op callback
  *   encode         flow_record -> ipfix_encoder_add, messages dropped
  *   cache + encode flowcache + bare ipfix_encoder, messages dropped
+ *   UDP floor      bare send() of as many datagrams as the pipeline sent
  *   kernel map     (root) the whole pipeline starting one step earlier: the
  *                  flows put in xlatflowd's own BPF flows map, drain_flows()
  *                  into the cache (system time included)
@@ -232,6 +233,9 @@ static struct capture *kmap_open(size_t n)
 	return kc;
 }
 
+/* Datagrams the last pass of stage_pipeline sent. */
+static uint64_t pipeline_messages;
+
 /* Timings of one round, CPU seconds. */
 struct times {
 	double update, flush_noop, encode, pipeline, raw;
@@ -300,6 +304,7 @@ __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, 
 		if (c.exp) {
 			exporter_get_stats(c.exp, &es1);
 			c.records = es1.records - es0.records;
+			pipeline_messages = es1.messages - es0.messages;
 		}
 		if (c.records != n) {
 			fprintf(stderr, "pipeline exported %llu of %zu records\n",
@@ -347,6 +352,31 @@ static void stage_encode(const struct input *in, size_t n, double *secs)
 	ipfix_encoder_flush(c.enc);
 	*secs = cpu_now() - t0;
 	ipfix_encoder_free(c.enc);
+}
+
+/*
+ * The transport's floor: as many MSG_LEN-byte datagrams as the pipeline
+ * sent, with bare send() on a connected socket to the same receiver.
+ */
+static void stage_send_floor(int port, uint64_t messages, double *secs)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons((uint16_t)port) };
+	static uint8_t buf[MSG_LEN];
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	double t0;
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		perror("send floor socket");
+		exit(1);
+	}
+	t0 = cpu_now();
+	for (uint64_t i = 0; i < messages; i++)
+		if (send(fd, buf, sizeof(buf), MSG_DONTWAIT) != (ssize_t)sizeof(buf) &&
+		    errno != EAGAIN)
+			break;
+	*secs = cpu_now() - t0;
+	close(fd);
 }
 
 /* --- raw libfixbuf --------------------------------------------------------- */
@@ -483,7 +513,7 @@ int main(int argc, char **argv)
 	int rounds = 5, opt, rx, port;
 	const char *stage = NULL;
 	double s_upd[32], s_flush[32], s_enc[32], s_send[32], s_pipe[32], s_cold[32], s_raw[32];
-	double s_kern[32];
+	double s_kern[32], s_floor[32];
 	struct capture *kc;
 	double two[2];
 	struct input *in;
@@ -536,6 +566,7 @@ int main(int argc, char **argv)
 		stage_pipeline(in, n, port, NULL, two);
 		s_cold[r] = two[0];
 		s_pipe[r] = two[1];
+		stage_send_floor(port, pipeline_messages, &s_floor[r]);
 		if (kc) {
 			stage_pipeline(in, n, port, kc, two);
 			s_kern[r] = two[1];
@@ -548,6 +579,7 @@ int main(int argc, char **argv)
 	double pipe = median(s_pipe, rounds), cold = median(s_cold, rounds);
 	double rawt = median(s_raw, rounds);
 	double kern = kc ? median(s_kern, rounds) : 0;
+	double sfloor = median(s_floor, rounds);
 	double dn = (double)n;
 
 	printf("%zu IPv4 TCP flows per round, IPFIX messages of %d bytes, median of %d rounds, "
@@ -563,6 +595,9 @@ int main(int argc, char **argv)
 	       dn / enc / 1e6, rawt / enc);
 	printf("| flowcache + ipfix_encoder, messages dropped | %.0f | %.2fM | %.2f |\n", nosend / dn * 1e9,
 	       dn / nosend / 1e6, rawt / nosend);
+	printf("| UDP floor: bare send() of as many %d-byte datagrams (%llu, %.1f records each) | %.0f | %.2fM | %.2f |\n",
+	       MSG_LEN, (unsigned long long)pipeline_messages, dn / (double)pipeline_messages,
+	       sfloor / dn * 1e9, dn / sfloor / 1e6, rawt / sfloor);
 	printf("| whole pipeline, first pass (cold cache memory) | %.0f | %.2fM | %.2f |\n",
 	       cold / dn * 1e9, dn / cold / 1e6, rawt / cold);
 	printf("| **whole pipeline: flowcache + exporter_add + UDP to 127.0.0.1** | %.0f | **%.2fM** | **%.2f** |\n",
