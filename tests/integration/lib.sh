@@ -45,7 +45,10 @@ cleanup() {
 	for pid in "${XF_PIDS[@]}"; do
 		wait "$pid" 2>/dev/null
 	done
-	for ns in "${XF_NAMESPACES[@]}"; do
+	# ns_add runs in $(...), a subshell: its XF_NAMESPACES+= never reaches
+	# this shell, so find the test's namespaces by their prefix too.
+	for ns in "${XF_NAMESPACES[@]}" $(ip netns list 2>/dev/null |
+		awk -v p="$NS_PREFIX-" 'index($1, p) == 1 { print $1 }'); do
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 	done
