@@ -3,6 +3,7 @@
  * Collector transport: UDP datagrams or a TCP stream of IPFIX messages.
  * Nothing here blocks except collector_drain() at shutdown.
  */
+#define _GNU_SOURCE /* sendmmsg */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,6 +19,8 @@
 
 /* A connect that has not finished after this long is abandoned. */
 #define CONNECT_TIMEOUT_MS 10000
+/* UDP datagrams handed to the kernel in one sendmmsg() call. */
+#define UDP_BATCH 16
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
 
@@ -27,6 +30,13 @@ struct qmsg {
 	size_t off;
 	struct collector_load load;
 	uint8_t data[];
+};
+
+/* A UDP datagram waiting for the next sendmmsg(): bytes [off, off + len) of ubuf. */
+struct udp_pending {
+	size_t off;
+	size_t len;
+	struct collector_load load;
 };
 
 struct collector {
@@ -42,6 +52,12 @@ struct collector {
 	size_t queue_limit;
 	bool warned_down;        /* one warning per outage, not per attempt */
 	struct collector_stats stats;
+	/* UDP: datagrams of the current burst, sent UDP_BATCH at a time */
+	uint8_t *ubuf;
+	size_t ubuf_used, ubuf_cap;
+	struct udp_pending upend[UDP_BATCH];
+	int n_upend;
+	bool send_failed; /* a datagram was not sent since collector_take_send_failed() */
 };
 
 const char *collector_url(const struct collector *c)
@@ -241,24 +257,98 @@ static void tcp_flush(struct collector *c, uint64_t now_ms)
 	}
 }
 
-/*
- * One datagram. A burst can fill the socket buffer (EAGAIN): wait a little
- * for it to drain rather than drop at once.
- */
-static int udp_send(struct collector *c, const uint8_t *msg, size_t len)
+static bool udp_datagram_sent(struct collector *c, const struct udp_pending *u)
 {
-	for (int attempt = 0; attempt < 3; attempt++) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-		ssize_t n = send(c->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	c->stats.messages++;
+	c->stats.records += u->load.records;
+	c->stats.bytes += u->len;
+	return true;
+}
 
-		if (n == (ssize_t)len)
-			return 0;
-		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-			return -1;
-		poll(&pfd, 1, 20);
+/*
+ * Datagram i of the burst was not sent: it and the rest of the burst are
+ * counted as not sent. The rest were encoded without the templates that
+ * must now go first (collector_take_send_failed()), so a collector that is
+ * back could not decode them anyway.
+ */
+static void udp_burst_failed(struct collector *c, int i, int err)
+{
+	if (!c->warned_down) {
+		log_warnx("collector %s: send: %s", c->cc.url,
+			  err ? strerror(err) : "datagram refused");
+		c->warned_down = true;
 	}
-	errno = EAGAIN;
-	return -1;
+	for (; i < c->n_upend; i++)
+		count_dropped(c, &c->upend[i].load);
+	c->send_failed = true;
+}
+
+/*
+ * Send the burst, UDP_BATCH datagrams per sendmmsg(). A full socket buffer
+ * (EAGAIN) is waited for a little rather than dropped at once. sendmmsg()
+ * returns the count sent and keeps the errno only when the first datagram
+ * fails; after a short count, a socket that is writable means the next
+ * datagram was refused (e.g. ECONNREFUSED: the collector's port is closed).
+ */
+static void udp_flush(struct collector *c)
+{
+	struct mmsghdr mm[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	int i = 0, waits = 0;
+
+	if (!c->n_upend)
+		return;
+	memset(mm, 0, sizeof(mm));
+	for (int k = 0; k < c->n_upend; k++) {
+		iov[k].iov_base = c->ubuf + c->upend[k].off;
+		iov[k].iov_len = c->upend[k].len;
+		mm[k].msg_hdr.msg_iov = &iov[k];
+		mm[k].msg_hdr.msg_iovlen = 1;
+	}
+	while (i < c->n_upend) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+		int r = sendmmsg(c->fd, &mm[i], (unsigned int)(c->n_upend - i),
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		int err = r < 0 ? errno : 0;
+
+		if (r > 0) {
+			for (int k = i; k < i + r; k++)
+				udp_datagram_sent(c, &c->upend[k]);
+			i += r;
+			waits = 0;
+			if (i == c->n_upend)
+				break;
+			if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT)) {
+				udp_burst_failed(c, i, 0);
+				break;
+			}
+			err = EAGAIN;
+		}
+		if ((err == EAGAIN || err == EWOULDBLOCK || err == EINTR) && waits++ < 3) {
+			poll(&pfd, 1, 20);
+			continue;
+		}
+		udp_burst_failed(c, i, err);
+		break;
+	}
+	if (i == c->n_upend)
+		c->warned_down = false;
+	c->n_upend = 0;
+	c->ubuf_used = 0;
+}
+
+void collector_flush(struct collector *c)
+{
+	if (!c->tcp)
+		udp_flush(c);
+}
+
+bool collector_take_send_failed(struct collector *c)
+{
+	bool failed = c->send_failed;
+
+	c->send_failed = false;
+	return failed;
 }
 
 void collector_send(struct collector *c, const uint8_t *msg, size_t len,
@@ -270,19 +360,25 @@ void collector_send(struct collector *c, const uint8_t *msg, size_t len,
 	if (!load)
 		load = &none;
 	if (!c->tcp) {
-		if (c->fd < 0 || udp_send(c, msg, len) < 0) {
-			/* ECONNREFUSED (port unreachable), ENOBUFS, ...: this message is lost */
+		struct udp_pending *u;
+
+		if (c->fd < 0) {
 			count_dropped(c, load);
-			if (!c->warned_down && c->fd >= 0) {
-				log_warn("collector %s: send", c->cc.url);
-				c->warned_down = true;
-			}
+			c->send_failed = true;
 			return;
 		}
-		c->warned_down = false;
-		c->stats.messages++;
-		c->stats.records += load->records;
-		c->stats.bytes += len;
+		if (c->ubuf_used + len > c->ubuf_cap) {
+			c->ubuf_cap = (c->ubuf_used + len) * 2;
+			c->ubuf = g_realloc(c->ubuf, c->ubuf_cap);
+		}
+		u = &c->upend[c->n_upend++];
+		u->off = c->ubuf_used;
+		u->len = len;
+		u->load = *load;
+		memcpy(c->ubuf + c->ubuf_used, msg, len);
+		c->ubuf_used += len;
+		if (c->n_upend == UDP_BATCH)
+			udp_flush(c);
 		return;
 	}
 	if (c->state != CONN_UP || c->queued_bytes + len > c->queue_limit) {
@@ -339,6 +435,7 @@ size_t collector_drain(struct collector *c, int timeout_ms)
 {
 	uint64_t waited = 0;
 
+	collector_flush(c);
 	while (c->tcp && c->state == CONN_UP && c->queued_bytes && (int)waited < timeout_ms) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 
@@ -370,7 +467,10 @@ void collector_free(struct collector *c)
 {
 	if (!c)
 		return;
+	if (c->fd >= 0)
+		collector_flush(c);
 	drop_queue(c);
 	close_fd(c);
+	g_free(c->ubuf);
 	g_free(c);
 }

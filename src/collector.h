@@ -64,12 +64,25 @@ struct collector_load {
 
 /*
  * Send one whole message carrying load (may be NULL: nothing countable).
- * UDP: one datagram. TCP: written now, or queued while the socket is busy;
- * dropped when the connection is not up or the queue is full. Drops are
- * counted in records_dropped.
+ * UDP: one datagram, handed to the kernel with the rest of its burst, up
+ * to 16 at a time (sendmmsg), at the latest by collector_flush(). TCP:
+ * written now, or queued while the socket is busy; dropped when the
+ * connection is not up or the queue is full. Drops are counted in
+ * records_dropped.
  */
 void collector_send(struct collector *c, const uint8_t *msg, size_t len,
 		    const struct collector_load *load, uint64_t now_ms);
+
+/* UDP: send the datagrams collector_send() holds. TCP: nothing. */
+void collector_flush(struct collector *c);
+
+/*
+ * UDP: whether a datagram could not be sent (socket missing, refused, or
+ * its socket buffer stayed full) since the last call; clears it. After
+ * that, templates must go first again: a collector that restarted has
+ * none. A datagram that fails takes the rest of its burst with it.
+ */
+bool collector_take_send_failed(struct collector *c);
 
 /*
  * TCP: look (without blocking) whether the peer closed the connection and

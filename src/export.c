@@ -96,9 +96,26 @@ static int enc_add_options(struct export_target *t, const struct ipfix_options *
 			ipfix_encoder_add_options(t->enc, opts);
 }
 
+/*
+ * UDP: a datagram that could not be sent (the collector's port refused it:
+ * down or restarting) means the templates may not have arrived either; send
+ * them first again, or a collector that comes back could not decode
+ * anything until the next refresh.
+ */
+static void target_check_sent(struct export_target *t)
+{
+	if (!t->tcp && collector_take_send_failed(t->coll))
+		t->templates_due = true;
+}
+
+/* The open message, then the collector's pending datagrams. */
 static int enc_flush(struct export_target *t)
 {
-	return t->nf9 ? netflow9_encoder_flush(t->nf9) : ipfix_encoder_flush(t->enc);
+	int rc = t->nf9 ? netflow9_encoder_flush(t->nf9) : ipfix_encoder_flush(t->enc);
+
+	collector_flush(t->coll);
+	target_check_sent(t);
+	return rc;
 }
 
 static uint32_t enc_pending(const struct export_target *t)
@@ -127,20 +144,9 @@ static void target_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t reco
 		.octets = t->open.octets,
 	};
 
-	struct collector_stats before, after;
-
 	memset(&t->open, 0, sizeof(t->open));
-	collector_get_stats(t->coll, &before);
 	collector_send(t->coll, msg, len, &load, mono_ms());
-	collector_get_stats(t->coll, &after);
-	/*
-	 * UDP: a refused send (port unreachable: the collector is down or
-	 * restarting) means the templates may not have arrived either; send
-	 * them first again, or a collector that comes back could not decode
-	 * anything until the next refresh.
-	 */
-	if (!t->tcp && after.messages == before.messages)
-		t->templates_due = true;
+	target_check_sent(t);
 	if (records && !t->tcp && t->refresh_messages && ++t->data_messages >= t->refresh_messages)
 		t->templates_due = true;
 }

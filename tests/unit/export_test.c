@@ -2,7 +2,8 @@
 /*
  * src/export.c and src/collector.c over loopback sockets the test owns:
  * templates before data and their UDP refresh (by messages and by time),
- * drops counted when a UDP collector is unreachable, TCP reconnect with the
+ * drops counted when a UDP collector is unreachable, UDP bursts sent 16
+ * datagrams a call and a port closing in the middle of one, TCP reconnect with the
  * backlog sent after fresh templates, the 1..60 s backoff, a full TCP send
  * queue, two collectors with sessions of their own, NetFlow v9 packets
  * (UDP only), and when the options records go out (with the templates,
@@ -311,6 +312,79 @@ static int read_tcp(int fd, char *kinds, size_t max)
 	}
 	kinds[n] = '\0';
 	return n;
+}
+
+/*
+ * A burst: datagrams go to the kernel 16 at a time (sendmmsg) and the rest
+ * with exporter_flush(); every record arrives once, in order. Then the
+ * collector's port closes in the middle of a burst: the datagram that was
+ * refused and the rest of its burst are counted as not sent, and when the
+ * port is open again the first datagram is the templates.
+ */
+static void test_udp_burst(void)
+{
+	struct sockaddr_in sin;
+	int fd = udp_listener(&sin);
+	struct xf_config cfg;
+	struct exporter *exp;
+	struct exporter_stats st, st2;
+	struct msg_info *info = calloc(256, sizeof(*info));
+	char kinds[256], err[256] = "";
+	struct flow_record r;
+	int n, rcvbuf = 4 << 20;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_UDP, &sin);
+	exp = exporter_new(&cfg, err, sizeof(err));
+	CHECK(exp != NULL);
+	if (!exp || !info)
+		return;
+	for (int i = 1; i <= 1000; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+	}
+	exporter_get_stats(exp, &st);
+	/* whole batches of 16 so far, the rest waits for the flush */
+	CHECK(st.messages >= 16 && st.messages % 16 == 0);
+	CHECK(st.records < 1000);
+	exporter_flush(exp);
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 1000);
+	CHECK_U64(st.records_dropped, 0);
+	n = read_udp(fd, kinds, sizeof(kinds), info);
+	CHECK_U64(n, st.messages);
+	CHECK(strncmp(kinds, "TRRTD", 5) == 0);
+	for (int i = 5; i < n; i++) {
+		CHECK(kinds[i] == 'D');
+		/* in order: a data message's sequence number is above the one before */
+		CHECK(info[i].seq > info[i - 1].seq);
+	}
+
+	/* the port closes: the next burst fails (ICMP port unreachable) */
+	close(fd);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 1; i <= 400; i++) {
+			record(&r, i);
+			exporter_add(exp, &r);
+		}
+		exporter_flush(exp);
+	}
+	exporter_get_stats(exp, &st2);
+	CHECK_U64(st2.records - st.records + st2.records_dropped, 1200);
+	CHECK(st2.records_dropped > 0);
+	CHECK_U64(st2.packets_dropped, st2.octets_dropped / 100);
+	/* the port is back: templates come before the first record */
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	CHECK(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+	record(&r, 7);
+	exporter_add(exp, &r);
+	exporter_flush(exp);
+	n = read_udp(fd, kinds, sizeof(kinds), info);
+	CHECK_STR(kinds, "TRRTD");
+	exporter_free(exp);
+	close(fd);
+	free(info);
 }
 
 static void test_tcp_reconnect(void)
@@ -690,6 +764,7 @@ int main(void)
 	log_init(true, LOG_LEVEL_ERR, "export_test");
 	RUN(test_udp_templates_and_refresh);
 	RUN(test_udp_unreachable);
+	RUN(test_udp_burst);
 	RUN(test_tcp_reconnect);
 	RUN(test_tcp_backoff);
 	RUN(test_tcp_queue_full);
