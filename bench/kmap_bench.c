@@ -31,6 +31,7 @@
 
 #include "capture.h"
 #include "drain.h"
+#include "kmap_fill.h"
 #include "log.h"
 #include "xlatflow_shared.h"
 
@@ -157,40 +158,29 @@ static void on_drained(void *ctx, const struct xf_flow_key *key,
 	drained++;
 }
 
+/* Flow i: 198.18.0.0 -> i, TCP 1024 -> 80, one packet of 100 bytes on every CPU. */
+static void fill_flow(void *ctx, size_t i, struct xf_flow_key *key, struct xf_flow_stats *percpu)
+{
+	uint32_t id = (uint32_t)i;
+	int ncpus = *(const int *)ctx;
+
+	key->src_addr[0] = 198;
+	key->src_addr[1] = 18;
+	memcpy(key->dst_addr, &id, 4);
+	key->src_port = 1024;
+	key->dst_port = 80;
+	key->proto = 6;
+	key->family = XF_FAMILY_IPV4;
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		percpu[cpu].packets = 1;
+		percpu[cpu].octets = 100;
+		percpu[cpu].first_ns = percpu[cpu].last_ns = 1000;
+	}
+}
+
 static void fill(int fd, uint32_t n, int ncpus)
 {
-	struct xf_flow_key *keys = calloc(FILL_BATCH, sizeof(*keys));
-	struct xf_flow_stats *vals = calloc((size_t)FILL_BATCH * ncpus, sizeof(*vals));
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-
-	for (uint32_t i = 0; i < FILL_BATCH * (uint32_t)ncpus; i++) {
-		vals[i].packets = 1;
-		vals[i].octets = 100;
-		vals[i].first_ns = vals[i].last_ns = 1000;
-	}
-	for (uint32_t done = 0; done < n;) {
-		uint32_t cnt = n - done < FILL_BATCH ? n - done : FILL_BATCH;
-
-		for (uint32_t i = 0; i < cnt; i++) {
-			uint32_t id = done + i;
-
-			memset(&keys[i], 0, sizeof(keys[i]));
-			keys[i].src_addr[0] = 198;
-			keys[i].src_addr[1] = 18;
-			memcpy(keys[i].dst_addr, &id, 4);
-			keys[i].src_port = 1024;
-			keys[i].dst_port = 80;
-			keys[i].proto = 6;
-			keys[i].family = XF_FAMILY_IPV4;
-		}
-		if (bpf_map_update_batch(fd, keys, vals, &cnt, &opts)) {
-			fprintf(stderr, "bpf_map_update_batch: %s\n", strerror(errno));
-			exit(1);
-		}
-		done += cnt;
-	}
-	free(keys);
-	free(vals);
+	kmap_fill(fd, n, fill_flow, &ncpus);
 }
 
 /* The floor: lookup-and-delete batches with no merging, no epoch flip. */

@@ -51,6 +51,7 @@
 #include "export.h"
 #include "flowcache.h"
 #include "ipfix.h"
+#include "kmap_fill.h"
 #include "log.h"
 
 #define MSG_LEN 1472 /* the default collector MTU 1500 less IPv4 and UDP headers */
@@ -178,37 +179,22 @@ static struct ipfix_encoder *encoder_new(struct ctx *c)
 
 /* --- the kernel map -------------------------------------------------------- */
 
+/* Flow i of the input, on CPU 0. */
+static void input_flow(void *ctx, size_t i, struct xf_flow_key *key, struct xf_flow_stats *percpu)
+{
+	const struct input *in = ctx;
+
+	*key = in[i].key;
+	percpu[0] = in[i].st;
+}
+
 /*
  * Put the input flows into the flows map the programs are using (what the
- * TC programs would have counted), as per-CPU values: the flow on CPU 0,
- * zeros elsewhere. Not timed.
+ * TC programs would have counted). Not timed.
  */
-static void kmap_fill(struct capture *kc, const struct input *in, size_t n)
+static void kmap_fill_input(struct capture *kc, const struct input *in, size_t n)
 {
-	int ncpus = libbpf_num_possible_cpus();
-	int fd = capture_flows_fd(kc, capture_epoch(kc) & 1);
-	size_t batch = 4096;
-	struct xf_flow_key *keys = calloc(batch, sizeof(*keys));
-	struct xf_flow_stats *vals = calloc(batch * (size_t)ncpus, sizeof(*vals));
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-
-	if (!keys || !vals)
-		exit(1);
-	for (size_t done = 0; done < n;) {
-		uint32_t cnt = (uint32_t)(n - done < batch ? n - done : batch);
-
-		for (uint32_t i = 0; i < cnt; i++) {
-			keys[i] = in[done + i].key;
-			vals[(size_t)i * ncpus] = in[done + i].st;
-		}
-		if (bpf_map_update_batch(fd, keys, vals, &cnt, &opts)) {
-			fprintf(stderr, "bpf_map_update_batch: %s\n", strerror(errno));
-			exit(1);
-		}
-		done += cnt;
-	}
-	free(keys);
-	free(vals);
+	kmap_fill(capture_flows_fd(kc, capture_epoch(kc) & 1), n, input_flow, (void *)in);
 }
 
 /* As pipeline.c's drain callback (without the sampling renormalisation, 1:1 here). */
@@ -283,7 +269,7 @@ __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, 
 		if (c.exp)
 			exporter_get_stats(c.exp, &es0);
 		if (kc)
-			kmap_fill(kc, in, n);
+			kmap_fill_input(kc, in, n);
 		t0 = cpu_now();
 		c.records = 0;
 		if (kc) {

@@ -352,10 +352,7 @@ struct ipfix_encoder {
 	 * per run of a template.
 	 */
 	struct ipfix_wire wire[N_TEMPLATES]; /* templates[i] compiled */
-	uint8_t *dbuf;
-	size_t dlen;         /* bytes used, 0 = no message open */
-	size_t set_start;    /* offset of the open set's header */
-	uint16_t set_tid;    /* template of the open set, 0 = none */
+	struct ipfix_sets data; /* .len 0: no message open */
 	uint32_t records;    /* flow records in the open message */
 	uint32_t d_records;  /* data records of any template in it */
 };
@@ -502,7 +499,7 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 		goto fail;
 	}
 
-	enc->dbuf = g_malloc0(enc->buf_len);
+	enc->data = (struct ipfix_sets){ .buf = g_malloc0(enc->buf_len), .set_id = -1, .align = 1 };
 	enc->exporter = fbExporterAllocBuffer(enc->buf, enc->buf_len);
 	enc->fbuf = fBufAllocForExport(enc->session, enc->exporter);
 	fBufSetAutomaticMode(enc->fbuf, FALSE);
@@ -524,7 +521,7 @@ void ipfix_encoder_free(struct ipfix_encoder *enc)
 	if (enc->model)
 		fbInfoModelFree(enc->model);
 	g_free(enc->buf);
-	g_free(enc->dbuf);
+	g_free(enc->data.buf);
 	g_free(enc);
 }
 
@@ -550,29 +547,24 @@ static int fb_emit(struct ipfix_encoder *enc)
 	return 0;
 }
 
-static void data_set_close(struct ipfix_encoder *enc)
-{
-	if (enc->set_tid)
-		ipfix_put16(enc->dbuf + enc->set_start + 2, enc->dlen - enc->set_start);
-	enc->set_tid = 0;
-}
-
 /* The data message, if one is open: RFC 7011 3.1 header, emit. */
 static void data_emit(struct ipfix_encoder *enc)
 {
-	if (!enc->dlen)
+	struct ipfix_sets *m = &enc->data;
+
+	if (!m->len)
 		return;
-	data_set_close(enc);
-	ipfix_put16(enc->dbuf, 10);
-	ipfix_put16(enc->dbuf + 2, enc->dlen);
-	ipfix_put32(enc->dbuf + 4, (uint32_t)time(NULL));
-	ipfix_put32(enc->dbuf + 8, enc->sequence);
-	ipfix_put32(enc->dbuf + 12, enc->odid);
-	enc->emit(enc->ctx, enc->dbuf, enc->dlen, enc->records);
+	ipfix_sets_close(m);
+	ipfix_put16(m->buf, 10);
+	ipfix_put16(m->buf + 2, (uint16_t)m->len);
+	ipfix_put32(m->buf + 4, (uint32_t)time(NULL));
+	ipfix_put32(m->buf + 8, enc->sequence);
+	ipfix_put32(m->buf + 12, enc->odid);
+	enc->emit(enc->ctx, m->buf, m->len, enc->records);
 	enc->sequence += enc->d_records;
 	enc->records = 0;
 	enc->d_records = 0;
-	enc->dlen = 0;
+	m->len = 0;
 }
 
 /*
@@ -588,19 +580,12 @@ static int data_write(struct ipfix_encoder *enc, size_t index, const void *rec)
 
 	if (rc)
 		return rc;
-	if (enc->dlen && enc->dlen + w->record_len + (enc->set_tid == tid ? 0 : 4) > enc->buf_len)
+	if (enc->data.len &&
+	    enc->data.len + ipfix_sets_need(&enc->data, tid, w->record_len) > enc->buf_len)
 		data_emit(enc);
-	if (!enc->dlen)
-		enc->dlen = IPFIX_HEADER_LEN;
-	if (enc->set_tid != tid) {
-		data_set_close(enc);
-		enc->set_start = enc->dlen;
-		enc->set_tid = tid;
-		ipfix_put16(enc->dbuf + enc->dlen, tid);
-		enc->dlen += 4;
-	}
-	ipfix_wire_write(w, rec, enc->dbuf + enc->dlen);
-	enc->dlen += w->record_len;
+	if (!enc->data.len)
+		enc->data.len = IPFIX_HEADER_LEN;
+	ipfix_wire_write(w, rec, ipfix_sets_add(&enc->data, tid, w->record_len));
 	enc->d_records++;
 	return 0;
 }

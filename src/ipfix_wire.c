@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Data records in wire format from compiled template descriptions: see
- * ipfix_wire.h. tests/unit/ipfix_test decodes what this writes with
+ * Data records in wire format from compiled template descriptions, and
+ * the sets that hold them: see ipfix_wire.h. tests/unit/ipfix_test decodes what this writes with
  * libfixbuf's collector, tests/unit/netflow9_test with an RFC 3954 parser.
  */
 #include <endian.h>
@@ -73,4 +73,30 @@ void ipfix_wire_write(const struct ipfix_wire *w, const uint8_t *rec, uint8_t *o
 		}
 		out += s->len;
 	}
+}
+
+void ipfix_sets_close(struct ipfix_sets *s)
+{
+	if (s->set_id < 0)
+		return;
+	while ((s->len - s->set_start) % s->align)
+		s->buf[s->len++] = 0;
+	ipfix_put16(s->buf + s->set_start + 2, (uint16_t)(s->len - s->set_start));
+	s->set_id = -1;
+}
+
+uint8_t *ipfix_sets_add(struct ipfix_sets *s, int id, size_t n)
+{
+	uint8_t *p;
+
+	if (s->set_id != id) {
+		ipfix_sets_close(s);
+		s->set_start = s->len;
+		s->set_id = id;
+		ipfix_put16(s->buf + s->len, (uint16_t)id);
+		s->len += 4;
+	}
+	p = s->buf + s->len;
+	s->len += n;
+	return p;
 }

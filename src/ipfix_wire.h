@@ -33,6 +33,34 @@ static inline void ipfix_put32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, 4);
 }
 
+/*
+ * A message under construction: room for the header, then sets one after
+ * another (IPFIX sets and NetFlow v9 flowsets share the 4-byte id + length
+ * header). The caller owns buf and writes the message header.
+ */
+struct ipfix_sets {
+	uint8_t *buf;
+	size_t len;       /* bytes used, header included */
+	size_t set_start; /* offset of the open set's header */
+	int set_id;       /* the open set, -1 = none */
+	size_t align;     /* sets are padded to a multiple of this (IPFIX 1, NetFlow v9 4) */
+};
+
+/* Bytes n more bytes of set id would take, with a new set's header and padding. */
+static inline size_t ipfix_sets_need(const struct ipfix_sets *s, int id, size_t n)
+{
+	return n + (s->set_id == id ? 0 : 4) + s->align - 1;
+}
+
+/* Close the open set, if any: pad it and write its length. */
+void ipfix_sets_close(struct ipfix_sets *s);
+
+/*
+ * Room for n bytes in set id (the open set, or a new one after closing
+ * it). The caller checked ipfix_sets_need() against its limit.
+ */
+uint8_t *ipfix_sets_add(struct ipfix_sets *s, int id, size_t n);
+
 enum ipfix_wire_kind {
 	IPFIX_WIRE_COPY, /* len bytes as they are */
 	IPFIX_WIRE_BE16,

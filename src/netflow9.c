@@ -27,11 +27,8 @@ struct netflow9_encoder {
 	uint32_t source_id;
 	uint64_t system_init_ms;
 	uint32_t sequence;       /* export packets sent */
-	uint8_t *buf;
+	struct ipfix_sets msg;   /* flowsets padded to 4 bytes */
 	size_t buf_len;
-	size_t len;              /* bytes used, header included */
-	size_t set_start;        /* offset of the open flowset header */
-	int set_id;              /* id of the open flowset, -1 if none */
 	uint16_t count;          /* records (of any kind) in the message */
 	uint32_t records;        /* flow records in the message */
 	ipfix_emit_fn emit;
@@ -55,31 +52,21 @@ static const struct ipfix_template_desc *desc_find(const struct netflow9_encoder
 	return NULL;
 }
 
-static void set_close(struct netflow9_encoder *enc)
-{
-	if (enc->set_id < 0)
-		return;
-	while ((enc->len - enc->set_start) % 4)
-		enc->buf[enc->len++] = 0;
-	ipfix_put16(enc->buf + enc->set_start + 2, enc->len - enc->set_start);
-	enc->set_id = -1;
-}
-
 static int encoder_emit(struct netflow9_encoder *enc)
 {
 	uint64_t now = wall_ms();
 
 	if (!enc->count)
 		return 0;
-	set_close(enc);
-	ipfix_put16(enc->buf, NETFLOW9_VERSION);
-	ipfix_put16(enc->buf + 2, enc->count);
-	ipfix_put32(enc->buf + 4, (uint32_t)(now - enc->system_init_ms));
-	ipfix_put32(enc->buf + 8, now / 1000);
-	ipfix_put32(enc->buf + 12, enc->sequence++);
-	ipfix_put32(enc->buf + 16, enc->source_id);
-	enc->emit(enc->ctx, enc->buf, enc->len, enc->records);
-	enc->len = NETFLOW9_HEADER_LEN;
+	ipfix_sets_close(&enc->msg);
+	ipfix_put16(enc->msg.buf, NETFLOW9_VERSION);
+	ipfix_put16(enc->msg.buf + 2, enc->count);
+	ipfix_put32(enc->msg.buf + 4, (uint32_t)(now - enc->system_init_ms));
+	ipfix_put32(enc->msg.buf + 8, now / 1000);
+	ipfix_put32(enc->msg.buf + 12, enc->sequence++);
+	ipfix_put32(enc->msg.buf + 16, enc->source_id);
+	enc->emit(enc->ctx, enc->msg.buf, enc->msg.len, enc->records);
+	enc->msg.len = NETFLOW9_HEADER_LEN;
 	enc->count = 0;
 	enc->records = 0;
 	return 0;
@@ -93,22 +80,9 @@ static int encoder_emit(struct netflow9_encoder *enc)
 static uint8_t *reserve(struct netflow9_encoder *enc, int set_id, size_t len)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
-		size_t need = len + (enc->set_id == set_id ? 0 : 4);
-		uint8_t *p;
-
-		/* + 3: the padding that closes the flowset */
-		if (enc->len + need + 3 <= enc->buf_len) {
-			if (enc->set_id != set_id) {
-				set_close(enc);
-				enc->set_start = enc->len;
-				enc->set_id = set_id;
-				ipfix_put16(enc->buf + enc->len, set_id);
-				enc->len += 4;
-			}
-			p = enc->buf + enc->len;
-			enc->len += len;
+		if (enc->msg.len + ipfix_sets_need(&enc->msg, set_id, len) <= enc->buf_len) {
 			enc->count++;
-			return p;
+			return ipfix_sets_add(&enc->msg, set_id, len);
 		}
 		if (!enc->count)
 			return NULL;
@@ -145,7 +119,7 @@ static int add_template(struct netflow9_encoder *enc, const struct ipfix_templat
 		 * misreads a second options template record in a flowset (whose
 		 * 6-byte header leaves it off a 4-byte boundary).
 		 */
-		set_close(enc);
+		ipfix_sets_close(&enc->msg);
 		p = reserve(enc, NETFLOW9_FLOWSET_OPTIONS, 6 + 4 * d->n_fields);
 		if (!p)
 			return -EMSGSIZE;
@@ -218,9 +192,12 @@ struct netflow9_encoder *netflow9_encoder_new(const struct ipfix_params *params,
 	enc->source_id = params->observation_domain_id;
 	enc->system_init_ms = system_init_ms;
 	enc->buf_len = params->max_message_len;
-	enc->buf = g_malloc0(enc->buf_len);
-	enc->len = NETFLOW9_HEADER_LEN;
-	enc->set_id = -1;
+	enc->msg = (struct ipfix_sets){
+		.buf = g_malloc0(enc->buf_len),
+		.len = NETFLOW9_HEADER_LEN,
+		.set_id = -1,
+		.align = 4,
+	};
 	enc->emit = emit;
 	enc->ctx = ctx;
 	return enc;
@@ -230,7 +207,7 @@ void netflow9_encoder_free(struct netflow9_encoder *enc)
 {
 	if (!enc)
 		return;
-	g_free(enc->buf);
+	g_free(enc->msg.buf);
 	g_free(enc);
 }
 

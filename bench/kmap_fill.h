@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Benchmarks' stand-in for the TC programs: put n flows into a flows map
+ * (a per-CPU hash of struct xf_flow_key -> struct xf_flow_stats), in
+ * batches. flow(ctx, i, key, percpu) writes flow i: the key, and the value
+ * of every possible CPU (percpu[0..ncpus), zeroed before the call).
+ */
+#ifndef XF_BENCH_KMAP_FILL_H
+#define XF_BENCH_KMAP_FILL_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "xlatflow_shared.h"
+
+typedef void (*kmap_flow_fn)(void *ctx, size_t i, struct xf_flow_key *key,
+			     struct xf_flow_stats *percpu);
+
+static inline void kmap_fill(int fd, size_t n, kmap_flow_fn flow, void *ctx)
+{
+	enum { BATCH = 8192 };
+	int ncpus = libbpf_num_possible_cpus();
+	struct xf_flow_key *keys = calloc(BATCH, sizeof(*keys));
+	struct xf_flow_stats *vals = calloc((size_t)BATCH * (size_t)ncpus, sizeof(*vals));
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+	if (ncpus < 1 || !keys || !vals) {
+		fprintf(stderr, "kmap_fill: out of memory\n");
+		exit(1);
+	}
+	for (size_t done = 0; done < n;) {
+		uint32_t cnt = (uint32_t)(n - done < BATCH ? n - done : BATCH);
+
+		memset(keys, 0, (size_t)cnt * sizeof(*keys));
+		memset(vals, 0, (size_t)cnt * (size_t)ncpus * sizeof(*vals));
+		for (uint32_t i = 0; i < cnt; i++)
+			flow(ctx, done + i, &keys[i], &vals[(size_t)i * (size_t)ncpus]);
+		if (bpf_map_update_batch(fd, keys, vals, &cnt, &opts)) {
+			fprintf(stderr, "bpf_map_update_batch: %s\n", strerror(errno));
+			exit(1);
+		}
+		done += cnt;
+	}
+	free(keys);
+	free(vals);
+}
+
+#endif
