@@ -37,6 +37,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "benchutil.h"
 #include "capture.h"
 #include "log.h"
 #include "xlatflow_shared.h"
@@ -55,18 +56,6 @@ struct pkt {
 };
 
 /* --- packet builders --------------------------------------------------- */
-
-static uint16_t csum16(const void *p, size_t len)
-{
-	const uint16_t *w = p;
-	uint32_t s = 0;
-
-	for (; len > 1; len -= 2)
-		s += *w++;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
 
 static uint8_t *put_eth(struct pkt *p, uint16_t proto, int vlan)
 {
@@ -100,7 +89,7 @@ static void build_ipv4(struct pkt *p, uint8_t proto, uint16_t sport, int vlan, u
 	ip->tot_len = htons((uint16_t)(sizeof(*ip) + l4len + payload));
 	inet_pton(AF_INET, "198.18.0.1", &ip->saddr);
 	inet_pton(AF_INET, "198.18.1.1", &ip->daddr);
-	ip->check = csum16(ip, sizeof(*ip));
+	ip->check = bench_csum16(ip, sizeof(*ip));
 	uint8_t *l4 = l3 + sizeof(*ip);
 
 	memset(l4, 0, l4len + payload);
@@ -254,19 +243,6 @@ static int map_prefill(int fd, size_t key_size, size_t value_size, int n)
 	return err;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 struct prog_info_sz {
 	uint32_t xlated, jited;
 };
@@ -394,7 +370,7 @@ int main(int argc, char **argv)
 			}
 		}
 		for (int p = 0; p < P_N; p++)
-			bc->ns[p] = median(samples[p], rounds);
+			bc->ns[p] = bench_median(samples[p], rounds);
 	}
 
 	struct prog_info_sz sz[P_N];

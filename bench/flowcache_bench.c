@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "benchutil.h"
 #include "flowcache.h"
 
 #define NS 1000000000ull
@@ -39,27 +40,6 @@ static void on_export(void *ctx, const struct xf_flow_key *key, const struct xf_
 	(void)st;
 	(void)reason;
 	exported++;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long rss_bytes(void)
-{
-	long pages = 0, rss = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f) {
-		if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-			rss = 0;
-		fclose(f);
-	}
-	return rss * sysconf(_SC_PAGESIZE);
 }
 
 static size_t heap_bytes(void)
@@ -106,27 +86,27 @@ static void run(uint32_t n, struct result *r)
 		make_key(&keys[i], i);
 	malloc_trim(0);
 	heap0 = heap_bytes();
-	rss0 = rss_bytes();
+	rss0 = bench_rss_bytes();
 	fc = flowcache_new(n, &t, on_export, NULL);
-	t0 = now_s();
+	t0 = bench_cpu_s();
 	for (uint32_t i = 0; i < n; i++)
 		flowcache_update(fc, &keys[i], &st);
-	r->insert_ns = (now_s() - t0) / n * 1e9;
+	r->insert_ns = (bench_cpu_s() - t0) / n * 1e9;
 	r->heap_per_flow = (double)(heap_bytes() - heap0) / n;
-	r->rss_per_flow = (double)(rss_bytes() - rss0) / n;
-	r->rss_total = rss_bytes();
+	r->rss_per_flow = (double)(bench_rss_bytes() - rss0) / n;
+	r->rss_total = bench_rss_bytes();
 
 	st.first_ns = 3 * NS;
 	st.last_ns = 4 * NS;
-	t0 = now_s();
+	t0 = bench_cpu_s();
 	for (uint32_t i = 0; i < n; i++)
 		flowcache_update(fc, &keys[i], &st);
-	r->update_ns = (now_s() - t0) / n * 1e9;
+	r->update_ns = (bench_cpu_s() - t0) / n * 1e9;
 
 	exported = 0;
-	t0 = now_s();
+	t0 = bench_cpu_s();
 	flowcache_expire(fc, 4 * NS + t.idle_ns);
-	r->expire_ns = (now_s() - t0) / n * 1e9;
+	r->expire_ns = (bench_cpu_s() - t0) / n * 1e9;
 	if (exported != n) {
 		fprintf(stderr, "expire exported %llu of %u flows\n", (unsigned long long)exported,
 			n);

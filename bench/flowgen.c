@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 #define BATCH 64
 
 static double now_s(void)
@@ -35,18 +37,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint16_t csum16(const void *p, size_t len)
-{
-	const uint16_t *w = p;
-	uint32_t s = 0;
-
-	for (; len > 1; len -= 2)
-		s += *w++;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
 }
 
 static void build(uint8_t *f, const uint8_t *dmac, const uint8_t *smac, uint32_t flow,
@@ -67,7 +57,7 @@ static void build(uint8_t *f, const uint8_t *dmac, const uint8_t *smac, uint32_t
 	ip->tot_len = htons(ip_len);
 	ip->saddr = htonl(0xc6128000u | (flow >> 10)); /* 198.18.128.0/17 */
 	ip->daddr = htonl(0xc6130000u | (flow & 0x3ff)); /* 198.19.0.0/16 */
-	ip->check = csum16(ip, sizeof(*ip));
+	ip->check = bench_csum16(ip, sizeof(*ip));
 	udp->source = htons((uint16_t)(10000 + (flow % 50000)));
 	udp->dest = htons(dport);
 	udp->len = htons((uint16_t)(ip_len - sizeof(*ip)));

@@ -29,6 +29,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "benchutil.h"
 #include "capture.h"
 #include "drain.h"
 #include "kmap_fill.h"
@@ -36,14 +37,6 @@
 #include "xlatflow_shared.h"
 
 #define FILL_BATCH 8192
-
-static double wall_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static long fdinfo_memlock(int fd)
 {
@@ -78,19 +71,6 @@ static long meminfo_kb(const char *field)
 		}
 	fclose(f);
 	return v;
-}
-
-static long rss_kb(void)
-{
-	long pages = 0, rss = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f) {
-		if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-			rss = 0;
-		fclose(f);
-	}
-	return rss * sysconf(_SC_PAGESIZE) / 1024;
 }
 
 static struct capture *open_capture(uint32_t max_flows)
@@ -191,7 +171,7 @@ static double raw_drain(int fd, uint32_t n, int ncpus)
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	uint32_t total = 0, batch = 0;
 	bool first = true;
-	double t0 = wall_s();
+	double t0 = bench_wall_s();
 
 	for (;;) {
 		uint32_t cnt = 4096;
@@ -208,7 +188,7 @@ static double raw_drain(int fd, uint32_t n, int ncpus)
 			break;
 		}
 	}
-	t0 = wall_s() - t0;
+	t0 = bench_wall_s() - t0;
 	if (total != n) {
 		fprintf(stderr, "raw drain got %u of %u\n", total, n);
 		exit(1);
@@ -231,12 +211,12 @@ static double time_drain(struct capture *c, uint32_t n, int ncpus)
 		if (n)
 			fill(fd, n, ncpus);
 		drained = 0;
-		t0 = wall_s();
+		t0 = bench_wall_s();
 		if (drain_flows(c, on_drained, NULL) < 0) {
 			fprintf(stderr, "drain_flows failed\n");
 			exit(1);
 		}
-		t0 = wall_s() - t0;
+		t0 = bench_wall_s() - t0;
 		if (drained != n) {
 			fprintf(stderr, "drained %llu of %u flows\n", (unsigned long long)drained, n);
 			exit(1);
@@ -325,7 +305,7 @@ static void bench_attach(int n_if, FILE *af)
 		exit(1);
 	}
 	c = open_capture(0);
-	rss0 = rss_kb();
+	rss0 = (bench_rss_bytes() / 1024);
 	slab0 = meminfo_kb("Slab");
 	printf("### Attach to 2 -> %d veth interfaces (one network namespace)\n\n", n_if);
 	printf("| interfaces | attach ms per interface (last step) | vs first step | "
@@ -336,7 +316,7 @@ static void bench_attach(int n_if, FILE *af)
 	for (size_t m = 0; m < sizeof(marks) / sizeof(marks[0]) && marks[m] <= n_if; m++) {
 		int start = done;
 
-		t0 = wall_s();
+		t0 = bench_wall_s();
 		for (; done < marks[m]; done++) {
 			int idx, rc;
 
@@ -348,20 +328,20 @@ static void bench_attach(int n_if, FILE *af)
 				exit(1);
 			}
 		}
-		t_prev = (wall_s() - t0) / (done - start) * 1e3;
+		t_prev = (bench_wall_s() - t0) / (done - start) * 1e3;
 		total += t_prev * (done - start);
 		if (!first)
 			first = t_prev;
 		printf("| %d | %.3f | %.2f | %.1f | %.1f | %.1f |\n", done, t_prev, t_prev / first,
-		       total, (double)(rss_kb() - rss0) / done,
+		       total, (double)((bench_rss_bytes() / 1024) - rss0) / done,
 		       (double)(meminfo_kb("Slab") - slab0) / done);
 		if (af)
 			fprintf(af, "%d %.4f\n", done, t_prev);
 	}
-	t0 = wall_s();
+	t0 = bench_wall_s();
 	capture_free(c); /* detaches every interface */
 	printf("\ncapture_free (detach all %d): %.3f ms per interface. Slab is machine-wide: "
-	       "approximate.\n\n", done, (wall_s() - t0) / done * 1e3);
+	       "approximate.\n\n", done, (bench_wall_s() - t0) / done * 1e3);
 }
 
 int main(int argc, char **argv)

@@ -44,6 +44,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "benchutil.h"
 #include "capture.h"
 #include "clock.h"
 #include "config.h"
@@ -136,14 +137,6 @@ static void make_input(struct input *in, size_t n)
 		s->dst_mac[0] = 2;
 		s->dst_mac[5] = 1;
 	}
-}
-
-static double cpu_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static struct flowcache *cache_new(size_t n, flowcache_export_cb cb, void *arg)
@@ -270,7 +263,7 @@ __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, 
 			exporter_get_stats(c.exp, &es0);
 		if (kc)
 			kmap_fill_input(kc, in, n);
-		t0 = cpu_now();
+		t0 = bench_cpu_s();
 		c.records = 0;
 		if (kc) {
 			if (drain_flows(kc, on_drained, fc) != (int)n) {
@@ -286,7 +279,7 @@ __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, 
 			exporter_flush(c.exp);
 		else
 			ipfix_encoder_flush(c.enc);
-		secs[pass] = cpu_now() - t0;
+		secs[pass] = bench_cpu_s() - t0;
 		if (c.exp) {
 			exporter_get_stats(c.exp, &es1);
 			c.records = es1.records - es0.records;
@@ -312,14 +305,14 @@ static void stage_cache(const struct input *in, size_t n, double *upd, double *f
 	struct flowcache *fc = cache_new(n, on_export_noop, &c);
 
 	for (int pass = 0; pass < 2; pass++) {
-		double t0 = cpu_now();
+		double t0 = bench_cpu_s();
 
 		for (size_t i = 0; i < n; i++)
 			flowcache_update(fc, &in[i].key, &in[i].st);
-		*upd = cpu_now() - t0;
-		t0 = cpu_now();
+		*upd = bench_cpu_s() - t0;
+		t0 = bench_cpu_s();
 		flowcache_flush(fc, FLOW_END_FORCED);
-		*flush = cpu_now() - t0;
+		*flush = bench_cpu_s() - t0;
 	}
 	flowcache_free(fc);
 }
@@ -332,11 +325,11 @@ static void stage_encode(const struct input *in, size_t n, double *secs)
 
 	clock_sync(&c.clock);
 	c.enc = encoder_new(&c);
-	t0 = cpu_now();
+	t0 = bench_cpu_s();
 	for (size_t i = 0; i < n; i++)
 		on_export(&c, &in[i].key, &in[i].st, FLOW_END_FORCED);
 	ipfix_encoder_flush(c.enc);
-	*secs = cpu_now() - t0;
+	*secs = bench_cpu_s() - t0;
 	ipfix_encoder_free(c.enc);
 }
 
@@ -356,12 +349,12 @@ static void stage_send_floor(int port, uint64_t messages, double *secs)
 		perror("send floor socket");
 		exit(1);
 	}
-	t0 = cpu_now();
+	t0 = bench_cpu_s();
 	for (uint64_t i = 0; i < messages; i++)
 		if (send(fd, buf, sizeof(buf), MSG_DONTWAIT) != (ssize_t)sizeof(buf) &&
 		    errno != EAGAIN)
 			break;
-	*secs = cpu_now() - t0;
+	*secs = bench_cpu_s() - t0;
 	close(fd);
 }
 
@@ -425,7 +418,7 @@ __attribute__((noinline)) void stage_raw(const struct raw_rec *recs, size_t n, d
 		fprintf(stderr, "raw setup: %s\n", gerr->message);
 		exit(1);
 	}
-	t0 = cpu_now();
+	t0 = bench_cpu_s();
 	/* automatic mode: a full message is written to buf and a new one begun */
 	for (size_t i = 0; i < n; i++) {
 		if (!fBufAppend(fbuf, (uint8_t *)&recs[i], sizeof(recs[i]), &gerr)) {
@@ -434,7 +427,7 @@ __attribute__((noinline)) void stage_raw(const struct raw_rec *recs, size_t n, d
 		}
 	}
 	fBufEmit(fbuf, &gerr);
-	*secs = cpu_now() - t0;
+	*secs = bench_cpu_s() - t0;
 	fBufFree(fbuf);
 	fbInfoModelFree(model);
 }
@@ -478,19 +471,6 @@ static int udp_receiver(int *rx)
 	    getsockname(*rx, (struct sockaddr *)&a, &alen))
 		return -errno;
 	return ntohs(a.sin_port);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 int main(int argc, char **argv)
@@ -560,12 +540,12 @@ int main(int argc, char **argv)
 		stage_raw(raw, n, &s_raw[r]);
 	}
 	capture_free(kc);
-	double upd = median(s_upd, rounds), flush = median(s_flush, rounds);
-	double enc = median(s_enc, rounds), nosend = median(s_send, rounds);
-	double pipe = median(s_pipe, rounds), cold = median(s_cold, rounds);
-	double rawt = median(s_raw, rounds);
-	double kern = kc ? median(s_kern, rounds) : 0;
-	double sfloor = median(s_floor, rounds);
+	double upd = bench_median(s_upd, rounds), flush = bench_median(s_flush, rounds);
+	double enc = bench_median(s_enc, rounds), nosend = bench_median(s_send, rounds);
+	double pipe = bench_median(s_pipe, rounds), cold = bench_median(s_cold, rounds);
+	double rawt = bench_median(s_raw, rounds);
+	double kern = kc ? bench_median(s_kern, rounds) : 0;
+	double sfloor = bench_median(s_floor, rounds);
 	double dn = (double)n;
 
 	printf("%zu IPv4 TCP flows per round, IPFIX messages of %d bytes, median of %d rounds, "

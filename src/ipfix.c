@@ -413,22 +413,21 @@ static bool layout_check(fbInfoModel_t *model, const struct template_def *def, c
 	return true;
 }
 
+static int describe_templates(fbInfoModel_t *model, const struct ipfix_params *params,
+			      bool netflow9, struct ipfix_template_desc *out, int max);
+
 /*
  * The record writer of templates[index] (external template tmpl), from the
  * same description the NetFlow v9 encoder uses; its record must be exactly
  * as long as libfixbuf's template says.
  */
-static bool wire_compile(struct ipfix_encoder *enc, const struct ipfix_params *params,
+static bool wire_compile(struct ipfix_encoder *enc, const struct ipfix_template_desc *d,
 			 size_t index, fbTemplate_t *tmpl, char *err, size_t err_len)
 {
-	struct ipfix_template_desc *d = g_new0(struct ipfix_template_desc, N_TEMPLATES);
 	struct ipfix_wire *w = &enc->wire[index];
-	int n = ipfix_describe_templates(params, false, d, N_TEMPLATES);
-	bool ok = n == (int)N_TEMPLATES && d[index].tid == templates[index].tid &&
-		  ipfix_wire_compile(w, &d[index]) == 0 &&
+	bool ok = d->tid == templates[index].tid && ipfix_wire_compile(w, d) == 0 &&
 		  w->record_len == fbTemplateGetIELenOfMemBuffer(tmpl);
 
-	g_free(d);
 	if (!ok)
 		snprintf(err, err_len, "%s: cannot compile the record writer", templates[index].name);
 	return ok;
@@ -437,6 +436,7 @@ static bool wire_compile(struct ipfix_encoder *enc, const struct ipfix_params *p
 struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix_emit_fn emit,
 					void *ctx, char *err, size_t err_len)
 {
+	struct ipfix_template_desc desc[N_TEMPLATES];
 	struct ipfix_encoder *enc;
 	fbTemplate_t *tmpl;
 	GError *gerr = NULL;
@@ -467,6 +467,10 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 			goto fail;
 	}
 
+	if (describe_templates(enc->model, params, false, desc, (int)N_TEMPLATES) != (int)N_TEMPLATES) {
+		snprintf(err, err_len, "cannot describe the templates");
+		goto fail;
+	}
 	/* External templates live in the observation domain: set it first. */
 	fbSessionSetDomain(enc->session, params->observation_domain_id);
 	for (size_t i = 0; i < N_TEMPLATES; i++) {
@@ -483,7 +487,7 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 				 IPFIX_MAX_FIELDS);
 			goto fail;
 		}
-		if (!wire_compile(enc, params, i, tmpl, err, err_len))
+		if (!wire_compile(enc, &desc[i], i, tmpl, err, err_len))
 			goto fail;
 	}
 	/*
@@ -789,13 +793,12 @@ int ipfix_record_options(uint8_t *buf, uint16_t tid, const struct ipfix_options 
 	return -EINVAL;
 }
 
-int ipfix_describe_templates(const struct ipfix_params *params, bool netflow9,
-			     struct ipfix_template_desc *out, int max)
+/* ipfix_describe_templates() with a model that already holds our elements. */
+static int describe_templates(fbInfoModel_t *model, const struct ipfix_params *params,
+			      bool netflow9, struct ipfix_template_desc *out, int max)
 {
-	fbInfoModel_t *model = fbInfoModelAlloc();
-	int n = 0, rc = 0;
+	int n = 0;
 
-	ie_registry_add_to_model(model, params->enterprise_number);
 	for (size_t i = 0; i < N_TEMPLATES && n < max; i++) {
 		const struct template_def *def = &templates[i];
 		struct ipfix_template_desc *d = &out[n];
@@ -813,10 +816,8 @@ int ipfix_describe_templates(const struct ipfix_params *params, bool netflow9,
 			if ((sp->flags & flags) != sp->flags)
 				continue;
 			ie = fbInfoModelGetElementByName(model, sp->name);
-			if (!ie || d->n_fields >= IPFIX_MAX_FIELDS) {
-				rc = -EINVAL;
-				goto out;
-			}
+			if (!ie || d->n_fields >= IPFIX_MAX_FIELDS)
+				return -EINVAL;
 			if (netflow9 && ie->ent)
 				continue;
 			d->fields[d->n_fields] = (struct ipfix_field){
@@ -833,9 +834,19 @@ int ipfix_describe_templates(const struct ipfix_params *params, bool netflow9,
 		}
 		n++;
 	}
-out:
+	return n;
+}
+
+int ipfix_describe_templates(const struct ipfix_params *params, bool netflow9,
+			     struct ipfix_template_desc *out, int max)
+{
+	fbInfoModel_t *model = fbInfoModelAlloc();
+	int n;
+
+	ie_registry_add_to_model(model, params->enterprise_number);
+	n = describe_templates(model, params, netflow9, out, max);
 	fbInfoModelFree(model);
-	return rc ? rc : n;
+	return n;
 }
 
 static uint32_t ip4_host(const uint8_t *addr)

@@ -25,41 +25,9 @@
 
 #include "config.h"
 #include "log.h"
+#include "testutil.h"
 
-static int failures, checks;
 static char datadir[8300], topdir[8200], tmpdir[] = "/tmp/xf-config-test.XXXXXX";
-
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		checks++;                                                                  \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
-				#cond);                                                    \
-			failures++;                                                        \
-		}                                                                          \
-	} while (0)
-
-#define CHECK_INT(a, b)                                                                    \
-	do {                                                                               \
-		long long _a = (long long)(a), _b = (long long)(b);                        \
-		checks++;                                                                  \
-		if (_a != _b) {                                                            \
-			fprintf(stderr, "%s:%d: %s == %lld, expected %lld\n", __FILE__,    \
-				__LINE__, #a, _a, _b);                                     \
-			failures++;                                                        \
-		}                                                                          \
-	} while (0)
-
-#define CHECK_STR(a, b)                                                                    \
-	do {                                                                               \
-		const char *_a = (a), *_b = (b);                                           \
-		checks++;                                                                  \
-		if (strcmp(_a, _b) != 0) {                                                 \
-			fprintf(stderr, "%s:%d: %s is\n  \"%s\"\nexpected\n  \"%s\"\n",   \
-				__FILE__, __LINE__, #a, _a, _b);                           \
-			failures++;                                                        \
-		}                                                                          \
-	} while (0)
 
 /* Whole file into a malloc'd string; NULL if unreadable. */
 static char *slurp(const char *path)
@@ -320,9 +288,9 @@ static void test_error_files(void)
 		if (rc != -EINVAL || strcmp(err, want) != 0) {
 			fprintf(stderr, "%s: rc %d, message\n  \"%s\"\nexpected -EINVAL and\n  \"%s\"\n",
 				conf, rc, err, want);
-			failures++;
+			tu_failures++;
 		}
-		checks++;
+		tu_checks++;
 		cases++;
 		free(want);
 		config_release(&cfg);
@@ -660,10 +628,10 @@ static void test_docs_match(void)
 		snprintf(section, sizeof(section), "\n.SS \"%s (", key);
 		if (!strstr(man, entry) && !strstr(man, section)) {
 			fprintf(stderr, "xlatflowd.conf(5) has no entry \".B %s\"\n", key);
-			failures++;
+			tu_failures++;
 		}
 		keys++;
-		checks++;
+		tu_checks++;
 	}
 	CHECK_INT(keys, 20);
 	free(out);
@@ -748,6 +716,5 @@ int main(void)
 	test_escapes();
 	test_docs_match();
 
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return tu_finish();
 }

@@ -31,6 +31,17 @@ static int tu_checks;
 		}                                                                      \
 	} while (0)
 
+#define CHECK_INT(a, b)                                                                \
+	do {                                                                           \
+		long long _a = (long long)(a), _b = (long long)(b);                    \
+		tu_checks++;                                                           \
+		if (_a != _b) {                                                        \
+			fprintf(stderr, "%s:%d: %s == %lld, expected %lld\n", __FILE__, \
+				__LINE__, #a, _a, _b);                                 \
+			tu_failures++;                                                 \
+		}                                                                      \
+	} while (0)
+
 #define CHECK_STR(a, b)                                                                \
 	do {                                                                           \
 		const char *_a = (a), *_b = (b);                                       \

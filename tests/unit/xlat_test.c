@@ -11,29 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
 #include "xlat.h"
-
-static int failures;
-
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                              \
-			failures++;                                                  \
-		}                                                                    \
-	} while (0)
-
-#define CHECK_EQ(a, b)                                                               \
-	do {                                                                         \
-		unsigned long long a_ = (unsigned long long)(a);                     \
-		unsigned long long b_ = (unsigned long long)(b);                     \
-		if (a_ != b_) {                                                      \
-			fprintf(stderr, "%s:%d: %s == %llu, expected %s == %llu\n",  \
-				__FILE__, __LINE__, #a, a_, #b, b_);                  \
-			failures++;                                                  \
-		}                                                                    \
-	} while (0)
 
 static void addr(uint8_t out[16], const char *text)
 {
@@ -120,7 +99,7 @@ static void check_addr(const uint8_t got[16], const char *want, const char *what
 		inet_ntop(af, got, gs, sizeof(gs));
 		inet_ntop(af, w, ws, sizeof(ws));
 		fprintf(stderr, "line %d: %s is %s, expected %s\n", line, what, gs, ws);
-		failures++;
+		tu_failures++;
 	}
 }
 
@@ -134,7 +113,7 @@ static void expect_xlat(const struct xlat_table *tab, struct xf_flow_key key, st
 	memset(&xi, 0xa5, sizeof(xi));
 	if (!xlat_table_lookup(tab, &key, &xi)) {
 		fprintf(stderr, "line %d: lookup failed\n", line);
-		failures++;
+		tu_failures++;
 		return;
 	}
 	check_addr(xi.pre_src, e.pre_src, "pre_src", line);
@@ -150,7 +129,7 @@ static void expect_xlat(const struct xlat_table *tab, struct xf_flow_key key, st
 			line, xi.pre_sport, xi.pre_dport, xi.post_sport, xi.post_dport,
 			xi.observed, xi.type, xi.zone_id, e.pre_sport, e.pre_dport, e.post_sport,
 			e.post_dport, e.observed, e.type, e.zone);
-		failures++;
+		tu_failures++;
 	}
 }
 
@@ -176,7 +155,7 @@ static void test_clusterip_dnat(void)
 	struct xf_xlat_event ev = event(IPPROTO_TCP, C, 40000, S, 80, B, 8080, C, 40000, 0);
 
 	xlat_table_update(tab, &ev, 1000);
-	CHECK_EQ(xlat_table_size(tab), 1);
+	CHECK_U64(xlat_table_size(tab), 1);
 	/* O: client -> service, before DNAT */
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, C, 40000, S, 80), C, 40000, S, 80, C, 40000, B, 8080,
 		    PRE, DNAT, 0);
@@ -282,7 +261,7 @@ static void test_icmp_echo(void)
 	struct xf_xlat_event ev6 = event(IPPROTO_ICMPV6, c6, 0x1234, d6, 0, d6, 0, m6, 0x1234, 0);
 
 	xlat_table_update(tab, &ev6, 1000);
-	CHECK_EQ(xlat_table_size(tab), 2);
+	CHECK_U64(xlat_table_size(tab), 2);
 	EXPECT_XLAT(tab, flow(IPPROTO_ICMPV6, c6, 0, d6, 128 << 8), c6, 0, d6, 0, m6, 0, d6, 0,
 		    PRE, SNAT, 0);
 	EXPECT_XLAT(tab, flow(IPPROTO_ICMPV6, m6, 0, d6, 128 << 8), c6, 0, d6, 0, m6, 0, d6, 0,
@@ -312,7 +291,7 @@ static void test_two_zones(void)
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, S, 80, C, 40002), B, 8080, C, 40002, S, 80, C, 40002,
 		    POST, DNAT, 7);
 	xlat_table_update(tab, &z2, 1001);
-	CHECK_EQ(xlat_table_size(tab), 2);
+	CHECK_U64(xlat_table_size(tab), 2);
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, B, 8080, C, 40000), B, 8080, C, 40000, S, 80, C, 40000,
 		    PRE, DNAT, 2);
 	xlat_table_update(tab, &z1, 1002);
@@ -320,7 +299,7 @@ static void test_two_zones(void)
 		    POST, DNAT, 1);
 	/* Zone 2 picks another backend for the same O: replaces zone 1's. */
 	xlat_table_update(tab, &z2b, 1003);
-	CHECK_EQ(xlat_table_size(tab), 2);
+	CHECK_U64(xlat_table_size(tab), 2);
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, C, 40000, S, 80), C, 40000, S, 80, C, 40000,
 		    "198.18.2.3", 8080, PRE, DNAT, 2);
 	CHECK(!found(tab, flow(IPPROTO_TCP, B, 8080, C, 40000)));
@@ -333,7 +312,7 @@ static void test_untranslated(void)
 	struct xf_xlat_event ev = event(IPPROTO_TCP, C, 40000, B, 8080, B, 8080, C, 40000, 0);
 
 	xlat_table_update(tab, &ev, 1000);
-	CHECK_EQ(xlat_table_size(tab), 0);
+	CHECK_U64(xlat_table_size(tab), 0);
 	CHECK(!found(tab, flow(IPPROTO_TCP, C, 40000, B, 8080)));
 	CHECK(!found(tab, flow(IPPROTO_TCP, B, 8080, C, 40000)));
 
@@ -342,9 +321,9 @@ static void test_untranslated(void)
 	struct xf_xlat_event plain = event(IPPROTO_TCP, C, 40000, S, 80, S, 80, C, 40000, 0);
 
 	xlat_table_update(tab, &nat, 1000);
-	CHECK_EQ(xlat_table_size(tab), 1);
+	CHECK_U64(xlat_table_size(tab), 1);
 	xlat_table_update(tab, &plain, 1001);
-	CHECK_EQ(xlat_table_size(tab), 0);
+	CHECK_U64(xlat_table_size(tab), 0);
 	CHECK(!found(tab, flow(IPPROTO_TCP, C, 40000, S, 80)));
 	CHECK(!found(tab, flow(IPPROTO_TCP, B, 8080, C, 40000)));
 
@@ -352,7 +331,7 @@ static void test_untranslated(void)
 	nat.orig.family = 5;
 	nat.reply.family = 5;
 	xlat_table_update(tab, &nat, 1002);
-	CHECK_EQ(xlat_table_size(tab), 0);
+	CHECK_U64(xlat_table_size(tab), 0);
 	xlat_table_free(tab);
 }
 
@@ -365,24 +344,24 @@ static void test_refresh_and_expiry(void)
 	xlat_table_update(tab, &a, 1000);
 	xlat_table_update(tab, &b, 1000);
 	xlat_table_update(tab, &a, 4000); /* refresh: same tuples */
-	CHECK_EQ(xlat_table_size(tab), 2);
+	CHECK_U64(xlat_table_size(tab), 2);
 	xlat_table_expire(tab, 5999);
-	CHECK_EQ(xlat_table_size(tab), 2);
+	CHECK_U64(xlat_table_size(tab), 2);
 	xlat_table_expire(tab, 6000); /* b unseen for 5000 ms */
-	CHECK_EQ(xlat_table_size(tab), 1);
+	CHECK_U64(xlat_table_size(tab), 1);
 	CHECK(!found(tab, flow(IPPROTO_TCP, C, 40001, S, 80)));
 	CHECK(!found(tab, flow(IPPROTO_TCP, S, 80, C, 40001)));
 	CHECK(found(tab, flow(IPPROTO_TCP, S, 80, C, 40000)));
 	xlat_table_expire(tab, 8999);
-	CHECK_EQ(xlat_table_size(tab), 1);
+	CHECK_U64(xlat_table_size(tab), 1);
 	xlat_table_expire(tab, 9000);
-	CHECK_EQ(xlat_table_size(tab), 0);
+	CHECK_U64(xlat_table_size(tab), 0);
 	CHECK(!found(tab, flow(IPPROTO_TCP, C, 40000, B, 8080)));
 
 	/* An event stamped before the clock of the last expire does not underflow. */
 	xlat_table_update(tab, &a, 20000);
 	xlat_table_expire(tab, 19000);
-	CHECK_EQ(xlat_table_size(tab), 1);
+	CHECK_U64(xlat_table_size(tab), 1);
 	xlat_table_free(tab);
 }
 
@@ -396,7 +375,7 @@ static void test_replace(void)
 
 	xlat_table_update(tab, &a, 1000);
 	xlat_table_update(tab, &b, 2000);
-	CHECK_EQ(xlat_table_size(tab), 1);
+	CHECK_U64(xlat_table_size(tab), 1);
 	CHECK(!found(tab, flow(IPPROTO_TCP, C, 40000, B, 8080)));
 	CHECK(!found(tab, flow(IPPROTO_TCP, B, 8080, C, 40000)));
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, C, 40000, S, 80), C, 40000, S, 80, "198.18.0.1", 2000,
@@ -409,9 +388,9 @@ static void test_replace(void)
 		    2000, S, 80, C, 40000, POST, SNAT | DNAT, 4);
 	/* The replacement refreshed it: alive at 6999, gone at 7000. */
 	xlat_table_expire(tab, 6999);
-	CHECK_EQ(xlat_table_size(tab), 1);
+	CHECK_U64(xlat_table_size(tab), 1);
 	xlat_table_expire(tab, 7000);
-	CHECK_EQ(xlat_table_size(tab), 0);
+	CHECK_U64(xlat_table_size(tab), 0);
 	xlat_table_free(tab);
 }
 
@@ -430,7 +409,7 @@ static void test_remove_grace(void)
 	xlat_table_remove(tab, &unknown);
 	xlat_table_expire(tab, 2000);
 	xlat_table_expire(tab, 30000);
-	CHECK_EQ(xlat_table_size(tab), 2);
+	CHECK_U64(xlat_table_size(tab), 2);
 
 	xlat_table_remove(tab, &a.orig);
 	/* Still found during the grace, by every tuple. */
@@ -440,9 +419,9 @@ static void test_remove_grace(void)
 	xlat_table_remove(tab, &a.orig); /* a duplicate DESTROY does not restart it */
 	xlat_table_expire(tab, 32999);
 	CHECK(found(tab, flow(IPPROTO_TCP, C, 40000, B, 8080)));
-	CHECK_EQ(xlat_table_size(tab), 2);
+	CHECK_U64(xlat_table_size(tab), 2);
 	xlat_table_expire(tab, 33000);
-	CHECK_EQ(xlat_table_size(tab), 1);
+	CHECK_U64(xlat_table_size(tab), 1);
 	CHECK(!found(tab, flow(IPPROTO_TCP, C, 40000, B, 8080)));
 	CHECK(!found(tab, flow(IPPROTO_TCP, C, 40000, S, 80)));
 	CHECK(found(tab, flow(IPPROTO_UDP, B, 5353, C, 53000)));
@@ -454,7 +433,7 @@ static void test_remove_grace(void)
 	xlat_table_expire(tab, 40000);
 	xlat_table_expire(tab, 50000);
 	CHECK(found(tab, flow(IPPROTO_UDP, S, 53, C, 53000)));
-	CHECK_EQ(xlat_table_size(tab), 1);
+	CHECK_U64(xlat_table_size(tab), 1);
 	xlat_table_free(tab);
 }
 
@@ -472,7 +451,7 @@ static void test_chained(void)
 
 	xlat_table_update(tab, &x, 1000);
 	xlat_table_update(tab, &y, 3000);
-	CHECK_EQ(xlat_table_size(tab), 2);
+	CHECK_U64(xlat_table_size(tab), 2);
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, C, 1000, B, 8080), C, 1000, B, 8080, C, 1000, b2, 9090,
 		    PRE, DNAT, 2);
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, C, 1000, S, 80), C, 1000, S, 80, C, 1000, B, 8080, PRE,
@@ -482,7 +461,7 @@ static void test_chained(void)
 		    PRE, DNAT, 2);
 	xlat_table_update(tab, &y, 5000);
 	xlat_table_expire(tab, 8000); /* x goes, y stays */
-	CHECK_EQ(xlat_table_size(tab), 1);
+	CHECK_U64(xlat_table_size(tab), 1);
 	CHECK(!found(tab, flow(IPPROTO_TCP, C, 1000, S, 80)));
 	CHECK(!found(tab, flow(IPPROTO_TCP, S, 80, C, 1000)));
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, C, 1000, B, 8080), C, 1000, B, 8080, C, 1000, b2, 9090,
@@ -559,7 +538,7 @@ static void test_churn(void)
 		if (xlat_table_size(tab) != n)
 			bad++;
 	}
-	CHECK_EQ(bad, 0);
+	CHECK_U64(bad, 0);
 	xlat_table_free(tab);
 }
 
@@ -579,9 +558,9 @@ static void test_many(void)
 			   (uint16_t)(i % 60000 + 1), 0);
 		xlat_table_update(tab, &ev, i % 2 ? 1000 : 5000);
 	}
-	CHECK_EQ(xlat_table_size(tab), N);
+	CHECK_U64(xlat_table_size(tab), N);
 	xlat_table_expire(tab, 11000); /* odd ones expire */
-	CHECK_EQ(xlat_table_size(tab), N / 2);
+	CHECK_U64(xlat_table_size(tab), N / 2);
 	for (int i = 0; i < N; i++) {
 		struct xlat_info xi;
 		struct xf_flow_key k;
@@ -597,10 +576,10 @@ static void test_many(void)
 				 xi.type != (SNAT | DNAT)))
 			wrong++;
 	}
-	CHECK_EQ(missing, 0);
-	CHECK_EQ(wrong, 0);
+	CHECK_U64(missing, 0);
+	CHECK_U64(wrong, 0);
 	xlat_table_expire(tab, 15000);
-	CHECK_EQ(xlat_table_size(tab), 0);
+	CHECK_U64(xlat_table_size(tab), 0);
 	/* Empty and shrunk: still usable. */
 	ev = event(IPPROTO_TCP, C, 40000, S, 80, B, 8080, C, 40000, 0);
 	xlat_table_update(tab, &ev, 16000);
@@ -624,10 +603,5 @@ int main(void)
 	test_chained();
 	test_churn();
 	test_many();
-	if (failures) {
-		fprintf(stderr, "xlat_test: %d failures\n", failures);
-		return 1;
-	}
-	printf("xlat_test: all passed\n");
-	return 0;
+	return tu_finish();
 }
