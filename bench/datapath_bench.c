@@ -39,6 +39,8 @@
 
 #include "benchutil.h"
 #include "capture.h"
+#include "drain.h"
+#include "kmap_fill.h"
 #include "log.h"
 #include "xlatflow_shared.h"
 
@@ -138,6 +140,7 @@ struct prog {
 	size_t key_size;
 	size_t value_size; /* per CPU */
 	struct bpf_object *obj;
+	struct capture *cap; /* xlatflow's: map_fd is its flow_index, the flows are in slots */
 };
 
 static int load_ref(struct prog *pr, const char *dir, const char *name, const char *map)
@@ -220,24 +223,59 @@ static void map_clear(int fd, size_t key_size)
 	}
 }
 
-/* Fill a per-CPU flow map with n flows that never match the bench packets. */
-static int map_prefill(int fd, size_t key_size, size_t value_size, int n)
+static void drop_flow(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st)
+{
+	(void)ctx;
+	(void)key;
+	(void)st;
+}
+
+/* Forget every flow: xlatflow's also need their epoch's slots emptied. */
+static void prog_clear(const struct prog *pr)
+{
+	map_clear(pr->map_fd, pr->key_size);
+	if (pr->cap && drain_flows(pr->cap, drop_flow, NULL) < 0) {
+		fprintf(stderr, "drain_flows failed\n");
+		exit(1);
+	}
+}
+
+/* Flow i of the pre-fill: source 100.64.x.y never used by the bench packets. */
+static void prefill_key(uint8_t *key, size_t key_size, int i)
+{
+	uint32_t r = (uint32_t)i * 2654435761u;
+
+	memset(key, 0, key_size);
+	key[0] = 100;
+	key[1] = 64;
+	memcpy(key + 4, &r, 4);
+	memcpy(key + 8, &i, 4);
+}
+
+static void prefill_slot(void *ctx, size_t i, struct xf_flow_key *key,
+			 struct xf_flow_stats *percpu)
+{
+	(void)ctx;
+	prefill_key((uint8_t *)key, sizeof(*key), (int)i);
+	percpu[0].packets = 1;
+}
+
+/* Fill a flow map with n flows that never match the bench packets. */
+static int map_prefill(const struct prog *pr, int n)
 {
 	int ncpus = libbpf_num_possible_cpus();
-	uint8_t *vals = calloc((size_t)ncpus, (value_size + 7) & ~7ul);
+	uint8_t *vals;
 	uint8_t key[128];
 	int err = 0;
 
+	if (pr->cap) {
+		kmap_fill_slots(pr->cap, (size_t)n, prefill_slot, NULL);
+		return 0;
+	}
+	vals = calloc((size_t)ncpus, (pr->value_size + 7) & ~7ul);
 	for (int i = 0; i < n && !err; i++) {
-		uint32_t r = (uint32_t)i * 2654435761u;
-
-		memset(key, 0, key_size);
-		/* first 4 bytes: source address 203.0.113.x never used by the packets */
-		key[0] = 100;
-		key[1] = 64;
-		memcpy(key + 4, &r, 4);
-		memcpy(key + 8, &i, 4);
-		err = bpf_map_update_elem(fd, key, vals, BPF_NOEXIST);
+		prefill_key(key, pr->key_size, i);
+		err = bpf_map_update_elem(pr->map_fd, key, vals, BPF_NOEXIST);
 	}
 	free(vals);
 	return err;
@@ -315,9 +353,9 @@ int main(int argc, char **argv)
 	}
 	progs[P_XF].name = "xf_tc_ingress";
 	progs[P_XF].fd = capture_prog_fd(cap, XF_DIR_INGRESS);
-	progs[P_XF].map_fd = capture_flows_fd(cap, 0); /* epoch 0 writes flows_0 */
+	progs[P_XF].map_fd = capture_index_fd(cap);
 	progs[P_XF].key_size = sizeof(struct xf_flow_key);
-	progs[P_XF].value_size = sizeof(struct xf_flow_stats);
+	progs[P_XF].cap = cap;
 	if (load_ref(&progs[P_COUNTER], dir, "ref_counter", "ref_flows") ||
 	    load_ref(&progs[P_EMPTY], dir, "ref_empty", NULL))
 		return 1;
@@ -349,9 +387,8 @@ int main(int argc, char **argv)
 		for (int p = 0; p < P_N; p++) {
 			if (progs[p].map_fd < 0)
 				continue;
-			map_clear(progs[p].map_fd, progs[p].key_size);
-			if (bc->prefill && map_prefill(progs[p].map_fd, progs[p].key_size,
-						       progs[p].value_size, PREFILL)) {
+			prog_clear(&progs[p]);
+			if (bc->prefill && map_prefill(&progs[p], PREFILL)) {
 				fprintf(stderr, "prefill %s failed\n", progs[p].name);
 				return 1;
 			}
@@ -361,7 +398,7 @@ int main(int argc, char **argv)
 			for (int p = 0; p < P_N; p++) {
 				if (bc->newflow) {
 					if (progs[p].map_fd >= 0)
-						map_clear(progs[p].map_fd, progs[p].key_size);
+						prog_clear(&progs[p]);
 					samples[p][r] = run_new_flows(&progs[p], &bc->pkt,
 								      NEWFLOW_COUNT, 1024);
 				} else {

@@ -18,11 +18,12 @@
  *   encode         flow_record -> ipfix_encoder_add, messages dropped
  *   cache + encode flowcache + bare ipfix_encoder, messages dropped
  *   UDP floor      bare send() of as many datagrams as the pipeline sent
- *   kernel map     (root) the whole pipeline starting one step earlier: the
- *                  flows put in xlatflowd's own BPF flows map, drain_flows()
+ *   kernel slots   (root) the whole pipeline starting one step earlier: the
+ *                  flows put in xlatflowd's own BPF flow slots, drain_flows()
  *                  into the cache (system time included)
  *
- *   pipeline_bench [-n RECORDS] [-r ROUNDS] [-s STAGE]
+ *   pipeline_bench [-n RECORDS] [-r ROUNDS] [-m MTU] [-s STAGE]
+ * MTU: the collector's mtu setting (default 1500): messages of MTU - 28 bytes.
  * STAGE (for callgrind --toggle-collect): pipeline, raw. Without -s all run.
  */
 #define _GNU_SOURCE
@@ -55,7 +56,10 @@
 #include "kmap_fill.h"
 #include "log.h"
 
-#define MSG_LEN 1472 /* the default collector MTU 1500 less IPv4 and UDP headers */
+#define MAX_MSG_LEN 65507 /* mtu 65535 less IPv4 and UDP headers */
+/* Collector mtu (-m), default 1500 as in xlatflowd.conf; messages are mtu - 28 bytes. */
+static unsigned int mtu = 1500;
+static unsigned int msg_len = 1472;
 
 struct input {
 	struct xf_flow_key key;
@@ -156,7 +160,7 @@ static struct ipfix_encoder *encoder_new(struct ctx *c)
 	struct ipfix_params p = {
 		.observation_domain_id = 1,
 		.enterprise_number = IPFIX_DEFAULT_PEN,
-		.max_message_len = MSG_LEN,
+		.max_message_len = msg_len,
 	};
 	char err[256];
 	struct ipfix_encoder *enc = ipfix_encoder_new(&p, on_emit, c, err, sizeof(err));
@@ -182,12 +186,12 @@ static void input_flow(void *ctx, size_t i, struct xf_flow_key *key, struct xf_f
 }
 
 /*
- * Put the input flows into the flows map the programs are using (what the
+ * Put the input flows into the flow slots the programs are using (what the
  * TC programs would have counted). Not timed.
  */
 static void kmap_fill_input(struct capture *kc, const struct input *in, size_t n)
 {
-	kmap_fill(capture_flows_fd(kc, capture_epoch(kc) & 1), n, input_flow, (void *)in);
+	kmap_fill_slots(kc, n, input_flow, (void *)in);
 }
 
 /* As pipeline.c's drain callback (without the sampling renormalisation, 1:1 here). */
@@ -224,7 +228,7 @@ struct times {
  * The whole path, as xlatflowd runs it: secs[0] is the first pass (cache
  * memory touched for the first time), secs[1] the second pass over the same
  * cache and encoder (slots reused from the free list: the steady state of a
- * running daemon). With kc, each pass starts from the kernel flows map:
+ * running daemon). With kc, each pass starts from the kernel flow slots:
  * filled (not timed), then drain_flows() into the cache (timed, its system
  * time included: process CPU time). noinline: callgrind toggles collection
  * on it.
@@ -245,6 +249,7 @@ __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, 
 		config_clear_collectors(&cfg);
 		snprintf(url, sizeof(url), "udp://127.0.0.1:%d", port);
 		if (config_add_collector(&cfg, url, "bench", err, sizeof(err)) ||
+		    (cfg.collectors[cfg.n_collectors - 1].mtu = (uint16_t)mtu, 0) ||
 		    !(c.exp = exporter_new(&cfg, err, sizeof(err)))) {
 			fprintf(stderr, "exporter: %s\n", err);
 			exit(1);
@@ -334,14 +339,14 @@ static void stage_encode(const struct input *in, size_t n, double *secs)
 }
 
 /*
- * The transport's floor: as many MSG_LEN-byte datagrams as the pipeline
+ * The transport's floor: as many msg_len-byte datagrams as the pipeline
  * sent, with bare send() on a connected socket to the same receiver.
  */
 static void stage_send_floor(int port, uint64_t messages, double *secs)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 				 .sin_port = htons((uint16_t)port) };
-	static uint8_t buf[MSG_LEN];
+	static uint8_t buf[MAX_MSG_LEN];
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	double t0;
 
@@ -351,7 +356,7 @@ static void stage_send_floor(int port, uint64_t messages, double *secs)
 	}
 	t0 = bench_cpu_s();
 	for (uint64_t i = 0; i < messages; i++)
-		if (send(fd, buf, sizeof(buf), MSG_DONTWAIT) != (ssize_t)sizeof(buf) &&
+		if (send(fd, buf, msg_len, MSG_DONTWAIT) != (ssize_t)msg_len &&
 		    errno != EAGAIN)
 			break;
 	*secs = bench_cpu_s() - t0;
@@ -392,7 +397,7 @@ static fbInfoElementSpec_t raw_spec[] = {
 __attribute__((noinline)) void stage_raw(const struct raw_rec *recs, size_t n, double *secs);
 __attribute__((noinline)) void stage_raw(const struct raw_rec *recs, size_t n, double *secs)
 {
-	static uint8_t buf[MSG_LEN];
+	static uint8_t buf[MAX_MSG_LEN];
 	fbInfoModel_t *model = fbInfoModelAlloc();
 	fbSession_t *session = fbSessionAlloc(model);
 	fbTemplate_t *tmpl = fbTemplateAlloc(model);
@@ -411,7 +416,7 @@ __attribute__((noinline)) void stage_raw(const struct raw_rec *recs, size_t n, d
 	tmpl = fbTemplateAlloc(model);
 	fbTemplateAppendSpecArray(tmpl, raw_spec, 0, &gerr);
 	fbSessionAddTemplate(session, FALSE, 256, tmpl, &gerr);
-	exp = fbExporterAllocBuffer(buf, sizeof(buf));
+	exp = fbExporterAllocBuffer(buf, msg_len);
 	fbuf = fBufAllocForExport(session, exp);
 	if (!fbSessionExportTemplates(session, &gerr) || !fBufSetInternalTemplate(fbuf, 256, &gerr) ||
 	    !fBufSetExportTemplate(fbuf, 256, &gerr)) {
@@ -485,18 +490,23 @@ int main(int argc, char **argv)
 	struct input *in;
 	struct raw_rec *raw;
 
-	while ((opt = getopt(argc, argv, "n:r:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:r:s:m:")) != -1) {
 		switch (opt) {
+		case 'm':
+			mtu = (unsigned int)strtoul(optarg, NULL, 0);
+			msg_len = mtu - 28;
+			break;
 		case 'n': n = strtoul(optarg, NULL, 0); break;
 		case 'r': rounds = atoi(optarg); break;
 		case 's': stage = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [-n RECORDS] [-r ROUNDS] [-s pipeline|raw]\n",
+			fprintf(stderr,
+				"usage: %s [-n RECORDS] [-r ROUNDS] [-m MTU] [-s pipeline|raw]\n",
 				argv[0]);
 			return 2;
 		}
 	}
-	if (!n || n > UINT32_MAX || rounds < 1 || rounds > 32)
+	if (!n || n > UINT32_MAX || rounds < 1 || rounds > 32 || mtu < 576 || mtu > 65535)
 		return 2;
 	in = malloc(n * sizeof(*in));
 	raw = malloc(n * sizeof(*raw));
@@ -549,7 +559,7 @@ int main(int argc, char **argv)
 	double dn = (double)n;
 
 	printf("%zu IPv4 TCP flows per round, IPFIX messages of %d bytes, median of %d rounds, "
-	       "CPU time of one thread.\n\n", n, MSG_LEN, rounds);
+	       "CPU time of one thread.\n\n", n, msg_len, rounds);
 	printf("| stage | ns/record | records/s | vs raw libfixbuf |\n|---|---:|---:|---:|\n");
 	printf("| raw libfixbuf fBufAppend (reference) | %.0f | %.2fM | 1.00 |\n", rawt / dn * 1e9,
 	       dn / rawt / 1e6);
@@ -562,21 +572,21 @@ int main(int argc, char **argv)
 	printf("| flowcache + ipfix_encoder, messages dropped | %.0f | %.2fM | %.2f |\n", nosend / dn * 1e9,
 	       dn / nosend / 1e6, rawt / nosend);
 	printf("| UDP floor: bare send() of as many %d-byte datagrams (%llu, %.1f records each) | %.0f | %.2fM | %.2f |\n",
-	       MSG_LEN, (unsigned long long)pipeline_messages, dn / (double)pipeline_messages,
+	       msg_len, (unsigned long long)pipeline_messages, dn / (double)pipeline_messages,
 	       sfloor / dn * 1e9, dn / sfloor / 1e6, rawt / sfloor);
 	printf("| whole pipeline, first pass (cold cache memory) | %.0f | %.2fM | %.2f |\n",
 	       cold / dn * 1e9, dn / cold / 1e6, rawt / cold);
 	printf("| **whole pipeline: flowcache + exporter_add + UDP to 127.0.0.1** | %.0f | **%.2fM** | **%.2f** |\n",
 	       pipe / dn * 1e9, dn / pipe / 1e6, rawt / pipe);
 	if (kern > 0)
-		printf("| whole pipeline from the kernel flows map: drain_flows + the row above | %.0f | %.2fM | %.2f |\n",
+		printf("| whole pipeline from the kernel flow slots: drain_flows + the row above | %.0f | %.2fM | %.2f |\n",
 		       kern / dn * 1e9, dn / kern / 1e6, rawt / kern);
 	else
-		printf("| whole pipeline from the kernel flows map | n/a (needs root) | | |\n");
+		printf("| whole pipeline from the kernel flow slots | n/a (needs root) | | |\n");
 	printf("\nTargets: whole pipeline >= 0.5x raw (%s), >= 2M records/s (%s).\n",
 	       rawt / pipe >= 0.5 ? "met" : "MISSED", dn / pipe >= 2e6 ? "met" : "MISSED");
 	if (kern > 0)
-		printf("From the kernel flows map: >= 0.5x raw (%s), >= 2M records/s (%s).\n",
+		printf("From the kernel flow slots: >= 0.5x raw (%s), >= 2M records/s (%s).\n",
 		       rawt / kern >= 0.5 ? "met" : "MISSED", dn / kern >= 2e6 ? "met" : "MISSED");
 	printf("\n<!-- pipeline_rate=%.0f pipeline_vs_raw=%.3f -->\n", dn / pipe, rawt / pipe);
 	if (kern > 0)

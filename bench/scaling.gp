@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Scaling curves of `make bench` (bench/run.sh), one PNG with three panels.
 #   gnuplot -e "dir='RESULTS_DIR'" bench/scaling.gp
-# Reads dir/flowcache.dat (flows insert update expire bytes), dir/drain.dat (flows drain raw),
+# Reads dir/flowcache.dat (flows insert update expire bytes), dir/drain.dat (flows drain hash),
 # dir/attach.dat (interfaces ms_per_interface); writes dir/scaling.png.
 if (!exists("dir")) dir = "."
 set terminal pngcairo size 1500,480 font ",10" noenhanced
@@ -21,11 +21,11 @@ plot dir."/flowcache.dat" using 1:2 with linespoints title "insert", \
 
 set yrange [0:*]
 set key bottom right
-set title "kernel map drain (src/drain.c)"
-set xlabel "flows in map"
+set title "kernel flow transfer (src/drain.c)"
+set xlabel "flows in the kernel"
 set ylabel "ns per flow"
-plot dir."/drain.dat" using 1:2 with linespoints title "drain_flows", \
-     "" using 1:3 with linespoints title "bare lookup_and_delete_batch"
+plot dir."/drain.dat" using 1:2 with linespoints title "drain_flows (slots read in place)", \
+     "" using 1:3 with linespoints title "per-CPU hash, lookup_and_delete_batch"
 
 set key top left
 set title "attach (capture_attach, tc clsact)"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * TC flow capture: xf_tc_ingress / xf_tc_egress count every IPv4/IPv6 packet
- * of the interface into per-CPU flow records and never change the traffic.
+ * of the interface into per-CPU parts of flow slots and never change the traffic.
  *
  * They return TC_ACT_UNSPEC, not TC_ACT_OK: with direct action, TC_ACT_OK
  * ends the clsact filter chain, so any filter behind ours (Cilium, a
@@ -9,9 +9,9 @@
  * the chain go on, and a chain that ends in UNSPEC passes the packet.
  *
  * Accounting invariant (in packets, a GSO super-packet counting gso_segs):
- *   XF_CNT_PACKETS = packets in flows_0/flows_1 + packets in flow_events
+ *   XF_CNT_PACKETS = packets in flow_slots_0/1 + packets in flow_events
  *                    + XF_CNT_SAMPLED_OUT + XF_CNT_RB_LOST_PACKETS
- * XF_CNT_MAP_FULL counts the packets that found the flows map full, whether
+ * XF_CNT_MAP_FULL counts the packets that found no free flow slot, whether
  * their event reached the ring buffer or not. XF_CNT_PACKETS/OCTETS count
  * well-formed IP packets only; XF_CNT_NON_IP and XF_CNT_MALFORMED count skbs
  * that are not flows.
@@ -29,20 +29,30 @@
 /* How much to pull into the linear area when headers are not there. */
 #define XF_PULL_LEN 512
 
-#ifndef EEXIST
-#define EEXIST 17
-#endif
-
-/* Userspace sets max_entries of both maps before load. */
-struct xf_flows_map {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+/*
+ * Flow slots (see xlatflow_shared.h): flow_index finds a flow's slot of the
+ * current epoch, flow_slots_0/1 hold the slots. Userspace sets max_entries
+ * of all three and the slots' value size (key + nr_cpus stats) before load,
+ * and reads the slots in place through mmap().
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, XF_DEFAULT_MAX_FLOWS);
 	__type(key, struct xf_flow_key);
-	__type(value, struct xf_flow_stats);
+	__type(value, __u64); /* XF_REF(epoch, slot) */
+} flow_index SEC(".maps");
+
+struct xf_slots_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, XF_DEFAULT_MAX_FLOWS);
+	__uint(key_size, sizeof(__u32));
+	/* no BTF value type: userspace sets the size, XF_SLOT_SIZE(nr_cpus) */
+	__uint(value_size, XF_SLOT_SIZE(1));
 };
 
-struct xf_flows_map flows_0 SEC(".maps");
-struct xf_flows_map flows_1 SEC(".maps");
+struct xf_slots_map flow_slots_0 SEC(".maps");
+struct xf_slots_map flow_slots_1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -56,8 +66,13 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Even: programs write flows_0, odd: flows_1 (see xlatflow_shared.h). */
+/* Even: programs write flow_slots_0, odd: flow_slots_1 (see xlatflow_shared.h). */
 __u32 flows_epoch;
+/* Slots handed out in flow_slots_0/1 this epoch (may pass max_entries when full). */
+__u32 slots_used[2];
+
+/* Possible CPUs: the number of per-CPU stats in a slot. Set before load. */
+const volatile __u32 nr_cpus = 1;
 
 /*
  * Keep one packet in `sampling` (1 keeps all). Not a load-time constant:
@@ -105,7 +120,7 @@ static __always_inline void xf_account(struct xf_flow_stats *st, const struct xf
 	__u64 now;
 
 	if (!st->packets) {
-		/* First packet of the flow on this CPU (its slot was zeroed at insert). */
+		/* First packet of the flow on this CPU (userspace zeroed the slot). */
 		now = bpf_ktime_get_ns();
 		st->first_ns = now;
 		st->last_ns = now;
@@ -123,11 +138,33 @@ static __always_inline void xf_account(struct xf_flow_stats *st, const struct xf
 	xf_copy_macs(st, eth);
 }
 
+static __always_inline bool xf_key_eq(const struct xf_flow_key *a, const struct xf_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) |
+		(x[5] ^ y[5])) == 0;
+}
+
+/* This CPU's stats in a slot, NULL on a CPU beyond nr_cpus (cannot happen). */
+static __always_inline struct xf_flow_stats *xf_slot_stats(void *slot)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	if (cpu >= nr_cpus)
+		return NULL;
+	return slot + sizeof(struct xf_flow_key) + cpu * sizeof(struct xf_flow_stats);
+}
+
 /*
- * Add the packet to its flow in map. The value is this CPU's slot, so the
- * established-flow path is a lookup and plain stores, no atomics.
+ * Add the packet to its flow in this epoch's slots. The stats are this
+ * CPU's part of the slot, so the established-flow path is a lookup and
+ * plain stores, no atomics. The slot's key is checked: an index entry the
+ * LRU reused under us, or a slot another CPU took for the same flow at the
+ * same time, only costs a second slot (userspace merges slots by key).
  */
-static __always_inline void xf_record(void *map, struct __sk_buff *skb, const struct xf_pkt *pkt,
+static __always_inline void xf_record(void *slots, __u32 *used, __u32 epoch,
+				      struct __sk_buff *skb, const struct xf_pkt *pkt,
 				      __u32 segs, __u64 octets)
 {
 	void *data = xf_skb_data(skb);
@@ -136,39 +173,46 @@ static __always_inline void xf_record(void *map, struct __sk_buff *skb, const st
 	struct xf_flow_event *ev;
 	struct xf_flow_stats *st;
 	struct xf_flow_stats nst;
-	__u64 now;
-	long err;
+	__u64 *ref, nref;
+	__u32 idx;
+	void *slot;
 
 	if ((void *)(eth + 1) > data_end)
 		return; /* cannot happen: the parser read it */
-	st = bpf_map_lookup_elem(map, &pkt->key);
-	if (st) {
-		xf_account(st, pkt, eth, segs, octets);
-		return;
+	ref = bpf_map_lookup_elem(&flow_index, &pkt->key);
+	if (ref) {
+		nref = *(volatile __u64 *)ref;
+		if (XF_REF_EPOCH(nref) == epoch) {
+			idx = XF_REF_SLOT(nref);
+			slot = bpf_map_lookup_elem(slots, &idx);
+			if (slot && xf_key_eq(slot, &pkt->key)) {
+				st = xf_slot_stats(slot);
+				if (st) {
+					xf_account(st, pkt, eth, segs, octets);
+					return;
+				}
+			}
+		}
 	}
 
-	now = bpf_ktime_get_ns();
-	__builtin_memset(&nst, 0, sizeof(nst));
-	nst.packets = segs;
-	nst.octets = octets;
-	nst.first_ns = now;
-	nst.last_ns = now;
-	nst.tcp_flags = pkt->tcp_flags;
-	nst.tos = pkt->tos;
-	xf_copy_macs(&nst, eth);
-	err = bpf_map_update_elem(map, &pkt->key, &nst, BPF_NOEXIST);
-	if (!err)
-		return;
-	if (err == -EEXIST) {
-		/* Another CPU created the flow since our lookup. */
-		st = bpf_map_lookup_elem(map, &pkt->key);
+	/* First packet of the flow in this epoch: take the next slot. */
+	idx = __sync_fetch_and_add(used, 1);
+	slot = bpf_map_lookup_elem(slots, &idx);
+	if (slot) {
+		st = xf_slot_stats(slot);
 		if (st) {
+			__builtin_memcpy(slot, &pkt->key, sizeof(pkt->key));
 			xf_account(st, pkt, eth, segs, octets);
+			nref = XF_REF(epoch, idx);
+			if (ref)
+				*(volatile __u64 *)ref = nref;
+			else
+				bpf_map_update_elem(&flow_index, &pkt->key, &nref, BPF_ANY);
 			return;
 		}
 	}
 
-	/* Map full: hand the packet to userspace as an event. */
+	/* No slot left this epoch: hand the packet to userspace as an event. */
 	xf_count(XF_CNT_MAP_FULL, segs);
 	ev = bpf_ringbuf_reserve(&flow_events, sizeof(*ev), 0);
 	if (!ev) {
@@ -176,6 +220,14 @@ static __always_inline void xf_record(void *map, struct __sk_buff *skb, const st
 		xf_count(XF_CNT_RB_LOST_OCTETS, octets);
 		return;
 	}
+	__builtin_memset(&nst, 0, sizeof(nst));
+	nst.packets = segs;
+	nst.octets = octets;
+	nst.first_ns = bpf_ktime_get_ns();
+	nst.last_ns = nst.first_ns;
+	nst.tcp_flags = pkt->tcp_flags;
+	nst.tos = pkt->tos;
+	xf_copy_macs(&nst, eth);
 	__builtin_memcpy(&ev->key, &pkt->key, sizeof(ev->key));
 	__builtin_memcpy(&ev->stats, &nst, sizeof(ev->stats));
 	bpf_ringbuf_submit(ev, 0);
@@ -238,9 +290,9 @@ static __always_inline int xf_handle(struct __sk_buff *skb, __u8 direction)
 	/* Read once: lookup and insert must go to the same map. */
 	epoch = *(volatile __u32 *)&flows_epoch;
 	if (epoch & 1)
-		xf_record(&flows_1, skb, &pkt, segs, octets);
+		xf_record(&flow_slots_1, &slots_used[1], epoch, skb, &pkt, segs, octets);
 	else
-		xf_record(&flows_0, skb, &pkt, segs, octets);
+		xf_record(&flow_slots_0, &slots_used[0], epoch, skb, &pkt, segs, octets);
 	return XF_TC_VERDICT;
 }
 

@@ -65,8 +65,8 @@ struct xf_flow_stats {
 };
 
 /*
- * Sent on the "flow_events" ring buffer when a flow could not be inserted
- * in the flows map (map full): one event per packet, same aggregate layout
+ * Sent on the "flow_events" ring buffer when a packet finds no free flow
+ * slot in its epoch (flow slots full): one event per packet, same aggregate layout
  * with packets == 1. Userspace merges it like a map entry.
  */
 struct xf_flow_event {
@@ -136,7 +136,7 @@ enum xf_counter {
 	XF_CNT_NON_IP,            /* not IPv4/IPv6 (ARP, LLDP, ...): not a flow */
 	XF_CNT_MALFORMED,         /* truncated or invalid headers: not a flow */
 	XF_CNT_SAMPLED_OUT,       /* skipped by sampling */
-	XF_CNT_MAP_FULL,          /* flows map full: packets sent to flow_events or lost */
+	XF_CNT_MAP_FULL,          /* no free flow slot: packets sent to flow_events or lost */
 	XF_CNT_RB_LOST_PACKETS,   /* map full and ring buffer full: lost */
 	XF_CNT_RB_LOST_OCTETS,
 	XF_CNT_XLAT_CALLS,        /* NAT hook invocations */
@@ -147,11 +147,30 @@ enum xf_counter {
 };
 
 /*
- * The flows map is double-buffered: the TC programs write to flows_0 when
- * the global "flows_epoch" is even and to flows_1 when odd. Userspace flips
- * the epoch, waits for programs still running on the old one to finish,
- * and drains the inactive map with lookup-and-delete. A late update to the
- * inactive map is drained in the next cycle, so nothing is lost.
+ * Flow slots: how the TC programs hand flows to userspace without a system
+ * call per flow.
+ *
+ * flow_slots_0 and flow_slots_1 are mmap()able arrays of slots, one flow
+ * each: its struct xf_flow_key, then one struct xf_flow_stats per possible
+ * CPU (XF_SLOT_SIZE). The programs write flow_slots_0 when the global
+ * "flows_epoch" is even and flow_slots_1 when odd. The first packet of a
+ * flow in an epoch takes the next slot (an atomic add on slots_used[epoch & 1])
+ * and records XF_REF(epoch, slot) in flow_index, an LRU hash keyed by
+ * struct xf_flow_key; later packets of the epoch find the slot there and
+ * update their CPU's stats with plain stores. An index entry of an older
+ * epoch is simply replaced, so the index is never emptied; the LRU forgets
+ * flows that went quiet.
+ *
+ * Userspace flips the epoch, waits until no program still runs on the old
+ * one (an RCU grace period), reads slots [0, slots_used[old]) in place,
+ * zeroes their stats and resets slots_used[old] to 0 for the epoch after
+ * next. A flow can occupy two slots of one epoch (two CPUs starting it at
+ * once, an index entry reused by the LRU under a program): both carry its
+ * key, and userspace adds them up.
  */
+#define XF_SLOT_SIZE(ncpus) (sizeof(struct xf_flow_key) + (ncpus) * sizeof(struct xf_flow_stats))
+#define XF_REF(epoch, slot) (((__u64)(epoch) << 32) | (__u32)(slot))
+#define XF_REF_EPOCH(ref) ((__u32)((ref) >> 32))
+#define XF_REF_SLOT(ref) ((__u32)(ref))
 
 #endif /* XLATFLOW_SHARED_H */

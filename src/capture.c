@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +55,9 @@ struct capture {
 	size_t cap_links;
 	uint32_t prog_id[2];
 	uint32_t max_flows;
+	int ncpus;
+	size_t slots_len; /* bytes of each mapping */
+	void *slots[2];   /* flow_slots_0/1, mmapped */
 	uint32_t sampling;
 	uint32_t flags;
 	struct drain_state *drain;
@@ -68,6 +72,15 @@ static uint32_t round_up_pow2(uint32_t v)
 	while (p < v && p < (1u << 31))
 		p <<= 1;
 	return p;
+}
+
+static void capture_unmap_slots(struct capture *c)
+{
+	for (int i = 0; i < 2; i++) {
+		if (c->slots[i])
+			munmap(c->slots[i], c->slots_len);
+		c->slots[i] = NULL;
+	}
 }
 
 static struct bpf_program *capture_prog(const struct capture *c, int direction)
@@ -101,8 +114,20 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 			snprintf(err, err_len, "opening the flow BPF object: %s", strerror(-ret));
 		goto fail;
 	}
-	if ((ret = bpf_map__set_max_entries(c->skel->maps.flows_0, c->max_flows)) ||
-	    (ret = bpf_map__set_max_entries(c->skel->maps.flows_1, c->max_flows)) ||
+	c->ncpus = libbpf_num_possible_cpus();
+	if (c->ncpus < 1) {
+		ret = c->ncpus < 0 ? c->ncpus : -EINVAL;
+		if (err)
+			snprintf(err, err_len, "counting the possible CPUs: %s", strerror(-ret));
+		goto fail;
+	}
+	if ((ret = bpf_map__set_max_entries(c->skel->maps.flow_index, c->max_flows)) ||
+	    (ret = bpf_map__set_max_entries(c->skel->maps.flow_slots_0, c->max_flows)) ||
+	    (ret = bpf_map__set_max_entries(c->skel->maps.flow_slots_1, c->max_flows)) ||
+	    (ret = bpf_map__set_value_size(c->skel->maps.flow_slots_0,
+					   (uint32_t)XF_SLOT_SIZE(c->ncpus))) ||
+	    (ret = bpf_map__set_value_size(c->skel->maps.flow_slots_1,
+					   (uint32_t)XF_SLOT_SIZE(c->ncpus))) ||
 	    (ret = bpf_map__set_max_entries(c->skel->maps.flow_events, rb_size))) {
 		if (err)
 			snprintf(err, err_len, "sizing the flow maps: %s", strerror(-ret));
@@ -110,6 +135,7 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 	}
 	c->skel->data->sampling = c->sampling;
 	c->skel->rodata->precise_time = (c->flags & CAPTURE_F_PRECISE_TIME) ? 1 : 0;
+	c->skel->rodata->nr_cpus = (uint32_t)c->ncpus;
 
 	ret = flow_bpf__load(c->skel);
 	if (ret) {
@@ -128,9 +154,26 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 		}
 		c->prog_id[dir] = info.id;
 	}
+	c->slots_len = XF_SLOT_SIZE(c->ncpus) * (size_t)c->max_flows;
+	c->slots_len = (c->slots_len + page - 1) / page * page;
+	for (int i = 0; i < 2; i++) {
+		struct bpf_map *m = i ? c->skel->maps.flow_slots_1 : c->skel->maps.flow_slots_0;
+		void *p = mmap(NULL, c->slots_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       bpf_map__fd(m), 0);
+
+		if (p == MAP_FAILED) {
+			ret = -errno;
+			if (err)
+				snprintf(err, err_len, "mapping the flow slots (%zu bytes): %s",
+					 c->slots_len, strerror(-ret));
+			goto fail;
+		}
+		c->slots[i] = p;
+	}
 	return c;
 
 fail:
+	capture_unmap_slots(c);
 	flow_bpf__destroy(c->skel);
 	free(c);
 	errno = -ret;
@@ -528,6 +571,7 @@ void capture_free(struct capture *c)
 				  strerror(-ret));
 	}
 	drain_state_free(c->drain);
+	capture_unmap_slots(c);
 	flow_bpf__destroy(c->skel);
 	free(c->links);
 	free(c);
@@ -584,9 +628,19 @@ int capture_prog_fd(const struct capture *c, int direction)
 	return bpf_program__fd(capture_prog(c, direction));
 }
 
-int capture_flows_fd(const struct capture *c, unsigned int which)
+void capture_slots(const struct capture *c, unsigned int which, struct capture_slots *out)
 {
-	return bpf_map__fd(which & 1 ? c->skel->maps.flows_1 : c->skel->maps.flows_0);
+	out->fd = bpf_map__fd(which & 1 ? c->skel->maps.flow_slots_1 : c->skel->maps.flow_slots_0);
+	out->base = c->slots[which & 1];
+	out->stride = XF_SLOT_SIZE(c->ncpus);
+	out->max = c->max_flows;
+	out->ncpus = c->ncpus;
+	out->used = &c->skel->bss->slots_used[which & 1];
+}
+
+int capture_index_fd(const struct capture *c)
+{
+	return bpf_map__fd(c->skel->maps.flow_index);
 }
 
 int capture_events_map_fd(const struct capture *c)

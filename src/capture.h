@@ -19,8 +19,6 @@
 struct capture;
 struct drain_state;
 
-/* Testing knob: drain with get_next_key + lookup/delete instead of batches. */
-#define CAPTURE_F_NO_BATCH 0x1
 /*
  * Read the precise clock on every packet. By default established flows use
  * the coarse clock (last tick, 1-4 ms behind) for last_ns, which saves about
@@ -29,7 +27,7 @@ struct drain_state;
 #define CAPTURE_F_PRECISE_TIME 0x2
 
 struct capture_opts {
-	uint32_t kernel_max_flows; /* entries of each of flows_0/flows_1; 0 = 65536 */
+	uint32_t kernel_max_flows; /* flows per epoch (slots, index entries); 0 = 65536 */
 	uint32_t ringbuf_size;     /* bytes, rounded up to a power of two >= page; 0 = 256 KiB */
 	uint32_t sampling;         /* keep 1 packet in N; 0 or 1 = all */
 	uint32_t flags;            /* CAPTURE_F_* */
@@ -89,8 +87,25 @@ int capture_prog_fd(const struct capture *c, int direction);
 
 /* --- For drain.c only: the maps and the epoch. fds are owned by the capture. --- */
 
-/* fd of flows_0 (which == 0) or flows_1 (which == 1). */
-int capture_flows_fd(const struct capture *c, unsigned int which);
+/*
+ * The flow slots of one epoch parity (see xlatflow_shared.h), mapped
+ * read-write into this process: slot i is at base + i * stride, a struct
+ * xf_flow_key followed by ncpus struct xf_flow_stats. *used is the
+ * programs' slots_used[which] (it passes max when the slots ran out); fd is
+ * the array map's (owned by the capture).
+ */
+struct capture_slots {
+	int fd;
+	uint8_t *base;
+	size_t stride;
+	uint32_t max;
+	int ncpus;
+	uint32_t *used;
+};
+
+void capture_slots(const struct capture *c, unsigned int which, struct capture_slots *out);
+/* fd of flow_index (struct xf_flow_key -> XF_REF(epoch, slot)). */
+int capture_index_fd(const struct capture *c);
 /* fd of the flow_events ring buffer map. */
 int capture_events_map_fd(const struct capture *c);
 uint32_t capture_epoch(const struct capture *c);

@@ -1,73 +1,50 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Reading the flows maps and the flow_events ring buffer.
+ * Reading the flow slots and the flow_events ring buffer.
  *
- * Why the epoch: the programs update a per-CPU value in place after a
- * lookup, without locks. Deleting an entry while a program holds its value
- * would lose that program's increment, so we only delete from the map the
+ * Why the epoch: the programs update their CPU's part of a slot in place,
+ * without locks. Reading and zeroing a slot while a program still writes
+ * it would lose that program's increment, so we only touch the slots the
  * programs have stopped using: flip the epoch, wait until every program
- * that read the old epoch has returned (they run for microseconds, inside
- * an RCU read section), then empty the old map.
+ * that read the old epoch has returned (they run inside RCU read sections:
+ * one grace period), then read the old slots in place, with no system call
+ * per flow (see xlatflow_shared.h).
  */
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
-#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "drain.h"
 
-/* How long programs that read the old epoch may still be running. */
+/* Without membarrier(): how long programs that read the old epoch may still run. */
 #define DRAIN_GRACE_NS (5 * 1000 * 1000)
-#define DRAIN_BATCH 256
-#ifndef ENOTSUPP
-#define ENOTSUPP 524 /* kernel-internal "not supported", seen by userspace as is */
-#endif
 
-_Static_assert(sizeof(struct xf_flow_stats) % 8 == 0,
-	       "per-CPU values are 8-byte strided: xf_flow_stats must be too");
+_Static_assert(sizeof(struct xf_flow_stats) % 8 == 0 && sizeof(struct xf_flow_key) % 8 == 0,
+	       "slots are 8-byte strided: the key and the stats must be too");
 
 struct drain_state {
-	int ncpus;
-	bool no_batch;
-	uint32_t batch; /* keys per batch call */
-	struct xf_flow_key *keys;
-	struct xf_flow_stats *vals; /* batch * ncpus */
+	bool no_membarrier;
 	struct ring_buffer *rb;
 	drain_cb ev_cb; /* set during drain_events() */
 	void *ev_ctx;
 	int ev_count;
 };
 
-static void drain_alloc_batch(struct drain_state *d, uint32_t batch)
-{
-	free(d->keys);
-	free(d->vals);
-	d->batch = batch;
-	d->keys = calloc(batch, sizeof(*d->keys));
-	d->vals = calloc((size_t)batch * (size_t)d->ncpus, sizeof(*d->vals));
-	if (!d->keys || !d->vals)
-		abort();
-}
-
 static int drain_state_get(struct capture *c, struct drain_state **out)
 {
 	struct drain_state **slot = capture_drain_slot(c);
 	struct drain_state *d = *slot;
-	int ncpus;
 
 	if (!d) {
-		ncpus = libbpf_num_possible_cpus();
-		if (ncpus < 0)
-			return ncpus;
 		d = calloc(1, sizeof(*d));
 		if (!d)
 			abort();
-		d->ncpus = ncpus;
-		d->no_batch = capture_flags(c) & CAPTURE_F_NO_BATCH;
-		drain_alloc_batch(d, DRAIN_BATCH);
 		*slot = d;
 	}
 	*out = d;
@@ -79,8 +56,6 @@ void drain_state_free(struct drain_state *d)
 	if (!d)
 		return;
 	ring_buffer__free(d->rb);
-	free(d->keys);
-	free(d->vals);
 	free(d);
 }
 
@@ -92,7 +67,7 @@ bool drain_merge_percpu(const struct xf_flow_stats *percpu, int ncpus, struct xf
 	for (int cpu = 0; cpu < ncpus; cpu++) {
 		const struct xf_flow_stats *v = &percpu[cpu];
 
-		/* Other CPUs' slots of an entry one CPU created are all zero. */
+		/* CPUs that saw no packet of the flow left their part zero. */
 		if (!v->packets)
 			continue;
 		out->packets += v->packets;
@@ -111,110 +86,63 @@ bool drain_merge_percpu(const struct xf_flow_stats *percpu, int ncpus, struct xf
 	return seen;
 }
 
-static void drain_emit(struct drain_state *d, const struct xf_flow_key *key,
-		       const struct xf_flow_stats *percpu, drain_cb cb, void *ctx, int *n)
-{
-	struct xf_flow_stats merged;
-
-	if (!drain_merge_percpu(percpu, d->ncpus, &merged))
-		return;
-	cb(ctx, key, &merged);
-	(*n)++;
-}
-
-static bool drain_batch_unsupported(int err)
-{
-	return err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUPP || err == -ENOSYS;
-}
-
 /*
- * Returns the number of flows, -EOPNOTSUPP when the kernel has no batch
- * lookup-and-delete for this map (before anything was deleted), or -errno.
+ * Wait until no program runs on the epoch we just left. membarrier(GLOBAL)
+ * is synchronize_rcu(), and TC programs run inside RCU read sections. Where
+ * it is refused (nohz_full, a seccomp filter), sleep: the programs run for
+ * microseconds.
  */
-static int drain_map_batch(struct drain_state *d, int fd, drain_cb cb, void *ctx)
+static void drain_wait_programs(struct drain_state *d)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	uint32_t in = 0, out = 0;
-	bool first = true;
-	int n = 0, ret;
+	struct timespec grace = { .tv_sec = 0, .tv_nsec = DRAIN_GRACE_NS };
 
-	for (;;) {
-		uint32_t count = d->batch;
-
-		ret = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &in, &out, d->keys,
-						      d->vals, &count, &opts);
-		if (ret && ret != -ENOENT) {
-			/* A hash bucket holds more keys than the buffer: grow it, retry. */
-			if (ret == -ENOSPC && count == 0 && d->batch < (1u << 20)) {
-				drain_alloc_batch(d, d->batch * 2);
-				continue;
-			}
-			if (first && drain_batch_unsupported(ret))
-				return -EOPNOTSUPP;
-			return ret;
-		}
-		for (uint32_t i = 0; i < count; i++)
-			drain_emit(d, &d->keys[i], &d->vals[(size_t)i * (size_t)d->ncpus], cb, ctx,
-				   &n);
-		if (ret == -ENOENT)
-			return n;
-		in = out;
-		first = false;
-	}
+	if (!d->no_membarrier && syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0)
+		return;
+	d->no_membarrier = true;
+	while (nanosleep(&grace, &grace) && errno == EINTR)
+		;
 }
 
-static int drain_map_iter(struct drain_state *d, int fd, drain_cb cb, void *ctx)
+int drain_slots(struct capture *c, unsigned int which, drain_cb cb, void *ctx)
 {
-	struct xf_flow_key cur, next;
-	bool have, use_lad = true;
-	int n = 0, ret;
+	struct capture_slots s;
+	struct xf_flow_stats merged;
+	uint32_t used;
+	int n = 0;
 
-	have = bpf_map_get_next_key(fd, NULL, &cur) == 0;
-	while (have) {
-		/* Find the successor before deleting cur. */
-		have = bpf_map_get_next_key(fd, &cur, &next) == 0;
-		ret = -EOPNOTSUPP;
-		if (use_lad) {
-			ret = bpf_map_lookup_and_delete_elem(fd, &cur, d->vals);
-			if (ret && ret != -ENOENT)
-				use_lad = false; /* kernels before 5.14: not for hash maps */
+	capture_slots(c, which, &s);
+	used = __atomic_load_n(s.used, __ATOMIC_ACQUIRE);
+	if (used > s.max)
+		used = s.max;
+	for (uint32_t i = 0; i < used; i++) {
+		uint8_t *slot = s.base + (size_t)i * s.stride;
+		struct xf_flow_stats *percpu;
+
+		percpu = (struct xf_flow_stats *)(slot + sizeof(struct xf_flow_key));
+		/* A slot taken on a CPU that then found no stats part holds nothing. */
+		if (drain_merge_percpu(percpu, s.ncpus, &merged)) {
+			cb(ctx, (const struct xf_flow_key *)slot, &merged);
+			n++;
 		}
-		if (!use_lad) {
-			ret = bpf_map_lookup_elem(fd, &cur, d->vals);
-			if (!ret)
-				bpf_map_delete_elem(fd, &cur);
-		}
-		if (!ret)
-			drain_emit(d, &cur, d->vals, cb, ctx, &n);
-		else if (ret != -ENOENT)
-			return ret;
-		cur = next;
+		memset(percpu, 0, (size_t)s.ncpus * sizeof(*percpu));
 	}
+	__atomic_store_n(s.used, 0, __ATOMIC_RELEASE);
 	return n;
 }
 
 int drain_flows(struct capture *c, drain_cb cb, void *ctx)
 {
-	struct timespec grace = { .tv_sec = 0, .tv_nsec = DRAIN_GRACE_NS };
 	struct drain_state *d = NULL;
 	uint32_t old;
-	int ret, fd;
+	int ret;
 
 	ret = drain_state_get(c, &d);
 	if (ret)
 		return ret;
 	old = capture_epoch(c);
 	capture_set_epoch(c, old + 1);
-	while (nanosleep(&grace, &grace) && errno == EINTR)
-		;
-	fd = capture_flows_fd(c, old & 1);
-	if (!d->no_batch) {
-		ret = drain_map_batch(d, fd, cb, ctx);
-		if (ret != -EOPNOTSUPP)
-			return ret;
-		d->no_batch = true;
-	}
-	return drain_map_iter(d, fd, cb, ctx);
+	drain_wait_programs(d);
+	return drain_slots(c, old & 1, cb, ctx);
 }
 
 static int drain_on_event(void *ctx, void *data, size_t size)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * drain: reads what the TC programs counted. drain_flows() empties the
- * double-buffered per-CPU flows maps, drain_events() the ring buffer of
- * packets that found the map full. Each flow or event reaches the callback
+ * double-buffered flow slots, drain_events() the ring buffer of packets
+ * that found no free slot. Each flow or event reaches the callback
  * exactly once, so summing what the callbacks see loses nothing.
  *
  * Same threading rule as capture.h: the thread that owns the capture.
@@ -23,13 +23,22 @@ typedef void (*drain_cb)(void *ctx, const struct xf_flow_key *key,
 			 const struct xf_flow_stats *merged);
 
 /**
- * Flip flows_epoch, wait for programs still writing to the old map (5 ms),
- * then lookup-and-delete every entry of the old map (batched; falls back to
- * get_next_key + lookup + delete where the kernel has no batch ops) and
- * call cb for each flow. An update that raced into the old map after the
- * wait is drained two calls later. Returns the number of flows or -errno.
+ * Flip flows_epoch, wait for programs still writing to the old slots (an
+ * RCU grace period through membarrier(); 5 ms where that is refused), then
+ * call cb for every slot of the old epoch and zero it (drain_slots). A flow
+ * may come twice in one drain (two slots, see xlatflow_shared.h): callers
+ * add up by key. Returns the number of flows or -errno.
  */
 int drain_flows(struct capture *c, drain_cb cb, void *ctx);
+
+/**
+ * Read and zero the slots of one epoch parity, without flipping or waiting:
+ * which must be the parity of an epoch the programs have left, and none of
+ * them may still run on it (drain_flows after its wait; tests and
+ * benchmarks that flip the epoch between their own BPF_PROG_TEST_RUN
+ * calls). Returns the number of flows.
+ */
+int drain_slots(struct capture *c, unsigned int which, drain_cb cb, void *ctx);
 
 /* The ring buffer's epoll fd (readable when events wait); owned by the capture. */
 int drain_events_fd(struct capture *c);

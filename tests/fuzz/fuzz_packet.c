@@ -28,6 +28,7 @@
 #include <bpf/libbpf.h>
 
 #include "capture.h"
+#include "drain.h"
 #include "fuzz.h"
 
 #define LO_IFINDEX 1 /* BPF_PROG_TEST_RUN runs on loopback */
@@ -185,7 +186,6 @@ static enum verdict parse(const uint8_t *p, uint32_t len, struct expect *e)
 }
 
 static struct capture *cap;
-static int ncpu;
 
 int fuzz_init(void);
 int fuzz_init(void)
@@ -205,7 +205,6 @@ int fuzz_init(void)
 		printf("SKIP: cannot load the flow programs: %s\n", err);
 		return 77;
 	}
-	ncpu = libbpf_num_possible_cpus();
 	return 0;
 }
 
@@ -221,15 +220,32 @@ static void dump_key(const char *what, const struct xf_flow_key *k)
 		k->family, k->proto, k->src_port, k->dst_port, k->vlan_id, k->ifindex, k->direction);
 }
 
+/* What the program stored for the frame: the last flow's key, all flows' stats. */
+struct stored {
+	struct xf_flow_key key;
+	struct xf_flow_stats sum;
+};
+
+static void on_slot(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *merged)
+{
+	struct stored *st = ctx;
+
+	st->key = *key;
+	st->sum.packets += merged->packets;
+	st->sum.octets += merged->octets;
+	st->sum.tcp_flags |= merged->tcp_flags;
+	st->sum.tos = merged->tos;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct xf_flow_stats vals[ncpu > 0 ? ncpu : 1], sum = { 0 };
+	struct stored st = { 0 };
 	uint64_t c0[XF_CNT_MAX], c1[XF_CNT_MAX];
 	uint8_t pkt[MAX_FRAME];
 	struct expect e;
-	struct xf_flow_key k, next;
 	enum verdict v;
-	int fd, n = 0, rc;
+	uint32_t old;
+	int n, rc;
 
 	if (fuzz_init() != 0)
 		abort();
@@ -256,22 +272,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc < 0)
 		FUZZ_FAIL("BPF_PROG_TEST_RUN: %d", rc);
 
-	/* what the program stored: every entry of the active map, removed after */
-	fd = capture_flows_fd(cap, capture_epoch(cap) & 1);
-	while (bpf_map_get_next_key(fd, NULL, &next) == 0) {
-		k = next;
-		if (bpf_map_lookup_elem(fd, &k, vals) < 0)
-			FUZZ_FAIL("lookup");
-		for (int i = 0; i < ncpu; i++) {
-			sum.packets += vals[i].packets;
-			sum.octets += vals[i].octets;
-			sum.tcp_flags |= vals[i].tcp_flags;
-			if (vals[i].packets)
-				sum.tos = vals[i].tos;
-		}
-		bpf_map_delete_elem(fd, &k);
-		n++;
-	}
+	/* what the program stored: every slot of the epoch, which then moves on */
+	old = capture_epoch(cap);
+	capture_set_epoch(cap, old + 1);
+	n = drain_slots(cap, old & 1, on_slot, &st);
 
 	uint64_t d_pk = c1[XF_CNT_PACKETS] - c0[XF_CNT_PACKETS];
 	uint64_t d_oc = c1[XF_CNT_OCTETS] - c0[XF_CNT_OCTETS];
@@ -298,15 +302,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			  "malformed +%lu, %d flows", e.ip_len, (unsigned long)d_pk,
 			  (unsigned long)d_oc, (unsigned long)d_ni, (unsigned long)d_ma, n);
 	}
-	if (memcmp(&k, &e.key, sizeof(k)) != 0) {
+	if (memcmp(&st.key, &e.key, sizeof(st.key)) != 0) {
 		dump_key("expected", &e.key);
-		dump_key("got", &k);
+		dump_key("got", &st.key);
 		FUZZ_FAIL("flow key differs");
 	}
-	if (sum.packets != 1 || sum.octets != e.ip_len || sum.tcp_flags != e.tcp_flags ||
-	    sum.tos != e.tos)
+	if (st.sum.packets != 1 || st.sum.octets != e.ip_len || st.sum.tcp_flags != e.tcp_flags ||
+	    st.sum.tos != e.tos)
 		FUZZ_FAIL("stats: packets %lu octets %lu (want %u) tcp_flags %#x (want %#x) tos %u "
-			  "(want %u)", (unsigned long)sum.packets, (unsigned long)sum.octets,
-			  e.ip_len, sum.tcp_flags, e.tcp_flags, sum.tos, e.tos);
+			  "(want %u)", (unsigned long)st.sum.packets, (unsigned long)st.sum.octets,
+			  e.ip_len, st.sum.tcp_flags, e.tcp_flags, st.sum.tos, e.tos);
 	return 0;
 }
