@@ -200,6 +200,11 @@ static void on_drained(void *arg, const struct xf_flow_key *key, const struct xf
 	flowcache_update(arg, key, st);
 }
 
+static void on_prefetch(void *arg, const struct xf_flow_key *key)
+{
+	flowcache_prefetch(arg, key);
+}
+
 static struct capture *kmap_open(size_t n)
 {
 	struct capture_opts o = { .kernel_max_flows = 65536, .sampling = 1 };
@@ -271,6 +276,7 @@ __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, 
 		t0 = bench_cpu_s();
 		c.records = 0;
 		if (kc) {
+			drain_set_prefetch(kc, on_prefetch); /* as pipeline.c does */
 			if (drain_flows(kc, on_drained, fc) != (int)n) {
 				fprintf(stderr, "drain_flows did not return %zu flows\n", n);
 				exit(1);

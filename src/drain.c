@@ -30,6 +30,7 @@ _Static_assert(sizeof(struct xf_flow_stats) % 8 == 0 && sizeof(struct xf_flow_ke
 
 struct drain_state {
 	bool no_membarrier;
+	drain_prefetch_cb prefetch;
 	struct ring_buffer *rb;
 	drain_cb ev_cb; /* set during drain_events() */
 	void *ev_ctx;
@@ -103,13 +104,23 @@ static void drain_wait_programs(struct drain_state *d)
 		;
 }
 
+void drain_set_prefetch(struct capture *c, drain_prefetch_cb pf)
+{
+	struct drain_state *d = NULL;
+
+	drain_state_get(c, &d);
+	d->prefetch = pf;
+}
+
 int drain_slots(struct capture *c, unsigned int which, drain_cb cb, void *ctx)
 {
+	struct drain_state *d = NULL;
 	struct capture_slots s;
 	struct xf_flow_stats merged;
 	uint32_t used;
 	int n = 0;
 
+	drain_state_get(c, &d);
 	capture_slots(c, which, &s);
 	used = __atomic_load_n(s.used, __ATOMIC_ACQUIRE);
 	if (used > s.max)
@@ -118,6 +129,9 @@ int drain_slots(struct capture *c, unsigned int which, drain_cb cb, void *ctx)
 		uint8_t *slot = s.base + (size_t)i * s.stride;
 		struct xf_flow_stats *percpu;
 
+		if (d->prefetch && i + DRAIN_PREFETCH_AHEAD < used)
+			d->prefetch(ctx, (const struct xf_flow_key *)(slot + DRAIN_PREFETCH_AHEAD *
+								       s.stride));
 		percpu = (struct xf_flow_stats *)(slot + sizeof(struct xf_flow_key));
 		/* A slot taken on a CPU that then found no stats part holds nothing. */
 		if (drain_merge_percpu(percpu, s.ncpus, &merged)) {

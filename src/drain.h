@@ -40,6 +40,17 @@ int drain_flows(struct capture *c, drain_cb cb, void *ctx);
  */
 int drain_slots(struct capture *c, unsigned int which, drain_cb cb, void *ctx);
 
+/*
+ * Called for the flow DRAIN_PREFETCH_AHEAD slots ahead of the one handed to
+ * drain_cb, with the same ctx: a chance to prefetch what the callback will
+ * touch for that key (the flow cache's hash bucket). Optional.
+ */
+typedef void (*drain_prefetch_cb)(void *ctx, const struct xf_flow_key *key);
+#define DRAIN_PREFETCH_AHEAD 8
+
+/* Set (or clear with NULL) the prefetch callback of drain_flows/drain_slots. */
+void drain_set_prefetch(struct capture *c, drain_prefetch_cb pf);
+
 /* The ring buffer's epoll fd (readable when events wait); owned by the capture. */
 int drain_events_fd(struct capture *c);
 

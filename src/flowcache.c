@@ -242,6 +242,11 @@ void flowcache_set_max_flows(struct flowcache *fc, uint32_t max_flows)
 	fc->max_flows = max_flows ? max_flows : 1;
 }
 
+void flowcache_prefetch(const struct flowcache *fc, const struct xf_flow_key *key)
+{
+	__builtin_prefetch(&fc->buckets[bucket_of(fc, key)]);
+}
+
 void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 		      const struct xf_flow_stats *st)
 {

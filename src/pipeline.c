@@ -62,6 +62,14 @@ static void on_drained(void *ctx, const struct xf_flow_key *key, const struct xf
 	flowcache_update(p->cache, key, st);
 }
 
+/* drain_flows() names the flow it will hand over a few slots ahead. */
+static void on_drain_prefetch(void *ctx, const struct xf_flow_key *key)
+{
+	struct pipeline *p = ctx;
+
+	flowcache_prefetch(p->cache, key);
+}
+
 /* --- NAT path ------------------------------------------------------------- */
 
 static void on_xlat(void *ctx, const struct xf_xlat_event *ev)
@@ -243,6 +251,7 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 	prime_exporter(p, p->exp);
 	cache_timeouts(cfg, &t);
 	p->cache = flowcache_new(cfg->max_flows, &t, on_flow_export, p);
+	drain_set_prefetch(p->capture, on_drain_prefetch);
 	if (cfg->nat_hook != XF_NAT_OFF) {
 		p->xlat = xlat_table_new(xlat_keep_ms(cfg));
 		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));

@@ -935,6 +935,44 @@ static void test_slots(void)
 	CHECK_U64(drain(cap), 0);
 }
 
+/* The prefetch hook names, in order, the flows handed over 8 calls later. */
+static struct xf_flow_key prefetched[MAX_FLOWS];
+static int n_prefetched;
+
+static void on_prefetch(void *ctx, const struct xf_flow_key *key)
+{
+	(void)ctx;
+	if (n_prefetched < MAX_FLOWS)
+		prefetched[n_prefetched] = *key;
+	n_prefetched++;
+}
+
+static void test_prefetch(void)
+{
+	struct spec s = V4(.proto = IPPROTO_UDP, .dport = 54, .payload = 1);
+	int bad = 0;
+
+	for (int n = 0; n < 20; n += 5) {
+		drain(cap);
+		for (int i = 0; i < n; i++) {
+			struct built b;
+
+			s.sport = (uint16_t)(3000 + i);
+			build(&s, &b);
+			run(cap, XF_DIR_EGRESS, &b, 1);
+		}
+		n_prefetched = 0;
+		drain_set_prefetch(cap, on_prefetch);
+		CHECK_U64(drain(cap), n);
+		drain_set_prefetch(cap, NULL);
+		CHECK_U64(n_prefetched, n > DRAIN_PREFETCH_AHEAD ? n - DRAIN_PREFETCH_AHEAD : 0);
+		for (int i = 0; i < n_prefetched && i + DRAIN_PREFETCH_AHEAD < n_flows; i++)
+			bad += !!memcmp(&prefetched[i], &flows[i + DRAIN_PREFETCH_AHEAD].key,
+					sizeof(prefetched[i]));
+	}
+	CHECK_U64(bad, 0);
+}
+
 /* Many flows: slots handed out and read in order, each flow once. */
 static void many_flows(struct capture *c, int n)
 {
@@ -1209,6 +1247,7 @@ int main(void)
 	RUN(test_percpu_merge);
 	RUN(test_second_capture);
 	RUN(test_slots);
+	RUN(test_prefetch);
 	RUN(test_map_full);
 	RUN(test_sampling);
 	RUN(test_clock);
