@@ -6,7 +6,10 @@
 #define _GNU_SOURCE /* sendmmsg */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,8 +22,22 @@
 
 /* A connect that has not finished after this long is abandoned. */
 #define CONNECT_TIMEOUT_MS 10000
-/* UDP datagrams handed to the kernel in one sendmmsg() call. */
-#define UDP_BATCH 16
+/* UDP datagrams queued before a sendmmsg() call. */
+#define UDP_BATCH 64
+/*
+ * Segmentation offload (UDP_SEGMENT, Linux 4.18): consecutive datagrams of
+ * one length (and a shorter last one) go down the stack as one buffer the
+ * kernel or the NIC cuts into the same datagrams. At most the kernel's
+ * UDP_MAX_SEGMENTS datagrams and, with headers, 64 KiB.
+ */
+#define GSO_MAX_SEGS 64
+#define GSO_MAX_BYTES 63000
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
 
@@ -57,6 +74,7 @@ struct collector {
 	size_t ubuf_used, ubuf_cap;
 	struct udp_pending upend[UDP_BATCH];
 	int n_upend;
+	bool no_gso;      /* the kernel refused UDP_SEGMENT for this socket: one by one */
 	bool send_failed; /* a datagram was not sent since collector_take_send_failed() */
 };
 
@@ -283,55 +301,130 @@ static void udp_burst_failed(struct collector *c, int i, int err)
 	c->send_failed = true;
 }
 
+/* One sendmmsg() entry: datagrams [first, first + count) of the burst. */
+struct udp_group {
+	int first;
+	int count;
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} control;
+};
+
 /*
- * Send the burst, UDP_BATCH datagrams per sendmmsg(). A full socket buffer
- * (EAGAIN) is waited for a little rather than dropped at once. sendmmsg()
- * returns the count sent and keeps the errno only when the first datagram
- * fails; after a short count, a socket that is writable means the next
- * datagram was refused (e.g. ECONNREFUSED: the collector's port is closed).
+ * Group the datagrams from `from` on: a run of equal lengths, and a shorter
+ * one to end it, becomes one entry with a UDP_SEGMENT of that length.
+ * Returns the number of entries.
+ */
+static int udp_group(struct collector *c, int from, struct udp_group *g, struct mmsghdr *mm,
+		     struct iovec *iov)
+{
+	int n = 0;
+
+	for (int k = from; k < c->n_upend; n++) {
+		size_t seg = c->upend[k].len, total = seg;
+		int count = 1;
+
+		while (!c->no_gso && k + count < c->n_upend && count < GSO_MAX_SEGS &&
+		       c->upend[k + count].len <= seg && total + c->upend[k + count].len <= GSO_MAX_BYTES) {
+			total += c->upend[k + count].len;
+			if (c->upend[k + count++].len < seg)
+				break;
+		}
+		g[n].first = k;
+		g[n].count = count;
+		iov[n].iov_base = c->ubuf + c->upend[k].off; /* the burst is contiguous */
+		iov[n].iov_len = total;
+		memset(&mm[n], 0, sizeof(mm[n]));
+		mm[n].msg_hdr.msg_iov = &iov[n];
+		mm[n].msg_hdr.msg_iovlen = 1;
+		if (count > 1) {
+			struct cmsghdr *cm;
+			uint16_t gso = (uint16_t)seg;
+
+			memset(&g[n].control, 0, sizeof(g[n].control));
+			mm[n].msg_hdr.msg_control = g[n].control.buf;
+			mm[n].msg_hdr.msg_controllen = sizeof(g[n].control.buf);
+			cm = CMSG_FIRSTHDR(&mm[n].msg_hdr);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(gso));
+			memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
+		}
+		k += count;
+	}
+	return n;
+}
+
+/* Errors with which the kernel refuses segmentation offload, not the datagrams. */
+static bool gso_refused(int err)
+{
+	return err == EIO || err == EINVAL || err == EMSGSIZE || err == ENOPROTOOPT ||
+	       err == EOPNOTSUPP;
+}
+
+/*
+ * Send the burst: groups of equal-length datagrams as one segmentation
+ * offload send each (udp_group), all groups in one sendmmsg(). A full
+ * socket buffer (EAGAIN) is waited for a little rather than dropped at
+ * once. sendmmsg() returns the count sent and keeps the errno only when the
+ * first entry fails; after a short count, a socket that is writable means
+ * the next datagram was refused (e.g. ECONNREFUSED: the collector's port is
+ * closed), while an offload entry is simply sent again first, to learn its
+ * errno. Where the kernel refuses segmentation offload (a route without
+ * checksum offload, an mtu above the route's), the datagrams go one by one
+ * from then on.
  */
 static void udp_flush(struct collector *c)
 {
+	struct udp_group g[UDP_BATCH];
 	struct mmsghdr mm[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
-	int i = 0, waits = 0;
+	int i = 0, ng, waits = 0;
+	bool done = false;
 
 	if (!c->n_upend)
 		return;
-	memset(mm, 0, sizeof(mm));
-	for (int k = 0; k < c->n_upend; k++) {
-		iov[k].iov_base = c->ubuf + c->upend[k].off;
-		iov[k].iov_len = c->upend[k].len;
-		mm[k].msg_hdr.msg_iov = &iov[k];
-		mm[k].msg_hdr.msg_iovlen = 1;
-	}
-	while (i < c->n_upend) {
+	ng = udp_group(c, 0, g, mm, iov);
+	while (i < ng) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-		int r = sendmmsg(c->fd, &mm[i], (unsigned int)(c->n_upend - i),
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		int r = sendmmsg(c->fd, &mm[i], (unsigned int)(ng - i), MSG_DONTWAIT | MSG_NOSIGNAL);
 		int err = r < 0 ? errno : 0;
 
 		if (r > 0) {
-			for (int k = i; k < i + r; k++)
+			for (int k = g[i].first; k < g[i + r - 1].first + g[i + r - 1].count; k++)
 				udp_datagram_sent(c, &c->upend[k]);
 			i += r;
 			waits = 0;
-			if (i == c->n_upend)
+			if (i == ng) {
+				done = true;
 				break;
+			}
+			/* an offload entry's errno matters (refused offload or not): send it first */
+			if (g[i].count > 1)
+				continue;
 			if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT)) {
-				udp_burst_failed(c, i, 0);
+				udp_burst_failed(c, g[i].first, 0);
 				break;
 			}
 			err = EAGAIN;
+		}
+		if (g[i].count > 1 && gso_refused(err)) {
+			log_info("collector %s: UDP segmentation offload refused (%s): "
+				 "datagrams go one by one", c->cc.url, strerror(err));
+			c->no_gso = true;
+			ng = udp_group(c, g[i].first, g, mm, iov);
+			i = 0;
+			continue;
 		}
 		if ((err == EAGAIN || err == EWOULDBLOCK || err == EINTR) && waits++ < 3) {
 			poll(&pfd, 1, 20);
 			continue;
 		}
-		udp_burst_failed(c, i, err);
+		udp_burst_failed(c, g[i].first, err);
 		break;
 	}
-	if (i == c->n_upend)
+	if (done)
 		c->warned_down = false;
 	c->n_upend = 0;
 	c->ubuf_used = 0;

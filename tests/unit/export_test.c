@@ -9,14 +9,19 @@
  * (UDP only), and when the options records go out (with the templates,
  * after an interface change, every template_refresh seconds on TCP).
  */
+#define _GNU_SOURCE /* unshare */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -340,17 +345,17 @@ static void test_udp_burst(void)
 	CHECK(exp != NULL);
 	if (!exp || !info)
 		return;
-	for (int i = 1; i <= 1000; i++) {
+	for (int i = 1; i <= 3000; i++) {
 		record(&r, i);
 		exporter_add(exp, &r);
 	}
 	exporter_get_stats(exp, &st);
-	/* whole batches of 16 so far, the rest waits for the flush */
-	CHECK(st.messages >= 16 && st.messages % 16 == 0);
-	CHECK(st.records < 1000);
+	/* whole batches of 64 so far, the rest waits for the flush */
+	CHECK(st.messages >= 64 && st.messages % 64 == 0);
+	CHECK(st.records < 3000);
 	exporter_flush(exp);
 	exporter_get_stats(exp, &st);
-	CHECK_U64(st.records, 1000);
+	CHECK_U64(st.records, 3000);
 	CHECK_U64(st.records_dropped, 0);
 	n = read_udp(fd, kinds, sizeof(kinds), info);
 	CHECK_U64(n, st.messages);
@@ -385,6 +390,85 @@ static void test_udp_burst(void)
 	exporter_free(exp);
 	close(fd);
 	free(info);
+}
+
+/* In a network namespace of our own, lo up with this mtu. 0 or -errno. */
+static int netns_lo_mtu(int mtu)
+{
+	struct ifreq ifr;
+	int fd, rc = 0;
+
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	ifr.ifr_mtu = mtu;
+	if (fd < 0 || ioctl(fd, SIOCSIFMTU, &ifr))
+		rc = -errno;
+	ifr.ifr_flags = IFF_UP;
+	if (!rc && ioctl(fd, SIOCSIFFLAGS, &ifr))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/*
+ * The kernel refuses segmentation offload where a datagram is larger than
+ * the route's mtu (EINVAL): here lo's mtu is 1400 and messages are up to
+ * 1472 bytes. The burst must go out one datagram at a time (fragmented by
+ * the kernel) with nothing dropped. In a child: the namespace is its own.
+ */
+static void test_udp_gso_refused(void)
+{
+	pid_t pid;
+	int status = -1;
+
+	if (geteuid() != 0) {
+		printf("skip test_udp_gso_refused: needs root (a network namespace)\n");
+		return;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		struct msg_info *info = calloc(256, sizeof(*info));
+		struct sockaddr_in sin;
+		struct xf_config cfg;
+		struct exporter *exp;
+		struct exporter_stats st;
+		struct flow_record r;
+		char kinds[256], err[256] = "";
+		int fd, n, rcvbuf = 4 << 20;
+
+		CHECK_INT(netns_lo_mtu(1400), 0);
+		fd = udp_listener(&sin);
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+		base_config(&cfg);
+		add_collector(&cfg, XF_TRANSPORT_UDP, &sin);
+		exp = exporter_new(&cfg, err, sizeof(err));
+		CHECK(exp != NULL && info != NULL);
+		if (!exp || !info)
+			_exit(1);
+		for (int i = 1; i <= 3000; i++) {
+			record(&r, i);
+			exporter_add(exp, &r);
+		}
+		exporter_flush(exp);
+		exporter_get_stats(exp, &st);
+		CHECK_U64(st.records, 3000);
+		CHECK_U64(st.records_dropped, 0);
+		n = read_udp(fd, kinds, sizeof(kinds), info);
+		CHECK_U64(n, st.messages);
+		CHECK(strncmp(kinds, "TRRTD", 5) == 0);
+		for (int i = 5; i < n; i++)
+			CHECK(kinds[i] == 'D' && info[i].seq > info[i - 1].seq);
+		exporter_free(exp);
+		_exit(tu_failures ? 1 : 0);
+	}
+	CHECK(pid > 0);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void test_tcp_reconnect(void)
@@ -765,6 +849,7 @@ int main(void)
 	RUN(test_udp_templates_and_refresh);
 	RUN(test_udp_unreachable);
 	RUN(test_udp_burst);
+	RUN(test_udp_gso_refused);
 	RUN(test_tcp_reconnect);
 	RUN(test_tcp_backoff);
 	RUN(test_tcp_queue_full);
