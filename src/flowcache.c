@@ -180,6 +180,28 @@ static uint32_t find(const struct flowcache *fc, const struct xf_flow_key *key, 
 }
 
 /* Export entry i with reason and remove it from every structure. */
+/*
+ * Expiring from the head of the LRU (flush, the idle scan): the entries and
+ * buckets ahead are DRAM misses in a large cache. Prefetch the entry two
+ * ahead (read as the "next" entry one call later) and the hash bucket of
+ * the next one, whose expiry will write it. A hint only.
+ */
+static inline void lru_head_prefetch(const struct flowcache *fc)
+{
+	uint32_t n1 = E(fc, fc->lru.head)->lru_next, n2;
+	const struct flow_entry *e1;
+
+	if (!n1)
+		return;
+	e1 = E(fc, n1);
+	__builtin_prefetch(&fc->buckets[bucket_of(fc, &e1->key)], 1);
+	n2 = e1->lru_next;
+	if (n2) {
+		__builtin_prefetch(E(fc, n2), 1);
+		__builtin_prefetch((const char *)E(fc, n2) + 64, 1);
+	}
+}
+
 static void entry_expire(struct flowcache *fc, uint32_t i, enum flow_end_reason reason)
 {
 	struct flow_entry *e = E(fc, i);
@@ -328,8 +350,10 @@ void flowcache_expire(struct flowcache *fc, uint64_t now_ns)
 	 * time to within one drain interval, so the scan stops at the first
 	 * flow that is still live.
 	 */
-	while ((i = fc->lru.head) && now_ns >= E(fc, i)->st.last_ns + fc->t.idle_ns)
+	while ((i = fc->lru.head) && now_ns >= E(fc, i)->st.last_ns + fc->t.idle_ns) {
+		lru_head_prefetch(fc);
 		entry_expire(fc, i, E(fc, i)->hprev & F_ENDED ? FLOW_END_END_OF_FLOW : FLOW_END_IDLE);
+	}
 	/* Long-lived flows, oldest first: report an interval and start anew. */
 	while ((i = fc->age[LIST_AGE].head) && now_ns >= E(fc, i)->st.first_ns + fc->t.active_ns)
 		entry_expire(fc, i, FLOW_END_ACTIVE);
@@ -337,8 +361,10 @@ void flowcache_expire(struct flowcache *fc, uint64_t now_ns)
 
 void flowcache_flush(struct flowcache *fc, enum flow_end_reason reason)
 {
-	while (fc->lru.head)
+	while (fc->lru.head) {
+		lru_head_prefetch(fc);
 		entry_expire(fc, fc->lru.head, reason);
+	}
 }
 
 void flowcache_get_stats(const struct flowcache *fc, struct flowcache_stats *out)
