@@ -26,6 +26,7 @@ check_eq "installed files" "/etc/xlatflow/xlatflowd.conf
 /lib/systemd/system/xlatflowd.service
 /usr/sbin/xlatflowd
 /usr/share/doc/xlatflow/collectors.md
+/usr/share/doc/xlatflow/datapath.md
 /usr/share/doc/xlatflow/ipfix.md
 /usr/share/doc/xlatflow/nat.md
 /usr/share/doc/xlatflow/operation.md

@@ -19,6 +19,7 @@ expected="/etc/xlatflow
 /usr/sbin/xlatflowd
 /usr/share/doc/xlatflow
 /usr/share/doc/xlatflow/collectors.md
+/usr/share/doc/xlatflow/datapath.md
 /usr/share/doc/xlatflow/ipfix.md
 /usr/share/doc/xlatflow/nat.md
 /usr/share/doc/xlatflow/operation.md
