@@ -325,10 +325,14 @@ static int udp_group(struct collector *c, int from, struct udp_group *g, struct 
 		size_t seg = c->upend[k].len, total = seg;
 		int count = 1;
 
-		while (!c->no_gso && k + count < c->n_upend && count < GSO_MAX_SEGS &&
-		       c->upend[k + count].len <= seg && total + c->upend[k + count].len <= GSO_MAX_BYTES) {
-			total += c->upend[k + count].len;
-			if (c->upend[k + count++].len < seg)
+		while (!c->no_gso && k + count < c->n_upend && count < GSO_MAX_SEGS) {
+			size_t next = c->upend[k + count].len;
+
+			if (next > seg || total + next > GSO_MAX_BYTES)
+				break;
+			total += next;
+			count++;
+			if (next < seg) /* a shorter datagram ends the run */
 				break;
 		}
 		g[n].first = k;
@@ -388,7 +392,8 @@ static void udp_flush(struct collector *c)
 	ng = udp_group(c, 0, g, mm, iov);
 	while (i < ng) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-		int r = sendmmsg(c->fd, &mm[i], (unsigned int)(ng - i), MSG_DONTWAIT | MSG_NOSIGNAL);
+		int r = sendmmsg(c->fd, &mm[i], (unsigned int)(ng - i),
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
 		int err = r < 0 ? errno : 0;
 
 		if (r > 0) {
@@ -400,7 +405,7 @@ static void udp_flush(struct collector *c)
 				done = true;
 				break;
 			}
-			/* an offload entry's errno matters (refused offload or not): send it first */
+			/* an offload entry's errno decides (offload refused?): send it first */
 			if (g[i].count > 1)
 				continue;
 			if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT)) {

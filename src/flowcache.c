@@ -67,7 +67,11 @@ struct flowcache {
 	struct flowcache_stats stats;
 	flowcache_export_cb cb;
 	void *ctx;
+	/* flowcache_prefetch(): buckets of the last PF_RING keys it was given */
+	uint32_t pf_ring[8];
+	uint32_t pf_pos;
 };
+#define PF_RING 8
 
 static inline struct flow_entry *E(const struct flowcache *fc, uint32_t idx)
 {
@@ -132,6 +136,8 @@ static uint32_t entry_alloc(struct flowcache *fc)
 	if (fc->free_head) {
 		i = fc->free_head;
 		fc->free_head = E(fc, i)->hnext;
+		if (fc->free_head) /* the next one out, a miss in a large cache */
+			__builtin_prefetch(E(fc, fc->free_head), 1);
 		return i;
 	}
 	if ((fc->n_entries & (CHUNK_SIZE - 1)) == 0) {
@@ -264,9 +270,23 @@ void flowcache_set_max_flows(struct flowcache *fc, uint32_t max_flows)
 	fc->max_flows = max_flows ? max_flows : 1;
 }
 
-void flowcache_prefetch(const struct flowcache *fc, const struct xf_flow_key *key)
+/*
+ * Keys come in the order flowcache_update() will see them, PF_RING (8)
+ * ahead: prefetch this key's bucket, and the chain head of the key given
+ * 4 calls ago (its bucket has arrived by now): find() reads both.
+ */
+void flowcache_prefetch(struct flowcache *fc, const struct xf_flow_key *key)
 {
-	__builtin_prefetch(&fc->buckets[bucket_of(fc, key)]);
+	uint32_t b = bucket_of(fc, key), b4, head;
+
+	__builtin_prefetch(&fc->buckets[b]);
+	b4 = fc->pf_ring[(fc->pf_pos - 4) % PF_RING];
+	fc->pf_ring[fc->pf_pos++ % PF_RING] = b;
+	/* buckets only grow (rehash), so an older index is still in range */
+	if (b4 < fc->n_buckets && (head = fc->buckets[b4]) != 0) {
+		__builtin_prefetch(E(fc, head));
+		__builtin_prefetch((const char *)E(fc, head) + 64);
+	}
 }
 
 void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
@@ -352,7 +372,8 @@ void flowcache_expire(struct flowcache *fc, uint64_t now_ns)
 	 */
 	while ((i = fc->lru.head) && now_ns >= E(fc, i)->st.last_ns + fc->t.idle_ns) {
 		lru_head_prefetch(fc);
-		entry_expire(fc, i, E(fc, i)->hprev & F_ENDED ? FLOW_END_END_OF_FLOW : FLOW_END_IDLE);
+		entry_expire(fc, i,
+			     E(fc, i)->hprev & F_ENDED ? FLOW_END_END_OF_FLOW : FLOW_END_IDLE);
 	}
 	/* Long-lived flows, oldest first: report an interval and start anew. */
 	while ((i = fc->age[LIST_AGE].head) && now_ns >= E(fc, i)->st.first_ns + fc->t.active_ns)

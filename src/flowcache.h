@@ -58,8 +58,12 @@ void flowcache_set_timeouts(struct flowcache *fc, const struct flowcache_timeout
 void flowcache_set_max_flows(struct flowcache *fc, uint32_t max_flows);
 
 /* Merge one drained aggregate (already summed over CPUs) into the cache. */
-/* Prefetch the hash bucket flowcache_update(key) will read (a hint, no effect otherwise). */
-void flowcache_prefetch(const struct flowcache *fc, const struct xf_flow_key *key);
+/*
+ * A hint, no effect otherwise: key is the one flowcache_update() gets 8
+ * calls from now (drain.h's prefetch hook). Prefetches its hash bucket, and
+ * the chain of the key given 4 calls ago.
+ */
+void flowcache_prefetch(struct flowcache *fc, const struct xf_flow_key *key);
 
 void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 		      const struct xf_flow_stats *stats);

@@ -219,7 +219,8 @@ static void test_many_flows(void)
 }
 
 /*
- * Random traffic against a model: a hot set of 1000 keys, a moving set of
+ * Random traffic against a model (with prefetch hints of random keys in
+ * between, through rehashes and evictions): a hot set of 1000 keys, a moving set of
  * 300 that goes idle every 20 s, bursts of 1000 one-off keys into a cache of
  * 1500 (evictions), active timeouts, FIN/RST, and the cache's own rehash
  * from 1024 buckets. Every export must carry exactly the packets the model holds for
@@ -285,6 +286,8 @@ static void test_random_model(void)
 			idx = (r >> 8) % 1000;
 		else /* this phase's cold keys */
 			idx = 1000 + ((uint32_t)step / 20000 * 300 + (r >> 8) % 300) % 3000;
+		k = model_key((r >> 3) % MODEL_KEYS);
+		flowcache_prefetch(fc, &k); /* a hint, whatever the key: changes nothing */
 		k = model_key(idx);
 		st = mkstats(1 + r % 3, 100, now, now, (r & 0x3ff) == 7 ? 0x01 : 0x10);
 		flowcache_update(fc, &k, &st);
