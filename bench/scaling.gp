@@ -20,7 +20,7 @@ plot dir."/flowcache.dat" using 1:2 with linespoints title "insert", \
      "" using 1:4 with linespoints title "expire"
 
 set yrange [0:*]
-set key bottom right
+set key right center
 set title "kernel flow transfer (src/drain.c)"
 set xlabel "flows in the kernel"
 set ylabel "ns per flow"
