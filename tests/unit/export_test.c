@@ -326,6 +326,22 @@ static int read_tcp(int fd, char *kinds, size_t max)
  * refused and the rest of its burst are counted as not sent, and when the
  * port is open again the first datagram is the templates.
  */
+/*
+ * Every datagram the exporter counted arrived as a message of its own:
+ * templates first, then data messages in order (each sequence number above
+ * the one before).
+ */
+static void check_burst_received(int fd, const struct exporter_stats *st, struct msg_info *info)
+{
+	char kinds[256];
+	int n = read_udp(fd, kinds, sizeof(kinds), info);
+
+	CHECK_U64(n, st->messages);
+	CHECK(strncmp(kinds, "TRRTD", 5) == 0);
+	for (int i = 5; i < n; i++)
+		CHECK(kinds[i] == 'D' && info[i].seq > info[i - 1].seq);
+}
+
 static void test_udp_burst(void)
 {
 	struct sockaddr_in sin;
@@ -336,7 +352,7 @@ static void test_udp_burst(void)
 	struct msg_info *info = calloc(256, sizeof(*info));
 	char kinds[256], err[256] = "";
 	struct flow_record r;
-	int n, rcvbuf = 4 << 20;
+	int rcvbuf = 4 << 20;
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	base_config(&cfg);
@@ -357,14 +373,7 @@ static void test_udp_burst(void)
 	exporter_get_stats(exp, &st);
 	CHECK_U64(st.records, 3000);
 	CHECK_U64(st.records_dropped, 0);
-	n = read_udp(fd, kinds, sizeof(kinds), info);
-	CHECK_U64(n, st.messages);
-	CHECK(strncmp(kinds, "TRRTD", 5) == 0);
-	for (int i = 5; i < n; i++) {
-		CHECK(kinds[i] == 'D');
-		/* in order: a data message's sequence number is above the one before */
-		CHECK(info[i].seq > info[i - 1].seq);
-	}
+	check_burst_received(fd, &st, info);
 
 	/* the port closes: the next burst fails (ICMP port unreachable) */
 	close(fd);
@@ -385,7 +394,7 @@ static void test_udp_burst(void)
 	record(&r, 7);
 	exporter_add(exp, &r);
 	exporter_flush(exp);
-	n = read_udp(fd, kinds, sizeof(kinds), info);
+	read_udp(fd, kinds, sizeof(kinds), info);
 	CHECK_STR(kinds, "TRRTD");
 	exporter_free(exp);
 	close(fd);
@@ -437,8 +446,8 @@ static void test_udp_gso_refused(void)
 		struct exporter *exp;
 		struct exporter_stats st;
 		struct flow_record r;
-		char kinds[256], err[256] = "";
-		int fd, n, rcvbuf = 4 << 20;
+		char err[256] = "";
+		int fd, rcvbuf = 4 << 20;
 
 		CHECK_INT(netns_lo_mtu(1400), 0);
 		fd = udp_listener(&sin);
@@ -457,11 +466,7 @@ static void test_udp_gso_refused(void)
 		exporter_get_stats(exp, &st);
 		CHECK_U64(st.records, 3000);
 		CHECK_U64(st.records_dropped, 0);
-		n = read_udp(fd, kinds, sizeof(kinds), info);
-		CHECK_U64(n, st.messages);
-		CHECK(strncmp(kinds, "TRRTD", 5) == 0);
-		for (int i = 5; i < n; i++)
-			CHECK(kinds[i] == 'D' && info[i].seq > info[i - 1].seq);
+		check_burst_received(fd, &st, info);
 		exporter_free(exp);
 		_exit(tu_failures ? 1 : 0);
 	}
