@@ -46,8 +46,8 @@ expected="/etc/xlatflow/xlatflowd.conf
 /usr/sbin/xlatflowd
 /usr/share/doc/xlatflow/changelog.Debian.gz
 /usr/share/doc/xlatflow/collectors.md.gz
-/usr/share/doc/xlatflow/datapath.md.gz
 /usr/share/doc/xlatflow/copyright
+/usr/share/doc/xlatflow/datapath.md.gz
 /usr/share/doc/xlatflow/ipfix.md.gz
 /usr/share/doc/xlatflow/nat.md.gz
 /usr/share/doc/xlatflow/operation.md.gz
