@@ -33,6 +33,8 @@ XLATFLOWD=${XLATFLOWD:-$build/src/xlatflowd}
 FLOWGEN=$build/bench/flowgen
 REF=$build/bench/ref_counter.bpf.o
 idle=2
+# shellcheck source=bench/netlib.sh
+source "$src/bench/netlib.sh"
 
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root"
@@ -50,24 +52,13 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	ip netns del $gen 2>/dev/null
-	ip netns del $obs 2>/dev/null
+	bench_pair_del $gen $obs
 	[ -n "${old_stats:-}" ] && sysctl -qw kernel.bpf_stats_enabled="$old_stats"
 	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
-ip netns add $gen && ip netns add $obs || exit 1
-ip link add vg netns $gen type veth peer name vb netns $obs
-for ns in $gen $obs; do
-	ip -n $ns link set lo up
-	ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-done
-ip -n $gen link set vg up
-ip -n $obs link set vb up
-ip -n $obs addr add 198.18.0.2/24 dev vb
-ip netns exec $obs sysctl -qw net.ipv4.ip_forward=0
-vb_mac=$(ip netns exec $obs cat /sys/class/net/vb/address)
+bench_pair $gen $obs || exit 1
 
 # --- collectors ---
 port_x=47391 port_s=47392
@@ -120,8 +111,6 @@ order=$(ip netns exec $obs tc filter show dev vb ingress | sed -n 's/.*pref \([0
 	awk '!seen[$0]++ { printf "%s%s (pref %s)", n++ ? ", then " : "", $2, $1 }')
 sleep 1
 
-# cpu_ns PID: CPU time of all PID's threads in ns (schedstat: exact, unlike clock ticks)
-cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%d\n", s }'; }
 # prog_ns ID: "run_time_ns run_cnt" of program ID
 prog_ns() {
 	bpftool -j prog show id "$1" 2>/dev/null |

@@ -90,7 +90,7 @@ int main(int argc, char **argv)
 		default: goto usage;
 		}
 	}
-	if (!ifname || !dst || !flows || flows > (1u << 17) || !packets || !rate ||
+	if (!ifname || !dst || !flows || flows > (1u << 22) || !packets || !rate ||
 	    ip_len < 28 || ip_len > 1500 ||
 	    sscanf(dst, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &dmac[0], &dmac[1], &dmac[2], &dmac[3],
 		   &dmac[4], &dmac[5]) != 6)
@@ -146,7 +146,7 @@ int main(int argc, char **argv)
 	close(fd);
 	return 0;
 usage:
-	fprintf(stderr, "usage: %s -i IFNAME -d DST_MAC [-f FLOWS<=131072] [-p PACKETS] "
+	fprintf(stderr, "usage: %s -i IFNAME -d DST_MAC [-f FLOWS<=4194304] [-p PACKETS] "
 		"[-s IP_LEN] [-r RATE] [-P DPORT]\n", argv[0]);
 	return 2;
 }

@@ -10,7 +10,7 @@
 # Environment:
 #   abs_top_builddir, abs_top_srcdir   set by make; default: cwd and this script's tree
 #   BENCH_SKIP     space-separated parts to leave out: datapath pipeline callgrind
-#                  flowcache kmap e2e vm
+#                  flowcache kmap rss e2e vm
 #   BENCH_RESULTS  output directory (default: $abs_top_srcdir/bench/results)
 set -uo pipefail
 
@@ -169,6 +169,11 @@ fi
 if want kmap; then
 	section "4 + 6. Kernel maps and attach scaling"
 	run kmap "$B/kmap_bench" -m $maxflows -i $ifaces -d "$out/drain.dat" -a "$out/attach.dat"
+fi
+if want rss; then
+	section "4. xlatflowd holding $maxflows flows: resident set"
+	run rss bash "$src/bench/rss.sh" -f $maxflows
+	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/rss.out" >>"$summary"
 fi
 
 # --- 5. end to end vs softflowd ---
