@@ -36,25 +36,18 @@ idle=2
 # shellcheck source=bench/netlib.sh
 source "$src/bench/netlib.sh"
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root"
-for c in softflowd nfcapd nfdump bpftool python3; do
-	command -v $c >/dev/null || skip "$c not installed"
-done
-[ -x "$XLATFLOWD" ] || skip "$XLATFLOWD not built"
-[ -x "$FLOWGEN" ] || skip "$FLOWGEN not built (make bench-programs)"
-[ -r "$REF" ] || skip "$REF not built (make bench-programs)"
+bench_need softflowd nfcapd nfdump bpftool python3
+bench_file_needed "$XLATFLOWD" "make"
+bench_file_needed "$FLOWGEN" "make bench-programs"
+bench_file_needed "$REF" "make bench-programs"
 
 # Work dir outside /tmp is not needed here (no VM); namespaces unique per run.
 work=$(mktemp -d "${TMPDIR:-/tmp}/xlatflow-e2e.XXXXXX")
 gen=xfbg$$ obs=xfbo$$
 pids=()
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	bench_pair_del $gen $obs
+	bench_stop
 	[ -n "${old_stats:-}" ] && sysctl -qw kernel.bpf_stats_enabled="$old_stats"
-	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 

@@ -27,5 +27,28 @@ bench_pair_del() {
 	ip netns del "$2" 2>/dev/null
 }
 
+# bench_need CMD...: root and these commands, else exit 77 (a skip, as in automake)
+bench_need() {
+	local c
+	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+	for c in "$@"; do
+		command -v "$c" >/dev/null || { echo "SKIP: $c not installed"; exit 77; }
+	done
+}
+
+# bench_file_needed FILE HINT: FILE exists, else exit 77 saying HINT
+bench_file_needed() { [ -e "$1" ] || { echo "SKIP: $1 not built ($2)"; exit 77; }; }
+
+# bench_stop: stop and reap the processes in pids[], delete the pair $gen $obs
+# and, unless BENCH_KEEP is set, the work directory $work
+bench_stop() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	pids=()
+	bench_pair_del "$gen" "$obs"
+	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
+}
+
 # cpu_ns PID: CPU time of all PID's threads in ns (schedstat: exact, unlike clock ticks)
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%d\n", s }'; }

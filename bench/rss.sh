@@ -35,24 +35,14 @@ FLOWGEN=$build/bench/flowgen
 # shellcheck source=bench/netlib.sh
 source "$src/bench/netlib.sh"
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root"
-for c in nfcapd nfdump python3; do
-	command -v $c >/dev/null || skip "$c not installed"
-done
-[ -x "$XLATFLOWD" ] || skip "$XLATFLOWD not built"
-[ -x "$FLOWGEN" ] || skip "$FLOWGEN not built (make bench-programs)"
+bench_need nfcapd nfdump python3
+bench_file_needed "$XLATFLOWD" "make"
+bench_file_needed "$FLOWGEN" "make bench-programs"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/xlatflow-rss.XXXXXX")
 gen=xfrg$$ obs=xfro$$
 pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	bench_pair_del $gen $obs
-	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
+trap bench_stop EXIT
 bench_pair $gen $obs || exit 1
 
 port=47393
