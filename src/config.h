@@ -53,7 +53,7 @@ struct xf_config {
 	uint32_t active_timeout;     /* seconds */
 	uint32_t idle_timeout;       /* seconds */
 	uint32_t max_flows;          /* userspace flow cache bound */
-	uint32_t kernel_max_flows;   /* entries in each BPF flows map */
+	uint32_t kernel_max_flows;   /* flows per drain interval: BPF flow slots */
 	uint32_t ringbuf_size;       /* bytes, power of two */
 	uint32_t drain_interval_ms;  /* map drain / cache scan period */
 	uint32_t template_refresh;   /* seconds between UDP template resends */

@@ -75,7 +75,7 @@ static void usage(FILE *out)
 		"      --nat-hook MODE        auto|fentry|kprobe|conntrack|off\n"
 		"      --sampling N           keep 1 packet in N\n"
 		"      --max-flows N          flow cache bound\n"
-		"      --kernel-max-flows N   entries in each kernel flows map\n"
+		"      --kernel-max-flows N   flows per drain interval in the kernel (flow slots)\n"
 		"      --drain-interval MS    kernel map drain period\n"
 		"      --log-level LEVEL      err|warn|info|debug\n"
 		"      --pidfile FILE         pid file when daemonized\n"

@@ -339,7 +339,7 @@ void pipeline_cycle(struct pipeline *p)
 	drain_events(p->capture, on_drained, p);
 	rc = drain_flows(p->capture, on_drained, p);
 	if (rc < 0)
-		log_warnx("draining the flows map: %s", strerror(-rc));
+		log_warnx("draining the flow slots: %s", strerror(-rc));
 	clock_sync(&p->clock);
 	flowcache_expire(p->cache, clock_mono_ns());
 	report_metering(p);
@@ -408,7 +408,7 @@ void pipeline_shutdown(struct pipeline *p)
 		drain_events(p->capture, on_drained, p);
 		rc = drain_flows(p->capture, on_drained, p);
 		if (rc < 0)
-			log_warnx("draining the flows map: %s", strerror(-rc));
+			log_warnx("draining the flow slots: %s", strerror(-rc));
 	}
 	drain_events(p->capture, on_drained, p);
 	clock_sync(&p->clock);

@@ -2,7 +2,7 @@
 /*
  * The TC flow programs against crafted packets, through BPF_PROG_TEST_RUN:
  * every case runs xf_tc_ingress/xf_tc_egress on packets built here, drains
- * the flows map with drain_flows() and checks the exact key, counts and
+ * the flow slots with drain_flows() and checks the exact key, counts and
  * counters. Needs root (CAP_BPF + CAP_NET_ADMIN); exits 77 otherwise.
  *
  * BPF_PROG_TEST_RUN runs on the loopback device: key.ifindex is 1.
@@ -1251,7 +1251,7 @@ int main(void)
 	RUN(test_map_full);
 	RUN(test_sampling);
 	RUN(test_clock);
-	RUN(test_ipv4_tcp_flags); /* again, now on flows_1 or flows_0 after many flips */
+	RUN(test_ipv4_tcp_flags); /* again, now on flow_slots_1 or _0 after many flips */
 	RUN(bench_established);
 	capture_free(cap);
 	return tu_finish();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
-# Kernel flows map full: --kernel-max-flows 1024 and 3000 distinct flows of
+# Kernel flow slots full: --kernel-max-flows 1024 and 3000 distinct flows of
 # known packet counts sent while the daemon is stopped (SIGSTOP: it drains
 # neither the maps nor the ring buffer meanwhile). Packets of flows that
 # find no room go through the ring buffer, so every packet must be

@@ -5,7 +5,7 @@
  * capture_open(), not attached anywhere). A userspace parser written here
  * from the protocol formats and the documented rules (bpf/lib/flow_parse.h
  * header comment, xlatflow_shared.h) says what the program must have
- * counted, and the program's counters and flows map must agree exactly:
+ * counted, and the program's counters and flow slots must agree exactly:
  *   - non-IP: NON_IP + 1, nothing else; malformed: MALFORMED + 1, nothing
  *     else;
  *   - well-formed: PACKETS + 1, OCTETS + the IP length, and exactly one
