@@ -275,12 +275,11 @@ static void tcp_flush(struct collector *c, uint64_t now_ms)
 	}
 }
 
-static bool udp_datagram_sent(struct collector *c, const struct udp_pending *u)
+static void udp_datagram_sent(struct collector *c, const struct udp_pending *u)
 {
 	c->stats.messages++;
 	c->stats.records += u->load.records;
 	c->stats.bytes += u->len;
-	return true;
 }
 
 /*

@@ -37,19 +37,17 @@ struct drain_state {
 	int ev_count;
 };
 
-static int drain_state_get(struct capture *c, struct drain_state **out)
+/* The capture's drain state, made on first use. */
+static struct drain_state *drain_state(struct capture *c)
 {
 	struct drain_state **slot = capture_drain_slot(c);
-	struct drain_state *d = *slot;
 
-	if (!d) {
-		d = calloc(1, sizeof(*d));
-		if (!d)
+	if (!*slot) {
+		*slot = calloc(1, sizeof(**slot));
+		if (!*slot)
 			abort();
-		*slot = d;
 	}
-	*out = d;
-	return 0;
+	return *slot;
 }
 
 void drain_state_free(struct drain_state *d)
@@ -106,21 +104,17 @@ static void drain_wait_programs(struct drain_state *d)
 
 void drain_set_prefetch(struct capture *c, drain_prefetch_cb pf)
 {
-	struct drain_state *d = NULL;
-
-	drain_state_get(c, &d);
-	d->prefetch = pf;
+	drain_state(c)->prefetch = pf;
 }
 
 int drain_slots(struct capture *c, unsigned int which, drain_cb cb, void *ctx)
 {
-	struct drain_state *d = NULL;
+	struct drain_state *d = drain_state(c);
 	struct capture_slots s;
 	struct xf_flow_stats merged;
 	uint32_t used;
 	int n = 0;
 
-	drain_state_get(c, &d);
 	capture_slots(c, which, &s);
 	used = __atomic_load_n(s.used, __ATOMIC_ACQUIRE);
 	if (used > s.max)
@@ -146,16 +140,10 @@ int drain_slots(struct capture *c, unsigned int which, drain_cb cb, void *ctx)
 
 int drain_flows(struct capture *c, drain_cb cb, void *ctx)
 {
-	struct drain_state *d = NULL;
-	uint32_t old;
-	int ret;
+	uint32_t old = capture_epoch(c);
 
-	ret = drain_state_get(c, &d);
-	if (ret)
-		return ret;
-	old = capture_epoch(c);
 	capture_set_epoch(c, old + 1);
-	drain_wait_programs(d);
+	drain_wait_programs(drain_state(c));
 	return drain_slots(c, old & 1, cb, ctx);
 }
 
@@ -173,12 +161,8 @@ static int drain_on_event(void *ctx, void *data, size_t size)
 
 static int drain_rb_get(struct capture *c, struct drain_state **out)
 {
-	struct drain_state *d = NULL;
-	int ret;
+	struct drain_state *d = drain_state(c);
 
-	ret = drain_state_get(c, &d);
-	if (ret)
-		return ret;
 	if (!d->rb) {
 		d->rb = ring_buffer__new(capture_events_map_fd(c), drain_on_event, d, NULL);
 		if (!d->rb)

@@ -52,6 +52,9 @@ struct list_head_idx {
 	uint32_t head, tail;
 };
 
+/* Keys flowcache_prefetch() remembers: drain.h's DRAIN_PREFETCH_AHEAD. */
+#define PF_RING 8
+
 struct flowcache {
 	struct flow_entry **chunks;
 	uint32_t n_chunks;
@@ -68,10 +71,9 @@ struct flowcache {
 	flowcache_export_cb cb;
 	void *ctx;
 	/* flowcache_prefetch(): buckets of the last PF_RING keys it was given */
-	uint32_t pf_ring[8];
+	uint32_t pf_ring[PF_RING];
 	uint32_t pf_pos;
 };
-#define PF_RING 8
 
 static inline struct flow_entry *E(const struct flowcache *fc, uint32_t idx)
 {
