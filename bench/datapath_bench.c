@@ -49,7 +49,7 @@
 #endif
 
 #define PKT_MAX 256
-#define PREFILL 60000    /* of the 65536 entries both maps have */
+#define PREFILL 60000 /* of the 65536 entries both maps have */
 #define NEWFLOW_COUNT 20000
 
 struct pkt {
@@ -136,7 +136,7 @@ static void build_ipv6_tcp(struct pkt *p, uint16_t sport, uint32_t payload)
 struct prog {
 	const char *name;
 	int fd;
-	int map_fd;       /* the flow map the pre-filled rows fill */
+	int map_fd; /* the flow map the pre-filled rows fill */
 	size_t key_size;
 	size_t value_size; /* per CPU */
 	struct bpf_object *obj;
@@ -252,8 +252,7 @@ static void prefill_key(uint8_t *key, size_t key_size, int i)
 	memcpy(key + 8, &i, 4);
 }
 
-static void prefill_slot(void *ctx, size_t i, struct xf_flow_key *key,
-			 struct xf_flow_stats *percpu)
+static void prefill_slot(void *ctx, size_t i, struct xf_flow_key *key, struct xf_flow_stats *percpu)
 {
 	(void)ctx;
 	prefill_key((uint8_t *)key, sizeof(*key), (int)i);
@@ -328,7 +327,8 @@ int main(int argc, char **argv)
 		case 'n': rounds = atoi(optarg); break;
 		case 'd': dir = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [-r REPEAT] [-n ROUNDS] [-d BPF_OBJ_DIR]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-r REPEAT] [-n ROUNDS] [-d BPF_OBJ_DIR]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -414,8 +414,10 @@ int main(int argc, char **argv)
 
 	for (int p = 0; p < P_N; p++)
 		sz[p] = prog_sizes(progs[p].fd);
-	printf("BPF_PROG_TEST_RUN, repeat %u (new flow: %d packets x repeat 1), median of %d rounds, "
-	       "pinned to CPU 0.\n\n", repeat, NEWFLOW_COUNT, rounds);
+	printf("BPF_PROG_TEST_RUN, repeat %u (new flow: %d packets x repeat 1), median of %d "
+	       "rounds, "
+	       "pinned to CPU 0.\n\n",
+	       repeat, NEWFLOW_COUNT, rounds);
 	printf("| packet | xf_tc_ingress ns | ref_counter ns | ref_empty ns | "
 	       "xlatflow / ref_counter | xlatflow / ref_empty | "
 	       "(xlatflow - empty) / (counter - empty) |\n");
@@ -425,10 +427,11 @@ int main(int argc, char **argv)
 		double xf = bc->ns[P_XF], rc = bc->ns[P_COUNTER], re = bc->ns[P_EMPTY];
 
 		if (bc->counter_applies)
-			printf("| %s | %.1f | %.1f | %.1f | **%.2f** | %.2f | %.2f |\n", bc->name, xf,
-			       rc, re, xf / rc, xf / re, rc > re ? (xf - re) / (rc - re) : 0.0);
+			printf("| %s | %.1f | %.1f | %.1f | **%.2f** | %.2f | %.2f |\n", bc->name,
+			       xf, rc, re, xf / rc, xf / re, rc > re ? (xf - re) / (rc - re) : 0.0);
 		else
-			printf("| %s | %.1f | n/a (IPv4 only) | %.1f | %.2f vs IPv4 row | %.2f | - |\n",
+			printf("| %s | %.1f | n/a (IPv4 only) | %.1f | %.2f vs IPv4 row | %.2f | - "
+			       "|\n",
 			       bc->name, xf, re, xf / cases[0].ns[P_XF], xf / re);
 	}
 	printf("\nProgram size (xlated insns / JITed bytes): xf_tc_ingress %u / %u, "

@@ -51,7 +51,8 @@ static size_t heap_bytes(void)
 
 static void make_key(struct xf_flow_key *k, uint32_t i)
 {
-	uint32_t src = htonl(0xc6120000u | (i >> 8 & 0xffff)), dst = htonl(0xc6130000u | (i & 0xff));
+	uint32_t src = htonl(0xc6120000u | (i >> 8 & 0xffff)),
+		 dst = htonl(0xc6130000u | (i & 0xff));
 
 	memset(k, 0, sizeof(*k));
 	memcpy(k->src_addr, &src, 4);
@@ -72,11 +73,13 @@ struct result {
 
 static void run(uint32_t n, struct result *r)
 {
-	struct flowcache_timeouts t = { .active_ns = 3600 * NS, .idle_ns = 60 * NS,
+	struct flowcache_timeouts t = { .active_ns = 3600 * NS,
+					.idle_ns = 60 * NS,
 					.fin_grace_ns = NS };
 	struct xf_flow_key *keys = malloc((size_t)n * sizeof(*keys));
-	struct xf_flow_stats st = { .packets = 3, .octets = 300, .first_ns = NS, .last_ns = 2 * NS,
-				    .tcp_flags = 0x10 };
+	struct xf_flow_stats st = {
+		.packets = 3, .octets = 300, .first_ns = NS, .last_ns = 2 * NS, .tcp_flags = 0x10
+	};
 	struct flowcache *fc;
 	size_t heap0;
 	long rss0;
@@ -166,7 +169,8 @@ int main(int argc, char **argv)
 	}
 	/* the bench's own key array (48 bytes a flow) is resident too: leave it out */
 	printf("\nResident set of this process holding %u flows: %.1f MiB (not counting the "
-	       "bench's own %.1f MiB key array).\n", res[nres - 1].flows,
+	       "bench's own %.1f MiB key array).\n",
+	       res[nres - 1].flows,
 	       (double)(res[nres - 1].rss_total - (long)res[nres - 1].flows * 48) / 1048576.0,
 	       res[nres - 1].flows * 48.0 / 1048576.0);
 	printf("\n<!-- flowcache_bytes_per_flow=%.0f -->\n", res[nres - 1].heap_per_flow);

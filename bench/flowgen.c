@@ -55,7 +55,7 @@ static void build(uint8_t *f, const uint8_t *dmac, const uint8_t *smac, uint32_t
 	ip->ttl = 64;
 	ip->protocol = IPPROTO_UDP;
 	ip->tot_len = htons(ip_len);
-	ip->saddr = htonl(0xc6128000u | (flow >> 10)); /* 198.18.128.0/17 */
+	ip->saddr = htonl(0xc6128000u | (flow >> 10));	 /* 198.18.128.0/17 */
 	ip->daddr = htonl(0xc6130000u | (flow & 0x3ff)); /* 198.19.0.0/16 */
 	ip->check = bench_csum16(ip, sizeof(*ip));
 	udp->source = htons((uint16_t)(10000 + (flow % 50000)));
@@ -90,8 +90,8 @@ int main(int argc, char **argv)
 		default: goto usage;
 		}
 	}
-	if (!ifname || !dst || !flows || flows > (1u << 22) || !packets || !rate ||
-	    ip_len < 28 || ip_len > 1500 ||
+	if (!ifname || !dst || !flows || flows > (1u << 22) || !packets || !rate || ip_len < 28 ||
+	    ip_len > 1500 ||
 	    sscanf(dst, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &dmac[0], &dmac[1], &dmac[2], &dmac[3],
 		   &dmac[4], &dmac[5]) != 6)
 		goto usage;
@@ -123,8 +123,7 @@ int main(int argc, char **argv)
 		int k;
 
 		for (unsigned int i = 0; i < n; i++)
-			build(frames[i], dmac, smac, (uint32_t)((sent + i) % flows), ip_len,
-			      dport);
+			build(frames[i], dmac, smac, (uint32_t)((sent + i) % flows), ip_len, dport);
 		k = sendmmsg(fd, msgs, n, 0);
 		if (k < 0) {
 			if (errno == ENOBUFS || errno == EAGAIN) {
@@ -146,7 +145,9 @@ int main(int argc, char **argv)
 	close(fd);
 	return 0;
 usage:
-	fprintf(stderr, "usage: %s -i IFNAME -d DST_MAC [-f FLOWS<=4194304] [-p PACKETS] "
-		"[-s IP_LEN] [-r RATE] [-P DPORT]\n", argv[0]);
+	fprintf(stderr,
+		"usage: %s -i IFNAME -d DST_MAC [-f FLOWS<=4194304] [-p PACKETS] "
+		"[-s IP_LEN] [-r RATE] [-P DPORT]\n",
+		argv[0]);
 	return 2;
 }

@@ -113,7 +113,8 @@ static void bench_memory(void)
 	printf("%d possible CPUs; struct xf_flow_key %zu bytes, struct xf_flow_stats %zu bytes per "
 	       "CPU, a slot %zu bytes. All maps are allocated in full at load. Reference: the "
 	       "same flows in per-CPU hashes (key -> per-CPU stats), two for the double "
-	       "buffer.\n\n", ncpus, sizeof(struct xf_flow_key), sizeof(struct xf_flow_stats),
+	       "buffer.\n\n",
+	       ncpus, sizeof(struct xf_flow_key), sizeof(struct xf_flow_stats),
 	       XF_SLOT_SIZE(ncpus));
 	printf("| max flows | flow_index | flow_slots_0 + 1 | bytes per flow (kernel) | "
 	       "per-CPU hash x2, bytes per flow | xlatflow / per-CPU hash x2 | "
@@ -131,9 +132,9 @@ static void bench_memory(void)
 		ms = fdinfo_memlock(s0.fd) + fdinfo_memlock(s1.fd);
 		mr = 2 * fdinfo_memlock(ref);
 		printf("| %u | %.1f MiB | %.1f MiB | %.0f | %.0f | %.2f | %.2f |\n", sizes[i],
-		       (double)mi / 1048576.0, (double)ms / 1048576.0,
-		       (double)(mi + ms) / sizes[i], (double)mr / sizes[i],
-		       (double)(mi + ms) / (double)mr, (double)(mi + ms) / sizes[i] / payload);
+		       (double)mi / 1048576.0, (double)ms / 1048576.0, (double)(mi + ms) / sizes[i],
+		       (double)mr / sizes[i], (double)(mi + ms) / (double)mr,
+		       (double)(mi + ms) / sizes[i] / payload);
 		close(ref);
 		capture_free(c);
 	}
@@ -145,8 +146,7 @@ static void bench_memory(void)
 
 static uint64_t drained;
 
-static void on_drained(void *ctx, const struct xf_flow_key *key,
-		       const struct xf_flow_stats *merged)
+static void on_drained(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *merged)
 {
 	(void)ctx;
 	(void)key;
@@ -228,7 +228,8 @@ static double time_drain(struct capture *c, uint32_t n, int ncpus)
 		}
 		t0 = bench_cpu_s() - t0;
 		if (drained != n) {
-			fprintf(stderr, "drained %llu of %u flows\n", (unsigned long long)drained, n);
+			fprintf(stderr, "drained %llu of %u flows\n", (unsigned long long)drained,
+				n);
 			exit(1);
 		}
 		if (t0 < best)
@@ -272,7 +273,8 @@ static void bench_drain(uint32_t max, FILE *df)
 	       "bpf_map_lookup_and_delete_batch loop (4096 keys a call) over a per-CPU hash "
 	       "holding the same flows. Fixed costs measured with no flow and taken out of "
 	       "ns/flow: %.3f ms for drain_flows (epoch flip, membarrier), %.3f ms for the "
-	       "hash (it walks every bucket).\n\n", max, empty * 1e3, hash_empty * 1e3);
+	       "hash (it walks every bucket).\n\n",
+	       max, empty * 1e3, hash_empty * 1e3);
 	printf("| flows | drain_flows ms | ns/flow | per-CPU hash batch ms | ns/flow | "
 	       "drain / hash | drain ns/flow vs 1k |\n|---:|---:|---:|---:|---:|---:|---:|\n");
 	/* 1k, 10k, ... and last exactly max */
@@ -357,7 +359,8 @@ static void bench_attach(int n_if, FILE *af)
 	t0 = bench_wall_s();
 	capture_free(c); /* detaches every interface */
 	printf("\ncapture_free (detach all %d): %.3f ms per interface. Slab is machine-wide: "
-	       "approximate.\n\n", done, (bench_wall_s() - t0) / done * 1e3);
+	       "approximate.\n\n",
+	       done, (bench_wall_s() - t0) / done * 1e3);
 }
 
 int main(int argc, char **argv)
@@ -373,8 +376,10 @@ int main(int argc, char **argv)
 		case 'd': df = fopen(optarg, "w"); break;
 		case 'a': af = fopen(optarg, "w"); break;
 		default:
-			fprintf(stderr, "usage: %s [-m MAX_FLOWS] [-i INTERFACES] [-d DRAIN_DATA] "
-				"[-a ATTACH_DATA]\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s [-m MAX_FLOWS] [-i INTERFACES] [-d DRAIN_DATA] "
+				"[-a ATTACH_DATA]\n",
+				argv[0]);
 			return 2;
 		}
 	}

@@ -68,7 +68,7 @@ struct input {
 };
 
 struct ctx {
-	struct exporter *exp;       /* the daemon's exporter (export.h), or */
+	struct exporter *exp;	   /* the daemon's exporter (export.h), or */
 	struct ipfix_encoder *enc; /* the bare encoder, messages dropped */
 	struct xf_clock clock;
 	uint64_t records, messages, bytes;
@@ -103,8 +103,8 @@ static void on_export(void *arg, const struct xf_flow_key *key, const struct xf_
 	}
 }
 
-static void on_export_noop(void *arg, const struct xf_flow_key *key,
-			   const struct xf_flow_stats *st, enum flow_end_reason reason)
+static void on_export_noop(void *arg, const struct xf_flow_key *key, const struct xf_flow_stats *st,
+			   enum flow_end_reason reason)
 {
 	struct ctx *c = arg;
 
@@ -123,7 +123,7 @@ static void make_input(struct input *in, size_t n)
 		struct xf_flow_key *k = &in[i].key;
 		struct xf_flow_stats *s = &in[i].st;
 		uint32_t src = htonl(0xc6120000u | (uint32_t)(i >> 8 & 0xffff)); /* 198.18.x.y */
-		uint32_t dst = htonl(0xc6130000u | (uint32_t)(i & 0xff));         /* 198.19.0.z */
+		uint32_t dst = htonl(0xc6130000u | (uint32_t)(i & 0xff));	 /* 198.19.0.z */
 
 		memcpy(k->src_addr, &src, 4);
 		memcpy(k->dst_addr, &dst, 4);
@@ -364,7 +364,8 @@ static void stage_encode(const struct input *in, size_t n, double *secs)
  */
 static void stage_send_floor(int port, uint64_t messages, int gso, double *secs)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 				 .sin_port = htons((uint16_t)port) };
 	static uint8_t buf[65536];
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -414,16 +415,16 @@ struct raw_rec {
 } __attribute__((packed));
 
 static fbInfoElementSpec_t raw_spec[] = {
-	{ "flowStartMilliseconds", 8, 0 },   { "flowEndMilliseconds", 8, 0 },
-	{ "octetDeltaCount", 8, 0 },         { "packetDeltaCount", 8, 0 },
-	{ "sourceIPv4Address", 4, 0 },       { "destinationIPv4Address", 4, 0 },
-	{ "sourceTransportPort", 2, 0 },     { "destinationTransportPort", 2, 0 },
-	{ "protocolIdentifier", 1, 0 },      { "tcpControlBits", 2, 0 },
-	{ "ipClassOfService", 1, 0 },        { "icmpTypeCodeIPv4", 2, 0 },
-	{ "ingressInterface", 4, 0 },        { "egressInterface", 4, 0 },
-	{ "flowDirection", 1, 0 },           { "sourceMacAddress", 6, 0 },
-	{ "destinationMacAddress", 6, 0 },   { "vlanId", 2, 0 },
-	{ "flowEndReason", 1, 0 },           FB_IESPEC_NULL,
+	{ "flowStartMilliseconds", 8, 0 }, { "flowEndMilliseconds", 8, 0 },
+	{ "octetDeltaCount", 8, 0 },	   { "packetDeltaCount", 8, 0 },
+	{ "sourceIPv4Address", 4, 0 },	   { "destinationIPv4Address", 4, 0 },
+	{ "sourceTransportPort", 2, 0 },   { "destinationTransportPort", 2, 0 },
+	{ "protocolIdentifier", 1, 0 },	   { "tcpControlBits", 2, 0 },
+	{ "ipClassOfService", 1, 0 },	   { "icmpTypeCodeIPv4", 2, 0 },
+	{ "ingressInterface", 4, 0 },	   { "egressInterface", 4, 0 },
+	{ "flowDirection", 1, 0 },	   { "sourceMacAddress", 6, 0 },
+	{ "destinationMacAddress", 6, 0 }, { "vlanId", 2, 0 },
+	{ "flowEndReason", 1, 0 },	   FB_IESPEC_NULL,
 };
 
 __attribute__((noinline)) void stage_raw(const struct raw_rec *recs, size_t n, double *secs);
@@ -450,7 +451,8 @@ __attribute__((noinline)) void stage_raw(const struct raw_rec *recs, size_t n, d
 	fbSessionAddTemplate(session, FALSE, 256, tmpl, &gerr);
 	exp = fbExporterAllocBuffer(buf, msg_len);
 	fbuf = fBufAllocForExport(session, exp);
-	if (!fbSessionExportTemplates(session, &gerr) || !fBufSetInternalTemplate(fbuf, 256, &gerr) ||
+	if (!fbSessionExportTemplates(session, &gerr) ||
+	    !fBufSetInternalTemplate(fbuf, 256, &gerr) ||
 	    !fBufSetExportTemplate(fbuf, 256, &gerr)) {
 		fprintf(stderr, "raw setup: %s\n", gerr->message);
 		exit(1);
@@ -594,7 +596,8 @@ int main(int argc, char **argv)
 	double dn = (double)n;
 
 	printf("%zu IPv4 TCP flows per round, IPFIX messages of %d bytes, median of %d rounds, "
-	       "CPU time of one thread.\n\n", n, msg_len, rounds);
+	       "CPU time of one thread.\n\n",
+	       n, msg_len, rounds);
 	printf("| stage | ns/record | records/s | vs raw libfixbuf |\n|---|---:|---:|---:|\n");
 	printf("| raw libfixbuf fBufAppend (reference) | %.0f | %.2fM | 1.00 |\n", rawt / dn * 1e9,
 	       dn / rawt / 1e6);
@@ -604,20 +607,25 @@ int main(int argc, char **argv)
 	       dn / flush / 1e6, rawt / flush);
 	printf("| flow_record + ipfix_encoder_add | %.0f | %.2fM | %.2f |\n", enc / dn * 1e9,
 	       dn / enc / 1e6, rawt / enc);
-	printf("| flowcache + ipfix_encoder, messages dropped | %.0f | %.2fM | %.2f |\n", nosend / dn * 1e9,
-	       dn / nosend / 1e6, rawt / nosend);
-	printf("| UDP floor: bare send() of as many %d-byte datagrams (%llu, %.1f records each) | %.0f | %.2fM | %.2f |\n",
+	printf("| flowcache + ipfix_encoder, messages dropped | %.0f | %.2fM | %.2f |\n",
+	       nosend / dn * 1e9, dn / nosend / 1e6, rawt / nosend);
+	printf("| UDP floor: bare send() of as many %d-byte datagrams (%llu, %.1f records each) | "
+	       "%.0f | %.2fM | %.2f |\n",
 	       msg_len, (unsigned long long)pipeline_messages, dn / (double)pipeline_messages,
 	       sfloor / dn * 1e9, dn / sfloor / 1e6, rawt / sfloor);
-	printf("| UDP floor: the same datagrams, UDP_SEGMENT sends of %u (as the collector sends them) "
-	       "| %.0f | %.2fM | %.2f |\n", 63000 / msg_len < 64 ? 63000 / msg_len : 64,
-	       sgso / dn * 1e9, dn / sgso / 1e6, rawt / sgso);
+	printf("| UDP floor: the same datagrams, UDP_SEGMENT sends of %u (as the collector sends "
+	       "them) "
+	       "| %.0f | %.2fM | %.2f |\n",
+	       63000 / msg_len < 64 ? 63000 / msg_len : 64, sgso / dn * 1e9, dn / sgso / 1e6,
+	       rawt / sgso);
 	printf("| whole pipeline, first pass (cold cache memory) | %.0f | %.2fM | %.2f |\n",
 	       cold / dn * 1e9, dn / cold / 1e6, rawt / cold);
-	printf("| **whole pipeline: flowcache + exporter_add + UDP to 127.0.0.1** | %.0f | **%.2fM** | **%.2f** |\n",
+	printf("| **whole pipeline: flowcache + exporter_add + UDP to 127.0.0.1** | %.0f | "
+	       "**%.2fM** | **%.2f** |\n",
 	       pipe / dn * 1e9, dn / pipe / 1e6, rawt / pipe);
 	if (kern > 0)
-		printf("| whole pipeline from the kernel flow slots: drain_flows + the row above | %.0f | %.2fM | %.2f |\n",
+		printf("| whole pipeline from the kernel flow slots: drain_flows + the row above | "
+		       "%.0f | %.2fM | %.2f |\n",
 		       kern / dn * 1e9, dn / kern / 1e6, rawt / kern);
 	else
 		printf("| whole pipeline from the kernel flow slots | n/a (needs root) | | |\n");
@@ -628,8 +636,8 @@ int main(int argc, char **argv)
 		       rawt / kern >= 0.5 ? "met" : "MISSED", dn / kern >= 2e6 ? "met" : "MISSED");
 	printf("\n<!-- pipeline_rate=%.0f pipeline_vs_raw=%.3f -->\n", dn / pipe, rawt / pipe);
 	if (kern > 0)
-		printf("<!-- pipeline_kernel_rate=%.0f pipeline_kernel_vs_raw=%.3f -->\n", dn / kern,
-		       rawt / kern);
+		printf("<!-- pipeline_kernel_rate=%.0f pipeline_kernel_vs_raw=%.3f -->\n",
+		       dn / kern, rawt / kern);
 	free(in);
 	free(raw);
 	close(rx);

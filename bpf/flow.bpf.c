@@ -163,9 +163,8 @@ static __always_inline struct xf_flow_stats *xf_slot_stats(void *slot)
  * LRU reused under us, or a slot another CPU took for the same flow at the
  * same time, only costs a second slot (userspace merges slots by key).
  */
-static __always_inline void xf_record(void *slots, __u32 *used, __u32 epoch,
-				      struct __sk_buff *skb, const struct xf_pkt *pkt,
-				      __u32 segs, __u64 octets)
+static __always_inline void xf_record(void *slots, __u32 *used, __u32 epoch, struct __sk_buff *skb,
+				      const struct xf_pkt *pkt, __u32 segs, __u64 octets)
 {
 	void *data = xf_skb_data(skb);
 	void *data_end = xf_skb_data_end(skb);

@@ -37,9 +37,9 @@ struct xf_flow_key {
 	__u16 src_port;
 	__u16 dst_port;
 	__u32 ifindex;
-	__u16 vlan_id; /* outermost 802.1Q/802.1ad VLAN id, 0 when untagged */
-	__u8 proto;    /* IPPROTO_* */
-	__u8 family;   /* XF_FAMILY_IPV4 or XF_FAMILY_IPV6 */
+	__u16 vlan_id;	/* outermost 802.1Q/802.1ad VLAN id, 0 when untagged */
+	__u8 proto;	/* IPPROTO_* */
+	__u8 family;	/* XF_FAMILY_IPV4 or XF_FAMILY_IPV6 */
 	__u8 direction; /* XF_DIR_* */
 	__u8 pad[3];
 };
@@ -60,7 +60,7 @@ struct xf_flow_stats {
 	__u8 src_mac[6];
 	__u8 dst_mac[6];
 	__u16 tcp_flags; /* OR of TCP flags, tcpControlBits layout (RFC 7125) */
-	__u8 tos;        /* IPv4 TOS / IPv6 traffic class (ipClassOfService) */
+	__u8 tos;	 /* IPv4 TOS / IPv6 traffic class (ipClassOfService) */
 	__u8 pad;
 };
 
@@ -133,16 +133,16 @@ enum xf_counter {
 	 */
 	XF_CNT_PACKETS = 0,
 	XF_CNT_OCTETS,
-	XF_CNT_NON_IP,            /* not IPv4/IPv6 (ARP, LLDP, ...): not a flow */
-	XF_CNT_MALFORMED,         /* truncated or invalid headers: not a flow */
-	XF_CNT_SAMPLED_OUT,       /* skipped by sampling */
-	XF_CNT_MAP_FULL,          /* no free flow slot: packets sent to flow_events or lost */
-	XF_CNT_RB_LOST_PACKETS,   /* map full and ring buffer full: lost */
+	XF_CNT_NON_IP,		/* not IPv4/IPv6 (ARP, LLDP, ...): not a flow */
+	XF_CNT_MALFORMED,	/* truncated or invalid headers: not a flow */
+	XF_CNT_SAMPLED_OUT,	/* skipped by sampling */
+	XF_CNT_MAP_FULL,	/* no free flow slot: packets sent to flow_events or lost */
+	XF_CNT_RB_LOST_PACKETS, /* map full and ring buffer full: lost */
 	XF_CNT_RB_LOST_OCTETS,
-	XF_CNT_XLAT_CALLS,        /* NAT hook invocations */
-	XF_CNT_XLAT_EVENTS,       /* translations emitted */
-	XF_CNT_XLAT_RB_LOST,      /* translations lost: ring buffer full */
-	XF_CNT_XLAT_UNSUPPORTED,  /* translations of unsupported families */
+	XF_CNT_XLAT_CALLS,	 /* NAT hook invocations */
+	XF_CNT_XLAT_EVENTS,	 /* translations emitted */
+	XF_CNT_XLAT_RB_LOST,	 /* translations lost: ring buffer full */
+	XF_CNT_XLAT_UNSUPPORTED, /* translations of unsupported families */
 	XF_CNT_MAX,
 };
 

@@ -11,7 +11,7 @@ build=(autoconf automake libtool pkg-config make gcc clang llvm bpftool
 test=(python3 iproute2 iputils-ping nftables iptables conntrack ethtool procps psmisc kmod
 	nfdump pmacct tshark libfixbuf-tools softflowd iperf3
 	qemu-system-x86 linux-image-amd64 busybox-static cpio valgrind systemd
-	systemd-container man-db gnuplot-nox cppcheck clang-tidy libclang-rt-14-dev)
+	systemd-container man-db gnuplot-nox cppcheck clang-format clang-tidy libclang-rt-14-dev)
 pkg=(debhelper dpkg-dev rpm fakeroot)
 
 if [ "$(id -u)" != 0 ]; then

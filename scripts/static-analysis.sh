@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
-# Static analysis of the daemon's sources (src/*.c): cppcheck with the
-# warning, performance and portability checks; zero findings or it fails.
+# Static analysis: every C file formatted as .clang-format says
+# (scripts/format-check.sh), and the daemon's sources (src/*.c) through
+# cppcheck with the warning, performance and portability checks; zero
+# findings or it fails.
 # Suppressions, each with its reason: scripts/cppcheck.supp.
 #
 #   static-analysis.sh [--tidy]
@@ -25,16 +27,20 @@ version=$(sed -n 's/^AC_INIT(\[[^]]*\], *\[\([^]]*\)\].*/\1/p' configure.ac)
 defs=(-DPACKAGE_NAME='"xlatflow"' -DPACKAGE_VERSION="\"${version:-0}\"" -DSYSCONFDIR='"/etc"')
 incs=(-I src -I bpf -I "$build/bpf" -I "$build/src")
 
-echo "=== cppcheck $(cppcheck --version | awk '{print $2}') over src/"
 rc=0
+echo "=== clang-format (.clang-format)"
+bash "$top/scripts/format-check.sh" || rc=1
+
+echo "=== cppcheck $(cppcheck --version | awk '{print $2}') over src/"
 cppcheck --enable=warning,performance,portability --std=c11 --inline-suppr --quiet \
 	--error-exitcode=1 --suppress=missingIncludeSystem --suppressions-list=scripts/cppcheck.supp \
 	--include=scripts/cppcheck-defs.h -D__x86_64__ -D__linux__ "${defs[@]}" "${incs[@]}" \
-	--template='{file}:{line}: {severity} [{id}] {message}' src/ || rc=$?
-if [ $rc -eq 0 ]; then
+	--template='{file}:{line}: {severity} [{id}] {message}' src/ || cpp_rc=$?
+if [ "${cpp_rc:-0}" -eq 0 ]; then
 	echo "cppcheck: 0 findings"
 else
 	echo "cppcheck: findings above"
+	rc=1
 fi
 
 if [ "${1:-}" = --tidy ]; then

@@ -57,7 +57,7 @@ struct capture {
 	uint32_t max_flows;
 	int ncpus;
 	size_t slots_len; /* bytes of each mapping */
-	void *slots[2];   /* flow_slots_0/1, mmapped */
+	void *slots[2];	  /* flow_slots_0/1, mmapped */
 	uint32_t sampling;
 	uint32_t flags;
 	struct drain_state *drain;
@@ -146,10 +146,12 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 	for (int dir = 0; dir < 2; dir++) {
 		memset(&info, 0, sizeof(info));
 		info_len = sizeof(info);
-		ret = bpf_obj_get_info_by_fd(bpf_program__fd(capture_prog(c, dir)), &info, &info_len);
+		ret = bpf_obj_get_info_by_fd(bpf_program__fd(capture_prog(c, dir)), &info,
+					     &info_len);
 		if (ret) {
 			if (err)
-				snprintf(err, err_len, "reading BPF program info: %s", strerror(-ret));
+				snprintf(err, err_len, "reading BPF program info: %s",
+					 strerror(-ret));
 			goto fail;
 		}
 		c->prog_id[dir] = info.id;
@@ -212,8 +214,8 @@ static int capture_check_link_type(int ifindex)
 }
 
 /* 0 when the filter at (handle, priority) is gone or not ours, 1 when ours, -errno. */
-static int capture_filter_is_ours(const struct capture *c, int ifindex, int dir,
-				  uint32_t handle, uint32_t priority)
+static int capture_filter_is_ours(const struct capture *c, int ifindex, int dir, uint32_t handle,
+				  uint32_t priority)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tc_point[dir]);
 	LIBBPF_OPTS(bpf_tc_opts, q, .handle = handle, .priority = priority);
@@ -274,8 +276,8 @@ static int capture_dump_filters(int ifindex, int dir, mnl_cb_t cb, void *data)
 	tcm = mnl_nlmsg_put_extra_header(nlh, sizeof(*tcm));
 	tcm->tcm_family = AF_UNSPEC;
 	tcm->tcm_ifindex = ifindex;
-	tcm->tcm_parent = TC_H_MAKE(TC_H_CLSACT,
-				    dir == XF_DIR_INGRESS ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+	tcm->tcm_parent =
+		TC_H_MAKE(TC_H_CLSACT, dir == XF_DIR_INGRESS ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
 		ret = -errno;
 		goto out;
@@ -330,12 +332,12 @@ static int orphan_msg_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (nlh->nlmsg_type != RTM_NEWTFILTER || !tcm->tcm_handle)
 		return MNL_CB_OK;
-	mnl_attr_for_each(attr, nlh, sizeof(*tcm)) {
+	mnl_attr_for_each (attr, nlh, sizeof(*tcm)) {
 		if (mnl_attr_get_type(attr) == TCA_KIND)
 			kind = mnl_attr_get_str(attr);
 		if (mnl_attr_get_type(attr) != TCA_OPTIONS)
 			continue;
-		mnl_attr_for_each_nested(opt, attr) {
+		mnl_attr_for_each_nested (opt, attr) {
 			if (mnl_attr_get_type(opt) == TCA_BPF_NAME)
 				name = mnl_attr_get_str(opt);
 			else if (mnl_attr_get_type(opt) == TCA_BPF_ID)
@@ -440,8 +442,10 @@ static int capture_remove_orphans(const struct capture *c, int ifindex, int dir)
 		if (prog_held_by_process(scan.prog_id[i]))
 			continue;
 		if (bpf_tc_detach(&hook, &d) == 0) {
-			log_warnx("interface index %d: removed a leftover %s filter (program id %u) "
-				  "of an earlier xlatflowd", ifindex, scan.prog_name, scan.prog_id[i]);
+			log_warnx(
+				"interface index %d: removed a leftover %s filter (program id %u) "
+				"of an earlier xlatflowd",
+				ifindex, scan.prog_name, scan.prog_id[i]);
 			removed++;
 		}
 	}
@@ -498,8 +502,7 @@ int capture_attach(struct capture *c, int ifindex)
 	l.created_qdisc = ret == 0;
 
 	for (dir = 0; dir < 2; dir++) {
-		LIBBPF_OPTS(bpf_tc_opts, opts,
-			    .prog_fd = bpf_program__fd(capture_prog(c, dir)));
+		LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(capture_prog(c, dir)));
 
 		if (!l.created_qdisc)
 			capture_remove_orphans(c, ifindex, dir);

@@ -28,9 +28,9 @@ struct drain_state;
 
 struct capture_opts {
 	uint32_t kernel_max_flows; /* flows per epoch (slots, index entries); 0 = 65536 */
-	uint32_t ringbuf_size;     /* bytes, rounded up to a power of two >= page; 0 = 256 KiB */
-	uint32_t sampling;         /* keep 1 packet in N; 0 or 1 = all */
-	uint32_t flags;            /* CAPTURE_F_* */
+	uint32_t ringbuf_size;	   /* bytes, rounded up to a power of two >= page; 0 = 256 KiB */
+	uint32_t sampling;	   /* keep 1 packet in N; 0 or 1 = all */
+	uint32_t flags;		   /* CAPTURE_F_* */
 };
 
 /**

@@ -61,20 +61,20 @@ struct collector {
 	bool tcp;
 	int fd;
 	enum conn_state state;
-	uint64_t retry_at_ms;    /* DOWN: next connect attempt */
+	uint64_t retry_at_ms; /* DOWN: next connect attempt */
 	uint64_t connect_start_ms;
-	uint32_t backoff_ms;     /* wait after the next failure */
-	GQueue queue;            /* of struct qmsg, TCP only */
+	uint32_t backoff_ms; /* wait after the next failure */
+	GQueue queue;	     /* of struct qmsg, TCP only */
 	size_t queued_bytes;
 	size_t queue_limit;
-	bool warned_down;        /* one warning per outage, not per attempt */
+	bool warned_down; /* one warning per outage, not per attempt */
 	struct collector_stats stats;
 	/* UDP: datagrams of the current burst, sent UDP_BATCH at a time */
 	uint8_t *ubuf;
 	size_t ubuf_used, ubuf_cap;
 	struct udp_pending upend[UDP_BATCH];
 	int n_upend;
-	bool no_gso;      /* the kernel refused UDP_SEGMENT for this socket: one by one */
+	bool no_gso;	  /* the kernel refused UDP_SEGMENT for this socket: one by one */
 	bool send_failed; /* a datagram was not sent since collector_take_send_failed() */
 };
 
@@ -140,11 +140,11 @@ static void conn_down(struct collector *c, uint64_t now_ms, const char *why, int
 	c->state = CONN_DOWN;
 	c->retry_at_ms = now_ms + c->backoff_ms;
 	if (was_up || !c->warned_down)
-		log_warnx("collector %s: %s%s%s; retrying in %u s", c->cc.url, why,
-			  err ? ": " : "", err ? strerror(err) : "", c->backoff_ms / 1000);
+		log_warnx("collector %s: %s%s%s; retrying in %u s", c->cc.url, why, err ? ": " : "",
+			  err ? strerror(err) : "", c->backoff_ms / 1000);
 	else
-		log_debug("collector %s: %s%s%s; retrying in %u s", c->cc.url, why,
-			  err ? ": " : "", err ? strerror(err) : "", c->backoff_ms / 1000);
+		log_debug("collector %s: %s%s%s; retrying in %u s", c->cc.url, why, err ? ": " : "",
+			  err ? strerror(err) : "", c->backoff_ms / 1000);
 	c->warned_down = true;
 	c->backoff_ms *= 2;
 	if (c->backoff_ms > COLLECTOR_BACKOFF_MAX_MS)
@@ -254,8 +254,8 @@ static void tcp_flush(struct collector *c, uint64_t now_ms)
 	struct qmsg *m;
 
 	while (c->state == CONN_UP && (m = g_queue_peek_head(&c->queue))) {
-		ssize_t n = send(c->fd, m->data + m->off, m->len - m->off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n =
+			send(c->fd, m->data + m->off, m->len - m->off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -415,7 +415,8 @@ static void udp_flush(struct collector *c)
 		}
 		if (g[i].count > 1 && gso_refused(err)) {
 			log_info("collector %s: UDP segmentation offload refused (%s): "
-				 "datagrams go one by one", c->cc.url, strerror(err));
+				 "datagrams go one by one",
+				 c->cc.url, strerror(err));
 			c->no_gso = true;
 			ng = udp_group(c, g[i].first, g, mm, iov);
 			i = 0;
@@ -515,9 +516,7 @@ int collector_poll(struct collector *c, uint64_t now_ms)
 		if (now_ms >= c->retry_at_ms)
 			ev |= tcp_start(c, now_ms);
 		break;
-	case CONN_CONNECTING:
-		ev |= tcp_progress(c, now_ms);
-		break;
+	case CONN_CONNECTING: ev |= tcp_progress(c, now_ms); break;
 	case CONN_UP:
 		if (collector_check(c, now_ms))
 			tcp_flush(c, now_ms);

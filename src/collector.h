@@ -23,18 +23,18 @@
 struct collector;
 
 struct collector_stats {
-	uint64_t messages;        /* messages written completely */
-	uint64_t records;         /* data records in them */
+	uint64_t messages;	  /* messages written completely */
+	uint64_t records;	  /* data records in them */
 	uint64_t records_dropped; /* records in messages that could not be sent */
 	uint64_t packets_dropped; /* packets and octets those records counted */
 	uint64_t octets_dropped;
-	uint64_t bytes;           /* bytes of those messages */
-	uint64_t connects;        /* TCP connections established */
+	uint64_t bytes;	   /* bytes of those messages */
+	uint64_t connects; /* TCP connections established */
 };
 
 /* collector_poll() result bits */
 #define COLLECTOR_EV_CONNECTED 0x01 /* a new TCP connection is up: send templates first */
-#define COLLECTOR_EV_LOST 0x02      /* the TCP connection was lost */
+#define COLLECTOR_EV_LOST 0x02	    /* the TCP connection was lost */
 
 #define COLLECTOR_BACKOFF_MIN_MS 1000
 #define COLLECTOR_BACKOFF_MAX_MS 60000

@@ -31,13 +31,16 @@ enum key_type { KEY_U32, KEY_BOOL, KEY_NAT_HOOK, KEY_LOG_LEVEL, KEY_PATH };
 struct key_desc {
 	const char *name;
 	enum key_type type;
-	size_t off;     /* offset in struct xf_config */
-	uint32_t min;   /* KEY_U32 only */
+	size_t off;   /* offset in struct xf_config */
+	uint32_t min; /* KEY_U32 only */
 	uint32_t max;
 	bool pow2;
 };
 
+/* (clang-format would break the braced initializer of the macro apart) */
+/* clang-format off */
 #define U32(n, lo, hi) { #n, KEY_U32, offsetof(struct xf_config, n), lo, hi, false }
+/* clang-format on */
 
 /* In the order config_print() writes them (the order of the shipped file). */
 static const struct key_desc key_table[] = {
@@ -46,7 +49,8 @@ static const struct key_desc key_table[] = {
 	U32(idle_timeout, 1, 86400),
 	U32(max_flows, 1, 100000000),
 	U32(kernel_max_flows, 1024, 16777216),
-	{ "ringbuf_size", KEY_U32, offsetof(struct xf_config, ringbuf_size), 4096, 1073741824, true },
+	{ "ringbuf_size", KEY_U32, offsetof(struct xf_config, ringbuf_size), 4096, 1073741824,
+	  true },
 	U32(drain_interval_ms, 10, 60000),
 	U32(template_refresh, 1, 86400),
 	U32(template_refresh_messages, 0, 1000000),
@@ -62,7 +66,7 @@ static const struct key_desc key_table[] = {
 #define N_KEYS (sizeof(key_table) / sizeof(key_table[0]))
 
 static const char *const nat_hook_names[] = {
-	[XF_NAT_AUTO] = "auto",     [XF_NAT_FENTRY] = "fentry", [XF_NAT_KPROBE] = "kprobe",
+	[XF_NAT_AUTO] = "auto",		  [XF_NAT_FENTRY] = "fentry", [XF_NAT_KPROBE] = "kprobe",
 	[XF_NAT_CONNTRACK] = "conntrack", [XF_NAT_OFF] = "off",
 };
 
@@ -78,7 +82,7 @@ static const char *const protocol_names[] = {
 /* State of one load: where messages go and which name stands for the file. */
 struct loader {
 	struct xf_config *cfg;
-	const char *name;   /* path or string name, for settings without a file */
+	const char *name; /* path or string name, for settings without a file */
 	char *err;
 	size_t err_len;
 };
@@ -106,8 +110,7 @@ static const char *setting_file(const struct loader *ld, const config_setting_t 
 }
 
 /* "file:line" of a setting, into buf. */
-static const char *where(const struct loader *ld, const config_setting_t *s, char *buf,
-			 size_t len)
+static const char *where(const struct loader *ld, const config_setting_t *s, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s:%u", setting_file(ld, s), config_setting_source_line(s));
 	return buf;
@@ -200,7 +203,8 @@ static int parse_url(struct xf_collector_config *c, const char *url, char *why, 
 	unsigned long portnum;
 
 	if (strlen(url) >= sizeof(c->url))
-		return fail(why, why_len, -EINVAL, "longer than %zu characters", sizeof(c->url) - 1);
+		return fail(why, why_len, -EINVAL, "longer than %zu characters",
+			    sizeof(c->url) - 1);
 	if (strncmp(url, "udp://", 6) == 0) {
 		c->transport = XF_TRANSPORT_UDP;
 	} else if (strncmp(url, "tcp://", 6) == 0) {
@@ -223,8 +227,9 @@ static int parse_url(struct xf_collector_config *c, const char *url, char *why, 
 		if (!host_end)
 			return fail(why, why_len, -EINVAL, "missing :PORT");
 		if (strchr(host_end + 1, ':'))
-			return fail(why, why_len, -EINVAL,
-				    "IPv6 address must be in brackets, e.g. udp://[2001:db8::1]:4739");
+			return fail(
+				why, why_len, -EINVAL,
+				"IPv6 address must be in brackets, e.g. udp://[2001:db8::1]:4739");
 		p = host_end;
 	}
 	hlen = (size_t)(host_end - host);
@@ -269,8 +274,8 @@ static int resolve(struct xf_collector_config *c, char *why, size_t why_len)
  * Parse, resolve and append one collector. prefix names where it came from
  * ("file:line: 'collectors[0].url'" or "--collector").
  */
-static int add_collector(struct xf_config *cfg, const char *url, const char *protocol, long long mtu,
-			 const char *prefix, char *err, size_t err_len)
+static int add_collector(struct xf_config *cfg, const char *url, const char *protocol,
+			 long long mtu, const char *prefix, char *err, size_t err_len)
 {
 	struct xf_collector_config c = { 0 };
 	char why[512];
@@ -305,7 +310,8 @@ static int add_pattern(char **v, int *n, const char *pattern, const char *prefix
 		       size_t err_len)
 {
 	if (pattern[0] == '\0')
-		return fail(err, err_len, -EINVAL, "%s: interface pattern must not be empty", prefix);
+		return fail(err, err_len, -EINVAL, "%s: interface pattern must not be empty",
+			    prefix);
 	if (*n >= XF_MAX_PATTERNS)
 		return fail(err, err_len, -EINVAL, "%s: too many interface patterns (at most %d)",
 			    prefix, XF_MAX_PATTERNS);
@@ -394,10 +400,12 @@ static int get_int(struct loader *ld, const config_setting_t *s, const char *key
 		/* libconfig 1.5 wraps a plain integer above INT32_MAX instead of failing. */
 		bool wrapped = type == CONFIG_TYPE_INT && v < 0 && max > INT32_MAX;
 
-		return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s' must be in %lld..%lld, not %lld%s",
+		return fail(ld->err, ld->err_len, -EINVAL,
+			    "%s: '%s' must be in %lld..%lld, not %lld%s",
 			    where(ld, s, w, sizeof(w)), key, min, max, v,
 			    wrapped ? " (write values above 2147483647 with an L suffix, e.g. "
-				      "4000000000L)" : "");
+				      "4000000000L)"
+				    : "");
 	}
 	*out = v;
 	return 0;
@@ -488,7 +496,8 @@ static int parse_patterns(struct loader *ld, const config_setting_t *s, const ch
 
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
 			return type_error(ld, e, key, "an array of strings");
-		snprintf(prefix, sizeof(prefix), "%s: '%s[%d]'", where(ld, e, w, sizeof(w)), key, i);
+		snprintf(prefix, sizeof(prefix), "%s: '%s[%d]'", where(ld, e, w, sizeof(w)), key,
+			 i);
 		if (add_pattern(v, n, config_setting_get_string(e), prefix, ld->err, ld->err_len))
 			return -EINVAL;
 	}
@@ -500,7 +509,8 @@ static int parse_interfaces(struct loader *ld, const config_setting_t *grp)
 	int rc;
 
 	if (config_setting_type(grp) != CONFIG_TYPE_GROUP)
-		return type_error(ld, grp, "interfaces", "a group { include = [...]; exclude = [...]; }");
+		return type_error(ld, grp, "interfaces",
+				  "a group { include = [...]; exclude = [...]; }");
 	for (int i = 0; i < config_setting_length(grp); i++) {
 		const config_setting_t *s = config_setting_get_elem(grp, (unsigned int)i);
 		const char *name = config_setting_name(s);
@@ -559,8 +569,8 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 		return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s.url' is missing",
 			    where(ld, grp, w, sizeof(w)), key);
 	snprintf(prefix, sizeof(prefix), "%s: '%s.url'", where(ld, url, w, sizeof(w)), key);
-	return add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, prefix, ld->err,
-			     ld->err_len);
+	return add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, prefix,
+			     ld->err, ld->err_len);
 }
 
 static int parse_collectors(struct loader *ld, const config_setting_t *list)
@@ -616,9 +626,10 @@ static int check_perms(const char *path, const struct stat *st, char *err, size_
 	uid_t me = geteuid();
 
 	if (st->st_uid != 0 && st->st_uid != me)
-		return fail(err, err_len, -EPERM,
-			    "refusing %s: owned by uid %u, not by root or the current user (uid %u)",
-			    path, (unsigned int)st->st_uid, (unsigned int)me);
+		return fail(
+			err, err_len, -EPERM,
+			"refusing %s: owned by uid %u, not by root or the current user (uid %u)",
+			path, (unsigned int)st->st_uid, (unsigned int)me);
 	if (st->st_mode & (S_IWGRP | S_IWOTH))
 		return fail(err, err_len, -EPERM,
 			    "refusing %s: writable by group or others (mode %04o); "
@@ -737,11 +748,13 @@ int config_validate(const struct xf_config *cfg, char *err_buf, size_t err_len)
 			    cfg->active_timeout, cfg->idle_timeout);
 	if (cfg->n_collectors == 0)
 		return fail(err_buf, err_len, -EINVAL,
-			    "%s: no collector configured; set 'collectors' or use --collector", src);
+			    "%s: no collector configured; set 'collectors' or use --collector",
+			    src);
 	if (cfg->n_include == 0)
 		return fail(err_buf, err_len, -EINVAL,
 			    "%s: no interface to capture on; set 'interfaces.include' or use "
-			    "--interface", src);
+			    "--interface",
+			    src);
 	for (int i = 0; i < cfg->n_include; i++)
 		if (!cfg->include[i] || !cfg->include[i][0])
 			return fail(err_buf, err_len, -EINVAL,
@@ -754,10 +767,11 @@ int config_validate(const struct xf_config *cfg, char *err_buf, size_t err_len)
 	for (int i = 0; i < cfg->n_collectors; i++)
 		if (cfg->collectors[i].protocol == XF_PROTO_NETFLOW9 &&
 		    cfg->collectors[i].transport == XF_TRANSPORT_TCP)
-			return fail(err_buf, err_len, -EINVAL,
-				    "%s: 'collectors[%d]' (%s): protocol \"netflow9\" needs a udp:// "
-				    "url (NetFlow v9 messages carry no length to frame them on TCP)",
-				    src, i, cfg->collectors[i].url);
+			return fail(
+				err_buf, err_len, -EINVAL,
+				"%s: 'collectors[%d]' (%s): protocol \"netflow9\" needs a udp:// "
+				"url (NetFlow v9 messages carry no length to frame them on TCP)",
+				src, i, cfg->collectors[i].url);
 	return 0;
 }
 
@@ -827,8 +841,9 @@ void config_print(const struct xf_config *cfg, FILE *out)
 
 		fputs("\t{ url = ", out);
 		print_string(out, c->url);
-		fprintf(out, "; protocol = \"%s\"; mtu = %u; }%s # ", config_protocol_name(c->protocol),
-			c->mtu, i + 1 < cfg->n_collectors ? "," : "");
+		fprintf(out, "; protocol = \"%s\"; mtu = %u; }%s # ",
+			config_protocol_name(c->protocol), c->mtu,
+			i + 1 < cfg->n_collectors ? "," : "");
 		print_addr(out, c);
 		fputc('\n', out);
 	}
@@ -850,7 +865,8 @@ void config_print(const struct xf_config *cfg, FILE *out)
 			fprintf(out, "%s;\n", *(const bool *)field ? "true" : "false");
 			break;
 		case KEY_NAT_HOOK:
-			fprintf(out, "\"%s\";\n", config_nat_hook_name(*(const enum xf_nat_hook *)field));
+			fprintf(out, "\"%s\";\n",
+				config_nat_hook_name(*(const enum xf_nat_hook *)field));
 			break;
 		case KEY_LOG_LEVEL:
 			fprintf(out, "\"%s\";\n", log_level_name(*(const int *)field));

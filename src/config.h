@@ -27,14 +27,14 @@ enum xf_nat_hook {
 };
 
 struct xf_collector_config {
-	char url[256];   /* as written: "udp://127.0.0.1:4739" */
+	char url[256]; /* as written: "udp://127.0.0.1:4739" */
 	enum xf_transport transport;
 	enum xf_export_protocol protocol;
-	char host[200];  /* host part, brackets removed for IPv6 */
+	char host[200]; /* host part, brackets removed for IPv6 */
 	char port[8];
 	struct sockaddr_storage addr; /* resolved at validation time */
 	socklen_t addrlen;
-	uint16_t mtu;    /* UDP: largest IPFIX message incl. IP/UDP headers */
+	uint16_t mtu; /* UDP: largest IPFIX message incl. IP/UDP headers */
 };
 
 struct xf_config {
@@ -50,20 +50,20 @@ struct xf_config {
 	int n_collectors;
 
 	uint32_t observation_domain_id;
-	uint32_t active_timeout;     /* seconds */
-	uint32_t idle_timeout;       /* seconds */
-	uint32_t max_flows;          /* userspace flow cache bound */
-	uint32_t kernel_max_flows;   /* flows per drain interval: BPF flow slots */
-	uint32_t ringbuf_size;       /* bytes, power of two */
-	uint32_t drain_interval_ms;  /* map drain / cache scan period */
-	uint32_t template_refresh;   /* seconds between UDP template resends */
+	uint32_t active_timeout;	    /* seconds */
+	uint32_t idle_timeout;		    /* seconds */
+	uint32_t max_flows;		    /* userspace flow cache bound */
+	uint32_t kernel_max_flows;	    /* flows per drain interval: BPF flow slots */
+	uint32_t ringbuf_size;		    /* bytes, power of two */
+	uint32_t drain_interval_ms;	    /* map drain / cache scan period */
+	uint32_t template_refresh;	    /* seconds between UDP template resends */
 	uint32_t template_refresh_messages; /* also every N messages (UDP), 0 = off */
-	uint32_t sampling;           /* 1 = every packet */
+	uint32_t sampling;		    /* 1 = every packet */
 	enum xf_nat_hook nat_hook;
-	uint32_t enterprise_number;  /* PEN of the xlatflow elements */
-	bool zone_as_vrf;            /* copy zone id into ingressVRFID (IE 234) */
-	uint32_t xlat_timeout;       /* seconds a translation is kept unseen */
-	int log_level;               /* enum log_level */
+	uint32_t enterprise_number; /* PEN of the xlatflow elements */
+	bool zone_as_vrf;	    /* copy zone id into ingressVRFID (IE 234) */
+	uint32_t xlat_timeout;	    /* seconds a translation is kept unseen */
+	int log_level;		    /* enum log_level */
 	char pidfile[4096];
 	bool foreground;
 	bool verbose;

@@ -125,7 +125,7 @@ int drain_slots(struct capture *c, unsigned int which, drain_cb cb, void *ctx)
 
 		if (d->prefetch && i + DRAIN_PREFETCH_AHEAD < used)
 			d->prefetch(ctx, (const struct xf_flow_key *)(slot + DRAIN_PREFETCH_AHEAD *
-								       s.stride));
+										     s.stride));
 		percpu = (struct xf_flow_stats *)(slot + sizeof(struct xf_flow_key));
 		/* A slot taken on a CPU that then found no stats part holds nothing. */
 		if (drain_merge_percpu(percpu, s.ncpus, &merged)) {

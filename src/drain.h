@@ -62,8 +62,7 @@ int drain_events_fd(struct capture *c);
 int drain_events(struct capture *c, drain_cb cb, void *ctx);
 
 /* Merge ncpus per-CPU values into out. Returns false when no CPU saw a packet. */
-bool drain_merge_percpu(const struct xf_flow_stats *percpu, int ncpus,
-			struct xf_flow_stats *out);
+bool drain_merge_percpu(const struct xf_flow_stats *percpu, int ncpus, struct xf_flow_stats *out);
 
 /* Called by capture_free(); NULL is a no-op. */
 void drain_state_free(struct drain_state *d);

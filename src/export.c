@@ -42,18 +42,18 @@ struct exporter;
 struct export_target {
 	struct exporter *exp;
 	struct collector *coll;
-	struct ipfix_encoder *enc;     /* IPFIX collector */
-	struct netflow9_encoder *nf9;  /* NetFlow v9 collector */
+	struct ipfix_encoder *enc;    /* IPFIX collector */
+	struct netflow9_encoder *nf9; /* NetFlow v9 collector */
 	bool tcp;
-	bool templates_due;      /* send templates (and options) before the next record */
-	bool options_due;        /* send the options records before the next record */
-	uint64_t options_ms;     /* when options records were last sent */
-	bool encoder_live;       /* TCP: the open message belongs to the current connection */
-	uint64_t templates_ms;   /* when templates were last sent */
-	uint32_t data_messages;  /* data messages since templates */
+	bool templates_due;	/* send templates (and options) before the next record */
+	bool options_due;	/* send the options records before the next record */
+	uint64_t options_ms;	/* when options records were last sent */
+	bool encoder_live;	/* TCP: the open message belongs to the current connection */
+	uint64_t templates_ms;	/* when templates were last sent */
+	uint32_t data_messages; /* data messages since templates */
 	uint32_t refresh_s;
 	uint32_t refresh_messages;
-	GQueue backlog;          /* TCP: struct flow_record copies while down */
+	GQueue backlog;		    /* TCP: struct flow_record copies while down */
 	struct collector_load open; /* packets and octets of the records in the open message */
 	uint64_t backlog_dropped;   /* records never encoded: backlog full, not encodable */
 	uint64_t backlog_dropped_packets;
@@ -64,10 +64,10 @@ struct export_target {
 struct exporter {
 	struct export_target targets[XF_MAX_COLLECTORS];
 	int n_targets;
-	uint64_t system_init_ms;         /* wall clock */
+	uint64_t system_init_ms; /* wall clock */
 	uint32_t sampling;
-	struct ipfix_metering metering;  /* as last set by the daemon */
-	GArray *interfaces;              /* of struct ipfix_interface, by ifindex */
+	struct ipfix_metering metering; /* as last set by the daemon */
+	GArray *interfaces;		/* of struct ipfix_interface, by ifindex */
 };
 
 static uint64_t wall_ms(void)
@@ -86,14 +86,14 @@ static int enc_add(struct export_target *t, const struct flow_record *rec)
 
 static int enc_add_templates(struct export_target *t)
 {
-	return t->nf9 ? netflow9_encoder_add_templates(t->nf9) :
-			ipfix_encoder_add_templates(t->enc);
+	return t->nf9 ? netflow9_encoder_add_templates(t->nf9)
+		      : ipfix_encoder_add_templates(t->enc);
 }
 
 static int enc_add_options(struct export_target *t, const struct ipfix_options *opts)
 {
-	return t->nf9 ? netflow9_encoder_add_options(t->nf9, opts) :
-			ipfix_encoder_add_options(t->enc, opts);
+	return t->nf9 ? netflow9_encoder_add_options(t->nf9, opts)
+		      : ipfix_encoder_add_options(t->enc, opts);
 }
 
 /*
@@ -279,8 +279,7 @@ void exporter_add(struct exporter *exp, const struct flow_record *rec)
 		 * At the start of each message look whether the collector went
 		 * away, so records go to the backlog instead of a dead socket.
 		 */
-		if (t->encoder_live && !enc_pending(t) &&
-		    !collector_check(t->coll, mono_ms()))
+		if (t->encoder_live && !enc_pending(t) && !collector_check(t->coll, mono_ms()))
 			target_lost(t);
 		if (t->encoder_live && g_queue_is_empty(&t->backlog)) {
 			target_encode(t, rec);

@@ -20,8 +20,8 @@ struct exporter;
 
 /* Statistics of the exporting process, summed over collectors. */
 struct exporter_stats {
-	uint64_t messages;        /* IPFIX messages sent */
-	uint64_t records;         /* data records sent */
+	uint64_t messages;	  /* IPFIX messages sent */
+	uint64_t records;	  /* data records sent */
 	uint64_t records_dropped; /* records that could not be sent (collector down) */
 	uint64_t packets_dropped; /* packets and octets those records counted */
 	uint64_t octets_dropped;

@@ -10,10 +10,8 @@ bool flow_proto_has_ports(uint8_t proto)
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
 	case IPPROTO_UDPLITE:
-	case IPPROTO_SCTP:
-		return true;
-	default:
-		return false;
+	case IPPROTO_SCTP: return true;
+	default: return false;
 	}
 }
 

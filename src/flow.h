@@ -24,7 +24,7 @@ enum flow_end_reason {
 
 /* Where this flow was observed relative to the translation. */
 enum xlat_observed {
-	XLAT_OBSERVED_PRE = 1,  /* packets seen before conntrack translated them */
+	XLAT_OBSERVED_PRE = 1,	/* packets seen before conntrack translated them */
 	XLAT_OBSERVED_POST = 2, /* packets seen after translation */
 };
 
@@ -53,7 +53,7 @@ struct xlat_info {
 	uint16_t post_dport;
 	uint16_t zone_id;
 	uint8_t observed; /* enum xlat_observed */
-	uint8_t type;     /* XLAT_TYPE_* */
+	uint8_t type;	  /* XLAT_TYPE_* */
 };
 
 struct flow_record {

@@ -58,10 +58,10 @@ struct list_head_idx {
 struct flowcache {
 	struct flow_entry **chunks;
 	uint32_t n_chunks;
-	uint32_t n_entries;   /* allocated slots (used + free) */
+	uint32_t n_entries; /* allocated slots (used + free) */
 	uint32_t free_head;
 	uint32_t *buckets;
-	uint32_t n_buckets;   /* power of two */
+	uint32_t n_buckets; /* power of two */
 	uint32_t count;
 	uint32_t max_flows;
 	struct list_head_idx lru;
@@ -98,32 +98,30 @@ static uint64_t key_hash(const struct xf_flow_key *k)
 
 /* --- intrusive lists ---------------------------------------------------- */
 
-#define LIST_FUNCS(name, prev, next)                                                   \
-	static void name##_unlink(struct flowcache *fc, struct list_head_idx *l,       \
-				  uint32_t i)                                          \
-	{                                                                              \
-		struct flow_entry *e = E(fc, i);                                       \
-		if (e->prev)                                                           \
-			E(fc, e->prev)->next = e->next;                                \
-		else                                                                   \
-			l->head = e->next;                                             \
-		if (e->next)                                                           \
-			E(fc, e->next)->prev = e->prev;                                \
-		else                                                                   \
-			l->tail = e->prev;                                             \
-		e->prev = e->next = NIL;                                               \
-	}                                                                              \
-	static void name##_append(struct flowcache *fc, struct list_head_idx *l,       \
-				  uint32_t i)                                          \
-	{                                                                              \
-		struct flow_entry *e = E(fc, i);                                       \
-		e->prev = l->tail;                                                     \
-		e->next = NIL;                                                         \
-		if (l->tail)                                                           \
-			E(fc, l->tail)->next = i;                                      \
-		else                                                                   \
-			l->head = i;                                                   \
-		l->tail = i;                                                           \
+#define LIST_FUNCS(name, prev, next)                                                         \
+	static void name##_unlink(struct flowcache *fc, struct list_head_idx *l, uint32_t i) \
+	{                                                                                    \
+		struct flow_entry *e = E(fc, i);                                             \
+		if (e->prev)                                                                 \
+			E(fc, e->prev)->next = e->next;                                      \
+		else                                                                         \
+			l->head = e->next;                                                   \
+		if (e->next)                                                                 \
+			E(fc, e->next)->prev = e->prev;                                      \
+		else                                                                         \
+			l->tail = e->prev;                                                   \
+		e->prev = e->next = NIL;                                                     \
+	}                                                                                    \
+	static void name##_append(struct flowcache *fc, struct list_head_idx *l, uint32_t i) \
+	{                                                                                    \
+		struct flow_entry *e = E(fc, i);                                             \
+		e->prev = l->tail;                                                           \
+		e->next = NIL;                                                               \
+		if (l->tail)                                                                 \
+			E(fc, l->tail)->next = i;                                            \
+		else                                                                         \
+			l->head = i;                                                         \
+		l->tail = i;                                                                 \
 	}
 
 LIST_FUNCS(lru, lru_prev, lru_next)

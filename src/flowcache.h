@@ -43,10 +43,10 @@ struct flowcache_timeouts {
 };
 
 struct flowcache_stats {
-	uint64_t flows;          /* currently cached */
+	uint64_t flows; /* currently cached */
 	uint64_t created;
-	uint64_t exported[6];    /* by flowEndReason (index 1..5) */
-	uint64_t evicted;        /* = exported[LACK_OF_RESOURCES] */
+	uint64_t exported[6]; /* by flowEndReason (index 1..5) */
+	uint64_t evicted;     /* = exported[LACK_OF_RESOURCES] */
 };
 
 struct flowcache *flowcache_new(uint32_t max_flows, const struct flowcache_timeouts *t,

@@ -161,14 +161,10 @@ struct exporter_rec {
 
 static fbInfoElementSpec_t exporter_spec[] = {
 	{ "observationDomainId", 4, 0 }, /* scope */
-	{ "exportedMessageTotalCount", 8, 0 },
-	{ "exportedFlowRecordTotalCount", 8, 0 },
-	{ "exportedOctetTotalCount", 8, 0 },
-	{ "notSentFlowTotalCount", 8, 0 },
-	{ "notSentPacketTotalCount", 8, 0 },
-	{ "notSentOctetTotalCount", 8, 0 },
-	{ "systemInitTimeMilliseconds", 8, 0 },
-	FB_IESPEC_NULL,
+	{ "exportedMessageTotalCount", 8, 0 },	{ "exportedFlowRecordTotalCount", 8, 0 },
+	{ "exportedOctetTotalCount", 8, 0 },	{ "notSentFlowTotalCount", 8, 0 },
+	{ "notSentPacketTotalCount", 8, 0 },	{ "notSentOctetTotalCount", 8, 0 },
+	{ "systemInitTimeMilliseconds", 8, 0 }, FB_IESPEC_NULL,
 };
 
 struct metering_rec {
@@ -284,10 +280,8 @@ static const struct template_def {
 	uint16_t rec_len;
 	const char *name;
 } templates[] = {
-	{ IPFIX_TID_IPV4, flow_spec, TF_IPV4, 0, sizeof(struct ipfix_rec),
-	  "xlatflow IPv4" },
-	{ IPFIX_TID_IPV6, flow_spec, TF_IPV6, 0, sizeof(struct ipfix_rec),
-	  "xlatflow IPv6" },
+	{ IPFIX_TID_IPV4, flow_spec, TF_IPV4, 0, sizeof(struct ipfix_rec), "xlatflow IPv4" },
+	{ IPFIX_TID_IPV6, flow_spec, TF_IPV6, 0, sizeof(struct ipfix_rec), "xlatflow IPv6" },
 	{ IPFIX_TID_IPV4_NAT, flow_spec, TF_IPV4 | TF_NAT, 0, sizeof(struct ipfix_rec),
 	  "xlatflow IPv4 NAT" },
 	{ IPFIX_TID_IPV6_NAT, flow_spec, TF_IPV6 | TF_NAT, 0, sizeof(struct ipfix_rec),
@@ -296,10 +290,8 @@ static const struct template_def {
 	  "exporting process statistics" },
 	{ IPFIX_TID_METERING, metering_spec, 0, 1, sizeof(struct metering_rec),
 	  "metering process statistics" },
-	{ IPFIX_TID_SAMPLING, sampling_spec, 0, 1, sizeof(struct sampling_rec),
-	  "sampling" },
-	{ IPFIX_TID_SELECTOR, selector_spec, 0, 1, sizeof(struct selector_rec),
-	  "PSAMP selector" },
+	{ IPFIX_TID_SAMPLING, sampling_spec, 0, 1, sizeof(struct sampling_rec), "sampling" },
+	{ IPFIX_TID_SELECTOR, selector_spec, 0, 1, sizeof(struct selector_rec), "PSAMP selector" },
 	{ IPFIX_TID_INTERFACE, interface_spec, 0, 1, sizeof(struct interface_rec),
 	  "interface table" },
 };
@@ -336,9 +328,9 @@ struct ipfix_encoder {
 	fbSession_t *session; /* owned by fbuf once fbuf exists */
 	fBuf_t *fbuf;
 	fbExporter_t *exporter; /* owned by fbuf */
-	uint8_t *buf;           /* libfixbuf's message */
-	uint16_t buf_len;       /* the message limit, for both buffers */
-	uint16_t type_tid; /* RFC 5610 options template */
+	uint8_t *buf;		/* libfixbuf's message */
+	uint16_t buf_len;	/* the message limit, for both buffers */
+	uint16_t type_tid;	/* RFC 5610 options template */
 	uint32_t pen;
 	uint32_t odid;
 	bool zone_as_vrf;
@@ -352,9 +344,9 @@ struct ipfix_encoder {
 	 * per run of a template.
 	 */
 	struct ipfix_wire wire[N_TEMPLATES]; /* templates[i] compiled */
-	struct ipfix_sets data; /* .len 0: no message open */
-	uint32_t records;    /* flow records in the open message */
-	uint32_t d_records;  /* data records of any template in it */
+	struct ipfix_sets data;		     /* .len 0: no message open */
+	uint32_t records;		     /* flow records in the open message */
+	uint32_t d_records;		     /* data records of any template in it */
 };
 
 static void set_err(char *err, size_t err_len, const char *what, GError *gerr)
@@ -373,8 +365,8 @@ uint16_t ipfix_template_for(const struct flow_record *rec)
 	return 0;
 }
 
-static fbTemplate_t *template_build(fbInfoModel_t *model, fbInfoElementSpec_t *spec,
-				    uint32_t flags, uint16_t scope_count, GError **gerr)
+static fbTemplate_t *template_build(fbInfoModel_t *model, fbInfoElementSpec_t *spec, uint32_t flags,
+				    uint16_t scope_count, GError **gerr)
 {
 	fbTemplate_t *tmpl = fbTemplateAlloc(model);
 
@@ -429,7 +421,8 @@ static bool wire_compile(struct ipfix_encoder *enc, const struct ipfix_template_
 		  w->record_len == fbTemplateGetIELenOfMemBuffer(tmpl);
 
 	if (!ok)
-		snprintf(err, err_len, "%s: cannot compile the record writer", templates[index].name);
+		snprintf(err, err_len, "%s: cannot compile the record writer",
+			 templates[index].name);
 	return ok;
 }
 
@@ -467,7 +460,8 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 			goto fail;
 	}
 
-	if (describe_templates(enc->model, params, false, desc, (int)N_TEMPLATES) != (int)N_TEMPLATES) {
+	if (describe_templates(enc->model, params, false, desc, (int)N_TEMPLATES) !=
+	    (int)N_TEMPLATES) {
 		snprintf(err, err_len, "cannot describe the templates");
 		goto fail;
 	}
@@ -496,8 +490,8 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 	 * template is added here and ipfix_encoder_add_templates() writes the
 	 * records of our own elements.
 	 */
-	enc->type_tid = fbSessionSetMetadataExportElements(enc->session, FALSE, IPFIX_TID_IE_TYPE,
-							   &gerr);
+	enc->type_tid =
+		fbSessionSetMetadataExportElements(enc->session, FALSE, IPFIX_TID_IE_TYPE, &gerr);
 	if (!enc->type_tid) {
 		set_err(err, err_len, "RFC 5610 type template", gerr);
 		goto fail;
@@ -624,9 +618,7 @@ static int encoder_write(struct ipfix_encoder *enc, enum write_kind kind, uint16
 		int rc;
 
 		switch (kind) {
-		case WRITE_TEMPLATE:
-			ok = fbSessionExportTemplate(enc->session, tid, &gerr);
-			break;
+		case WRITE_TEMPLATE: ok = fbSessionExportTemplate(enc->session, tid, &gerr); break;
 		default:
 			ok = fbInfoElementWriteOptionsRecord(enc->fbuf, arg, enc->type_tid,
 							     enc->type_tid, &gerr);
@@ -752,8 +744,8 @@ int ipfix_record_options(uint8_t *buf, uint16_t tid, const struct ipfix_options 
 		struct sampling_rec r = {
 			.odid = observation_domain_id,
 			.sampling_interval = n,
-			.sampling_algorithm =
-				n > 1 ? NF9_SAMPLING_RANDOM : NF9_SAMPLING_DETERMINISTIC,
+			.sampling_algorithm = n > 1 ? NF9_SAMPLING_RANDOM
+						    : NF9_SAMPLING_DETERMINISTIC,
 		};
 
 		memcpy(buf, &r, sizeof(r));
@@ -763,15 +755,15 @@ int ipfix_record_options(uint8_t *buf, uint16_t tid, const struct ipfix_options 
 		struct selector_rec r = {
 			.odid = observation_domain_id,
 			.selector_id = 1,
-			.selector_algorithm =
-				n > 1 ? SELECTOR_UNIFORM_PROBABILISTIC : SELECTOR_SYSTEMATIC_COUNT,
+			.selector_algorithm = n > 1 ? SELECTOR_UNIFORM_PROBABILISTIC
+						    : SELECTOR_SYSTEMATIC_COUNT,
 			.packet_interval = 1,
 			.packet_space = n - 1,
 			.probability = 1.0 / n,
 			.pkts_observed = m->observed_packets,
-			.pkts_selected = m->observed_packets >= m->sampled_out_packets ?
-						 m->observed_packets - m->sampled_out_packets :
-						 0,
+			.pkts_selected = m->observed_packets >= m->sampled_out_packets
+						 ? m->observed_packets - m->sampled_out_packets
+						 : 0,
 		};
 
 		memcpy(buf, &r, sizeof(r));

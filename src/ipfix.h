@@ -26,11 +26,11 @@
 #define IPFIX_TID_IPV6_NAT 259 /* IPv6 flow with its translation */
 #define IPFIX_TID_IE_TYPE 260  /* RFC 5610 information element type records */
 /* Options templates (RFC 7011 4.3), same ids in NetFlow v9. */
-#define IPFIX_TID_EXPORTER 261  /* exporting process statistics, scope observationDomainId */
-#define IPFIX_TID_METERING 262  /* metering process statistics, scope observationDomainId */
-#define IPFIX_TID_SAMPLING 263  /* samplingInterval/Algorithm, scope observationDomainId */
+#define IPFIX_TID_EXPORTER 261	/* exporting process statistics, scope observationDomainId */
+#define IPFIX_TID_METERING 262	/* metering process statistics, scope observationDomainId */
+#define IPFIX_TID_SAMPLING 263	/* samplingInterval/Algorithm, scope observationDomainId */
 #define IPFIX_TID_INTERFACE 264 /* interface names, scope ingressInterface */
-#define IPFIX_TID_SELECTOR 265  /* PSAMP packet selection, scope observationDomainId */
+#define IPFIX_TID_SELECTOR 265	/* PSAMP packet selection, scope observationDomainId */
 
 /* Fields per template at most (Wireshark's default limit is 60). */
 #define IPFIX_MAX_FIELDS 60
@@ -56,23 +56,23 @@ struct ipfix_encoder;
  * IPFIX_TID_METERING and IPFIX_TID_SAMPLING (see docs/ipfix.md).
  */
 struct ipfix_metering {
-	uint64_t observed_packets;         /* XF_CNT_PACKETS: IP packets, before sampling */
-	uint64_t non_ip_packets;           /* XF_CNT_NON_IP */
-	uint64_t malformed_packets;        /* XF_CNT_MALFORMED */
-	uint64_t sampled_out_packets;      /* XF_CNT_SAMPLED_OUT */
-	uint64_t map_full_packets;         /* XF_CNT_MAP_FULL */
-	uint64_t lost_packets;             /* XF_CNT_RB_LOST_PACKETS */
-	uint64_t lost_octets;              /* XF_CNT_RB_LOST_OCTETS */
-	uint64_t lost_translations;        /* XF_CNT_XLAT_RB_LOST */
+	uint64_t observed_packets;	   /* XF_CNT_PACKETS: IP packets, before sampling */
+	uint64_t non_ip_packets;	   /* XF_CNT_NON_IP */
+	uint64_t malformed_packets;	   /* XF_CNT_MALFORMED */
+	uint64_t sampled_out_packets;	   /* XF_CNT_SAMPLED_OUT */
+	uint64_t map_full_packets;	   /* XF_CNT_MAP_FULL */
+	uint64_t lost_packets;		   /* XF_CNT_RB_LOST_PACKETS */
+	uint64_t lost_octets;		   /* XF_CNT_RB_LOST_OCTETS */
+	uint64_t lost_translations;	   /* XF_CNT_XLAT_RB_LOST */
 	uint64_t unsupported_translations; /* XF_CNT_XLAT_UNSUPPORTED */
-	uint64_t cache_evicted_flows;      /* flowcache_stats.evicted: exported early, cache full */
+	uint64_t cache_evicted_flows;	   /* flowcache_stats.evicted: exported early, cache full */
 };
 
 /* One row of the interface table (IPFIX_TID_INTERFACE). */
 struct ipfix_interface {
 	uint32_t ifindex;
-	char name[IPFIX_IFNAME_LEN];          /* NUL padded */
-	char description[IPFIX_IFDESCR_LEN];  /* NUL padded */
+	char name[IPFIX_IFNAME_LEN];	     /* NUL padded */
+	char description[IPFIX_IFDESCR_LEN]; /* NUL padded */
 };
 
 /* What one round of options records reports (for one collector). */
@@ -81,10 +81,10 @@ struct ipfix_options {
 	uint64_t exported_messages; /* to this collector so far */
 	uint64_t exported_records;
 	uint64_t exported_octets;
-	uint64_t not_sent_records;  /* records that could not be sent to it */
-	uint64_t not_sent_packets;  /* packets and octets those records counted */
+	uint64_t not_sent_records; /* records that could not be sent to it */
+	uint64_t not_sent_packets; /* packets and octets those records counted */
 	uint64_t not_sent_octets;
-	uint32_t sampling;          /* 1 packet in sampling (1 = every packet) */
+	uint32_t sampling; /* 1 packet in sampling (1 = every packet) */
 	struct ipfix_metering metering;
 	const struct ipfix_interface *interfaces;
 	int n_interfaces;
@@ -95,25 +95,25 @@ struct ipfix_options {
  * encoders. Built from the same spec tables as the IPFIX templates.
  */
 struct ipfix_field {
-	uint16_t id;     /* element id, enterprise bit clear */
-	uint32_t pen;    /* 0 for IANA elements */
-	uint16_t len;    /* bytes, the same on the wire and in the internal record */
+	uint16_t id;	 /* element id, enterprise bit clear */
+	uint32_t pen;	 /* 0 for IANA elements */
+	uint16_t len;	 /* bytes, the same on the wire and in the internal record */
 	uint16_t offset; /* in the internal record */
-	bool integer;    /* host byte order in the internal record: write big-endian */
+	bool integer;	 /* host byte order in the internal record: write big-endian */
 };
 
 struct ipfix_template_desc {
 	uint16_t tid;
 	uint16_t scope_count; /* options templates: the first scope_count fields */
 	uint16_t n_fields;
-	uint16_t record_len;  /* one data record on the wire */
+	uint16_t record_len; /* one data record on the wire */
 	struct ipfix_field fields[IPFIX_MAX_FIELDS];
 };
 
 struct ipfix_params {
 	uint32_t observation_domain_id;
 	uint32_t enterprise_number; /* PEN of the xlatflow elements */
-	bool zone_as_vrf;           /* also put the zone id in ingressVRFID (234) */
+	bool zone_as_vrf;	    /* also put the zone id in ingressVRFID (234) */
 	uint16_t max_message_len;   /* whole IPFIX message, header included */
 };
 

@@ -67,9 +67,7 @@ void ipfix_wire_write(const struct ipfix_wire *w, const uint8_t *rec, uint8_t *o
 			v8 = htobe64(v8);
 			memcpy(out, &v8, 8);
 			break;
-		default:
-			memcpy(out, src, s->len);
-			break;
+		default: memcpy(out, src, s->len); break;
 		}
 		out += s->len;
 	}

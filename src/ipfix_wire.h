@@ -40,10 +40,10 @@ static inline void ipfix_put32(uint8_t *p, uint32_t v)
  */
 struct ipfix_sets {
 	uint8_t *buf;
-	size_t len;       /* bytes used, header included */
+	size_t len;	  /* bytes used, header included */
 	size_t set_start; /* offset of the open set's header */
-	int set_id;       /* the open set, -1 = none */
-	size_t align;     /* sets are padded to a multiple of this (IPFIX 1, NetFlow v9 4) */
+	int set_id;	  /* the open set, -1 = none */
+	size_t align;	  /* sets are padded to a multiple of this (IPFIX 1, NetFlow v9 4) */
 };
 
 /* Bytes n more bytes of set id would take, with a new set's header and padding. */

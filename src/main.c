@@ -38,8 +38,16 @@ struct cli {
 };
 
 enum {
-	OPT_ACTIVE = 256, OPT_IDLE, OPT_NAT, OPT_SAMPLING, OPT_MAXFLOWS, OPT_KMAXFLOWS, OPT_DRAIN,
-	OPT_LOGLEVEL, OPT_PIDFILE, OPT_CHECK,
+	OPT_ACTIVE = 256,
+	OPT_IDLE,
+	OPT_NAT,
+	OPT_SAMPLING,
+	OPT_MAXFLOWS,
+	OPT_KMAXFLOWS,
+	OPT_DRAIN,
+	OPT_LOGLEVEL,
+	OPT_PIDFILE,
+	OPT_CHECK,
 };
 
 static const struct option long_opts[] = {
@@ -68,8 +76,10 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: xlatflowd [options]\n"
 		"  -c, --config FILE          configuration file (default %s)\n"
-		"  -i, --interface NAME       capture on NAME (pattern; repeatable; replaces the file's list)\n"
-		"  -C, --collector URL        udp://HOST:PORT or tcp://HOST:PORT (repeatable; replaces the file's)\n"
+		"  -i, --interface NAME       capture on NAME (pattern; repeatable; replaces the "
+		"file's list)\n"
+		"  -C, --collector URL        udp://HOST:PORT or tcp://HOST:PORT (repeatable; "
+		"replaces the file's)\n"
 		"      --active-timeout SEC   export long flows every SEC seconds\n"
 		"      --idle-timeout SEC     export flows idle for SEC seconds\n"
 		"      --nat-hook MODE        auto|fentry|kprobe|conntrack|off\n"
@@ -88,8 +98,8 @@ static void usage(FILE *out)
 }
 
 /* Parse an unsigned option value into *out; "--opt: 'x' is not a number in lo..hi". */
-static int parse_uint_opt(const char *opt, const char *val, uint32_t lo, uint32_t hi,
-			  uint32_t *out, char *err, size_t err_len)
+static int parse_uint_opt(const char *opt, const char *val, uint32_t lo, uint32_t hi, uint32_t *out,
+			  char *err, size_t err_len)
 {
 	char *end;
 	unsigned long v;
@@ -130,17 +140,14 @@ static int build_config(const struct cli *cli, struct xf_config *cfg, char *err,
 	    (rc = parse_uint_opt("--active-timeout", cli->active_timeout, 1, 86400,
 				 &cfg->active_timeout, err, err_len)) < 0)
 		return rc;
-	if (cli->idle_timeout &&
-	    (rc = parse_uint_opt("--idle-timeout", cli->idle_timeout, 1, 86400, &cfg->idle_timeout,
-				 err, err_len)) < 0)
+	if (cli->idle_timeout && (rc = parse_uint_opt("--idle-timeout", cli->idle_timeout, 1, 86400,
+						      &cfg->idle_timeout, err, err_len)) < 0)
 		return rc;
-	if (cli->sampling &&
-	    (rc = parse_uint_opt("--sampling", cli->sampling, 1, 1000000, &cfg->sampling, err,
-				 err_len)) < 0)
+	if (cli->sampling && (rc = parse_uint_opt("--sampling", cli->sampling, 1, 1000000,
+						  &cfg->sampling, err, err_len)) < 0)
 		return rc;
-	if (cli->max_flows &&
-	    (rc = parse_uint_opt("--max-flows", cli->max_flows, 1, 100000000, &cfg->max_flows, err,
-				 err_len)) < 0)
+	if (cli->max_flows && (rc = parse_uint_opt("--max-flows", cli->max_flows, 1, 100000000,
+						   &cfg->max_flows, err, err_len)) < 0)
 		return rc;
 	if (cli->kernel_max_flows &&
 	    (rc = parse_uint_opt("--kernel-max-flows", cli->kernel_max_flows, 1024, 16777216,
@@ -158,7 +165,8 @@ static int build_config(const struct cli *cli, struct xf_config *cfg, char *err,
 				found = m;
 		if (found < 0) {
 			snprintf(err, err_len,
-				 "--nat-hook: '%s' is not one of auto, fentry, kprobe, conntrack, off",
+				 "--nat-hook: '%s' is not one of auto, fentry, kprobe, conntrack, "
+				 "off",
 				 cli->nat_hook);
 			return -EINVAL;
 		}
@@ -168,7 +176,8 @@ static int build_config(const struct cli *cli, struct xf_config *cfg, char *err,
 		int lvl = log_level_parse(cli->log_level);
 
 		if (lvl < 0) {
-			snprintf(err, err_len, "--log-level: '%s' is not one of err, warn, info, debug",
+			snprintf(err, err_len,
+				 "--log-level: '%s' is not one of err, warn, info, debug",
 				 cli->log_level);
 			return -EINVAL;
 		}
@@ -217,15 +226,9 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case 'f': cli->foreground = true; break;
 		case OPT_CHECK: cli->check_config = true; break;
 		case 'v': cli->verbose = true; break;
-		case 'V':
-			printf("xlatflowd %s\n", PACKAGE_VERSION);
-			exit(0);
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return -EINVAL;
+		case 'V': printf("xlatflowd %s\n", PACKAGE_VERSION); exit(0);
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
 		}
 	}
 	if (optind < argc) {
@@ -370,7 +373,8 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGHUP) {
 						reload(cli, p, tfd);
-					} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+					} else if (si.ssi_signo == SIGTERM ||
+						   si.ssi_signo == SIGINT) {
 						log_info("%s: exporting cached flows and exiting",
 							 strsignal((int)si.ssi_signo));
 						running = false;

@@ -33,16 +33,11 @@ struct nathook {
 const char *nathook_mode_name(enum xf_nat_hook mode)
 {
 	switch (mode) {
-	case XF_NAT_AUTO:
-		return "auto";
-	case XF_NAT_FENTRY:
-		return "fentry";
-	case XF_NAT_KPROBE:
-		return "kprobe";
-	case XF_NAT_CONNTRACK:
-		return "conntrack";
-	case XF_NAT_OFF:
-		return "off";
+	case XF_NAT_AUTO: return "auto";
+	case XF_NAT_FENTRY: return "fentry";
+	case XF_NAT_KPROBE: return "kprobe";
+	case XF_NAT_CONNTRACK: return "conntrack";
+	case XF_NAT_OFF: return "off";
 	}
 	return "unknown";
 }
@@ -100,7 +95,9 @@ static int bpf_start(struct nathook *h, enum xf_nat_hook mode, char *why, size_t
 		/* ESRCH/ENOENT: the target is not in any kernel or module BTF, which
 		 * in practice means nf_nat.ko is not loaded (no NAT rules yet). */
 		if (err == -ESRCH || err == -ENOENT)
-			snprintf(why, len, "BPF_PROG_LOAD: nf_nat_manip_pkt not found (%s; nf_nat not loaded?)",
+			snprintf(why, len,
+				 "BPF_PROG_LOAD: nf_nat_manip_pkt not found (%s; nf_nat not "
+				 "loaded?)",
 				 strerror(-err));
 		else
 			snprintf(why, len, "BPF_PROG_LOAD: %s", strerror(-err));
@@ -150,8 +147,7 @@ static int start(struct nathook *h, enum xf_nat_hook mode, char *why, size_t len
 	return bpf_start(h, mode, why, len);
 }
 
-struct nathook *nathook_open(enum xf_nat_hook mode, nathook_cb cb, void *ctx, char *err,
-			     size_t len)
+struct nathook *nathook_open(enum xf_nat_hook mode, nathook_cb cb, void *ctx, char *err, size_t len)
 {
 	static const enum xf_nat_hook order[] = { XF_NAT_FENTRY, XF_NAT_KPROBE, XF_NAT_CONNTRACK };
 	struct nathook *h;

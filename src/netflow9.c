@@ -26,11 +26,11 @@ struct netflow9_encoder {
 	int n_tmpl;
 	uint32_t source_id;
 	uint64_t system_init_ms;
-	uint32_t sequence;       /* export packets sent */
-	struct ipfix_sets msg;   /* flowsets padded to 4 bytes */
+	uint32_t sequence;     /* export packets sent */
+	struct ipfix_sets msg; /* flowsets padded to 4 bytes */
 	size_t buf_len;
-	uint16_t count;          /* records (of any kind) in the message */
-	uint32_t records;        /* flow records in the message */
+	uint16_t count;	  /* records (of any kind) in the message */
+	uint32_t records; /* flow records in the message */
 	ipfix_emit_fn emit;
 	void *ctx;
 };
@@ -43,8 +43,7 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const struct ipfix_template_desc *desc_find(const struct netflow9_encoder *enc,
-						   uint16_t tid)
+static const struct ipfix_template_desc *desc_find(const struct netflow9_encoder *enc, uint16_t tid)
 {
 	for (int i = 0; i < enc->n_tmpl; i++)
 		if (enc->tmpl[i].tid == tid)

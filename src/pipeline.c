@@ -32,7 +32,7 @@ struct pipeline {
 	struct exporter *exp;
 	struct ifwatch *links;
 	struct xf_clock clock;
-	GHashTable *attached; /* ifindex -> interface name (owned) */
+	GHashTable *attached;	/* ifindex -> interface name (owned) */
 	uint64_t start_wall_ms; /* systemInitTimeMilliseconds, kept across reloads */
 };
 
@@ -44,8 +44,8 @@ static uint64_t mono_ms(void)
 /* --- flow path ------------------------------------------------------------ */
 
 /* The flow cache decided a record is due: join its translation, export it. */
-static void on_flow_export(void *ctx, const struct xf_flow_key *key,
-			   const struct xf_flow_stats *st, enum flow_end_reason reason)
+static void on_flow_export(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st,
+			   enum flow_end_reason reason)
 {
 	struct pipeline *p = ctx;
 	struct flow_record rec;
@@ -293,14 +293,10 @@ int pipeline_scan_interfaces(struct pipeline *p)
 int pipeline_fd(const struct pipeline *p, enum pipeline_fd which)
 {
 	switch (which) {
-	case PIPE_FD_FLOW_EVENTS:
-		return drain_events_fd(p->capture);
-	case PIPE_FD_NAT:
-		return p->nat ? nathook_fd(p->nat) : -1;
-	case PIPE_FD_LINKS:
-		return ifwatch_fd(p->links);
-	default:
-		return -1;
+	case PIPE_FD_FLOW_EVENTS: return drain_events_fd(p->capture);
+	case PIPE_FD_NAT: return p->nat ? nathook_fd(p->nat) : -1;
+	case PIPE_FD_LINKS: return ifwatch_fd(p->links);
+	default: return -1;
 	}
 }
 
@@ -309,12 +305,8 @@ void pipeline_handle_fd(struct pipeline *p, enum pipeline_fd which)
 	int rc;
 
 	switch (which) {
-	case PIPE_FD_FLOW_EVENTS:
-		drain_events(p->capture, on_drained, p);
-		break;
-	case PIPE_FD_NAT:
-		nathook_poll(p->nat);
-		break;
+	case PIPE_FD_FLOW_EVENTS: drain_events(p->capture, on_drained, p); break;
+	case PIPE_FD_NAT: nathook_poll(p->nat); break;
 	case PIPE_FD_LINKS:
 		rc = ifwatch_dispatch(p->links);
 		if (rc == -ENOBUFS) {
@@ -324,8 +316,7 @@ void pipeline_handle_fd(struct pipeline *p, enum pipeline_fd which)
 			log_warnx("rtnetlink: %s", strerror(-rc));
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -349,8 +340,7 @@ void pipeline_cycle(struct pipeline *p)
 		xlat_table_expire(p->xlat, mono_ms());
 }
 
-int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *err,
-			 size_t err_len)
+int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *err, size_t err_len)
 {
 	struct exporter *exp;
 	struct flowcache_timeouts t;
@@ -434,8 +424,7 @@ void pipeline_log_summary(const struct pipeline *p)
 	if (g_hash_table_size(p->attached) == 0)
 		log_warnx("no interface matches the configured patterns yet; waiting for one to "
 			  "appear");
-	log_info("NAT enrichment: %s",
-		 p->nat ? config_nat_hook_name(nathook_mode(p->nat)) : "off");
+	log_info("NAT enrichment: %s", p->nat ? config_nat_hook_name(nathook_mode(p->nat)) : "off");
 	for (int i = 0; i < p->cfg.n_collectors; i++)
 		log_info("collector %s (%s, mtu %u)", p->cfg.collectors[i].url,
 			 p->cfg.collectors[i].protocol == XF_PROTO_NETFLOW9 ? "netflow9" : "ipfix",

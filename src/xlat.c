@@ -37,9 +37,9 @@
 #define XLAT_MAX_RECORDS (1u << 30) /* ref = index << 2 | role in 32 bits */
 
 enum xlat_role {
-	ROLE_ORIG = 0,      /* O */
+	ROLE_ORIG = 0,	    /* O */
 	ROLE_ORIG_NAT = 1,  /* rev(R) */
-	ROLE_REPLY = 2,     /* R */
+	ROLE_REPLY = 2,	    /* R */
 	ROLE_REPLY_NAT = 3, /* rev(O) */
 	ROLE_COUNT = 4,
 };
@@ -92,10 +92,10 @@ struct xlat_table {
 	uint32_t used; /* occupied slots */
 
 	struct xlat_record *recs;
-	uint32_t n_recs;   /* high-water mark of recs[] */
+	uint32_t n_recs; /* high-water mark of recs[] */
 	uint32_t cap_recs;
 	uint32_t free_head; /* UINT32_MAX = none */
-	uint32_t live;      /* records in use */
+	uint32_t live;	    /* records in use */
 
 	uint64_t timeout_ms;
 	uint64_t remove_grace_ms;
@@ -551,7 +551,7 @@ bool xlat_table_lookup(const struct xlat_table *tab, const struct xf_flow_key *k
 		out->post_dport = r->orig_sport;
 	}
 	out->observed = (role == ROLE_ORIG || role == ROLE_REPLY) ? XLAT_OBSERVED_PRE
-								   : XLAT_OBSERVED_POST;
+								  : XLAT_OBSERVED_POST;
 	/* The connection's translation (O against rev(R)), whatever the direction. */
 	if (memcmp(r->orig_src, r->reply_dst, 16) != 0 || r->orig_sport != r->reply_dport)
 		out->type |= XLAT_TYPE_SNAT;

@@ -72,7 +72,7 @@ static const struct tuple_attrs orig_attrs = {
 };
 
 static const struct tuple_attrs reply_attrs = {
-	ATTR_REPL_L3PROTO,  ATTR_REPL_L4PROTO,  ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV4_DST,
+	ATTR_REPL_L3PROTO,  ATTR_REPL_L4PROTO,	ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV4_DST,
 	ATTR_REPL_IPV6_SRC, ATTR_REPL_IPV6_DST, ATTR_REPL_PORT_SRC, ATTR_REPL_PORT_DST,
 };
 
@@ -99,8 +99,7 @@ static int tuple_from_ct(const struct nf_conntrack *ct, const struct tuple_attrs
 		memcpy(t->src_addr, nfct_get_attr(ct, a->v6_src), 16);
 		memcpy(t->dst_addr, nfct_get_attr(ct, a->v6_dst), 16);
 		break;
-	default:
-		return -EAFNOSUPPORT;
+	default: return -EAFNOSUPPORT;
 	}
 	/* ICMP id/type/code are not ports: 0, as the kernel hook reports them. */
 	if (flow_proto_has_ports(t->proto) && nfct_attr_is_set(ct, a->sport) &&
@@ -346,8 +345,9 @@ struct xlat_conntrack *xlat_conntrack_open(nathook_cb cb, void *ctx, char *err, 
 		goto fail;
 	/* Subscribe before the first dump so nothing falls between the two. */
 	step = "bind";
-	if (mnl_socket_bind(c->events, NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_UPDATE |
-					       NF_NETLINK_CONNTRACK_DESTROY,
+	if (mnl_socket_bind(c->events,
+			    NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_UPDATE |
+				    NF_NETLINK_CONNTRACK_DESTROY,
 			    MNL_SOCKET_AUTOPID) < 0)
 		goto fail;
 	if (mnl_socket_bind(c->dumper, 0, MNL_SOCKET_AUTOPID) < 0)

@@ -45,7 +45,7 @@ struct xlat_conntrack_stats {
 	uint64_t destroyed; /* translations passed to the destroy callback */
 	uint64_t ignored;   /* untranslated or unsupported connections skipped */
 	uint64_t enobufs;   /* receive buffer overruns: events lost, resynced */
-	uint64_t dumps;     /* table dumps done */
+	uint64_t dumps;	    /* table dumps done */
 	uint64_t errors;    /* unparsable messages */
 };
 

@@ -50,7 +50,7 @@ enum xf_parse_result {
 #define XF_IP_OFFSET 0x1fff
 #define XF_IP6_OFFSET 0xfff8
 
-#define XF_ICMP_HLEN 8 /* every ICMP/ICMPv6 message has an 8-byte header */
+#define XF_ICMP_HLEN 8	/* every ICMP/ICMPv6 message has an 8-byte header */
 #define XF_SCTP_HLEN 12 /* common header: ports, verification tag, checksum */
 
 /* The 802.1Q/802.1ad tag after the outer MAC addresses. */
@@ -105,8 +105,8 @@ static __always_inline void *xf_skb_data_end(const struct __sk_buff *skb)
 }
 
 /* Ports, TCP flags and header length of the transport header at l4_off. */
-static __always_inline int xf_parse_l4(void *data, void *data_end, struct xf_pkt *pkt,
-				       __u32 l4_off, __u32 l3_end)
+static __always_inline int xf_parse_l4(void *data, void *data_end, struct xf_pkt *pkt, __u32 l4_off,
+				       __u32 l3_end)
 {
 	__u32 l4_avail;
 
@@ -184,8 +184,8 @@ static __always_inline int xf_parse_l4(void *data, void *data_end, struct xf_pkt
  * GSO/GRO super-packet, whose IP length field is not the wire length (BIG
  * TCP even writes 0), so the skb length stands in for it.
  */
-static __always_inline int xf_parse_ipv4(void *data, void *data_end, struct xf_pkt *pkt,
-					 __u32 off, __u32 l3_len, bool gso)
+static __always_inline int xf_parse_ipv4(void *data, void *data_end, struct xf_pkt *pkt, __u32 off,
+					 __u32 l3_len, bool gso)
 {
 	struct iphdr *iph = data + off;
 	__u32 ihl, ip_len;
@@ -223,8 +223,8 @@ static __always_inline bool xf_ipv6_is_ext(__u8 nexthdr)
 	       nexthdr == IPPROTO_FRAGMENT || nexthdr == IPPROTO_DSTOPTS;
 }
 
-static __always_inline int xf_parse_ipv6(void *data, void *data_end, struct xf_pkt *pkt,
-					 __u32 off, __u32 l3_len, bool gso)
+static __always_inline int xf_parse_ipv6(void *data, void *data_end, struct xf_pkt *pkt, __u32 off,
+					 __u32 l3_len, bool gso)
 {
 	struct ipv6hdr *ip6 = data + off;
 	__u32 ip_len, l4_off, l3_end;

@@ -90,8 +90,7 @@ static __always_inline int nat_ct_tuple(struct xf_tuple *t, const struct nf_conn
 		t->src_port = bpf_ntohs(sport);
 		t->dst_port = bpf_ntohs(dport);
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return 0;
 }

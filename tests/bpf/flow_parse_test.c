@@ -37,25 +37,25 @@ static const uint8_t mac_src[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 
 /* What a test packet looks like; build() turns it into bytes. */
 struct spec {
-	int family;              /* 4 or 6; 0 = only Ethernet + ethertype + payload */
-	uint16_t ethertype;      /* with family 0 */
+	int family;	    /* 4 or 6; 0 = only Ethernet + ethertype + payload */
+	uint16_t ethertype; /* with family 0 */
 	int n_vlan;
 	uint16_t tpid[4];
 	uint16_t vid[4];
 	uint8_t proto;
 	uint8_t tos;
-	int ip_opts;             /* IPv4 option bytes (multiple of 4) */
-	uint16_t frag;           /* IPv4 flags+offset field */
-	int n_ext;               /* IPv6 extension headers, in order */
+	int ip_opts;   /* IPv4 option bytes (multiple of 4) */
+	uint16_t frag; /* IPv4 flags+offset field */
+	int n_ext;     /* IPv6 extension headers, in order */
 	uint8_t ext[10];
-	uint16_t frag6;          /* IPv6 fragment header offset+M field */
-	bool no_l4;              /* non-first fragment: payload only */
+	uint16_t frag6; /* IPv6 fragment header offset+M field */
+	bool no_l4;	/* non-first fragment: payload only */
 	uint16_t sport, dport;
-	uint16_t tcp_flags;      /* with NS as 0x100 */
-	int tcp_opts;            /* bytes, multiple of 4 */
+	uint16_t tcp_flags; /* with NS as 0x100 */
+	int tcp_opts;	    /* bytes, multiple of 4 */
 	uint8_t icmp_type, icmp_code;
 	size_t payload;
-	size_t pad_to;           /* Ethernet padding: frame length at least this */
+	size_t pad_to; /* Ethernet padding: frame length at least this */
 };
 
 struct built {
@@ -335,7 +335,8 @@ static void check_one_flow(const struct xf_flow_key *k, uint64_t packets, uint64
 		fprintf(stderr, "  got family %u proto %u ports %u->%u vlan %u ifindex %u dir %u\n",
 			g->family, g->proto, g->src_port, g->dst_port, g->vlan_id, g->ifindex,
 			g->direction);
-		fprintf(stderr, "  want family %u proto %u ports %u->%u vlan %u ifindex %u dir %u\n",
+		fprintf(stderr,
+			"  want family %u proto %u ports %u->%u vlan %u ifindex %u dir %u\n",
 			k->family, k->proto, k->src_port, k->dst_port, k->vlan_id, k->ifindex,
 			k->direction);
 	}
@@ -347,8 +348,9 @@ static void check_one_flow(const struct xf_flow_key *k, uint64_t packets, uint64
 	CHECK(memcmp(st->dst_mac, mac_dst, 6) == 0);
 	CHECK(st->first_ns >= t0 && st->first_ns <= st->last_ns && st->last_ns <= t1);
 	if (!(st->first_ns >= t0 && st->first_ns <= st->last_ns && st->last_ns <= t1))
-		fprintf(stderr, "  t0 %" PRIu64 " first %" PRIu64 " last %" PRIu64 " t1 %" PRIu64 "\n",
-			t0, (uint64_t)st->first_ns, (uint64_t)st->last_ns, t1);
+		fprintf(stderr,
+			"  t0 %" PRIu64 " first %" PRIu64 " last %" PRIu64 " t1 %" PRIu64 "\n", t0,
+			(uint64_t)st->first_ns, (uint64_t)st->last_ns, t1);
 }
 
 /*
@@ -424,10 +426,9 @@ static void test_ipv4_udp_sctp_icmp(void)
 {
 	struct spec udp = V4(.proto = IPPROTO_UDP, .sport = 5353, .dport = 53, .payload = 50);
 	struct spec sctp = V4(.proto = IPPROTO_SCTP, .sport = 3868, .dport = 3869, .payload = 16);
-	struct spec echo = V4(.proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_code = 0,
-			      .payload = 56);
-	struct spec unreach = V4(.proto = IPPROTO_ICMP, .icmp_type = 3, .icmp_code = 3,
-				 .payload = 28);
+	struct spec echo = V4(.proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_code = 0, .payload = 56);
+	struct spec unreach =
+		V4(.proto = IPPROTO_ICMP, .icmp_type = 3, .icmp_code = 3, .payload = 28);
 	struct spec gre = V4(.proto = 47, .payload = 40);
 
 	one_flow_case("ipv4 udp", &udp, XF_DIR_EGRESS, 5, 0);
@@ -445,11 +446,11 @@ static void test_ipv4_options_and_fragments(void)
 			      .payload = 10, .tos = 0xb8);
 	struct spec maxopts = V4(.proto = IPPROTO_TCP, .ip_opts = 40, .sport = 3, .dport = 4,
 				 .tcp_opts = 40, .tcp_flags = 0x10);
-	struct spec first = V4(.proto = IPPROTO_UDP, .frag = 0x2000, .sport = 7, .dport = 8,
-			       .payload = 100);
+	struct spec first =
+		V4(.proto = IPPROTO_UDP, .frag = 0x2000, .sport = 7, .dport = 8, .payload = 100);
 	struct spec later = V4(.proto = IPPROTO_UDP, .frag = 185, .no_l4 = true, .payload = 100);
-	struct spec last = V4(.proto = IPPROTO_TCP, .frag = 0x2000 | 370, .no_l4 = true,
-			      .payload = 3);
+	struct spec last =
+		V4(.proto = IPPROTO_TCP, .frag = 0x2000 | 370, .no_l4 = true, .payload = 3);
 
 	one_flow_case("ipv4 options", &opts, XF_DIR_INGRESS, 2, 0);
 	one_flow_case("ipv4 max options", &maxopts, XF_DIR_INGRESS, 1, 0x10);
@@ -494,8 +495,8 @@ static void test_ipv6(void)
 
 static void test_vlan(void)
 {
-	struct spec q = V4(.proto = IPPROTO_UDP, .n_vlan = 1, .tpid = { 0x8100 },
-			   .vid = { 0x2064 }, .sport = 1, .dport = 2, .payload = 10);
+	struct spec q = V4(.proto = IPPROTO_UDP, .n_vlan = 1, .tpid = { 0x8100 }, .vid = { 0x2064 },
+			   .sport = 1, .dport = 2, .payload = 10);
 	struct spec qinq = V4(.proto = IPPROTO_TCP, .n_vlan = 2, .tpid = { 0x88a8, 0x8100 },
 			      .vid = { 200, 300 }, .sport = 3, .dport = 4, .tcp_flags = 0x02);
 	struct spec qinq6 = V6(.proto = IPPROTO_UDP, .n_vlan = 2, .tpid = { 0x8100, 0x8100 },
@@ -514,10 +515,10 @@ static void test_vlan(void)
 static void test_padding(void)
 {
 	/* 14 + 20 + 8 + 4 = 46 bytes, padded to a 60-byte frame: octets stay 32. */
-	struct spec s = V4(.proto = IPPROTO_UDP, .sport = 1, .dport = 2, .payload = 4,
-			   .pad_to = 60);
-	struct spec s6 = V6(.proto = IPPROTO_UDP, .sport = 1, .dport = 2, .payload = 0,
-			    .pad_to = 128);
+	struct spec s =
+		V4(.proto = IPPROTO_UDP, .sport = 1, .dport = 2, .payload = 4, .pad_to = 60);
+	struct spec s6 =
+		V6(.proto = IPPROTO_UDP, .sport = 1, .dport = 2, .payload = 0, .pad_to = 128);
 
 	one_flow_case("ethernet padding", &s, XF_DIR_INGRESS, 1, 0);
 	one_flow_case("ethernet padding v6", &s6, XF_DIR_INGRESS, 1, 0);
@@ -614,17 +615,16 @@ static void test_truncation(void)
 		V4(.proto = IPPROTO_UDP, .ip_opts = 8, .sport = 1, .dport = 2, .payload = 2),
 		V4(.proto = IPPROTO_SCTP, .sport = 1, .dport = 2),
 		V4(.proto = IPPROTO_ICMP, .icmp_type = 8),
-		V4(.proto = IPPROTO_UDP, .n_vlan = 2, .tpid = { 0x88a8, 0x8100 },
-		   .vid = { 1, 2 }, .sport = 1, .dport = 2),
+		V4(.proto = IPPROTO_UDP, .n_vlan = 2, .tpid = { 0x88a8, 0x8100 }, .vid = { 1, 2 },
+		   .sport = 1, .dport = 2),
 		V6(.proto = IPPROTO_TCP, .sport = 1, .dport = 2, .payload = 1),
 		V6(.proto = IPPROTO_ICMPV6, .icmp_type = 128),
 		V6(.proto = IPPROTO_UDP, .n_ext = 4,
-		   .ext = { EXT_HBH, EXT_ROUTING, EXT_FRAG, EXT_DSTOPTS }, .sport = 1,
-		   .dport = 2),
-		V6(.proto = IPPROTO_UDP, .n_ext = 1, .ext = { EXT_FRAG }, .frag6 = 8,
-		   .no_l4 = true, .payload = 0),
-		V6(.proto = IPPROTO_TCP, .n_vlan = 1, .tpid = { 0x8100 }, .vid = { 3 },
-		   .n_ext = 2, .ext = { EXT_HBH, EXT_DSTOPTS }, .sport = 1, .dport = 2),
+		   .ext = { EXT_HBH, EXT_ROUTING, EXT_FRAG, EXT_DSTOPTS }, .sport = 1, .dport = 2),
+		V6(.proto = IPPROTO_UDP, .n_ext = 1, .ext = { EXT_FRAG }, .frag6 = 8, .no_l4 = true,
+		   .payload = 0),
+		V6(.proto = IPPROTO_TCP, .n_vlan = 1, .tpid = { 0x8100 }, .vid = { 3 }, .n_ext = 2,
+		   .ext = { EXT_HBH, EXT_DSTOPTS }, .sport = 1, .dport = 2),
 		V4(.proto = IPPROTO_ICMP, .n_vlan = 1, .tpid = { 0x8100 }, .vid = { 3 },
 		   .ip_opts = 4, .icmp_type = 0),
 	};
@@ -648,8 +648,7 @@ static void expect_counter(const char *name, const uint8_t *pkt, size_t len, int
 	counters(cap, after);
 	drain(cap);
 	CHECK_U64(n_flows, 0);
-	CHECK_U64(after[XF_CNT_MALFORMED] - before[XF_CNT_MALFORMED],
-		  which == XF_CNT_MALFORMED);
+	CHECK_U64(after[XF_CNT_MALFORMED] - before[XF_CNT_MALFORMED], which == XF_CNT_MALFORMED);
 	CHECK_U64(after[XF_CNT_NON_IP] - before[XF_CNT_NON_IP], which == XF_CNT_NON_IP);
 	CHECK_U64(after[XF_CNT_PACKETS] - before[XF_CNT_PACKETS], 0);
 	if (tu_failures != fails)
@@ -661,10 +660,10 @@ static void test_malformed(void)
 	struct spec tcp = V4(.proto = IPPROTO_TCP, .sport = 1, .dport = 2, .payload = 20);
 	struct spec tcp6 = V6(.proto = IPPROTO_TCP, .sport = 1, .dport = 2, .payload = 20);
 	struct spec icmp = V4(.proto = IPPROTO_ICMP, .icmp_type = 8);
-	struct spec nine = V6(.proto = IPPROTO_UDP, .n_ext = 9, .sport = 1, .dport = 2,
-			      .ext = { EXT_DSTOPTS, EXT_DSTOPTS, EXT_DSTOPTS, EXT_DSTOPTS,
-				       EXT_DSTOPTS, EXT_DSTOPTS, EXT_DSTOPTS, EXT_DSTOPTS,
-				       EXT_DSTOPTS });
+	struct spec nine =
+		V6(.proto = IPPROTO_UDP, .n_ext = 9, .sport = 1, .dport = 2,
+		   .ext = { EXT_DSTOPTS, EXT_DSTOPTS, EXT_DSTOPTS, EXT_DSTOPTS, EXT_DSTOPTS,
+			    EXT_DSTOPTS, EXT_DSTOPTS, EXT_DSTOPTS, EXT_DSTOPTS });
 	struct built b, m;
 	size_t l3;
 
@@ -722,11 +721,14 @@ static void test_non_ip(void)
 {
 	struct spec arp = { .ethertype = 0x0806, .payload = 28 };
 	struct spec lldp = { .ethertype = 0x88cc, .payload = 40 };
-	struct spec four = { .ethertype = 0x0800, .n_vlan = 4,
-			     .tpid = { 0x8100, 0x8100, 0x8100, 0x8100 }, .vid = { 1, 2, 3, 4 },
+	struct spec four = { .ethertype = 0x0800,
+			     .n_vlan = 4,
+			     .tpid = { 0x8100, 0x8100, 0x8100, 0x8100 },
+			     .vid = { 1, 2, 3, 4 },
 			     .payload = 40 };
-	struct spec vlan_arp = { .ethertype = 0x0806, .n_vlan = 1, .tpid = { 0x8100 },
-				 .vid = { 5 }, .payload = 28 };
+	struct spec vlan_arp = {
+		.ethertype = 0x0806, .n_vlan = 1, .tpid = { 0x8100 }, .vid = { 5 }, .payload = 28
+	};
 	struct built b;
 
 	build(&arp, &b);
@@ -796,9 +798,8 @@ static void test_garbage(void)
 	}
 	CHECK_U64(after[XF_CNT_PACKETS] - before[XF_CNT_PACKETS], flow_packets);
 	CHECK_U64(after[XF_CNT_OCTETS] - before[XF_CNT_OCTETS], flow_octets);
-	CHECK_U64(after[XF_CNT_PACKETS] - before[XF_CNT_PACKETS] +
-			  after[XF_CNT_MALFORMED] - before[XF_CNT_MALFORMED] +
-			  after[XF_CNT_NON_IP] - before[XF_CNT_NON_IP],
+	CHECK_U64(after[XF_CNT_PACKETS] - before[XF_CNT_PACKETS] + after[XF_CNT_MALFORMED] -
+			  before[XF_CNT_MALFORMED] + after[XF_CNT_NON_IP] - before[XF_CNT_NON_IP],
 		  n - refused);
 	printf("garbage: %" PRIu64 " flows-packets, %" PRIu64 " malformed, %" PRIu64 " non-ip\n",
 	       after[XF_CNT_PACKETS] - before[XF_CNT_PACKETS],
@@ -818,8 +819,8 @@ static bool pin_cpu(int cpu)
 /* The same flow on two CPUs: sums, min/max times, OR of flags, tos of the later CPU. */
 static void test_percpu_merge(void)
 {
-	struct spec a = V4(.proto = IPPROTO_TCP, .sport = 1, .dport = 2, .tcp_flags = 0x02,
-			   .tos = 0x04);
+	struct spec a =
+		V4(.proto = IPPROTO_TCP, .sport = 1, .dport = 2, .tcp_flags = 0x02, .tos = 0x04);
 	struct spec b = a;
 	struct built ba, bb;
 	struct xf_flow_key k = expect_key(&a, XF_DIR_INGRESS);
@@ -851,11 +852,19 @@ static void test_percpu_merge(void)
 		struct xf_flow_stats v[3], m;
 
 		memset(v, 0, sizeof(v));
-		v[0] = (struct xf_flow_stats){ .packets = 2, .octets = 100, .first_ns = 50,
-					       .last_ns = 70, .tcp_flags = 1, .tos = 1,
+		v[0] = (struct xf_flow_stats){ .packets = 2,
+					       .octets = 100,
+					       .first_ns = 50,
+					       .last_ns = 70,
+					       .tcp_flags = 1,
+					       .tos = 1,
 					       .src_mac = { 1 } };
-		v[2] = (struct xf_flow_stats){ .packets = 1, .octets = 10, .first_ns = 40,
-					       .last_ns = 60, .tcp_flags = 4, .tos = 2,
+		v[2] = (struct xf_flow_stats){ .packets = 1,
+					       .octets = 10,
+					       .first_ns = 40,
+					       .last_ns = 60,
+					       .tcp_flags = 4,
+					       .tos = 2,
 					       .src_mac = { 2 } };
 		CHECK(drain_merge_percpu(v, 3, &m));
 		CHECK_U64(m.packets, 3);
@@ -1025,8 +1034,7 @@ static void test_second_capture(void)
 static struct flow events[256];
 static int n_events;
 
-static void collect_event(void *ctx, const struct xf_flow_key *key,
-			  const struct xf_flow_stats *st)
+static void collect_event(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st)
 {
 	if (n_events < 256) {
 		events[n_events].key = *key;
@@ -1210,8 +1218,7 @@ static void bench_established(void)
 	build(&s, &b);
 	run(cap, XF_DIR_INGRESS, &b, 1);
 	CHECK(run_ctx(cap, XF_DIR_INGRESS, b.b, b.len, repeat, NULL, &dur) == 0);
-	printf("xf_tc_ingress, established IPv4 TCP flow: %u ns/packet (repeat %d)\n", dur,
-	       repeat);
+	printf("xf_tc_ingress, established IPv4 TCP flow: %u ns/packet (repeat %d)\n", dur, repeat);
 	drain(cap);
 	CHECK_U64(n_flows, 1);
 	if (n_flows == 1)

@@ -37,7 +37,8 @@ static void on_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t records)
 
 static void make_templates(void)
 {
-	struct ipfix_params params = { .observation_domain_id = 1, .enterprise_number = 32473,
+	struct ipfix_params params = { .observation_domain_id = 1,
+				       .enterprise_number = 32473,
 				       .max_message_len = 65000 };
 	struct ipfix_options opts = { .sampling = 1 };
 	char err[256];

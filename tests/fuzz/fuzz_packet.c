@@ -94,8 +94,7 @@ static enum verdict parse_l4(const uint8_t *p, uint32_t l4, uint32_t end, struct
 			return V_MALFORMED;
 		e->key.dst_port = (uint16_t)(p[l4] << 8 | p[l4 + 1]);
 		return V_OK;
-	default:
-		return V_OK;
+	default: return V_OK;
 	}
 }
 
@@ -217,7 +216,8 @@ static void counters(uint64_t out[XF_CNT_MAX])
 static void dump_key(const char *what, const struct xf_flow_key *k)
 {
 	fprintf(stderr, "%s: family %u proto %u ports %u -> %u vlan %u ifindex %u dir %u\n", what,
-		k->family, k->proto, k->src_port, k->dst_port, k->vlan_id, k->ifindex, k->direction);
+		k->family, k->proto, k->src_port, k->dst_port, k->vlan_id, k->ifindex,
+		k->direction);
 }
 
 /* What the program stored for the frame: the last flow's key, all flows' stats. */
@@ -287,20 +287,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case V_MALFORMED:
 		if (d_pk || d_oc || n || d_ni != (v == V_NON_IP) || d_ma != (v == V_MALFORMED))
 			FUZZ_FAIL("%s frame: packets +%lu octets +%lu non-ip +%lu malformed +%lu, "
-				  "%d flows", v == V_NON_IP ? "non-IP" : "malformed",
-				  (unsigned long)d_pk, (unsigned long)d_oc, (unsigned long)d_ni,
-				  (unsigned long)d_ma, n);
+				  "%d flows",
+				  v == V_NON_IP ? "non-IP" : "malformed", (unsigned long)d_pk,
+				  (unsigned long)d_oc, (unsigned long)d_ni, (unsigned long)d_ma, n);
 		return 0;
-	case V_OK:
-		break;
+	case V_OK: break;
 	}
 	e.key.ifindex = LO_IFINDEX;
 	e.key.direction = XF_DIR_INGRESS;
 	if (d_pk != 1 || d_oc != e.ip_len || d_ni || d_ma || n != 1) {
 		dump_key("expected", &e.key);
 		FUZZ_FAIL("well-formed frame (ip length %u): packets +%lu octets +%lu non-ip +%lu "
-			  "malformed +%lu, %d flows", e.ip_len, (unsigned long)d_pk,
-			  (unsigned long)d_oc, (unsigned long)d_ni, (unsigned long)d_ma, n);
+			  "malformed +%lu, %d flows",
+			  e.ip_len, (unsigned long)d_pk, (unsigned long)d_oc, (unsigned long)d_ni,
+			  (unsigned long)d_ma, n);
 	}
 	if (memcmp(&st.key, &e.key, sizeof(st.key)) != 0) {
 		dump_key("expected", &e.key);
@@ -310,7 +310,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st.sum.packets != 1 || st.sum.octets != e.ip_len || st.sum.tcp_flags != e.tcp_flags ||
 	    st.sum.tos != e.tos)
 		FUZZ_FAIL("stats: packets %lu octets %lu (want %u) tcp_flags %#x (want %#x) tos %u "
-			  "(want %u)", (unsigned long)st.sum.packets, (unsigned long)st.sum.octets,
-			  e.ip_len, st.sum.tcp_flags, e.tcp_flags, st.sum.tos, e.tos);
+			  "(want %u)",
+			  (unsigned long)st.sum.packets, (unsigned long)st.sum.octets, e.ip_len,
+			  st.sum.tcp_flags, e.tcp_flags, st.sum.tos, e.tos);
 	return 0;
 }

@@ -50,17 +50,11 @@ static const char *proto_name(uint8_t proto)
 	static char num[8];
 
 	switch (proto) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_ICMP:
-		return "icmp";
-	case IPPROTO_ICMPV6:
-		return "icmpv6";
-	default:
-		snprintf(num, sizeof(num), "%u", proto);
-		return num;
+	case IPPROTO_TCP: return "tcp";
+	case IPPROTO_UDP: return "udp";
+	case IPPROTO_ICMP: return "icmp";
+	case IPPROTO_ICMPV6: return "icmpv6";
+	default: snprintf(num, sizeof(num), "%u", proto); return num;
 	}
 }
 
@@ -183,15 +177,9 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "qp:r:l:")) != -1) {
 		switch (opt) {
-		case 'q':
-			quiet = true;
-			break;
-		case 'p':
-			pause_ms = atol(optarg);
-			break;
-		case 'r':
-			refresh_ms = atol(optarg);
-			break;
+		case 'q': quiet = true; break;
+		case 'p': pause_ms = atol(optarg); break;
+		case 'r': refresh_ms = atol(optarg); break;
 		case 'l':
 			if (n_lookups == MAX_LOOKUPS ||
 			    parse_lookup(optarg, &lookups[n_lookups]) < 0) {
@@ -201,8 +189,10 @@ int main(int argc, char **argv)
 			n_lookups++;
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-q] [-p pause_ms] [-r refresh_ms] "
-				"[-l proto,src,sport,dst,dport]\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s [-q] [-p pause_ms] [-r refresh_ms] "
+				"[-l proto,src,sport,dst,dport]\n",
+				argv[0]);
 			return 2;
 		}
 	}

@@ -134,18 +134,10 @@ static uint64_t read_uint(const uint8_t *p, uint16_t len)
 	uint64_t v64 = 0;
 
 	switch (len) {
-	case 1:
-		memcpy(&v8, p, 1);
-		return v8;
-	case 2:
-		memcpy(&v16, p, 2);
-		return v16;
-	case 4:
-		memcpy(&v32, p, 4);
-		return v32;
-	case 8:
-		memcpy(&v64, p, 8);
-		return v64;
+	case 1: memcpy(&v8, p, 1); return v8;
+	case 2: memcpy(&v16, p, 2); return v16;
+	case 4: memcpy(&v32, p, 4); return v32;
+	case 8: memcpy(&v64, p, 8); return v64;
 	default:
 		/* reduced-length fields of odd sizes: host order integer of len bytes */
 		memcpy(&v64, p, len < 8 ? len : 8);
@@ -181,9 +173,7 @@ static void print_field(FILE *out, const fbInfoElement_t *ie, const uint8_t *p)
 	case FB_DT_MILSEC:
 	case FB_DT_MICROSEC:
 	case FB_DT_NANOSEC:
-	case FB_BOOL:
-		fprintf(out, "%" PRIu64, read_uint(p, len));
-		return;
+	case FB_BOOL: fprintf(out, "%" PRIu64, read_uint(p, len)); return;
 	case FB_INT_8:
 	case FB_INT_16:
 	case FB_INT_32:
@@ -225,9 +215,7 @@ static void print_field(FILE *out, const fbInfoElement_t *ie, const uint8_t *p)
 		fprintf(out, "\"%02x:%02x:%02x:%02x:%02x:%02x\"", p[0], p[1], p[2], p[3], p[4],
 			p[5]);
 		return;
-	case FB_STRING:
-		json_string(out, p, strnlen((const char *)p, len));
-		return;
+	case FB_STRING: json_string(out, p, strnlen((const char *)p, len)); return;
 	default:
 		fputc('"', out);
 		for (uint16_t i = 0; i < len; i++)
@@ -468,15 +456,9 @@ int main(int argc, char **argv)
 			o.port = optarg;
 			o.udp = opt == 'u';
 			break;
-		case 'b':
-			o.bind_addr = optarg;
-			break;
-		case 'c':
-			o.count = strtoul(optarg, NULL, 10);
-			break;
-		case 'T':
-			timeout = strtoul(optarg, NULL, 10);
-			break;
+		case 'b': o.bind_addr = optarg; break;
+		case 'c': o.count = strtoul(optarg, NULL, 10); break;
+		case 'T': timeout = strtoul(optarg, NULL, 10); break;
 		case 'o':
 			o.out = fopen(optarg, "w");
 			if (!o.out) {
@@ -484,11 +466,8 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			break;
-		case 'p':
-			o.pen = strtoul(optarg, NULL, 10);
-			break;
-		default:
-			usage();
+		case 'p': o.pen = strtoul(optarg, NULL, 10); break;
+		default: usage();
 		}
 	}
 	if (!o.port || optind != argc)

@@ -36,18 +36,12 @@ static void on_signal(int sig)
 static const char *proto_name(uint8_t proto, char *buf, size_t len)
 {
 	switch (proto) {
-	case 1:
-		return "icmp";
-	case 6:
-		return "tcp";
-	case 17:
-		return "udp";
-	case 58:
-		return "icmpv6";
-	case 132:
-		return "sctp";
-	case 136:
-		return "udplite";
+	case 1: return "icmp";
+	case 6: return "tcp";
+	case 17: return "udp";
+	case 58: return "icmpv6";
+	case 132: return "sctp";
+	case 136: return "udplite";
 	}
 	snprintf(buf, len, "%u", proto);
 	return buf;
@@ -56,12 +50,9 @@ static const char *proto_name(uint8_t proto, char *buf, size_t len)
 static const char *source_name(uint8_t source)
 {
 	switch (source) {
-	case XF_XLAT_SRC_FENTRY:
-		return "fentry";
-	case XF_XLAT_SRC_KPROBE:
-		return "kprobe";
-	case XF_XLAT_SRC_CONNTRACK:
-		return "conntrack";
+	case XF_XLAT_SRC_FENTRY: return "fentry";
+	case XF_XLAT_SRC_KPROBE: return "kprobe";
+	case XF_XLAT_SRC_CONNTRACK: return "conntrack";
 	}
 	return "unknown";
 }
@@ -87,8 +78,9 @@ static void print_event(void *ctx, const struct xf_xlat_event *ev)
 	printf("{\"source\":\"%s\",\"family\":%u,\"proto\":\"%s\",\"zone\":%u,"
 	       "\"orig\":\"%s\",\"reply\":\"%s\",\"reply_family\":%u,\"reply_proto\":%u,"
 	       "\"ts_ns\":%" PRIu64 "}\n",
-	       source_name(ev->source), ev->orig.family, proto_name(ev->orig.proto, pbuf, sizeof(pbuf)),
-	       ev->zone_id, orig, reply, ev->reply.family, ev->reply.proto, (uint64_t)ev->ts_ns);
+	       source_name(ev->source), ev->orig.family,
+	       proto_name(ev->orig.proto, pbuf, sizeof(pbuf)), ev->zone_id, orig, reply,
+	       ev->reply.family, ev->reply.proto, (uint64_t)ev->ts_ns);
 	fflush(stdout);
 	seen++;
 }
@@ -140,17 +132,10 @@ int main(int argc, char **argv)
 			else
 				usage();
 			break;
-		case 'c':
-			count = strtoul(optarg, NULL, 10);
-			break;
-		case 't':
-			timeout = strtod(optarg, NULL);
-			break;
-		case 'v':
-			verbose = 1;
-			break;
-		default:
-			usage();
+		case 'c': count = strtoul(optarg, NULL, 10); break;
+		case 't': timeout = strtod(optarg, NULL); break;
+		case 'v': verbose = 1; break;
+		default: usage();
 		}
 	}
 	if (optind != argc)
@@ -211,8 +196,8 @@ int main(int argc, char **argv)
 
 	if (nathook_read_counters(h, cnt) == 0)
 		fprintf(stderr,
-			"xf-natwatch: counters calls=%" PRIu64 " events=%" PRIu64 " rb_lost=%" PRIu64
-			" unsupported=%" PRIu64 " printed=%lu\n",
+			"xf-natwatch: counters calls=%" PRIu64 " events=%" PRIu64
+			" rb_lost=%" PRIu64 " unsupported=%" PRIu64 " printed=%lu\n",
 			cnt[XF_CNT_XLAT_CALLS], cnt[XF_CNT_XLAT_EVENTS], cnt[XF_CNT_XLAT_RB_LOST],
 			cnt[XF_CNT_XLAT_UNSUPPORTED], seen);
 	close(ep);

@@ -66,8 +66,8 @@ static void mac(uint8_t *dst, uint8_t last)
 }
 
 static void flow(struct flow_record *r, const char *src, uint16_t sport, const char *dst,
-		 uint16_t dport, uint8_t proto, uint64_t packets, uint64_t octets, uint64_t start_ms,
-		 uint64_t end_ms)
+		 uint16_t dport, uint8_t proto, uint64_t packets, uint64_t octets,
+		 uint64_t start_ms, uint64_t end_ms)
 {
 	memset(r, 0, sizeof(*r));
 	addr(r->key.src_addr, src);
@@ -119,8 +119,8 @@ static int set_a(struct flow_record *r)
 	r[1].key.direction = XF_DIR_EGRESS;
 	r[1].tos = 0x28;
 	r[1].end_reason = FLOW_END_ACTIVE;
-	xlat(&r[1], "198.18.0.2", 5353, "198.19.0.53", 53, "198.18.100.1", 61000,
-	     "198.18.200.53", 5353, 5, XLAT_OBSERVED_PRE, XLAT_TYPE_SNAT | XLAT_TYPE_DNAT);
+	xlat(&r[1], "198.18.0.2", 5353, "198.19.0.53", 53, "198.18.100.1", 61000, "198.18.200.53",
+	     5353, 5, XLAT_OBSERVED_PRE, XLAT_TYPE_SNAT | XLAT_TYPE_DNAT);
 
 	flow(&r[2], "2001:db8::1", 40002, "2001:db8::2", 80, 6, 5, 400, 1764140003000ULL,
 	     1764140004000ULL);
@@ -214,8 +214,8 @@ static void print_stats(struct exporter *exp)
 
 	exporter_get_stats(exp, &st);
 	printf("{\"messages\":%" PRIu64 ",\"records\":%" PRIu64 ",\"records_dropped\":%" PRIu64
-	       ",\"packets_dropped\":%" PRIu64 ",\"octets_dropped\":%" PRIu64
-	       ",\"bytes\":%" PRIu64 "}\n",
+	       ",\"packets_dropped\":%" PRIu64 ",\"octets_dropped\":%" PRIu64 ",\"bytes\":%" PRIu64
+	       "}\n",
 	       st.messages, st.records, st.records_dropped, st.packets_dropped, st.octets_dropped,
 	       st.bytes);
 	fflush(stdout);
@@ -255,30 +255,14 @@ int main(int argc, char **argv)
 			}
 			cfg.n_collectors++;
 			break;
-		case 'd':
-			cfg.observation_domain_id = strtoul(optarg, NULL, 10);
-			break;
-		case 'p':
-			cfg.enterprise_number = strtoul(optarg, NULL, 10);
-			break;
-		case 'z':
-			cfg.zone_as_vrf = true;
-			break;
-		case 'm':
-			mtu = strtoul(optarg, NULL, 10);
-			break;
-		case 'r':
-			cfg.template_refresh = strtoul(optarg, NULL, 10);
-			break;
-		case 'R':
-			cfg.template_refresh_messages = strtoul(optarg, NULL, 10);
-			break;
-		case '9':
-			netflow9 = true;
-			break;
-		case 's':
-			cfg.sampling = strtoul(optarg, NULL, 10);
-			break;
+		case 'd': cfg.observation_domain_id = strtoul(optarg, NULL, 10); break;
+		case 'p': cfg.enterprise_number = strtoul(optarg, NULL, 10); break;
+		case 'z': cfg.zone_as_vrf = true; break;
+		case 'm': mtu = strtoul(optarg, NULL, 10); break;
+		case 'r': cfg.template_refresh = strtoul(optarg, NULL, 10); break;
+		case 'R': cfg.template_refresh_messages = strtoul(optarg, NULL, 10); break;
+		case '9': netflow9 = true; break;
+		case 's': cfg.sampling = strtoul(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: xf-send-records --collector URL [options]\n");
 			return 1;
@@ -319,8 +303,8 @@ int main(int argc, char **argv)
 			k = set_b(recs);
 		} else if (sscanf(line, "bulk %lu", &n) == 1) {
 			for (unsigned long i = 1; i <= n; i++) {
-				flow(&recs[0], "198.18.2.1", 1024 + i % 60000, "198.19.2.1", 9, 17, i,
-				     i * 100, 1764140020000ULL + i, 1764140030000ULL + i);
+				flow(&recs[0], "198.18.2.1", 1024 + i % 60000, "198.19.2.1", 9, 17,
+				     i, i * 100, 1764140020000ULL + i, 1764140030000ULL + i);
 				recs[0].end_reason = FLOW_END_IDLE;
 				exporter_add(exp, &recs[0]);
 			}

@@ -111,8 +111,8 @@ static void cleanup(void)
 		child = -1;
 	}
 	if (ns_made) {
-		snprintf(cmd, sizeof(cmd), "ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
-			 ns_a, ns_b);
+		snprintf(cmd, sizeof(cmd),
+			 "ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null", ns_a, ns_b);
 		if (system(cmd) != 0)
 			fprintf(stderr, "cleanup: %s failed\n", cmd);
 		ns_made = false;
@@ -520,11 +520,11 @@ static void *drainer(void *arg)
 
 /* --- the test -------------------------------------------------------------- */
 
-#define RUN_WITH(test, ...)                                                            \
-	do {                                                                           \
-		int _before = tu_failures;                                             \
-		test(__VA_ARGS__);                                                     \
-		printf("%s %s\n", tu_failures == _before ? "ok" : "FAIL", #test);      \
+#define RUN_WITH(test, ...)                                                       \
+	do {                                                                      \
+		int _before = tu_failures;                                        \
+		test(__VA_ARGS__);                                                \
+		printf("%s %s\n", tu_failures == _before ? "ok" : "FAIL", #test); \
 	} while (0)
 
 static bool tc_lists(const char *dev, const char *where, const char *needle)
@@ -688,8 +688,8 @@ static void test_detach(struct capture *c, int ifindex)
 	drain_all(c);
 	drain_all(c);
 	CHECK_U64(capture_read_counters(c, cnt), 0);
-	CHECK_U64(cnt[XF_CNT_PACKETS], total_packets + cnt[XF_CNT_SAMPLED_OUT] +
-					       cnt[XF_CNT_RB_LOST_PACKETS]);
+	CHECK_U64(cnt[XF_CNT_PACKETS],
+		  total_packets + cnt[XF_CNT_SAMPLED_OUT] + cnt[XF_CNT_RB_LOST_PACKETS]);
 	CHECK_U64(cnt[XF_CNT_MALFORMED], 0);
 	printf("counters: %" PRIu64 " packets, %" PRIu64 " non-IP, %d flows\n",
 	       (uint64_t)cnt[XF_CNT_PACKETS], (uint64_t)cnt[XF_CNT_NON_IP], n_table);
@@ -699,8 +699,8 @@ static void test_detach(struct capture *c, int ifindex)
 static void test_foreign_filters(struct capture *c, int ifindex)
 {
 	CHECK_U64(sh("tc qdisc add dev %s clsact", veth_a), 0);
-	CHECK_U64(sh("tc filter add dev %s ingress prio 7 protocol all u32 match u32 0 0",
-		     veth_a), 0);
+	CHECK_U64(sh("tc filter add dev %s ingress prio 7 protocol all u32 match u32 0 0", veth_a),
+		  0);
 	CHECK_U64(capture_attach(c, ifindex), 0);
 	CHECK(capture_is_attached(c, ifindex));
 	CHECK(tc_lists(veth_a, "ingress", "xf_tc_ingress"));
@@ -714,8 +714,8 @@ static void test_foreign_filters(struct capture *c, int ifindex)
 	/* Our qdisc, but someone added a filter after us: the qdisc stays. */
 	CHECK_U64(capture_attach(c, ifindex), 0);
 	CHECK(has_clsact(veth_a));
-	CHECK_U64(sh("tc filter add dev %s egress prio 9 protocol all u32 match u32 0 0",
-		     veth_a), 0);
+	CHECK_U64(sh("tc filter add dev %s egress prio 9 protocol all u32 match u32 0 0", veth_a),
+		  0);
 	CHECK_U64(capture_detach(c, ifindex), 0);
 	CHECK(tc_empty(veth_a, "ingress"));
 	CHECK(tc_lists(veth_a, "egress", "u32"));
@@ -757,10 +757,9 @@ static void test_vlan_offload(struct capture *c, int ifindex)
 		return;
 	}
 	if (sh("ip -n %s link add link %s name %s.100 type vlan id 100", ns_b, veth_b, veth_b) ||
-	    sh("ip addr add 198.18.100.1/24 dev %s.100 && ip link set %s.100 up", veth_a,
-	       veth_a) ||
-	    sh("ip -n %s addr add 198.18.100.2/24 dev %s.100 && ip -n %s link set %s.100 up",
-	       ns_b, veth_b, ns_b, veth_b)) {
+	    sh("ip addr add 198.18.100.1/24 dev %s.100 && ip link set %s.100 up", veth_a, veth_a) ||
+	    sh("ip -n %s addr add 198.18.100.2/24 dev %s.100 && ip -n %s link set %s.100 up", ns_b,
+	       veth_b, ns_b, veth_b)) {
 		CHECK(0);
 		return;
 	}
@@ -796,11 +795,13 @@ static void test_vanished_interface(struct capture *c)
 
 	/* Same again, but attach (not detach) after the interface came back. */
 	CHECK_U64(sh("ip link add xfc%d index %d type veth peer name xfd%d", (int)owner, idx,
-		     (int)owner), 0);
+		     (int)owner),
+		  0);
 	CHECK_U64(capture_attach(c, idx), 0);
 	CHECK_U64(sh("ip link del xfc%d", (int)owner), 0);
 	CHECK_U64(sh("ip link add xfc%d index %d type veth peer name xfd%d", (int)owner, idx,
-		     (int)owner), 0);
+		     (int)owner),
+		  0);
 	idx2 = (int)if_nametoindex(name);
 	CHECK_U64(idx2, idx);
 	CHECK(!capture_is_attached(c, idx));

@@ -15,7 +15,8 @@ static void test_conversion(void)
 	CHECK_U64(clock_mono_to_wall_ms(&c, 5999999), 1700000000005ULL);
 	/* stepped back by one hour: both ends move together */
 	clock_set_offset(&c, 1700000000000000000LL - 3600000000000LL);
-	CHECK_U64(clock_mono_to_wall_ms(&c, 7000000000ULL) - clock_mono_to_wall_ms(&c, 5000000000ULL),
+	CHECK_U64(clock_mono_to_wall_ms(&c, 7000000000ULL) -
+			  clock_mono_to_wall_ms(&c, 5000000000ULL),
 		  2000);
 }
 

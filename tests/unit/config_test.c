@@ -156,7 +156,8 @@ static void test_defaults(void)
 
 	/* Defaults alone have no collector, so they must not validate. */
 	CHECK_INT(config_validate(&cfg, err, sizeof(err)), -EINVAL);
-	CHECK_STR(err, "configuration: no collector configured; set 'collectors' or use --collector");
+	CHECK_STR(err,
+		  "configuration: no collector configured; set 'collectors' or use --collector");
 
 	out = printed(&cfg);
 	want = golden("defaults.golden");
@@ -286,7 +287,8 @@ static void test_error_files(void)
 		if (rc == 0)
 			rc = config_validate(&cfg, err, sizeof(err));
 		if (rc != -EINVAL || strcmp(err, want) != 0) {
-			fprintf(stderr, "%s: rc %d, message\n  \"%s\"\nexpected -EINVAL and\n  \"%s\"\n",
+			fprintf(stderr,
+				"%s: rc %d, message\n  \"%s\"\nexpected -EINVAL and\n  \"%s\"\n",
 				conf, rc, err, want);
 			tu_failures++;
 		}
@@ -307,12 +309,12 @@ static void test_ranges(void)
 		const char *key;
 		long long lo, hi;
 	} keys[] = {
-		{ "active_timeout", 1, 86400 },   { "idle_timeout", 1, 86400 },
-		{ "max_flows", 1, 100000000 },    { "kernel_max_flows", 1024, 16777216 },
+		{ "active_timeout", 1, 86400 },	      { "idle_timeout", 1, 86400 },
+		{ "max_flows", 1, 100000000 },	      { "kernel_max_flows", 1024, 16777216 },
 		{ "ringbuf_size", 4096, 1073741824 }, { "drain_interval_ms", 10, 60000 },
-		{ "template_refresh", 1, 86400 }, { "template_refresh_messages", 0, 1000000 },
-		{ "sampling", 1, 1000000 },       { "enterprise_number", 1, 4294967295LL },
-		{ "xlat_timeout", 1, 86400 },     { "observation_domain_id", 0, 4294967295LL },
+		{ "template_refresh", 1, 86400 },     { "template_refresh_messages", 0, 1000000 },
+		{ "sampling", 1, 1000000 },	      { "enterprise_number", 1, 4294967295LL },
+		{ "xlat_timeout", 1, 86400 },	      { "observation_domain_id", 0, 4294967295LL },
 	};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -325,8 +327,9 @@ static void test_ranges(void)
 
 			/* The L suffix keeps libconfig from wrapping 4294967296. */
 			snprintf(text, sizeof(text), "\n%s = %lldL;\n", keys[i].key, bad[j]);
-			snprintf(want, sizeof(want), "range:2: '%s' must be in %lld..%lld, not %lld",
-				 keys[i].key, keys[i].lo, keys[i].hi, bad[j]);
+			snprintf(want, sizeof(want),
+				 "range:2: '%s' must be in %lld..%lld, not %lld", keys[i].key,
+				 keys[i].lo, keys[i].hi, bad[j]);
 			config_defaults(&cfg);
 			rc = config_load_string(&cfg, text, "range", err, sizeof(err));
 			CHECK_INT(rc, -EINVAL);
@@ -471,12 +474,14 @@ static void test_command_line(void)
 
 	CHECK_INT(config_add_collector(&cfg, "udp:/127.0.0.1:1", "--collector", err, sizeof(err)),
 		  -EINVAL);
-	CHECK_STR(err, "--collector: bad URL \"udp:/127.0.0.1:1\": scheme must be udp:// or tcp://");
+	CHECK_STR(err,
+		  "--collector: bad URL \"udp:/127.0.0.1:1\": scheme must be udp:// or tcp://");
 	CHECK_INT(cfg.n_collectors, 1);
 
 	for (int i = 1; i < XF_MAX_COLLECTORS; i++)
-		CHECK_INT(config_add_collector(&cfg, "udp://127.0.0.1:4739", "-c", err, sizeof(err)),
-			  0);
+		CHECK_INT(
+			config_add_collector(&cfg, "udp://127.0.0.1:4739", "-c", err, sizeof(err)),
+			0);
 	CHECK_INT(config_add_collector(&cfg, "udp://127.0.0.1:4739", "-c", err, sizeof(err)),
 		  -EINVAL);
 	CHECK_STR(err, "-c: too many collectors (at most 16)");
@@ -537,10 +542,12 @@ static void test_interfaces(void)
 	CHECK(!config_interface_wanted(&cfg, "eth0"));
 	CHECK(!config_interface_wanted(&cfg, "lo"));
 
-	CHECK_INT(config_load_string(&cfg,
-				     "interfaces = { include = [ \"eth0\", \"veth*\", \"en[ps]?\" ];"
-				     " exclude = [ \"lo\", \"veth9*\" ]; };",
-				     "ifaces", err, sizeof(err)), 0);
+	CHECK_INT(
+		config_load_string(&cfg,
+				   "interfaces = { include = [ \"eth0\", \"veth*\", \"en[ps]?\" ];"
+				   " exclude = [ \"lo\", \"veth9*\" ]; };",
+				   "ifaces", err, sizeof(err)),
+		0);
 	CHECK(config_interface_wanted(&cfg, "eth0"));
 	CHECK(!config_interface_wanted(&cfg, "eth1"));
 	CHECK(!config_interface_wanted(&cfg, "eth00"));
@@ -556,11 +563,13 @@ static void test_interfaces(void)
 
 	/* Everything but loopback; an empty exclude list removes the default "lo". */
 	CHECK_INT(config_load_string(&cfg, "interfaces = { include = [ \"*\" ]; };", "all", err,
-				     sizeof(err)), 0);
+				     sizeof(err)),
+		  0);
 	CHECK(config_interface_wanted(&cfg, "eth0"));
 	CHECK(!config_interface_wanted(&cfg, "lo"));
 	CHECK_INT(config_load_string(&cfg, "interfaces = { exclude = [ ]; };", "none", err,
-				     sizeof(err)), 0);
+				     sizeof(err)),
+		  0);
 	CHECK(config_interface_wanted(&cfg, "lo"));
 	CHECK_INT(cfg.n_exclude, 0);
 	config_release(&cfg);
@@ -643,8 +652,8 @@ static void test_docs_match(void)
 		bool at_line_start = a == shipped || a[-1] == '\n' ||
 				     (a[-1] == '\t' && (a - 1 == shipped || a[-2] == '\n'));
 
-		if (*a == '#' && at_line_start && a[1] >= 'a' && a[1] <= 'z' &&
-		    strchr(a, '=') && strchr(a, '=') < strchr(a, '\n'))
+		if (*a == '#' && at_line_start && a[1] >= 'a' && a[1] <= 'z' && strchr(a, '=') &&
+		    strchr(a, '=') < strchr(a, '\n'))
 			continue;
 		*b++ = *a;
 	}

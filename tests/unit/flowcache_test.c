@@ -31,8 +31,14 @@ static struct xf_flow_key mkkey(uint8_t last, uint16_t sport, uint8_t proto)
 {
 	struct xf_flow_key k = { 0 };
 
-	k.src_addr[0] = 198; k.src_addr[1] = 18; k.src_addr[2] = 1; k.src_addr[3] = last;
-	k.dst_addr[0] = 198; k.dst_addr[1] = 18; k.dst_addr[2] = 2; k.dst_addr[3] = 2;
+	k.src_addr[0] = 198;
+	k.src_addr[1] = 18;
+	k.src_addr[2] = 1;
+	k.src_addr[3] = last;
+	k.dst_addr[0] = 198;
+	k.dst_addr[1] = 18;
+	k.dst_addr[2] = 2;
+	k.dst_addr[3] = 2;
 	k.src_port = sport;
 	k.dst_port = 80;
 	k.proto = proto;
@@ -54,9 +60,9 @@ static struct xf_flow_stats mkstats(uint64_t pkts, uint64_t octets, uint64_t fir
 	return s;
 }
 
-static const struct flowcache_timeouts tmo = {
-	.active_ns = 60 * SEC, .idle_ns = 15 * SEC, .fin_grace_ns = 2 * SEC
-};
+static const struct flowcache_timeouts tmo = { .active_ns = 60 * SEC,
+					       .idle_ns = 15 * SEC,
+					       .fin_grace_ns = 2 * SEC };
 
 static void test_merge_and_idle(void)
 {
@@ -191,7 +197,9 @@ static uint64_t total_packets;
 static void count_export(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st,
 			 enum flow_end_reason reason)
 {
-	(void)ctx; (void)key; (void)reason;
+	(void)ctx;
+	(void)key;
+	(void)reason;
 	total_packets += st->packets;
 }
 
@@ -281,7 +289,8 @@ static void test_random_model(void)
 		seed ^= seed << 17;
 		r = (uint32_t)(seed >> 16);
 		if (step % 50000 >= 48000 && step % 2) /* burst: 1000 one-off keys */
-			idx = 4000 + (uint32_t)(step % 50000 - 48000) / 2 + 1000 * (step / 50000 % 4);
+			idx = 4000 + (uint32_t)(step % 50000 - 48000) / 2 +
+			      1000 * (step / 50000 % 4);
 		else if (r % 4) /* hot */
 			idx = (r >> 8) % 1000;
 		else /* this phase's cold keys */

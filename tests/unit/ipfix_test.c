@@ -568,8 +568,8 @@ static void check_record(const struct decoded *o, const struct flow_record *r, b
 	bool icmp = r->key.proto == (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6);
 	const struct xlat_info *x = &r->xlat;
 
-	CHECK_U64(o->tid, v4 ? (r->has_xlat ? IPFIX_TID_IPV4_NAT : IPFIX_TID_IPV4) :
-			       (r->has_xlat ? IPFIX_TID_IPV6_NAT : IPFIX_TID_IPV6));
+	CHECK_U64(o->tid, v4 ? (r->has_xlat ? IPFIX_TID_IPV4_NAT : IPFIX_TID_IPV4)
+			     : (r->has_xlat ? IPFIX_TID_IPV6_NAT : IPFIX_TID_IPV6));
 	check_common(d, r);
 	CHECK_U64(d->sport, icmp ? 0 : r->key.src_port);
 	CHECK_U64(d->dport, icmp ? 0 : r->key.dst_port);
@@ -1021,10 +1021,16 @@ static void test_options(void)
 		.not_sent_packets = 44,
 		.not_sent_octets = 4444,
 		.sampling = 1,
-		.metering = { .observed_packets = 1000, .non_ip_packets = 3, .malformed_packets = 2,
-			      .sampled_out_packets = 0, .map_full_packets = 9, .lost_packets = 6,
-			      .lost_octets = 600, .lost_translations = 8,
-			      .unsupported_translations = 1, .cache_evicted_flows = 12 },
+		.metering = { .observed_packets = 1000,
+			      .non_ip_packets = 3,
+			      .malformed_packets = 2,
+			      .sampled_out_packets = 0,
+			      .map_full_packets = 9,
+			      .lost_packets = 6,
+			      .lost_octets = 600,
+			      .lost_translations = 8,
+			      .unsupported_translations = 1,
+			      .cache_evicted_flows = 12 },
 		.interfaces = ifs,
 		.n_interfaces = N_IFS,
 	};

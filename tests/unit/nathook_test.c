@@ -18,14 +18,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                          \
-	do {                                                                       \
-		if (!(cond)) {                                                     \
+#define CHECK(cond, ...)                                                                \
+	do {                                                                            \
+		if (!(cond)) {                                                          \
 			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                              \
-			fputc('\n', stderr);                                       \
-			failures++;                                                \
-		}                                                                  \
+			fprintf(stderr, __VA_ARGS__);                                   \
+			fputc('\n', stderr);                                            \
+			failures++;                                                     \
+		}                                                                       \
 	} while (0)
 
 static void no_event(void *ctx, const struct xf_xlat_event *ev)
@@ -45,7 +45,8 @@ static void check_off(void)
 {
 	char err[256] = "untouched";
 
-	CHECK(nathook_open(XF_NAT_OFF, no_event, NULL, err, sizeof(err)) == NULL, "off gave a source");
+	CHECK(nathook_open(XF_NAT_OFF, no_event, NULL, err, sizeof(err)) == NULL,
+	      "off gave a source");
 	CHECK(err[0] == '\0', "off set an error: %s", err);
 	nathook_free(NULL);
 }
@@ -97,7 +98,8 @@ static enum xf_nat_hook check_auto(void)
 		}
 		/* skipped by auto: forcing it fails, and the error says which */
 		snprintf(prefix, sizeof(prefix), "%s: ", nathook_mode_name(order[i]));
-		CHECK(h == NULL, "forced %s worked but auto skipped it", nathook_mode_name(order[i]));
+		CHECK(h == NULL, "forced %s worked but auto skipped it",
+		      nathook_mode_name(order[i]));
 		CHECK(strncmp(err, prefix, strlen(prefix)) == 0 && strlen(err) > strlen(prefix),
 		      "error \"%s\"", err);
 		nathook_free(h);

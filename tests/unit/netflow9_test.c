@@ -248,8 +248,8 @@ static struct netflow9_encoder *enc_new(struct capture *c, uint16_t max_len, uin
 		.max_message_len = max_len,
 	};
 	char err[256] = "";
-	struct netflow9_encoder *enc = netflow9_encoder_new(&params, init_ms, capture_emit, c, err,
-							   sizeof(err));
+	struct netflow9_encoder *enc =
+		netflow9_encoder_new(&params, init_ms, capture_emit, c, err, sizeof(err));
 
 	CHECK(enc != NULL);
 	return enc;
@@ -407,8 +407,12 @@ static void test_flows_and_options(void)
 		.not_sent_packets = 44,
 		.not_sent_octets = 4444,
 		.sampling = 100,
-		.metering = { .observed_packets = 1000, .non_ip_packets = 3, .malformed_packets = 2,
-			      .sampled_out_packets = 990, .lost_packets = 6, .lost_octets = 600 },
+		.metering = { .observed_packets = 1000,
+			      .non_ip_packets = 3,
+			      .malformed_packets = 2,
+			      .sampled_out_packets = 990,
+			      .lost_packets = 6,
+			      .lost_octets = 600 },
 		.interfaces = ifs,
 		.n_interfaces = 2,
 	};
@@ -551,8 +555,7 @@ static void test_flows_and_options(void)
 			}
 			break;
 		}
-		default:
-			CHECK(!"unexpected options template");
+		default: CHECK(!"unexpected options template");
 		}
 	}
 	netflow9_encoder_free(enc);

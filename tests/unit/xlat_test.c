@@ -126,9 +126,9 @@ static void expect_xlat(const struct xlat_table *tab, struct xf_flow_key key, st
 		fprintf(stderr,
 			"line %d: ports %u>%u / %u>%u observed %u type %u zone %u, expected "
 			"%u>%u / %u>%u observed %u type %u zone %u\n",
-			line, xi.pre_sport, xi.pre_dport, xi.post_sport, xi.post_dport,
-			xi.observed, xi.type, xi.zone_id, e.pre_sport, e.pre_dport, e.post_sport,
-			e.post_dport, e.observed, e.type, e.zone);
+			line, xi.pre_sport, xi.pre_dport, xi.post_sport, xi.post_dport, xi.observed,
+			xi.type, xi.zone_id, e.pre_sport, e.pre_dport, e.post_sport, e.post_dport,
+			e.observed, e.type, e.zone);
 		tu_failures++;
 	}
 }
@@ -160,11 +160,11 @@ static void test_clusterip_dnat(void)
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, C, 40000, S, 80), C, 40000, S, 80, C, 40000, B, 8080,
 		    PRE, DNAT, 0);
 	/* rev(R): client -> backend, after DNAT */
-	EXPECT_XLAT(tab, flow(IPPROTO_TCP, C, 40000, B, 8080), C, 40000, S, 80, C, 40000, B,
-		    8080, POST, DNAT, 0);
+	EXPECT_XLAT(tab, flow(IPPROTO_TCP, C, 40000, B, 8080), C, 40000, S, 80, C, 40000, B, 8080,
+		    POST, DNAT, 0);
 	/* R: backend -> client, before un-DNAT */
-	EXPECT_XLAT(tab, flow(IPPROTO_TCP, B, 8080, C, 40000), B, 8080, C, 40000, S, 80, C,
-		    40000, PRE, DNAT, 0);
+	EXPECT_XLAT(tab, flow(IPPROTO_TCP, B, 8080, C, 40000), B, 8080, C, 40000, S, 80, C, 40000,
+		    PRE, DNAT, 0);
 	/* rev(O): service -> client, after un-DNAT */
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, S, 80, C, 40000), B, 8080, C, 40000, S, 80, C, 40000,
 		    POST, DNAT, 0);
@@ -208,8 +208,8 @@ static void test_masquerade_snat(void)
 		    PRE, SNAT, 0);
 	EXPECT_XLAT(tab, flow(IPPROTO_UDP, m, 1024, d, 443), C, 50000, d, 443, m, 1024, d, 443,
 		    POST, SNAT, 0);
-	EXPECT_XLAT(tab, flow(IPPROTO_UDP, d, 443, m, 1024), d, 443, m, 1024, d, 443, C, 50000,
-		    PRE, SNAT, 0);
+	EXPECT_XLAT(tab, flow(IPPROTO_UDP, d, 443, m, 1024), d, 443, m, 1024, d, 443, C, 50000, PRE,
+		    SNAT, 0);
 	EXPECT_XLAT(tab, flow(IPPROTO_UDP, d, 443, C, 50000), d, 443, m, 1024, d, 443, C, 50000,
 		    POST, SNAT, 0);
 	xlat_table_free(tab);
@@ -245,8 +245,7 @@ static void test_icmp_echo(void)
 	struct xf_xlat_event ev = event(IPPROTO_ICMP, C, 0, S, 0, B, 0, C, 0, 0);
 
 	xlat_table_update(tab, &ev, 1000);
-	EXPECT_XLAT(tab, flow(IPPROTO_ICMP, C, 0, S, 8 << 8), C, 0, S, 0, C, 0, B, 0, PRE, DNAT,
-		    0);
+	EXPECT_XLAT(tab, flow(IPPROTO_ICMP, C, 0, S, 8 << 8), C, 0, S, 0, C, 0, B, 0, PRE, DNAT, 0);
 	EXPECT_XLAT(tab, flow(IPPROTO_ICMP, C, 0, B, 8 << 8), C, 0, S, 0, C, 0, B, 0, POST, DNAT,
 		    0);
 	EXPECT_XLAT(tab, flow(IPPROTO_ICMP, B, 0, C, 0), B, 0, C, 0, S, 0, C, 0, PRE, DNAT, 0);
@@ -262,12 +261,12 @@ static void test_icmp_echo(void)
 
 	xlat_table_update(tab, &ev6, 1000);
 	CHECK_U64(xlat_table_size(tab), 2);
-	EXPECT_XLAT(tab, flow(IPPROTO_ICMPV6, c6, 0, d6, 128 << 8), c6, 0, d6, 0, m6, 0, d6, 0,
-		    PRE, SNAT, 0);
+	EXPECT_XLAT(tab, flow(IPPROTO_ICMPV6, c6, 0, d6, 128 << 8), c6, 0, d6, 0, m6, 0, d6, 0, PRE,
+		    SNAT, 0);
 	EXPECT_XLAT(tab, flow(IPPROTO_ICMPV6, m6, 0, d6, 128 << 8), c6, 0, d6, 0, m6, 0, d6, 0,
 		    POST, SNAT, 0);
-	EXPECT_XLAT(tab, flow(IPPROTO_ICMPV6, d6, 0, m6, 129 << 8), d6, 0, m6, 0, d6, 0, c6, 0,
-		    PRE, SNAT, 0);
+	EXPECT_XLAT(tab, flow(IPPROTO_ICMPV6, d6, 0, m6, 129 << 8), d6, 0, m6, 0, d6, 0, c6, 0, PRE,
+		    SNAT, 0);
 	EXPECT_XLAT(tab, flow(IPPROTO_ICMPV6, d6, 0, c6, 129 << 8), d6, 0, m6, 0, d6, 0, c6, 0,
 		    POST, SNAT, 0);
 	xlat_table_free(tab);
@@ -280,8 +279,8 @@ static void test_two_zones(void)
 	struct xf_xlat_event z1 = event(IPPROTO_TCP, C, 40000, S, 80, B, 8080, C, 40000, 1);
 	struct xf_xlat_event z2 = z1;
 	struct xf_xlat_event other = event(IPPROTO_TCP, C, 40002, S, 80, B, 8080, C, 40002, 7);
-	struct xf_xlat_event z2b = event(IPPROTO_TCP, C, 40000, S, 80, "198.18.2.3", 8080, C,
-					 40000, 2);
+	struct xf_xlat_event z2b =
+		event(IPPROTO_TCP, C, 40000, S, 80, "198.18.2.3", 8080, C, 40000, 2);
 
 	z2.zone_id = 2;
 	xlat_table_update(tab, &z1, 1000);
@@ -370,8 +369,8 @@ static void test_replace(void)
 {
 	struct xlat_table *tab = xlat_table_new(5000);
 	struct xf_xlat_event a = event(IPPROTO_TCP, C, 40000, S, 80, B, 8080, C, 40000, 0);
-	struct xf_xlat_event b = event(IPPROTO_TCP, C, 40000, S, 80, "198.18.2.9", 9090,
-				       "198.18.0.1", 2000, 4);
+	struct xf_xlat_event b =
+		event(IPPROTO_TCP, C, 40000, S, 80, "198.18.2.9", 9090, "198.18.0.1", 2000, 4);
 
 	xlat_table_update(tab, &a, 1000);
 	xlat_table_update(tab, &b, 2000);
@@ -380,12 +379,12 @@ static void test_replace(void)
 	CHECK(!found(tab, flow(IPPROTO_TCP, B, 8080, C, 40000)));
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, C, 40000, S, 80), C, 40000, S, 80, "198.18.0.1", 2000,
 		    "198.18.2.9", 9090, PRE, SNAT | DNAT, 4);
-	EXPECT_XLAT(tab, flow(IPPROTO_TCP, "198.18.0.1", 2000, "198.18.2.9", 9090), C, 40000, S,
-		    80, "198.18.0.1", 2000, "198.18.2.9", 9090, POST, SNAT | DNAT, 4);
+	EXPECT_XLAT(tab, flow(IPPROTO_TCP, "198.18.0.1", 2000, "198.18.2.9", 9090), C, 40000, S, 80,
+		    "198.18.0.1", 2000, "198.18.2.9", 9090, POST, SNAT | DNAT, 4);
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, "198.18.2.9", 9090, "198.18.0.1", 2000), "198.18.2.9",
 		    9090, "198.18.0.1", 2000, S, 80, C, 40000, PRE, SNAT | DNAT, 4);
-	EXPECT_XLAT(tab, flow(IPPROTO_TCP, S, 80, C, 40000), "198.18.2.9", 9090, "198.18.0.1",
-		    2000, S, 80, C, 40000, POST, SNAT | DNAT, 4);
+	EXPECT_XLAT(tab, flow(IPPROTO_TCP, S, 80, C, 40000), "198.18.2.9", 9090, "198.18.0.1", 2000,
+		    S, 80, C, 40000, POST, SNAT | DNAT, 4);
 	/* The replacement refreshed it: alive at 6999, gone at 7000. */
 	xlat_table_expire(tab, 6999);
 	CHECK_U64(xlat_table_size(tab), 1);
@@ -415,7 +414,7 @@ static void test_remove_grace(void)
 	/* Still found during the grace, by every tuple. */
 	EXPECT_XLAT(tab, flow(IPPROTO_TCP, S, 80, C, 40000), B, 8080, C, 40000, S, 80, C, 40000,
 		    POST, DNAT, 0);
-	xlat_table_expire(tab, 31000); /* arms the grace: gone at 33000 */
+	xlat_table_expire(tab, 31000);	 /* arms the grace: gone at 33000 */
 	xlat_table_remove(tab, &a.orig); /* a duplicate DESTROY does not restart it */
 	xlat_table_expire(tab, 32999);
 	CHECK(found(tab, flow(IPPROTO_TCP, C, 40000, B, 8080)));
