@@ -141,6 +141,7 @@ struct prog {
 	size_t value_size; /* per CPU */
 	struct bpf_object *obj;
 	struct capture *cap; /* xlatflow's: map_fd is its flow_index, the flows are in slots */
+	struct drain *drain; /* cap's */
 };
 
 static int load_ref(struct prog *pr, const char *dir, const char *name, const char *map)
@@ -234,7 +235,7 @@ static void drop_flow(void *ctx, const struct xf_flow_key *key, const struct xf_
 static void prog_clear(const struct prog *pr)
 {
 	map_clear(pr->map_fd, pr->key_size);
-	if (pr->cap && drain_flows(pr->cap, drop_flow, NULL) < 0) {
+	if (pr->drain && drain_flows(pr->drain, drop_flow, NULL) < 0) {
 		fprintf(stderr, "drain_flows failed\n");
 		exit(1);
 	}
@@ -356,6 +357,7 @@ int main(int argc, char **argv)
 	progs[P_XF].map_fd = capture_index_fd(cap);
 	progs[P_XF].key_size = sizeof(struct xf_flow_key);
 	progs[P_XF].cap = cap;
+	progs[P_XF].drain = drain_new(cap);
 	if (load_ref(&progs[P_COUNTER], dir, "ref_counter", "ref_flows") ||
 	    load_ref(&progs[P_EMPTY], dir, "ref_empty", NULL))
 		return 1;
@@ -444,6 +446,7 @@ int main(int argc, char **argv)
 
 	bpf_object__close(progs[P_COUNTER].obj);
 	bpf_object__close(progs[P_EMPTY].obj);
+	drain_free(progs[P_XF].drain);
 	capture_free(cap);
 	return 0;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Kernel side scaling and memory (src/capture.c, src/drain.c):
+ * Kernel side scaling and memory (src/capture.c, src/drain.c, src/tc_hook.c):
  *   memory   bytes per flow of the flow maps (flow_index and both slot
  *            arrays): the kernel's own count (memlock in /proc/self/fdinfo)
  *            over max_entries, next to a per-CPU hash of the same size (the
@@ -11,7 +11,7 @@
  *            read by system calls costs); the fixed cost of each (drain's
  *            epoch flip and wait, the hash's walk of every bucket) is
  *            measured with no flow and taken out
- *   attach   capture_attach() on 2 -> 500 veth interfaces created in a
+ *   attach   tc_hook_attach() on 2 -> 500 veth interfaces created in a
  *            network namespace of our own: time per interface as the count
  *            grows, process RSS and kernel slab growth per interface
  *
@@ -37,6 +37,7 @@
 #include "drain.h"
 #include "kmap_fill.h"
 #include "log.h"
+#include "tc_hook.h"
 #include "xlatflow_shared.h"
 
 #define FILL_BATCH 8192
@@ -210,7 +211,7 @@ static double hash_drain(int fd, uint32_t n, int ncpus)
 }
 
 /* Best of 3 of drain_flows() (CPU time) on slots holding n flows. */
-static double time_drain(struct capture *c, uint32_t n, int ncpus)
+static double time_drain(struct capture *c, struct drain *d, uint32_t n, int ncpus)
 {
 	double best = 1e9;
 
@@ -222,7 +223,7 @@ static double time_drain(struct capture *c, uint32_t n, int ncpus)
 			kmap_fill_slots(c, n, fill_flow, &ncpus);
 		drained = 0;
 		t0 = bench_cpu_s();
-		if (drain_flows(c, on_drained, NULL) < 0) {
+		if (drain_flows(d, on_drained, NULL) < 0) {
 			fprintf(stderr, "drain_flows failed\n");
 			exit(1);
 		}
@@ -257,12 +258,13 @@ static double time_hash(int fd, uint32_t n, int ncpus)
 static void bench_drain(uint32_t max, FILE *df)
 {
 	struct capture *c = open_capture(max);
+	struct drain *d = drain_new(c);
 	int ref = percpu_hash_new(max);
 	int ncpus = libbpf_num_possible_cpus();
 	double empty, hash_empty, first_per = 0;
 
-	time_drain(c, 0, ncpus); /* warm: the drain state, the slot pages */
-	empty = time_drain(c, 0, ncpus);
+	time_drain(c, d, 0, ncpus); /* warm: the drain state, the slot pages */
+	empty = time_drain(c, d, 0, ncpus);
 	hash_empty = time_hash(ref, 0, ncpus);
 
 	printf("### Kernel flow transfer (drain), 1k -> %u flows\n\n", max);
@@ -279,7 +281,7 @@ static void bench_drain(uint32_t max, FILE *df)
 	       "drain / hash | drain ns/flow vs 1k |\n|---:|---:|---:|---:|---:|---:|---:|\n");
 	/* 1k, 10k, ... and last exactly max */
 	for (uint32_t n = max < 1000 ? max : 1000;; n = (uint64_t)n * 10 > max ? max : n * 10) {
-		double t = time_drain(c, n, ncpus), raw = time_hash(ref, n, ncpus);
+		double t = time_drain(c, d, n, ncpus), raw = time_hash(ref, n, ncpus);
 		double per = (t - empty) / n * 1e9, rper = (raw - hash_empty) / n * 1e9;
 
 		if (!first_per)
@@ -293,6 +295,7 @@ static void bench_drain(uint32_t max, FILE *df)
 	}
 	printf("\n");
 	close(ref);
+	drain_free(d);
 	capture_free(c);
 }
 
@@ -302,6 +305,8 @@ static void bench_attach(int n_if, FILE *af)
 {
 	static const int marks[] = { 2, 10, 50, 100, 250, 500, 1000 };
 	char name[IFNAMSIZ];
+	struct tc_hook_prog prog[2];
+	struct tc_hook *h;
 	struct capture *c;
 	FILE *ip;
 	long rss0, slab0;
@@ -323,6 +328,11 @@ static void bench_attach(int n_if, FILE *af)
 		exit(1);
 	}
 	c = open_capture(0);
+	for (int dir = 0; dir < 2; dir++)
+		prog[dir] = (struct tc_hook_prog){ .fd = capture_prog_fd(c, dir),
+						   .id = capture_prog_id(c, dir),
+						   .name = capture_prog_name(c, dir) };
+	h = tc_hook_new(prog);
 	rss0 = (bench_rss_bytes() / 1024);
 	slab0 = meminfo_kb("Slab");
 	printf("### Attach to 2 -> %d veth interfaces (one network namespace)\n\n", n_if);
@@ -340,7 +350,7 @@ static void bench_attach(int n_if, FILE *af)
 
 			snprintf(name, sizeof(name), "xfb%d%c", done / 2, done % 2 ? 'b' : 'a');
 			idx = (int)if_nametoindex(name);
-			rc = idx ? capture_attach(c, idx) : -ENODEV;
+			rc = idx ? tc_hook_attach(h, idx) : -ENODEV;
 			if (rc) {
 				fprintf(stderr, "attach %s: %s\n", name, strerror(-rc));
 				exit(1);
@@ -357,10 +367,11 @@ static void bench_attach(int n_if, FILE *af)
 			fprintf(af, "%d %.4f\n", done, t_prev);
 	}
 	t0 = bench_wall_s();
-	capture_free(c); /* detaches every interface */
-	printf("\ncapture_free (detach all %d): %.3f ms per interface. Slab is machine-wide: "
+	tc_hook_free(h); /* detaches every interface */
+	printf("\ntc_hook_free (detach all %d): %.3f ms per interface. Slab is machine-wide: "
 	       "approximate.\n\n",
 	       done, (bench_wall_s() - t0) / done * 1e3);
+	capture_free(c);
 }
 
 int main(int argc, char **argv)

@@ -208,6 +208,12 @@ static void kmap_fill_input(struct capture *kc, const struct input *in, size_t n
 	kmap_fill_slots(kc, n, input_flow, (void *)in);
 }
 
+/* xlatflowd's kernel side without the TC hook: the flow slots and their drain. */
+struct kmap {
+	struct capture *c;
+	struct drain *d;
+};
+
 /* As pipeline.c's drain callback (without the sampling renormalisation, 1:1 here). */
 static void on_drained(void *arg, const struct xf_flow_key *key, const struct xf_flow_stats *st)
 {
@@ -219,20 +225,32 @@ static void on_prefetch(void *arg, const struct xf_flow_key *key)
 	flowcache_prefetch(arg, key);
 }
 
-static struct capture *kmap_open(size_t n)
+static struct kmap *kmap_open(size_t n)
 {
 	struct capture_opts o = { .kernel_max_flows = 65536, .sampling = 1 };
 	char err[256];
-	struct capture *kc;
+	struct kmap *km = calloc(1, sizeof(*km));
 
+	if (!km)
+		abort();
 	while (o.kernel_max_flows < n)
 		o.kernel_max_flows *= 2;
-	kc = capture_open(&o, err, sizeof(err));
-	if (!kc) {
+	km->c = capture_open(&o, err, sizeof(err));
+	if (!km->c) {
 		fprintf(stderr, "capture_open: %s\n", err);
 		exit(1);
 	}
-	return kc;
+	km->d = drain_new(km->c);
+	return km;
+}
+
+static void kmap_close(struct kmap *km)
+{
+	if (!km)
+		return;
+	drain_free(km->d);
+	capture_free(km->c);
+	free(km);
 }
 
 /* Datagrams the last pass of stage_pipeline sent. */
@@ -247,15 +265,15 @@ struct times {
  * The whole path, as xlatflowd runs it: secs[0] is the first pass (cache
  * memory touched for the first time), secs[1] the second pass over the same
  * cache and encoder (slots reused from the free list: the steady state of a
- * running daemon). With kc, each pass starts from the kernel flow slots:
+ * running daemon). With km, each pass starts from the kernel flow slots:
  * filled (not timed), then drain_flows() into the cache (timed, its system
  * time included: process CPU time). noinline: callgrind toggles collection
  * on it.
  */
 __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, int port,
-					      struct capture *kc, double secs[2]);
+					      struct kmap *km, double secs[2]);
 __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, int port,
-					      struct capture *kc, double secs[2])
+					      struct kmap *km, double secs[2])
 {
 	struct ctx c = { 0 };
 	struct flowcache *fc;
@@ -285,13 +303,13 @@ __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, 
 
 		if (c.exp)
 			exporter_get_stats(c.exp, &es0);
-		if (kc)
-			kmap_fill_input(kc, in, n);
+		if (km)
+			kmap_fill_input(km->c, in, n);
 		t0 = bench_cpu_s();
 		c.records = 0;
-		if (kc) {
-			drain_set_prefetch(kc, on_prefetch); /* as pipeline.c does */
-			if (drain_flows(kc, on_drained, fc) != (int)n) {
+		if (km) {
+			drain_set_prefetch(km->d, on_prefetch); /* as pipeline.c does */
+			if (drain_flows(km->d, on_drained, fc) != (int)n) {
 				fprintf(stderr, "drain_flows did not return %zu flows\n", n);
 				exit(1);
 			}
@@ -519,7 +537,7 @@ int main(int argc, char **argv)
 	const char *stage = NULL;
 	double s_upd[32], s_flush[32], s_enc[32], s_send[32], s_pipe[32], s_cold[32], s_raw[32];
 	double s_kern[32], s_floor[32], s_gso[32];
-	struct capture *kc;
+	struct kmap *km;
 	double two[2];
 	struct input *in;
 	struct raw_rec *raw;
@@ -569,7 +587,7 @@ int main(int argc, char **argv)
 	}
 
 	/* the kernel map stage needs root (BPF maps); without it, that row says so */
-	kc = geteuid() == 0 ? kmap_open(n) : NULL;
+	km = geteuid() == 0 ? kmap_open(n) : NULL;
 	for (int r = 0; r < rounds; r++) {
 		stage_cache(in, n, &s_upd[r], &s_flush[r]);
 		stage_encode(in, n, &s_enc[r]);
@@ -580,18 +598,17 @@ int main(int argc, char **argv)
 		s_pipe[r] = two[1];
 		stage_send_floor(port, pipeline_messages, 0, &s_floor[r]);
 		stage_send_floor(port, pipeline_messages, 1, &s_gso[r]);
-		if (kc) {
-			stage_pipeline(in, n, port, kc, two);
+		if (km) {
+			stage_pipeline(in, n, port, km, two);
 			s_kern[r] = two[1];
 		}
 		stage_raw(raw, n, &s_raw[r]);
 	}
-	capture_free(kc);
 	double upd = bench_median(s_upd, rounds), flush = bench_median(s_flush, rounds);
 	double enc = bench_median(s_enc, rounds), nosend = bench_median(s_send, rounds);
 	double pipe = bench_median(s_pipe, rounds), cold = bench_median(s_cold, rounds);
 	double rawt = bench_median(s_raw, rounds);
-	double kern = kc ? bench_median(s_kern, rounds) : 0;
+	double kern = km ? bench_median(s_kern, rounds) : 0;
 	double sfloor = bench_median(s_floor, rounds), sgso = bench_median(s_gso, rounds);
 	double dn = (double)n;
 
@@ -638,6 +655,7 @@ int main(int argc, char **argv)
 	if (kern > 0)
 		printf("<!-- pipeline_kernel_rate=%.0f pipeline_kernel_vs_raw=%.3f -->\n",
 		       dn / kern, rawt / kern);
+	kmap_close(km);
 	free(in);
 	free(raw);
 	close(rx);

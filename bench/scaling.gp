@@ -28,7 +28,7 @@ plot dir."/drain.dat" using 1:2 with linespoints title "drain_flows (slots read 
      "" using 1:3 with linespoints title "per-CPU hash, lookup_and_delete_batch"
 
 set key top left
-set title "attach (capture_attach, tc clsact)"
+set title "attach (tc_hook_attach, tc clsact)"
 set xlabel "interfaces attached"
 set ylabel "ms per interface"
 set yrange [0:*]

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * capture: loads bpf/flow.bpf.c (xf_tc_ingress, xf_tc_egress) and attaches
- * it to interfaces on the tc clsact hook. The flows it counts are read with
- * drain.h.
+ * capture: loads bpf/flow.bpf.c (xf_tc_ingress, xf_tc_egress) with its maps,
+ * maps the flow slots into this process and owns the epoch and the
+ * counters. tc_hook.h attaches the programs to interfaces; drain.h reads
+ * the flows they count.
  *
- * All functions act in the calling thread's network namespace and are not
- * thread-safe: one thread owns a struct capture.
+ * Not thread-safe: one thread owns a struct capture.
  */
 #ifndef XF_CAPTURE_H
 #define XF_CAPTURE_H
@@ -17,7 +17,6 @@
 #include "xlatflow_shared.h"
 
 struct capture;
-struct drain_state;
 
 /*
  * Read the precise clock on every packet. By default established flows use
@@ -40,28 +39,10 @@ struct capture_opts {
  */
 struct capture *capture_open(const struct capture_opts *o, char *err, size_t err_len);
 
-/**
- * Attach xf_tc_ingress and xf_tc_egress to the clsact hook of ifindex,
- * creating the clsact qdisc when there is none. Attaching twice is a no-op
- * while our filters are in place; if they vanished (interface deleted, its
- * index reused, filters removed by someone else) it attaches again.
- * Only Ethernet-framed devices (and loopback) are supported: -EOPNOTSUPP
- * otherwise. Returns 0 or a negative errno.
+/*
+ * Unload the programs and free the maps; NULL is a no-op. Free the tc_hook
+ * and the drain made from this capture first.
  */
-int capture_attach(struct capture *c, int ifindex);
-
-/**
- * Remove the two filters capture_attach() added (only if they still hold
- * our programs) and the clsact qdisc if we created it and it is now empty.
- * A vanished interface counts as detached. Returns 0, -ENOENT when ifindex
- * was not attached, or a negative errno.
- */
-int capture_detach(struct capture *c, int ifindex);
-
-/* True when both our filters are present on ifindex right now (asks the kernel). */
-bool capture_is_attached(const struct capture *c, int ifindex);
-
-/* Detach from every interface and free everything; NULL is a no-op. */
 void capture_free(struct capture *c);
 
 /**
@@ -70,22 +51,23 @@ void capture_free(struct capture *c);
  */
 int capture_read_counters(struct capture *c, uint64_t out[XF_CNT_MAX]);
 
-/* How the programs are attached, for the startup summary ("tc clsact"). Static string. */
-const char *capture_attach_mode(const struct capture *c);
-
 /* Effective settings after rounding and defaults. */
 uint32_t capture_sampling(const struct capture *c);
 /* Change the sampling rate of the loaded programs (reload); 0 or 1 = all. */
 void capture_set_sampling(struct capture *c, uint32_t sampling);
 uint32_t capture_max_flows(const struct capture *c);
 
-/**
- * Program fd for BPF_PROG_TEST_RUN in tests and benchmarks; direction is
- * XF_DIR_INGRESS or XF_DIR_EGRESS. Owned by the capture.
+/*
+ * The program of one direction (XF_DIR_INGRESS or XF_DIR_EGRESS): its fd
+ * (owned by the capture; for tc_hook.h, and BPF_PROG_TEST_RUN in tests and
+ * benchmarks), the kernel's id for it, and its name as the kernel keeps it
+ * (owned by the capture).
  */
 int capture_prog_fd(const struct capture *c, int direction);
+uint32_t capture_prog_id(const struct capture *c, int direction);
+const char *capture_prog_name(const struct capture *c, int direction);
 
-/* --- For drain.c only: the maps and the epoch. fds are owned by the capture. --- */
+/* --- The maps, for a reader (drain.h). fds are owned by the capture. --- */
 
 /*
  * The flow slots of one epoch parity (see xlatflow_shared.h), mapped
@@ -112,7 +94,5 @@ uint32_t capture_epoch(const struct capture *c);
 /* Publish a new epoch to the programs (a store to the mmapped .bss). */
 void capture_set_epoch(struct capture *c, uint32_t epoch);
 uint32_t capture_flags(const struct capture *c);
-/* Slot where drain.c keeps its state; capture_free() calls drain_state_free() on it. */
-struct drain_state **capture_drain_slot(struct capture *c);
 
 #endif /* XF_CAPTURE_H */

@@ -14,6 +14,9 @@ _Static_assert(offsetof(struct xf_flow_key, ifindex) == 36, "xf_flow_key ifindex
 _Static_assert(sizeof(struct xf_flow_stats) == 48, "xf_flow_stats layout");
 _Static_assert(offsetof(struct xf_flow_stats, tcp_flags) == 44, "xf_flow_stats flags");
 _Static_assert(sizeof(struct xf_flow_event) == 96, "xf_flow_event layout");
+/* drain.c reads the slots in place through mmap(), XF_SLOT_SIZE bytes apart */
+_Static_assert(sizeof(struct xf_flow_stats) % 8 == 0 && sizeof(struct xf_flow_key) % 8 == 0,
+	       "slots are 8-byte strided: the key and the stats must be too");
 _Static_assert(sizeof(struct xf_tuple) == 40, "xf_tuple layout");
 _Static_assert(sizeof(struct xf_xlat_event) == 96, "xf_xlat_event layout");
 _Static_assert(offsetof(struct xf_xlat_event, ts_ns) == 80, "xf_xlat_event ts");

@@ -25,32 +25,27 @@
 /* Without membarrier(): how long programs that read the old epoch may still run. */
 #define DRAIN_GRACE_NS (5 * 1000 * 1000)
 
-_Static_assert(sizeof(struct xf_flow_stats) % 8 == 0 && sizeof(struct xf_flow_key) % 8 == 0,
-	       "slots are 8-byte strided: the key and the stats must be too");
-
-struct drain_state {
+struct drain {
+	struct capture *c; /* borrowed */
 	bool no_membarrier;
 	drain_prefetch_cb prefetch;
-	struct ring_buffer *rb;
-	drain_cb ev_cb; /* set during drain_events() */
+	struct ring_buffer *rb; /* made on first use */
+	drain_cb ev_cb;		/* set during drain_events() */
 	void *ev_ctx;
 	int ev_count;
 };
 
-/* The capture's drain state, made on first use. */
-static struct drain_state *drain_state(struct capture *c)
+struct drain *drain_new(struct capture *c)
 {
-	struct drain_state **slot = capture_drain_slot(c);
+	struct drain *d = calloc(1, sizeof(*d));
 
-	if (!*slot) {
-		*slot = calloc(1, sizeof(**slot));
-		if (!*slot)
-			abort();
-	}
-	return *slot;
+	if (!d)
+		abort();
+	d->c = c;
+	return d;
 }
 
-void drain_state_free(struct drain_state *d)
+void drain_free(struct drain *d)
 {
 	if (!d)
 		return;
@@ -91,7 +86,7 @@ bool drain_merge_percpu(const struct xf_flow_stats *percpu, int ncpus, struct xf
  * it is refused (nohz_full, a seccomp filter), sleep: the programs run for
  * microseconds.
  */
-static void drain_wait_programs(struct drain_state *d)
+static void drain_wait_programs(struct drain *d)
 {
 	struct timespec grace = { .tv_sec = 0, .tv_nsec = DRAIN_GRACE_NS };
 
@@ -102,20 +97,19 @@ static void drain_wait_programs(struct drain_state *d)
 		;
 }
 
-void drain_set_prefetch(struct capture *c, drain_prefetch_cb pf)
+void drain_set_prefetch(struct drain *d, drain_prefetch_cb pf)
 {
-	drain_state(c)->prefetch = pf;
+	d->prefetch = pf;
 }
 
-int drain_slots(struct capture *c, unsigned int which, drain_cb cb, void *ctx)
+int drain_slots(struct drain *d, unsigned int which, drain_cb cb, void *ctx)
 {
-	struct drain_state *d = drain_state(c);
 	struct capture_slots s;
 	struct xf_flow_stats merged;
 	uint32_t used;
 	int n = 0;
 
-	capture_slots(c, which, &s);
+	capture_slots(d->c, which, &s);
 	used = __atomic_load_n(s.used, __ATOMIC_ACQUIRE);
 	if (used > s.max)
 		used = s.max;
@@ -138,18 +132,18 @@ int drain_slots(struct capture *c, unsigned int which, drain_cb cb, void *ctx)
 	return n;
 }
 
-int drain_flows(struct capture *c, drain_cb cb, void *ctx)
+int drain_flows(struct drain *d, drain_cb cb, void *ctx)
 {
-	uint32_t old = capture_epoch(c);
+	uint32_t old = capture_epoch(d->c);
 
-	capture_set_epoch(c, old + 1);
-	drain_wait_programs(drain_state(c));
-	return drain_slots(c, old & 1, cb, ctx);
+	capture_set_epoch(d->c, old + 1);
+	drain_wait_programs(d);
+	return drain_slots(d, old & 1, cb, ctx);
 }
 
 static int drain_on_event(void *ctx, void *data, size_t size)
 {
-	struct drain_state *d = ctx;
+	struct drain *d = ctx;
 	const struct xf_flow_event *ev = data;
 
 	if (size < sizeof(*ev) || !d->ev_cb)
@@ -159,36 +153,32 @@ static int drain_on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static int drain_rb_get(struct capture *c, struct drain_state **out)
+/* The ring buffer reader, made on first use. */
+static int drain_rb_open(struct drain *d)
 {
-	struct drain_state *d = drain_state(c);
-
 	if (!d->rb) {
-		d->rb = ring_buffer__new(capture_events_map_fd(c), drain_on_event, d, NULL);
+		d->rb = ring_buffer__new(capture_events_map_fd(d->c), drain_on_event, d, NULL);
 		if (!d->rb)
 			return -errno;
 	}
-	*out = d;
 	return 0;
 }
 
-int drain_events_fd(struct capture *c)
+int drain_events_fd(struct drain *d)
 {
-	struct drain_state *d = NULL;
 	int ret;
 
-	ret = drain_rb_get(c, &d);
+	ret = drain_rb_open(d);
 	if (ret)
 		return ret;
 	return ring_buffer__epoll_fd(d->rb);
 }
 
-int drain_events(struct capture *c, drain_cb cb, void *ctx)
+int drain_events(struct drain *d, drain_cb cb, void *ctx)
 {
-	struct drain_state *d = NULL;
 	int ret;
 
-	ret = drain_rb_get(c, &d);
+	ret = drain_rb_open(d);
 	if (ret)
 		return ret;
 	d->ev_cb = cb;

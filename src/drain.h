@@ -5,12 +5,26 @@
  * that found no free slot. Each flow or event reaches the callback
  * exactly once, so summing what the callbacks see loses nothing.
  *
- * Same threading rule as capture.h: the thread that owns the capture.
+ * A drain reads one capture's maps (capture.h) and keeps what reading
+ * needs between calls: the ring buffer reader, the prefetch hook, whether
+ * membarrier() works. Same threading rule as capture.h: the thread that
+ * owns the capture.
  */
 #ifndef XF_DRAIN_H
 #define XF_DRAIN_H
 
 #include "capture.h"
+
+struct drain;
+
+/*
+ * A drain of c's flow slots and ring buffer. c is borrowed: it must outlive
+ * the drain. Free it with drain_free(). Allocation failure aborts.
+ */
+struct drain *drain_new(struct capture *c);
+
+/* NULL is a no-op. */
+void drain_free(struct drain *d);
 
 /*
  * Called once per drained flow (or per event). key and merged are only
@@ -29,7 +43,7 @@ typedef void (*drain_cb)(void *ctx, const struct xf_flow_key *key,
  * may come twice in one drain (two slots, see xlatflow_shared.h): callers
  * add up by key. Returns the number of flows or -errno.
  */
-int drain_flows(struct capture *c, drain_cb cb, void *ctx);
+int drain_flows(struct drain *d, drain_cb cb, void *ctx);
 
 /**
  * Read and zero the slots of one epoch parity, without flipping or waiting:
@@ -38,7 +52,7 @@ int drain_flows(struct capture *c, drain_cb cb, void *ctx);
  * benchmarks that flip the epoch between their own BPF_PROG_TEST_RUN
  * calls). Returns the number of flows.
  */
-int drain_slots(struct capture *c, unsigned int which, drain_cb cb, void *ctx);
+int drain_slots(struct drain *d, unsigned int which, drain_cb cb, void *ctx);
 
 /*
  * Called for the flow DRAIN_PREFETCH_AHEAD slots ahead of the one handed to
@@ -49,22 +63,23 @@ typedef void (*drain_prefetch_cb)(void *ctx, const struct xf_flow_key *key);
 #define DRAIN_PREFETCH_AHEAD 8
 
 /* Set (or clear with NULL) the prefetch callback of drain_flows/drain_slots. */
-void drain_set_prefetch(struct capture *c, drain_prefetch_cb pf);
+void drain_set_prefetch(struct drain *d, drain_prefetch_cb pf);
 
-/* The ring buffer's epoll fd (readable when events wait); owned by the capture. */
-int drain_events_fd(struct capture *c);
+/*
+ * The ring buffer's epoll fd (readable when events wait), or -errno; owned
+ * by the drain. The ring buffer reader is made on first use (here or in
+ * drain_events).
+ */
+int drain_events_fd(struct drain *d);
 
 /**
  * Consume the flow_events waiting in the ring buffer without blocking,
  * calling cb for each (merged->packets is the packet's segment count).
  * Returns the number of events or -errno.
  */
-int drain_events(struct capture *c, drain_cb cb, void *ctx);
+int drain_events(struct drain *d, drain_cb cb, void *ctx);
 
 /* Merge ncpus per-CPU values into out. Returns false when no CPU saw a packet. */
 bool drain_merge_percpu(const struct xf_flow_stats *percpu, int ncpus, struct xf_flow_stats *out);
-
-/* Called by capture_free(); NULL is a no-op. */
-void drain_state_free(struct drain_state *d);
 
 #endif /* XF_DRAIN_H */

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "nathook.h"
 #include "pipeline.h"
+#include "tc_hook.h"
 #include "xlat.h"
 
 /* interfaceDescription of the rows of the interface table options records */
@@ -26,6 +27,8 @@
 struct pipeline {
 	struct xf_config cfg;
 	struct capture *capture;
+	struct tc_hook *tc;  /* attaches the capture's programs */
+	struct drain *drain; /* reads what they counted */
 	struct nathook *nat;
 	struct xlat_table *xlat;
 	struct flowcache *cache;
@@ -99,14 +102,14 @@ static void on_link(void *ctx, int ifindex, const char *name, bool present)
 	if (old && !wanted) {
 		/* gone, renamed out of the patterns, or dropped by a reload; a
 		 * vanished interface detaches trivially and frees its record */
-		if ((rc = capture_detach(p->capture, ifindex)) < 0 && rc != -ENOENT)
+		if ((rc = tc_hook_detach(p->tc, ifindex)) < 0 && rc != -ENOENT)
 			log_warnx("%s: detach: %s", old, strerror(-rc));
 		log_info("interface %s (index %d) %s", old, ifindex,
 			 present ? "no longer monitored" : "removed");
 		g_hash_table_remove(p->attached, GINT_TO_POINTER(ifindex));
 		exporter_set_interface(p->exp, (uint32_t)ifindex, NULL, NULL);
 	} else if (!old && wanted) {
-		rc = capture_attach(p->capture, ifindex);
+		rc = tc_hook_attach(p->tc, ifindex);
 		if (rc < 0) {
 			log_warnx("%s: cannot attach TC programs: %s", name, strerror(-rc));
 			return;
@@ -227,6 +230,18 @@ static void cfg_release_patterns(struct pipeline *p)
 	p->cfg.n_include = p->cfg.n_exclude = 0;
 }
 
+/* A tc hook for the capture's two programs. */
+static struct tc_hook *new_tc_hook(const struct capture *c)
+{
+	struct tc_hook_prog prog[2];
+
+	for (int dir = 0; dir < 2; dir++)
+		prog[dir] = (struct tc_hook_prog){ .fd = capture_prog_fd(c, dir),
+						   .id = capture_prog_id(c, dir),
+						   .name = capture_prog_name(c, dir) };
+	return tc_hook_new(prog);
+}
+
 struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err_len)
 {
 	struct pipeline *p = g_new0(struct pipeline, 1);
@@ -245,13 +260,15 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 	p->capture = capture_open(&copts, err, err_len);
 	if (!p->capture)
 		goto fail;
+	p->tc = new_tc_hook(p->capture);
+	p->drain = drain_new(p->capture);
 	p->exp = exporter_new(cfg, err, err_len);
 	if (!p->exp)
 		goto fail;
 	prime_exporter(p, p->exp);
 	cache_timeouts(cfg, &t);
 	p->cache = flowcache_new(cfg->max_flows, &t, on_flow_export, p);
-	drain_set_prefetch(p->capture, on_drain_prefetch);
+	drain_set_prefetch(p->drain, on_drain_prefetch);
 	if (cfg->nat_hook != XF_NAT_OFF) {
 		p->xlat = xlat_table_new(xlat_keep_ms(cfg));
 		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
@@ -275,6 +292,8 @@ void pipeline_free(struct pipeline *p)
 		return;
 	ifwatch_free(p->links);
 	nathook_free(p->nat);
+	tc_hook_free(p->tc); /* detaches; before capture_free: it borrows the program fds */
+	drain_free(p->drain);
 	capture_free(p->capture);
 	flowcache_free(p->cache);
 	xlat_table_free(p->xlat);
@@ -293,7 +312,7 @@ int pipeline_scan_interfaces(struct pipeline *p)
 int pipeline_fd(const struct pipeline *p, enum pipeline_fd which)
 {
 	switch (which) {
-	case PIPE_FD_FLOW_EVENTS: return drain_events_fd(p->capture);
+	case PIPE_FD_FLOW_EVENTS: return drain_events_fd(p->drain);
 	case PIPE_FD_NAT: return p->nat ? nathook_fd(p->nat) : -1;
 	case PIPE_FD_LINKS: return ifwatch_fd(p->links);
 	default: return -1;
@@ -305,7 +324,7 @@ void pipeline_handle_fd(struct pipeline *p, enum pipeline_fd which)
 	int rc;
 
 	switch (which) {
-	case PIPE_FD_FLOW_EVENTS: drain_events(p->capture, on_drained, p); break;
+	case PIPE_FD_FLOW_EVENTS: drain_events(p->drain, on_drained, p); break;
 	case PIPE_FD_NAT: nathook_poll(p->nat); break;
 	case PIPE_FD_LINKS:
 		rc = ifwatch_dispatch(p->links);
@@ -327,8 +346,8 @@ void pipeline_cycle(struct pipeline *p)
 	/* Translations first, so flows expiring now find theirs. */
 	if (p->nat)
 		nathook_poll(p->nat);
-	drain_events(p->capture, on_drained, p);
-	rc = drain_flows(p->capture, on_drained, p);
+	drain_events(p->drain, on_drained, p);
+	rc = drain_flows(p->drain, on_drained, p);
 	if (rc < 0)
 		log_warnx("draining the flow slots: %s", strerror(-rc));
 	clock_sync(&p->clock);
@@ -395,12 +414,12 @@ void pipeline_shutdown(struct pipeline *p)
 	if (p->nat)
 		nathook_poll(p->nat);
 	for (int i = 0; i < 2; i++) {
-		drain_events(p->capture, on_drained, p);
-		rc = drain_flows(p->capture, on_drained, p);
+		drain_events(p->drain, on_drained, p);
+		rc = drain_flows(p->drain, on_drained, p);
 		if (rc < 0)
 			log_warnx("draining the flow slots: %s", strerror(-rc));
 	}
-	drain_events(p->capture, on_drained, p);
+	drain_events(p->drain, on_drained, p);
 	clock_sync(&p->clock);
 	flowcache_flush(p->cache, FLOW_END_FORCED);
 	exporter_flush(p->exp);
@@ -419,7 +438,7 @@ void pipeline_log_summary(const struct pipeline *p)
 	while (g_hash_table_iter_next(&it, &k, &v))
 		g_string_append_printf(ifs, "%s%s", ifs->len ? ", " : "", (const char *)v);
 	log_info("%s %s: capture %s on %u interface(s) [%s]", PACKAGE_NAME, PACKAGE_VERSION,
-		 capture_attach_mode(p->capture), g_hash_table_size(p->attached), ifs->str);
+		 tc_hook_attach_mode(p->tc), g_hash_table_size(p->attached), ifs->str);
 	/* Patterns may name interfaces that come later (pod veths): wait, but say so. */
 	if (g_hash_table_size(p->attached) == 0)
 		log_warnx("no interface matches the configured patterns yet; waiting for one to "

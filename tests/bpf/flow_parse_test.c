@@ -248,6 +248,7 @@ static struct xf_flow_key expect_key(const struct spec *s, int dir)
 /* --- running and collecting ---------------------------------------------- */
 
 static struct capture *cap;
+static struct drain *cap_drain; /* cap's */
 
 #define MAX_FLOWS 8192
 struct flow {
@@ -266,12 +267,12 @@ static void collect(void *ctx, const struct xf_flow_key *key, const struct xf_fl
 	n_flows++;
 }
 
-static int drain(struct capture *c)
+static int drain(struct drain *d)
 {
 	int n;
 
 	n_flows = 0;
-	n = drain_flows(c, collect, NULL);
+	n = drain_flows(d, collect, NULL);
 	CHECK_U64(n, n_flows);
 	return n;
 }
@@ -371,7 +372,7 @@ static void one_flow_case(const char *name, const struct spec *s, int dir, int r
 	run(cap, dir, &b, repeat);
 	t1 = now_ns();
 	counters(cap, after);
-	drain(cap);
+	drain(cap_drain);
 	check_one_flow(&k, (uint64_t)repeat, (uint64_t)repeat * b.ip_len, tcp_flags, s->tos, t0,
 		       t1);
 	CHECK_U64(after[XF_CNT_PACKETS] - before[XF_CNT_PACKETS], repeat);
@@ -409,7 +410,7 @@ static void test_ipv4_tcp_flags(void)
 	run(cap, XF_DIR_INGRESS, &b1, 1);
 	run(cap, XF_DIR_INGRESS, &b2, 1);
 	t1 = now_ns();
-	drain(cap);
+	drain(cap_drain);
 	CHECK_U64(b1.ip_len + b2.ip_len, 52 + 140);
 	check_one_flow(&k, 2, 52 + 140, 0x11a, 0x12, t0, t1);
 
@@ -546,7 +547,7 @@ static void gso_case(const char *name, const struct spec *s, uint32_t segs, uint
 	}
 	CHECK(ret == 0);
 	counters(cap, after);
-	drain(cap);
+	drain(cap_drain);
 	check_one_flow(&k, segs, octets, flags, s->tos, t0, t1);
 	CHECK_U64(after[XF_CNT_PACKETS] - before[XF_CNT_PACKETS], segs);
 	CHECK_U64(after[XF_CNT_OCTETS] - before[XF_CNT_OCTETS], octets);
@@ -599,7 +600,7 @@ static void truncate_all(const char *name, const struct spec *s)
 		CHECK(ret == 0);
 	}
 	counters(cap, after);
-	drain(cap);
+	drain(cap_drain);
 	CHECK_U64(n_flows, 0);
 	CHECK_U64(after[XF_CNT_MALFORMED] - before[XF_CNT_MALFORMED], b.len - 14 - refused);
 	CHECK_U64(after[XF_CNT_PACKETS] - before[XF_CNT_PACKETS], 0);
@@ -646,7 +647,7 @@ static void expect_counter(const char *name, const uint8_t *pkt, size_t len, int
 	counters(cap, before);
 	CHECK(run_ctx(cap, XF_DIR_INGRESS, pkt, len, 1, NULL, NULL) == 0);
 	counters(cap, after);
-	drain(cap);
+	drain(cap_drain);
 	CHECK_U64(n_flows, 0);
 	CHECK_U64(after[XF_CNT_MALFORMED] - before[XF_CNT_MALFORMED], which == XF_CNT_MALFORMED);
 	CHECK_U64(after[XF_CNT_NON_IP] - before[XF_CNT_NON_IP], which == XF_CNT_NON_IP);
@@ -791,7 +792,7 @@ static void test_garbage(void)
 			CHECK(ret == 0);
 	}
 	counters(cap, after);
-	drain(cap);
+	drain(cap_drain);
 	for (int i = 0; i < n_flows && i < MAX_FLOWS; i++) {
 		flow_packets += flows[i].st.packets;
 		flow_octets += flows[i].st.octets;
@@ -844,7 +845,7 @@ static void test_percpu_merge(void)
 	run(cap, XF_DIR_INGRESS, &bb, 2);
 	t1 = now_ns();
 	sched_setaffinity(0, sizeof(orig), &orig);
-	drain(cap);
+	drain(cap_drain);
 	check_one_flow(&k, 5, 3 * 40 + 2 * 50, 0x12, 0x08, t0, t1);
 
 	/* drain_merge_percpu on its own: a CPU with no packets is ignored. */
@@ -913,7 +914,7 @@ static void test_slots(void)
 	kb = expect_key(&sb, XF_DIR_INGRESS);
 	build(&sa, &ba);
 	build(&sb, &bb);
-	drain(cap);
+	drain(cap_drain);
 	run(cap, XF_DIR_INGRESS, &ba, 2);
 	run(cap, XF_DIR_INGRESS, &bb, 1);
 	CHECK(bpf_map_lookup_elem(capture_index_fd(cap), &ka, &ref_a) == 0);
@@ -925,7 +926,7 @@ static void test_slots(void)
 	run(cap, XF_DIR_INGRESS, &bb, 3);
 	capture_slots(cap, capture_epoch(cap), &sl);
 	CHECK_U64(*sl.used, 3);
-	CHECK_U64(drain(cap), 3);
+	CHECK_U64(drain(cap_drain), 3);
 	CHECK_U64(drained_packets(&ka, &slots), 2);
 	CHECK_U64(slots, 1);
 	CHECK_U64(drained_packets(&kb, &slots), 4);
@@ -937,11 +938,11 @@ static void test_slots(void)
 	CHECK(bpf_map_lookup_elem(capture_index_fd(cap), &ka, &ref_a) == 0);
 	CHECK_U64(XF_REF_EPOCH(ref_a), capture_epoch(cap));
 	CHECK_U64(XF_REF_SLOT(ref_a), 0);
-	CHECK_U64(drain(cap), 1);
+	CHECK_U64(drain(cap_drain), 1);
 	CHECK_U64(drained_packets(&ka, &slots), 1);
 	/* the slots of both epochs are empty again */
-	CHECK_U64(drain(cap), 0);
-	CHECK_U64(drain(cap), 0);
+	CHECK_U64(drain(cap_drain), 0);
+	CHECK_U64(drain(cap_drain), 0);
 }
 
 /* The prefetch hook names, in order, the flows handed over 8 calls later. */
@@ -962,7 +963,7 @@ static void test_prefetch(void)
 	int bad = 0;
 
 	for (int n = 0; n < 20; n += 5) {
-		drain(cap);
+		drain(cap_drain);
 		for (int i = 0; i < n; i++) {
 			struct built b;
 
@@ -971,9 +972,9 @@ static void test_prefetch(void)
 			run(cap, XF_DIR_EGRESS, &b, 1);
 		}
 		n_prefetched = 0;
-		drain_set_prefetch(cap, on_prefetch);
-		CHECK_U64(drain(cap), n);
-		drain_set_prefetch(cap, NULL);
+		drain_set_prefetch(cap_drain, on_prefetch);
+		CHECK_U64(drain(cap_drain), n);
+		drain_set_prefetch(cap_drain, NULL);
 		CHECK_U64(n_prefetched, n > DRAIN_PREFETCH_AHEAD ? n - DRAIN_PREFETCH_AHEAD : 0);
 		for (int i = 0; i < n_prefetched && i + DRAIN_PREFETCH_AHEAD < n_flows; i++)
 			bad += !!memcmp(&prefetched[i], &flows[i + DRAIN_PREFETCH_AHEAD].key,
@@ -983,7 +984,7 @@ static void test_prefetch(void)
 }
 
 /* Many flows: slots handed out and read in order, each flow once. */
-static void many_flows(struct capture *c, int n)
+static void many_flows(struct capture *c, struct drain *d, int n)
 {
 	struct spec s = V4(.proto = IPPROTO_UDP, .dport = 53, .payload = 1);
 	static bool seen[65536];
@@ -996,7 +997,7 @@ static void many_flows(struct capture *c, int n)
 		build(&s, &b);
 		run(c, XF_DIR_EGRESS, &b, 1 + i % 3);
 	}
-	CHECK_U64(drain(c), n);
+	CHECK_U64(drain(d), n);
 	memset(seen, 0, sizeof(seen));
 	for (int i = 0; i < n_flows && i < MAX_FLOWS; i++) {
 		uint16_t sp = flows[i].key.src_port;
@@ -1009,8 +1010,8 @@ static void many_flows(struct capture *c, int n)
 	}
 	CHECK_U64(dup, 0);
 	/* The epoch moved on: the other slots are empty, then the first ones again. */
-	CHECK_U64(drain(c), 0);
-	CHECK_U64(drain(c), 0);
+	CHECK_U64(drain(d), 0);
+	CHECK_U64(drain(d), 0);
 }
 
 static void test_second_capture(void)
@@ -1018,15 +1019,18 @@ static void test_second_capture(void)
 	struct capture_opts o = { .kernel_max_flows = 4096 };
 	char err[256];
 	struct capture *c2;
+	struct drain *d2;
 
-	many_flows(cap, 3000);
+	many_flows(cap, cap_drain, 3000);
 	c2 = capture_open(&o, err, sizeof(err));
 	CHECK(c2 != NULL);
 	if (!c2) {
 		fprintf(stderr, "%s\n", err);
 		return;
 	}
-	many_flows(c2, 700);
+	d2 = drain_new(c2);
+	many_flows(c2, d2, 700);
+	drain_free(d2);
 	capture_free(c2);
 }
 
@@ -1050,6 +1054,7 @@ static void test_map_full(void)
 	struct spec s = V4(.proto = IPPROTO_UDP, .dport = 9, .payload = 12);
 	struct built b;
 	struct capture *c;
+	struct drain *d;
 	char err[256];
 	int lost, got;
 
@@ -1057,7 +1062,8 @@ static void test_map_full(void)
 	CHECK(c != NULL);
 	if (!c)
 		return;
-	CHECK(drain_events_fd(c) >= 0);
+	d = drain_new(c);
+	CHECK(drain_events_fd(d) >= 0);
 	counters(c, before);
 	for (int i = 0; i < 7; i++) {
 		s.sport = (uint16_t)(100 + i);
@@ -1073,7 +1079,7 @@ static void test_map_full(void)
 	CHECK_U64(after[XF_CNT_RB_LOST_PACKETS] - before[XF_CNT_RB_LOST_PACKETS], 0);
 
 	n_events = 0;
-	CHECK_U64(drain_events(c, collect_event, NULL), 3);
+	CHECK_U64(drain_events(d, collect_event, NULL), 3);
 	CHECK_U64(n_events, 3);
 	for (int i = 0; i < 3 && i < n_events; i++) {
 		struct xf_flow_key k;
@@ -1086,7 +1092,7 @@ static void test_map_full(void)
 		CHECK(memcmp(events[i].st.src_mac, mac_src, 6) == 0);
 		CHECK(events[i].st.first_ns == events[i].st.last_ns && events[i].st.first_ns);
 	}
-	CHECK_U64(drain_events(c, collect_event, NULL), 0);
+	CHECK_U64(drain_events(d, collect_event, NULL), 0);
 
 	/* Fill the 4 KiB ring buffer too: 100 packets are events or lost, exactly. */
 	s.sport = 200;
@@ -1096,7 +1102,7 @@ static void test_map_full(void)
 	counters(c, after);
 	lost = (int)(after[XF_CNT_RB_LOST_PACKETS] - before[XF_CNT_RB_LOST_PACKETS]);
 	n_events = 0;
-	got = drain_events(c, collect_event, NULL);
+	got = drain_events(d, collect_event, NULL);
 	CHECK_U64(after[XF_CNT_MAP_FULL] - before[XF_CNT_MAP_FULL], 100);
 	CHECK_U64(got + lost, 100);
 	CHECK(lost > 0 && got > 0);
@@ -1104,12 +1110,13 @@ static void test_map_full(void)
 	printf("4 KiB ring buffer: %d events, %d lost\n", got, lost);
 
 	/* The 4 flows in the map, one with 3 packets. */
-	CHECK_U64(drain(c), 4);
+	CHECK_U64(drain(d), 4);
 	for (int i = 0; i < n_flows && i < 4; i++)
 		CHECK_U64(flows[i].st.packets, flows[i].key.src_port == 100 ? 3 : 1);
 	/* Invariant: every packet is in a map, an event or a lost counter. */
 	counters(c, after);
 	CHECK_U64(after[XF_CNT_PACKETS], 7 + 2 + 100);
+	drain_free(d);
 	capture_free(c);
 }
 
@@ -1120,6 +1127,7 @@ static void test_sampling(void)
 	struct spec s = V4(.proto = IPPROTO_UDP, .sport = 1, .dport = 2, .payload = 2);
 	struct built b;
 	struct capture *c;
+	struct drain *d;
 	char err[256];
 	const int n = 4000;
 
@@ -1127,12 +1135,13 @@ static void test_sampling(void)
 	CHECK(c != NULL);
 	if (!c)
 		return;
+	d = drain_new(c);
 	CHECK_U64(capture_sampling(c), 4);
 	build(&s, &b);
 	counters(c, before);
 	run(c, XF_DIR_INGRESS, &b, n);
 	counters(c, after);
-	drain(c);
+	drain(d);
 	CHECK_U64(n_flows, 1);
 	out = after[XF_CNT_SAMPLED_OUT] - before[XF_CNT_SAMPLED_OUT];
 	CHECK_U64(after[XF_CNT_PACKETS] - before[XF_CNT_PACKETS], n);
@@ -1151,11 +1160,12 @@ static void test_sampling(void)
 	counters(c, before);
 	run(c, XF_DIR_INGRESS, &b, 500);
 	counters(c, after);
-	drain(c);
+	drain(d);
 	CHECK_U64(after[XF_CNT_SAMPLED_OUT] - before[XF_CNT_SAMPLED_OUT], 0);
 	CHECK_U64(n_flows, 1);
 	if (n_flows == 1)
 		CHECK_U64(flows[0].st.packets, 500);
+	drain_free(d);
 	capture_free(c);
 
 	/* And sampling 1 keeps everything (cap was opened with 0 = 1). */
@@ -1172,6 +1182,7 @@ static void clock_case(uint32_t flags, uint64_t slack)
 	struct capture_opts o = { .kernel_max_flows = 64, .flags = flags };
 	struct spec s = V4(.proto = IPPROTO_UDP, .sport = 1, .dport = 2);
 	struct capture *c;
+	struct drain *d;
 	uint64_t t0, t1, t2, t3;
 	struct built b;
 	char err[256];
@@ -1180,6 +1191,7 @@ static void clock_case(uint32_t flags, uint64_t slack)
 	CHECK(c != NULL);
 	if (!c)
 		return;
+	d = drain_new(c);
 	build(&s, &b);
 	t0 = now_ns();
 	run(c, XF_DIR_INGRESS, &b, 1);
@@ -1188,7 +1200,7 @@ static void clock_case(uint32_t flags, uint64_t slack)
 	t2 = now_ns();
 	run(c, XF_DIR_INGRESS, &b, 1);
 	t3 = now_ns();
-	drain(c);
+	drain(d);
 	CHECK_U64(n_flows, 1);
 	if (n_flows == 1) {
 		const struct xf_flow_stats *st = &flows[0].st;
@@ -1197,6 +1209,7 @@ static void clock_case(uint32_t flags, uint64_t slack)
 		CHECK(st->last_ns + slack >= t2 && st->last_ns <= t3);
 		CHECK(st->last_ns >= st->first_ns);
 	}
+	drain_free(d);
 	capture_free(c);
 }
 
@@ -1219,7 +1232,7 @@ static void bench_established(void)
 	run(cap, XF_DIR_INGRESS, &b, 1);
 	CHECK(run_ctx(cap, XF_DIR_INGRESS, b.b, b.len, repeat, NULL, &dur) == 0);
 	printf("xf_tc_ingress, established IPv4 TCP flow: %u ns/packet (repeat %d)\n", dur, repeat);
-	drain(cap);
+	drain(cap_drain);
 	CHECK_U64(n_flows, 1);
 	if (n_flows == 1)
 		CHECK_U64(flows[0].st.packets, repeat + 1);
@@ -1240,6 +1253,7 @@ int main(void)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	cap_drain = drain_new(cap);
 	RUN(test_ipv4_tcp_flags);
 	RUN(test_ipv4_udp_sctp_icmp);
 	RUN(test_ipv4_options_and_fragments);
@@ -1260,6 +1274,7 @@ int main(void)
 	RUN(test_clock);
 	RUN(test_ipv4_tcp_flags); /* again, now on flow_slots_1 or _0 after many flips */
 	RUN(bench_established);
+	drain_free(cap_drain);
 	capture_free(cap);
 	return tu_finish();
 }

@@ -185,6 +185,7 @@ static enum verdict parse(const uint8_t *p, uint32_t len, struct expect *e)
 }
 
 static struct capture *cap;
+static struct drain *cap_drain; /* cap's */
 
 int fuzz_init(void);
 int fuzz_init(void)
@@ -204,6 +205,7 @@ int fuzz_init(void)
 		printf("SKIP: cannot load the flow programs: %s\n", err);
 		return 77;
 	}
+	cap_drain = drain_new(cap);
 	return 0;
 }
 
@@ -275,7 +277,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* what the program stored: every slot of the epoch, which then moves on */
 	old = capture_epoch(cap);
 	capture_set_epoch(cap, old + 1);
-	n = drain_slots(cap, old & 1, on_slot, &st);
+	n = drain_slots(cap_drain, old & 1, on_slot, &st);
 
 	uint64_t d_pk = c1[XF_CNT_PACKETS] - c0[XF_CNT_PACKETS];
 	uint64_t d_oc = c1[XF_CNT_OCTETS] - c0[XF_CNT_OCTETS];

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * capture + drain on real traffic: two network namespaces joined by a veth
- * pair (198.18.0.0/24, 2001:db8::/64). The test enters namespace A,
- * attaches to its veth end, exchanges an exact number of UDP datagrams,
+ * capture + tc_hook + drain on real traffic: two network namespaces joined
+ * by a veth pair (198.18.0.0/24, 2001:db8::/64). The test enters namespace
+ * A, attaches to its veth end, exchanges an exact number of UDP datagrams,
  * ICMP echoes and one TCP connection with a child in namespace B, and checks
  * what drain_flows() returns for both directions. Then the epoch flips
  * under traffic, and detaching must leave no filter (nor a qdisc we made).
@@ -35,6 +35,7 @@
 #include "capture.h"
 #include "drain.h"
 #include "log.h"
+#include "tc_hook.h"
 #include "testutil.h"
 
 #define A_V4 "198.18.0.1"
@@ -242,6 +243,39 @@ static void peer_main(int ready_fd)
 	}
 }
 
+/* --- what xlatflowd's pipeline holds ------------------------------------------ */
+
+/* The loaded programs, their tc hook and their drain. */
+struct rig {
+	struct capture *c;
+	struct tc_hook *h;
+	struct drain *d;
+};
+
+static int rig_open(struct rig *r, const struct capture_opts *o, char *err, size_t err_len)
+{
+	struct tc_hook_prog prog[2];
+
+	r->c = capture_open(o, err, err_len);
+	if (!r->c)
+		return -errno;
+	for (int dir = 0; dir < 2; dir++)
+		prog[dir] = (struct tc_hook_prog){ .fd = capture_prog_fd(r->c, dir),
+						   .id = capture_prog_id(r->c, dir),
+						   .name = capture_prog_name(r->c, dir) };
+	r->h = tc_hook_new(prog);
+	r->d = drain_new(r->c);
+	return 0;
+}
+
+/* As pipeline_free: tc_hook_free detaches what is still attached. */
+static void rig_close(struct rig *r)
+{
+	tc_hook_free(r->h);
+	drain_free(r->d);
+	capture_free(r->c);
+}
+
 /* --- collecting drained flows ---------------------------------------------- */
 
 struct flow {
@@ -291,12 +325,12 @@ static void accumulate(void *ctx, const struct xf_flow_key *key, const struct xf
 	pthread_mutex_unlock(&table_lock);
 }
 
-static int drain_all(struct capture *c)
+static int drain_all(struct drain *d)
 {
-	int n = drain_flows(c, accumulate, NULL), e;
+	int n = drain_flows(d, accumulate, NULL), e;
 
 	CHECK(n >= 0);
-	e = drain_events(c, accumulate, NULL);
+	e = drain_events(d, accumulate, NULL);
 	CHECK(e >= 0);
 	return n;
 }
@@ -508,10 +542,10 @@ static int drains_under_traffic;
 
 static void *drainer(void *arg)
 {
-	struct capture *c = arg;
+	struct drain *d = arg;
 
 	while (!stop_drainer) {
-		drain_all(c);
+		drain_all(d);
 		drains_under_traffic++;
 		usleep(1000);
 	}
@@ -546,7 +580,7 @@ static bool has_clsact(const char *dev)
 	return strstr(sh_out("tc qdisc show dev %s", dev), "clsact") != NULL;
 }
 
-static void test_traffic(struct capture *c, int ifindex)
+static void test_traffic(struct rig *r, int ifindex)
 {
 	struct xf_flow_key k;
 	const struct xf_flow_stats *st;
@@ -556,7 +590,7 @@ static void test_traffic(struct capture *c, int ifindex)
 	CHECK_U64(udp_pingpong(6, A_V6, 4001, B_V6, n6, 200), n6);
 	CHECK_U64(ping(B_V4, nping, 56), nping);
 	CHECK_U64(tcp_exchange(4002), 0);
-	drain_all(c);
+	drain_all(r->d);
 
 	k = make_key(4, IPPROTO_UDP, A_V4, B_V4, 4000, UDP_ECHO_PORT, ifindex, XF_DIR_EGRESS);
 	check_flow("udp4 egress", &k, n4, n4 * (20 + 8 + 100));
@@ -588,7 +622,7 @@ static void test_traffic(struct capture *c, int ifindex)
 	}
 }
 
-static void test_epoch_under_traffic(struct capture *c, int ifindex)
+static void test_epoch_under_traffic(struct rig *r, int ifindex)
 {
 	struct xf_flow_key k;
 	pthread_t th;
@@ -597,15 +631,15 @@ static void test_epoch_under_traffic(struct capture *c, int ifindex)
 
 	stop_drainer = false;
 	drains_under_traffic = 0;
-	CHECK(pthread_create(&th, NULL, drainer, c) == 0);
+	CHECK(pthread_create(&th, NULL, drainer, r->d) == 0);
 	t0 = now_ms();
 	CHECK_U64(udp_pingpong(4, A_V4, 4003, B_V4, n, 64), n);
 	stop_drainer = true;
 	printf("%d round trips in %" PRIu64 " ms\n", n, now_ms() - t0);
 	pthread_join(th, NULL);
 	/* Late updates to the map just drained land in the next-but-one drain. */
-	drain_all(c);
-	drain_all(c);
+	drain_all(r->d);
+	drain_all(r->d);
 	printf("epoch flipped %d times under traffic\n", drains_under_traffic);
 	CHECK(drains_under_traffic >= 10);
 	k = make_key(4, IPPROTO_UDP, A_V4, B_V4, 4003, UDP_ECHO_PORT, ifindex, XF_DIR_EGRESS);
@@ -619,24 +653,23 @@ static void test_epoch_under_traffic(struct capture *c, int ifindex)
  * kernel's automatic priority): both must still see every packet, and
  * removing it must leave ours and the qdisc in place.
  */
-static void test_two_captures(struct capture *c, int ifindex)
+static void test_two_captures(struct rig *r, int ifindex)
 {
 	struct capture_opts o = { .kernel_max_flows = 1024 };
 	const struct xf_flow_stats *st2;
 	struct xf_flow_key k;
-	struct capture *c2;
+	struct rig rig2, *r2 = &rig2;
 	char err[256];
 	const int n = 25;
 
-	c2 = capture_open(&o, err, sizeof(err));
-	CHECK(c2 != NULL);
-	if (!c2)
+	CHECK_U64(rig_open(r2, &o, err, sizeof(err)), 0);
+	if (!r2->c)
 		return;
-	CHECK_U64(capture_attach(c2, ifindex), 0);
+	CHECK_U64(tc_hook_attach(r2->h, ifindex), 0);
 	CHECK_U64(udp_pingpong(4, A_V4, 4004, B_V4, n, 10), n);
-	drain_all(c);
+	drain_all(r->d);
 
-	/* c2's flows go to a table of their own. */
+	/* r2's flows go to a table of their own. */
 	pthread_mutex_lock(&table_lock);
 	{
 		struct flow saved[MAX_FLOWS];
@@ -645,8 +678,8 @@ static void test_two_captures(struct capture *c, int ifindex)
 
 		memcpy(saved, table, sizeof(saved));
 		n_table = 0;
-		CHECK(drain_flows(c2, accumulate_unlocked, NULL) >= 0);
-		CHECK(drain_flows(c2, accumulate_unlocked, NULL) >= 0);
+		CHECK(drain_flows(r2->d, accumulate_unlocked, NULL) >= 0);
+		CHECK(drain_flows(r2->d, accumulate_unlocked, NULL) >= 0);
 		k = make_key(4, IPPROTO_UDP, A_V4, B_V4, 4004, UDP_ECHO_PORT, ifindex,
 			     XF_DIR_EGRESS);
 		st2 = find(&k);
@@ -666,28 +699,28 @@ static void test_two_captures(struct capture *c, int ifindex)
 	k = make_key(4, IPPROTO_UDP, B_V4, A_V4, UDP_ECHO_PORT, 4004, ifindex, XF_DIR_INGRESS);
 	check_flow("udp4 ingress behind a second capture", &k, n, n * (20 + 8 + 10));
 
-	CHECK_U64(capture_detach(c2, ifindex), 0);
-	CHECK(capture_is_attached(c, ifindex));
+	CHECK_U64(tc_hook_detach(r2->h, ifindex), 0);
+	CHECK(tc_hook_is_attached(r->h, ifindex));
 	CHECK(has_clsact(veth_a));
-	capture_free(c2);
-	CHECK(capture_is_attached(c, ifindex));
+	rig_close(r2);
+	CHECK(tc_hook_is_attached(r->h, ifindex));
 }
 
-static void test_detach(struct capture *c, int ifindex)
+static void test_detach(struct rig *r, int ifindex)
 {
 	uint64_t cnt[XF_CNT_MAX];
 
-	CHECK_U64(capture_detach(c, ifindex), 0);
-	CHECK(!capture_is_attached(c, ifindex));
+	CHECK_U64(tc_hook_detach(r->h, ifindex), 0);
+	CHECK(!tc_hook_is_attached(r->h, ifindex));
 	CHECK(tc_empty(veth_a, "ingress"));
 	CHECK(tc_empty(veth_a, "egress"));
 	CHECK(!has_clsact(veth_a));
-	CHECK_U64(capture_detach(c, ifindex), -ENOENT);
+	CHECK_U64(tc_hook_detach(r->h, ifindex), -ENOENT);
 
 	/* Nothing counts any more: every packet counted is in what we drained. */
-	drain_all(c);
-	drain_all(c);
-	CHECK_U64(capture_read_counters(c, cnt), 0);
+	drain_all(r->d);
+	drain_all(r->d);
+	CHECK_U64(capture_read_counters(r->c, cnt), 0);
 	CHECK_U64(cnt[XF_CNT_PACKETS],
 		  total_packets + cnt[XF_CNT_SAMPLED_OUT] + cnt[XF_CNT_RB_LOST_PACKETS]);
 	CHECK_U64(cnt[XF_CNT_MALFORMED], 0);
@@ -696,15 +729,15 @@ static void test_detach(struct capture *c, int ifindex)
 }
 
 /* A clsact qdisc with someone else's filter: we add ours and take only ours away. */
-static void test_foreign_filters(struct capture *c, int ifindex)
+static void test_foreign_filters(struct rig *r, int ifindex)
 {
 	CHECK_U64(sh("tc qdisc add dev %s clsact", veth_a), 0);
 	CHECK_U64(sh("tc filter add dev %s ingress prio 7 protocol all u32 match u32 0 0", veth_a),
 		  0);
-	CHECK_U64(capture_attach(c, ifindex), 0);
-	CHECK(capture_is_attached(c, ifindex));
+	CHECK_U64(tc_hook_attach(r->h, ifindex), 0);
+	CHECK(tc_hook_is_attached(r->h, ifindex));
 	CHECK(tc_lists(veth_a, "ingress", "xf_tc_ingress"));
-	CHECK_U64(capture_detach(c, ifindex), 0);
+	CHECK_U64(tc_hook_detach(r->h, ifindex), 0);
 	CHECK(tc_lists(veth_a, "ingress", "u32"));
 	CHECK(!tc_lists(veth_a, "ingress", "xf_tc"));
 	CHECK(tc_empty(veth_a, "egress"));
@@ -712,11 +745,11 @@ static void test_foreign_filters(struct capture *c, int ifindex)
 	CHECK_U64(sh("tc qdisc del dev %s clsact", veth_a), 0);
 
 	/* Our qdisc, but someone added a filter after us: the qdisc stays. */
-	CHECK_U64(capture_attach(c, ifindex), 0);
+	CHECK_U64(tc_hook_attach(r->h, ifindex), 0);
 	CHECK(has_clsact(veth_a));
 	CHECK_U64(sh("tc filter add dev %s egress prio 9 protocol all u32 match u32 0 0", veth_a),
 		  0);
-	CHECK_U64(capture_detach(c, ifindex), 0);
+	CHECK_U64(tc_hook_detach(r->h, ifindex), 0);
 	CHECK(tc_empty(veth_a, "ingress"));
 	CHECK(tc_lists(veth_a, "egress", "u32"));
 	CHECK(!tc_lists(veth_a, "egress", "xf_tc"));
@@ -724,18 +757,18 @@ static void test_foreign_filters(struct capture *c, int ifindex)
 	CHECK_U64(sh("tc qdisc del dev %s clsact", veth_a), 0);
 
 	/* Someone deleted our filter behind our back: not attached any more. */
-	CHECK_U64(capture_attach(c, ifindex), 0);
+	CHECK_U64(tc_hook_attach(r->h, ifindex), 0);
 	CHECK_U64(sh("tc filter del dev %s ingress", veth_a), 0);
-	CHECK(!capture_is_attached(c, ifindex));
-	CHECK_U64(capture_detach(c, ifindex), 0);
+	CHECK(!tc_hook_is_attached(r->h, ifindex));
+	CHECK_U64(tc_hook_detach(r->h, ifindex), 0);
 	CHECK(tc_empty(veth_a, "egress"));
 	CHECK(!has_clsact(veth_a));
 
 	/* Only Ethernet framing: loopback is fine, and attaching twice is a no-op. */
-	CHECK_U64(capture_attach(c, ifindex), 0);
-	CHECK_U64(capture_attach(c, ifindex), 0);
-	CHECK(capture_is_attached(c, ifindex));
-	CHECK_U64(capture_attach(c, 999999), -ENODEV);
+	CHECK_U64(tc_hook_attach(r->h, ifindex), 0);
+	CHECK_U64(tc_hook_attach(r->h, ifindex), 0);
+	CHECK(tc_hook_is_attached(r->h, ifindex));
+	CHECK_U64(tc_hook_attach(r->h, 999999), -ENODEV);
 }
 
 /*
@@ -743,7 +776,7 @@ static void test_foreign_filters(struct capture *c, int ifindex)
  * programs on the veth see it in skb->vlan_tci (vlan_present), not in the
  * packet, on egress and on ingress alike.
  */
-static void test_vlan_offload(struct capture *c, int ifindex)
+static void test_vlan_offload(struct rig *r, int ifindex)
 {
 	struct xf_flow_key k;
 	const int n = 7;
@@ -764,7 +797,7 @@ static void test_vlan_offload(struct capture *c, int ifindex)
 		return;
 	}
 	CHECK_U64(ping("198.18.100.2", n, 56), n);
-	drain_all(c);
+	drain_all(r->d);
 	k = make_key(4, IPPROTO_ICMP, "198.18.100.1", "198.18.100.2", 0, 0x0800, ifindex,
 		     XF_DIR_EGRESS);
 	k.vlan_id = 100;
@@ -778,7 +811,7 @@ static void test_vlan_offload(struct capture *c, int ifindex)
 }
 
 /* An interface deleted under us: detach succeeds, a re-created one is attached anew. */
-static void test_vanished_interface(struct capture *c)
+static void test_vanished_interface(struct rig *r)
 {
 	char name[IF_NAMESIZE];
 	int idx, idx2;
@@ -787,38 +820,38 @@ static void test_vanished_interface(struct capture *c)
 	CHECK_U64(sh("ip link add xfc%d type veth peer name xfd%d", (int)owner, (int)owner), 0);
 	idx = (int)if_nametoindex(name);
 	CHECK(idx > 0);
-	CHECK_U64(capture_attach(c, idx), 0);
-	CHECK(capture_is_attached(c, idx));
+	CHECK_U64(tc_hook_attach(r->h, idx), 0);
+	CHECK(tc_hook_is_attached(r->h, idx));
 	CHECK_U64(sh("ip link del xfc%d", (int)owner), 0);
-	CHECK(!capture_is_attached(c, idx));
-	CHECK_U64(capture_detach(c, idx), 0);
+	CHECK(!tc_hook_is_attached(r->h, idx));
+	CHECK_U64(tc_hook_detach(r->h, idx), 0);
 
 	/* Same again, but attach (not detach) after the interface came back. */
 	CHECK_U64(sh("ip link add xfc%d index %d type veth peer name xfd%d", (int)owner, idx,
 		     (int)owner),
 		  0);
-	CHECK_U64(capture_attach(c, idx), 0);
+	CHECK_U64(tc_hook_attach(r->h, idx), 0);
 	CHECK_U64(sh("ip link del xfc%d", (int)owner), 0);
 	CHECK_U64(sh("ip link add xfc%d index %d type veth peer name xfd%d", (int)owner, idx,
 		     (int)owner),
 		  0);
 	idx2 = (int)if_nametoindex(name);
 	CHECK_U64(idx2, idx);
-	CHECK(!capture_is_attached(c, idx));
-	CHECK_U64(capture_attach(c, idx), 0);
-	CHECK(capture_is_attached(c, idx));
+	CHECK(!tc_hook_is_attached(r->h, idx));
+	CHECK_U64(tc_hook_attach(r->h, idx), 0);
+	CHECK(tc_hook_is_attached(r->h, idx));
 	CHECK(tc_lists(name, "ingress", "xf_tc_ingress"));
-	CHECK_U64(capture_detach(c, idx), 0);
+	CHECK_U64(tc_hook_detach(r->h, idx), 0);
 	CHECK_U64(sh("ip link del xfc%d", (int)owner), 0);
 }
 
 int main(void)
 {
 	struct capture_opts o = { .kernel_max_flows = 4096 };
-	struct capture *c;
+	struct rig rig, *r = &rig;
 	char err[256];
 	int ready[2], ifindex;
-	char r;
+	char byte;
 
 	owner = getpid();
 	log_init(true, LOG_LEVEL_WARN, "capture_test");
@@ -849,7 +882,7 @@ int main(void)
 		_exit(0);
 	}
 	close(ready[1]);
-	if (read(ready[0], &r, 1) != 1) {
+	if (read(ready[0], &byte, 1) != 1) {
 		fprintf(stderr, "peer in %s did not start\n", ns_b);
 		return 1;
 	}
@@ -860,28 +893,27 @@ int main(void)
 	ifindex = (int)if_nametoindex(veth_a);
 	CHECK(ifindex > 0);
 
-	c = capture_open(&o, err, sizeof(err));
-	if (!c) {
+	if (rig_open(r, &o, err, sizeof(err))) {
 		printf("SKIP: %s\n", err);
 		return errno == EPERM ? 77 : 1;
 	}
-	CHECK_STR(capture_attach_mode(c), "tc clsact");
-	CHECK_U64(capture_attach(c, ifindex), 0);
-	CHECK(capture_is_attached(c, ifindex));
+	CHECK_STR(tc_hook_attach_mode(r->h), "tc clsact");
+	CHECK_U64(tc_hook_attach(r->h, ifindex), 0);
+	CHECK(tc_hook_is_attached(r->h, ifindex));
 	CHECK(tc_lists(veth_a, "ingress", "xf_tc_ingress"));
 	CHECK(tc_lists(veth_a, "egress", "xf_tc_egress"));
 	CHECK(has_clsact(veth_a));
 
-	RUN_WITH(test_traffic, c, ifindex);
-	RUN_WITH(test_epoch_under_traffic, c, ifindex);
-	RUN_WITH(test_two_captures, c, ifindex);
-	RUN_WITH(test_vlan_offload, c, ifindex);
-	RUN_WITH(test_detach, c, ifindex);
-	RUN_WITH(test_foreign_filters, c, ifindex);
-	RUN_WITH(test_vanished_interface, c);
+	RUN_WITH(test_traffic, r, ifindex);
+	RUN_WITH(test_epoch_under_traffic, r, ifindex);
+	RUN_WITH(test_two_captures, r, ifindex);
+	RUN_WITH(test_vlan_offload, r, ifindex);
+	RUN_WITH(test_detach, r, ifindex);
+	RUN_WITH(test_foreign_filters, r, ifindex);
+	RUN_WITH(test_vanished_interface, r);
 
-	/* capture_free detaches what is still attached. */
-	capture_free(c);
+	/* tc_hook_free detaches what is still attached. */
+	rig_close(r);
 	CHECK(tc_empty(veth_a, "ingress"));
 	CHECK(tc_empty(veth_a, "egress"));
 	CHECK(!has_clsact(veth_a));
