@@ -12,7 +12,6 @@
 #include <fnmatch.h>
 #include <limits.h>
 #include <netdb.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "errbuf.h"
 #include "log.h"
 
 enum key_type { KEY_U32, KEY_BOOL, KEY_NAT_HOOK, KEY_LOG_LEVEL, KEY_PATH };
@@ -86,21 +86,6 @@ struct loader {
 	char *err;
 	size_t err_len;
 };
-
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && len) {
-		va_start(ap, fmt);
-		vsnprintf(err, len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static const char *setting_file(const struct loader *ld, const config_setting_t *s)
 {
@@ -203,47 +188,47 @@ static int parse_url(struct xf_collector_config *c, const char *url, char *why, 
 	unsigned long portnum;
 
 	if (strlen(url) >= sizeof(c->url))
-		return fail(why, why_len, -EINVAL, "longer than %zu characters",
-			    sizeof(c->url) - 1);
+		return errbuf_set(why, why_len, -EINVAL, "longer than %zu characters",
+				  sizeof(c->url) - 1);
 	if (strncmp(url, "udp://", 6) == 0) {
 		c->transport = XF_TRANSPORT_UDP;
 	} else if (strncmp(url, "tcp://", 6) == 0) {
 		c->transport = XF_TRANSPORT_TCP;
 	} else {
-		return fail(why, why_len, -EINVAL, "scheme must be udp:// or tcp://");
+		return errbuf_set(why, why_len, -EINVAL, "scheme must be udp:// or tcp://");
 	}
 	p = url + 6;
 	if (*p == '[') {
 		host = p + 1;
 		host_end = strchr(host, ']');
 		if (!host_end)
-			return fail(why, why_len, -EINVAL, "missing ']' after IPv6 address");
+			return errbuf_set(why, why_len, -EINVAL, "missing ']' after IPv6 address");
 		p = host_end + 1;
 		if (*p != ':')
-			return fail(why, why_len, -EINVAL, "missing :PORT");
+			return errbuf_set(why, why_len, -EINVAL, "missing :PORT");
 	} else {
 		host = p;
 		host_end = strchr(host, ':');
 		if (!host_end)
-			return fail(why, why_len, -EINVAL, "missing :PORT");
+			return errbuf_set(why, why_len, -EINVAL, "missing :PORT");
 		if (strchr(host_end + 1, ':'))
-			return fail(
+			return errbuf_set(
 				why, why_len, -EINVAL,
 				"IPv6 address must be in brackets, e.g. udp://[2001:db8::1]:4739");
 		p = host_end;
 	}
 	hlen = (size_t)(host_end - host);
 	if (hlen == 0)
-		return fail(why, why_len, -EINVAL, "missing host");
+		return errbuf_set(why, why_len, -EINVAL, "missing host");
 	if (hlen >= sizeof(c->host))
-		return fail(why, why_len, -EINVAL, "host name too long");
+		return errbuf_set(why, why_len, -EINVAL, "host name too long");
 	port = p + 1;
 	if (*port == '\0')
-		return fail(why, why_len, -EINVAL, "missing :PORT");
+		return errbuf_set(why, why_len, -EINVAL, "missing :PORT");
 	errno = 0;
 	portnum = strtoul(port, &end, 10);
 	if (*port < '0' || *port > '9' || *end != '\0' || errno || portnum < 1 || portnum > 65535)
-		return fail(why, why_len, -EINVAL, "port must be a number in 1..65535");
+		return errbuf_set(why, why_len, -EINVAL, "port must be a number in 1..65535");
 
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	memcpy(c->host, host, hlen);
@@ -262,8 +247,8 @@ static int resolve(struct xf_collector_config *c, char *why, size_t why_len)
 	hints.ai_flags = AI_NUMERICSERV;
 	rc = getaddrinfo(c->host, c->port, &hints, &res);
 	if (rc != 0)
-		return fail(why, why_len, -EINVAL, "cannot resolve '%s': %s", c->host,
-			    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return errbuf_set(why, why_len, -EINVAL, "cannot resolve '%s': %s", c->host,
+				  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 	memcpy(&c->addr, res->ai_addr, res->ai_addrlen);
 	c->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
@@ -282,18 +267,18 @@ static int add_collector(struct xf_config *cfg, const char *url, const char *pro
 	int rc;
 
 	if (cfg->n_collectors >= XF_MAX_COLLECTORS)
-		return fail(err, err_len, -EINVAL, "%s: too many collectors (at most %d)", prefix,
-			    XF_MAX_COLLECTORS);
+		return errbuf_set(err, err_len, -EINVAL, "%s: too many collectors (at most %d)",
+				  prefix, XF_MAX_COLLECTORS);
 	rc = parse_url(&c, url, why, sizeof(why));
 	if (rc)
-		return fail(err, err_len, rc, "%s: bad URL \"%s\": %s", prefix, url, why);
+		return errbuf_set(err, err_len, rc, "%s: bad URL \"%s\": %s", prefix, url, why);
 	c.protocol = XF_PROTO_IPFIX;
 	if (protocol && strcmp(protocol, "netflow9") == 0)
 		c.protocol = XF_PROTO_NETFLOW9;
 	c.mtu = (uint16_t)mtu;
 	rc = resolve(&c, why, sizeof(why));
 	if (rc)
-		return fail(err, err_len, rc, "%s: %s", prefix, why);
+		return errbuf_set(err, err_len, rc, "%s: %s", prefix, why);
 	cfg->collectors[cfg->n_collectors++] = c;
 	return 0;
 }
@@ -310,11 +295,12 @@ static int add_pattern(char **v, int *n, const char *pattern, const char *prefix
 		       size_t err_len)
 {
 	if (pattern[0] == '\0')
-		return fail(err, err_len, -EINVAL, "%s: interface pattern must not be empty",
-			    prefix);
+		return errbuf_set(err, err_len, -EINVAL, "%s: interface pattern must not be empty",
+				  prefix);
 	if (*n >= XF_MAX_PATTERNS)
-		return fail(err, err_len, -EINVAL, "%s: too many interface patterns (at most %d)",
-			    prefix, XF_MAX_PATTERNS);
+		return errbuf_set(err, err_len, -EINVAL,
+				  "%s: too many interface patterns (at most %d)", prefix,
+				  XF_MAX_PATTERNS);
 	v[(*n)++] = xstrdup(pattern);
 	return 0;
 }
@@ -360,8 +346,8 @@ static int type_error(struct loader *ld, const config_setting_t *s, const char *
 {
 	char w[4200];
 
-	return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s' must be %s, not %s",
-		    where(ld, s, w, sizeof(w)), key, want, type_word(config_setting_type(s)));
+	return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s' must be %s, not %s",
+			  where(ld, s, w, sizeof(w)), key, want, type_word(config_setting_type(s)));
 }
 
 static int enum_error(struct loader *ld, const config_setting_t *s, const char *key,
@@ -373,8 +359,8 @@ static int enum_error(struct loader *ld, const config_setting_t *s, const char *
 	for (size_t i = 0; i < n; i++)
 		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
 					names[i]);
-	return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s' must be one of %s, not \"%s\"",
-		    where(ld, s, w, sizeof(w)), key, list, val);
+	return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s' must be one of %s, not \"%s\"",
+			  where(ld, s, w, sizeof(w)), key, list, val);
 }
 
 static int lookup_name(const char *val, const char *const *names, size_t n)
@@ -400,12 +386,12 @@ static int get_int(struct loader *ld, const config_setting_t *s, const char *key
 		/* libconfig 1.5 wraps a plain integer above INT32_MAX instead of failing. */
 		bool wrapped = type == CONFIG_TYPE_INT && v < 0 && max > INT32_MAX;
 
-		return fail(ld->err, ld->err_len, -EINVAL,
-			    "%s: '%s' must be in %lld..%lld, not %lld%s",
-			    where(ld, s, w, sizeof(w)), key, min, max, v,
-			    wrapped ? " (write values above 2147483647 with an L suffix, e.g. "
-				      "4000000000L)"
-				    : "");
+		return errbuf_set(
+			ld->err, ld->err_len, -EINVAL, "%s: '%s' must be in %lld..%lld, not %lld%s",
+			where(ld, s, w, sizeof(w)), key, min, max, v,
+			wrapped ? " (write values above 2147483647 with an L suffix, e.g. "
+				  "4000000000L)"
+				: "");
 	}
 	*out = v;
 	return 0;
@@ -425,9 +411,9 @@ static int parse_key(struct loader *ld, const struct key_desc *k, const config_s
 		if (rc)
 			return rc;
 		if (k->pow2 && (v & (v - 1)))
-			return fail(ld->err, ld->err_len, -EINVAL,
-				    "%s: '%s' must be a power of two, not %lld",
-				    where(ld, s, w, sizeof(w)), k->name, v);
+			return errbuf_set(ld->err, ld->err_len, -EINVAL,
+					  "%s: '%s' must be a power of two, not %lld",
+					  where(ld, s, w, sizeof(w)), k->name, v);
 		*(uint32_t *)field = (uint32_t)v;
 		return 0;
 	case KEY_BOOL:
@@ -461,12 +447,12 @@ static int parse_key(struct loader *ld, const struct key_desc *k, const config_s
 			return type_error(ld, s, k->name, "a string");
 		str = config_setting_get_string(s);
 		if (str[0] != '\0' && str[0] != '/')
-			return fail(ld->err, ld->err_len, -EINVAL,
-				    "%s: '%s' must be an absolute path or \"\", not \"%s\"",
-				    where(ld, s, w, sizeof(w)), k->name, str);
+			return errbuf_set(ld->err, ld->err_len, -EINVAL,
+					  "%s: '%s' must be an absolute path or \"\", not \"%s\"",
+					  where(ld, s, w, sizeof(w)), k->name, str);
 		if (strlen(str) >= sizeof(ld->cfg->pidfile))
-			return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s' is too long",
-				    where(ld, s, w, sizeof(w)), k->name);
+			return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s' is too long",
+					  where(ld, s, w, sizeof(w)), k->name);
 		snprintf(field, sizeof(ld->cfg->pidfile), "%s", str);
 		return 0;
 	}
@@ -477,8 +463,8 @@ static int unknown_key(struct loader *ld, const config_setting_t *s, const char 
 {
 	char w[4200];
 
-	return fail(ld->err, ld->err_len, -EINVAL, "%s: unknown key '%s%s'",
-		    where(ld, s, w, sizeof(w)), parent, config_setting_name(s));
+	return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: unknown key '%s%s'",
+			  where(ld, s, w, sizeof(w)), parent, config_setting_name(s));
 }
 
 /* interfaces.include / interfaces.exclude: an array (or list) of strings. */
@@ -566,8 +552,8 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 		}
 	}
 	if (!url)
-		return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s.url' is missing",
-			    where(ld, grp, w, sizeof(w)), key);
+		return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s.url' is missing",
+				  where(ld, grp, w, sizeof(w)), key);
 	snprintf(prefix, sizeof(prefix), "%s: '%s.url'", where(ld, url, w, sizeof(w)), key);
 	return add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, prefix,
 			     ld->err, ld->err_len);
@@ -626,15 +612,15 @@ static int check_perms(const char *path, const struct stat *st, char *err, size_
 	uid_t me = geteuid();
 
 	if (st->st_uid != 0 && st->st_uid != me)
-		return fail(
+		return errbuf_set(
 			err, err_len, -EPERM,
 			"refusing %s: owned by uid %u, not by root or the current user (uid %u)",
 			path, (unsigned int)st->st_uid, (unsigned int)me);
 	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return fail(err, err_len, -EPERM,
-			    "refusing %s: writable by group or others (mode %04o); "
-			    "fix with chmod go-w %s",
-			    path, (unsigned int)(st->st_mode & 07777), path);
+		return errbuf_set(err, err_len, -EPERM,
+				  "refusing %s: writable by group or others (mode %04o); "
+				  "fix with chmod go-w %s",
+				  path, (unsigned int)(st->st_mode & 07777), path);
 	return 0;
 }
 
@@ -670,15 +656,15 @@ static int load(struct xf_config *cfg, FILE *f, const char *text, const char *na
 	}
 	ok = f ? config_read(&lc, f) : config_read_string(&lc, text);
 	if (!ok) {
-		rc = fail(err, err_len, -EINVAL, "%s:%d: %s",
-			  config_error_file(&lc) ? config_error_file(&lc) : name,
-			  config_error_line(&lc), config_error_text(&lc));
+		rc = errbuf_set(err, err_len, -EINVAL, "%s:%d: %s",
+				config_error_file(&lc) ? config_error_file(&lc) : name,
+				config_error_line(&lc), config_error_text(&lc));
 		goto out;
 	}
 	for (unsigned int i = 0; f && lc.filenames && i < lc.num_filenames; i++) {
 		if (stat(lc.filenames[i], &st) < 0) {
-			rc = fail(err, err_len, -errno, "cannot read %s: %s", lc.filenames[i],
-				  strerror(errno));
+			rc = errbuf_set(err, err_len, -errno, "cannot read %s: %s", lc.filenames[i],
+					strerror(errno));
 			goto out;
 		}
 		rc = check_perms(lc.filenames[i], &st, err, err_len);
@@ -699,16 +685,19 @@ int config_load_file(struct xf_config *cfg, const char *path, char *err_buf, siz
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err_buf, err_len, -errno, "cannot read %s: %s", path, strerror(errno));
+		return errbuf_set(err_buf, err_len, -errno, "cannot read %s: %s", path,
+				  strerror(errno));
 	/* fstat the descriptor we read from, so the file checked is the file parsed. */
 	if (fstat(fd, &st) < 0) {
-		rc = fail(err_buf, err_len, -errno, "cannot read %s: %s", path, strerror(errno));
+		rc = errbuf_set(err_buf, err_len, -errno, "cannot read %s: %s", path,
+				strerror(errno));
 		close(fd);
 		return rc;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return fail(err_buf, err_len, -EINVAL, "cannot read %s: not a regular file", path);
+		return errbuf_set(err_buf, err_len, -EINVAL, "cannot read %s: not a regular file",
+				  path);
 	}
 	rc = check_perms(path, &st, err_buf, err_len);
 	if (rc) {
@@ -717,13 +706,14 @@ int config_load_file(struct xf_config *cfg, const char *path, char *err_buf, siz
 	}
 	f = fdopen(fd, "r");
 	if (!f) {
-		rc = fail(err_buf, err_len, -errno, "cannot read %s: %s", path, strerror(errno));
+		rc = errbuf_set(err_buf, err_len, -errno, "cannot read %s: %s", path,
+				strerror(errno));
 		close(fd);
 		return rc;
 	}
 	if (strlen(path) >= sizeof(cfg->path)) {
 		fclose(f);
-		return fail(err_buf, err_len, -ENAMETOOLONG, "%s: path too long", path);
+		return errbuf_set(err_buf, err_len, -ENAMETOOLONG, "%s: path too long", path);
 	}
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 	rc = load(cfg, f, NULL, path, err_buf, err_len);
@@ -743,31 +733,31 @@ int config_validate(const struct xf_config *cfg, char *err_buf, size_t err_len)
 	const char *src = cfg->path[0] ? cfg->path : "configuration";
 
 	if (cfg->active_timeout < cfg->idle_timeout)
-		return fail(err_buf, err_len, -EINVAL,
-			    "%s: 'active_timeout' (%u) must be >= 'idle_timeout' (%u)", src,
-			    cfg->active_timeout, cfg->idle_timeout);
+		return errbuf_set(err_buf, err_len, -EINVAL,
+				  "%s: 'active_timeout' (%u) must be >= 'idle_timeout' (%u)", src,
+				  cfg->active_timeout, cfg->idle_timeout);
 	if (cfg->n_collectors == 0)
-		return fail(err_buf, err_len, -EINVAL,
-			    "%s: no collector configured; set 'collectors' or use --collector",
-			    src);
+		return errbuf_set(
+			err_buf, err_len, -EINVAL,
+			"%s: no collector configured; set 'collectors' or use --collector", src);
 	if (cfg->n_include == 0)
-		return fail(err_buf, err_len, -EINVAL,
-			    "%s: no interface to capture on; set 'interfaces.include' or use "
-			    "--interface",
-			    src);
+		return errbuf_set(err_buf, err_len, -EINVAL,
+				  "%s: no interface to capture on; set 'interfaces.include' or use "
+				  "--interface",
+				  src);
 	for (int i = 0; i < cfg->n_include; i++)
 		if (!cfg->include[i] || !cfg->include[i][0])
-			return fail(err_buf, err_len, -EINVAL,
-				    "%s: 'interfaces.include[%d]' is empty", src, i);
+			return errbuf_set(err_buf, err_len, -EINVAL,
+					  "%s: 'interfaces.include[%d]' is empty", src, i);
 	for (int i = 0; i < cfg->n_exclude; i++)
 		if (!cfg->exclude[i] || !cfg->exclude[i][0])
-			return fail(err_buf, err_len, -EINVAL,
-				    "%s: 'interfaces.exclude[%d]' is empty", src, i);
+			return errbuf_set(err_buf, err_len, -EINVAL,
+					  "%s: 'interfaces.exclude[%d]' is empty", src, i);
 	/* A NetFlow v9 header has no length: a TCP receiver could not frame it. */
 	for (int i = 0; i < cfg->n_collectors; i++)
 		if (cfg->collectors[i].protocol == XF_PROTO_NETFLOW9 &&
 		    cfg->collectors[i].transport == XF_TRANSPORT_TCP)
-			return fail(
+			return errbuf_set(
 				err_buf, err_len, -EINVAL,
 				"%s: 'collectors[%d]' (%s): protocol \"netflow9\" needs a udp:// "
 				"url (NetFlow v9 messages carry no length to frame them on TCP)",

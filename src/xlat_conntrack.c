@@ -23,6 +23,7 @@
 #include <libmnl/libmnl.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
+#include "errbuf.h"
 #include "flow.h"
 #include "log.h"
 #include "xlat_conntrack.h"
@@ -389,8 +390,9 @@ struct xlat_conntrack *xlat_conntrack_open(nathook_cb cb, void *ctx, char *err, 
 	return c;
 
 fail:
-	snprintf(err, len, "conntrack netlink: %s: %s", step, strerror(errno));
+	ret = errbuf_set(err, len, -errno, "conntrack netlink: %s: %s", step, strerror(errno));
 	xlat_conntrack_free(c);
+	errno = -ret; /* closing the sockets must not change why */
 	return NULL;
 }
 

@@ -57,7 +57,8 @@ struct xlat_conntrack_stats {
  * Needs CAP_NET_ADMIN. No callback runs inside this function: the initial
  * dump happens in the first xlat_conntrack_dispatch(), and the fd is
  * readable at once so an event loop calls it right away.
- * Returns a handle the caller frees with xlat_conntrack_free(), or NULL.
+ * Returns a handle the caller frees with xlat_conntrack_free(), or NULL with
+ * errno saying why.
  */
 struct xlat_conntrack *xlat_conntrack_open(nathook_cb cb, void *ctx, char *err, size_t len);
 
