@@ -65,10 +65,16 @@ static const struct key_desc key_table[] = {
 
 #define N_KEYS (sizeof(key_table) / sizeof(key_table[0]))
 
+/*
+ * The one table of NAT mode names: the nat_hook key, --nat-hook and its
+ * --help line, config_print(), and the source's log lines
+ * ("NAT translations: fentry") all read it.
+ */
 static const char *const nat_hook_names[] = {
 	[XF_NAT_AUTO] = "auto",		  [XF_NAT_FENTRY] = "fentry", [XF_NAT_KPROBE] = "kprobe",
 	[XF_NAT_CONNTRACK] = "conntrack", [XF_NAT_OFF] = "off",
 };
+#define N_NAT_HOOKS (sizeof(nat_hook_names) / sizeof(nat_hook_names[0]))
 
 static const char *const protocol_names[] = {
 	[XF_PROTO_IPFIX] = "ipfix",
@@ -160,11 +166,24 @@ void config_clear_collectors(struct xf_config *cfg)
 	cfg->n_collectors = 0;
 }
 
+static int lookup_name(const char *val, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(val, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
 const char *config_nat_hook_name(enum xf_nat_hook hook)
 {
-	if ((unsigned int)hook >= sizeof(nat_hook_names) / sizeof(nat_hook_names[0]))
+	if ((unsigned int)hook >= N_NAT_HOOKS)
 		return "?";
 	return nat_hook_names[hook];
+}
+
+int config_nat_hook_parse(const char *name)
+{
+	return lookup_name(name, nat_hook_names, N_NAT_HOOKS);
 }
 
 const char *config_protocol_name(enum xf_export_protocol proto)
@@ -363,14 +382,6 @@ static int enum_error(struct loader *ld, const config_setting_t *s, const char *
 			  where(ld, s, w, sizeof(w)), key, list, val);
 }
 
-static int lookup_name(const char *val, const char *const *names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(val, names[i]) == 0)
-			return (int)i;
-	return -1;
-}
-
 /* Read an integer setting into *out, checking type and [min, max]. */
 static int get_int(struct loader *ld, const config_setting_t *s, const char *key, long long min,
 		   long long max, long long *out)
@@ -425,9 +436,9 @@ static int parse_key(struct loader *ld, const struct key_desc *k, const config_s
 		if (config_setting_type(s) != CONFIG_TYPE_STRING)
 			return type_error(ld, s, k->name, "a string");
 		str = config_setting_get_string(s);
-		idx = lookup_name(str, nat_hook_names, 5);
+		idx = lookup_name(str, nat_hook_names, N_NAT_HOOKS);
 		if (idx < 0)
-			return enum_error(ld, s, k->name, str, nat_hook_names, 5);
+			return enum_error(ld, s, k->name, str, nat_hook_names, N_NAT_HOOKS);
 		*(enum xf_nat_hook *)field = (enum xf_nat_hook)idx;
 		return 0;
 	case KEY_LOG_LEVEL: {

@@ -106,7 +106,10 @@ void config_print(const struct xf_config *cfg, FILE *out);
 /* Release memory owned by cfg (patterns); cfg may be reused after. */
 void config_release(struct xf_config *cfg);
 
+/* "auto", "fentry", "kprobe", "conntrack", "off" ("?" out of range). */
 const char *config_nat_hook_name(enum xf_nat_hook hook);
+/* The enum xf_nat_hook of a name, or -1 when it is none. */
+int config_nat_hook_parse(const char *name);
 /* "ipfix" or "netflow9". */
 const char *config_protocol_name(enum xf_export_protocol proto);
 
