@@ -4,7 +4,10 @@
  *
  * Scalar keys are described once in key_table[]; parsing, the unknown-key
  * check and config_print() all walk that table, so a new key cannot be
- * parsed but forgotten in the printed (round-trippable) output.
+ * parsed but forgotten in the printed (round-trippable) output. A key with
+ * a command-line option declares it there too: main.c builds getopt_long()'s
+ * table and --help from it, and config_set_option() runs the argument
+ * through the same checks as the file's value.
  * Every error names "file:line" (or the command-line option) and the key.
  */
 #include <errno.h>
@@ -24,10 +27,18 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "errbuf.h"
 #include "log.h"
 
-enum key_type { KEY_U32, KEY_BOOL, KEY_NAT_HOOK, KEY_LOG_LEVEL, KEY_PATH };
+enum key_type { KEY_U32, KEY_BOOL, KEY_ENUM, KEY_PATH };
 
+/* Names of an enumeration's values: choice(i) for i = 0, 1, ... until NULL. */
+typedef const char *(*choice_fn)(int i);
+
+/*
+ * One key: its type, its field, its range or its names and, for the keys the
+ * command line can also set, its option (opt.name NULL: none).
+ */
 struct key_desc {
 	const char *name;
 	enum key_type type;
@@ -35,45 +46,78 @@ struct key_desc {
 	uint32_t min; /* KEY_U32 only */
 	uint32_t max;
 	bool pow2;
+	choice_fn choice; /* KEY_ENUM only; the field is an int */
+	struct config_option opt;
 };
 
-/* (clang-format would break the braced initializer of the macro apart) */
-/* clang-format off */
-#define U32(n, lo, hi) { #n, KEY_U32, offsetof(struct xf_config, n), lo, hi, false }
-/* clang-format on */
-
-/* In the order config_print() writes them (the order of the shipped file). */
-static const struct key_desc key_table[] = {
-	U32(observation_domain_id, 0, UINT32_MAX),
-	U32(active_timeout, 1, 86400),
-	U32(idle_timeout, 1, 86400),
-	U32(max_flows, 1, 100000000),
-	U32(kernel_max_flows, 1024, 16777216),
-	{ "ringbuf_size", KEY_U32, offsetof(struct xf_config, ringbuf_size), 4096, 1073741824,
-	  true },
-	U32(drain_interval_ms, 10, 60000),
-	U32(template_refresh, 1, 86400),
-	U32(template_refresh_messages, 0, 1000000),
-	U32(sampling, 1, 1000000),
-	{ "nat_hook", KEY_NAT_HOOK, offsetof(struct xf_config, nat_hook), 0, 0, false },
-	U32(enterprise_number, 1, UINT32_MAX),
-	{ "zone_as_vrf", KEY_BOOL, offsetof(struct xf_config, zone_as_vrf), 0, 0, false },
-	U32(xlat_timeout, 1, 86400),
-	{ "log_level", KEY_LOG_LEVEL, offsetof(struct xf_config, log_level), 0, 0, false },
-	{ "pidfile", KEY_PATH, offsetof(struct xf_config, pidfile), 0, 0, false },
-};
-
-#define N_KEYS (sizeof(key_table) / sizeof(key_table[0]))
-
+/*
+ * The one table of NAT mode names: the nat_hook key, --nat-hook and its
+ * --help line, config_print(), and the source's log lines
+ * ("NAT translations: fentry") all read it.
+ */
 static const char *const nat_hook_names[] = {
 	[XF_NAT_AUTO] = "auto",		  [XF_NAT_FENTRY] = "fentry", [XF_NAT_KPROBE] = "kprobe",
 	[XF_NAT_CONNTRACK] = "conntrack", [XF_NAT_OFF] = "off",
 };
+#define N_NAT_HOOKS (sizeof(nat_hook_names) / sizeof(nat_hook_names[0]))
+/* KEY_ENUM stores an int; nat_hook is an enum xf_nat_hook. */
+_Static_assert(sizeof(enum xf_nat_hook) == sizeof(int), "nat_hook is not int-sized");
 
 static const char *const protocol_names[] = {
 	[XF_PROTO_IPFIX] = "ipfix",
 	[XF_PROTO_NETFLOW9] = "netflow9",
 };
+#define N_PROTOCOLS (sizeof(protocol_names) / sizeof(protocol_names[0]))
+
+static const char *nat_hook_choice(int i)
+{
+	return i >= 0 && (size_t)i < N_NAT_HOOKS ? nat_hook_names[i] : NULL;
+}
+
+static const char *protocol_choice(int i)
+{
+	return i >= 0 && (size_t)i < N_PROTOCOLS ? protocol_names[i] : NULL;
+}
+
+/* log.c owns the level names. */
+static const char *log_level_choice(int i)
+{
+	return i >= LOG_LEVEL_ERR && i <= LOG_LEVEL_DEBUG ? log_level_name(i) : NULL;
+}
+
+/* (clang-format would break the designated initializers of the macros apart) */
+/* clang-format off */
+#define KEY(n, t) .name = #n, .type = t, .off = offsetof(struct xf_config, n)
+#define U32(n, lo, hi) KEY(n, KEY_U32), .min = lo, .max = hi
+/* --NAME ARG also sets the key; help is its --help line (for a choice, NULL: the names) */
+#define OPT(o, a, h) .opt = { .name = o, .arg = a, .help = h }
+/* clang-format on */
+
+/* In the order config_print() writes them (the order of the shipped file). */
+static const struct key_desc key_table[] = {
+	{ U32(observation_domain_id, 0, UINT32_MAX) },
+	{ U32(active_timeout, 1, 86400),
+	  OPT("active-timeout", "SEC", "export long flows every SEC seconds") },
+	{ U32(idle_timeout, 1, 86400),
+	  OPT("idle-timeout", "SEC", "export flows idle for SEC seconds") },
+	{ U32(max_flows, 1, 100000000), OPT("max-flows", "N", "flow cache bound") },
+	{ U32(kernel_max_flows, 1024, 16777216),
+	  OPT("kernel-max-flows", "N", "flows per drain interval in the kernel (flow slots)") },
+	{ U32(ringbuf_size, 4096, 1073741824), .pow2 = true },
+	{ U32(drain_interval_ms, 10, 60000),
+	  OPT("drain-interval", "MS", "kernel map drain period") },
+	{ U32(template_refresh, 1, 86400) },
+	{ U32(template_refresh_messages, 0, 1000000) },
+	{ U32(sampling, 1, 1000000), OPT("sampling", "N", "keep 1 packet in N") },
+	{ KEY(nat_hook, KEY_ENUM), .choice = nat_hook_choice, OPT("nat-hook", "MODE", NULL) },
+	{ U32(enterprise_number, 1, UINT32_MAX) },
+	{ KEY(zone_as_vrf, KEY_BOOL) },
+	{ U32(xlat_timeout, 1, 86400) },
+	{ KEY(log_level, KEY_ENUM), .choice = log_level_choice, OPT("log-level", "LEVEL", NULL) },
+	{ KEY(pidfile, KEY_PATH), OPT("pidfile", "FILE", "pid file when daemonized") },
+};
+
+#define N_KEYS (sizeof(key_table) / sizeof(key_table[0]))
 
 #define DEFAULT_MTU 1500
 #define MIN_MTU 576
@@ -86,21 +130,6 @@ struct loader {
 	char *err;
 	size_t err_len;
 };
-
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && len) {
-		va_start(ap, fmt);
-		vsnprintf(err, len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static const char *setting_file(const struct loader *ld, const config_setting_t *s)
 {
@@ -175,18 +204,42 @@ void config_clear_collectors(struct xf_config *cfg)
 	cfg->n_collectors = 0;
 }
 
+/* Index of name among the choices, or -1. */
+static int choice_index(choice_fn choice, const char *name)
+{
+	for (int i = 0; choice(i); i++)
+		if (strcmp(name, choice(i)) == 0)
+			return i;
+	return -1;
+}
+
+/* The choices joined by sep: "auto, fentry, ..." or "auto|fentry|...". */
+static void choice_list(choice_fn choice, const char *sep, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; choice(i) && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? sep : "", choice(i));
+}
+
 const char *config_nat_hook_name(enum xf_nat_hook hook)
 {
-	if ((unsigned int)hook >= sizeof(nat_hook_names) / sizeof(nat_hook_names[0]))
-		return "?";
-	return nat_hook_names[hook];
+	const char *name = nat_hook_choice((int)hook);
+
+	return name ? name : "?";
+}
+
+int config_nat_hook_parse(const char *name)
+{
+	return choice_index(nat_hook_choice, name);
 }
 
 const char *config_protocol_name(enum xf_export_protocol proto)
 {
-	if ((unsigned int)proto >= sizeof(protocol_names) / sizeof(protocol_names[0]))
-		return "?";
-	return protocol_names[proto];
+	const char *name = protocol_choice((int)proto);
+
+	return name ? name : "?";
 }
 
 /* ---- collectors ---- */
@@ -203,47 +256,47 @@ static int parse_url(struct xf_collector_config *c, const char *url, char *why, 
 	unsigned long portnum;
 
 	if (strlen(url) >= sizeof(c->url))
-		return fail(why, why_len, -EINVAL, "longer than %zu characters",
-			    sizeof(c->url) - 1);
+		return errbuf_set(why, why_len, -EINVAL, "longer than %zu characters",
+				  sizeof(c->url) - 1);
 	if (strncmp(url, "udp://", 6) == 0) {
 		c->transport = XF_TRANSPORT_UDP;
 	} else if (strncmp(url, "tcp://", 6) == 0) {
 		c->transport = XF_TRANSPORT_TCP;
 	} else {
-		return fail(why, why_len, -EINVAL, "scheme must be udp:// or tcp://");
+		return errbuf_set(why, why_len, -EINVAL, "scheme must be udp:// or tcp://");
 	}
 	p = url + 6;
 	if (*p == '[') {
 		host = p + 1;
 		host_end = strchr(host, ']');
 		if (!host_end)
-			return fail(why, why_len, -EINVAL, "missing ']' after IPv6 address");
+			return errbuf_set(why, why_len, -EINVAL, "missing ']' after IPv6 address");
 		p = host_end + 1;
 		if (*p != ':')
-			return fail(why, why_len, -EINVAL, "missing :PORT");
+			return errbuf_set(why, why_len, -EINVAL, "missing :PORT");
 	} else {
 		host = p;
 		host_end = strchr(host, ':');
 		if (!host_end)
-			return fail(why, why_len, -EINVAL, "missing :PORT");
+			return errbuf_set(why, why_len, -EINVAL, "missing :PORT");
 		if (strchr(host_end + 1, ':'))
-			return fail(
+			return errbuf_set(
 				why, why_len, -EINVAL,
 				"IPv6 address must be in brackets, e.g. udp://[2001:db8::1]:4739");
 		p = host_end;
 	}
 	hlen = (size_t)(host_end - host);
 	if (hlen == 0)
-		return fail(why, why_len, -EINVAL, "missing host");
+		return errbuf_set(why, why_len, -EINVAL, "missing host");
 	if (hlen >= sizeof(c->host))
-		return fail(why, why_len, -EINVAL, "host name too long");
+		return errbuf_set(why, why_len, -EINVAL, "host name too long");
 	port = p + 1;
 	if (*port == '\0')
-		return fail(why, why_len, -EINVAL, "missing :PORT");
+		return errbuf_set(why, why_len, -EINVAL, "missing :PORT");
 	errno = 0;
 	portnum = strtoul(port, &end, 10);
 	if (*port < '0' || *port > '9' || *end != '\0' || errno || portnum < 1 || portnum > 65535)
-		return fail(why, why_len, -EINVAL, "port must be a number in 1..65535");
+		return errbuf_set(why, why_len, -EINVAL, "port must be a number in 1..65535");
 
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	memcpy(c->host, host, hlen);
@@ -262,8 +315,8 @@ static int resolve(struct xf_collector_config *c, char *why, size_t why_len)
 	hints.ai_flags = AI_NUMERICSERV;
 	rc = getaddrinfo(c->host, c->port, &hints, &res);
 	if (rc != 0)
-		return fail(why, why_len, -EINVAL, "cannot resolve '%s': %s", c->host,
-			    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return errbuf_set(why, why_len, -EINVAL, "cannot resolve '%s': %s", c->host,
+				  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 	memcpy(&c->addr, res->ai_addr, res->ai_addrlen);
 	c->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
@@ -282,18 +335,18 @@ static int add_collector(struct xf_config *cfg, const char *url, const char *pro
 	int rc;
 
 	if (cfg->n_collectors >= XF_MAX_COLLECTORS)
-		return fail(err, err_len, -EINVAL, "%s: too many collectors (at most %d)", prefix,
-			    XF_MAX_COLLECTORS);
+		return errbuf_set(err, err_len, -EINVAL, "%s: too many collectors (at most %d)",
+				  prefix, XF_MAX_COLLECTORS);
 	rc = parse_url(&c, url, why, sizeof(why));
 	if (rc)
-		return fail(err, err_len, rc, "%s: bad URL \"%s\": %s", prefix, url, why);
+		return errbuf_set(err, err_len, rc, "%s: bad URL \"%s\": %s", prefix, url, why);
 	c.protocol = XF_PROTO_IPFIX;
 	if (protocol && strcmp(protocol, "netflow9") == 0)
 		c.protocol = XF_PROTO_NETFLOW9;
 	c.mtu = (uint16_t)mtu;
 	rc = resolve(&c, why, sizeof(why));
 	if (rc)
-		return fail(err, err_len, rc, "%s: %s", prefix, why);
+		return errbuf_set(err, err_len, rc, "%s: %s", prefix, why);
 	cfg->collectors[cfg->n_collectors++] = c;
 	return 0;
 }
@@ -310,11 +363,12 @@ static int add_pattern(char **v, int *n, const char *pattern, const char *prefix
 		       size_t err_len)
 {
 	if (pattern[0] == '\0')
-		return fail(err, err_len, -EINVAL, "%s: interface pattern must not be empty",
-			    prefix);
+		return errbuf_set(err, err_len, -EINVAL, "%s: interface pattern must not be empty",
+				  prefix);
 	if (*n >= XF_MAX_PATTERNS)
-		return fail(err, err_len, -EINVAL, "%s: too many interface patterns (at most %d)",
-			    prefix, XF_MAX_PATTERNS);
+		return errbuf_set(err, err_len, -EINVAL,
+				  "%s: too many interface patterns (at most %d)", prefix,
+				  XF_MAX_PATTERNS);
 	v[(*n)++] = xstrdup(pattern);
 	return 0;
 }
@@ -336,6 +390,112 @@ bool config_interface_wanted(const struct xf_config *cfg, const char *ifname)
 		if (fnmatch(cfg->exclude[i], ifname, 0) == 0)
 			return false;
 	return true;
+}
+
+/* ---- values: one check per type, for the file and the command line ---- */
+
+/*
+ * Where a value comes from, which decides how its error reads: a file
+ * setting, "file:line: 'key' must be ..., not VALUE", or a command-line
+ * option, "--option: 'VALUE' must be ...".
+ */
+struct origin {
+	const char *where; /* "file:line"; NULL on the command line */
+	const char *name;  /* the key in the file, "--option" on the command line */
+	char *err;
+	size_t err_len;
+};
+
+/* A value is refused: it "must be" what fmt says. shown: 10, "bpf" (file) or the argument. */
+static int bad_value(const struct origin *o, const char *shown, const char *hint, const char *fmt,
+		     ...) __attribute__((format(printf, 4, 5)));
+
+static int bad_value(const struct origin *o, const char *shown, const char *hint, const char *fmt,
+		     ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (o->where)
+		return errbuf_set(o->err, o->err_len, -EINVAL, "%s: '%s' must be %s, not %s%s",
+				  o->where, o->name, what, shown, hint);
+	return errbuf_set(o->err, o->err_len, -EINVAL, "%s: '%s' must be %s%s", o->name, shown,
+			  what, hint);
+}
+
+/* wrapped: libconfig 1.5 read a plain integer above INT32_MAX as a negative one. */
+static int check_range(const struct origin *o, long long v, long long min, long long max,
+		       const char *shown, bool wrapped)
+{
+	if (v >= min && v <= max)
+		return 0;
+	return bad_value(o, shown,
+			 wrapped && max > INT32_MAX
+				 ? " (write values above 2147483647 with an L suffix, e.g. "
+				   "4000000000L)"
+				 : "",
+			 "in %lld..%lld", min, max);
+}
+
+static void *key_field(struct xf_config *cfg, const struct key_desc *k)
+{
+	return (char *)cfg + k->off;
+}
+
+static int set_u32(const struct origin *o, const struct key_desc *k, struct xf_config *cfg,
+		   long long v, const char *shown, bool wrapped)
+{
+	int rc = check_range(o, v, k->min, k->max, shown, wrapped);
+
+	if (rc)
+		return rc;
+	if (k->pow2 && (v & (v - 1)))
+		return bad_value(o, shown, "", "a power of two");
+	*(uint32_t *)key_field(cfg, k) = (uint32_t)v;
+	return 0;
+}
+
+static int check_choice(const struct origin *o, choice_fn choice, const char *str,
+			const char *shown, int *idx)
+{
+	char list[256];
+
+	*idx = choice_index(choice, str);
+	if (*idx >= 0)
+		return 0;
+	choice_list(choice, ", ", list, sizeof(list));
+	return bad_value(o, shown, "", "one of %s", list);
+}
+
+static int set_enum(const struct origin *o, const struct key_desc *k, struct xf_config *cfg,
+		    const char *str, const char *shown)
+{
+	int idx, rc = check_choice(o, k->choice, str, shown, &idx);
+
+	if (rc)
+		return rc;
+	*(int *)key_field(cfg, k) = idx;
+	return 0;
+}
+
+/* The only path key is pidfile, which also gives the size. */
+static int set_path(const struct origin *o, const struct key_desc *k, struct xf_config *cfg,
+		    const char *str, const char *shown)
+{
+	if (str[0] != '\0' && str[0] != '/')
+		return bad_value(o, shown, "", "an absolute path or \"\"");
+	if (strlen(str) >= sizeof(cfg->pidfile)) {
+		if (o->where)
+			return errbuf_set(o->err, o->err_len, -EINVAL, "%s: '%s' is too long",
+					  o->where, o->name);
+		return errbuf_set(o->err, o->err_len, -EINVAL, "%s: longer than %zu characters",
+				  o->name, sizeof(cfg->pidfile) - 1);
+	}
+	snprintf(key_field(cfg, k), sizeof(cfg->pidfile), "%s", str);
+	return 0;
 }
 
 /* ---- file parsing ---- */
@@ -360,115 +520,54 @@ static int type_error(struct loader *ld, const config_setting_t *s, const char *
 {
 	char w[4200];
 
-	return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s' must be %s, not %s",
-		    where(ld, s, w, sizeof(w)), key, want, type_word(config_setting_type(s)));
-}
-
-static int enum_error(struct loader *ld, const config_setting_t *s, const char *key,
-		      const char *val, const char *const *names, size_t n)
-{
-	char w[4200], list[256] = "";
-	size_t off = 0;
-
-	for (size_t i = 0; i < n; i++)
-		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
-					names[i]);
-	return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s' must be one of %s, not \"%s\"",
-		    where(ld, s, w, sizeof(w)), key, list, val);
-}
-
-static int lookup_name(const char *val, const char *const *names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(val, names[i]) == 0)
-			return (int)i;
-	return -1;
+	return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s' must be %s, not %s",
+			  where(ld, s, w, sizeof(w)), key, want, type_word(config_setting_type(s)));
 }
 
 /* Read an integer setting into *out, checking type and [min, max]. */
 static int get_int(struct loader *ld, const config_setting_t *s, const char *key, long long min,
 		   long long max, long long *out)
 {
-	char w[4200];
+	char w[4200], shown[32];
+	struct origin o = { where(ld, s, w, sizeof(w)), key, ld->err, ld->err_len };
 	int type = config_setting_type(s);
-	long long v;
 
 	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
 		return type_error(ld, s, key, "an integer");
-	v = config_setting_get_int64(s);
-	if (v < min || v > max) {
-		/* libconfig 1.5 wraps a plain integer above INT32_MAX instead of failing. */
-		bool wrapped = type == CONFIG_TYPE_INT && v < 0 && max > INT32_MAX;
-
-		return fail(ld->err, ld->err_len, -EINVAL,
-			    "%s: '%s' must be in %lld..%lld, not %lld%s",
-			    where(ld, s, w, sizeof(w)), key, min, max, v,
-			    wrapped ? " (write values above 2147483647 with an L suffix, e.g. "
-				      "4000000000L)"
-				    : "");
-	}
-	*out = v;
-	return 0;
+	*out = config_setting_get_int64(s);
+	snprintf(shown, sizeof(shown), "%lld", *out);
+	return check_range(&o, *out, min, max, shown, type == CONFIG_TYPE_INT && *out < 0);
 }
 
 static int parse_key(struct loader *ld, const struct key_desc *k, const config_setting_t *s)
 {
-	char *field = (char *)ld->cfg + k->off;
-	char w[4200];
-	long long v;
+	char w[4200], shown[4200];
+	struct origin o = { where(ld, s, w, sizeof(w)), k->name, ld->err, ld->err_len };
+	int type = config_setting_type(s);
 	const char *str;
-	int rc, idx;
+	long long v;
 
 	switch (k->type) {
 	case KEY_U32:
-		rc = get_int(ld, s, k->name, k->min, k->max, &v);
-		if (rc)
-			return rc;
-		if (k->pow2 && (v & (v - 1)))
-			return fail(ld->err, ld->err_len, -EINVAL,
-				    "%s: '%s' must be a power of two, not %lld",
-				    where(ld, s, w, sizeof(w)), k->name, v);
-		*(uint32_t *)field = (uint32_t)v;
-		return 0;
+		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+			return type_error(ld, s, k->name, "an integer");
+		v = config_setting_get_int64(s);
+		snprintf(shown, sizeof(shown), "%lld", v);
+		return set_u32(&o, k, ld->cfg, v, shown, type == CONFIG_TYPE_INT && v < 0);
 	case KEY_BOOL:
-		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		if (type != CONFIG_TYPE_BOOL)
 			return type_error(ld, s, k->name, "true or false");
-		*(bool *)field = config_setting_get_bool(s);
+		*(bool *)key_field(ld->cfg, k) = config_setting_get_bool(s);
 		return 0;
-	case KEY_NAT_HOOK:
-		if (config_setting_type(s) != CONFIG_TYPE_STRING)
-			return type_error(ld, s, k->name, "a string");
-		str = config_setting_get_string(s);
-		idx = lookup_name(str, nat_hook_names, 5);
-		if (idx < 0)
-			return enum_error(ld, s, k->name, str, nat_hook_names, 5);
-		*(enum xf_nat_hook *)field = (enum xf_nat_hook)idx;
-		return 0;
-	case KEY_LOG_LEVEL: {
-		static const char *const levels[] = { "err", "warn", "info", "debug" };
-
-		if (config_setting_type(s) != CONFIG_TYPE_STRING)
-			return type_error(ld, s, k->name, "a string");
-		str = config_setting_get_string(s);
-		idx = log_level_parse(str);
-		if (idx < 0)
-			return enum_error(ld, s, k->name, str, levels, 4);
-		*(int *)field = idx;
-		return 0;
-	}
+	case KEY_ENUM:
 	case KEY_PATH:
-		if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		if (type != CONFIG_TYPE_STRING)
 			return type_error(ld, s, k->name, "a string");
 		str = config_setting_get_string(s);
-		if (str[0] != '\0' && str[0] != '/')
-			return fail(ld->err, ld->err_len, -EINVAL,
-				    "%s: '%s' must be an absolute path or \"\", not \"%s\"",
-				    where(ld, s, w, sizeof(w)), k->name, str);
-		if (strlen(str) >= sizeof(ld->cfg->pidfile))
-			return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s' is too long",
-				    where(ld, s, w, sizeof(w)), k->name);
-		snprintf(field, sizeof(ld->cfg->pidfile), "%s", str);
-		return 0;
+		snprintf(shown, sizeof(shown), "\"%s\"", str);
+		if (k->type == KEY_ENUM)
+			return set_enum(&o, k, ld->cfg, str, shown);
+		return set_path(&o, k, ld->cfg, str, shown);
 	}
 	return -EINVAL;
 }
@@ -477,8 +576,8 @@ static int unknown_key(struct loader *ld, const config_setting_t *s, const char 
 {
 	char w[4200];
 
-	return fail(ld->err, ld->err_len, -EINVAL, "%s: unknown key '%s%s'",
-		    where(ld, s, w, sizeof(w)), parent, config_setting_name(s));
+	return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: unknown key '%s%s'",
+			  where(ld, s, w, sizeof(w)), parent, config_setting_name(s));
 }
 
 /* interfaces.include / interfaces.exclude: an array (or list) of strings. */
@@ -551,11 +650,17 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 				return type_error(ld, s, sub, "a string");
 			url = s;
 		} else if (strcmp(name, "protocol") == 0) {
+			struct origin o = { where(ld, s, w, sizeof(w)), sub, ld->err, ld->err_len };
+			char shown[4200];
+			int proto;
+
 			if (config_setting_type(s) != CONFIG_TYPE_STRING)
 				return type_error(ld, s, sub, "a string");
 			protocol = config_setting_get_string(s);
-			if (lookup_name(protocol, protocol_names, 2) < 0)
-				return enum_error(ld, s, sub, protocol, protocol_names, 2);
+			snprintf(shown, sizeof(shown), "\"%s\"", protocol);
+			rc = check_choice(&o, protocol_choice, protocol, shown, &proto);
+			if (rc)
+				return rc;
 		} else if (strcmp(name, "mtu") == 0) {
 			rc = get_int(ld, s, sub, MIN_MTU, MAX_MTU, &mtu);
 			if (rc)
@@ -566,8 +671,8 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 		}
 	}
 	if (!url)
-		return fail(ld->err, ld->err_len, -EINVAL, "%s: '%s.url' is missing",
-			    where(ld, grp, w, sizeof(w)), key);
+		return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s.url' is missing",
+				  where(ld, grp, w, sizeof(w)), key);
 	snprintf(prefix, sizeof(prefix), "%s: '%s.url'", where(ld, url, w, sizeof(w)), key);
 	return add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, prefix,
 			     ld->err, ld->err_len);
@@ -626,15 +731,15 @@ static int check_perms(const char *path, const struct stat *st, char *err, size_
 	uid_t me = geteuid();
 
 	if (st->st_uid != 0 && st->st_uid != me)
-		return fail(
+		return errbuf_set(
 			err, err_len, -EPERM,
 			"refusing %s: owned by uid %u, not by root or the current user (uid %u)",
 			path, (unsigned int)st->st_uid, (unsigned int)me);
 	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return fail(err, err_len, -EPERM,
-			    "refusing %s: writable by group or others (mode %04o); "
-			    "fix with chmod go-w %s",
-			    path, (unsigned int)(st->st_mode & 07777), path);
+		return errbuf_set(err, err_len, -EPERM,
+				  "refusing %s: writable by group or others (mode %04o); "
+				  "fix with chmod go-w %s",
+				  path, (unsigned int)(st->st_mode & 07777), path);
 	return 0;
 }
 
@@ -670,15 +775,15 @@ static int load(struct xf_config *cfg, FILE *f, const char *text, const char *na
 	}
 	ok = f ? config_read(&lc, f) : config_read_string(&lc, text);
 	if (!ok) {
-		rc = fail(err, err_len, -EINVAL, "%s:%d: %s",
-			  config_error_file(&lc) ? config_error_file(&lc) : name,
-			  config_error_line(&lc), config_error_text(&lc));
+		rc = errbuf_set(err, err_len, -EINVAL, "%s:%d: %s",
+				config_error_file(&lc) ? config_error_file(&lc) : name,
+				config_error_line(&lc), config_error_text(&lc));
 		goto out;
 	}
 	for (unsigned int i = 0; f && lc.filenames && i < lc.num_filenames; i++) {
 		if (stat(lc.filenames[i], &st) < 0) {
-			rc = fail(err, err_len, -errno, "cannot read %s: %s", lc.filenames[i],
-				  strerror(errno));
+			rc = errbuf_set(err, err_len, -errno, "cannot read %s: %s", lc.filenames[i],
+					strerror(errno));
 			goto out;
 		}
 		rc = check_perms(lc.filenames[i], &st, err, err_len);
@@ -699,16 +804,19 @@ int config_load_file(struct xf_config *cfg, const char *path, char *err_buf, siz
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err_buf, err_len, -errno, "cannot read %s: %s", path, strerror(errno));
+		return errbuf_set(err_buf, err_len, -errno, "cannot read %s: %s", path,
+				  strerror(errno));
 	/* fstat the descriptor we read from, so the file checked is the file parsed. */
 	if (fstat(fd, &st) < 0) {
-		rc = fail(err_buf, err_len, -errno, "cannot read %s: %s", path, strerror(errno));
+		rc = errbuf_set(err_buf, err_len, -errno, "cannot read %s: %s", path,
+				strerror(errno));
 		close(fd);
 		return rc;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return fail(err_buf, err_len, -EINVAL, "cannot read %s: not a regular file", path);
+		return errbuf_set(err_buf, err_len, -EINVAL, "cannot read %s: not a regular file",
+				  path);
 	}
 	rc = check_perms(path, &st, err_buf, err_len);
 	if (rc) {
@@ -717,13 +825,14 @@ int config_load_file(struct xf_config *cfg, const char *path, char *err_buf, siz
 	}
 	f = fdopen(fd, "r");
 	if (!f) {
-		rc = fail(err_buf, err_len, -errno, "cannot read %s: %s", path, strerror(errno));
+		rc = errbuf_set(err_buf, err_len, -errno, "cannot read %s: %s", path,
+				strerror(errno));
 		close(fd);
 		return rc;
 	}
 	if (strlen(path) >= sizeof(cfg->path)) {
 		fclose(f);
-		return fail(err_buf, err_len, -ENAMETOOLONG, "%s: path too long", path);
+		return errbuf_set(err_buf, err_len, -ENAMETOOLONG, "%s: path too long", path);
 	}
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 	rc = load(cfg, f, NULL, path, err_buf, err_len);
@@ -743,31 +852,31 @@ int config_validate(const struct xf_config *cfg, char *err_buf, size_t err_len)
 	const char *src = cfg->path[0] ? cfg->path : "configuration";
 
 	if (cfg->active_timeout < cfg->idle_timeout)
-		return fail(err_buf, err_len, -EINVAL,
-			    "%s: 'active_timeout' (%u) must be >= 'idle_timeout' (%u)", src,
-			    cfg->active_timeout, cfg->idle_timeout);
+		return errbuf_set(err_buf, err_len, -EINVAL,
+				  "%s: 'active_timeout' (%u) must be >= 'idle_timeout' (%u)", src,
+				  cfg->active_timeout, cfg->idle_timeout);
 	if (cfg->n_collectors == 0)
-		return fail(err_buf, err_len, -EINVAL,
-			    "%s: no collector configured; set 'collectors' or use --collector",
-			    src);
+		return errbuf_set(
+			err_buf, err_len, -EINVAL,
+			"%s: no collector configured; set 'collectors' or use --collector", src);
 	if (cfg->n_include == 0)
-		return fail(err_buf, err_len, -EINVAL,
-			    "%s: no interface to capture on; set 'interfaces.include' or use "
-			    "--interface",
-			    src);
+		return errbuf_set(err_buf, err_len, -EINVAL,
+				  "%s: no interface to capture on; set 'interfaces.include' or use "
+				  "--interface",
+				  src);
 	for (int i = 0; i < cfg->n_include; i++)
 		if (!cfg->include[i] || !cfg->include[i][0])
-			return fail(err_buf, err_len, -EINVAL,
-				    "%s: 'interfaces.include[%d]' is empty", src, i);
+			return errbuf_set(err_buf, err_len, -EINVAL,
+					  "%s: 'interfaces.include[%d]' is empty", src, i);
 	for (int i = 0; i < cfg->n_exclude; i++)
 		if (!cfg->exclude[i] || !cfg->exclude[i][0])
-			return fail(err_buf, err_len, -EINVAL,
-				    "%s: 'interfaces.exclude[%d]' is empty", src, i);
+			return errbuf_set(err_buf, err_len, -EINVAL,
+					  "%s: 'interfaces.exclude[%d]' is empty", src, i);
 	/* A NetFlow v9 header has no length: a TCP receiver could not frame it. */
 	for (int i = 0; i < cfg->n_collectors; i++)
 		if (cfg->collectors[i].protocol == XF_PROTO_NETFLOW9 &&
 		    cfg->collectors[i].transport == XF_TRANSPORT_TCP)
-			return fail(
+			return errbuf_set(
 				err_buf, err_len, -EINVAL,
 				"%s: 'collectors[%d]' (%s): protocol \"netflow9\" needs a udp:// "
 				"url (NetFlow v9 messages carry no length to frame them on TCP)",
@@ -864,17 +973,84 @@ void config_print(const struct xf_config *cfg, FILE *out)
 		case KEY_BOOL:
 			fprintf(out, "%s;\n", *(const bool *)field ? "true" : "false");
 			break;
-		case KEY_NAT_HOOK:
-			fprintf(out, "\"%s\";\n",
-				config_nat_hook_name(*(const enum xf_nat_hook *)field));
+		case KEY_ENUM: {
+			const char *name = d->choice(*(const int *)field);
+
+			fprintf(out, "\"%s\";\n", name ? name : "?");
 			break;
-		case KEY_LOG_LEVEL:
-			fprintf(out, "\"%s\";\n", log_level_name(*(const int *)field));
-			break;
+		}
 		case KEY_PATH:
 			print_string(out, field);
 			fputs(";\n", out);
 			break;
 		}
 	}
+}
+
+/* ---- command line: the keys of the table that have an option ---- */
+
+static const struct key_desc *option_key(size_t i)
+{
+	for (size_t k = 0; k < N_KEYS; k++)
+		if (key_table[k].opt.name && i-- == 0)
+			return &key_table[k];
+	return NULL;
+}
+
+const struct config_option *config_option(size_t i)
+{
+	const struct key_desc *k = option_key(i);
+
+	return k ? &k->opt : NULL;
+}
+
+void config_option_help(size_t i, char *buf, size_t len)
+{
+	const struct key_desc *k = option_key(i);
+
+	if (!k)
+		snprintf(buf, len, "%s", "");
+	else if (k->type == KEY_ENUM)
+		choice_list(k->choice, "|", buf, len);
+	else
+		snprintf(buf, len, "%s", k->opt.help);
+}
+
+/*
+ * A number as the command line writes it: decimal digits, perhaps a minus
+ * (which the range check then refuses with the range). Out of range for
+ * long long saturates, which the range check refuses too.
+ */
+static int parse_number(const struct origin *o, const struct key_desc *k, const char *arg,
+			long long *v)
+{
+	const char *digits = arg[0] == '-' ? arg + 1 : arg;
+	char *end;
+
+	*v = strtoll(arg, &end, 10);
+	if (*digits < '0' || *digits > '9' || *end != '\0')
+		return bad_value(o, arg, "", "an integer in %u..%u", k->min, k->max);
+	return 0;
+}
+
+int config_set_option(struct xf_config *cfg, size_t i, const char *arg, char *err, size_t err_len)
+{
+	const struct key_desc *k = option_key(i);
+	char name[64];
+	struct origin o = { NULL, name, err, err_len };
+	long long v;
+	int rc;
+
+	if (!k)
+		return errbuf_set(err, err_len, -EINVAL, "no command-line option %zu", i);
+	snprintf(name, sizeof(name), "--%s", k->opt.name);
+	switch (k->type) {
+	case KEY_U32:
+		rc = parse_number(&o, k, arg, &v);
+		return rc ? rc : set_u32(&o, k, cfg, v, arg, false);
+	case KEY_ENUM: return set_enum(&o, k, cfg, arg, arg);
+	case KEY_PATH: return set_path(&o, k, cfg, arg, arg);
+	case KEY_BOOL: break; /* no boolean key has an option */
+	}
+	return errbuf_set(err, err_len, -EINVAL, "%s: no command-line form", name);
 }

@@ -8,6 +8,7 @@
 #define XF_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -106,7 +107,35 @@ void config_print(const struct xf_config *cfg, FILE *out);
 /* Release memory owned by cfg (patterns); cfg may be reused after. */
 void config_release(struct xf_config *cfg);
 
+/*
+ * The command-line options that set a configuration key. config.c's key
+ * table declares each once, with the key's type and range: --help,
+ * getopt_long() and config_set_option() all read it.
+ */
+struct config_option {
+	const char *name; /* the long option: "active-timeout" for --active-timeout */
+	const char *arg;  /* its argument as --help names it: "SEC" */
+	const char *help; /* NULL for a choice: config_option_help() lists the names */
+};
+
+/* Option i = 0, 1, ... (in the order of the key table), or NULL past the last. */
+const struct config_option *config_option(size_t i);
+
+/* Option i's --help text into buf: its help, or its choices ("auto|fentry|..."). */
+void config_option_help(size_t i, char *buf, size_t len);
+
+/*
+ * Set option i's key from its command-line argument, through the file's
+ * checks (type, range, names); an error names the option:
+ * "--active-timeout: '0' must be in 1..86400". Returns 0 or -EINVAL.
+ */
+int config_set_option(struct xf_config *cfg, size_t i, const char *arg, char *err_buf,
+		      size_t err_len);
+
+/* "auto", "fentry", "kprobe", "conntrack", "off" ("?" out of range). */
 const char *config_nat_hook_name(enum xf_nat_hook hook);
+/* The enum xf_nat_hook of a name, or -1 when it is none. */
+int config_nat_hook_parse(const char *name);
 /* "ipfix" or "netflow9". */
 const char *config_protocol_name(enum xf_export_protocol proto);
 

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 #include <errno.h>
 #include <net/if.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
+#include "errbuf.h"
 #include "ifwatch.h"
 #include "log.h"
 
@@ -28,11 +28,11 @@ struct ifwatch *ifwatch_open(ifwatch_cb cb, void *ctx, char *err, size_t err_len
 	w->ctx = ctx;
 	w->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (!w->nl) {
-		snprintf(err, err_len, "rtnetlink socket: %s", strerror(errno));
+		errbuf_set(err, err_len, -errno, "rtnetlink socket: %s", strerror(errno));
 		goto fail;
 	}
 	if (mnl_socket_bind(w->nl, RTMGRP_LINK, MNL_SOCKET_AUTOPID) < 0) {
-		snprintf(err, err_len, "rtnetlink bind: %s", strerror(errno));
+		errbuf_set(err, err_len, -errno, "rtnetlink bind: %s", strerror(errno));
 		goto fail;
 	}
 	/* Interface storms (hundreds of veths) should not overflow the socket;

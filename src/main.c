@@ -32,86 +32,68 @@ struct cli {
 	int n_interfaces;
 	const char *collectors[XF_MAX_COLLECTORS];
 	int n_collectors;
-	const char *active_timeout, *idle_timeout, *nat_hook, *sampling, *max_flows;
-	const char *kernel_max_flows, *drain_interval, *log_level, *pidfile;
+	const char **key_args; /* by config_option() index; NULL: not given */
+	size_t n_key_options;
 	bool foreground, check_config, verbose;
 };
 
-enum {
-	OPT_ACTIVE = 256,
-	OPT_IDLE,
-	OPT_NAT,
-	OPT_SAMPLING,
-	OPT_MAXFLOWS,
-	OPT_KMAXFLOWS,
-	OPT_DRAIN,
-	OPT_LOGLEVEL,
-	OPT_PIDFILE,
-	OPT_CHECK,
-};
+/* getopt_long() values past the short options; a key's is OPT_KEY + its index. */
+enum { OPT_CHECK = 256, OPT_KEY = 512 };
 
-static const struct option long_opts[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "interface", required_argument, NULL, 'i' },
-	{ "collector", required_argument, NULL, 'C' },
-	{ "active-timeout", required_argument, NULL, OPT_ACTIVE },
-	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
-	{ "nat-hook", required_argument, NULL, OPT_NAT },
-	{ "sampling", required_argument, NULL, OPT_SAMPLING },
-	{ "max-flows", required_argument, NULL, OPT_MAXFLOWS },
-	{ "kernel-max-flows", required_argument, NULL, OPT_KMAXFLOWS },
-	{ "drain-interval", required_argument, NULL, OPT_DRAIN },
-	{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
-	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
-	{ "foreground", no_argument, NULL, 'f' },
-	{ "check-config", no_argument, NULL, OPT_CHECK },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "version", no_argument, NULL, 'V' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+/*
+ * The options that set no configuration key, in --help order; the key
+ * table's (config_option()) come after the first N_BEFORE_KEYS.
+ */
+static const struct cli_option {
+	const char *name;
+	int val;	 /* the short option, or OPT_CHECK */
+	const char *arg; /* NULL: takes none */
+	const char *help;
+} cli_options[] = {
+	{ "config", 'c', "FILE", "configuration file (default " XF_CONFIG_DEFAULT_PATH ")" },
+	{ "interface", 'i', "NAME",
+	  "capture on NAME (pattern; repeatable; replaces the file's list)" },
+	{ "collector", 'C', "URL",
+	  "udp://HOST:PORT or tcp://HOST:PORT (repeatable; replaces the file's)" },
+	{ "foreground", 'f', NULL, "stay in the foreground, log to stderr" },
+	{ "check-config", OPT_CHECK, NULL, "validate the configuration, print it, exit" },
+	{ "verbose", 'v', NULL, "more logging (debug)" },
+	{ "version", 'V', NULL, "print the version" },
+	{ "help", 'h', NULL, "this help" },
 };
+#define N_CLI_OPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
+#define N_BEFORE_KEYS 3 /* --config, --interface, --collector */
+
+static bool has_short(int val)
+{
+	return val > 0 && val < 256;
+}
+
+static void usage_line(FILE *out, int val, const char *name, const char *arg, const char *help)
+{
+	char flag[8] = "", left[64];
+
+	if (has_short(val))
+		snprintf(flag, sizeof(flag), "-%c,", val);
+	snprintf(left, sizeof(left), "  %-4s--%s%s%s", flag, name, arg ? " " : "", arg ? arg : "");
+	fprintf(out, "%-28s %s\n", left, help);
+}
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: xlatflowd [options]\n"
-		"  -c, --config FILE          configuration file (default %s)\n"
-		"  -i, --interface NAME       capture on NAME (pattern; repeatable; replaces the "
-		"file's list)\n"
-		"  -C, --collector URL        udp://HOST:PORT or tcp://HOST:PORT (repeatable; "
-		"replaces the file's)\n"
-		"      --active-timeout SEC   export long flows every SEC seconds\n"
-		"      --idle-timeout SEC     export flows idle for SEC seconds\n"
-		"      --nat-hook MODE        auto|fentry|kprobe|conntrack|off\n"
-		"      --sampling N           keep 1 packet in N\n"
-		"      --max-flows N          flow cache bound\n"
-		"      --kernel-max-flows N   flows per drain interval in the kernel (flow slots)\n"
-		"      --drain-interval MS    kernel map drain period\n"
-		"      --log-level LEVEL      err|warn|info|debug\n"
-		"      --pidfile FILE         pid file when daemonized\n"
-		"  -f, --foreground           stay in the foreground, log to stderr\n"
-		"      --check-config         validate the configuration, print it, exit\n"
-		"  -v, --verbose              more logging (debug)\n"
-		"  -V, --version              print the version\n"
-		"  -h, --help                 this help\n",
-		XF_CONFIG_DEFAULT_PATH);
-}
+	const struct config_option *opt;
+	char help[256];
 
-/* Parse an unsigned option value into *out; "--opt: 'x' is not a number in lo..hi". */
-static int parse_uint_opt(const char *opt, const char *val, uint32_t lo, uint32_t hi, uint32_t *out,
-			  char *err, size_t err_len)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(val, &end, 10);
-	if (errno || end == val || *end || val[0] == '-' || v < lo || v > hi) {
-		snprintf(err, err_len, "%s: '%s' is not a number in %u..%u", opt, val, lo, hi);
-		return -EINVAL;
+	fputs("usage: xlatflowd [options]\n", out);
+	for (size_t i = 0; i < N_CLI_OPTIONS; i++) {
+		if (i == N_BEFORE_KEYS)
+			for (size_t k = 0; (opt = config_option(k)); k++) {
+				config_option_help(k, help, sizeof(help));
+				usage_line(out, 0, opt->name, opt->arg, help);
+			}
+		usage_line(out, cli_options[i].val, cli_options[i].name, cli_options[i].arg,
+			   cli_options[i].help);
 	}
-	*out = (uint32_t)v;
-	return 0;
 }
 
 /* defaults <- file <- command line; then cross checks. */
@@ -136,69 +118,60 @@ static int build_config(const struct cli *cli, struct xf_config *cfg, char *err,
 		if ((rc = config_add_collector(cfg, cli->collectors[i], "--collector", err,
 					       err_len)) < 0)
 			return rc;
-	if (cli->active_timeout &&
-	    (rc = parse_uint_opt("--active-timeout", cli->active_timeout, 1, 86400,
-				 &cfg->active_timeout, err, err_len)) < 0)
-		return rc;
-	if (cli->idle_timeout && (rc = parse_uint_opt("--idle-timeout", cli->idle_timeout, 1, 86400,
-						      &cfg->idle_timeout, err, err_len)) < 0)
-		return rc;
-	if (cli->sampling && (rc = parse_uint_opt("--sampling", cli->sampling, 1, 1000000,
-						  &cfg->sampling, err, err_len)) < 0)
-		return rc;
-	if (cli->max_flows && (rc = parse_uint_opt("--max-flows", cli->max_flows, 1, 100000000,
-						   &cfg->max_flows, err, err_len)) < 0)
-		return rc;
-	if (cli->kernel_max_flows &&
-	    (rc = parse_uint_opt("--kernel-max-flows", cli->kernel_max_flows, 1024, 16777216,
-				 &cfg->kernel_max_flows, err, err_len)) < 0)
-		return rc;
-	if (cli->drain_interval &&
-	    (rc = parse_uint_opt("--drain-interval", cli->drain_interval, 10, 60000,
-				 &cfg->drain_interval_ms, err, err_len)) < 0)
-		return rc;
-	if (cli->nat_hook) {
-		int found = -1;
-
-		for (int m = XF_NAT_AUTO; m <= XF_NAT_OFF; m++)
-			if (strcmp(cli->nat_hook, config_nat_hook_name(m)) == 0)
-				found = m;
-		if (found < 0) {
-			snprintf(err, err_len,
-				 "--nat-hook: '%s' is not one of auto, fentry, kprobe, conntrack, "
-				 "off",
-				 cli->nat_hook);
-			return -EINVAL;
-		}
-		cfg->nat_hook = found;
-	}
-	if (cli->log_level) {
-		int lvl = log_level_parse(cli->log_level);
-
-		if (lvl < 0) {
-			snprintf(err, err_len,
-				 "--log-level: '%s' is not one of err, warn, info, debug",
-				 cli->log_level);
-			return -EINVAL;
-		}
-		cfg->log_level = lvl;
-	}
+	for (size_t i = 0; i < cli->n_key_options; i++)
+		if (cli->key_args[i] &&
+		    (rc = config_set_option(cfg, i, cli->key_args[i], err, err_len)) < 0)
+			return rc;
 	if (cli->verbose)
 		cfg->log_level = LOG_LEVEL_DEBUG;
-	if (cli->pidfile)
-		snprintf(cfg->pidfile, sizeof(cfg->pidfile), "%s", cli->pidfile);
 	cfg->foreground = cli->foreground;
 	cfg->verbose = cli->verbose;
 	return config_validate(cfg, err, err_len);
 }
 
+/* getopt_long()'s table and short options: ours, then the key table's. */
+static struct option *long_options(size_t n_keys, char *shortopts)
+{
+	struct option *opts = calloc(N_CLI_OPTIONS + n_keys + 1, sizeof(*opts));
+	size_t n = 0;
+
+	if (!opts)
+		abort();
+	for (size_t i = 0; i < N_CLI_OPTIONS; i++) {
+		const struct cli_option *o = &cli_options[i];
+
+		opts[n++] = (struct option){ o->name, o->arg ? required_argument : no_argument,
+					     NULL, o->val };
+		if (has_short(o->val)) {
+			*shortopts++ = (char)o->val;
+			if (o->arg)
+				*shortopts++ = ':';
+		}
+	}
+	*shortopts = '\0';
+	for (size_t k = 0; k < n_keys; k++)
+		opts[n++] = (struct option){ config_option(k)->name, required_argument, NULL,
+					     OPT_KEY + (int)k };
+	return opts;
+}
+
 static int parse_args(int argc, char **argv, struct cli *cli)
 {
-	int c;
+	char shortopts[2 * N_CLI_OPTIONS + 1];
+	struct option *opts;
+	size_t n_keys = 0;
+	int c, rc = 0;
 
 	memset(cli, 0, sizeof(*cli));
 	cli->config_path = XF_CONFIG_DEFAULT_PATH;
-	while ((c = getopt_long(argc, argv, "c:i:C:fvVh", long_opts, NULL)) != -1) {
+	while (config_option(n_keys))
+		n_keys++;
+	cli->key_args = calloc(n_keys ? n_keys : 1, sizeof(*cli->key_args));
+	if (!cli->key_args)
+		abort();
+	cli->n_key_options = n_keys;
+	opts = long_options(n_keys, shortopts);
+	while (rc == 0 && (c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			cli->config_path = optarg;
@@ -214,29 +187,28 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 				fatalx("--collector: at most %d", XF_MAX_COLLECTORS);
 			cli->collectors[cli->n_collectors++] = optarg;
 			break;
-		case OPT_ACTIVE: cli->active_timeout = optarg; break;
-		case OPT_IDLE: cli->idle_timeout = optarg; break;
-		case OPT_NAT: cli->nat_hook = optarg; break;
-		case OPT_SAMPLING: cli->sampling = optarg; break;
-		case OPT_MAXFLOWS: cli->max_flows = optarg; break;
-		case OPT_KMAXFLOWS: cli->kernel_max_flows = optarg; break;
-		case OPT_DRAIN: cli->drain_interval = optarg; break;
-		case OPT_LOGLEVEL: cli->log_level = optarg; break;
-		case OPT_PIDFILE: cli->pidfile = optarg; break;
 		case 'f': cli->foreground = true; break;
 		case OPT_CHECK: cli->check_config = true; break;
 		case 'v': cli->verbose = true; break;
 		case 'V': printf("xlatflowd %s\n", PACKAGE_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -EINVAL;
+		default:
+			/* checked, parsed and range-checked in build_config() */
+			if (c >= OPT_KEY && (size_t)(c - OPT_KEY) < n_keys) {
+				cli->key_args[c - OPT_KEY] = optarg;
+				break;
+			}
+			usage(stderr);
+			rc = -EINVAL;
 		}
 	}
-	if (optind < argc) {
+	free(opts);
+	if (rc == 0 && optind < argc) {
 		fprintf(stderr, "xlatflowd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
-		return -EINVAL;
+		rc = -EINVAL;
 	}
-	return 0;
+	return rc;
 }
 
 static int write_pidfile(const char *path)
@@ -403,21 +375,26 @@ int main(int argc, char **argv)
 	char err[1024];
 	int rc;
 
-	if (parse_args(argc, argv, &cli) < 0)
-		return 2;
+	if (parse_args(argc, argv, &cli) < 0) {
+		rc = 2;
+		goto out;
+	}
 	log_init(true, cli.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "xlatflowd");
 	if (build_config(&cli, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "xlatflowd: %s\n", err);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	if (cli.check_config) {
 		config_print(&cfg, stdout);
-		config_release(&cfg);
-		return 0;
+		rc = 0;
+	} else {
+		log_init(cfg.foreground, cfg.log_level, "xlatflowd");
+		log_route_libraries();
+		rc = run(&cli, &cfg);
 	}
-	log_init(cfg.foreground, cfg.log_level, "xlatflowd");
-	log_route_libraries();
-	rc = run(&cli, &cfg);
 	config_release(&cfg);
+out:
+	free(cli.key_args);
 	return rc;
 }

@@ -13,10 +13,10 @@
 #include "flowcache.h"
 #include "ifwatch.h"
 #include "log.h"
-#include "nathook.h"
 #include "pipeline.h"
 #include "tc_hook.h"
 #include "xlat.h"
+#include "xlat_source.h"
 
 /* interfaceDescription of the rows of the interface table options records */
 #define IFACE_DESCRIPTION "monitored by xlatflowd (tc clsact ingress+egress)"
@@ -27,9 +27,9 @@
 struct pipeline {
 	struct xf_config cfg;
 	struct capture *capture;
-	struct tc_hook *tc;  /* attaches the capture's programs */
-	struct drain *drain; /* reads what they counted */
-	struct nathook *nat;
+	struct tc_hook *tc;	 /* attaches the capture's programs */
+	struct drain *drain;	 /* reads what they counted */
+	struct xlat_source *nat; /* NULL: nat_hook "off" */
 	struct xlat_table *xlat;
 	struct flowcache *cache;
 	struct exporter *exp;
@@ -155,7 +155,7 @@ static void report_metering(struct pipeline *p)
 	if (capture_read_counters(p->capture, kc) < 0)
 		return;
 	if (p->nat)
-		nathook_read_counters(p->nat, nc);
+		xlat_source_read_counters(p->nat, nc);
 	flowcache_get_stats(p->cache, &fs);
 	m.observed_packets = kc[XF_CNT_PACKETS];
 	m.non_ip_packets = kc[XF_CNT_NON_IP];
@@ -269,13 +269,13 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 	cache_timeouts(cfg, &t);
 	p->cache = flowcache_new(cfg->max_flows, &t, on_flow_export, p);
 	drain_set_prefetch(p->drain, on_drain_prefetch);
-	if (cfg->nat_hook != XF_NAT_OFF) {
+	/* No translation reaches on_xlat before the first poll: the table can come second. */
+	if (xlat_source_open(&p->nat, cfg->nat_hook, on_xlat, p, err, err_len) < 0)
+		goto fail;
+	if (p->nat) {
 		p->xlat = xlat_table_new(xlat_keep_ms(cfg));
 		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
-		p->nat = nathook_open(cfg->nat_hook, on_xlat, p, err, err_len);
-		if (!p->nat)
-			goto fail;
-		nathook_set_destroy_cb(p->nat, on_xlat_destroy, p);
+		xlat_source_set_destroy_cb(p->nat, on_xlat_destroy, p);
 	}
 	p->links = ifwatch_open(on_link, p, err, err_len);
 	if (!p->links)
@@ -291,7 +291,7 @@ void pipeline_free(struct pipeline *p)
 	if (!p)
 		return;
 	ifwatch_free(p->links);
-	nathook_free(p->nat);
+	xlat_source_free(p->nat);
 	tc_hook_free(p->tc); /* detaches; before capture_free: it borrows the program fds */
 	drain_free(p->drain);
 	capture_free(p->capture);
@@ -313,7 +313,7 @@ int pipeline_fd(const struct pipeline *p, enum pipeline_fd which)
 {
 	switch (which) {
 	case PIPE_FD_FLOW_EVENTS: return drain_events_fd(p->drain);
-	case PIPE_FD_NAT: return p->nat ? nathook_fd(p->nat) : -1;
+	case PIPE_FD_NAT: return p->nat ? xlat_source_fd(p->nat) : -1;
 	case PIPE_FD_LINKS: return ifwatch_fd(p->links);
 	default: return -1;
 	}
@@ -325,7 +325,7 @@ void pipeline_handle_fd(struct pipeline *p, enum pipeline_fd which)
 
 	switch (which) {
 	case PIPE_FD_FLOW_EVENTS: drain_events(p->drain, on_drained, p); break;
-	case PIPE_FD_NAT: nathook_poll(p->nat); break;
+	case PIPE_FD_NAT: xlat_source_poll(p->nat); break;
 	case PIPE_FD_LINKS:
 		rc = ifwatch_dispatch(p->links);
 		if (rc == -ENOBUFS) {
@@ -345,7 +345,7 @@ void pipeline_cycle(struct pipeline *p)
 
 	/* Translations first, so flows expiring now find theirs. */
 	if (p->nat)
-		nathook_poll(p->nat);
+		xlat_source_poll(p->nat);
 	drain_events(p->drain, on_drained, p);
 	rc = drain_flows(p->drain, on_drained, p);
 	if (rc < 0)
@@ -412,7 +412,7 @@ void pipeline_shutdown(struct pipeline *p)
 	 * pipeline_free, so packets after this point are not counted.
 	 */
 	if (p->nat)
-		nathook_poll(p->nat);
+		xlat_source_poll(p->nat);
 	for (int i = 0; i < 2; i++) {
 		drain_events(p->drain, on_drained, p);
 		rc = drain_flows(p->drain, on_drained, p);
@@ -443,7 +443,8 @@ void pipeline_log_summary(const struct pipeline *p)
 	if (g_hash_table_size(p->attached) == 0)
 		log_warnx("no interface matches the configured patterns yet; waiting for one to "
 			  "appear");
-	log_info("NAT enrichment: %s", p->nat ? config_nat_hook_name(nathook_mode(p->nat)) : "off");
+	log_info("NAT enrichment: %s",
+		 config_nat_hook_name(p->nat ? xlat_source_mode(p->nat) : XF_NAT_OFF));
 	for (int i = 0; i < p->cfg.n_collectors; i++)
 		log_info("collector %s (%s, mtu %u)", p->cfg.collectors[i].url,
 			 p->cfg.collectors[i].protocol == XF_PROTO_NETFLOW9 ? "netflow9" : "ipfix",

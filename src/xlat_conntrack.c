@@ -23,6 +23,7 @@
 #include <libmnl/libmnl.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
+#include "errbuf.h"
 #include "flow.h"
 #include "log.h"
 #include "xlat_conntrack.h"
@@ -44,9 +45,9 @@ struct xlat_conntrack {
 	bool resync_due;
 	int callbacks; /* made in the current dispatch */
 
-	nathook_cb cb;
+	xlat_conntrack_cb cb;
 	void *ctx;
-	xlat_conntrack_destroy_cb destroy_cb;
+	xlat_conntrack_cb destroy_cb;
 	void *destroy_ctx;
 
 	struct xlat_conntrack_stats stats;
@@ -316,14 +317,13 @@ int xlat_conntrack_set_refresh(struct xlat_conntrack *c, uint64_t interval_ms)
 	return arm_timer(c, c->resync_due ? 1 : interval_ms * 1000000ULL);
 }
 
-void xlat_conntrack_set_destroy_cb(struct xlat_conntrack *c, xlat_conntrack_destroy_cb cb,
-				   void *ctx)
+void xlat_conntrack_set_destroy_cb(struct xlat_conntrack *c, xlat_conntrack_cb cb, void *ctx)
 {
 	c->destroy_cb = cb;
 	c->destroy_ctx = ctx;
 }
 
-struct xlat_conntrack *xlat_conntrack_open(nathook_cb cb, void *ctx, char *err, size_t len)
+struct xlat_conntrack *xlat_conntrack_open(xlat_conntrack_cb cb, void *ctx, char *err, size_t len)
 {
 	struct xlat_conntrack *c = calloc(1, sizeof(*c));
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -389,8 +389,9 @@ struct xlat_conntrack *xlat_conntrack_open(nathook_cb cb, void *ctx, char *err, 
 	return c;
 
 fail:
-	snprintf(err, len, "conntrack netlink: %s: %s", step, strerror(errno));
+	ret = errbuf_set(err, len, -errno, "conntrack netlink: %s: %s", step, strerror(errno));
 	xlat_conntrack_free(c);
+	errno = -ret; /* closing the sockets must not change why */
 	return NULL;
 }
 

@@ -22,17 +22,12 @@
 
 #include "xlatflow_shared.h"
 
-#ifndef XF_NATHOOK_CB_DEFINED
-#define XF_NATHOOK_CB_DEFINED
-/* ev is only valid during the call. Same type as in nathook.h. */
-typedef void (*nathook_cb)(void *ctx, const struct xf_xlat_event *ev);
-#endif
-
 /*
- * Called for a conntrack DESTROY of a translated connection; the daemon
- * passes &ev->orig to xlat_table_remove(). ev is only valid during the call.
+ * Receives one translation. The one callback type of every translation
+ * source: xlat_source.h hands the kernel hook's events to the same type.
+ * ev is only valid during the call.
  */
-typedef void (*xlat_conntrack_destroy_cb)(void *ctx, const struct xf_xlat_event *ev);
+typedef void (*xlat_conntrack_cb)(void *ctx, const struct xf_xlat_event *ev);
 
 struct xlat_conntrack;
 
@@ -57,13 +52,17 @@ struct xlat_conntrack_stats {
  * Needs CAP_NET_ADMIN. No callback runs inside this function: the initial
  * dump happens in the first xlat_conntrack_dispatch(), and the fd is
  * readable at once so an event loop calls it right away.
- * Returns a handle the caller frees with xlat_conntrack_free(), or NULL.
+ * Returns a handle the caller frees with xlat_conntrack_free(), or NULL with
+ * errno saying why.
  */
-struct xlat_conntrack *xlat_conntrack_open(nathook_cb cb, void *ctx, char *err, size_t len);
+struct xlat_conntrack *xlat_conntrack_open(xlat_conntrack_cb cb, void *ctx, char *err, size_t len);
 
-/* Also report DESTROY events to cb (NULL: ignore them, the table expires). */
-void xlat_conntrack_set_destroy_cb(struct xlat_conntrack *c, xlat_conntrack_destroy_cb cb,
-				   void *ctx);
+/*
+ * Also report conntrack DESTROY events of translated connections to cb (the
+ * daemon passes &ev->orig to xlat_table_remove()); NULL: ignore them, the
+ * table expires them.
+ */
+void xlat_conntrack_set_destroy_cb(struct xlat_conntrack *c, xlat_conntrack_cb cb, void *ctx);
 
 /*
  * Re-report every translation each interval_ms (default

@@ -40,7 +40,8 @@ libs=($(pkg-config --libs libbpf libfixbuf glib-2.0 libconfig libelf zlib libmnl
 
 build_target() {
 	case $1 in
-	config) srcs=("$src/tests/fuzz/fuzz_config.c" "$src/src/config.c" "$src/src/log.c") ;;
+	config) srcs=("$src/tests/fuzz/fuzz_config.c" "$src/src/config.c" "$src/src/log.c"
+		"$src/src/errbuf.c") ;;
 	packet) srcs=("$src/tests/fuzz/fuzz_packet.c" "$src/src/capture.c" "$src/src/drain.c"
 		"$src/src/log.c") ;;
 	ipfix) srcs=("$src/tests/fuzz/fuzz_ipfix.c" "$src/src/ipfix.c" "$src/src/ipfix_wire.c" "$src/src/log.c"

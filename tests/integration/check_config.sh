@@ -66,6 +66,48 @@ for args in "--idle-timeout 0" "--sampling x" "--nat-hook bpf" "--collector udp:
 	fi
 done
 
+# The options of config.c's key table go through the file's checks; the
+# message names the option and quotes the argument.
+while IFS='|' read -r args want; do
+	rc=0
+	# shellcheck disable=SC2086
+	"$xlatflowd" --check-config --config full.conf $args >/dev/null 2>"$work/err" || rc=$?
+	if [ $rc -eq 1 ] && [ "$(cat "$work/err")" = "xlatflowd: $want" ]; then
+		echo "ok $args"
+	else
+		echo "FAIL $args: exit $rc, stderr: $(cat "$work/err"), expected: xlatflowd: $want"
+		fails=$((fails + 1))
+	fi
+done <<'EOF'
+--active-timeout 0|--active-timeout: '0' must be in 1..86400
+--idle-timeout 86401|--idle-timeout: '86401' must be in 1..86400
+--max-flows 1e6|--max-flows: '1e6' must be an integer in 1..100000000
+--kernel-max-flows 1023|--kernel-max-flows: '1023' must be in 1024..16777216
+--drain-interval -5|--drain-interval: '-5' must be in 10..60000
+--sampling 0x10|--sampling: '0x10' must be an integer in 1..1000000
+--nat-hook bpf|--nat-hook: 'bpf' must be one of auto, fentry, kprobe, conntrack, off
+--log-level loud|--log-level: 'loud' must be one of err, warn, info, debug
+--pidfile x.pid|--pidfile: 'x.pid' must be an absolute path or ""
+EOF
+
+# --help is built from the same table; every option it lists is in xlatflowd(8).
+if "$xlatflowd" --help >"$work/help" &&
+	diff -u "$abs_top_srcdir/tests/integration/check_config_help.golden" "$work/help"; then
+	echo "ok --help"
+else
+	echo "FAIL --help differs from check_config_help.golden"
+	fails=$((fails + 1))
+fi
+while read -r opt; do
+	# the man page writes --log-level as \-\-log\-level
+	if grep -qF -- "${opt//-/\\-}" "$abs_top_srcdir/man/xlatflowd.8"; then
+		echo "ok $opt in xlatflowd(8)"
+	else
+		echo "FAIL $opt: not in man/xlatflowd.8"
+		fails=$((fails + 1))
+	fi
+done < <(grep -o -- '--[a-z-]*' "$work/help" | sort -u)
+
 # An unreadable or world-writable file is refused with the reason.
 rc=0
 "$xlatflowd" --check-config --config "$work/missing.conf" 2>"$work/err" >/dev/null || rc=$?

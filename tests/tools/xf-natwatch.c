@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * xf-natwatch: run the NAT translation source (src/nathook.c) alone and
+ * xf-natwatch: run the NAT translation source (src/xlat_source.c) alone and
  * print every translation as one JSON line on stdout, for the VM tests.
  *
  *   xf-natwatch --mode auto|fentry|kprobe|conntrack [--count N] [--timeout SEC]
@@ -22,8 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
-#include "nathook.h"
+#include "xlat_source.h"
 
 static volatile sig_atomic_t stop;
 static unsigned long seen;
@@ -114,24 +115,21 @@ int main(int argc, char **argv)
 	double timeout = 0;
 	uint64_t deadline = 0, cnt[XF_CNT_MAX];
 	struct epoll_event epev = { .events = EPOLLIN };
-	struct nathook *h;
+	struct xlat_source *h;
 	char err[512];
 	int c, ep, rc = 0, verbose = 0;
 
 	while ((c = getopt_long(argc, argv, "m:c:t:v", opts, NULL)) != -1) {
 		switch (c) {
-		case 'm':
-			if (!strcmp(optarg, "auto"))
-				mode = XF_NAT_AUTO;
-			else if (!strcmp(optarg, "fentry"))
-				mode = XF_NAT_FENTRY;
-			else if (!strcmp(optarg, "kprobe"))
-				mode = XF_NAT_KPROBE;
-			else if (!strcmp(optarg, "conntrack"))
-				mode = XF_NAT_CONNTRACK;
-			else
+		case 'm': {
+			/* the daemon's names; "off" would watch nothing */
+			int m = config_nat_hook_parse(optarg);
+
+			if (m < 0 || m == XF_NAT_OFF)
 				usage();
+			mode = (enum xf_nat_hook)m;
 			break;
+		}
 		case 'c': count = strtoul(optarg, NULL, 10); break;
 		case 't': timeout = strtod(optarg, NULL); break;
 		case 'v': verbose = 1; break;
@@ -147,17 +145,16 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	h = nathook_open(mode, print_event, NULL, err, sizeof(err));
-	if (!h) {
+	if (xlat_source_open(&h, mode, print_event, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "xf-natwatch: %s\n", err);
 		return 2;
 	}
-	fprintf(stderr, "xf-natwatch: mode %s\n", nathook_mode_name(nathook_mode(h)));
+	fprintf(stderr, "xf-natwatch: mode %s\n", config_nat_hook_name(xlat_source_mode(h)));
 
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, nathook_fd(h), &epev) < 0) {
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, xlat_source_fd(h), &epev) < 0) {
 		fprintf(stderr, "xf-natwatch: epoll: %s\n", strerror(errno));
-		nathook_free(h);
+		xlat_source_free(h);
 		return 2;
 	}
 	if (timeout > 0)
@@ -182,7 +179,7 @@ int main(int argc, char **argv)
 			rc = 2;
 			break;
 		}
-		if (n > 0 && nathook_poll(h) < 0) {
+		if (n > 0 && xlat_source_poll(h) < 0) {
 			fprintf(stderr, "xf-natwatch: poll failed\n");
 			rc = 2;
 			break;
@@ -190,17 +187,17 @@ int main(int argc, char **argv)
 	}
 	/* events still queued when --count or the deadline hit */
 	if (rc != 2 && (!count || seen < count))
-		nathook_poll(h);
+		xlat_source_poll(h);
 	if (count && seen >= count)
 		rc = 0;
 
-	if (nathook_read_counters(h, cnt) == 0)
+	if (xlat_source_read_counters(h, cnt) == 0)
 		fprintf(stderr,
 			"xf-natwatch: counters calls=%" PRIu64 " events=%" PRIu64
 			" rb_lost=%" PRIu64 " unsupported=%" PRIu64 " printed=%lu\n",
 			cnt[XF_CNT_XLAT_CALLS], cnt[XF_CNT_XLAT_EVENTS], cnt[XF_CNT_XLAT_RB_LOST],
 			cnt[XF_CNT_XLAT_UNSUPPORTED], seen);
 	close(ep);
-	nathook_free(h);
+	xlat_source_free(h);
 	return rc;
 }

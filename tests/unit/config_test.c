@@ -2,8 +2,8 @@
 /*
  * Unit test for src/config.c: defaults, a full file against a golden print,
  * print -> parse -> print round trips, one input file per error with the
- * exact expected message, file permission checks, command-line additions
- * and interface matching.
+ * exact expected message, file permission checks, command-line additions,
+ * the options of the key table and interface matching.
  *
  * Inputs live in $srcdir/tests/unit/config/. Each is copied (mode 0600, so
  * the ownership/mode check passes whatever the checkout's umask) into a
@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -532,6 +533,206 @@ static void test_command_line(void)
 	CHECK_STR(config_protocol_name(XF_PROTO_NETFLOW9), "netflow9");
 }
 
+/* Option index of --name, or -1. */
+static int option_index(const char *name)
+{
+	const struct config_option *opt;
+
+	for (size_t i = 0; (opt = config_option(i)); i++)
+		if (strcmp(opt->name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Set --name to arg; returns config_set_option()'s result, message in err. */
+static int set_opt(struct xf_config *cfg, const char *name, const char *arg, char *err,
+		   size_t err_len)
+{
+	int i = option_index(name);
+
+	if (i < 0) {
+		fprintf(stderr, "no option --%s\n", name);
+		tu_failures++;
+		return -999;
+	}
+	err[0] = '\0';
+	return config_set_option(cfg, (size_t)i, arg, err, err_len);
+}
+
+/* The options the key table declares: names, arguments, --help text. */
+static void test_option_table(void)
+{
+	static const struct {
+		const char *name, *arg, *help;
+	} want[] = {
+		{ "active-timeout", "SEC", "export long flows every SEC seconds" },
+		{ "idle-timeout", "SEC", "export flows idle for SEC seconds" },
+		{ "max-flows", "N", "flow cache bound" },
+		{ "kernel-max-flows", "N", "flows per drain interval in the kernel (flow slots)" },
+		{ "drain-interval", "MS", "kernel map drain period" },
+		{ "sampling", "N", "keep 1 packet in N" },
+		{ "nat-hook", "MODE", "auto|fentry|kprobe|conntrack|off" },
+		{ "log-level", "LEVEL", "err|warn|info|debug" },
+		{ "pidfile", "FILE", "pid file when daemonized" },
+	};
+	size_t n = sizeof(want) / sizeof(want[0]);
+	char help[256], err[1024];
+	struct xf_config cfg;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct config_option *opt = config_option(i);
+
+		CHECK(opt != NULL);
+		if (!opt)
+			return;
+		CHECK_STR(opt->name, want[i].name);
+		CHECK_STR(opt->arg, want[i].arg);
+		config_option_help(i, help, sizeof(help));
+		CHECK_STR(help, want[i].help);
+	}
+	CHECK(config_option(n) == NULL);
+	config_option_help(n, help, sizeof(help));
+	CHECK_STR(help, "");
+	config_defaults(&cfg);
+	CHECK_INT(config_set_option(&cfg, n, "1", err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "no command-line option 9");
+	config_release(&cfg);
+}
+
+/*
+ * Every numeric option through the command-line path: both bounds set the
+ * key, one past either bound and junk are refused with the option named and
+ * the key left as it was.
+ */
+static void test_option_numbers(void)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		long long lo, hi;
+	} opts[] = {
+		{ "active-timeout", offsetof(struct xf_config, active_timeout), 1, 86400 },
+		{ "idle-timeout", offsetof(struct xf_config, idle_timeout), 1, 86400 },
+		{ "max-flows", offsetof(struct xf_config, max_flows), 1, 100000000 },
+		{ "kernel-max-flows", offsetof(struct xf_config, kernel_max_flows), 1024,
+		  16777216 },
+		{ "drain-interval", offsetof(struct xf_config, drain_interval_ms), 10, 60000 },
+		{ "sampling", offsetof(struct xf_config, sampling), 1, 1000000 },
+	};
+	static const char *const junk[] = { "", "x", "1x", " 5", "+5", "0x10", "-", "5 ", "1.5" };
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		struct xf_config cfg;
+		uint32_t *field = (uint32_t *)((char *)&cfg + opts[i].off);
+		char arg[64], err[1024], want[1024];
+		long long bad[3] = { opts[i].lo - 1, opts[i].hi + 1, 99999999999999999LL };
+		uint32_t before;
+
+		config_defaults(&cfg);
+		for (int j = 0; j < 2; j++) {
+			long long ok = j ? opts[i].hi : opts[i].lo;
+
+			snprintf(arg, sizeof(arg), "%lld", ok);
+			CHECK_INT(set_opt(&cfg, opts[i].name, arg, err, sizeof(err)), 0);
+			CHECK_STR(err, "");
+			CHECK_INT(*field, ok);
+		}
+		before = *field;
+		for (int j = 0; j < 3; j++) {
+			snprintf(arg, sizeof(arg), "%lld", bad[j]);
+			snprintf(want, sizeof(want), "--%s: '%s' must be in %lld..%lld",
+				 opts[i].name, arg, opts[i].lo, opts[i].hi);
+			CHECK_INT(set_opt(&cfg, opts[i].name, arg, err, sizeof(err)), -EINVAL);
+			CHECK_STR(err, want);
+			CHECK_INT(*field, before);
+		}
+		/* far beyond long long: refused by the range, not taken modulo 2^64 */
+		snprintf(want, sizeof(want), "--%s: '99999999999999999999' must be in %lld..%lld",
+			 opts[i].name, opts[i].lo, opts[i].hi);
+		CHECK_INT(set_opt(&cfg, opts[i].name, "99999999999999999999", err, sizeof(err)),
+			  -EINVAL);
+		CHECK_STR(err, want);
+		for (size_t j = 0; j < sizeof(junk) / sizeof(junk[0]); j++) {
+			snprintf(want, sizeof(want), "--%s: '%s' must be an integer in %lld..%lld",
+				 opts[i].name, junk[j], opts[i].lo, opts[i].hi);
+			CHECK_INT(set_opt(&cfg, opts[i].name, junk[j], err, sizeof(err)), -EINVAL);
+			CHECK_STR(err, want);
+			CHECK_INT(*field, before);
+		}
+		config_release(&cfg);
+	}
+}
+
+/* The choices and the path through the command-line path. */
+static void test_option_strings(void)
+{
+	static const char *const hooks[] = { "auto", "fentry", "kprobe", "conntrack", "off" };
+	static const char *const levels[] = { "err", "warn", "info", "debug" };
+	struct xf_config cfg;
+	char err[1024], longpath[5000];
+
+	config_defaults(&cfg);
+	for (int i = 0; i < 5; i++) {
+		CHECK_INT(set_opt(&cfg, "nat-hook", hooks[i], err, sizeof(err)), 0);
+		CHECK_INT(cfg.nat_hook, i);
+		CHECK_STR(config_nat_hook_name(cfg.nat_hook), hooks[i]);
+		CHECK_INT(config_nat_hook_parse(hooks[i]), i);
+	}
+	CHECK_INT(config_nat_hook_parse("bpf"), -1);
+	CHECK_INT(set_opt(&cfg, "nat-hook", "bpf", err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "--nat-hook: 'bpf' must be one of auto, fentry, kprobe, conntrack, off");
+	CHECK_INT(set_opt(&cfg, "nat-hook", "Fentry", err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "--nat-hook: 'Fentry' must be one of auto, fentry, kprobe, conntrack, off");
+	CHECK_INT(cfg.nat_hook, XF_NAT_OFF);
+
+	for (int i = 0; i < 4; i++) {
+		CHECK_INT(set_opt(&cfg, "log-level", levels[i], err, sizeof(err)), 0);
+		CHECK_INT(cfg.log_level, i);
+	}
+	CHECK_INT(set_opt(&cfg, "log-level", "loud", err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "--log-level: 'loud' must be one of err, warn, info, debug");
+	CHECK_INT(set_opt(&cfg, "log-level", "", err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "--log-level: '' must be one of err, warn, info, debug");
+	CHECK_INT(cfg.log_level, LOG_LEVEL_DEBUG);
+
+	CHECK_INT(set_opt(&cfg, "pidfile", "/run/x.pid", err, sizeof(err)), 0);
+	CHECK_STR(cfg.pidfile, "/run/x.pid");
+	CHECK_INT(set_opt(&cfg, "pidfile", "", err, sizeof(err)), 0);
+	CHECK_STR(cfg.pidfile, "");
+	/* as in the file: a relative pid file would land in / after daemon(3) */
+	CHECK_INT(set_opt(&cfg, "pidfile", "x.pid", err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "--pidfile: 'x.pid' must be an absolute path or \"\"");
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	CHECK_INT(set_opt(&cfg, "pidfile", longpath, err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "--pidfile: longer than 4095 characters");
+	CHECK_STR(cfg.pidfile, "");
+	config_release(&cfg);
+}
+
+/* The command line overrides the file, and its values are checked the same way. */
+static void test_option_over_file(void)
+{
+	struct xf_config cfg;
+	char err[1024] = "";
+
+	copy_data("full.conf");
+	config_defaults(&cfg);
+	CHECK_INT(config_load_file(&cfg, "full.conf", err, sizeof(err)), 0);
+	CHECK_INT(cfg.sampling, 10);
+	CHECK_INT(set_opt(&cfg, "sampling", "4", err, sizeof(err)), 0);
+	CHECK_INT(cfg.sampling, 4);
+	CHECK_INT(cfg.nat_hook, XF_NAT_CONNTRACK);
+	CHECK_INT(set_opt(&cfg, "nat-hook", "off", err, sizeof(err)), 0);
+	CHECK_INT(cfg.nat_hook, XF_NAT_OFF);
+	/* the cross check still sees the merged values */
+	CHECK_INT(set_opt(&cfg, "active-timeout", "5", err, sizeof(err)), 0);
+	CHECK_INT(config_validate(&cfg, err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "full.conf: 'active_timeout' (5) must be >= 'idle_timeout' (10)");
+	config_release(&cfg);
+}
+
 static void test_interfaces(void)
 {
 	struct xf_config cfg;
@@ -721,6 +922,10 @@ int main(void)
 	test_unresolvable();
 	test_file_access();
 	test_command_line();
+	test_option_table();
+	test_option_numbers();
+	test_option_strings();
+	test_option_over_file();
 	test_interfaces();
 	test_escapes();
 	test_docs_match();

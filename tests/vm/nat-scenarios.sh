@@ -134,10 +134,10 @@ run_mode() {
 topo_modules || exit 99
 rc=0
 # the source selection where every source works: auto must choose fentry
-if [ -x "$B/tests/unit/nathook_test" ]; then
-	"$B/tests/unit/nathook_test" fentry >"$OUT/nathook_test.log" 2>&1 ||
-		{ echo "FAIL: nathook_test"; rc=1; }
-	sed "s/^/nathook_test: /" "$OUT/nathook_test.log"
+if [ -x "$B/tests/unit/xlat_source_test" ]; then
+	"$B/tests/unit/xlat_source_test" fentry >"$OUT/xlat_source_test.log" 2>&1 ||
+		{ echo "FAIL: xlat_source_test"; rc=1; }
+	sed "s/^/xlat_source_test: /" "$OUT/xlat_source_test.log"
 fi
 topo_setup || { echo "FAIL: setup"; exit 99; }
 base=40000

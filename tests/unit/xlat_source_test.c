@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * nathook: the source selection. XF_NAT_OFF gives no source and no error;
+ * xlat_source: the source selection. XF_NAT_OFF gives no source, no error
+ * and success;
  * XF_NAT_AUTO takes the first source of fentry, kprobe, conntrack that this
  * kernel allows; each source before it must then fail when forced, with an
  * error naming it, and the chosen one must succeed when forced. On the CI
@@ -13,8 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
-#include "nathook.h"
+#include "xlat_source.h"
 
 static int failures;
 
@@ -32,23 +34,26 @@ static void no_event(void *ctx, const struct xf_xlat_event *ev)
 {
 }
 
+/* Names come from config.c's table: the ones the log lines and the VM tests use. */
 static void check_names(void)
 {
-	CHECK(!strcmp(nathook_mode_name(XF_NAT_AUTO), "auto"), "auto");
-	CHECK(!strcmp(nathook_mode_name(XF_NAT_FENTRY), "fentry"), "fentry");
-	CHECK(!strcmp(nathook_mode_name(XF_NAT_KPROBE), "kprobe"), "kprobe");
-	CHECK(!strcmp(nathook_mode_name(XF_NAT_CONNTRACK), "conntrack"), "conntrack");
-	CHECK(!strcmp(nathook_mode_name(XF_NAT_OFF), "off"), "off");
+	CHECK(!strcmp(config_nat_hook_name(XF_NAT_AUTO), "auto"), "auto");
+	CHECK(!strcmp(config_nat_hook_name(XF_NAT_FENTRY), "fentry"), "fentry");
+	CHECK(!strcmp(config_nat_hook_name(XF_NAT_KPROBE), "kprobe"), "kprobe");
+	CHECK(!strcmp(config_nat_hook_name(XF_NAT_CONNTRACK), "conntrack"), "conntrack");
+	CHECK(!strcmp(config_nat_hook_name(XF_NAT_OFF), "off"), "off");
 }
 
 static void check_off(void)
 {
+	struct xlat_source *h = (struct xlat_source *)&h; /* must be overwritten */
 	char err[256] = "untouched";
 
-	CHECK(nathook_open(XF_NAT_OFF, no_event, NULL, err, sizeof(err)) == NULL,
-	      "off gave a source");
+	CHECK(xlat_source_open(&h, XF_NAT_OFF, no_event, NULL, err, sizeof(err)) == 0,
+	      "off failed");
+	CHECK(h == NULL, "off gave a source");
 	CHECK(err[0] == '\0', "off set an error: %s", err);
-	nathook_free(NULL);
+	xlat_source_free(NULL);
 }
 
 /* Returns the mode AUTO chose, or XF_NAT_OFF when none works. */
@@ -58,23 +63,27 @@ static enum xf_nat_hook check_auto(void)
 	char err[1024], prefix[32];
 	enum xf_nat_hook chosen;
 	uint64_t cnt[XF_CNT_MAX];
-	struct nathook *h;
+	struct xlat_source *h;
+	int rc;
 
-	h = nathook_open(XF_NAT_AUTO, no_event, NULL, err, sizeof(err));
-	if (!h) {
+	h = (struct xlat_source *)&h;
+	rc = xlat_source_open(&h, XF_NAT_AUTO, no_event, NULL, err, sizeof(err));
+	CHECK((rc == 0) == (h != NULL), "rc %d with source %p", rc, (void *)h);
+	if (rc < 0) {
+		CHECK(rc > -4096, "rc %d is no errno", rc);
 		/* every source refused: the error lists all three, in order */
 		CHECK(strstr(err, "fentry: ") == err, "%s", err);
 		CHECK(strstr(err, "; kprobe: ") != NULL, "%s", err);
 		CHECK(strstr(err, "; conntrack: ") != NULL, "%s", err);
 		return XF_NAT_OFF;
 	}
-	chosen = nathook_mode(h);
-	printf("auto chose %s\n", nathook_mode_name(chosen));
+	chosen = xlat_source_mode(h);
+	printf("auto chose %s\n", config_nat_hook_name(chosen));
 	CHECK(chosen == XF_NAT_FENTRY || chosen == XF_NAT_KPROBE || chosen == XF_NAT_CONNTRACK,
 	      "mode %d", chosen);
-	CHECK(nathook_fd(h) >= 0, "fd %d", nathook_fd(h));
-	CHECK(nathook_poll(h) >= 0, "poll");
-	CHECK(nathook_read_counters(h, cnt) == 0, "counters");
+	CHECK(xlat_source_fd(h) >= 0, "fd %d", xlat_source_fd(h));
+	CHECK(xlat_source_poll(h) >= 0, "poll");
+	CHECK(xlat_source_read_counters(h, cnt) == 0, "counters");
 	/* nothing but the calls counter may move without translations to see */
 	CHECK(cnt[XF_CNT_PACKETS] == 0 && cnt[XF_CNT_XLAT_RB_LOST] == 0 &&
 		      cnt[XF_CNT_XLAT_UNSUPPORTED] == 0,
@@ -85,24 +94,30 @@ static enum xf_nat_hook check_auto(void)
 		for (int i = 0; i < XF_CNT_MAX; i++)
 			CHECK(cnt[i] == 0, "conntrack counter %d = %llu", i,
 			      (unsigned long long)cnt[i]);
-	nathook_free(h);
+	xlat_source_free(h);
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		h = nathook_open(order[i], no_event, NULL, err, sizeof(err));
+		h = (struct xlat_source *)&h;
+		rc = xlat_source_open(&h, order[i], no_event, NULL, err, sizeof(err));
 		if (order[i] == chosen) {
-			CHECK(h != NULL, "forced %s failed: %s", nathook_mode_name(chosen), err);
+			CHECK(rc == 0 && h != NULL, "forced %s failed: %s",
+			      config_nat_hook_name(chosen), err);
 			if (h)
-				CHECK(nathook_mode(h) == chosen, "mode %d", nathook_mode(h));
-			nathook_free(h);
+				CHECK(xlat_source_mode(h) == chosen, "mode %d",
+				      xlat_source_mode(h));
+			xlat_source_free(h);
 			break;
 		}
 		/* skipped by auto: forcing it fails, and the error says which */
-		snprintf(prefix, sizeof(prefix), "%s: ", nathook_mode_name(order[i]));
-		CHECK(h == NULL, "forced %s worked but auto skipped it",
-		      nathook_mode_name(order[i]));
+		snprintf(prefix, sizeof(prefix), "%s: ", config_nat_hook_name(order[i]));
+		CHECK(rc < 0 && rc > -4096, "forced %s: rc %d, but auto skipped it",
+		      config_nat_hook_name(order[i]), rc);
+		CHECK(h == NULL, "forced %s failed but left a source",
+		      config_nat_hook_name(order[i]));
 		CHECK(strncmp(err, prefix, strlen(prefix)) == 0 && strlen(err) > strlen(prefix),
 		      "error \"%s\"", err);
-		nathook_free(h);
+		if (rc == 0)
+			xlat_source_free(h);
 	}
 	return chosen;
 }
@@ -112,7 +127,7 @@ int main(int argc, char **argv)
 	const char *want = argc > 1 ? argv[1] : NULL;
 	enum xf_nat_hook chosen;
 
-	log_init(true, LOG_LEVEL_INFO, "nathook_test");
+	log_init(true, LOG_LEVEL_INFO, "xlat_source_test");
 	check_names();
 	check_off();
 	if (geteuid() != 0) {
@@ -120,10 +135,10 @@ int main(int argc, char **argv)
 		return failures ? 1 : 77;
 	}
 	chosen = check_auto();
-	/* the VM tests know what the kernel offers: nathook_test fentry */
+	/* the VM tests know what the kernel offers: xlat_source_test fentry */
 	if (want)
-		CHECK(!strcmp(nathook_mode_name(chosen), want), "auto chose %s, want %s",
-		      nathook_mode_name(chosen), want);
+		CHECK(!strcmp(config_nat_hook_name(chosen), want), "auto chose %s, want %s",
+		      config_nat_hook_name(chosen), want);
 	if (failures)
 		printf("%d failures\n", failures);
 	return failures ? 1 : 0;

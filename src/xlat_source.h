@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The NAT translation source and its selection: the eBPF hook on
+ * nf_nat_manip_pkt (fentry or kprobe, bpf/nat.bpf.c) or, where tracing
+ * programs are refused, conntrack netlink events (src/xlat_conntrack.c).
+ * Every source delivers the same struct xf_xlat_event to one callback, of
+ * the type xlat_conntrack.h declares.
+ */
+#ifndef XF_XLAT_SOURCE_H
+#define XF_XLAT_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "xlat_conntrack.h"
+#include "xlatflow_shared.h"
+
+struct xlat_source;
+
+/**
+ * xlat_source_open() - start a translation source.
+ * @out: the source, which the caller frees with xlat_source_free(); NULL
+ *       when @mode is XF_NAT_OFF, and on failure.
+ * @mode: XF_NAT_AUTO tries fentry, then kprobe, then conntrack, logging
+ *        (log_info) why each earlier one was skipped and which one is active.
+ *        XF_NAT_FENTRY/KPROBE/CONNTRACK force one source. XF_NAT_OFF starts
+ *        nothing, returns 0 and leaves err empty.
+ * @cb, @ctx: called from xlat_source_poll() for every translation.
+ * @err, @len: on failure a one-line reason ("fentry: BPF_PROG_LOAD: ..."; for
+ *        XF_NAT_AUTO the reasons of all three sources, in order).
+ *
+ * Returns 0 or a negative errno (for XF_NAT_AUTO, the last source's).
+ */
+int xlat_source_open(struct xlat_source **out, enum xf_nat_hook mode, xlat_conntrack_cb cb,
+		     void *ctx, char *err, size_t len);
+
+/*
+ * Conntrack mode only: also report connections conntrack destroys (pass
+ * &ev->orig to xlat_table_remove()). The BPF hooks see packets, not
+ * connection ends, so there this is a no-op and translations expire by
+ * timeout. Call right after xlat_source_open(), before the first poll.
+ */
+void xlat_source_set_destroy_cb(struct xlat_source *s, xlat_conntrack_cb cb, void *ctx);
+
+/* The active source: XF_NAT_FENTRY, XF_NAT_KPROBE or XF_NAT_CONNTRACK. */
+enum xf_nat_hook xlat_source_mode(const struct xlat_source *s);
+
+/* A file descriptor to wait on (EPOLLIN) before xlat_source_poll(); owned by s. */
+int xlat_source_fd(struct xlat_source *s);
+
+/* Consume all pending translations, calling cb. Returns their number or -errno. */
+int xlat_source_poll(struct xlat_source *s);
+
+/*
+ * Sum the hook's per-CPU counters into out (indices enum xf_counter; only
+ * XF_CNT_XLAT_* are non-zero). All zero in conntrack mode. Returns 0 or -errno.
+ */
+int xlat_source_read_counters(struct xlat_source *s, uint64_t out[XF_CNT_MAX]);
+
+/* Detach and release everything; NULL is a no-op. */
+void xlat_source_free(struct xlat_source *s);
+
+#endif
