@@ -39,11 +39,126 @@
 
 struct exporter;
 
+/*
+ * What the exporter asks of an encoder, one table per protocol, chosen when
+ * the target is made. enc is the protocol's own encoder.
+ */
+struct encoder_ops {
+	void *(*new)(const struct ipfix_params *params, uint64_t system_init_ms, ipfix_emit_fn emit,
+		     void *ctx, char *err, size_t err_len);
+	void (*free)(void *enc);
+	int (*add)(void *enc, const struct flow_record *rec);
+	int (*add_templates)(void *enc);
+	int (*add_options)(void *enc, const struct ipfix_options *opts);
+	int (*flush)(void *enc);
+	uint32_t (*pending)(const void *enc);
+	/* the origin of the protocol's uptime clock; NULL: it has none */
+	void (*set_system_init)(void *enc, uint64_t system_init_ms);
+};
+
+static void *ipfix_new(const struct ipfix_params *params, uint64_t system_init_ms,
+		       ipfix_emit_fn emit, void *ctx, char *err, size_t err_len)
+{
+	return ipfix_encoder_new(params, emit, ctx, err, err_len);
+}
+
+static void ipfix_free(void *enc)
+{
+	ipfix_encoder_free(enc);
+}
+
+static int ipfix_add(void *enc, const struct flow_record *rec)
+{
+	return ipfix_encoder_add(enc, rec);
+}
+
+static int ipfix_add_templates(void *enc)
+{
+	return ipfix_encoder_add_templates(enc);
+}
+
+static int ipfix_add_options(void *enc, const struct ipfix_options *opts)
+{
+	return ipfix_encoder_add_options(enc, opts);
+}
+
+static int ipfix_flush(void *enc)
+{
+	return ipfix_encoder_flush(enc);
+}
+
+static uint32_t ipfix_pending(const void *enc)
+{
+	return ipfix_encoder_pending(enc);
+}
+
+static const struct encoder_ops ipfix_ops = {
+	.new = ipfix_new,
+	.free = ipfix_free,
+	.add = ipfix_add,
+	.add_templates = ipfix_add_templates,
+	.add_options = ipfix_add_options,
+	.flush = ipfix_flush,
+	.pending = ipfix_pending,
+};
+
+static void *nf9_new(const struct ipfix_params *params, uint64_t system_init_ms, ipfix_emit_fn emit,
+		     void *ctx, char *err, size_t err_len)
+{
+	return netflow9_encoder_new(params, system_init_ms, emit, ctx, err, err_len);
+}
+
+static void nf9_free(void *enc)
+{
+	netflow9_encoder_free(enc);
+}
+
+static int nf9_add(void *enc, const struct flow_record *rec)
+{
+	return netflow9_encoder_add(enc, rec);
+}
+
+static int nf9_add_templates(void *enc)
+{
+	return netflow9_encoder_add_templates(enc);
+}
+
+static int nf9_add_options(void *enc, const struct ipfix_options *opts)
+{
+	return netflow9_encoder_add_options(enc, opts);
+}
+
+static int nf9_flush(void *enc)
+{
+	return netflow9_encoder_flush(enc);
+}
+
+static uint32_t nf9_pending(const void *enc)
+{
+	return netflow9_encoder_pending(enc);
+}
+
+static void nf9_set_system_init(void *enc, uint64_t system_init_ms)
+{
+	netflow9_encoder_set_system_init(enc, system_init_ms);
+}
+
+static const struct encoder_ops netflow9_ops = {
+	.new = nf9_new,
+	.free = nf9_free,
+	.add = nf9_add,
+	.add_templates = nf9_add_templates,
+	.add_options = nf9_add_options,
+	.flush = nf9_flush,
+	.pending = nf9_pending,
+	.set_system_init = nf9_set_system_init,
+};
+
 struct export_target {
 	struct exporter *exp;
 	struct collector *coll;
-	struct ipfix_encoder *enc;    /* IPFIX collector */
-	struct netflow9_encoder *nf9; /* NetFlow v9 collector */
+	const struct encoder_ops *ops; /* of the collector's protocol */
+	void *enc;		       /* its encoder */
 	bool tcp;
 	bool templates_due;	/* send templates (and options) before the next record */
 	bool options_due;	/* send the options records before the next record */
@@ -78,24 +193,6 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The encoder calls, for whichever encoder the target has. */
-static int enc_add(struct export_target *t, const struct flow_record *rec)
-{
-	return t->nf9 ? netflow9_encoder_add(t->nf9, rec) : ipfix_encoder_add(t->enc, rec);
-}
-
-static int enc_add_templates(struct export_target *t)
-{
-	return t->nf9 ? netflow9_encoder_add_templates(t->nf9)
-		      : ipfix_encoder_add_templates(t->enc);
-}
-
-static int enc_add_options(struct export_target *t, const struct ipfix_options *opts)
-{
-	return t->nf9 ? netflow9_encoder_add_options(t->nf9, opts)
-		      : ipfix_encoder_add_options(t->enc, opts);
-}
-
 /*
  * UDP: a datagram that could not be sent (the collector's port refused it:
  * down or restarting) means the templates may not have arrived either; send
@@ -109,18 +206,13 @@ static void target_check_sent(struct export_target *t)
 }
 
 /* The open message, then the collector's pending datagrams. */
-static int enc_flush(struct export_target *t)
+static int target_flush(struct export_target *t)
 {
-	int rc = t->nf9 ? netflow9_encoder_flush(t->nf9) : ipfix_encoder_flush(t->enc);
+	int rc = t->ops->flush(t->enc);
 
 	collector_flush(t->coll);
 	target_check_sent(t);
 	return rc;
-}
-
-static uint32_t enc_pending(const struct export_target *t)
-{
-	return t->nf9 ? netflow9_encoder_pending(t->nf9) : ipfix_encoder_pending(t->enc);
 }
 
 static uint64_t mono_ms(void)
@@ -171,7 +263,7 @@ static void target_options(struct export_target *t, uint64_t now_ms)
 	opts.not_sent_records = cs.records_dropped + t->backlog_dropped;
 	opts.not_sent_packets = cs.packets_dropped + t->backlog_dropped_packets;
 	opts.not_sent_octets = cs.octets_dropped + t->backlog_dropped_octets;
-	if (enc_add_options(t, &opts) < 0)
+	if (t->ops->add_options(t->enc, &opts) < 0)
 		log_warnx("collector %s: cannot encode options records", collector_url(t->coll));
 	t->options_due = false;
 	t->options_ms = now_ms;
@@ -179,7 +271,7 @@ static void target_options(struct export_target *t, uint64_t now_ms)
 
 static void target_templates(struct export_target *t, uint64_t now_ms)
 {
-	if (enc_add_templates(t) < 0)
+	if (t->ops->add_templates(t->enc) < 0)
 		log_warnx("collector %s: cannot encode templates", collector_url(t->coll));
 	target_options(t, now_ms);
 	t->templates_due = false;
@@ -202,7 +294,7 @@ static void target_encode(struct export_target *t, const struct flow_record *rec
 		target_templates(t, mono_ms());
 	else if (t->options_due)
 		target_options(t, mono_ms());
-	rc = enc_add(t, rec);
+	rc = t->ops->add(t->enc, rec);
 	if (rc < 0) {
 		/* not sendable (unknown family): counted, never silent */
 		if (!t->encode_errors++)
@@ -222,7 +314,7 @@ static void target_encode(struct export_target *t, const struct flow_record *rec
 static void target_lost(struct export_target *t)
 {
 	if (t->encoder_live) {
-		enc_flush(t);
+		target_flush(t);
 		t->encoder_live = false;
 	}
 }
@@ -251,7 +343,7 @@ static void target_connected(struct export_target *t, uint64_t now_ms)
 		target_encode(t, rec);
 		g_free(rec);
 	}
-	enc_flush(t);
+	target_flush(t);
 	if (!collector_is_up(t->coll))
 		target_lost(t);
 }
@@ -279,7 +371,8 @@ void exporter_add(struct exporter *exp, const struct flow_record *rec)
 		 * At the start of each message look whether the collector went
 		 * away, so records go to the backlog instead of a dead socket.
 		 */
-		if (t->encoder_live && !enc_pending(t) && !collector_check(t->coll, mono_ms()))
+		if (t->encoder_live && !t->ops->pending(t->enc) &&
+		    !collector_check(t->coll, mono_ms()))
 			target_lost(t);
 		if (t->encoder_live && g_queue_is_empty(&t->backlog)) {
 			target_encode(t, rec);
@@ -298,7 +391,7 @@ void exporter_flush(struct exporter *exp)
 
 		if (t->tcp && !t->encoder_live)
 			continue;
-		enc_flush(t);
+		target_flush(t);
 		if (t->tcp && !collector_is_up(t->coll))
 			target_lost(t);
 	}
@@ -315,7 +408,7 @@ void exporter_tick(struct exporter *exp, uint64_t now_ms)
 			if (t->encoder_live && collector_is_up(t->coll) && t->refresh_s &&
 			    now_ms >= t->options_ms + (uint64_t)t->refresh_s * 1000) {
 				target_options(t, now_ms);
-				enc_flush(t);
+				target_flush(t);
 			}
 			continue;
 		}
@@ -324,7 +417,7 @@ void exporter_tick(struct exporter *exp, uint64_t now_ms)
 		/* a due refresh goes out now, not only with the next record */
 		if (t->templates_due) {
 			target_templates(t, now_ms);
-			enc_flush(t);
+			target_flush(t);
 		}
 	}
 }
@@ -382,12 +475,10 @@ struct exporter *exporter_new(const struct xf_config *cfg, char *err, size_t err
 			snprintf(err, err_len, "collector %s: NetFlow v9 is UDP only", cc->url);
 			goto fail;
 		}
-		if (cc->protocol == XF_PROTO_NETFLOW9)
-			t->nf9 = netflow9_encoder_new(&params, exp->system_init_ms, target_emit, t,
-						      why, sizeof(why));
-		else
-			t->enc = ipfix_encoder_new(&params, target_emit, t, why, sizeof(why));
-		if (!t->enc && !t->nf9) {
+		t->ops = cc->protocol == XF_PROTO_NETFLOW9 ? &netflow9_ops : &ipfix_ops;
+		t->enc = t->ops->new (&params, exp->system_init_ms, target_emit, t, why,
+				      sizeof(why));
+		if (!t->enc) {
 			snprintf(err, err_len, "collector %s: %s", cc->url, why);
 			goto fail;
 		}
@@ -425,8 +516,7 @@ void exporter_free(struct exporter *exp)
 			log_warnx("collector %s: %zu bytes unsent and %u records waiting at exit",
 				  collector_url(t->coll), left, waiting);
 		g_queue_clear_full(&t->backlog, g_free);
-		ipfix_encoder_free(t->enc);
-		netflow9_encoder_free(t->nf9);
+		t->ops->free(t->enc);
 		collector_free(t->coll);
 	}
 	g_array_free(exp->interfaces, TRUE);
@@ -441,9 +531,12 @@ void exporter_set_metering(struct exporter *exp, const struct ipfix_metering *me
 void exporter_set_system_init_time(struct exporter *exp, uint64_t wall_ms_since_epoch)
 {
 	exp->system_init_ms = wall_ms_since_epoch;
-	for (int i = 0; i < exp->n_targets; i++)
-		if (exp->targets[i].nf9)
-			netflow9_encoder_set_system_init(exp->targets[i].nf9, wall_ms_since_epoch);
+	for (int i = 0; i < exp->n_targets; i++) {
+		struct export_target *t = &exp->targets[i];
+
+		if (t->ops->set_system_init)
+			t->ops->set_system_init(t->enc, wall_ms_since_epoch);
+	}
 }
 
 /* NUL padded, not terminated when src fills len */
@@ -486,7 +579,7 @@ void exporter_send_options(struct exporter *exp)
 		if (t->tcp && !t->encoder_live)
 			continue;
 		target_options(t, now_ms);
-		enc_flush(t);
+		target_flush(t);
 		if (t->tcp && !collector_is_up(t->coll))
 			target_lost(t);
 	}

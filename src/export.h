@@ -14,7 +14,7 @@
 
 #include "config.h"
 #include "flow.h"
-#include "ipfix.h"
+#include "ipfix_template.h"
 
 struct exporter;
 

@@ -1,20 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * IPFIX encoding. Templates are data: one spec array lists every field
- * once with flag bits saying which template variants carry it; the
- * internal template is the whole array (the layout of struct ipfix_rec),
- * each external template picks its variant with fbTemplateAppendSpecArray.
+ * IPFIX encoding. The templates are data (ipfix_template.h): at creation
+ * each description becomes a libfixbuf template, every element checked
+ * against libfixbuf's information model on the way, and a compiled record
+ * writer (ipfix_wire.h).
  *
  * libfixbuf owns the information model (with our enterprise elements), the
- * templates, the RFC 5610 type records and the options records. It writes
- * them into a memory buffer exporter sized to the collector's message limit
- * and runs in manual mode: an append that does not fit fails with
- * FB_ERROR_EOM, we emit the message and append again to a fresh one, so no
- * record is ever split and no message exceeds the limit.
+ * templates and the RFC 5610 type records. It writes them into a memory
+ * buffer exporter sized to the collector's message limit and runs in
+ * manual mode: an append that does not fit fails with FB_ERROR_EOM, we emit
+ * the message and append again to a fresh one, so no record is ever split
+ * and no message exceeds the limit.
  *
- * Flow records, the hot path, do not go through libfixbuf's transcoder
- * (about 2500 instructions a record: it walks the template element by
- * element): each flow template is compiled once from the same spec table
+ * Flow and options records, the hot path, do not go through libfixbuf's
+ * transcoder (about 2500 instructions a record: it walks the template
+ * element by element): each template is compiled once from its description
  * into a few copy and byte-swap steps (ipfix_wire.h), and data messages are
  * built here, header and sets, in a buffer of their own. A message holds
  * either libfixbuf's writes or flow records, never both; the one that is
@@ -24,304 +24,15 @@
  * written into libfixbuf's messages as they are emitted.
  */
 #include <errno.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include <fixbuf/public.h>
 
-#include "ie_registry.h"
+#include "ie_registry_fb.h"
 #include "ipfix.h"
 #include "ipfix_wire.h"
-
-/* Template variant bits used in the spec flags. */
-#define TF_IPV4 0x01
-#define TF_IPV6 0x02
-#define TF_NAT 0x04
-#define TF_VRF 0x08 /* ingressVRFID = zone id (zone_as_vrf) */
-#define TF_ALL (TF_IPV4 | TF_IPV6 | TF_NAT | TF_VRF)
-
-/*
- * The record as libfixbuf reads it: fields in spec order, packed, integers
- * and IPv4 addresses in host byte order, IPv6 addresses and MACs as bytes.
- */
-struct ipfix_rec {
-	uint64_t flow_start_ms;
-	uint64_t flow_end_ms;
-	uint64_t octets;
-	uint64_t packets;
-	uint32_t src_ip4;
-	uint32_t dst_ip4;
-	uint8_t src_ip6[16];
-	uint8_t dst_ip6[16];
-	uint16_t src_port;
-	uint16_t dst_port;
-	uint8_t proto;
-	uint16_t tcp_flags;
-	uint8_t tos;
-	uint16_t icmp_type_code4;
-	uint16_t icmp_type_code6;
-	uint32_t ingress_if;
-	uint32_t egress_if;
-	uint8_t direction;
-	uint8_t src_mac[6];
-	uint8_t dst_mac[6];
-	uint16_t vlan_id;
-	uint8_t end_reason;
-	/* NAT variants */
-	uint32_t post_nat_src_ip4;
-	uint32_t post_nat_dst_ip4;
-	uint8_t post_nat_src_ip6[16];
-	uint8_t post_nat_dst_ip6[16];
-	uint16_t post_napt_src_port;
-	uint16_t post_napt_dst_port;
-	uint32_t ingress_vrf;
-	uint16_t xlat_zone;
-	uint8_t xlat_observed;
-	uint8_t xlat_type;
-	uint32_t xlat_pre_src_ip4;
-	uint32_t xlat_pre_dst_ip4;
-	uint32_t xlat_post_src_ip4;
-	uint32_t xlat_post_dst_ip4;
-	uint8_t xlat_pre_src_ip6[16];
-	uint8_t xlat_pre_dst_ip6[16];
-	uint8_t xlat_post_src_ip6[16];
-	uint8_t xlat_post_dst_ip6[16];
-	uint16_t xlat_pre_src_port;
-	uint16_t xlat_pre_dst_port;
-	uint16_t xlat_post_src_port;
-	uint16_t xlat_post_dst_port;
-} __attribute__((packed));
-
-/* Every exported field, once, in wire order; must match struct ipfix_rec. */
-static fbInfoElementSpec_t flow_spec[] = {
-	{ "flowStartMilliseconds", 8, 0 },
-	{ "flowEndMilliseconds", 8, 0 },
-	{ "octetDeltaCount", 8, 0 },
-	{ "packetDeltaCount", 8, 0 },
-	{ "sourceIPv4Address", 4, TF_IPV4 },
-	{ "destinationIPv4Address", 4, TF_IPV4 },
-	{ "sourceIPv6Address", 16, TF_IPV6 },
-	{ "destinationIPv6Address", 16, TF_IPV6 },
-	{ "sourceTransportPort", 2, 0 },
-	{ "destinationTransportPort", 2, 0 },
-	{ "protocolIdentifier", 1, 0 },
-	{ "tcpControlBits", 2, 0 }, /* RFC 7125: 16 bits */
-	{ "ipClassOfService", 1, 0 },
-	{ "icmpTypeCodeIPv4", 2, TF_IPV4 },
-	{ "icmpTypeCodeIPv6", 2, TF_IPV6 },
-	{ "ingressInterface", 4, 0 },
-	{ "egressInterface", 4, 0 },
-	{ "flowDirection", 1, 0 },
-	{ "sourceMacAddress", 6, 0 },
-	{ "destinationMacAddress", 6, 0 },
-	{ "vlanId", 2, 0 },
-	{ "flowEndReason", 1, 0 },
-	{ "postNATSourceIPv4Address", 4, TF_IPV4 | TF_NAT },
-	{ "postNATDestinationIPv4Address", 4, TF_IPV4 | TF_NAT },
-	{ "postNATSourceIPv6Address", 16, TF_IPV6 | TF_NAT },
-	{ "postNATDestinationIPv6Address", 16, TF_IPV6 | TF_NAT },
-	{ "postNAPTSourceTransportPort", 2, TF_NAT },
-	{ "postNAPTDestinationTransportPort", 2, TF_NAT },
-	{ "ingressVRFID", 4, TF_NAT | TF_VRF },
-	{ "xlatZoneId", 2, TF_NAT },
-	{ "xlatObservationPoint", 1, TF_NAT },
-	{ "xlatType", 1, TF_NAT },
-	{ "xlatPreSourceIPv4Address", 4, TF_IPV4 | TF_NAT },
-	{ "xlatPreDestinationIPv4Address", 4, TF_IPV4 | TF_NAT },
-	{ "xlatPostSourceIPv4Address", 4, TF_IPV4 | TF_NAT },
-	{ "xlatPostDestinationIPv4Address", 4, TF_IPV4 | TF_NAT },
-	{ "xlatPreSourceIPv6Address", 16, TF_IPV6 | TF_NAT },
-	{ "xlatPreDestinationIPv6Address", 16, TF_IPV6 | TF_NAT },
-	{ "xlatPostSourceIPv6Address", 16, TF_IPV6 | TF_NAT },
-	{ "xlatPostDestinationIPv6Address", 16, TF_IPV6 | TF_NAT },
-	{ "xlatPreSourceTransportPort", 2, TF_NAT },
-	{ "xlatPreDestinationTransportPort", 2, TF_NAT },
-	{ "xlatPostSourceTransportPort", 2, TF_NAT },
-	{ "xlatPostDestinationTransportPort", 2, TF_NAT },
-	FB_IESPEC_NULL,
-};
-
-/*
- * Options records (RFC 7011 4.3): scope fields first. Each spec array is
- * the layout of its struct, packed, integers in host byte order.
- */
-struct exporter_rec {
-	uint32_t odid;
-	uint64_t messages;
-	uint64_t records;
-	uint64_t octets;
-	uint64_t not_sent_records;
-	uint64_t not_sent_packets;
-	uint64_t not_sent_octets;
-	uint64_t system_init_ms;
-} __attribute__((packed));
-
-static fbInfoElementSpec_t exporter_spec[] = {
-	{ "observationDomainId", 4, 0 }, /* scope */
-	{ "exportedMessageTotalCount", 8, 0 },	{ "exportedFlowRecordTotalCount", 8, 0 },
-	{ "exportedOctetTotalCount", 8, 0 },	{ "notSentFlowTotalCount", 8, 0 },
-	{ "notSentPacketTotalCount", 8, 0 },	{ "notSentOctetTotalCount", 8, 0 },
-	{ "systemInitTimeMilliseconds", 8, 0 }, FB_IESPEC_NULL,
-};
-
-struct metering_rec {
-	uint32_t odid;
-	uint64_t ignored_packets;
-	uint64_t dropped_packets;
-	uint64_t dropped_octets;
-	uint64_t non_ip;
-	uint64_t malformed;
-	uint64_t sampled_out;
-	uint64_t map_full;
-	uint64_t lost_packets;
-	uint64_t lost_translations;
-	uint64_t unsupported_translations;
-	uint64_t cache_evicted_flows;
-	uint64_t system_init_ms;
-} __attribute__((packed));
-
-static fbInfoElementSpec_t metering_spec[] = {
-	{ "observationDomainId", 4, 0 }, /* scope */
-	{ "ignoredPacketTotalCount", 8, 0 },
-	{ "droppedPacketTotalCount", 8, 0 },
-	{ "droppedOctetTotalCount", 8, 0 },
-	{ "xlatNonIpPacketTotalCount", 8, 0 },
-	{ "xlatMalformedPacketTotalCount", 8, 0 },
-	{ "xlatSampledOutPacketTotalCount", 8, 0 },
-	{ "xlatMapFullPacketTotalCount", 8, 0 },
-	{ "xlatLostPacketTotalCount", 8, 0 },
-	{ "xlatLostTranslationTotalCount", 8, 0 },
-	{ "xlatUnsupportedTranslationTotalCount", 8, 0 },
-	{ "xlatCacheEvictedFlowTotalCount", 8, 0 },
-	{ "systemInitTimeMilliseconds", 8, 0 },
-	FB_IESPEC_NULL,
-};
-
-/*
- * Sampling, in two records because collectors look for two different
- * shapes and nfdump takes a record holding both for a per-selector one
- * that no flow refers to:
- * - IPFIX_TID_SAMPLING: the NetFlow v9 samplingInterval/samplingAlgorithm
- *   pair (34/35), exporter wide; nfdump and nfacctd apply it to every flow.
- * - IPFIX_TID_SELECTOR: PSAMP (RFC 5476/5477). 1 in N random sampling is
- *   selectorAlgorithm 4 (uniform probabilistic, samplingProbability 1/N),
- *   also written as 1 packet selected, N - 1 skipped (305/306). At 1:1 it
- *   says systematic count-based, interval 1, space 0: every packet.
- */
-struct sampling_rec {
-	uint32_t odid;
-	uint32_t sampling_interval;
-	uint8_t sampling_algorithm;
-} __attribute__((packed));
-
-static fbInfoElementSpec_t sampling_spec[] = {
-	{ "observationDomainId", 4, 0 }, /* scope */
-	{ "samplingInterval", 4, 0 },
-	{ "samplingAlgorithm", 1, 0 },
-	FB_IESPEC_NULL,
-};
-
-struct selector_rec {
-	uint32_t odid;
-	uint64_t selector_id;
-	uint16_t selector_algorithm;
-	uint32_t packet_interval;
-	uint32_t packet_space;
-	double probability;
-	uint64_t pkts_observed;
-	uint64_t pkts_selected;
-} __attribute__((packed));
-
-static fbInfoElementSpec_t selector_spec[] = {
-	{ "observationDomainId", 4, 0 }, /* scope */
-	{ "selectorId", 8, 0 },
-	{ "selectorAlgorithm", 2, 0 },
-	{ "samplingPacketInterval", 4, 0 },
-	{ "samplingPacketSpace", 4, 0 },
-	{ "samplingProbability", 8, 0 },
-	{ "selectorIdTotalPktsObserved", 8, 0 },
-	{ "selectorIdTotalPktsSelected", 8, 0 },
-	FB_IESPEC_NULL,
-};
-
-/* PSAMP selectorAlgorithm values (IANA registry) */
-#define SELECTOR_SYSTEMATIC_COUNT 1
-#define SELECTOR_UNIFORM_PROBABILISTIC 4
-/* NetFlow v9 SAMPLING_ALGORITHM */
-#define NF9_SAMPLING_DETERMINISTIC 1
-#define NF9_SAMPLING_RANDOM 2
-
-struct interface_rec {
-	uint32_t ifindex;
-	char name[IPFIX_IFNAME_LEN];
-	char description[IPFIX_IFDESCR_LEN];
-} __attribute__((packed));
-
-/* Fixed-length strings, so NetFlow v9 (which has no variable length) can use them too. */
-static fbInfoElementSpec_t interface_spec[] = {
-	{ "ingressInterface", 4, 0 }, /* scope */
-	{ "interfaceName", IPFIX_IFNAME_LEN, 0 },
-	{ "interfaceDescription", IPFIX_IFDESCR_LEN, 0 },
-	FB_IESPEC_NULL,
-};
-
-/*
- * Every external template: id, spec array, variant bits, scope fields and
- * the size of the spec array's struct (the internal record).
- */
-static const struct template_def {
-	uint16_t tid;
-	fbInfoElementSpec_t *spec;
-	uint32_t flags;
-	uint16_t scope_count;
-	uint16_t rec_len;
-	const char *name;
-} templates[] = {
-	{ IPFIX_TID_IPV4, flow_spec, TF_IPV4, 0, sizeof(struct ipfix_rec), "xlatflow IPv4" },
-	{ IPFIX_TID_IPV6, flow_spec, TF_IPV6, 0, sizeof(struct ipfix_rec), "xlatflow IPv6" },
-	{ IPFIX_TID_IPV4_NAT, flow_spec, TF_IPV4 | TF_NAT, 0, sizeof(struct ipfix_rec),
-	  "xlatflow IPv4 NAT" },
-	{ IPFIX_TID_IPV6_NAT, flow_spec, TF_IPV6 | TF_NAT, 0, sizeof(struct ipfix_rec),
-	  "xlatflow IPv6 NAT" },
-	{ IPFIX_TID_EXPORTER, exporter_spec, 0, 1, sizeof(struct exporter_rec),
-	  "exporting process statistics" },
-	{ IPFIX_TID_METERING, metering_spec, 0, 1, sizeof(struct metering_rec),
-	  "metering process statistics" },
-	{ IPFIX_TID_SAMPLING, sampling_spec, 0, 1, sizeof(struct sampling_rec), "sampling" },
-	{ IPFIX_TID_SELECTOR, selector_spec, 0, 1, sizeof(struct selector_rec), "PSAMP selector" },
-	{ IPFIX_TID_INTERFACE, interface_spec, 0, 1, sizeof(struct interface_rec),
-	  "interface table" },
-};
-
-#define N_TEMPLATES (sizeof(templates) / sizeof(templates[0]))
-#define N_FLOW_TEMPLATES 4
-_Static_assert(IPFIX_TID_IPV6 == IPFIX_TID_IPV4 + 1 && IPFIX_TID_IPV4_NAT == IPFIX_TID_IPV4 + 2 &&
-		       IPFIX_TID_IPV6_NAT == IPFIX_TID_IPV4 + 3,
-	       "flow templates are templates[0..3], in tid order");
-
-_Static_assert(sizeof(struct ipfix_rec) <= IPFIX_RECORD_MAX, "flow record too large");
-_Static_assert(sizeof(struct metering_rec) <= IPFIX_RECORD_MAX, "metering record too large");
-
-static const struct template_def *template_def_find(uint16_t tid)
-{
-	for (size_t i = 0; i < N_TEMPLATES; i++)
-		if (templates[i].tid == tid)
-			return &templates[i];
-	return NULL;
-}
-
-/* Variant bits the template is built with for these params. */
-static uint32_t template_flags(const struct template_def *def, bool zone_as_vrf)
-{
-	uint32_t flags = def->flags;
-
-	if (zone_as_vrf && (flags & TF_NAT))
-		flags |= TF_VRF;
-	return flags;
-}
 
 struct ipfix_encoder {
 	fbInfoModel_t *model;
@@ -334,6 +45,7 @@ struct ipfix_encoder {
 	uint32_t pen;
 	uint32_t odid;
 	bool zone_as_vrf;
+	uint16_t tid[IPFIX_N_TEMPLATES]; /* of each template, in description order */
 	ipfix_emit_fn emit;
 	void *ctx;
 	bool has_content;    /* libfixbuf's message holds something */
@@ -343,10 +55,10 @@ struct ipfix_encoder {
 	 * The data message (flow and options records): header, then one set
 	 * per run of a template.
 	 */
-	struct ipfix_wire wire[N_TEMPLATES]; /* templates[i] compiled */
-	struct ipfix_sets data;		     /* .len 0: no message open */
-	uint32_t records;		     /* flow records in the open message */
-	uint32_t d_records;		     /* data records of any template in it */
+	struct ipfix_wire wire[IPFIX_N_TEMPLATES]; /* template tid[i] compiled */
+	struct ipfix_sets data;			   /* .len 0: no message open */
+	uint32_t records;			   /* flow records in the open message */
+	uint32_t d_records;			   /* data records of any template in it */
 };
 
 static void set_err(char *err, size_t err_len, const char *what, GError *gerr)
@@ -356,82 +68,81 @@ static void set_err(char *err, size_t err_len, const char *what, GError *gerr)
 	g_clear_error(&gerr);
 }
 
-uint16_t ipfix_template_for(const struct flow_record *rec)
+/*
+ * The table says what the element is; libfixbuf's information model writes
+ * its templates and type records: they must agree. (The byte order of a
+ * single octet is moot: libfixbuf marks IANA unsigned8 elements as not
+ * byte-swapped, the registry's as swapped.)
+ */
+static bool element_check(fbInfoModel_t *model, const struct ipfix_template_desc *d,
+			  const struct ipfix_field *f, char *err, size_t err_len)
 {
-	if (rec->key.family == XF_FAMILY_IPV4)
-		return rec->has_xlat ? IPFIX_TID_IPV4_NAT : IPFIX_TID_IPV4;
-	if (rec->key.family == XF_FAMILY_IPV6)
-		return rec->has_xlat ? IPFIX_TID_IPV6_NAT : IPFIX_TID_IPV6;
-	return 0;
-}
+	const fbInfoElement_t *ie = fbInfoModelGetElementByName(model, f->name);
+	bool integer;
 
-static fbTemplate_t *template_build(fbInfoModel_t *model, fbInfoElementSpec_t *spec, uint32_t flags,
-				    uint16_t scope_count, GError **gerr)
-{
-	fbTemplate_t *tmpl = fbTemplateAlloc(model);
-
-	if (!fbTemplateAppendSpecArray(tmpl, spec, flags, gerr)) {
-		fbTemplateFreeUnused(tmpl);
-		return NULL;
+	if (!ie) {
+		snprintf(err, err_len, "%s: element %s is not in libfixbuf's information model",
+			 d->name, f->name);
+		return false;
 	}
-	if (scope_count)
-		fbTemplateSetOptionsScope(tmpl, scope_count);
-	return tmpl;
+	integer = (ie->flags & FB_IE_F_ENDIAN) != 0;
+	if (ie->num == f->id && ie->ent == f->pen &&
+	    (ie->len == FB_IE_VARLEN || ie->len == f->len) &&
+	    (f->len == 1 || integer == f->integer))
+		return true;
+	snprintf(err, err_len,
+		 "%s: element %s is id %u, enterprise %u, %u bytes, %s in the template table but "
+		 "id %u, enterprise %u, %u bytes, %s in libfixbuf's information model",
+		 d->name, f->name, f->id, f->pen, f->len, f->integer ? "integer" : "bytes", ie->num,
+		 ie->ent, ie->len, integer ? "integer" : "bytes");
+	return false;
 }
 
 /*
- * Records are written from the struct of their spec array at the offsets
- * ipfix_describe_templates() adds up: the whole array (every variant) must
- * be exactly the struct.
+ * libfixbuf's external template of d, added to the session. Its records
+ * must be as long as the record writer's (record_len).
  */
-static bool layout_check(fbInfoModel_t *model, const struct template_def *def, char *err,
-			 size_t err_len)
+static bool template_add(struct ipfix_encoder *enc, const struct ipfix_template_desc *d,
+			 uint16_t record_len, char *err, size_t err_len)
 {
+	fbInfoElementSpec_t spec[IPFIX_MAX_FIELDS + 1];
+	fbTemplate_t *tmpl;
 	GError *gerr = NULL;
-	fbTemplate_t *tmpl = template_build(model, def->spec, TF_ALL, def->scope_count, &gerr);
-	uint16_t len;
 
-	if (!tmpl) {
-		set_err(err, err_len, def->name, gerr);
+	for (int i = 0; i < d->n_fields; i++) {
+		const struct ipfix_field *f = &d->fields[i];
+
+		if (!element_check(enc->model, d, f, err, err_len))
+			return false;
+		spec[i] = (fbInfoElementSpec_t){ (char *)f->name, f->len, 0 };
+	}
+	spec[d->n_fields] = (fbInfoElementSpec_t)FB_IESPEC_NULL;
+	tmpl = fbTemplateAlloc(enc->model);
+	if (!fbTemplateAppendSpecArray(tmpl, spec, 0, &gerr)) {
+		fbTemplateFreeUnused(tmpl);
+		set_err(err, err_len, d->name, gerr);
 		return false;
 	}
-	len = fbTemplateGetIELenOfMemBuffer(tmpl);
-	fbTemplateFreeUnused(tmpl);
-	if (len != def->rec_len) {
-		snprintf(err, err_len, "%s: spec array is %u bytes, its struct %u", def->name, len,
-			 def->rec_len);
+	if (fbTemplateGetIELenOfMemBuffer(tmpl) != record_len) {
+		snprintf(err, err_len, "%s: libfixbuf's template is %u bytes a record, ours %u",
+			 d->name, fbTemplateGetIELenOfMemBuffer(tmpl), record_len);
+		fbTemplateFreeUnused(tmpl);
+		return false;
+	}
+	if (d->scope_count)
+		fbTemplateSetOptionsScope(tmpl, d->scope_count);
+	if (!fbSessionAddTemplate(enc->session, FALSE, d->tid, tmpl, &gerr)) {
+		set_err(err, err_len, d->name, gerr);
 		return false;
 	}
 	return true;
 }
 
-static int describe_templates(fbInfoModel_t *model, const struct ipfix_params *params,
-			      bool netflow9, struct ipfix_template_desc *out, int max);
-
-/*
- * The record writer of templates[index] (external template tmpl), from the
- * same description the NetFlow v9 encoder uses; its record must be exactly
- * as long as libfixbuf's template says.
- */
-static bool wire_compile(struct ipfix_encoder *enc, const struct ipfix_template_desc *d,
-			 size_t index, fbTemplate_t *tmpl, char *err, size_t err_len)
-{
-	struct ipfix_wire *w = &enc->wire[index];
-	bool ok = d->tid == templates[index].tid && ipfix_wire_compile(w, d) == 0 &&
-		  w->record_len == fbTemplateGetIELenOfMemBuffer(tmpl);
-
-	if (!ok)
-		snprintf(err, err_len, "%s: cannot compile the record writer",
-			 templates[index].name);
-	return ok;
-}
-
 struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix_emit_fn emit,
 					void *ctx, char *err, size_t err_len)
 {
-	struct ipfix_template_desc desc[N_TEMPLATES];
+	struct ipfix_template_desc desc[IPFIX_N_TEMPLATES];
 	struct ipfix_encoder *enc;
-	fbTemplate_t *tmpl;
 	GError *gerr = NULL;
 
 	if (params->max_message_len < IPFIX_MIN_MESSAGE_LEN) {
@@ -439,6 +150,8 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 			 params->max_message_len, IPFIX_MIN_MESSAGE_LEN);
 		return NULL;
 	}
+	if (ipfix_describe_templates(params, false, desc, err, err_len) < 0)
+		return NULL;
 
 	enc = g_new0(struct ipfix_encoder, 1);
 	enc->emit = emit;
@@ -452,37 +165,17 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 	ie_registry_add_to_model(enc->model, enc->pen);
 	enc->session = fbSessionAlloc(enc->model);
 
-	for (size_t i = 0; i < N_TEMPLATES; i++) {
-		/* the flow variants share one spec array */
-		if (i > 0 && templates[i].spec == templates[i - 1].spec)
-			continue;
-		if (!layout_check(enc->model, &templates[i], err, err_len))
-			goto fail;
-	}
-
-	if (describe_templates(enc->model, params, false, desc, (int)N_TEMPLATES) !=
-	    (int)N_TEMPLATES) {
-		snprintf(err, err_len, "cannot describe the templates");
-		goto fail;
-	}
 	/* External templates live in the observation domain: set it first. */
 	fbSessionSetDomain(enc->session, params->observation_domain_id);
-	for (size_t i = 0; i < N_TEMPLATES; i++) {
-		const struct template_def *def = &templates[i];
-
-		tmpl = template_build(enc->model, def->spec, template_flags(def, enc->zone_as_vrf),
-				      def->scope_count, &gerr);
-		if (!tmpl || !fbSessionAddTemplate(enc->session, FALSE, def->tid, tmpl, &gerr)) {
-			set_err(err, err_len, def->name, gerr);
+	for (size_t i = 0; i < IPFIX_N_TEMPLATES; i++) {
+		if (ipfix_wire_compile(&enc->wire[i], &desc[i])) {
+			snprintf(err, err_len, "%s: cannot compile the record writer",
+				 desc[i].name);
 			goto fail;
 		}
-		if (fbTemplateCountElements(tmpl) > IPFIX_MAX_FIELDS) {
-			snprintf(err, err_len, "%s: more than %d fields", def->name,
-				 IPFIX_MAX_FIELDS);
+		if (!template_add(enc, &desc[i], enc->wire[i].record_len, err, err_len))
 			goto fail;
-		}
-		if (!wire_compile(enc, &desc[i], i, tmpl, err, err_len))
-			goto fail;
+		enc->tid[i] = desc[i].tid;
 	}
 	/*
 	 * RFC 5610 type records: "enabled" would describe every non-IANA
@@ -566,14 +259,14 @@ static void data_emit(struct ipfix_encoder *enc)
 }
 
 /*
- * Write one data record of templates[index] from its internal record,
+ * Write one data record of template tid[index] from its internal record,
  * opening the message and the set as needed and emitting a full message
  * first. libfixbuf's message, if open, goes out before.
  */
 static int data_write(struct ipfix_encoder *enc, size_t index, const void *rec)
 {
 	const struct ipfix_wire *w = &enc->wire[index];
-	uint16_t tid = templates[index].tid;
+	uint16_t tid = enc->tid[index];
 	int rc = fb_emit(enc);
 
 	if (rc)
@@ -660,288 +353,42 @@ int ipfix_encoder_add_templates(struct ipfix_encoder *enc)
 	 * place after the first options template of a set (the 6-byte record
 	 * header leaves the next one off a 4-byte boundary) and drops the rest.
 	 */
-	for (size_t i = 0; !rc && i < N_TEMPLATES - N_FLOW_TEMPLATES; i++) {
-		rc = encoder_write(enc, WRITE_TEMPLATE, templates[N_FLOW_TEMPLATES + i].tid, NULL);
-		if (!rc && i < N_FLOW_TEMPLATES)
-			rc = encoder_write(enc, WRITE_TEMPLATE, templates[i].tid, NULL);
+	for (size_t i = 0; !rc && i < IPFIX_N_TEMPLATES - IPFIX_N_FLOW_TEMPLATES; i++) {
+		rc = encoder_write(enc, WRITE_TEMPLATE, enc->tid[IPFIX_N_FLOW_TEMPLATES + i], NULL);
+		if (!rc && i < IPFIX_N_FLOW_TEMPLATES)
+			rc = encoder_write(enc, WRITE_TEMPLATE, enc->tid[i], NULL);
 	}
-	_Static_assert(N_TEMPLATES - N_FLOW_TEMPLATES >= N_FLOW_TEMPLATES,
+	_Static_assert(IPFIX_N_TEMPLATES - IPFIX_N_FLOW_TEMPLATES >= IPFIX_N_FLOW_TEMPLATES,
 		       "every flow template follows an options template");
 	return rc;
 }
 
-static int write_options_record(struct ipfix_encoder *enc, uint16_t tid,
-				const struct ipfix_options *opts, int index)
+static int options_write(void *ctx, uint16_t tid, const void *rec)
 {
-	const struct template_def *def = template_def_find(tid);
-	uint8_t rec[IPFIX_RECORD_MAX];
-	int rc = ipfix_record_options(rec, tid, opts, enc->odid, index);
+	struct ipfix_encoder *enc = ctx;
+	size_t i = IPFIX_N_FLOW_TEMPLATES;
 
-	if (rc)
-		return rc;
-	return data_write(enc, (size_t)(def - templates), rec);
+	while (i < IPFIX_N_TEMPLATES && enc->tid[i] != tid)
+		i++;
+	if (i == IPFIX_N_TEMPLATES)
+		return -EINVAL;
+	return data_write(enc, i, rec);
 }
 
 int ipfix_encoder_add_options(struct ipfix_encoder *enc, const struct ipfix_options *opts)
 {
-	int rc;
-
-	rc = write_options_record(enc, IPFIX_TID_EXPORTER, opts, 0);
-	if (!rc)
-		rc = write_options_record(enc, IPFIX_TID_METERING, opts, 0);
-	if (!rc)
-		rc = write_options_record(enc, IPFIX_TID_SAMPLING, opts, 0);
-	if (!rc)
-		rc = write_options_record(enc, IPFIX_TID_SELECTOR, opts, 0);
-	for (int i = 0; !rc && i < opts->n_interfaces; i++)
-		rc = write_options_record(enc, IPFIX_TID_INTERFACE, opts, i);
-	return rc;
-}
-
-int ipfix_record_options(uint8_t *buf, uint16_t tid, const struct ipfix_options *opts,
-			 uint32_t observation_domain_id, int index)
-{
-	const struct ipfix_metering *m = &opts->metering;
-	uint32_t n = opts->sampling ? opts->sampling : 1;
-
-	switch (tid) {
-	case IPFIX_TID_EXPORTER: {
-		struct exporter_rec r = {
-			.odid = observation_domain_id,
-			.messages = opts->exported_messages,
-			.records = opts->exported_records,
-			.octets = opts->exported_octets,
-			.not_sent_records = opts->not_sent_records,
-			.not_sent_packets = opts->not_sent_packets,
-			.not_sent_octets = opts->not_sent_octets,
-			.system_init_ms = opts->system_init_ms,
-		};
-
-		memcpy(buf, &r, sizeof(r));
-		return 0;
-	}
-	case IPFIX_TID_METERING: {
-		struct metering_rec r = {
-			.odid = observation_domain_id,
-			.ignored_packets = m->non_ip_packets + m->malformed_packets,
-			.dropped_packets = m->lost_packets,
-			.dropped_octets = m->lost_octets,
-			.non_ip = m->non_ip_packets,
-			.malformed = m->malformed_packets,
-			.sampled_out = m->sampled_out_packets,
-			.map_full = m->map_full_packets,
-			.lost_packets = m->lost_packets,
-			.lost_translations = m->lost_translations,
-			.unsupported_translations = m->unsupported_translations,
-			.cache_evicted_flows = m->cache_evicted_flows,
-			.system_init_ms = opts->system_init_ms,
-		};
-
-		memcpy(buf, &r, sizeof(r));
-		return 0;
-	}
-	case IPFIX_TID_SAMPLING: {
-		struct sampling_rec r = {
-			.odid = observation_domain_id,
-			.sampling_interval = n,
-			.sampling_algorithm = n > 1 ? NF9_SAMPLING_RANDOM
-						    : NF9_SAMPLING_DETERMINISTIC,
-		};
-
-		memcpy(buf, &r, sizeof(r));
-		return 0;
-	}
-	case IPFIX_TID_SELECTOR: {
-		struct selector_rec r = {
-			.odid = observation_domain_id,
-			.selector_id = 1,
-			.selector_algorithm = n > 1 ? SELECTOR_UNIFORM_PROBABILISTIC
-						    : SELECTOR_SYSTEMATIC_COUNT,
-			.packet_interval = 1,
-			.packet_space = n - 1,
-			.probability = 1.0 / n,
-			.pkts_observed = m->observed_packets,
-			.pkts_selected = m->observed_packets >= m->sampled_out_packets
-						 ? m->observed_packets - m->sampled_out_packets
-						 : 0,
-		};
-
-		memcpy(buf, &r, sizeof(r));
-		return 0;
-	}
-	case IPFIX_TID_INTERFACE: {
-		struct interface_rec r;
-
-		if (index < 0 || index >= opts->n_interfaces)
-			return -EINVAL;
-		memset(&r, 0, sizeof(r));
-		r.ifindex = opts->interfaces[index].ifindex;
-		memcpy(r.name, opts->interfaces[index].name, IPFIX_IFNAME_LEN);
-		memcpy(r.description, opts->interfaces[index].description, IPFIX_IFDESCR_LEN);
-		memcpy(buf, &r, sizeof(r));
-		return 0;
-	}
-	}
-	return -EINVAL;
-}
-
-/* ipfix_describe_templates() with a model that already holds our elements. */
-static int describe_templates(fbInfoModel_t *model, const struct ipfix_params *params,
-			      bool netflow9, struct ipfix_template_desc *out, int max)
-{
-	int n = 0;
-
-	for (size_t i = 0; i < N_TEMPLATES && n < max; i++) {
-		const struct template_def *def = &templates[i];
-		struct ipfix_template_desc *d = &out[n];
-		uint32_t flags = template_flags(def, netflow9 || params->zone_as_vrf);
-		uint16_t offset = 0;
-
-		memset(d, 0, sizeof(*d));
-		d->tid = def->tid;
-		/* the same selection rule as fbTemplateAppendSpecArray */
-		for (const fbInfoElementSpec_t *sp = def->spec; sp->name;
-		     offset += sp->len_override, sp++) {
-			const fbInfoElement_t *ie;
-			int index = sp - def->spec;
-
-			if ((sp->flags & flags) != sp->flags)
-				continue;
-			ie = fbInfoModelGetElementByName(model, sp->name);
-			if (!ie || d->n_fields >= IPFIX_MAX_FIELDS)
-				return -EINVAL;
-			if (netflow9 && ie->ent)
-				continue;
-			d->fields[d->n_fields] = (struct ipfix_field){
-				.id = ie->num,
-				.pen = ie->ent,
-				.len = sp->len_override,
-				.offset = offset,
-				.integer = (ie->flags & FB_IE_F_ENDIAN) != 0,
-			};
-			d->n_fields++;
-			d->record_len += sp->len_override;
-			if (index < def->scope_count)
-				d->scope_count++;
-		}
-		n++;
-	}
-	return n;
-}
-
-int ipfix_describe_templates(const struct ipfix_params *params, bool netflow9,
-			     struct ipfix_template_desc *out, int max)
-{
-	fbInfoModel_t *model = fbInfoModelAlloc();
-	int n;
-
-	ie_registry_add_to_model(model, params->enterprise_number);
-	n = describe_templates(model, params, netflow9, out, max);
-	fbInfoModelFree(model);
-	return n;
-}
-
-static uint32_t ip4_host(const uint8_t *addr)
-{
-	uint32_t v;
-
-	memcpy(&v, addr, 4);
-	return ntohl(v);
-}
-
-static void record_fill(struct ipfix_rec *r, const struct flow_record *rec, bool zone_as_vrf)
-{
-	const struct xf_flow_key *k = &rec->key;
-	bool v4 = k->family == XF_FAMILY_IPV4;
-	bool icmp = (v4 && k->proto == IPPROTO_ICMP) || (!v4 && k->proto == IPPROTO_ICMPV6);
-
-	memset(r, 0, sizeof(*r));
-	r->flow_start_ms = rec->start_ms;
-	r->flow_end_ms = rec->end_ms;
-	r->octets = rec->octets;
-	r->packets = rec->packets;
-	if (v4) {
-		r->src_ip4 = ip4_host(k->src_addr);
-		r->dst_ip4 = ip4_host(k->dst_addr);
-	} else {
-		memcpy(r->src_ip6, k->src_addr, 16);
-		memcpy(r->dst_ip6, k->dst_addr, 16);
-	}
-	/* ICMP keeps type/code in dst_port (see xlatflow_shared.h); ports are 0. */
-	if (icmp) {
-		if (v4)
-			r->icmp_type_code4 = k->dst_port;
-		else
-			r->icmp_type_code6 = k->dst_port;
-	} else {
-		r->src_port = k->src_port;
-		r->dst_port = k->dst_port;
-	}
-	r->proto = k->proto;
-	r->tcp_flags = rec->tcp_flags;
-	r->tos = rec->tos;
-	if (k->direction == XF_DIR_EGRESS)
-		r->egress_if = k->ifindex;
-	else
-		r->ingress_if = k->ifindex;
-	r->direction = k->direction == XF_DIR_EGRESS ? 1 : 0;
-	memcpy(r->src_mac, rec->src_mac, 6);
-	memcpy(r->dst_mac, rec->dst_mac, 6);
-	r->vlan_id = k->vlan_id;
-	r->end_reason = rec->end_reason;
-
-	if (!rec->has_xlat)
-		return;
-	const struct xlat_info *x = &rec->xlat;
-
-	if (v4) {
-		r->post_nat_src_ip4 = ip4_host(x->post_src);
-		r->post_nat_dst_ip4 = ip4_host(x->post_dst);
-		r->xlat_pre_src_ip4 = ip4_host(x->pre_src);
-		r->xlat_pre_dst_ip4 = ip4_host(x->pre_dst);
-		r->xlat_post_src_ip4 = r->post_nat_src_ip4;
-		r->xlat_post_dst_ip4 = r->post_nat_dst_ip4;
-	} else {
-		memcpy(r->post_nat_src_ip6, x->post_src, 16);
-		memcpy(r->post_nat_dst_ip6, x->post_dst, 16);
-		memcpy(r->xlat_pre_src_ip6, x->pre_src, 16);
-		memcpy(r->xlat_pre_dst_ip6, x->pre_dst, 16);
-		memcpy(r->xlat_post_src_ip6, x->post_src, 16);
-		memcpy(r->xlat_post_dst_ip6, x->post_dst, 16);
-	}
-	r->post_napt_src_port = x->post_sport;
-	r->post_napt_dst_port = x->post_dport;
-	r->ingress_vrf = zone_as_vrf ? x->zone_id : 0;
-	r->xlat_zone = x->zone_id;
-	r->xlat_observed = x->observed;
-	r->xlat_type = x->type;
-	r->xlat_pre_src_port = x->pre_sport;
-	r->xlat_pre_dst_port = x->pre_dport;
-	r->xlat_post_src_port = x->post_sport;
-	r->xlat_post_dst_port = x->post_dport;
-}
-
-uint16_t ipfix_record_flow(uint8_t *buf, const struct flow_record *rec, bool zone_as_vrf)
-{
-	struct ipfix_rec r;
-	uint16_t tid = ipfix_template_for(rec);
-
-	if (!tid)
-		return 0;
-	record_fill(&r, rec, zone_as_vrf);
-	memcpy(buf, &r, sizeof(r));
-	return tid;
+	return ipfix_options_foreach(opts, enc->odid, options_write, enc);
 }
 
 int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec)
 {
-	struct ipfix_rec r;
-	uint16_t tid = ipfix_template_for(rec);
+	struct ipfix_flow_rec r;
+	uint16_t tid = ipfix_record_flow(&r, rec, enc->zone_as_vrf);
 	int rc;
 
 	if (!tid)
 		return -EINVAL;
-	record_fill(&r, rec, enc->zone_as_vrf);
+	/* the flow templates are the first four, in tid order */
 	rc = data_write(enc, tid - IPFIX_TID_IPV4, &r);
 	if (!rc)
 		enc->records++;

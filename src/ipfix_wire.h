@@ -7,9 +7,8 @@
  * byte fields (addresses, MACs, single octets) as they are, or write one
  * host-order integer big-endian. Writing a record then runs the steps over
  * the internal record (the host-order layout ipfix_record_flow() and
- * ipfix_record_options() fill). The IPFIX encoder uses it for flow
- * records, the NetFlow v9 encoder for every data record: the bytes are the
- * same in both protocols.
+ * ipfix_options_foreach() fill). Both encoders write every data record
+ * (flow and options) with it: the bytes are the same in both protocols.
  */
 #ifndef XF_IPFIX_WIRE_H
 #define XF_IPFIX_WIRE_H
@@ -18,7 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ipfix.h"
+#include "ipfix_template.h"
 
 /* Big-endian stores for message and set headers. */
 static inline void ipfix_put16(uint8_t *p, uint16_t v)

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * NetFlow v9 encoding (RFC 3954) from the IPFIX encoder's template
- * descriptions. A message is built in one buffer: the header, then
- * flowsets; a flowset stays open while records of the same template (or
- * template records of the same kind) follow, and is padded to a 4-byte
- * boundary when it is closed.
+ * NetFlow v9 encoding (RFC 3954) from the template descriptions both
+ * encoders share (ipfix_template.h). A message is built in one buffer: the
+ * header, then flowsets; a flowset stays open while records of the same
+ * template (or template records of the same kind) follow, and is padded to
+ * a 4-byte boundary when it is closed.
  */
 #include <endian.h>
 #include <errno.h>
@@ -18,11 +18,9 @@
 #include "ipfix_wire.h"
 #include "netflow9.h"
 
-#define MAX_TEMPLATES 16
-
 struct netflow9_encoder {
-	struct ipfix_template_desc tmpl[MAX_TEMPLATES];
-	struct ipfix_wire wire[MAX_TEMPLATES]; /* tmpl[i] compiled */
+	struct ipfix_template_desc tmpl[IPFIX_N_TEMPLATES];
+	struct ipfix_wire wire[IPFIX_N_TEMPLATES]; /* tmpl[i] compiled */
 	int n_tmpl;
 	uint32_t source_id;
 	uint64_t system_init_ms;
@@ -163,9 +161,8 @@ struct netflow9_encoder *netflow9_encoder_new(const struct ipfix_params *params,
 		return NULL;
 	}
 	enc = g_new0(struct netflow9_encoder, 1);
-	n = ipfix_describe_templates(params, true, enc->tmpl, MAX_TEMPLATES);
-	if (n <= 0) {
-		snprintf(err, err_len, "cannot describe the NetFlow v9 templates");
+	n = ipfix_describe_templates(params, true, enc->tmpl, err, err_len);
+	if (n < 0) {
 		g_free(enc);
 		return NULL;
 	}
@@ -217,13 +214,13 @@ void netflow9_encoder_set_system_init(struct netflow9_encoder *enc, uint64_t sys
 
 int netflow9_encoder_add(struct netflow9_encoder *enc, const struct flow_record *rec)
 {
-	uint8_t buf[IPFIX_RECORD_MAX];
+	struct ipfix_flow_rec r;
 	const struct ipfix_template_desc *d;
-	uint16_t tid = ipfix_record_flow(buf, rec, true);
+	uint16_t tid = ipfix_record_flow(&r, rec, true);
 
 	if (!tid || !(d = desc_find(enc, tid)))
 		return -EINVAL;
-	return add_data(enc, d, buf, true);
+	return add_data(enc, d, (const uint8_t *)&r, true);
 }
 
 int netflow9_encoder_add_templates(struct netflow9_encoder *enc)
@@ -235,33 +232,17 @@ int netflow9_encoder_add_templates(struct netflow9_encoder *enc)
 	return rc;
 }
 
-static int add_options_record(struct netflow9_encoder *enc, uint16_t tid,
-			      const struct ipfix_options *opts, int index)
+static int add_options_record(void *ctx, uint16_t tid, const void *rec)
 {
-	uint8_t buf[IPFIX_RECORD_MAX];
+	struct netflow9_encoder *enc = ctx;
 	const struct ipfix_template_desc *d = desc_find(enc, tid);
-	int rc;
 
-	if (!d)
-		return -EINVAL;
-	rc = ipfix_record_options(buf, tid, opts, enc->source_id, index);
-	return rc ? rc : add_data(enc, d, buf, false);
+	return d ? add_data(enc, d, rec, false) : -EINVAL;
 }
 
 int netflow9_encoder_add_options(struct netflow9_encoder *enc, const struct ipfix_options *opts)
 {
-	int rc;
-
-	rc = add_options_record(enc, IPFIX_TID_EXPORTER, opts, 0);
-	if (!rc)
-		rc = add_options_record(enc, IPFIX_TID_METERING, opts, 0);
-	if (!rc)
-		rc = add_options_record(enc, IPFIX_TID_SAMPLING, opts, 0);
-	if (!rc)
-		rc = add_options_record(enc, IPFIX_TID_SELECTOR, opts, 0);
-	for (int i = 0; !rc && i < opts->n_interfaces; i++)
-		rc = add_options_record(enc, IPFIX_TID_INTERFACE, opts, i);
-	return rc;
+	return ipfix_options_foreach(opts, enc->source_id, add_options_record, enc);
 }
 
 int netflow9_encoder_flush(struct netflow9_encoder *enc)

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The NetFlow v9 encoder (RFC 3954), for collectors that speak only v9.
- * It has no template tables of its own: ipfix_describe_templates() gives
- * the IPFIX encoder's templates as data (enterprise elements left out, the
- * zone id in ingressVRFID) and ipfix_record_flow() / ipfix_record_options()
- * the records, which are written field by field in network byte order.
+ * It has no template tables of its own and no libfixbuf:
+ * ipfix_describe_templates() (ipfix_template.h) gives the IPFIX encoder's
+ * templates as data (enterprise elements left out, the zone id in
+ * ingressVRFID) and ipfix_record_flow() / ipfix_options_foreach() the
+ * records, which are written field by field in network byte order.
  *
  * Message header: version 9, record count, sysUptime (ms since
  * system_init_ms), UNIX seconds, packet sequence number, source id (the
@@ -22,7 +23,7 @@
 #include <stdint.h>
 
 #include "flow.h"
-#include "ipfix.h"
+#include "ipfix_template.h"
 
 #define NETFLOW9_VERSION 9
 #define NETFLOW9_HEADER_LEN 20
@@ -54,7 +55,7 @@ int netflow9_encoder_add(struct netflow9_encoder *enc, const struct flow_record 
 /* Append all templates (flow templates, then options templates). */
 int netflow9_encoder_add_templates(struct netflow9_encoder *enc);
 
-/* Append the options records (see ipfix_encoder_add_options()). */
+/* Append the options records (ipfix_options_foreach() says which, in which order). */
 int netflow9_encoder_add_options(struct netflow9_encoder *enc, const struct ipfix_options *opts);
 
 /* Emit the open message if it holds anything. */

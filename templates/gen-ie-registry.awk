@@ -3,8 +3,13 @@
 # Generate C from the enterprise IE registry (templates/xlatflow-ies.txt).
 #   awk -v what=h -f gen-ie-registry.awk xlatflow-ies.txt > ie_registry.h
 #   awk -v what=c -f gen-ie-registry.awk xlatflow-ies.txt > ie_registry.c
-# Each element becomes an IE_<NAME> id constant and one fbInfoElement_t with
-# enterprise number 0; ie_registry_add_to_model() stamps the configured PEN.
+#   awk -v what=fb-h -f gen-ie-registry.awk xlatflow-ies.txt > ie_registry_fb.h
+#   awk -v what=fb-c -f gen-ie-registry.awk xlatflow-ies.txt > ie_registry_fb.c
+# ie_registry.[ch] is plain C, for code that must not need libfixbuf (the
+# template tables, NetFlow v9): an IE_<NAME> id constant per element and a
+# table of ids, names, lengths and integer flags. ie_registry_fb.[ch] is the
+# libfixbuf side: one fbInfoElement_t per element with enterprise number 0,
+# and ie_registry_add_to_model(), which stamps the configured PEN.
 # Any malformed line stops the build with file:line.
 
 function die(msg) {
@@ -41,8 +46,8 @@ function c_string(s) {
 
 BEGIN {
 	FS = "|"
-	if (what != "h" && what != "c") {
-		print "gen-ie-registry.awk: set -v what=h or -v what=c" > "/dev/stderr"
+	if (what != "h" && what != "c" && what != "fb-h" && what != "fb-c") {
+		print "gen-ie-registry.awk: set -v what=h, c, fb-h or fb-c" > "/dev/stderr"
 		failed = 1
 		exit 1
 	}
@@ -57,8 +62,8 @@ BEGIN {
 	dt_len["macAddress"] = 6; dt_fb["macAddress"] = "FB_MAC_ADDR"; dt_int["macAddress"] = 0
 	dt_len["dateTimeMilliseconds"] = 8; dt_fb["dateTimeMilliseconds"] = "FB_DT_MILSEC"
 	dt_int["dateTimeMilliseconds"] = 1
-	dt_len["string"] = "FB_IE_VARLEN"; dt_fb["string"] = "FB_STRING"; dt_int["string"] = 0
-	dt_len["octetArray"] = "FB_IE_VARLEN"; dt_fb["octetArray"] = "FB_OCTET_ARRAY"
+	dt_len["string"] = "VARLEN"; dt_fb["string"] = "FB_STRING"; dt_int["string"] = 0
+	dt_len["octetArray"] = "VARLEN"; dt_fb["octetArray"] = "FB_OCTET_ARRAY"
 	dt_int["octetArray"] = 0
 
 	sem["default"] = "FB_IE_DEFAULT"
@@ -107,6 +112,11 @@ BEGIN {
 	e_sem[n] = semantics; e_units[n] = units; e_desc[n] = desc
 }
 
+# The length of element i in C, in the plain table (prefix IE_REGISTRY_) or for libfixbuf (FB_IE_).
+function c_len(i, prefix) {
+	return dt_len[e_type[i]] == "VARLEN" ? prefix "VARLEN" : dt_len[e_type[i]]
+}
+
 END {
 	if (failed)
 		exit 1
@@ -120,14 +130,50 @@ END {
 		print "#ifndef XF_IE_REGISTRY_H"
 		print "#define XF_IE_REGISTRY_H"
 		print ""
+		print "#include <stdbool.h>"
 		print "#include <stdint.h>"
-		print "#include <fixbuf/public.h>"
 		print ""
 		print "/* Element ids (without the enterprise bit) of the xlatflow elements. */"
 		for (i = 1; i <= n; i++)
 			printf "#define IE_%s %d\n", macro_name(e_name[i]), e_id[i]
 		print ""
 		printf "#define IE_REGISTRY_COUNT %d\n", n
+		print ""
+		print "/* The length of a variable-length element (RFC 7011 7). */"
+		print "#define IE_REGISTRY_VARLEN 65535"
+		print ""
+		print "/* One element, as both encoders need it; no libfixbuf types. */"
+		print "struct ie_registry_element {"
+		print "\tuint16_t id;"
+		print "\tconst char *name;"
+		print "\tuint16_t len; /* IE_REGISTRY_VARLEN for strings and octet arrays */"
+		print "\tbool integer; /* integers and IPv4 addresses: big-endian on the wire */"
+		print "};"
+		print ""
+		print "/* The elements in file order. */"
+		print "extern const struct ie_registry_element ie_registry[IE_REGISTRY_COUNT];"
+		print ""
+		print "#endif"
+		exit 0
+	}
+	if (what == "c") {
+		print "#include \"ie_registry.h\""
+		print ""
+		print "const struct ie_registry_element ie_registry[IE_REGISTRY_COUNT] = {"
+		for (i = 1; i <= n; i++)
+			printf "\t{ IE_%s, %s, %s, %s },\n", macro_name(e_name[i]), c_string(e_name[i]), \
+				c_len(i, "IE_REGISTRY_"), dt_int[e_type[i]] ? "true" : "false"
+		print "};"
+		exit 0
+	}
+	if (what == "fb-h") {
+		print "#ifndef XF_IE_REGISTRY_FB_H"
+		print "#define XF_IE_REGISTRY_FB_H"
+		print ""
+		print "#include <stdint.h>"
+		print "#include <fixbuf/public.h>"
+		print ""
+		print "#include \"ie_registry.h\""
 		print ""
 		print "/*"
 		print " * The elements as libfixbuf definitions, enterprise number 0, in file order;"
@@ -141,7 +187,7 @@ END {
 		print "#endif"
 		exit 0
 	}
-	print "#include \"ie_registry.h\""
+	print "#include \"ie_registry_fb.h\""
 	print ""
 	print "const fbInfoElement_t ie_registry_elements[IE_REGISTRY_COUNT + 1] = {"
 	for (i = 1; i <= n; i++) {
@@ -151,7 +197,7 @@ END {
 		if (dt_int[e_type[i]])
 			flags = flags " | FB_IE_F_ENDIAN"
 		printf "\tFB_IE_INIT_FULL(%s, 0, IE_%s, %s, %s, 0, 0, %s,\n", \
-			c_string(e_name[i]), macro_name(e_name[i]), dt_len[e_type[i]], flags, dt_fb[e_type[i]]
+			c_string(e_name[i]), macro_name(e_name[i]), c_len(i, "FB_IE_"), flags, dt_fb[e_type[i]]
 		printf "\t\t\t%s),\n", c_string(e_desc[i])
 	}
 	print "\tFB_IE_NULL,"

@@ -28,8 +28,9 @@ mkdir -p "$out"
 echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' >"$out/probe.c"
 "$CC" -fsanitize=fuzzer "$out/probe.c" -o "$out/probe" 2>/dev/null ||
 	{ echo "SKIP: $CC cannot link -fsanitize=fuzzer (apt-get install libclang-rt-14-dev)"; exit 77; }
-[ -f "$build/bpf/flow.skel.h" ] && [ -f "$build/src/ie_registry.c" ] ||
-	{ echo "FAIL: run make in $build first (flow.skel.h, ie_registry.c)"; exit 1; }
+[ -f "$build/bpf/flow.skel.h" ] && [ -f "$build/src/ie_registry.c" ] &&
+	[ -f "$build/src/ie_registry_fb.c" ] ||
+	{ echo "FAIL: run make in $build first (flow.skel.h, ie_registry.c, ie_registry_fb.c)"; exit 1; }
 
 version=$(sed -n 's/^AC_INIT(\[[^]]*\], *\[\([^]]*\)\].*/\1/p' "$src/configure.ac")
 cflags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
@@ -44,8 +45,9 @@ build_target() {
 		"$src/src/errbuf.c") ;;
 	packet) srcs=("$src/tests/fuzz/fuzz_packet.c" "$src/src/capture.c" "$src/src/drain.c"
 		"$src/src/log.c") ;;
-	ipfix) srcs=("$src/tests/fuzz/fuzz_ipfix.c" "$src/src/ipfix.c" "$src/src/ipfix_wire.c" "$src/src/log.c"
-		"$build/src/ie_registry.c") ;;
+	ipfix) srcs=("$src/tests/fuzz/fuzz_ipfix.c" "$src/src/ipfix_template.c" "$src/src/ipfix_wire.c"
+		"$src/src/ipfix.c" "$src/src/log.c" "$build/src/ie_registry.c"
+		"$build/src/ie_registry_fb.c") ;;
 	*) echo "unknown target $1" >&2; exit 2 ;;
 	esac
 	"$CC" "${cflags[@]}" "${srcs[@]}" "${libs[@]}" -o "$out/fuzz_$1"

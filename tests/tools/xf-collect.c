@@ -33,7 +33,7 @@
 
 #include <fixbuf/public.h>
 
-#include "ie_registry.h"
+#include "ie_registry_fb.h"
 
 static volatile sig_atomic_t stop_reason; /* 0 running, 1 timeout, 2 signal */
 

@@ -2,13 +2,13 @@
 /*
  * src/ipfix.c: encode known flow records, decode the messages back with
  * libfixbuf's collector side (a memory buffer, no socket) using an internal
- * template written here independently of the encoder's spec table, and
+ * template written here independently of the template tables, and
  * check every field, the template each record used, the message headers,
  * the message size limit, the RFC 5610 type records, the options records
  * (exporting process, metering, sampling, an interface table spanning
- * messages), the template descriptions the NetFlow v9 encoder uses, random
- * records of every template, and sequence numbers counted by a small
- * RFC 7011 reader of the test's own.
+ * messages), random records of every template, and sequence numbers
+ * counted by a small RFC 7011 reader of the test's own. The template
+ * descriptions themselves: tests/unit/ipfix_template_test.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,7 +18,7 @@
 
 #include <fixbuf/public.h>
 
-#include "ie_registry.h"
+#include "ie_registry_fb.h"
 #include "ipfix.h"
 #include "testutil.h"
 #include "emit_capture.h"
@@ -1159,33 +1159,6 @@ static void test_options(void)
 	ipfix_encoder_free(enc);
 }
 
-/* Every template within Wireshark's 60 fields; v9 descriptions without enterprise fields. */
-static void test_describe(void)
-{
-	struct ipfix_params p = {
-		.observation_domain_id = 1,
-		.enterprise_number = IPFIX_DEFAULT_PEN,
-		.max_message_len = 1400,
-	};
-	struct ipfix_template_desc d[16];
-	int n = ipfix_describe_templates(&p, false, d, 16);
-
-	CHECK_U64(n, 9);
-	for (int i = 0; i < n; i++) {
-		CHECK(d[i].n_fields <= 60);
-		CHECK_U64(d[i].scope_count, d[i].tid >= IPFIX_TID_EXPORTER ? 1 : 0);
-	}
-	CHECK_U64(d[2].tid, IPFIX_TID_IPV4_NAT);
-	CHECK_U64(d[2].n_fields, 34); /* no VRF without zone_as_vrf */
-	n = ipfix_describe_templates(&p, true, d, 16);
-	CHECK_U64(n, 9);
-	for (int i = 0; i < n; i++)
-		for (int k = 0; k < d[i].n_fields; k++)
-			CHECK_U64(d[i].fields[k].pen, 0);
-	CHECK_U64(d[2].n_fields, 24); /* 19 + 225-228 + ingressVRFID */
-	CHECK_U64(d[2].fields[23].id, 234);
-}
-
 int main(void)
 {
 	RUN(test_ipv4);
@@ -1203,6 +1176,5 @@ int main(void)
 	RUN(test_mtu_too_small);
 	RUN(test_rfc5610);
 	RUN(test_options);
-	RUN(test_describe);
 	return tu_finish();
 }
