@@ -101,15 +101,54 @@ struct xf_tuple {
 struct xf_xlat_event {
 	struct xf_tuple orig;
 	struct xf_tuple reply;
-	__u64 ts_ns;   /* bpf_ktime_get_ns() of the packet that emitted it */
+	__u64 ts_ns;   /* bpf_ktime_get_ns() of the packet or event that emitted it */
 	__u16 zone_id; /* ct->zone.id, 0 = default zone */
 	__u8 source;   /* XF_XLAT_SRC_* */
-	__u8 pad[5];
+	__u8 kind;     /* XF_XLAT_KIND_* */
+	__u8 pad[4];
 };
 
 #define XF_XLAT_SRC_FENTRY 1
 #define XF_XLAT_SRC_KPROBE 2
 #define XF_XLAT_SRC_CONNTRACK 3 /* produced in userspace from netlink */
+
+/*
+ * What an event reports. SEEN is the flow enrichment's translation (a
+ * translated packet: once per connection and change, and a refresh); the
+ * others are the NAT event log's (docs/nat-events.md): one CREATE when a
+ * translated connection is confirmed (its final tuples, at its first
+ * packet), one DELETE when conntrack removes it (a struct xf_xlat_session
+ * carries it), and the two failures, each for one dropped packet of a new
+ * connection: PORTS_EXHAUSTED (its translated tuple clashed with an existing
+ * connection: no free port in the SNAT/masquerade range; orig is the
+ * connection's, reply the clashing translated tuple) and TABLE_FULL
+ * (conntrack had no room for it; orig is the packet's tuple, reply zero).
+ */
+#define XF_XLAT_KIND_SEEN 0
+#define XF_XLAT_KIND_CREATE 1
+#define XF_XLAT_KIND_DELETE 2
+#define XF_XLAT_KIND_PORTS_EXHAUSTED 3
+#define XF_XLAT_KIND_TABLE_FULL 4
+
+/*
+ * A DELETE: the connection's translation and what conntrack knew of it.
+ * Times are wall clock (conntrack's timestamp extension,
+ * net.netfilter.nf_conntrack_timestamp=1); counters are conntrack's
+ * accounting (net.netfilter.nf_conntrack_acct=1), index 0 the original
+ * direction, 1 the reply. A flag says which are there.
+ */
+struct xf_xlat_session {
+	struct xf_xlat_event ev; /* kind XF_XLAT_KIND_DELETE */
+	__u64 start_wall_ns;
+	__u64 stop_wall_ns;
+	__u64 packets[2];
+	__u64 octets[2];
+	__u32 flags; /* XF_SESSION_F_* */
+	__u32 pad;
+};
+
+#define XF_SESSION_F_TSTAMP 0x1 /* start_wall_ns, stop_wall_ns valid */
+#define XF_SESSION_F_ACCT 0x2	/* packets, octets valid */
 
 #define XF_XLAT_REFRESH_NS (10ULL * 1000000000ULL)
 

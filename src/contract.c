@@ -20,4 +20,7 @@ _Static_assert(sizeof(struct xf_flow_stats) % 8 == 0 && sizeof(struct xf_flow_ke
 _Static_assert(sizeof(struct xf_tuple) == 40, "xf_tuple layout");
 _Static_assert(sizeof(struct xf_xlat_event) == 96, "xf_xlat_event layout");
 _Static_assert(offsetof(struct xf_xlat_event, ts_ns) == 80, "xf_xlat_event ts");
+_Static_assert(offsetof(struct xf_xlat_event, kind) == 91, "xf_xlat_event kind");
+_Static_assert(sizeof(struct xf_xlat_session) == 152, "xf_xlat_session layout");
+_Static_assert(offsetof(struct xf_xlat_session, packets) == 112, "xf_xlat_session counters");
 _Static_assert(sizeof(struct xf_xlat_seen) == 56, "xf_xlat_seen layout");
