@@ -267,16 +267,21 @@ static int data_write(struct ipfix_encoder *enc, size_t index, const void *rec)
 {
 	const struct ipfix_wire *w = &enc->wire[index];
 	uint16_t tid = enc->tid[index];
+	struct ipfix_sets *m = &enc->data;
 	int rc = fb_emit(enc);
 
 	if (rc)
 		return rc;
-	if (enc->data.len &&
-	    enc->data.len + ipfix_sets_need(&enc->data, tid, w->record_len) > enc->buf_len)
+	if (!m->len || !ipfix_sets_fits(m, tid, w->record_len, enc->buf_len)) {
 		data_emit(enc);
-	if (!enc->data.len)
-		enc->data.len = IPFIX_HEADER_LEN;
-	ipfix_wire_write(w, rec, ipfix_sets_add(&enc->data, tid, w->record_len));
+		m->len = IPFIX_HEADER_LEN;
+		/* checked on the empty message too: never write past the buffer */
+		if (!ipfix_sets_fits(m, tid, w->record_len, enc->buf_len)) {
+			m->len = 0;
+			return -EMSGSIZE;
+		}
+	}
+	ipfix_wire_write(w, rec, ipfix_sets_add(m, tid, w->record_len));
 	enc->d_records++;
 	return 0;
 }

@@ -73,11 +73,31 @@ void ipfix_wire_write(const struct ipfix_wire *w, const uint8_t *rec, uint8_t *o
 	}
 }
 
+/* Bytes that pad a set of set_len bytes to the alignment. */
+static size_t set_pad(const struct ipfix_sets *s, size_t set_len)
+{
+	return (s->align - set_len % s->align) % s->align;
+}
+
+bool ipfix_sets_fits(const struct ipfix_sets *s, int id, size_t n, size_t limit)
+{
+	size_t end, set_len;
+
+	if (s->set_id == id) {
+		end = s->len + n;
+		set_len = s->len - s->set_start + n;
+	} else {
+		end = s->len + (s->set_id < 0 ? 0 : set_pad(s, s->len - s->set_start)) + 4 + n;
+		set_len = 4 + n;
+	}
+	return end + set_pad(s, set_len) <= limit;
+}
+
 void ipfix_sets_close(struct ipfix_sets *s)
 {
 	if (s->set_id < 0)
 		return;
-	while ((s->len - s->set_start) % s->align)
+	for (size_t pad = set_pad(s, s->len - s->set_start); pad; pad--)
 		s->buf[s->len++] = 0;
 	ipfix_put16(s->buf + s->set_start + 2, (uint16_t)(s->len - s->set_start));
 	s->set_id = -1;

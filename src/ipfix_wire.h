@@ -14,6 +14,7 @@
 #define XF_IPFIX_WIRE_H
 
 #include <endian.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -45,18 +46,21 @@ struct ipfix_sets {
 	size_t align;	  /* sets are padded to a multiple of this (IPFIX 1, NetFlow v9 4) */
 };
 
-/* Bytes n more bytes of set id would take, with a new set's header and padding. */
-static inline size_t ipfix_sets_need(const struct ipfix_sets *s, int id, size_t n)
-{
-	return n + (s->set_id == id ? 0 : 4) + s->align - 1;
-}
+/*
+ * Whether n more bytes of set id keep the message within limit bytes once
+ * padded: counting the padding of the open set if id closes it, a new
+ * set's header, and the padding of the set the bytes end in. Adding only
+ * what fits keeps the padded message within limit, however it is closed
+ * next (ipfix_sets_close(), or a set opened by ipfix_sets_add()).
+ */
+bool ipfix_sets_fits(const struct ipfix_sets *s, int id, size_t n, size_t limit);
 
 /* Close the open set, if any: pad it and write its length. */
 void ipfix_sets_close(struct ipfix_sets *s);
 
 /*
  * Room for n bytes in set id (the open set, or a new one after closing
- * it). The caller checked ipfix_sets_need() against its limit.
+ * it). The caller checked ipfix_sets_fits() against its limit.
  */
 uint8_t *ipfix_sets_add(struct ipfix_sets *s, int id, size_t n);
 

@@ -19,13 +19,13 @@
 #define NAT_EVENT_F_ACCT 0x2  /* packets and octets known (conntrack accounting) */
 
 struct nat_event {
-	uint8_t kind;	 /* XF_XLAT_KIND_* */
-	uint8_t source;	 /* XF_XLAT_SRC_* */
+	uint8_t kind;	/* XF_XLAT_KIND_* */
+	uint8_t source; /* XF_XLAT_SRC_* */
 	uint16_t zone_id;
-	uint32_t flags;	 /* NAT_EVENT_F_* */
+	uint32_t flags; /* NAT_EVENT_F_* */
 	struct xf_tuple orig;
 	struct xf_tuple reply;
-	uint64_t time_mono_ns; /* when it happened, CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	uint64_t time_mono_ns;	/* when it happened, CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	uint64_t start_wall_ns; /* DELETE: when the connection started, wall clock */
 	uint64_t packets[2];	/* DELETE: [0] original direction, [1] reply */
 	uint64_t octets[2];

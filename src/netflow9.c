@@ -18,6 +18,9 @@
 #include "ipfix_wire.h"
 #include "netflow9.h"
 
+/* RFC 3954 5.3: flowsets are padded to a 32-bit boundary */
+#define FLOWSET_ALIGN 4
+
 struct netflow9_encoder {
 	struct ipfix_template_desc tmpl[IPFIX_N_TEMPLATES];
 	struct ipfix_wire wire[IPFIX_N_TEMPLATES]; /* tmpl[i] compiled */
@@ -77,7 +80,7 @@ static int encoder_emit(struct netflow9_encoder *enc)
 static uint8_t *reserve(struct netflow9_encoder *enc, int set_id, size_t len)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (enc->msg.len + ipfix_sets_need(&enc->msg, set_id, len) <= enc->buf_len) {
+		if (ipfix_sets_fits(&enc->msg, set_id, len, enc->buf_len)) {
 			enc->count++;
 			return ipfix_sets_add(&enc->msg, set_id, len);
 		}
@@ -167,11 +170,17 @@ struct netflow9_encoder *netflow9_encoder_new(const struct ipfix_params *params,
 		return NULL;
 	}
 	for (int i = 0; i < n; i++) {
-		/* a template must fit one message with the header */
-		if (NETFLOW9_HEADER_LEN + 4 + 6 + 4 * enc->tmpl[i].n_fields + 3 >
-			    params->max_message_len ||
-		    NETFLOW9_HEADER_LEN + 4 + enc->tmpl[i].record_len + 3 >
-			    params->max_message_len) {
+		const struct ipfix_sets empty = {
+			.len = NETFLOW9_HEADER_LEN,
+			.set_id = -1,
+			.align = FLOWSET_ALIGN,
+		};
+
+		/* a template and its record each fit an empty message (6: an options template) */
+		if (!ipfix_sets_fits(&empty, NETFLOW9_FLOWSET_OPTIONS,
+				     6 + 4 * enc->tmpl[i].n_fields, params->max_message_len) ||
+		    !ipfix_sets_fits(&empty, enc->tmpl[i].tid, enc->tmpl[i].record_len,
+				     params->max_message_len)) {
 			snprintf(err, err_len, "template %u does not fit %u bytes",
 				 enc->tmpl[i].tid, params->max_message_len);
 			g_free(enc);
@@ -192,7 +201,7 @@ struct netflow9_encoder *netflow9_encoder_new(const struct ipfix_params *params,
 		.buf = g_malloc0(enc->buf_len),
 		.len = NETFLOW9_HEADER_LEN,
 		.set_id = -1,
-		.align = 4,
+		.align = FLOWSET_ALIGN,
 	};
 	enc->emit = emit;
 	enc->ctx = ctx;

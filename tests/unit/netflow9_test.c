@@ -5,7 +5,9 @@
  * tables): packet headers (version, count, sysUptime, UNIX seconds,
  * sequence, source id), flowset padding, template and options template
  * records (no enterprise fields, scope types), every field of the flow
- * records by IANA id, the options records, and the message size limit.
+ * records by IANA id, the options records, and the message size limit (at
+ * every limit from 512 to 9000 bytes, with flows, options records and
+ * templates interleaved, each message filled exactly to what fits).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -596,6 +598,245 @@ static void test_message_limit(void)
 	g_free(d);
 }
 
+/*
+ * A mix is a string of steps, repeated until the encoder has emitted a
+ * full message: a flow record of one template (4 IPv4, 6 IPv6, N IPv4 NAT,
+ * M IPv6 NAT), a round of options records (o: exporter, metering,
+ * sampling, selector, two interfaces) or the templates again (t); r is one
+ * of those at random. A record of another template than the one before
+ * opens a flowset, closing (and padding) the one before.
+ */
+static const char *const mixes[] = {
+	/* one long flowset (6 and N pad as 4 and M do) */
+	"4",
+	"M",
+	/* a flowset per step */
+	"46NM",
+	"M6N4o",
+	"4N6Mt",
+	"oNt4M6",
+	/* runs, with options and templates between them */
+	"44NNN6MMMMo",
+	"NMo4t6",
+	"r",
+};
+
+#define SWEEP_RECORDS 4096
+
+struct sweep {
+	struct capture c;
+	struct decoder d;
+	struct flow_record v4, v6;	  /* the records steps add (has_xlat, packets per step) */
+	uint16_t want_tid[SWEEP_RECORDS]; /* flow records in the order added */
+	int n_flows, n_options, n_templates;
+	uint64_t rng;
+};
+
+/* xorshift64*: the same steps on every run. */
+static uint64_t sweep_rnd(struct sweep *s)
+{
+	s->rng ^= s->rng >> 12;
+	s->rng ^= s->rng << 25;
+	s->rng ^= s->rng >> 27;
+	return s->rng * 0x2545f4914f6cdd1dULL;
+}
+
+/* One step of a mix; false if the encoder refused it. */
+static bool sweep_step(struct sweep *s, struct netflow9_encoder *enc, char op,
+		       const struct ipfix_options *opts)
+{
+	struct flow_record r;
+
+	if (op == 'r')
+		op = "46NMMN46ot"[sweep_rnd(s) % 10];
+	switch (op) {
+	case 'o':
+		s->n_options += 4 + opts->n_interfaces;
+		return netflow9_encoder_add_options(enc, opts) == 0;
+	case 't': s->n_templates += 9; return netflow9_encoder_add_templates(enc) == 0;
+	case '4':
+	case 'N': r = s->v4; break;
+	default: r = s->v6; break;
+	}
+	r.has_xlat = op == 'N' || op == 'M';
+	r.packets = s->n_flows; /* the record's place, checked when decoded */
+	s->want_tid[s->n_flows++] = op == '4' ? 256 : op == '6' ? 257 : op == 'N' ? 258 : 259;
+	return netflow9_encoder_add(enc, &r) == 0;
+}
+
+static size_t pad4(size_t len)
+{
+	return (4 - len % 4) % 4;
+}
+
+/* Bytes of one data record of template tid, as the decoder learned it. */
+static size_t record_len(struct decoder *d, uint16_t tid)
+{
+	struct v9_template *t = tmpl_find(d, tid);
+	size_t len = 0;
+
+	for (int i = 0; t && i < t->n; i++)
+		len += t->len[i];
+	return len;
+}
+
+/* The first record of a packet: its flowset id and length. */
+static size_t first_record(struct decoder *d, const uint8_t *p, uint16_t *id)
+{
+	const uint8_t *set = p + 20;
+
+	*id = rd16(set);
+	if (*id == 0)
+		return 4 + 4 * (size_t)rd16(set + 6);
+	if (*id == 1)
+		return 6 + rd16(set + 6) + rd16(set + 8);
+	return record_len(d, *id);
+}
+
+/*
+ * Whether the first record of packet next had fit at the end of packet p
+ * of len bytes under limit: in p's last flowset if that is of its id (not
+ * options templates, one per flowset) or in a new one, with RFC 3954
+ * padding to 4 bytes.
+ */
+static bool had_room(struct decoder *d, const uint8_t *p, size_t len, const uint8_t *next,
+		     unsigned limit)
+{
+	size_t off = 20, last = 20, used, r;
+	uint16_t id, last_id;
+
+	for (; off + 4 <= len; off += rd16(p + off + 2))
+		last = off;
+	last_id = rd16(p + last);
+	r = first_record(d, next, &id);
+	if (id != last_id || id == 1)
+		return len + 4 + r + pad4(4 + r) <= limit;
+	/* the last flowset before padding (shorter than a record) */
+	used = rd16(p + last + 2);
+	if (id >= 256)
+		used = 4 + (used - 4) / r * r;
+	return last + used + r + pad4(used + r) <= limit;
+}
+
+/*
+ * One mix at one limit: the templates, then steps until a message went
+ * out, then the rest flushed. Every message within the limit and decoded
+ * completely, every record in its place, and the message that went out
+ * full had no room for the record that opens the next one (the limit is
+ * not met by wasting room). Says why and returns false on the first
+ * problem.
+ */
+static bool sweep_run(struct sweep *s, struct netflow9_encoder *enc, unsigned limit,
+		      const char *mix, const struct ipfix_options *opts, uint64_t init_ms)
+{
+	struct decoder *d = &s->d;
+	int flows = 0, options = 0, header_count = 0, n_rec;
+	uint32_t flows_emitted = 0;
+
+	s->n_flows = s->n_options = 0;
+	s->n_templates = 9;
+	if (netflow9_encoder_add_templates(enc))
+		goto refused;
+	for (size_t i = 0; s->c.n == 0; i = mix[i + 1] ? i + 1 : 0) {
+		if (s->n_flows + s->n_options + s->n_templates > SWEEP_RECORDS - 16 ||
+		    !sweep_step(s, enc, mix[i], opts))
+			goto refused;
+	}
+	if (netflow9_encoder_flush(enc))
+		goto refused;
+	for (int i = 0; i < s->c.n; i++) {
+		if (s->c.len[i] > limit) {
+			fprintf(stderr, "limit %u mix %s: message %d is %zu bytes\n", limit, mix, i,
+				s->c.len[i]);
+			return false;
+		}
+		header_count += rd16(s->c.msg[i] + 2);
+		flows_emitted += s->c.records[i];
+	}
+	d->n_rec = 0;
+	n_rec = decode_all(&s->c, d, init_ms);
+	if (n_rec < 0) {
+		fprintf(stderr, "limit %u mix %s: decode error\n", limit, mix);
+		return false;
+	}
+	for (int i = 0; i < n_rec; i++) {
+		const struct v9_record *x = &d->rec[i];
+
+		if (x->tid >= IPFIX_TID_EXPORTER) {
+			options++;
+			continue;
+		}
+		if (flows >= s->n_flows || x->tid != s->want_tid[flows] ||
+		    num(x, 2) != (uint64_t)flows) {
+			fprintf(stderr, "limit %u mix %s: flow record %d out of place\n", limit,
+				mix, flows);
+			return false;
+		}
+		flows++;
+	}
+	/* the header counts template records too */
+	if (flows != s->n_flows || options != s->n_options ||
+	    header_count - n_rec != s->n_templates || flows_emitted != (uint32_t)s->n_flows) {
+		fprintf(stderr,
+			"limit %u mix %s: decoded %d flows, %d options, %d templates "
+			"(emit said %u flows) of %d, %d, %d\n",
+			limit, mix, flows, options, header_count - n_rec, flows_emitted, s->n_flows,
+			s->n_options, s->n_templates);
+		return false;
+	}
+	if (s->c.n < 2 || had_room(d, s->c.msg[0], s->c.len[0], s->c.msg[1], limit)) {
+		fprintf(stderr, "limit %u mix %s: the full message (%zu bytes) had room\n", limit,
+			mix, s->c.len[0]);
+		return false;
+	}
+	capture_free(&s->c);
+	return true;
+refused:
+	fprintf(stderr, "limit %u mix %s: the encoder refused a step\n", limit, mix);
+	return false;
+}
+
+/*
+ * Every limit from 512 to 9000 bytes (a collector's mtu less 28 bytes of
+ * IPv4 and UDP headers, or 48 over IPv6: every mtu from 576 to 9028) with
+ * every mix: flowsets of every length, closed at every offset from the
+ * limit. Too little room counted for padding wrote past the message buffer
+ * (AddressSanitizer, scripts/sanitize.sh) and sent messages over the limit
+ * (seen at 1451, 1478 and 1479 bytes).
+ */
+static void test_every_limit(void)
+{
+	struct sweep *s = g_new0(struct sweep, 1);
+	struct ipfix_interface ifs[2] = {
+		{ .ifindex = 3, .name = "eth0", .description = "uplink" },
+		{ .ifindex = 7, .name = "veth-abcdefghijk", .description = "pod" },
+	};
+	struct ipfix_options opts = { .sampling = 1, .interfaces = ifs, .n_interfaces = 2 };
+	uint64_t init_ms = wall_ms();
+	int bad = 0, runs = 0;
+
+	s->rng = 0x9e3779b97f4a7c15ULL;
+	record_v4_nat(&s->v4);
+	record_v6_nat(&s->v6);
+	for (unsigned limit = IPFIX_MIN_MESSAGE_LEN; limit <= 9000 && bad < 10; limit++) {
+		struct netflow9_encoder *enc = enc_new(&s->c, (uint16_t)limit, init_ms);
+
+		s->d.n_tmpl = 0;
+		s->d.next_seq = 0;
+		for (size_t m = 0; enc && m < sizeof(mixes) / sizeof(mixes[0]); m++, runs++) {
+			if (!sweep_run(s, enc, limit, mixes[m], &opts, init_ms)) {
+				bad++;
+				break; /* the encoder and the decoder disagree from here on */
+			}
+		}
+		capture_free(&s->c);
+		netflow9_encoder_free(enc);
+	}
+	CHECK_U64(bad, 0);
+	CHECK_U64(runs, (9000 - IPFIX_MIN_MESSAGE_LEN + 1) * (sizeof(mixes) / sizeof(mixes[0])));
+	g_free(s);
+}
+
 static void test_errors(void)
 {
 	struct capture c = { 0 };
@@ -622,6 +863,7 @@ int main(void)
 {
 	RUN(test_flows_and_options);
 	RUN(test_message_limit);
+	RUN(test_every_limit);
 	RUN(test_errors);
 	return tu_finish();
 }
