@@ -59,6 +59,7 @@ static const struct key_desc key_table[] = {
 	U32(enterprise_number, 1, UINT32_MAX),
 	{ "zone_as_vrf", KEY_BOOL, offsetof(struct xf_config, zone_as_vrf), 0, 0, false },
 	U32(xlat_timeout, 1, 86400),
+	U32(max_translations, 1, 100000000), /* XLAT_MAX_TRANSLATIONS */
 	{ "log_level", KEY_LOG_LEVEL, offsetof(struct xf_config, log_level), 0, 0, false },
 	{ "pidfile", KEY_PATH, offsetof(struct xf_config, pidfile), 0, 0, false },
 };
@@ -152,6 +153,8 @@ void config_defaults(struct xf_config *cfg)
 	cfg->enterprise_number = 32473;
 	cfg->zone_as_vrf = false;
 	cfg->xlat_timeout = 300;
+	/* 3 * 2^18: its index of 4 keys a translation fits 2^22 slots; 104 MiB at most */
+	cfg->max_translations = 786432;
 	cfg->log_level = LOG_LEVEL_INFO;
 	snprintf(cfg->pidfile, sizeof(cfg->pidfile), "%s", "/run/xlatflowd.pid");
 }

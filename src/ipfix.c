@@ -180,6 +180,7 @@ struct metering_rec {
 	uint64_t lost_translations;
 	uint64_t unsupported_translations;
 	uint64_t cache_evicted_flows;
+	uint64_t evicted_translations;
 	uint64_t system_init_ms;
 } __attribute__((packed));
 
@@ -196,6 +197,7 @@ static fbInfoElementSpec_t metering_spec[] = {
 	{ "xlatLostTranslationTotalCount", 8, 0 },
 	{ "xlatUnsupportedTranslationTotalCount", 8, 0 },
 	{ "xlatCacheEvictedFlowTotalCount", 8, 0 },
+	{ "xlatEvictedTranslationTotalCount", 8, 0 },
 	{ "systemInitTimeMilliseconds", 8, 0 },
 	FB_IESPEC_NULL,
 };
@@ -734,6 +736,7 @@ int ipfix_record_options(uint8_t *buf, uint16_t tid, const struct ipfix_options 
 			.lost_translations = m->lost_translations,
 			.unsupported_translations = m->unsupported_translations,
 			.cache_evicted_flows = m->cache_evicted_flows,
+			.evicted_translations = m->evicted_translations,
 			.system_init_ms = opts->system_init_ms,
 		};
 
