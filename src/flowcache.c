@@ -8,6 +8,7 @@
 #include "flowcache.h"
 
 #define TCP_FIN 0x01
+#define TCP_SYN 0x02
 #define TCP_RST 0x04
 
 /* Entries live in chunks; an index is 1-based so that 0 means "none". */
@@ -15,7 +16,7 @@
 #define CHUNK_SIZE (1u << CHUNK_SHIFT)
 #define NIL 0u
 
-enum entry_list { LIST_AGE = 0, LIST_ENDED = 1 };
+enum entry_list { LIST_OPEN = 0, LIST_ENDED = 1 };
 
 /*
  * Three intrusive orderings, by 32-bit index instead of pointers to keep an
@@ -23,11 +24,20 @@ enum entry_list { LIST_AGE = 0, LIST_ENDED = 1 };
  *  - hash chain (hnext, and the predecessor in hprev's low bits), also the
  *    free list (hnext). Doubly linked so that expiring an entry unlinks it
  *    with stores only: no second walk of the chain, no key compares.
- *  - LRU by last update (lru_*): idle expiry and eviction scan from its head
- *  - age (age_*): creation order for the active timeout, or, once FIN/RST
- *    was seen, the order flows ended in (the "ended" list)
+ *  - by last update (lru_*), on one of two lists: open flows (idle expiry
+ *    scans from the head), and TCP flows that saw FIN or RST (the "ended"
+ *    list: fin_grace expiry scans from its head). Eviction takes the older
+ *    of the two heads.
+ *  - age (age_*): every flow, in the order its record started, for the
+ *    active timeout. An ended flow stays on it: a half-closed connection can
+ *    go on for hours after its FIN.
  * The two flags live in hprev's top bits (indexes stay below 2^30: the
  * configuration caps max_flows at 10^8).
+ *
+ * An ended flow whose active timeout comes is reported and restarted in
+ * place, empty (packets 0), so that its next packets still belong to an
+ * ended flow and its last record still says end of flow; an empty entry
+ * exports nothing and goes at fin_grace like any ended flow.
  */
 #define F_IN_USE 0x80000000u
 #define F_ENDED 0x40000000u /* on the ended list */
@@ -64,8 +74,9 @@ struct flowcache {
 	uint32_t n_buckets; /* power of two */
 	uint32_t count;
 	uint32_t max_flows;
-	struct list_head_idx lru;
-	struct list_head_idx age[2];
+	struct list_head_idx lru[2]; /* by enum entry_list */
+	struct list_head_idx age;
+	uint32_t empty; /* ended flows restarted by the active timeout, no packet since */
 	struct flowcache_timeouts t;
 	struct flowcache_stats stats;
 	flowcache_export_cb cb;
@@ -126,6 +137,11 @@ static uint64_t key_hash(const struct xf_flow_key *k)
 
 LIST_FUNCS(lru, lru_prev, lru_next)
 LIST_FUNCS(age, age_prev, age_next)
+
+static inline struct list_head_idx *lru_of(struct flowcache *fc, const struct flow_entry *e)
+{
+	return &fc->lru[e->hprev & F_ENDED ? LIST_ENDED : LIST_OPEN];
+}
 
 /* --- allocation and hashing ---------------------------------------------- */
 
@@ -192,9 +208,9 @@ static uint32_t find(const struct flowcache *fc, const struct xf_flow_key *key, 
  * ahead (read as the "next" entry one call later) and the hash bucket of
  * the next one, whose expiry will write it. A hint only.
  */
-static inline void lru_head_prefetch(const struct flowcache *fc)
+static inline void lru_head_prefetch(const struct flowcache *fc, const struct list_head_idx *l)
 {
-	uint32_t n1 = E(fc, fc->lru.head)->lru_next, n2;
+	uint32_t n1 = E(fc, l->head)->lru_next, n2;
 	const struct flow_entry *e1;
 
 	if (!n1)
@@ -208,16 +224,25 @@ static inline void lru_head_prefetch(const struct flowcache *fc)
 	}
 }
 
+/* Hand entry i's record to the callback (nothing for an empty one). */
+static void entry_report(struct flowcache *fc, struct flow_entry *e, enum flow_end_reason reason)
+{
+	if (e->st.packets == 0)
+		return;
+	fc->cb(fc->ctx, &e->key, &e->st, reason);
+	fc->stats.exported[reason]++;
+	if (reason == FLOW_END_LACK_OF_RESOURCES)
+		fc->stats.evicted++;
+}
+
 static void entry_expire(struct flowcache *fc, uint32_t i, enum flow_end_reason reason)
 {
 	struct flow_entry *e = E(fc, i);
 	uint32_t prev = e->hprev & HPREV_MASK;
 
-	if (e->st.packets > 0)
-		fc->cb(fc->ctx, &e->key, &e->st, reason);
-	fc->stats.exported[reason]++;
-	if (reason == FLOW_END_LACK_OF_RESOURCES)
-		fc->stats.evicted++;
+	entry_report(fc, e, reason);
+	if (e->st.packets == 0)
+		fc->empty--;
 
 	if (prev)
 		E(fc, prev)->hnext = e->hnext;
@@ -225,12 +250,41 @@ static void entry_expire(struct flowcache *fc, uint32_t i, enum flow_end_reason 
 		fc->buckets[bucket_of(fc, &e->key)] = e->hnext;
 	if (e->hnext)
 		hprev_set(E(fc, e->hnext), prev);
-	lru_unlink(fc, &fc->lru, i);
-	age_unlink(fc, &fc->age[e->hprev & F_ENDED ? LIST_ENDED : LIST_AGE], i);
+	lru_unlink(fc, lru_of(fc, e), i);
+	age_unlink(fc, &fc->age, i);
 	e->hprev = 0;
 	e->hnext = fc->free_head;
 	fc->free_head = i;
 	fc->count--;
+}
+
+/*
+ * The active timeout of an ended flow: report the interval, keep the entry
+ * (and that it ended) with empty counters, its next interval starting now.
+ */
+static void entry_restart(struct flowcache *fc, uint32_t i, uint64_t now_ns)
+{
+	struct flow_entry *e = E(fc, i);
+
+	entry_report(fc, e, FLOW_END_ACTIVE);
+	if (e->st.packets > 0)
+		fc->empty++;
+	e->st.packets = 0;
+	e->st.octets = 0;
+	e->st.tcp_flags = 0;
+	e->st.first_ns = now_ns; /* the next packet's time replaces it */
+	age_unlink(fc, &fc->age, i);
+	age_append(fc, &fc->age, i);
+}
+
+/* The least recently updated flow, open or ended (ties: the ended one). */
+static uint32_t eviction_victim(const struct flowcache *fc)
+{
+	uint32_t o = fc->lru[LIST_OPEN].head, d = fc->lru[LIST_ENDED].head;
+
+	if (!o || !d)
+		return o ? o : d;
+	return E(fc, d)->st.last_ns <= E(fc, o)->st.last_ns ? d : o;
 }
 
 /* --- public ------------------------------------------------------------- */
@@ -298,12 +352,24 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 	if (st->packets == 0)
 		return;
 	i = find(fc, key, &b);
+	/*
+	 * A SYN on a flow that ended is a new connection reusing the 5-tuple:
+	 * the old one's record ends here, the new one gets its own.
+	 */
+	if (i && (E(fc, i)->hprev & F_ENDED) && (st->tcp_flags & TCP_SYN)) {
+		entry_expire(fc, i, FLOW_END_END_OF_FLOW);
+		i = NIL;
+	}
 	if (i) {
 		e = E(fc, i);
+		if (e->st.packets == 0) { /* restarted by the active timeout */
+			e->st.first_ns = st->first_ns;
+			fc->empty--;
+		} else if (st->first_ns < e->st.first_ns) {
+			e->st.first_ns = st->first_ns;
+		}
 		e->st.packets += st->packets;
 		e->st.octets += st->octets;
-		if (st->first_ns < e->st.first_ns)
-			e->st.first_ns = st->first_ns;
 		if (st->last_ns >= e->st.last_ns) {
 			e->st.last_ns = st->last_ns;
 			memcpy(e->st.src_mac, st->src_mac, 6);
@@ -311,13 +377,14 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 			e->st.tos = st->tos;
 		}
 		e->st.tcp_flags |= st->tcp_flags;
-		lru_unlink(fc, &fc->lru, i);
-		lru_append(fc, &fc->lru, i);
+		lru_unlink(fc, lru_of(fc, e), i);
+		lru_append(fc, lru_of(fc, e), i);
 	} else {
 		bool moved = false;
+		uint32_t victim;
 
-		while (fc->count >= fc->max_flows && fc->lru.head) {
-			entry_expire(fc, fc->lru.head, FLOW_END_LACK_OF_RESOURCES);
+		while (fc->count >= fc->max_flows && (victim = eviction_victim(fc))) {
+			entry_expire(fc, victim, FLOW_END_LACK_OF_RESOURCES);
 			moved = true;
 		}
 		if (fc->count + 1 > fc->n_buckets) {
@@ -337,59 +404,66 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 		if (e->hnext)
 			hprev_set(E(fc, e->hnext), i);
 		fc->buckets[b] = i;
-		lru_append(fc, &fc->lru, i);
-		age_append(fc, &fc->age[LIST_AGE], i);
+		lru_append(fc, &fc->lru[LIST_OPEN], i);
+		age_append(fc, &fc->age, i);
 		fc->count++;
 		fc->stats.created++;
 	}
 	if (!(e->hprev & F_ENDED) && key->proto == 6 && (e->st.tcp_flags & (TCP_FIN | TCP_RST))) {
-		age_unlink(fc, &fc->age[LIST_AGE], i);
+		lru_unlink(fc, &fc->lru[LIST_OPEN], i);
 		e->hprev |= F_ENDED;
-		age_append(fc, &fc->age[LIST_ENDED], i);
+		lru_append(fc, &fc->lru[LIST_ENDED], i);
 	}
 }
 
 void flowcache_expire(struct flowcache *fc, uint64_t now_ns)
 {
-	uint32_t i;
+	struct list_head_idx *ended = &fc->lru[LIST_ENDED], *open = &fc->lru[LIST_OPEN];
+	uint32_t i, restarted = NIL;
 
 	/*
-	 * Ended TCP flows: the list holds only flows within fin_grace of their
-	 * FIN/RST, so a full scan is cheap, and a late ACK on one flow does not
-	 * hold back the others.
+	 * Both lists are in update order, which follows packet time to within
+	 * one drain interval, so each scan stops at the first flow still live:
+	 * ended TCP flows fin_grace after their last packet, open ones
+	 * idle_timeout after it.
 	 */
-	for (i = fc->age[LIST_ENDED].head; i;) {
-		uint32_t next = E(fc, i)->age_next;
-
-		if (now_ns >= E(fc, i)->st.last_ns + fc->t.fin_grace_ns)
-			entry_expire(fc, i, FLOW_END_END_OF_FLOW);
-		i = next;
+	while ((i = ended->head) && now_ns >= E(fc, i)->st.last_ns + fc->t.fin_grace_ns) {
+		lru_head_prefetch(fc, ended);
+		entry_expire(fc, i, FLOW_END_END_OF_FLOW);
+	}
+	while ((i = open->head) && now_ns >= E(fc, i)->st.last_ns + fc->t.idle_ns) {
+		lru_head_prefetch(fc, open);
+		entry_expire(fc, i, FLOW_END_IDLE);
 	}
 	/*
-	 * Idle flows: the LRU is ordered by drain time, which follows packet
-	 * time to within one drain interval, so the scan stops at the first
-	 * flow that is still live.
+	 * Long-lived flows, oldest first: report an interval and start anew.
+	 * An ended flow restarts in place at the tail; meeting it again ends
+	 * the scan (only with an active timeout of 0).
 	 */
-	while ((i = fc->lru.head) && now_ns >= E(fc, i)->st.last_ns + fc->t.idle_ns) {
-		lru_head_prefetch(fc);
-		entry_expire(fc, i,
-			     E(fc, i)->hprev & F_ENDED ? FLOW_END_END_OF_FLOW : FLOW_END_IDLE);
+	while ((i = fc->age.head) && i != restarted &&
+	       now_ns >= E(fc, i)->st.first_ns + fc->t.active_ns) {
+		if (E(fc, i)->hprev & F_ENDED) {
+			entry_restart(fc, i, now_ns);
+			if (!restarted)
+				restarted = i;
+		} else {
+			entry_expire(fc, i, FLOW_END_ACTIVE);
+		}
 	}
-	/* Long-lived flows, oldest first: report an interval and start anew. */
-	while ((i = fc->age[LIST_AGE].head) && now_ns >= E(fc, i)->st.first_ns + fc->t.active_ns)
-		entry_expire(fc, i, FLOW_END_ACTIVE);
 }
 
 void flowcache_flush(struct flowcache *fc, enum flow_end_reason reason)
 {
-	while (fc->lru.head) {
-		lru_head_prefetch(fc);
-		entry_expire(fc, fc->lru.head, reason);
+	for (int l = LIST_OPEN; l <= LIST_ENDED; l++) {
+		while (fc->lru[l].head) {
+			lru_head_prefetch(fc, &fc->lru[l]);
+			entry_expire(fc, fc->lru[l].head, reason);
+		}
 	}
 }
 
 void flowcache_get_stats(const struct flowcache *fc, struct flowcache_stats *out)
 {
 	*out = fc->stats;
-	out->flows = fc->count;
+	out->flows = fc->count - fc->empty;
 }
