@@ -150,6 +150,7 @@ static void test_defaults(void)
 	CHECK_INT(cfg.enterprise_number, 32473);
 	CHECK_INT(cfg.zone_as_vrf, false);
 	CHECK_INT(cfg.xlat_timeout, 300);
+	CHECK_INT(cfg.max_translations, 786432);
 	CHECK_INT(cfg.log_level, LOG_LEVEL_INFO);
 	CHECK_STR(cfg.pidfile, "/run/xlatflowd.pid");
 	CHECK_INT(cfg.foreground, false);
@@ -214,6 +215,7 @@ static void test_full(void)
 	CHECK_INT(cfg.ringbuf_size, 0x1000000);
 	CHECK_INT(cfg.nat_hook, XF_NAT_CONNTRACK);
 	CHECK_INT(cfg.zone_as_vrf, true);
+	CHECK_INT(cfg.max_translations, 50000);
 	CHECK_INT(cfg.log_level, LOG_LEVEL_DEBUG);
 
 	out = printed(&cfg);
@@ -316,6 +318,7 @@ static void test_ranges(void)
 		{ "template_refresh", 1, 86400 },     { "template_refresh_messages", 0, 1000000 },
 		{ "sampling", 1, 1000000 },	      { "enterprise_number", 1, 4294967295LL },
 		{ "xlat_timeout", 1, 86400 },	      { "observation_domain_id", 0, 4294967295LL },
+		{ "max_translations", 1, 100000000 },
 	};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -843,7 +846,7 @@ static void test_docs_match(void)
 		keys++;
 		tu_checks++;
 	}
-	CHECK_INT(keys, 20);
+	CHECK_INT(keys, 21);
 	free(out);
 	config_release(&cfg);
 
