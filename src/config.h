@@ -66,6 +66,7 @@ struct xf_config {
 	uint32_t xlat_timeout;	    /* seconds a translation is kept unseen */
 	int log_level;		    /* enum log_level */
 	char pidfile[4096];
+	bool allow_capabilities_kept; /* run on when the capability drop fails */
 	bool foreground;
 	bool verbose;
 };

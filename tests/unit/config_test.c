@@ -215,6 +215,7 @@ static void test_full(void)
 	CHECK_INT(cfg.nat_hook, XF_NAT_CONNTRACK);
 	CHECK_INT(cfg.zone_as_vrf, true);
 	CHECK_INT(cfg.log_level, LOG_LEVEL_DEBUG);
+	CHECK_INT(cfg.allow_capabilities_kept, true);
 
 	out = printed(&cfg);
 	want = golden("full.golden");
@@ -843,7 +844,7 @@ static void test_docs_match(void)
 		keys++;
 		tu_checks++;
 	}
-	CHECK_INT(keys, 20);
+	CHECK_INT(keys, 21);
 	free(out);
 	config_release(&cfg);
 
