@@ -426,7 +426,7 @@ static void test_file_access(void)
 			       "user (uid 0)");
 		config_release(&cfg);
 	} else {
-		printf("# skipped foreign-owner check: needs root to chown\n");
+		tu_skip_check("foreign-owner check", "needs root to chown");
 	}
 
 	/* @include'd files are held to the same rules as the main file. */
