@@ -116,6 +116,7 @@ static const struct key_desc key_table[] = {
 	{ U32(max_translations, 1, 100000000) }, /* XLAT_MAX_TRANSLATIONS */
 	{ KEY(log_level, KEY_ENUM), .choice = log_level_choice, OPT("log-level", "LEVEL", NULL) },
 	{ KEY(pidfile, KEY_PATH), OPT("pidfile", "FILE", "pid file when daemonized") },
+	{ KEY(allow_capabilities_kept, KEY_BOOL) },
 };
 
 #define N_KEYS (sizeof(key_table) / sizeof(key_table[0]))

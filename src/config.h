@@ -67,6 +67,7 @@ struct xf_config {
 	uint32_t max_translations;  /* translation table bound (LRU eviction) */
 	int log_level;		    /* enum log_level */
 	char pidfile[4096];
+	bool allow_capabilities_kept; /* run on when the capability drop fails */
 	bool foreground;
 	bool verbose;
 };

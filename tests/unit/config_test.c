@@ -217,6 +217,7 @@ static void test_full(void)
 	CHECK_INT(cfg.zone_as_vrf, true);
 	CHECK_INT(cfg.max_translations, 50000);
 	CHECK_INT(cfg.log_level, LOG_LEVEL_DEBUG);
+	CHECK_INT(cfg.allow_capabilities_kept, true);
 
 	out = printed(&cfg);
 	want = golden("full.golden");
@@ -428,7 +429,7 @@ static void test_file_access(void)
 			       "user (uid 0)");
 		config_release(&cfg);
 	} else {
-		printf("# skipped foreign-owner check: needs root to chown\n");
+		tu_skip_check("foreign-owner check", "needs root to chown");
 	}
 
 	/* @include'd files are held to the same rules as the main file. */
