@@ -847,7 +847,7 @@ static void test_docs_match(void)
 		keys++;
 		tu_checks++;
 	}
-	CHECK_INT(keys, 21);
+	CHECK_INT(keys, 22);
 	free(out);
 	config_release(&cfg);
 
