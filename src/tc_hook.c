@@ -107,12 +107,12 @@ static int check_link_type(int ifindex)
 }
 
 /*
- * One request, one answer, on a socket kept open: the daemon's periodic
+ * One request and its answer, on a socket kept open: the daemon's periodic
  * check of every interface (tc_hook_repair) then costs a send and a receive
  * per question instead of a socket's life each, as bpf_tc_query() would
- * (bench/README.md). The answer goes to cb; an error answer is returned as
- * -errno. nlh is in a buffer of MNL_SOCKET_BUFFER_SIZE bytes, reused for
- * the answer.
+ * (bench/README.md). The answer goes to cb, until cb or an ACK says stop;
+ * an error answer is returned as -errno. nlh is in a buffer of
+ * MNL_SOCKET_BUFFER_SIZE bytes, reused for the answer.
  */
 static int nl_request(struct tc_hook *h, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
@@ -148,9 +148,9 @@ static int nl_request(struct tc_hook *h, struct nlmsghdr *nlh, mnl_cb_t cb, void
 			return -errno;
 		}
 		ret = mnl_cb_run(nlh, (size_t)n, seq, mnl_socket_get_portid(h->nl), cb, data);
-		if (ret >= 0)
+		if (ret == MNL_CB_STOP)
 			return 0;
-		if (errno != ESRCH)
+		if (ret < 0 && errno != ESRCH)
 			return -errno;
 	}
 }
@@ -219,36 +219,60 @@ static int query_filter(struct tc_hook *h, int ifindex, int dir, uint32_t handle
 
 static int qdisc_reply_cb(const struct nlmsghdr *nlh, void *data)
 {
-	bool *clsact = data;
+	int *kind = data;
 	const struct nlattr *attr;
 
 	if (nlh->nlmsg_type != RTM_NEWQDISC)
 		return MNL_CB_OK;
 	mnl_attr_for_each (attr, nlh, sizeof(struct tcmsg))
 		if (mnl_attr_get_type(attr) == TCA_KIND)
-			*clsact = !strcmp(mnl_attr_get_str(attr), "clsact");
-	return MNL_CB_STOP;
+			*kind = strcmp(mnl_attr_get_str(attr), "clsact") ? -EBUSY : 1;
+	return MNL_CB_OK; /* the ACK follows */
 }
 
 /*
- * The qdisc on the ingress hook of ifindex, which exists: 0 when it is
- * clsact, -EBUSY when it is the legacy ingress qdisc. That one has no
- * egress hook, and the kernel would put a filter meant for egress in its
- * ingress block, where xf_tc_egress would count ingress packets as egress.
+ * The qdisc on the ingress hook of ifindex: 1 clsact, 0 none, -EBUSY the
+ * legacy ingress qdisc, or -errno. That one has no egress hook, and the
+ * kernel would put a filter meant for egress in its ingress block, where
+ * xf_tc_egress would count ingress packets as egress.
  */
-static int check_clsact(struct tc_hook *h, int ifindex)
+static int hook_qdisc(struct tc_hook *h, int ifindex)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	bool clsact = false;
-	int ret;
+	int kind = 0, ret;
 
-	/* A qdisc is sent back only on NLM_F_ECHO (and to RTNLGRP_TC listeners too). */
+	/*
+	 * The qdisc is sent back only on NLM_F_ECHO (and to RTNLGRP_TC
+	 * listeners too); the built-in placeholder left where one was deleted
+	 * is not sent at all: the ACK ends the answer either way.
+	 */
 	tc_request(buf, RTM_GETQDISC, ifindex, TC_H_CLSACT);
-	((struct nlmsghdr *)buf)->nlmsg_flags |= NLM_F_ECHO;
-	ret = nl_request(h, (struct nlmsghdr *)buf, qdisc_reply_cb, &clsact);
+	((struct nlmsghdr *)buf)->nlmsg_flags |= NLM_F_ECHO | NLM_F_ACK;
+	ret = nl_request(h, (struct nlmsghdr *)buf, qdisc_reply_cb, &kind);
+	/* none: no ingress queue ever (ENOENT), nothing to send (EINVAL) */
+	if (ret == -ENOENT || ret == -EINVAL)
+		return 0;
+	return ret ? ret : kind;
+}
+
+/*
+ * A clsact qdisc on ifindex: the one there, or a new one (*created). Asks
+ * first rather than handling bpf_tc_hook_create's EEXIST, which libbpf logs
+ * with the kernel's message for every interface that already has one.
+ */
+static int ensure_clsact(struct tc_hook *h, int ifindex, bool *created)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	int ret = hook_qdisc(h, ifindex);
+
+	*created = false;
 	if (ret)
-		return ret;
-	return clsact ? 0 : -EBUSY;
+		return ret > 0 ? 0 : ret;
+	ret = bpf_tc_hook_create(&hook);
+	if (ret == -EEXIST) /* made meanwhile */
+		return hook_qdisc(h, ifindex) == 1 ? 0 : -EBUSY;
+	*created = ret == 0;
+	return ret;
 }
 
 /* 0 when the filter at (handle, priority) is gone or not ours, 1 when ours, -errno. */
@@ -529,11 +553,7 @@ int tc_hook_attach(struct tc_hook *h, int ifindex)
 	if (ret)
 		return ret;
 
-	ret = bpf_tc_hook_create(&hook);
-	if (ret == -EEXIST)
-		ret = check_clsact(h, ifindex);
-	else
-		l.created_qdisc = ret == 0;
+	ret = ensure_clsact(h, ifindex, &l.created_qdisc);
 	if (ret)
 		return ret;
 
@@ -616,10 +636,10 @@ static int reattach_dir(struct tc_hook *h, struct tc_link *l, int dir, bool qdis
 
 int tc_hook_repair(struct tc_hook *h, int ifindex)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	const int both = 1 << XF_DIR_INGRESS | 1 << XF_DIR_EGRESS;
 	struct tc_link *l = tc_link_find(h, ifindex);
 	int missing = 0, done = 0, ret, dir;
-	bool qdisc_was_there;
+	bool created = false;
 
 	if (!l)
 		return -ENOENT;
@@ -635,25 +655,19 @@ int tc_hook_repair(struct tc_hook *h, int ifindex)
 	ret = check_link_type(ifindex);
 	if (ret)
 		return ret;
-	/*
-	 * One filter of ours left: its clsact is there. Both gone: perhaps
-	 * with the qdisc, then we make the new one.
-	 */
-	ret = missing == 3 ? bpf_tc_hook_create(&hook) : -EEXIST;
-	qdisc_was_there = ret == -EEXIST;
-	if (qdisc_was_there && missing == 3)
-		ret = check_clsact(h, ifindex);
-	else if (qdisc_was_there)
-		ret = 0;
-	if (ret)
-		return ret;
-	if (!qdisc_was_there)
-		l->created_qdisc = true;
+	/* One filter of ours left: its clsact is there. Both gone: perhaps with it. */
+	if (missing == both) {
+		ret = ensure_clsact(h, ifindex, &created);
+		if (ret)
+			return ret;
+		if (created)
+			l->created_qdisc = true;
+	}
 	for (dir = 0; dir < 2; dir++) {
 		if (!(missing & 1 << dir))
 			continue;
 		/* What failed is still missing: the next repair tries it again. */
-		ret = reattach_dir(h, l, dir, qdisc_was_there);
+		ret = reattach_dir(h, l, dir, !created);
 		if (ret)
 			return ret;
 		done |= 1 << dir;
