@@ -172,6 +172,7 @@ static void metering(struct ipfix_metering *m)
 	m->unsupported_translations = 1;
 	m->cache_evicted_flows = 3;
 	m->evicted_translations = 4;
+	m->filter_reattachments = 6;
 }
 
 static int parse_url(const char *url, struct xf_collector_config *cc)
