@@ -287,7 +287,8 @@ wait_for "$TMP/out2" '^READY$' 10 || { echo "FAIL: listener not ready"; cat "$TM
 ip netns exec "$NS_C" "$PY" "$TMP/flood.py" || { echo "FAIL: flood"; fail=1; }
 kill -USR1 "$LISTEN_PID"
 wait_for "$TMP/err2" 'ENOBUFS' 20 || { echo "FAIL: no overrun reported"; fail=1; }
-sleep 1
+# the resync dump is read a slice at a time: wait for its end
+wait_for "$TMP/err2" '^dumps=2$' 20 || { echo "FAIL: no resync dump"; fail=1; }
 kill "$LISTEN_PID"
 wait "$LISTEN_PID"
 rc=$?
