@@ -147,6 +147,7 @@ struct xlat_conntrack {
 	struct mnl_socket *dumper;
 	struct mnl_socket *query;
 	int refresh_fd, stats_fd, work_fd, epoll_fd;
+	bool work_flag; /* work_fd is readable */
 	uint32_t seq;
 	uint64_t refresh_ms;
 	struct xf_clock clock;
@@ -154,7 +155,8 @@ struct xlat_conntrack {
 
 	/* dumps */
 	bool resync_due;
-	int dump_pass; /* 0: none running; 1: SRC_NAT; 2: DST_NAT only; 3: unfiltered */
+	int dump_pass;	/* 0: none running; 1: SRC_NAT; 2: DST_NAT only; 3: unfiltered */
+	bool dump_sent; /* the pass's request is sent */
 	uint32_t dump_seq;
 	bool dump_filter; /* the kernel filters dumps by status (CTA_STATUS_MASK) */
 	bool dump_unfiltered_reply;
@@ -828,27 +830,23 @@ static int dump_send(struct xlat_conntrack *c, int pass)
 		mnl_attr_put_u32(nlh, CTA_STATUS_MASK, htonl(IPS_SRC_NAT | IPS_DST_NAT));
 	}
 	c->dump_unfiltered_reply = false;
+	c->dump_pass = pass;
+	/* the kernel fills the first datagram here: a walk of the hash */
 	if (mnl_socket_sendto(c->dumper, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
-	c->dump_pass = pass;
+	c->dump_sent = true;
 	return 0;
 }
 
-static int dump_start(struct xlat_conntrack *c)
+/* A new dump: its first pass is asked for by the next dump_read(). */
+static void dump_start(struct xlat_conntrack *c)
 {
-	int ret;
-
 	c->resync_due = false;
 	c->gen++;
 	c->seeding = c->seed_pending;
 	c->seed_pending = false;
-	ret = dump_send(c, c->dump_filter ? 1 : 3);
-	if (ret < 0) {
-		c->dump_pass = 0;
-		c->seeding = false;
-		log_warnx("conntrack netlink: table dump: %s", strerror(-ret));
-	}
-	return ret;
+	c->dump_pass = c->dump_filter ? 1 : 3;
+	c->dump_sent = false;
 }
 
 static void sweep_start(struct xlat_conntrack *c);
@@ -863,22 +861,28 @@ static void dump_done(struct xlat_conntrack *c)
 		sweep_start(c);
 }
 
-/* The end of one pass: the next one, or the dump is complete. */
-static int dump_pass_done(struct xlat_conntrack *c)
+/* The end of one pass: the next one (sent by the next read), or the dump is complete. */
+static void dump_pass_done(struct xlat_conntrack *c)
 {
 	if (c->dump_pass == 1 && c->dump_unfiltered_reply) {
 		/* the kernel ignored the filter: pass 1 was the whole table */
 		c->dump_filter = false;
 		dump_done(c);
-		return 0;
+	} else if (c->dump_pass == 1) {
+		c->dump_pass = 2;
+		c->dump_sent = false;
+	} else {
+		dump_done(c);
 	}
-	if (c->dump_pass == 1)
-		return dump_send(c, 2);
-	dump_done(c);
-	return 0;
 }
 
-/* Read the running dump until it ends or the slice is used. Returns 0 or -errno. */
+/*
+ * Read the running dump until the pass ends or the slice is used; a pass
+ * not yet asked for is asked for first. Every request and the first read
+ * of a pass walk the kernel's hash buckets until a datagram fills, all of
+ * them in a sparse table (~10 ms for 262144 buckets): so one pass per call.
+ * Returns 0 or -errno.
+ */
 static int dump_read(struct xlat_conntrack *c, uint64_t deadline)
 {
 	int fd = mnl_socket_get_fd(c->dumper);
@@ -886,6 +890,11 @@ static int dump_read(struct xlat_conntrack *c, uint64_t deadline)
 	ssize_t n;
 	int ret;
 
+	if (c->dump_pass && !c->dump_sent) {
+		ret = dump_send(c, c->dump_pass);
+		if (ret < 0)
+			goto fail;
+	}
 	while (c->dump_pass && clock_mono_ns() < deadline) {
 		n = recv(fd, c->buf, sizeof(c->buf), MSG_DONTWAIT);
 		if (n < 0) {
@@ -905,17 +914,15 @@ static int dump_read(struct xlat_conntrack *c, uint64_t deadline)
 				log_info("conntrack netlink: the kernel does not filter dumps by "
 					 "status; dumping the whole table");
 				c->dump_filter = false;
-				ret = dump_send(c, 3);
-				if (ret < 0)
-					goto fail;
-				continue;
+				c->dump_pass = 3;
+				c->dump_sent = false;
+				return 0;
 			}
 			goto fail;
 		}
 		if (ret == MNL_CB_STOP) {
-			ret = dump_pass_done(c);
-			if (ret < 0)
-				goto fail;
+			dump_pass_done(c);
+			return 0;
 		}
 	}
 	return 0;
@@ -932,18 +939,17 @@ int xlat_conntrack_resync(struct xlat_conntrack *c)
 	struct pollfd pfd = { .fd = mnl_socket_get_fd(c->dumper), .events = POLLIN };
 	int before = c->callbacks, ret;
 
-	if (!c->dump_pass) {
-		ret = dump_start(c);
-		if (ret < 0)
-			return ret;
-	}
+	if (!c->dump_pass)
+		dump_start(c);
 	while (c->dump_pass) {
-		/* wait for the kernel's next datagram, then read what there is */
-		ret = poll(&pfd, 1, 5000);
-		if (ret < 0 && errno != EINTR)
-			return -errno;
-		if (ret == 0)
-			return -ETIMEDOUT;
+		/* wait for the kernel's next datagram, unless a pass is still to ask for */
+		if (c->dump_sent) {
+			ret = poll(&pfd, 1, 5000);
+			if (ret < 0 && errno != EINTR)
+				return -errno;
+			if (ret == 0)
+				return -ETIMEDOUT;
+		}
 		ret = dump_read(c, UINT64_MAX);
 		if (ret < 0)
 			return ret;
@@ -953,17 +959,25 @@ int xlat_conntrack_resync(struct xlat_conntrack *c)
 
 /* --- the sweep ------------------------------------------------------------------ */
 
-static void work_pending(struct xlat_conntrack *c, bool pending)
+/*
+ * Keep the descriptor readable while there is work no socket or timer will
+ * announce: a sweep under way, a dump pass still to ask for, a dump due.
+ * An eventfd is readable while its counter is not zero.
+ */
+static void work_update(struct xlat_conntrack *c)
 {
+	bool pending = c->sweeping || (c->dump_pass && !c->dump_sent) ||
+		       (c->resync_due && !c->dump_pass);
 	uint64_t v = 1;
 
-	/* level-triggered: readable while the counter is non-zero */
-	if (pending) {
-		if (write(c->work_fd, &v, sizeof(v)) < 0)
-			log_warn("conntrack netlink: eventfd");
-	} else if (read(c->work_fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+	if (pending == c->work_flag)
+		return;
+	if (pending ? write(c->work_fd, &v, sizeof(v)) < 0
+		    : read(c->work_fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
 		log_warn("conntrack netlink: eventfd");
+		return;
 	}
+	c->work_flag = pending;
 }
 
 static void sweep_start(struct xlat_conntrack *c)
@@ -975,7 +989,6 @@ static void sweep_start(struct xlat_conntrack *c)
 	c->sweep_gen = c->gen_done;
 	c->sweep_now_s = mono_s();
 	c->last_sweep_s = c->sweep_now_s;
-	work_pending(c, true);
 }
 
 /*
@@ -1027,7 +1040,6 @@ static void sweep_slice(struct xlat_conntrack *c)
 	if (c->sweep_pos <= t->mask)
 		return;
 	c->sweeping = false;
-	work_pending(c, false);
 	/* give memory back after a peak */
 	if ((t->mask + 1) > XLAT_CT_SESS_MIN && t->used * 8ULL < t->mask + 1ULL) {
 		uint32_t slots = XLAT_CT_SESS_MIN;
@@ -1246,9 +1258,8 @@ void xlat_conntrack_set_nat_event_cb(struct xlat_conntrack *c, nat_event_cb cb, 
 		free(c->sessions.slot);
 		memset(&c->sessions, 0, sizeof(c->sessions));
 		c->sess_dead = 0;
-		if (c->sweeping)
-			work_pending(c, false);
 		c->sweeping = false;
+		work_update(c);
 		arm_timer(c->stats_fd, 0, 0);
 		xlat_conntrack_set_reliable(c, false);
 	}
@@ -1461,9 +1472,17 @@ static int events_read(struct xlat_conntrack *c, uint64_t deadline)
 	return 0;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 int xlat_conntrack_dispatch(struct xlat_conntrack *c)
 {
-	uint64_t start = clock_mono_ns(), expirations, took;
+	uint64_t start = clock_mono_ns(), cpu = thread_cpu_ns(), expirations, took;
 	int ret;
 
 	c->callbacks = 0;
@@ -1490,11 +1509,15 @@ int xlat_conntrack_dispatch(struct xlat_conntrack *c)
 		dump_read(c, clock_mono_ns() + XLAT_CT_SLICE_NS);
 	ret = c->callbacks;
 out:
+	work_update(c);
 	if (c->nat_cb)
 		c->stats.sessions = c->sessions.used - c->sess_dead;
 	took = clock_mono_ns() - start;
 	if (took > c->stats.dispatch_max_ns)
 		c->stats.dispatch_max_ns = took;
+	took = thread_cpu_ns() - cpu;
+	if (took > c->stats.dispatch_max_cpu_ns)
+		c->stats.dispatch_max_cpu_ns = took;
 	return ret;
 }
 

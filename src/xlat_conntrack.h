@@ -87,7 +87,9 @@ struct xlat_conntrack_stats {
 	uint64_t stats_polls;
 	uint32_t host; /* XLAT_CT_HOST_* seen at the last check */
 
-	uint64_t dispatch_max_ns; /* longest xlat_conntrack_dispatch() */
+	uint64_t dispatch_max_ns;     /* longest xlat_conntrack_dispatch(), wall clock */
+	uint64_t dispatch_max_cpu_ns; /* most CPU time one dispatch used (the stall without
+				       * the waits for a CPU of a loaded host) */
 };
 
 /**

@@ -238,12 +238,13 @@ static void print_natstats(const struct xlat_conntrack_stats *st)
 	       " ports_exhausted=%" PRIu64 " table_full=%" PRIu64 " table_entries=%" PRIu64
 	       " table_max=%" PRIu64 " insert_failed=%" PRIu64 " drop=%" PRIu64
 	       " early_drop=%" PRIu64 " stats_polls=%" PRIu64 " host=%u dispatch_max_us=%" PRIu64
-	       "\n",
+	       " dispatch_max_cpu_us=%" PRIu64 "\n",
 	       st->creates, st->deletes, st->recovered_creates, st->lost_deletes,
 	       st->untracked_deletes, st->lost_sessions, st->duplicates, st->sessions, st->overruns,
 	       st->lost_events, st->reliable, st->reliable_suspended, st->ports_exhausted,
 	       st->table_full, st->table_entries, st->table_max, st->insert_failed, st->drop,
-	       st->early_drop, st->stats_polls, st->host, st->dispatch_max_ns / 1000);
+	       st->early_drop, st->stats_polls, st->host, st->dispatch_max_ns / 1000,
+	       st->dispatch_max_cpu_ns / 1000);
 }
 
 int main(int argc, char **argv)

@@ -12,8 +12,8 @@
 #include <string.h>
 
 /* src/dst in network byte order, ports in host byte order. */
-static inline uint64_t tuple_digest_hash(const uint8_t src[4], const uint8_t dst[4],
-					 uint16_t sport, uint16_t dport, uint8_t proto)
+static inline uint64_t tuple_digest_hash(const uint8_t src[4], const uint8_t dst[4], uint16_t sport,
+					 uint16_t dport, uint8_t proto)
 {
 	uint32_t s, d;
 	uint64_t h;
