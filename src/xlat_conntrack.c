@@ -175,8 +175,9 @@ struct xlat_conntrack {
 	void *nat_ctx;
 	struct sess_table sessions;
 	uint32_t sess_dead; /* tombstones among sessions.used */
-	bool sweeping;
+	bool sweeping, sweep_sessions;
 	uint32_t sweep_pos, sweep_gen, sweep_now_s, last_sweep_s;
+	uint64_t overruns_at_sweep;
 
 	/* conntrack statistics: previous per-CPU values, for increases */
 	uint32_t *kst_prev; /* [cpu * KST_N + i] */
@@ -989,27 +990,30 @@ static void sweep_start(struct xlat_conntrack *c)
 	c->sweep_gen = c->gen_done;
 	c->sweep_now_s = mono_s();
 	c->last_sweep_s = c->sweep_now_s;
+	/*
+	 * After an overrun under reliable delivery the kernel is still sending
+	 * DESTROYs again: a connection missing from the dumps may have one on
+	 * the way. Only tombstones go until a period passes without overruns.
+	 */
+	c->sweep_sessions = !(c->reliable_on && c->stats.overruns != c->overruns_at_sweep);
+	c->overruns_at_sweep = c->stats.overruns;
 }
 
 /*
  * Forget what the dumps no longer see. A live connection is in every dump,
- * and one created since a dump began has had an event since: an entry not
- * seen in the last two completed dumps (gen + 2 <= done) ended without its
- * DESTROY reaching us. An UNCONFIRMED one (seen once, never evented) not
- * seen by the last dump ended without any event. Tombstones go after
- * XLAT_CT_TOMBSTONE_S.
+ * and one created since a dump began has had an event since: an entry
+ * neither seen nor evented since the dump before last began (gen + 2 <=
+ * done) ended without its DESTROY reaching us. Two dumps, not one, so a
+ * connection a dump missed (the kernel's hash resized under it) stays.
+ * Tombstones go after XLAT_CT_TOMBSTONE_S.
  */
 static bool sweep_drop(const struct xlat_conntrack *c, const struct sess *s)
 {
 	uint32_t done = c->sweep_gen;
 
-	switch (s->state) {
-	case SESS_DEAD: return c->sweep_now_s - s->gen >= XLAT_CT_TOMBSTONE_S;
-	case SESS_LIVE:
-	case SESS_PREEXISTING: return done >= 2 && s->gen + 2 <= done;
-	case SESS_UNCONFIRMED: return done >= 1 && s->gen + 1 <= done;
-	}
-	return false;
+	if (s->state == SESS_DEAD)
+		return c->sweep_now_s - s->gen >= XLAT_CT_TOMBSTONE_S;
+	return c->sweep_sessions && done >= 2 && s->gen + 2 <= done;
 }
 
 static void sweep_slice(struct xlat_conntrack *c)
@@ -1447,7 +1451,10 @@ static int events_read(struct xlat_conntrack *c, uint64_t deadline)
 	ssize_t n;
 	int ret;
 
-	while (clock_mono_ns() < deadline) {
+	for (unsigned int i = 0;; i++) {
+		/* one clock read per 16 messages: a message costs microseconds */
+		if (i % 16 == 0 && clock_mono_ns() >= deadline)
+			break;
 		n = recv(fd, c->buf, sizeof(c->buf), MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
