@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -252,6 +253,7 @@ int main(int argc, char **argv)
 	struct xf_flow_key lookups[MAX_LOOKUPS];
 	struct xlat_conntrack_stats st;
 	struct xlat_conntrack *c;
+	struct rusage ru;
 	struct pollfd pfd;
 	long refresh_ms = -1, pause_ms = 0;
 	uint64_t t0, dumps = 1;
@@ -371,9 +373,12 @@ int main(int argc, char **argv)
 		printf("DIGEST creates=%" PRIu64 " deletes=%" PRIu64 " recovered=%" PRIu64
 		       " create_sum=%016" PRIx64 " delete_sum=%016" PRIx64 "\n",
 		       creates, deletes, recovered, create_sum, delete_sum);
-	fprintf(stderr, "events=%llu reported=%llu destroyed=%llu ignored=%llu\n",
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr, "events=%llu reported=%llu destroyed=%llu ignored=%llu cpu_s=%.3f\n",
 		(unsigned long long)st.events, (unsigned long long)st.reported,
-		(unsigned long long)st.destroyed, (unsigned long long)st.ignored);
+		(unsigned long long)st.destroyed, (unsigned long long)st.ignored,
+		(double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	xlat_conntrack_free(c);
 	xlat_conntrack_free(NULL);
 	xlat_table_free(table);
