@@ -11,10 +11,10 @@
 # once, so they see the same calls: the NAT hook's fentry program
 # (xf-natwatch --mode fentry), its kprobe program (xf-natwatch --mode kprobe)
 # and bench/ref_fentry.bpf.o, an fentry program that returns at once. A
-# loop of TCP connections crosses an nftables DNAT + masquerade in namespaces:
-#
-#   cli c0 198.18.1.2 -- r1 198.18.1.1  rtr  198.18.2.1 r2 -- s0 198.18.2.2 srv
-#   198.19.0.10:80 is DNATed to 198.18.2.2:8080
+# loop of TCP connections from cli crosses an nftables DNAT + masquerade on
+# the shared NAT topology (tests/lib/nat-topology.sh, cases clusterip and
+# masquerade_all): 198.19.0.12:80 is DNATed to srv1 198.18.2.2:8080, and the
+# node masquerades it to 198.18.2.1.
 #
 # Reported: run_time_ns / run_cnt of each program (bpf_prog_info) and the
 # ratios. TCG emulation makes absolute times meaningless; the ratios hold.
@@ -23,6 +23,7 @@ set -u
 
 conns=${1:-220}
 B=$XF_BUILDDIR
+S=$XF_SRCDIR
 OUT=${XF_OUT:-/tmp}
 natwatch=$B/tests/tools/xf-natwatch
 attach=$B/bench/bpf_attach
@@ -34,50 +35,11 @@ note() { echo "$*" >>"$md"; }
 for f in "$natwatch" "$attach" "$ref"; do
 	[ -e "$f" ] || { note "nat_vm: $f not built (make bench-programs)"; exit 99; }
 done
-for m in veth nf_tables nf_nat nft_chain_nat nf_conntrack; do
-	modprobe $m || { note "nat_vm: modprobe $m failed"; exit 99; }
-done
-
-nsx() { ns=$1; shift; ip netns exec "$ns" "$@"; }
-for ns in cli rtr srv; do
-	ip netns add $ns
-	nsx $ns ip link set lo up
-done
-ip link add c0 netns cli type veth peer name r1 netns rtr
-ip link add s0 netns srv type veth peer name r2 netns rtr
-nsx cli ip addr add 198.18.1.2/24 dev c0
-nsx rtr ip addr add 198.18.1.1/24 dev r1
-nsx rtr ip addr add 198.18.2.1/24 dev r2
-nsx srv ip addr add 198.18.2.2/24 dev s0
-nsx cli ip link set c0 up
-nsx rtr ip link set r1 up
-nsx rtr ip link set r2 up
-nsx srv ip link set s0 up
-nsx cli ip route add default via 198.18.1.1
-nsx srv ip route add default via 198.18.2.1
-nsx rtr sysctl -qw net.ipv4.ip_forward=1
-nsx rtr nft -f - <<'EOF' || { note "nat_vm: nft failed"; exit 99; }
-table ip nat {
-	chain pre {
-		type nat hook prerouting priority dstnat;
-		ip daddr 198.19.0.10 tcp dport 80 dnat to 198.18.2.2:8080
-	}
-	chain post {
-		type nat hook postrouting priority srcnat;
-		oifname "r2" masquerade
-	}
-}
-EOF
-
-nsx srv python3 -c '
-import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("198.18.2.2", 8080)); s.listen(64)
-while True:
-    c, _ = s.accept()
-    c.recv(64); c.sendall(b"ok\n"); c.close()
-' &
-server=$!
+. "$S/tests/lib/nat-topology.sh"
+{
+	topo_modules clusterip masquerade_all && topo_setup "" "$S" "$OUT" &&
+		topo_nat clusterip masquerade_all && topo_serve srv1 tcp,0.0.0.0,8080
+} 2>"$OUT/topology.log" || { note "nat_vm: topology failed: $(cat "$OUT/topology.log")"; exit 99; }
 
 sysctl -qw kernel.bpf_stats_enabled=1
 # Guest time under -icount runs far ahead of real time (idle is skipped): no short timeouts.
@@ -93,7 +55,8 @@ until grep -q "mode fentry" "$OUT/natwatch-fentry.log" && grep -q "mode kprobe" 
 	i=$((i + 1))
 	if [ $i -gt 600 ]; then
 		note "nat_vm: hooks did not attach: $(cat "$OUT"/natwatch-*.log "$OUT/ref.log" | tr '\n' ' ')"
-		kill $p1 $p2 $p3 $server
+		kill $p1 $p2 $p3
+		topo_teardown
 		exit 1
 	fi
 	sleep 0.1
@@ -116,13 +79,14 @@ ok=0
 t0=$(date +%s.%N)
 for r in $(seq $rounds); do
 	for p in $progs; do stats $p >"$OUT/before.$r.$p"; done
-	nsx cli python3 -c '
+	# nat-peer.py answers each line with "ok <peer>"; it closes after the client
+	topo_exec cli python3 -c '
 import socket, sys
 n = int(sys.argv[1]); ok = 0
 for i in range(n):
-    s = socket.create_connection(("198.19.0.10", 80), timeout=10)
+    s = socket.create_connection(("198.19.0.12", 80), timeout=10)
     s.sendall(b"x\n")
-    if s.recv(16) == b"ok\n":
+    if s.recv(64).startswith(b"ok "):
         ok += 1
     s.close()
 print(ok)' "$per" >"$OUT/client.out" 2>&1
@@ -130,8 +94,9 @@ print(ok)' "$per" >"$OUT/client.out" 2>&1
 	for p in $progs; do stats $p >"$OUT/after.$r.$p"; done
 done
 t1=$(date +%s.%N)
-kill $p1 $p2 $p3 $server 2>/dev/null
+kill $p1 $p2 $p3 2>/dev/null
 wait $p1 $p2 $p3 2>/dev/null
+topo_teardown
 
 # one line per round: calls and ns per call of each program, in $progs order
 for r in $(seq $rounds); do

@@ -157,6 +157,12 @@ static void report_metering(struct pipeline *p)
 	if (p->nat)
 		xlat_source_read_counters(p->nat, nc);
 	flowcache_get_stats(p->cache, &fs);
+	if (p->xlat) {
+		struct xlat_table_stats xs;
+
+		xlat_table_get_stats(p->xlat, &xs);
+		m.evicted_translations = xs.evicted;
+	}
 	m.observed_packets = kc[XF_CNT_PACKETS];
 	m.non_ip_packets = kc[XF_CNT_NON_IP];
 	m.malformed_packets = kc[XF_CNT_MALFORMED];
@@ -273,7 +279,7 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 	if (xlat_source_open(&p->nat, cfg->nat_hook, on_xlat, p, err, err_len) < 0)
 		goto fail;
 	if (p->nat) {
-		p->xlat = xlat_table_new(xlat_keep_ms(cfg));
+		p->xlat = xlat_table_new(xlat_keep_ms(cfg), cfg->max_translations);
 		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
 		xlat_source_set_destroy_cb(p->nat, on_xlat_destroy, p);
 	}
@@ -383,8 +389,10 @@ int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *
 	cache_timeouts(cfg, &t);
 	flowcache_set_timeouts(p->cache, &t);
 	flowcache_set_max_flows(p->cache, cfg->max_flows);
-	if (p->xlat)
+	if (p->xlat) {
 		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
+		xlat_table_set_max(p->xlat, cfg->max_translations);
+	}
 
 	{
 		/* what the loaded programs and maps were sized with stays */

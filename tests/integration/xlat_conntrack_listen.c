@@ -295,7 +295,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGUSR1, on_signal);
-	table = xlat_table_new(600000);
+	table = xlat_table_new(600000, XLAT_MAX_TRANSLATIONS);
 	clock_sync(&wall);
 
 	if (extensions) {

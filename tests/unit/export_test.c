@@ -434,7 +434,7 @@ static void test_udp_gso_refused(void)
 	int status = -1;
 
 	if (geteuid() != 0) {
-		printf("skip test_udp_gso_refused: needs root (a network namespace)\n");
+		tu_skip_check("test_udp_gso_refused", "needs root (a network namespace)");
 		return;
 	}
 	fflush(NULL);

@@ -56,9 +56,9 @@ static void test_describe_ipfix(void)
 		IPFIX_TID_SAMPLING, IPFIX_TID_SELECTOR, IPFIX_TID_INTERFACE,
 	};
 	/* 19 common fields: 4 x 8 times and counters, 2 addresses, ports, ... = 74 (v4) */
-	static const uint16_t n_fields[IPFIX_N_TEMPLATES] = { 19, 19, 34, 34, 8, 13, 3, 8, 3 };
+	static const uint16_t n_fields[IPFIX_N_TEMPLATES] = { 19, 19, 34, 34, 8, 14, 3, 8, 3 };
 	static const uint16_t record_len[IPFIX_N_TEMPLATES] = {
-		74, 98, 114, 210, 60, 100, 9, 46, 84
+		74, 98, 114, 210, 60, 108, 9, 46, 84
 	};
 	struct ipfix_template_desc d[IPFIX_N_TEMPLATES];
 	char err[256] = "";
