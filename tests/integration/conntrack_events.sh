@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # The NAT events of the conntrack source (src/xlat_conntrack.c), the source
-# that runs on this host, against the kernel's own account. A node namespace
-# translates the way kube-proxy and CNI plugins do (the cases are those of
-# tests/lib/nat-topology.sh: clusterip, nodeport, egress, ipv6, zones):
+# that runs on this host, against the kernel's own account. The node of the
+# shared topology (tests/lib/nat-topology.sh) translates the way kube-proxy
+# and CNI plugins do, with its cases clusterip, nodeport, egress, ipv6 and
+# zones:
 #
 #   clusterip  cli -> 198.19.0.12 tcp 80 -> srv1:8080, udp 53 -> srv1:5353
 #   nodeport   ext -> 198.18.9.1:30080 -> srv1:8080, masqueraded to 198.18.2.1
@@ -25,109 +26,27 @@
 # conntrack's insert_failed does.
 XF_TEST=ctev
 source "$(dirname "$0")/lib.sh"
+source "$abs_top_srcdir/tests/lib/nat-topology.sh"
 need_root
 need_cmd nft conntrack python3 ping
 LISTEN=$abs_top_builddir/tests/integration/xlat_conntrack_listen
 [ -x "$LISTEN" ] || fail "$LISTEN not built"
-peer=$abs_top_srcdir/tests/vm/nat-peer.py
-[ -r "$peer" ] || peer=$abs_top_srcdir/tests/lib/nat-peer.py
 check=$abs_top_srcdir/tests/integration/conntrack_events.py
-for m in nf_conntrack nf_nat nft_chain_nat nft_ct nf_conntrack_netlink; do
-	modprobe -q "$m" 2>/dev/null || true
-done
+cases="clusterip nodeport egress ipv6 zones"
+# where they are built in (no module directory), modprobe fails and need not
+topo_modules $cases 2>/dev/null || true
 
-node=$(ns_add node)
-cli=$(ns_add cli)
-srv1=$(ns_add srv1)
-ext=$(ns_add ext)
-ip netns exec "$node" conntrack -L >/dev/null 2>&1 || skip "conntrack netlink unavailable"
-link() { # HOST IF NODE_IF N
-	veth_pair "$1" "$2" "$node" "$3"
-	ip -n "$1" addr add "198.18.$4.2/24" dev "$2"
-	ip -n "$1" addr add "2001:db8:$4::2/64" dev "$2" nodad
-	ip -n "$node" addr add "198.18.$4.1/24" dev "$3"
-	ip -n "$node" addr add "2001:db8:$4::1/64" dev "$3" nodad
-	ip -n "$1" route add default via "198.18.$4.1"
-	ip -n "$1" -6 route add default via "2001:db8:$4::1"
-}
-link "$cli" c0 r1 1
-link "$srv1" s0 r2 2
-link "$ext" e0 r9 9
-ip netns exec "$node" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-ip netns exec "$node" nft -f - <<'NFT' || skip "nftables NAT unavailable"
-table ip xf_zones {
-	chain raw {
-		type filter hook prerouting priority raw;
-		ip daddr 198.19.0.30 ct zone set 7
-		ip saddr 198.18.2.2 tcp sport 8081 ct zone set 7
-		ip daddr 198.19.0.31 ct zone set 9
-		ip saddr 198.18.2.2 udp sport 9053 ct zone set 9
-	}
-	chain pre {
-		type nat hook prerouting priority dstnat;
-		ip daddr 198.19.0.30 tcp dport 80 dnat to 198.18.2.2:8081
-		ip daddr 198.19.0.31 udp dport 53 dnat to 198.18.2.2:9053
-	}
-}
-table ip xf_clusterip {
-	chain pre {
-		type nat hook prerouting priority dstnat;
-		ip daddr 198.19.0.12 tcp dport 80 dnat to 198.18.2.2:8080
-		ip daddr 198.19.0.12 udp dport 53 dnat to 198.18.2.2:5353
-	}
-}
-table ip xf_nodeport {
-	chain pre {
-		type nat hook prerouting priority dstnat;
-		ip daddr 198.18.9.1 tcp dport 30080 dnat to 198.18.2.2:8080
-	}
-	chain post {
-		type nat hook postrouting priority srcnat;
-		iifname "r9" ct status dnat masquerade
-	}
-}
-table ip xf_egress {
-	chain post {
-		type nat hook postrouting priority srcnat;
-		oifname "r9" ip saddr 198.18.2.0/24 masquerade
-	}
-}
-table ip6 xf_ipv6 {
-	chain pre {
-		type nat hook prerouting priority dstnat;
-		ip6 daddr 2001:db8:ffff::10 tcp dport 80 dnat to [2001:db8:2::2]:8080
-	}
-}
-NFT
+topo_setup "$NS_PREFIX-" "$abs_top_srcdir" "$WORK" || fail "topology"
+topo_exec node conntrack -L >/dev/null 2>&1 || skip "conntrack netlink unavailable"
+topo_nat $cases 2>"$WORK/nft.err" || skip "nftables NAT unavailable: $(cat "$WORK/nft.err")"
+topo_serve srv1 tcp,::,8080 tcp,0.0.0.0,8081 udp,0.0.0.0,5353 udp,0.0.0.0,9053 \
+	@ext udp,0.0.0.0,9000 || fail "servers"
+node=$(topo_ns node)
+# nothing older than the probe in the table (the topology's pings)
+topo_flush_conntrack || fail "conntrack flush"
 
-ip netns exec "$srv1" python3 "$peer" serve tcp,::,8080 tcp,0.0.0.0,8081 udp,0.0.0.0,5353 \
-	udp,0.0.0.0,9053 >"$WORK/serve-srv1.log" 2>&1 &
-XF_PIDS+=($!)
-ip netns exec "$ext" python3 "$peer" serve udp,0.0.0.0,9000 >"$WORK/serve-ext.log" 2>&1 &
-XF_PIDS+=($!)
-for f in serve-srv1 serve-ext; do
-	for _ in $(seq 1 50); do
-		grep -q ready "$WORK/$f.log" 2>/dev/null && break
-		sleep 0.1
-	done
-	grep -q ready "$WORK/$f.log" || fail "$f did not start"
-done
-# neighbours first, and nothing older than the probe in the table
-ip netns exec "$cli" ping -c1 -W2 198.18.1.1 >/dev/null
-ip netns exec "$cli" ping -c1 -W2 2001:db8:1::1 >/dev/null
-ip netns exec "$srv1" ping -c1 -W2 198.18.2.1 >/dev/null
-ip netns exec "$srv1" ping -c1 -W2 2001:db8:2::1 >/dev/null
-ip netns exec "$ext" ping -c1 -W2 198.18.9.1 >/dev/null
-flush() {
-	ip netns exec "$node" conntrack -F >/dev/null 2>&1 || true
-	ip netns exec "$node" conntrack -F -f ipv6 >/dev/null 2>&1 || true
-}
-flush
-
-client() {
-	local ns=$1
-	shift
-	ip netns exec "$ns" python3 "$peer" client "$@" >>"$WORK/clients.log" 2>&1 ||
+client() { # HOST SPEC... [@HOST SPEC...]: every exchange answered
+	topo_client "$@" >>"$WORK/clients.log" 2>&1 ||
 		fail "client $*: $(tail -n 3 "$WORK/clients.log")"
 }
 
@@ -159,7 +78,7 @@ end_round() {
 	sleep 0.5 # the last FIN/ACKs
 	ip netns exec "$node" conntrack -L -o xml,ktimestamp >"$WORK/$name.xml" 2>/dev/null
 	ip netns exec "$node" conntrack -L -f ipv6 -o xml,ktimestamp >>"$WORK/$name.xml" 2>/dev/null
-	flush
+	topo_flush_conntrack || fail "conntrack flush"
 	# the probe exits by itself after the expected number of DELETEs
 	for _ in $(seq 1 100); do
 		kill -0 "$PROBE_PID" 2>/dev/null || break
@@ -179,19 +98,19 @@ end_round() {
 # Round 1: every case, reliable delivery, timestamps and accounting.
 start_round full 28 -e -X
 b=42000
-client "$cli" tcp,198.19.0.12,80,$((b + 1)),2,0.05 tcp,198.19.0.12,80,$((b + 2)),3,0.05 \
+client cli tcp,198.19.0.12,80,$((b + 1)),2,0.05 tcp,198.19.0.12,80,$((b + 2)),3,0.05 \
 	tcp,198.19.0.12,80,$((b + 3)) tcp,198.19.0.12,80,$((b + 4)),2,0.05 \
 	udp,198.19.0.12,53,$((b + 11)) udp,198.19.0.12,53,$((b + 12)),3,0.05 \
 	udp,198.19.0.12,53,$((b + 13)),2,0.05 udp,198.19.0.12,53,$((b + 14)) \
 	tcp,2001:db8:ffff::10,80,$((b + 41)) tcp,2001:db8:ffff::10,80,$((b + 42)),2,0.05 \
 	tcp,2001:db8:ffff::10,80,$((b + 43)),3,0.05 tcp,2001:db8:ffff::10,80,$((b + 44)) \
 	tcp,198.19.0.30,80,$((b + 51)) tcp,198.19.0.30,80,$((b + 52)),2,0.05 \
-	tcp,198.19.0.30,80,$((b + 53)) tcp,198.19.0.30,80,$((b + 54)),3,0.05
-client "$ext" tcp,198.18.9.1,30080,$((b + 21)) tcp,198.18.9.1,30080,$((b + 22)),2,0.05 \
+	tcp,198.19.0.30,80,$((b + 53)) tcp,198.19.0.30,80,$((b + 54)),3,0.05 \
+	@ext tcp,198.18.9.1,30080,$((b + 21)) tcp,198.18.9.1,30080,$((b + 22)),2,0.05 \
 	tcp,198.18.9.1,30080,$((b + 23)),3,0.05 tcp,198.18.9.1,30080,$((b + 24)) \
 	udp,198.19.0.31,53,$((b + 61)),2,0.05 udp,198.19.0.31,53,$((b + 62)) \
-	udp,198.19.0.31,53,$((b + 63)),3,0.05 udp,198.19.0.31,53,$((b + 64))
-client "$srv1" udp,198.18.9.2,9000,$((b + 31)) udp,198.18.9.2,9000,$((b + 32)),2,0.05 \
+	udp,198.19.0.31,53,$((b + 63)),3,0.05 udp,198.19.0.31,53,$((b + 64)) \
+	@srv1 udp,198.18.9.2,9000,$((b + 31)) udp,198.18.9.2,9000,$((b + 32)),2,0.05 \
 	udp,198.18.9.2,9000,$((b + 33)),3,0.05 udp,198.18.9.2,9000,$((b + 34))
 end_round full
 
@@ -200,9 +119,8 @@ end_round full
 ip netns exec "$node" sysctl -qw net.netfilter.nf_conntrack_timestamp=0 \
 	net.netfilter.nf_conntrack_acct=0
 start_round bare 4 -e
-client "$cli" tcp,198.19.0.12,80,$((b + 101)),2,0.05 udp,198.19.0.12,53,$((b + 102))
-client "$ext" udp,198.19.0.31,53,$((b + 103))
-client "$srv1" udp,198.18.9.2,9000,$((b + 104))
+client cli tcp,198.19.0.12,80,$((b + 101)),2,0.05 udp,198.19.0.12,53,$((b + 102)) \
+	@ext udp,198.19.0.31,53,$((b + 103)) @srv1 udp,198.18.9.2,9000,$((b + 104))
 end_round bare
 
 # Round 3: port exhaustion. Connections from cli to ext udp 9100 are
@@ -217,7 +135,7 @@ table ip xf_exhaust {
 NFT
 start_round exhaust 2 -e -X
 ip netns exec "$node" conntrack -S >"$WORK/exhaust.stats-before"
-ip netns exec "$cli" python3 -c '
+topo_exec cli python3 -c '
 import socket
 for p in range(43001, 43006):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
