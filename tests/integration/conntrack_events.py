@@ -229,6 +229,36 @@ def main():
     print("exhaust: PORTS_EXHAUSTED %s, conntrack insert_failed +%d drop +%d" % (
         [e["count"] for e in exhausted], failed, dropped))
 
+    # a full table: TABLE_FULL counts conntrack's drops that are no failed insert
+    try:
+        max_entries = int(open("%s/tablefull.max" % work).read())
+    except OSError:
+        max_entries = None
+    if max_entries is not None:
+        events, stats = parse_probe("%s/tablefull.out" % work)
+        before = conntrack_stats("%s/tablefull.stats-before" % work)
+        after = conntrack_stats("%s/tablefull.stats-after" % work)
+        dropped = after["drop"] - before["drop"]
+        failed = after["insert_failed"] - before["insert_failed"]
+        full_events = [e for e in events if e["kind"] == "TABLE_FULL"]
+        if dropped != 3 or failed != 0 or sum(e["count"] for e in full_events) != 3:
+            err("tablefull: drop +%d insert_failed +%d, TABLE_FULL counted %s" % (
+                dropped, failed, [e["count"] for e in full_events]))
+        others = [e for e in events if e["kind"] != "TABLE_FULL"]
+        if others:
+            err("tablefull: other events: %s" % others)
+        for e in full_events:
+            if e["orig"][1:] != ("0.0.0.0", 0, "0.0.0.0", 0) or e["flags"] != "-":
+                err("tablefull: TABLE_FULL carries a tuple or flags: %s" % e)
+        want = {"table_full": "3", "table_entries": str(max_entries),
+                "table_max": str(max_entries), "ports_exhausted": "0"}
+        for k, v in want.items():
+            if stats.get(k) != v:
+                err("tablefull: NATSTATS %s=%s, want %s" % (k, stats.get(k), v))
+        print("tablefull: TABLE_FULL %s, conntrack drop +%d, table %s of %s" % (
+            [e["count"] for e in full_events], dropped, stats.get("table_entries"),
+            stats.get("table_max")))
+
     for e in errors:
         print("FAIL: " + e)
     if errors:

@@ -23,7 +23,8 @@
 # saw the same event. Then the same without the sysctls: DELETEs without
 # start and counters. Then port exhaustion: a masquerade with two ports and
 # five new connections must give PORTS_EXHAUSTED events counting 3, as
-# conntrack's insert_failed does.
+# conntrack's insert_failed does. Then a full table: TABLE_FULL counting
+# the three connections conntrack dropped, and entries = nf_conntrack_max.
 XF_TEST=ctev
 source "$(dirname "$0")/lib.sh"
 source "$abs_top_srcdir/tests/lib/nat-topology.sh"
@@ -146,6 +147,41 @@ for p in range(43001, 43006):
 sleep 2.5 # two statistics polls
 ip netns exec "$node" conntrack -S >"$WORK/exhaust.stats-after"
 end_round exhaust
+
+# Round 4: a full table. conntrack -R fills the node's table to
+# nf_conntrack_max with assured entries (which early_drop may not evict);
+# three new connections are then dropped: TABLE_FULL events counting 3, as
+# conntrack's drop counter, and the fill reported (entries = max).
+max=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
+if [ "$max" -le 1048576 ]; then
+	start_round tablefull 0 -e -X
+	awk -v n=$((max - $(ip netns exec "$node" conntrack -C))) 'BEGIN {
+		for (i = 0; i < n; i++)
+			printf "-I -p udp -s 198.18.5.%d -d 198.18.6.%d --sport %d --dport 53 -t 600 " \
+				"--status ASSURED,SEEN_REPLY\n", i % 250 + 1, int(i / 250) % 250 + 1,
+				1024 + int(i / 62500) }' >"$WORK/fill.txt"
+	ip netns exec "$node" conntrack -R "$WORK/fill.txt" >/dev/null 2>&1
+	[ "$(ip netns exec "$node" conntrack -C)" = "$max" ] ||
+		fail "tablefull: conntrack -R filled $(ip netns exec "$node" conntrack -C) of $max"
+	ip netns exec "$node" conntrack -S >"$WORK/tablefull.stats-before"
+	topo_exec cli python3 -c '
+import socket
+for p in range(43101, 43104):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("198.18.1.2", p))
+    s.sendto(b"x", ("198.19.0.12", 53))
+    s.close()
+'
+	sleep 2.5 # two statistics polls
+	ip netns exec "$node" conntrack -S >"$WORK/tablefull.stats-after"
+	echo "$max" >"$WORK/tablefull.max"
+	kill "$PROBE_PID" "$EV_PID"
+	wait "$PROBE_PID" || fail "tablefull: probe failed: $(cat "$WORK/tablefull.err")"
+	wait "$EV_PID" 2>/dev/null || true
+	topo_flush_conntrack || fail "conntrack flush"
+else
+	echo "tablefull: not run: nf_conntrack_max is $max, too many entries to fill here"
+fi
 
 [ -z "${XF_KEEP:-}" ] || cp -r "$WORK" "$XF_KEEP"
 python3 "$check" "$WORK" "$b"
