@@ -113,7 +113,7 @@ check_exact() { # NAME COUNT DIGEST: every CREATE and DELETE, nothing lost
 	[ "$got" = "$want" ] || fail "$1: $got, want $want: $(cat "$out")"
 	[ "$(field "$out" DIGEST create_sum)" = "$3" ] && [ "$(field "$out" DIGEST delete_sum)" = "$3" ] ||
 		fail "$1: digests $(grep DIGEST "$out"), generator $3"
-	for kv in lost_events=0 lost_deletes=0 lost_sessions=0 duplicates=0 reliable=1; do
+	for kv in lost_events=0 lost_deletes=0 lost_sessions=0 duplicates=0 reliable=1 host=7; do
 		grep -q "^NATSTATS .*\\b$kv\\b" "$out" || fail "$1: not $kv: $(grep NATSTATS "$out")"
 	done
 }
@@ -149,6 +149,8 @@ overruns=$(field "$WORK/reliable.out" NATSTATS overruns)
 	fail "reliable: no overrun happened (recovered $recovered, overruns $overruns): flood too small"
 [ "$recovered" = "$(field "$WORK/reliable.out" NATSTATS recovered_creates)" ] ||
 	fail "reliable: $recovered CREATEs flagged recovered, NATSTATS says otherwise"
+[ "$(field "$WORK/reliable.out" DIGEST bad_recovered)" = 0 ] ||
+	fail "reliable: recovered CREATEs not at their connection's start: $(grep DIGEST "$WORK/reliable.out")"
 table_empty reliable
 echo "reliable: flushed with the probe stopped: $held connections held by the kernel" \
 	"until delivered; $recovered NEWs recovered from DELETEs, $overruns overruns, nothing lost"

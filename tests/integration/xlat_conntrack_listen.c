@@ -14,7 +14,8 @@
  *   LOOKUP PROTO SRC:SPORT>DST:DPORT pre ... post ... observed=O type=T zone=Z | none
  *   STATS dumps=N enobufs=N errors=N
  *   NATSTATS name=value ...    (-e: every event-log counter of the source)
- *   DIGEST creates=N deletes=N recovered=N create_sum=X delete_sum=X   (-c)
+ *   DIGEST creates=N deletes=N recovered=N bad_recovered=N create_sum=X delete_sum=X   (-c)
+ *       (bad_recovered: CREATEs flagged recovered without their start time)
  *
  * usage: xlat_conntrack_listen [-q] [-e] [-c] [-U] [-X] [-p pause_ms] [-r refresh_ms]
  *                              [-D deletes] [-l proto,src,sport,dst,dport]...
@@ -51,6 +52,7 @@ static struct xlat_table *table;
 static bool quiet, digest;
 static struct xf_clock wall;
 static uint64_t creates, deletes, recovered, create_sum, delete_sum, want_deletes;
+static uint64_t bad_recovered; /* recovered CREATEs not at their start time */
 
 static void on_signal(int sig)
 {
@@ -170,7 +172,14 @@ static void on_nat_event(void *ctx, const struct nat_event *ev)
 		if (ev->kind == XF_XLAT_KIND_CREATE) {
 			creates++;
 			create_sum += h;
-			recovered += !!(ev->flags & NAT_EVENT_F_RECOVERED);
+			if (ev->flags & NAT_EVENT_F_RECOVERED) {
+				int64_t off = (int64_t)wall_ns - (int64_t)ev->start_wall_ns;
+
+				/* at the connection's start (the clocks sampled apart: 1 ms) */
+				recovered++;
+				bad_recovered += !(ev->flags & NAT_EVENT_F_START) ||
+						 off > 1000000 || off < -1000000;
+			}
 		} else {
 			deletes++;
 			delete_sum += h;
@@ -371,8 +380,9 @@ int main(int argc, char **argv)
 		print_natstats(&st);
 	if (digest)
 		printf("DIGEST creates=%" PRIu64 " deletes=%" PRIu64 " recovered=%" PRIu64
-		       " create_sum=%016" PRIx64 " delete_sum=%016" PRIx64 "\n",
-		       creates, deletes, recovered, create_sum, delete_sum);
+		       " bad_recovered=%" PRIu64 " create_sum=%016" PRIx64 " delete_sum=%016" PRIx64
+		       "\n",
+		       creates, deletes, recovered, bad_recovered, create_sum, delete_sum);
 	getrusage(RUSAGE_SELF, &ru);
 	fprintf(stderr, "events=%llu reported=%llu destroyed=%llu ignored=%llu cpu_s=%.3f\n",
 		(unsigned long long)st.events, (unsigned long long)st.reported,
