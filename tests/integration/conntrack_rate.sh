@@ -22,6 +22,9 @@
 #   plain     the same with plain delivery (no NETLINK_BROADCAST_ERROR, as
 #             ipt-netflow-style listeners): events are lost, and the source
 #             counts every one: messages received + lost_events = 120000.
+#   guard     the socket overruns while the table is 96% full (assured
+#             entries from conntrack -R): reliable delivery is suspended, and
+#             resumed once the table is flushed.
 XF_TEST=ctrate
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -173,4 +176,31 @@ received=$(sed -n 's/^events=\([0-9]*\) .*/\1/p' "$WORK/plain.err")
 	fail "plain: $received messages received + $lost counted lost != $((2 * FLOOD))"
 grep -q '^NATSTATS .*\breliable=0\b' "$out" || fail "plain: reliable delivery on"
 echo "plain: $(grep DIGEST "$out"); $received messages received, $lost lost and counted"
+
+# --- the guard: a nearly full table while the socket overruns suspends reliable delivery ---
+max=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
+if [ "$max" -le 1048576 ]; then
+	probe guard -p 120000
+	ip netns exec "$gen" "$GEN" -s 198.18.1.2 -d 198.19.0.10 -n "$FLOOD" -r 1000000 \
+		-o $((N + 2 * FLOOD)) >"$WORK/guard.gen" || fail "generator failed"
+	# assured entries (early_drop may not evict them) up to 96% of the table
+	awk -v n=$((max * 96 / 100 - $(ip netns exec "$node" conntrack -C))) 'BEGIN {
+		for (i = 0; i < n; i++)
+			printf "-I -p udp -s 198.18.5.%d -d 198.18.6.%d --sport %d --dport 53 -t 600 " \
+				"--status ASSURED,SEEN_REPLY\n", i % 250 + 1, int(i / 250) % 250 + 1,
+				1024 + int(i / 62500) }' >"$WORK/fill.txt"
+	ip netns exec "$node" conntrack -R "$WORK/fill.txt" >/dev/null 2>&1
+	kill -USR1 "$PROBE_PID"
+	wait_for "$WORK/guard.err" 'reliable delivery suspended' 10 ||
+		fail "guard: not suspended at $(ip netns exec "$node" conntrack -C) of $max: $(cat "$WORK/guard.err")"
+	ip netns exec "$node" conntrack -F >/dev/null 2>&1
+	wait_for "$WORK/guard.err" 'reliable delivery resumed' 20 ||
+		fail "guard: not resumed: $(cat "$WORK/guard.err")"
+	finish guard 0
+	grep -q '^NATSTATS .*\breliable=1 reliable_suspended=1\b' "$WORK/guard.out" ||
+		fail "guard: $(grep NATSTATS "$WORK/guard.out")"
+	echo "guard: $(grep -o 'reliable delivery [a-z]*[^:]*' "$WORK/guard.err" | tr '\n' ';')"
+else
+	echo "guard: not run: nf_conntrack_max is $max, too many entries to fill here"
+fi
 echo PASS
