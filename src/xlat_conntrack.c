@@ -91,6 +91,7 @@
 #define XLAT_CT_FILTER_MAX 32768
 #define XLAT_CT_GUARD_HIGH 95
 #define XLAT_CT_GUARD_LOW 80
+
 #define XLAT_CT_SESS_MIN 1024
 
 /* What a message says about a connection. */
@@ -174,7 +175,8 @@ struct xlat_conntrack {
 
 	/* event delivery */
 	bool reliable_wanted, reliable_on, guard_tripped;
-	uint32_t drops_seen; /* SK_MEMINFO_DROPS at the last look */
+	unsigned int guard_high, guard_low; /* percent of nf_conntrack_max */
+	uint32_t drops_seen;		    /* SK_MEMINFO_DROPS at the last look */
 	uint64_t overruns_at_tick;
 
 	/* NAT events */
@@ -1166,7 +1168,7 @@ static void guard(struct xlat_conntrack *c)
 	c->overruns_at_tick = c->stats.overruns;
 	if (!c->reliable_wanted || !max)
 		return;
-	if (c->reliable_on && overrun && entries * 100 >= max * XLAT_CT_GUARD_HIGH) {
+	if (c->reliable_on && overrun && entries * 100 >= max * c->guard_high) {
 		if (apply_reliable(c, false) == 0) {
 			c->guard_tripped = true;
 			c->stats.reliable_suspended++;
@@ -1175,7 +1177,7 @@ static void guard(struct xlat_conntrack *c)
 				  "reliable delivery suspended, events may be lost",
 				  entries * 100 / max, entries, max);
 		}
-	} else if (c->guard_tripped && !overrun && entries * 100 < max * XLAT_CT_GUARD_LOW) {
+	} else if (c->guard_tripped && !overrun && entries * 100 < max * c->guard_low) {
 		if (apply_reliable(c, true) == 0) {
 			c->guard_tripped = false;
 			log_warnx("conntrack netlink: reliable delivery resumed (table %" PRIu64
@@ -1282,6 +1284,15 @@ int xlat_conntrack_set_reliable(struct xlat_conntrack *c, bool on)
 }
 
 static int host_bits(void);
+
+int xlat_conntrack_set_guard(struct xlat_conntrack *c, unsigned int high_pct, unsigned int low_pct)
+{
+	if (!low_pct || low_pct >= high_pct || high_pct > 100)
+		return -EINVAL;
+	c->guard_high = high_pct;
+	c->guard_low = low_pct;
+	return 0;
+}
 
 void xlat_conntrack_set_nat_event_cb(struct xlat_conntrack *c, nat_event_cb cb, void *ctx)
 {
@@ -1434,6 +1445,8 @@ struct xlat_conntrack *xlat_conntrack_open(xlat_conntrack_cb cb, void *ctx, char
 	c->refresh_fd = c->stats_fd = c->work_fd = c->epoll_fd = -1;
 	c->refresh_ms = XLAT_CONNTRACK_REFRESH_MS;
 	c->dump_filter = true;
+	c->guard_high = XLAT_CT_GUARD_HIGH;
+	c->guard_low = XLAT_CT_GUARD_LOW;
 	clock_sync(&c->clock);
 
 	step = "socket";

@@ -135,6 +135,14 @@ void xlat_conntrack_set_nat_event_cb(struct xlat_conntrack *c, nat_event_cb cb, 
 int xlat_conntrack_set_reliable(struct xlat_conntrack *c, bool on);
 
 /*
+ * The table-full guard (docs/nat.md): reliable delivery is suspended when
+ * the conntrack table is high_pct full while the event socket overruns, and
+ * resumed below low_pct without overruns. Defaults 95 and 80. Returns 0, or
+ * -EINVAL unless 0 < low_pct < high_pct <= 100.
+ */
+int xlat_conntrack_set_guard(struct xlat_conntrack *c, unsigned int high_pct, unsigned int low_pct);
+
+/*
  * Make DELETE events complete: set net.netfilter.nf_conntrack_timestamp and
  * nf_conntrack_acct to 1 in the caller's network namespace where they are 0
  * (each change logged), and warn when nf_conntrack_events is 0 (no events

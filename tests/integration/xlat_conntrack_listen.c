@@ -18,12 +18,13 @@
  *       (bad_recovered: CREATEs flagged recovered without their start time)
  *
  * usage: xlat_conntrack_listen [-q] [-e] [-c] [-U] [-X] [-p pause_ms] [-r refresh_ms]
- *                              [-D deletes] [-l proto,src,sport,dst,dport]...
+ *                              [-D deletes] [-G high,low] [-l proto,src,sport,dst,dport]...
  *   -q  do not print translations (floods); -e  NAT events; -c  NAT events
  *   as a digest only (tests/tools/tuple_digest.h); -U  unreliable delivery;
  *   -X  set the conntrack sysctls as the daemon does; -p  stop reading after
  *   READY until SIGUSR1 or pause_ms, so a flood overruns the socket;
- *   -r  refresh period (0 = off); -D  exit once this many DELETEs arrived.
+ *   -r  refresh period (0 = off); -D  exit once this many DELETEs arrived;
+ *   -G  the table-full guard's percentages (xlat_conntrack_set_guard).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -268,9 +269,10 @@ int main(int argc, char **argv)
 	uint64_t t0, dumps = 1;
 	int n_lookups = 0, opt, ret, host;
 	bool events = false, unreliable = false, extensions = false;
+	unsigned int guard_high = 0, guard_low = 0;
 	char err[256] = "";
 
-	while ((opt = getopt(argc, argv, "qecUXp:r:D:l:")) != -1) {
+	while ((opt = getopt(argc, argv, "qecUXp:r:D:G:l:")) != -1) {
 		switch (opt) {
 		case 'q': quiet = true; break;
 		case 'e': events = true; break;
@@ -283,6 +285,12 @@ int main(int argc, char **argv)
 		case 'p': pause_ms = atol(optarg); break;
 		case 'r': refresh_ms = atol(optarg); break;
 		case 'D': want_deletes = strtoull(optarg, NULL, 10); break;
+		case 'G':
+			if (sscanf(optarg, "%u,%u", &guard_high, &guard_low) != 2) {
+				fprintf(stderr, "bad -G %s\n", optarg);
+				return 2;
+			}
+			break;
 		case 'l':
 			if (n_lookups == MAX_LOOKUPS ||
 			    parse_lookup(optarg, &lookups[n_lookups]) < 0) {
@@ -294,7 +302,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 				"usage: %s [-q] [-e] [-c] [-U] [-X] [-p pause_ms] [-r refresh_ms] "
-				"[-D deletes] [-l proto,src,sport,dst,dport]\n",
+				"[-D deletes] [-G high%%,low%%] [-l proto,src,sport,dst,dport]\n",
 				argv[0]);
 			return 2;
 		}
@@ -324,6 +332,10 @@ int main(int argc, char **argv)
 		xlat_conntrack_set_nat_event_cb(c, on_nat_event, NULL);
 	if (unreliable && xlat_conntrack_set_reliable(c, false) < 0)
 		return 1;
+	if (guard_high && xlat_conntrack_set_guard(c, guard_high, guard_low) < 0) {
+		fprintf(stderr, "bad guard %u,%u\n", guard_high, guard_low);
+		return 2;
+	}
 	if (refresh_ms >= 0 && xlat_conntrack_set_refresh(c, (uint64_t)refresh_ms) < 0) {
 		fprintf(stderr, "set_refresh failed\n");
 		return 1;
