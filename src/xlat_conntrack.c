@@ -195,6 +195,7 @@ struct xlat_conntrack {
 	uint8_t *kst_seen;
 	unsigned int kst_cpus;
 	bool kst_primed;
+	uint64_t stats_failures;
 
 	xlat_conntrack_cb cb;
 	void *ctx;
@@ -1203,7 +1204,11 @@ static void poll_stats(struct xlat_conntrack *c)
 	if (ret == 0)
 		ret = query(c, IPCTNL_MSG_CT_GET_STATS, 0, handle_stats_global);
 	if (ret < 0) {
-		log_warnx("conntrack netlink: statistics: %s", strerror(-ret));
+		/* every second otherwise: once, and counted */
+		if (c->stats_failures++ == 0)
+			log_warnx("conntrack netlink: statistics: %s; further failures are "
+				  "only counted",
+				  strerror(-ret));
 		return;
 	}
 	c->stats.stats_polls++;
