@@ -11,8 +11,9 @@
  *   query   the statistics requests, answered at once.
  * One epoll descriptor joins the event and dump sockets, a timerfd that
  * schedules the dumps, a timerfd for the statistics poll and an eventfd that
- * stays readable while a sweep of the session table has work left; that is
- * the descriptor the daemon waits on.
+ * stays readable while work no socket announces is left (a sweep of the
+ * session table, a dump pass still to ask for); that is the descriptor the
+ * daemon waits on.
  *
  * Sessions: to send one CREATE and one DELETE per translated connection, and
  * to notice a CREATE that never came, the source keeps a set of the
@@ -77,21 +78,21 @@
 /* Sweep at least this often while NAT events are wanted (tombstones). */
 #define XLAT_CT_SWEEP_S 10
 /*
- * The table-full guard: reliable delivery keeps every undelivered DESTROY in
- * the conntrack table, so a reader that cannot keep up fills it and the host
- * drops new connections. Above HIGH percent full while our socket overruns,
- * reliable delivery is suspended; below LOW without overruns it resumes.
- */
-/*
  * Filtered dumps only up to this many connections. A filtered pass that
  * matches few connections walks the whole table inside one system call
  * (~0.3 us a connection: 300 ms for a million); an unfiltered one returns
  * a datagram every ~130 connections, so a slice stays a slice.
  */
 #define XLAT_CT_FILTER_MAX 32768
+/*
+ * The table-full guard: reliable delivery keeps every undelivered DESTROY in
+ * the conntrack table, so a reader that cannot keep up fills it and the host
+ * drops new connections. Above HIGH percent full while our socket overruns,
+ * reliable delivery is suspended; below LOW without overruns it resumes.
+ */
 #define XLAT_CT_GUARD_HIGH 95
 #define XLAT_CT_GUARD_LOW 80
-
+/* Smallest session table (slots). */
 #define XLAT_CT_SESS_MIN 1024
 
 /* What a message says about a connection. */
@@ -581,8 +582,11 @@ static void session_msg(struct xlat_conntrack *c, const struct ct_msg *m, enum c
 			s = sess_insert(c, key);
 			s->state = c->seeding ? SESS_PREEXISTING : SESS_UNCONFIRMED;
 			s->gen = c->gen;
-		} else if (state == SESS_UNCONFIRMED && s->gen < c->gen) {
-			/* a whole dump period without its NEW: it is not coming */
+		} else if (state == SESS_UNCONFIRMED && s->gen < c->gen && c->drained_since_dump) {
+			/*
+			 * A whole dump period without its NEW, and not waiting
+			 * in our queue either (read empty since): not coming.
+			 */
 			s->state = SESS_LIVE;
 			s->gen = c->gen;
 			session_event(c, m, XF_XLAT_KIND_CREATE, true);
