@@ -316,7 +316,7 @@ __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, 
 		} else {
 			cache_update_all(fc, in, n);
 		}
-		flowcache_flush(fc, FLOW_END_FORCED);
+		flowcache_flush(fc, FLOW_END_FORCED, UINT32_MAX);
 		if (c.exp)
 			exporter_flush(c.exp);
 		else
@@ -352,7 +352,7 @@ static void stage_cache(const struct input *in, size_t n, double *upd, double *f
 		cache_update_all(fc, in, n);
 		*upd = bench_cpu_s() - t0;
 		t0 = bench_cpu_s();
-		flowcache_flush(fc, FLOW_END_FORCED);
+		flowcache_flush(fc, FLOW_END_FORCED, UINT32_MAX);
 		*flush = bench_cpu_s() - t0;
 	}
 	flowcache_free(fc);

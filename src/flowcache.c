@@ -208,12 +208,14 @@ static inline void lru_head_prefetch(const struct flowcache *fc)
 	}
 }
 
-static void entry_expire(struct flowcache *fc, uint32_t i, enum flow_end_reason reason)
+/* Returns 1 when a record was exported (the entry counted packets), else 0. */
+static uint32_t entry_expire(struct flowcache *fc, uint32_t i, enum flow_end_reason reason)
 {
 	struct flow_entry *e = E(fc, i);
 	uint32_t prev = e->hprev & HPREV_MASK;
+	uint32_t exported = e->st.packets > 0;
 
-	if (e->st.packets > 0)
+	if (exported)
 		fc->cb(fc->ctx, &e->key, &e->st, reason);
 	fc->stats.exported[reason]++;
 	if (reason == FLOW_END_LACK_OF_RESOURCES)
@@ -231,6 +233,7 @@ static void entry_expire(struct flowcache *fc, uint32_t i, enum flow_end_reason 
 	e->hnext = fc->free_head;
 	fc->free_head = i;
 	fc->count--;
+	return exported;
 }
 
 /* --- public ------------------------------------------------------------- */
@@ -298,6 +301,16 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 	if (st->packets == 0)
 		return;
 	i = find(fc, key, &b);
+	/*
+	 * Idle for idle_timeout before this packet: the flow ended, and only
+	 * the exporter's pace kept it here (flowcache_expire()'s budget). Its
+	 * record goes first; the packet starts a new flow.
+	 */
+	if (i && st->first_ns >= E(fc, i)->st.last_ns + fc->t.idle_ns) {
+		entry_expire(fc, i,
+			     E(fc, i)->hprev & F_ENDED ? FLOW_END_END_OF_FLOW : FLOW_END_IDLE);
+		i = NIL;
+	}
 	if (i) {
 		e = E(fc, i);
 		e->st.packets += st->packets;
@@ -349,43 +362,90 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 	}
 }
 
-void flowcache_expire(struct flowcache *fc, uint64_t now_ns)
+/*
+ * Idle and active flows due before `before` (and by now), oldest due first:
+ * the LRU head (idle) and the age list's head (active) are each the next
+ * due of their kind. At most budget records.
+ */
+static uint32_t expire_timed(struct flowcache *fc, uint64_t now_ns, uint64_t before,
+			     uint32_t budget)
 {
-	uint32_t i;
+	uint32_t n = 0;
 
-	/*
-	 * Ended TCP flows: the list holds only flows within fin_grace of their
-	 * FIN/RST, so a full scan is cheap, and a late ACK on one flow does not
-	 * hold back the others.
-	 */
-	for (i = fc->age[LIST_ENDED].head; i;) {
-		uint32_t next = E(fc, i)->age_next;
+	while (n < budget) {
+		uint32_t l = fc->lru.head, a = fc->age[LIST_AGE].head;
+		uint64_t idle_due = l ? E(fc, l)->st.last_ns + fc->t.idle_ns : UINT64_MAX;
+		uint64_t active_due = a ? E(fc, a)->st.first_ns + fc->t.active_ns : UINT64_MAX;
 
-		if (now_ns >= E(fc, i)->st.last_ns + fc->t.fin_grace_ns)
-			entry_expire(fc, i, FLOW_END_END_OF_FLOW);
-		i = next;
+		if (idle_due <= active_due) {
+			if (idle_due > now_ns || idle_due >= before)
+				break;
+			lru_head_prefetch(fc);
+			n += entry_expire(fc, l,
+					  E(fc, l)->hprev & F_ENDED ? FLOW_END_END_OF_FLOW
+								    : FLOW_END_IDLE);
+		} else {
+			if (active_due > now_ns || active_due >= before)
+				break;
+			/* long-lived flows report an interval and start anew */
+			n += entry_expire(fc, a, FLOW_END_ACTIVE);
+		}
 	}
-	/*
-	 * Idle flows: the LRU is ordered by drain time, which follows packet
-	 * time to within one drain interval, so the scan stops at the first
-	 * flow that is still live.
-	 */
-	while ((i = fc->lru.head) && now_ns >= E(fc, i)->st.last_ns + fc->t.idle_ns) {
-		lru_head_prefetch(fc);
-		entry_expire(fc, i,
-			     E(fc, i)->hprev & F_ENDED ? FLOW_END_END_OF_FLOW : FLOW_END_IDLE);
-	}
-	/* Long-lived flows, oldest first: report an interval and start anew. */
-	while ((i = fc->age[LIST_AGE].head) && now_ns >= E(fc, i)->st.first_ns + fc->t.active_ns)
-		entry_expire(fc, i, FLOW_END_ACTIVE);
+	return n;
 }
 
-void flowcache_flush(struct flowcache *fc, enum flow_end_reason reason)
+uint32_t flowcache_expire(struct flowcache *fc, uint64_t now_ns, uint32_t budget)
 {
-	while (fc->lru.head) {
-		lru_head_prefetch(fc);
-		entry_expire(fc, fc->lru.head, reason);
+	uint32_t i, next, n = 0;
+
+	/*
+	 * Ended TCP flows: the list holds flows in the order their FIN/RST was
+	 * seen, each due fin_grace after its last packet, so it is scanned
+	 * (a late ACK on one flow does not hold back the others). Before each
+	 * one, the idle and active flows due earlier.
+	 */
+	for (i = fc->age[LIST_ENDED].head; i && n < budget; i = next) {
+		uint64_t due = E(fc, i)->st.last_ns + fc->t.fin_grace_ns;
+
+		if (now_ns < due) {
+			next = E(fc, i)->age_next;
+			continue;
+		}
+		/*
+		 * i itself is not among them: its idle time comes after its
+		 * grace, and it is on no age list but this one. Entries after
+		 * it may be, so its successor is read afterwards.
+		 */
+		n += expire_timed(fc, now_ns, due, budget - n);
+		if (n >= budget)
+			break;
+		if (!(E(fc, i)->hprev & F_IN_USE)) {
+			/* a grace longer than the idle timeout: start over */
+			next = fc->age[LIST_ENDED].head;
+			continue;
+		}
+		next = E(fc, i)->age_next;
+		n += entry_expire(fc, i, FLOW_END_END_OF_FLOW);
 	}
+	if (n < budget)
+		n += expire_timed(fc, now_ns, UINT64_MAX, budget - n);
+	return n;
+}
+
+uint32_t flowcache_flush(struct flowcache *fc, enum flow_end_reason reason, uint32_t budget)
+{
+	uint32_t n = 0;
+
+	while (fc->lru.head && n < budget) {
+		lru_head_prefetch(fc);
+		n += entry_expire(fc, fc->lru.head, reason);
+	}
+	return n;
+}
+
+uint32_t flowcache_count(const struct flowcache *fc)
+{
+	return fc->count;
 }
 
 void flowcache_get_stats(const struct flowcache *fc, struct flowcache_stats *out)
