@@ -10,7 +10,7 @@
 # Environment:
 #   abs_top_builddir, abs_top_srcdir   set by make; default: cwd and this script's tree
 #   BENCH_SKIP     space-separated parts to leave out: datapath pipeline callgrind
-#                  flowcache kmap rss e2e vm
+#                  flowcache kmap rss e2e pacing vm
 #   BENCH_RESULTS  output directory (default: $abs_top_srcdir/bench/results)
 set -uo pipefail
 
@@ -185,6 +185,37 @@ if want e2e; then
 	printf '\n**%d flows (cache-resident):**\n\n' $((e2e_flows / 10)) >>"$md"
 	run e2e_small bash "$src/bench/e2e.sh" -f $((e2e_flows / 10)) -p $((e2e_pkts * 10))
 	sed -n 's/^<!-- summary: \(.*\(ref_counter\|same flows\).*\) -->$/\1/p' "$raw/e2e_small.out" >>"$summary"
+fi
+
+# --- 7. pacing: collectors at their default socket buffers ---
+if want pacing; then
+	section "7. UDP collectors at their default socket buffers"
+	cat >>"$md" <<'EOF'
+The steady rate each collector takes with the kernel's default socket buffer, the exporter pacing
+at RATE records/s with the default burst (bench/collector_rate.sh); then 200000 one-packet flows
+ending together, through xlatflowd at its default pacing, into all three at once
+(tests/integration/export_burst.sh with XF_BURST_FLOWS=200000).
+
+EOF
+	if [ $quick = 1 ]; then
+		run collector_rate bash "$src/bench/collector_rate.sh" -s 1 -n 1
+	else
+		run collector_rate bash "$src/bench/collector_rate.sh" -s 2 -n 3 \
+			-r "50000 100000 200000 300000 400000 600000 800000"
+	fi
+	log "burst: 200000 flows ending together"
+	if abs_top_builddir=$build abs_top_srcdir=$src XF_BURST_FLOWS=200000 XF_BURST_ONLY=1 \
+		bash "$src/tests/integration/export_burst.sh" >"$raw/burst.out" 2>"$raw/burst.err"; then
+		res=yes
+	else
+		res=no
+	fi
+	{
+		printf '\n**200000 flows ending together:**\n\n```\n'
+		grep -E "^(packets=|burst:|ok )" "$raw/burst.out"
+		printf '```\n'
+	} >>"$md"
+	echo "| 200000 flows ending together, default pacing: every record at nfcapd, nfacctd and xf-collect (default buffers), no sequence failure | $res | yes | $([ $res = yes ] && echo met || echo missed) |" >>"$summary"
 fi
 
 # --- 2. NAT hook in the VM ---
