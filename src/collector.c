@@ -574,10 +574,11 @@ static void pace_refill(struct collector *c, uint64_t now_ns)
 {
 	int64_t full = (int64_t)c->burst * NS_PER_S;
 	uint64_t dt = now_ns - c->tokens_ns;
+	/* an empty bucket, even one in debt by a datagram, is full after this */
+	uint64_t fill_ns = (uint64_t)full / c->rate + NS_PER_S;
 
-	/* past 1 s the bucket is full anyway; keeps the product in range */
-	if (dt > (uint64_t)NS_PER_S)
-		dt = NS_PER_S;
+	if (dt > fill_ns) /* keeps the product in range: at most 1.1e17 */
+		dt = fill_ns;
 	c->tokens += (int64_t)dt * c->rate;
 	if (c->tokens > full)
 		c->tokens = full;
@@ -631,7 +632,8 @@ void collector_flush_all(struct collector *c)
 
 uint64_t collector_next_send_ns(const struct collector *c)
 {
-	uint64_t want, head, have, full, at;
+	uint64_t want, head, full, at;
+	int64_t need;
 
 	if (!paced(c) || c->uhead == c->n_upend || c->fd < 0)
 		return 0;
@@ -641,13 +643,11 @@ uint64_t collector_next_send_ns(const struct collector *c)
 	head = pace_cost(&c->upend[c->uhead]);
 	if (want < head)
 		want = head < full ? head : full;
-	if (c->tokens >= (int64_t)want * NS_PER_S) {
-		at = c->tokens_ns;
-	} else {
-		have = c->tokens > 0 ? (uint64_t)c->tokens : 0;
-		/* tokens come at rate per second: rate tokens (x 1e9) per ns */
-		at = c->tokens_ns + ((uint64_t)want * NS_PER_S - have + c->rate - 1) / c->rate;
-	}
+	/* tokens come at rate per second: rate tokens (x 1e9) per ns */
+	need = (int64_t)want * NS_PER_S - c->tokens;
+	at = c->tokens_ns;
+	if (need > 0)
+		at += ((uint64_t)need + c->rate - 1) / c->rate;
 	return at > c->blocked_ns ? at : c->blocked_ns;
 }
 

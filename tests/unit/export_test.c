@@ -1027,6 +1027,50 @@ static void test_udp_paced(void)
 }
 
 /*
+ * A burst smaller than a datagram's records: each datagram goes when the
+ * bucket is full and leaves it in debt, so the rate still holds.
+ */
+static void test_udp_paced_small_burst(void)
+{
+	struct sockaddr_in sin;
+	int fd = udp_listener(&sin), rcvbuf = 4 << 20;
+	struct xf_config cfg;
+	struct exporter *exp;
+	struct exporter_stats st;
+	char err[256] = "";
+	struct flow_record r;
+	double t0;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_UDP, &sin);
+	cfg.collectors[0].rate = 10000;
+	cfg.collectors[0].burst = 5;
+	exp = exporter_new(&cfg, err, sizeof(err));
+	for (int i = 1; i <= 500; i++) {
+		record(&r, 1);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	t0 = now_s();
+	while (exporter_waiting(exp)) {
+		struct timespec ts = { .tv_nsec = 200000 };
+
+		exporter_pace(exp);
+		exporter_get_stats(exp, &st);
+		/* a datagram carries up to 19 records: burst + one datagram + rate x t */
+		CHECK(st.records <= 5 + 19 + (uint64_t)(10000 * (now_s() - t0)) + 1);
+		nanosleep(&ts, NULL);
+	}
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 500);
+	CHECK_U64(st.records_dropped, 0);
+	CHECK(now_s() - t0 >= (500.0 - 5 - 19) / 10000);
+	exporter_free(exp);
+	close(fd);
+}
+
+/*
  * Beyond its room a paced queue counts records as not sent (flows evicted
  * from a full cache take that way) instead of sending them faster.
  */
@@ -1191,6 +1235,7 @@ int main(void)
 	RUN(test_tcp_options_refresh);
 	RUN(test_udp_full_is_not_refused);
 	RUN(test_udp_paced);
+	RUN(test_udp_paced_small_burst);
 	RUN(test_udp_paced_queue_full);
 	RUN(test_reconfigure);
 	return tu_finish();
