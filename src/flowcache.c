@@ -322,6 +322,11 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 			memcpy(e->st.src_mac, st->src_mac, 6);
 			memcpy(e->st.dst_mac, st->dst_mac, 6);
 			e->st.tos = st->tos;
+			/* a late ACK: the ended list stays in the order flows are due */
+			if (e->hprev & F_ENDED) {
+				age_unlink(fc, &fc->age[LIST_ENDED], i);
+				age_append(fc, &fc->age[LIST_ENDED], i);
+			}
 		}
 		e->st.tcp_flags |= st->tcp_flags;
 		lru_unlink(fc, &fc->lru, i);
@@ -399,18 +404,18 @@ uint32_t flowcache_expire(struct flowcache *fc, uint64_t now_ns, uint32_t budget
 	uint32_t i, next, n = 0;
 
 	/*
-	 * Ended TCP flows: the list holds flows in the order their FIN/RST was
-	 * seen, each due fin_grace after its last packet, so it is scanned
-	 * (a late ACK on one flow does not hold back the others). Before each
-	 * one, the idle and active flows due earlier.
+	 * Ended TCP flows, each due fin_grace after its last packet: the list
+	 * is in the order of their last packets, to within a drain interval
+	 * (a late ACK moves a flow to its end), so the first one not due ends
+	 * the walk, and the walk costs what it exports, however often the
+	 * exporter's pace calls. Before each one, the idle and active flows
+	 * due earlier.
 	 */
 	for (i = fc->age[LIST_ENDED].head; i && n < budget; i = next) {
 		uint64_t due = E(fc, i)->st.last_ns + fc->t.fin_grace_ns;
 
-		if (now_ns < due) {
-			next = E(fc, i)->age_next;
-			continue;
-		}
+		if (now_ns < due)
+			break;
 		/*
 		 * i itself is not among them: its idle time comes after its
 		 * grace, and it is on no age list but this one. Entries after

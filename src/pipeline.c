@@ -37,6 +37,7 @@ struct pipeline {
 	struct ifwatch *links;
 	struct xf_clock clock;
 	GHashTable *attached;	/* ifindex -> interface name (owned) */
+	uint64_t drained_ns;	/* CLOCK_MONOTONIC when the last drain began */
 	uint64_t start_wall_ms; /* systemInitTimeMilliseconds, kept across reloads */
 };
 
@@ -372,6 +373,7 @@ void pipeline_cycle(struct pipeline *p)
 	/* Translations first, so flows expiring now find theirs. */
 	if (p->nat)
 		xlat_source_poll(p->nat);
+	p->drained_ns = clock_mono_ns();
 	drain_events(p->drain, on_drained, p);
 	rc = drain_flows(p->drain, on_drained, p);
 	if (rc < 0)
@@ -391,10 +393,14 @@ void pipeline_pace(struct pipeline *p)
 	uint32_t budget;
 
 	exporter_pace(p->exp);
-	/* what left the queues makes room for flows that waited, due, in the cache */
+	/*
+	 * What left the queues makes room for flows that waited, due, in the
+	 * cache. Due as of the last drain: a flow that came due since may have
+	 * packets still in the kernel, which the next cycle drains first.
+	 */
 	budget = export_budget(p);
 	if (budget)
-		flowcache_expire(p->cache, clock_mono_ns(), budget);
+		flowcache_expire(p->cache, p->drained_ns, budget);
 }
 
 uint64_t pipeline_next_send_ns(const struct pipeline *p)
