@@ -109,7 +109,7 @@ EOF
 # stop COLLECTOR DIR: stop it; "RECEIVED SEQUENCE_FAILURES CPU_NS" into DIR/result
 stop() {
 	local cpu got seq plugins
-	sleep 0.5
+	sleep 1.5 # nfacctd's print plugin writes every second
 	cpu=$(cpu_all "$cpid")
 	plugins=$(pgrep -P "$cpid" || true)
 	kill -TERM "$cpid" 2>/dev/null

@@ -152,14 +152,26 @@ struct line {
 	size_t len, cap;
 };
 
-static void put(struct line *l, const void *s, size_t n)
+static void grow(struct line *l, size_t n)
 {
-	if (l->len + n > l->cap) {
-		l->cap = (l->len + n) * 2;
-		l->p = g_realloc(l->p, l->cap);
-	}
+	l->cap = (l->len + n) * 2;
+	l->p = g_realloc(l->p, l->cap);
+}
+
+static inline void put(struct line *l, const void *s, size_t n)
+{
+	if (l->len + n > l->cap)
+		grow(l, n);
 	memcpy(l->p + l->len, s, n);
 	l->len += n;
+}
+
+/* One character: most of what a line is made of, without a memcpy() call. */
+static inline void put_c(struct line *l, char c)
+{
+	if (l->len + 1 > l->cap)
+		grow(l, 1);
+	l->p[l->len++] = c;
 }
 
 static void put_str(struct line *l, const char *s)
@@ -169,12 +181,26 @@ static void put_str(struct line *l, const char *s)
 
 static void put_u64(struct line *l, uint64_t v)
 {
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+				    "25262728293031323334353637383940414243444546474849"
+				    "50515253545556575859606162636465666768697071727374"
+				    "75767778798081828384858687888990919293949596979899";
 	char buf[24], *e = buf + sizeof(buf), *q = e;
 
-	do {
-		*--q = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	/* two digits a division: timestamps have 13 */
+	while (v >= 100) {
+		unsigned int r = (unsigned int)(v % 100);
+
+		v /= 100;
+		*--q = pairs[2 * r + 1];
+		*--q = pairs[2 * r];
+	}
+	if (v >= 10) {
+		*--q = pairs[2 * v + 1];
+		*--q = pairs[2 * v];
+	} else {
+		*--q = (char)('0' + v);
+	}
 	put(l, q, (size_t)(e - q));
 }
 
@@ -183,15 +209,14 @@ static void put_hex(struct line *l, const uint8_t *p, size_t n)
 	static const char digits[] = "0123456789abcdef";
 
 	for (size_t i = 0; i < n; i++) {
-		char two[2] = { digits[p[i] >> 4], digits[p[i] & 15] };
-
-		put(l, two, 2);
+		put_c(l, digits[p[i] >> 4]);
+		put_c(l, digits[p[i] & 15]);
 	}
 }
 
 static void json_string(struct line *l, const uint8_t *s, size_t len)
 {
-	put(l, "\"", 1);
+	put_c(l, '"');
 	for (size_t i = 0; i < len; i++) {
 		char esc[8];
 
@@ -203,10 +228,10 @@ static void json_string(struct line *l, const uint8_t *s, size_t len)
 			snprintf(esc, sizeof(esc), "\\u%04x", s[i]);
 			put_str(l, esc);
 		} else {
-			put(l, &s[i], 1);
+			put_c(l, (char)s[i]);
 		}
 	}
-	put(l, "\"", 1);
+	put_c(l, '"');
 }
 
 static uint64_t read_uint(const uint8_t *p, uint16_t len)
@@ -239,9 +264,9 @@ static void print_field(struct line *l, uint8_t type, uint16_t len, const uint8_
 		if (type == FB_STRING) {
 			json_string(l, vf.buf, vf.len);
 		} else {
-			put(l, "\"", 1);
+			put_c(l, '"');
 			put_hex(l, vf.buf, vf.len);
-			put(l, "\"", 1);
+			put_c(l, '"');
 		}
 		return;
 	}
@@ -264,7 +289,7 @@ static void print_field(struct line *l, uint8_t type, uint16_t len, const uint8_
 		int64_t sv = (int64_t)(v << shift) >> shift;
 
 		if (sv < 0) {
-			put(l, "-", 1);
+			put_c(l, '-');
 			put_u64(l, -(uint64_t)sv);
 		} else {
 			put_u64(l, (uint64_t)sv);
@@ -292,31 +317,31 @@ static void print_field(struct line *l, uint8_t type, uint16_t len, const uint8_
 
 		/* by hand: glibc's inet_ntop() formats IPv4 with sprintf() */
 		memcpy(&a, p, 4);
-		put(l, "\"", 1);
+		put_c(l, '"');
 		for (int shift = 24; shift >= 0; shift -= 8) {
 			put_u64(l, (a >> shift) & 0xff);
-			put(l, shift ? "." : "\"", 1);
+			put_c(l, shift ? '.' : '"');
 		}
 		return;
 	}
 	case FB_IP6_ADDR:
 		inet_ntop(AF_INET6, p, text, sizeof(text));
-		put(l, "\"", 1);
+		put_c(l, '"');
 		put_str(l, text);
-		put(l, "\"", 1);
+		put_c(l, '"');
 		return;
 	case FB_MAC_ADDR:
-		put(l, "\"", 1);
+		put_c(l, '"');
 		for (int i = 0; i < 6; i++) {
 			put_hex(l, p + i, 1);
-			put(l, i < 5 ? ":" : "\"", 1);
+			put_c(l, i < 5 ? ':' : '"');
 		}
 		return;
 	case FB_STRING: json_string(l, p, strnlen((const char *)p, len)); return;
 	default:
-		put(l, "\"", 1);
+		put_c(l, '"');
 		put_hex(l, p, len);
-		put(l, "\"", 1);
+		put_c(l, '"');
 		return;
 	}
 }
