@@ -34,9 +34,9 @@
  * UDP_MAX_SEGMENTS datagrams and, with headers, 64 KiB.
  */
 #define GSO_MAX_SEGS 64
+#define GSO_MAX_BYTES 63000
 /* Paced: after EAGAIN (socket buffer full), the next try this much later. */
 #define UDP_BLOCKED_NS 2000000
-#define GSO_MAX_BYTES 63000
 #ifndef SOL_UDP
 #define SOL_UDP 17
 #endif
@@ -92,7 +92,7 @@ struct collector {
 	uint64_t tokens_ns; /* CLOCK_MONOTONIC ns of the last refill */
 	uint64_t pace_limit;
 	uint64_t blocked_ns; /* paced: the socket buffer was full; not before this again */
-	bool warned_full;    /* paced queue overflowed: one warning until it has room again */
+	bool warned_full;    /* paced queue overflowed: one warning until it is empty again */
 	bool no_gso;	     /* the kernel refused UDP_SEGMENT for this socket: one by one */
 	bool send_failed;    /* a datagram was not sent since collector_take_send_failed() */
 };
@@ -113,9 +113,9 @@ static bool paced(const struct collector *c)
 }
 
 /* What a datagram takes from the bucket: its records, templates and options 1. */
-static uint64_t pace_cost(const struct udp_pending *u)
+static uint64_t pace_cost(const struct collector_load *load)
 {
-	return u->load.records ? u->load.records : 1;
+	return load->records ? load->records : 1;
 }
 
 const char *collector_url(const struct collector *c)
@@ -210,7 +210,6 @@ static void conn_up(struct collector *c)
 static int udp_open(struct collector *c)
 {
 	int fd = socket(c->cc.addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
 	int one = 1;
 
 	if (fd < 0)
@@ -339,8 +338,8 @@ static void udp_datagram_sent(struct collector *c, const struct udp_pending *u)
 	c->stats.records += u->load.records;
 	c->stats.bytes += u->len;
 	if (paced(c)) {
-		c->pace_queued -= pace_cost(u);
-		c->tokens -= (int64_t)pace_cost(u) * NS_PER_S;
+		c->pace_queued -= pace_cost(&u->load);
+		c->tokens -= (int64_t)pace_cost(&u->load) * NS_PER_S;
 	}
 }
 
@@ -352,6 +351,7 @@ static void udp_compact(struct collector *c)
 	if (c->uhead == c->n_upend) {
 		c->uhead = c->n_upend = 0;
 		c->ubuf_used = 0;
+		c->warned_full = false; /* the next overflow is news again */
 		return;
 	}
 	if (c->uhead < c->n_upend / 2)
@@ -509,13 +509,13 @@ static bool gso_refused(int err)
  * refusal, e.g. ECONNREFUSED, the collector's port is closed, and the queue
  * is dropped (udp_queue_failed). Without one, the next call starts at the
  * first unsent datagram and its own errno decides: EAGAIN, the socket
- * buffer is full (paced: the rest waits for the next collector_flush();
- * unpaced: waited for a little, 3 x 20 ms, then dropped); any other error
- * fails the queue as well. Where the kernel refuses segmentation offload
+ * buffer is full (wait_full: waited for a little, 3 x 20 ms, then dropped;
+ * else the rest waits for the bucket's next turn); any other error fails
+ * the queue as well. Where the kernel refuses segmentation offload
  * (a route without checksum offload, an mtu above the route's), the
  * datagrams go one by one from then on.
  */
-static void udp_send(struct collector *c, int end)
+static void udp_send(struct collector *c, int end, bool wait_full)
 {
 	struct udp_group g[UDP_BATCH];
 	struct mmsghdr mm[UDP_BATCH];
@@ -553,7 +553,7 @@ static void udp_send(struct collector *c, int end)
 		if (err == EAGAIN || err == EWOULDBLOCK) {
 			struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 
-			if (paced(c)) {
+			if (!wait_full) {
 				/* not at once again: a full buffer takes a while to drain */
 				c->blocked_ns = mono_ns() + UDP_BLOCKED_NS;
 				break;
@@ -598,14 +598,14 @@ static void udp_pace(struct collector *c)
 
 	pace_refill(c, mono_ns());
 	for (t = c->tokens; end < c->n_upend; end++) {
-		int64_t cost = (int64_t)pace_cost(&c->upend[end]) * NS_PER_S;
+		int64_t cost = (int64_t)pace_cost(&c->upend[end].load) * NS_PER_S;
 
 		if (t < (cost < full ? cost : full))
 			break;
 		t -= cost;
 	}
 	if (end > c->uhead)
-		udp_send(c, end);
+		udp_send(c, end, false);
 }
 
 void collector_flush(struct collector *c)
@@ -615,19 +615,14 @@ void collector_flush(struct collector *c)
 	if (paced(c))
 		udp_pace(c);
 	else
-		udp_send(c, c->n_upend);
+		udp_send(c, c->n_upend, true);
 }
 
+/* The bucket goes into debt: the rate holds again from the next datagram on. */
 void collector_flush_all(struct collector *c)
 {
-	if (!c->tcp && c->fd >= 0) {
-		uint32_t rate = c->rate;
-
-		c->rate = 0; /* udp_send() waits for a full buffer instead of stopping */
-		udp_send(c, c->n_upend);
-		c->rate = rate;
-		c->pace_queued = 0;
-	}
+	if (!c->tcp && c->fd >= 0)
+		udp_send(c, c->n_upend, true);
 }
 
 uint64_t collector_next_send_ns(const struct collector *c)
@@ -640,7 +635,7 @@ uint64_t collector_next_send_ns(const struct collector *c)
 	/* half a burst at a time, not a wakeup per datagram */
 	full = (uint64_t)c->burst;
 	want = c->pace_queued < full / 2 ? c->pace_queued : full / 2;
-	head = pace_cost(&c->upend[c->uhead]);
+	head = pace_cost(&c->upend[c->uhead].load);
 	if (want < head)
 		want = head < full ? head : full;
 	/* tokens come at rate per second: rate tokens (x 1e9) per ns */
@@ -704,8 +699,8 @@ void collector_set_pacing(struct collector *c, uint32_t rate, uint32_t burst)
 	if (c->tokens > (int64_t)c->burst * NS_PER_S)
 		c->tokens = (int64_t)c->burst * NS_PER_S;
 	c->pace_queued = 0;
-	for (int i = c->uhead; i < c->n_upend; i++)
-		c->pace_queued += pace_cost(&c->upend[i]);
+	for (int i = c->uhead; rate && i < c->n_upend; i++)
+		c->pace_queued += pace_cost(&c->upend[i].load);
 }
 
 bool collector_take_send_failed(struct collector *c)
@@ -740,8 +735,6 @@ static void udp_enqueue(struct collector *c, const uint8_t *msg, size_t len,
 static void udp_send_msg(struct collector *c, const uint8_t *msg, size_t len,
 			 const struct collector_load *load)
 {
-	struct udp_pending probe = { .load = *load };
-
 	if (c->fd < 0) {
 		count_dropped(c, load);
 		c->send_failed = true;
@@ -750,7 +743,7 @@ static void udp_send_msg(struct collector *c, const uint8_t *msg, size_t len,
 	if (!paced(c)) {
 		udp_enqueue(c, msg, len, load);
 		if (c->n_upend - c->uhead >= UDP_BATCH)
-			udp_send(c, c->n_upend);
+			udp_send(c, c->n_upend, true);
 		return;
 	}
 	/*
@@ -758,7 +751,7 @@ static void udp_send_msg(struct collector *c, const uint8_t *msg, size_t len,
 	 * evicted from a full cache, a reload) finds the queue full and is
 	 * counted as not sent rather than sent faster than the collector takes.
 	 */
-	if (c->pace_queued + pace_cost(&probe) > c->pace_limit && c->pace_queued) {
+	if (c->pace_queued + pace_cost(load) > c->pace_limit && c->pace_queued) {
 		if (!c->warned_full)
 			log_warnx("collector %s: paced queue full (%" PRIu64 " records at %u "
 				  "records/s): records not sent",
@@ -767,9 +760,8 @@ static void udp_send_msg(struct collector *c, const uint8_t *msg, size_t len,
 		count_dropped(c, load);
 		return;
 	}
-	c->warned_full = false;
 	udp_enqueue(c, msg, len, load);
-	c->pace_queued += pace_cost(&probe);
+	c->pace_queued += pace_cost(load);
 }
 
 void collector_send(struct collector *c, const uint8_t *msg, size_t len,
