@@ -13,21 +13,28 @@
 # sequence warnings it logs; xf-collect: data records). The collector's
 # CPU time per record (schedstat, all its processes) is its capacity on
 # this machine; the loss is what the machine's load (shared, 2 vCPUs) and
-# the socket buffer left of it. Prints Markdown, never fails on numbers.
+# the socket buffer left of it. -p rt runs the collectors with a real-time
+# priority (chrt -f 1), so that only the buffer and the pace count, not how
+# long the rest of the machine keeps them off the CPU; -p normal (default)
+# as users run them. Prints Markdown, never fails on numbers.
 #
-#   collector_rate.sh [-s SECONDS] [-r "RATE..."] [-b BURST] [-n REPEATS]
+#   collector_rate.sh [-s SECONDS] [-r "RATE..."] [-b BURST] [-n REPEATS] [-p normal|rt]
 set -uo pipefail
 
 secs=2 rates="50000 100000 200000 300000 400000 600000" burst=${XF_BURST:-400} repeats=2
-while getopts s:r:b:n: opt; do
+prio=normal
+while getopts s:r:b:n:p: opt; do
 	case $opt in
 	s) secs=$OPTARG ;;
 	r) rates=$OPTARG ;;
 	b) burst=$OPTARG ;;
 	n) repeats=$OPTARG ;;
-	*) echo "usage: $0 [-s SECONDS] [-r RATES] [-b BURST] [-n REPEATS]" >&2; exit 2 ;;
+	p) prio=$OPTARG ;;
+	*) echo "usage: $0 [-s SECONDS] [-r RATES] [-b BURST] [-n REPEATS] [-p normal|rt]" >&2; exit 2 ;;
 	esac
 done
+run_as=()
+[ "$prio" = rt ] && run_as=(chrt -f 1)
 src=${abs_top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 build=${abs_top_builddir:-$(pwd)}
 SEND=$build/tests/tools/xf-send-records
@@ -61,7 +68,7 @@ collectors+=(xf-collect)
 cpu_all() {
 	local p t=0 c
 	for p in "$1" $(pgrep -P "$1"); do
-		c=$(cat /proc/"$p"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+		c=$(cat /proc/"$p"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }')
 		t=$((t + c))
 	done
 	echo $t
@@ -73,7 +80,7 @@ start() {
 	case $1 in
 	nfcapd)
 		mkdir -p "$2/data"
-		ip netns exec $ns nfcapd -p $port -w "$2/data" >"$2/log" 2>&1 &
+		ip netns exec $ns "${run_as[@]}" nfcapd -p $port -w "$2/data" >"$2/log" 2>&1 &
 		cpid=$!
 		for _ in $(seq 50); do grep -q "Startup" "$2/log" 2>/dev/null && break; sleep 0.1; done
 		;;
@@ -89,7 +96,7 @@ print_output_file: $2/out.json
 print_output_file_append: true
 print_refresh_time: 1
 EOF
-		ip netns exec $ns nfacctd -f "$2/conf" >"$2/log" 2>&1 &
+		ip netns exec $ns "${run_as[@]}" nfacctd -f "$2/conf" >"$2/log" 2>&1 &
 		cpid=$!
 		for _ in $(seq 100); do
 			grep -q "JSON: setting object handlers" "$2/log" 2>/dev/null && break
@@ -98,7 +105,7 @@ EOF
 		sleep 0.3
 		;;
 	xf-collect)
-		ip netns exec $ns "$XFC" --udp $port --out "$2/out.json" 2>"$2/log" &
+		ip netns exec $ns "${run_as[@]}" "$XFC" --udp $port --out "$2/out.json" 2>"$2/log" &
 		cpid=$!
 		sleep 0.3
 		;;
@@ -138,8 +145,10 @@ print(sum(json.loads(l)["packets"] for l in open(sys.argv[1]) if l.strip()))' "$
 }
 
 echo "Each run: RATE x $secs s records of one packet, burst $burst, default socket buffers"
-echo "($(ip netns exec $ns sysctl -n net.core.rmem_default) bytes); received / sent (sequence"
-echo "failures the collector reported); load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "($(ip netns exec $ns sysctl -n net.core.rmem_default) bytes), collectors at" \
+	"$([ "$prio" = rt ] && echo 'a real-time priority (chrt -f 1)' || echo 'normal priority');"
+echo "received / sent (sequence failures the collector reported); load average at the start:"
+echo "$(cut -d' ' -f1-3 /proc/loadavg)."
 echo
 printf '| records/s |'
 for c in "${collectors[@]}"; do printf ' %s |' "$c"; done

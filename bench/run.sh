@@ -200,9 +200,14 @@ three at once).
 EOF
 	if [ $quick = 1 ]; then
 		run collector_rate bash "$src/bench/collector_rate.sh" -s 1 -n 1
+		echo >>"$md"
+		run collector_rate_rt bash "$src/bench/collector_rate.sh" -s 1 -n 1 -p rt
 	else
-		run collector_rate bash "$src/bench/collector_rate.sh" -s 2 -n 3 \
-			-r "50000 100000 200000 300000 400000 600000 800000"
+		run collector_rate bash "$src/bench/collector_rate.sh" -s 2 -n 2 \
+			-r "100000 200000 300000 400000 600000 800000"
+		echo >>"$md"
+		run collector_rate_rt bash "$src/bench/collector_rate.sh" -s 2 -n 2 -p rt \
+			-r "100000 200000 300000 400000 600000 800000"
 	fi
 	printf '\n**200000 flows ending together, to each collector alone:**\n\n```\n' >>"$md"
 	res=yes
