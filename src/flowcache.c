@@ -335,7 +335,20 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 		bool moved = false;
 
 		while (fc->count >= fc->max_flows && fc->lru.head) {
-			entry_expire(fc, fc->lru.head, FLOW_END_LACK_OF_RESOURCES);
+			struct flow_entry *h = E(fc, fc->lru.head);
+			/*
+			 * A flow due already ended (idle, or FIN/RST and its
+			 * grace); only the exporter's pace kept it here
+			 * (flowcache_expire()'s budget): it leaves as what it is.
+			 */
+			bool ended = h->hprev & F_ENDED;
+			enum flow_end_reason why = FLOW_END_LACK_OF_RESOURCES;
+
+			if (ended && st->first_ns >= h->st.last_ns + fc->t.fin_grace_ns)
+				why = FLOW_END_END_OF_FLOW;
+			else if (st->first_ns >= h->st.last_ns + fc->t.idle_ns)
+				why = FLOW_END_IDLE;
+			entry_expire(fc, fc->lru.head, why);
 			moved = true;
 		}
 		if (fc->count + 1 > fc->n_buckets) {

@@ -251,6 +251,8 @@ static void test_expire_budget(void)
 	CHECK_U64(fs.exported[FLOW_END_IDLE], 6);
 
 	/* flush with a budget too */
+	flowcache_get_stats(fc, &fs);
+	CHECK_U64(fs.evicted, 0);
 	for (uint8_t i = 1; i <= 4; i++) {
 		struct xf_flow_key k = mkkey(i, 3000 + i, 17);
 		struct xf_flow_stats s = mkstats(1, 100, 50 * SEC, 50 * SEC, 0);
@@ -307,6 +309,41 @@ static void test_budget_order(void)
 	CHECK_U64(out[3].st.packets, 10);
 	CHECK_U64(flowcache_expire(fc, 20 * SEC, 1), 0);
 	CHECK_U64(flowcache_count(fc), 0);
+	flowcache_free(fc);
+}
+
+/*
+ * A full cache pushes out its least recently updated flow. One that was
+ * due and held for the exporter leaves with the reason it ended with (idle),
+ * not as an eviction; one still live is an eviction (reason 5).
+ */
+static void test_evict_held(void)
+{
+	struct flowcache *fc = flowcache_new(2, &tmo, on_export, NULL);
+	struct flowcache_stats fs;
+	struct xf_flow_key a = mkkey(1, 5001, 17), b = mkkey(2, 5002, 17), c = mkkey(3, 5003, 17);
+	struct xf_flow_key d = mkkey(4, 5004, 17);
+	struct xf_flow_stats s;
+
+	n_out = 0;
+	s = mkstats(1, 100, 1 * SEC, 1 * SEC, 0);
+	flowcache_update(fc, &a, &s);
+	s = mkstats(1, 100, 20 * SEC, 20 * SEC, 0);
+	flowcache_update(fc, &b, &s);
+	CHECK_U64(flowcache_expire(fc, 21 * SEC, 0), 0); /* a is due, held */
+	s = mkstats(1, 100, 21 * SEC, 21 * SEC, 0);
+	flowcache_update(fc, &c, &s); /* pushes a out: idle since 16 s */
+	CHECK_U64(n_out, 1);
+	CHECK_U64(out[0].key.src_port, 5001);
+	CHECK_U64(out[0].reason, FLOW_END_IDLE);
+	s = mkstats(1, 100, 22 * SEC, 22 * SEC, 0);
+	flowcache_update(fc, &d, &s); /* pushes b out: live */
+	CHECK_U64(n_out, 2);
+	CHECK_U64(out[1].key.src_port, 5002);
+	CHECK_U64(out[1].reason, FLOW_END_LACK_OF_RESOURCES);
+	flowcache_get_stats(fc, &fs);
+	CHECK_U64(fs.evicted, 1);
+	CHECK_U64(fs.exported[FLOW_END_IDLE], 1);
 	flowcache_free(fc);
 }
 
@@ -450,6 +487,7 @@ int main(void)
 	RUN(test_lru_eviction);
 	RUN(test_expire_budget);
 	RUN(test_budget_order);
+	RUN(test_evict_held);
 	RUN(test_many_flows);
 	RUN(test_random_model);
 	return tu_finish();
