@@ -6,12 +6,14 @@
  *
  * UDP: templates and options records go first and again every
  * template_refresh seconds and every template_refresh_messages data
- * messages.
+ * messages. The transport paces them (collector.h); exporter_room() tells
+ * the flow cache how many records the paced queues take now.
  * TCP: templates and options records go first on every new connection;
  * the options records again every template_refresh seconds. While the connection is
  * down, records wait in a bounded backlog (not encoded, so sequence numbers
  * stay in order) and are encoded after the templates once it is back.
  * Every record that cannot be sent is counted in records_dropped.
+ * A reload changes the targets in place (exporter_reconfigure()).
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -5,7 +5,9 @@
  * configured collector over UDP or TCP. One encoder per collector (own
  * sequence numbers and template state). Beside the flows it sends options
  * records: exporting process and metering statistics, sampling, the
- * interface table (see docs/ipfix.md).
+ * interface table (see docs/ipfix.md). UDP collectors are paced
+ * (collector.h, docs/ipfix.md "Pacing"): the caller hands over no more
+ * than exporter_room() and calls exporter_pace() at exporter_next_send_ns().
  */
 #ifndef XF_EXPORT_H
 #define XF_EXPORT_H
