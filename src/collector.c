@@ -15,11 +15,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <glib.h>
 
+#include "clock.h"
 #include "collector.h"
 #include "log.h"
 
@@ -98,14 +98,6 @@ struct collector {
 };
 
 #define NS_PER_S 1000000000LL
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
 
 static bool paced(const struct collector *c)
 {
@@ -555,7 +547,7 @@ static void udp_send(struct collector *c, int end, bool wait_full)
 
 			if (!wait_full) {
 				/* not at once again: a full buffer takes a while to drain */
-				c->blocked_ns = mono_ns() + UDP_BLOCKED_NS;
+				c->blocked_ns = clock_mono_ns() + UDP_BLOCKED_NS;
 				break;
 			}
 			if (waits++ < 3) {
@@ -596,7 +588,7 @@ static void udp_pace(struct collector *c)
 	int64_t t, full = (int64_t)c->burst * NS_PER_S;
 	int end = c->uhead;
 
-	pace_refill(c, mono_ns());
+	pace_refill(c, clock_mono_ns());
 	for (t = c->tokens; end < c->n_upend; end++) {
 		int64_t cost = (int64_t)pace_cost(&c->upend[end].load) * NS_PER_S;
 
@@ -852,7 +844,7 @@ struct collector *collector_new(const struct xf_collector_config *cc, size_t que
 	c->backoff_ms = COLLECTOR_BACKOFF_MIN_MS;
 	c->queue_limit = queue_limit;
 	g_queue_init(&c->queue);
-	c->tokens_ns = mono_ns();
+	c->tokens_ns = clock_mono_ns();
 	collector_set_pacing(c, cc->rate, cc->burst);
 	c->tokens = (int64_t)c->burst * NS_PER_S; /* a full bucket to start with */
 	if (!c->tcp)

@@ -20,6 +20,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "pipeline.h"
@@ -263,14 +264,6 @@ static void epoll_add(int ep, int fd, uint64_t tag)
 /* While stopping, TCP queues are written at least this often. */
 #define SHUTDOWN_POLL_MS 20
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* The pacing timer: one shot at CLOCK_MONOTONIC at_ns; 0 disarms. */
 static void pace_arm(int pfd, uint64_t at_ns, uint64_t *armed)
 {
@@ -416,8 +409,8 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 						   running) {
 						shutdown_begin(p, ep, tfd, si.ssi_signo);
 						running = false;
-						deadline =
-							now_ns() + SHUTDOWN_PACED_MS * 1000000ULL;
+						deadline = clock_mono_ns() +
+							   SHUTDOWN_PACED_MS * 1000000ULL;
 					} else if (si.ssi_signo == SIGTERM ||
 						   si.ssi_signo == SIGINT) {
 						log_info("%s again: sending the rest at once",
@@ -435,7 +428,7 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 		}
 		if (at_once)
 			break;
-		if (now_ns() >= deadline) {
+		if (clock_mono_ns() >= deadline) {
 			log_warnx("shutdown: still exporting after %d s", SHUTDOWN_PACED_MS / 1000);
 			break;
 		}
@@ -443,8 +436,8 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 			break;
 		/* the next datagrams' turn, and a look at TCP queues every few ms */
 		next = pipeline_next_send_ns(p);
-		if (!next || next > now_ns() + SHUTDOWN_POLL_MS * 1000000ULL)
-			next = now_ns() + SHUTDOWN_POLL_MS * 1000000ULL;
+		if (!next || next > clock_mono_ns() + SHUTDOWN_POLL_MS * 1000000ULL)
+			next = clock_mono_ns() + SHUTDOWN_POLL_MS * 1000000ULL;
 		pace_arm(pfd, next, &armed);
 	}
 	pipeline_shutdown_finish(p);
