@@ -10,7 +10,7 @@
 # Environment:
 #   abs_top_builddir, abs_top_srcdir   set by make; default: cwd and this script's tree
 #   BENCH_SKIP     space-separated parts to leave out: datapath pipeline callgrind
-#                  flowcache kmap rss e2e conntrack vm
+#                  flowcache kmap rss e2e conntrack pacing vm
 #   BENCH_RESULTS  output directory (default: $abs_top_srcdir/bench/results)
 set -uo pipefail
 
@@ -196,6 +196,41 @@ if want conntrack; then
 		run conntrack bash "$src/bench/conntrack.sh"
 	fi
 	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/conntrack.out" >>"$summary"
+fi
+
+# --- 8. pacing: collectors at their default socket buffers ---
+if want pacing; then
+	section "8. UDP collectors at their default socket buffers"
+	cat >>"$md" <<'EOF'
+The steady rate each collector takes with the kernel's default socket buffer, the exporter pacing
+at RATE records/s with the default burst (bench/collector_rate.sh); then 200000 one-packet flows
+ending together, through xlatflowd at its default pacing, into each collector alone
+(tests/integration/export_burst.sh with XF_BURST_FLOWS=200000; make check sends 20000 to all
+three at once).
+
+EOF
+	if [ $quick = 1 ]; then
+		run collector_rate bash "$src/bench/collector_rate.sh" -s 1 -n 1
+		echo >>"$md"
+		run collector_rate_rt bash "$src/bench/collector_rate.sh" -s 1 -n 1 -p rt
+	else
+		run collector_rate bash "$src/bench/collector_rate.sh" -s 2 -n 2 \
+			-r "100000 200000 300000 400000 600000 800000"
+		echo >>"$md"
+		run collector_rate_rt bash "$src/bench/collector_rate.sh" -s 2 -n 2 -p rt \
+			-r "100000 200000 300000 400000 600000 800000"
+	fi
+	printf '\n**200000 flows ending together, to each collector alone:**\n\n```\n' >>"$md"
+	res=yes
+	for c in nfcapd nfacctd xf-collect; do
+		log "burst: 200000 flows ending together, $c"
+		abs_top_builddir=$build abs_top_srcdir=$src XF_BURST_FLOWS=200000 XF_BURST_ONLY=1 \
+			XF_BURST_COLLECTORS=$c bash "$src/tests/integration/export_burst.sh" \
+			>"$raw/burst-$c.out" 2>"$raw/burst-$c.err" || res=no
+		grep -E "^(burst:|ok )" "$raw/burst-$c.out" >>"$md"
+	done
+	printf '```\n' >>"$md"
+	echo "| 200000 flows ending together, default pacing: every record at nfcapd, nfacctd and xf-collect (each alone, default buffers), no sequence failure | $res | yes | $([ $res = yes ] && echo met || echo missed) |" >>"$summary"
 fi
 
 # --- 2. NAT hook in the VM ---

@@ -56,6 +56,7 @@ struct pipeline {
 	struct ifwatch *links;
 	struct xf_clock clock;
 	GHashTable *attached;	/* ifindex -> struct monitored (owned) */
+	uint64_t drained_ns;	/* CLOCK_MONOTONIC when the last drain began */
 	uint64_t start_wall_ms; /* systemInitTimeMilliseconds, kept across reloads */
 	uint64_t sweep_ms;	/* next check of every attached interface's filters */
 	uint64_t reattached;	/* filters put back after someone removed them */
@@ -346,7 +347,7 @@ static void report_metering(struct pipeline *p)
 	exporter_set_metering(p->exp, &m);
 }
 
-/* A new exporter (start, reload) learns the start time and the interfaces. */
+/* The exporter learns the start time and the interfaces (a reload keeps both). */
 static void prime_exporter(struct pipeline *p, struct exporter *exp)
 {
 	GHashTableIter it;
@@ -379,10 +380,35 @@ static uint64_t xlat_keep_ms(const struct xf_config *cfg)
 	return keep > need ? keep : need;
 }
 
-/* A flow is exported at most idle_timeout (+ one drain) after its last packet. */
+/*
+ * A flow is exported at most idle_timeout (+ one drain) after its last
+ * packet, and where a collector is paced, at most the time that collector
+ * takes for a full cache later (max_flows / rate: 5 s at the defaults).
+ */
 static uint64_t xlat_grace_ms(const struct xf_config *cfg)
 {
-	return ((uint64_t)cfg->idle_timeout + 2) * 1000 + 2ULL * cfg->drain_interval_ms;
+	uint64_t grace = ((uint64_t)cfg->idle_timeout + 2) * 1000 + 2ULL * cfg->drain_interval_ms;
+	uint64_t held = 0;
+
+	for (int i = 0; i < cfg->n_collectors; i++) {
+		const struct xf_collector_config *cc = &cfg->collectors[i];
+		uint64_t ms;
+
+		if (cc->transport != XF_TRANSPORT_UDP || !cc->rate)
+			continue;
+		ms = (uint64_t)cfg->max_flows * 1000 / cc->rate;
+		if (ms > held)
+			held = ms;
+	}
+	return grace + held;
+}
+
+/* The exporter's room as flowcache_expire()'s budget. */
+static uint32_t export_budget(const struct pipeline *p)
+{
+	uint64_t room = exporter_room(p->exp);
+
+	return room > UINT32_MAX ? UINT32_MAX : (uint32_t)room;
 }
 
 /*
@@ -542,12 +568,14 @@ void pipeline_cycle(struct pipeline *p)
 	/* Translations first, so flows expiring now find theirs. */
 	if (p->nat)
 		xlat_source_poll(p->nat);
+	p->drained_ns = clock_mono_ns();
 	drain_events(p->drain, on_drained, p);
 	rc = drain_flows(p->drain, on_drained, p);
 	if (rc < 0)
 		log_warnx("draining the flow slots: %s", strerror(-rc));
 	clock_sync(&p->clock);
-	flowcache_expire(p->cache, clock_mono_ns());
+	/* no more than paced collectors take: the rest waits here, due (pipeline_pace) */
+	flowcache_expire(p->cache, clock_mono_ns(), export_budget(p));
 	hooks_tick(p, mono_ms());
 	report_metering(p);
 	exporter_flush(p->exp);
@@ -556,26 +584,37 @@ void pipeline_cycle(struct pipeline *p)
 		xlat_table_expire(p->xlat, mono_ms());
 }
 
+void pipeline_pace(struct pipeline *p)
+{
+	uint32_t budget;
+
+	exporter_pace(p->exp);
+	/*
+	 * What left the queues makes room for flows that waited, due, in the
+	 * cache. Due as of the last drain: a flow that came due since may have
+	 * packets still in the kernel, which the next cycle drains first.
+	 */
+	budget = export_budget(p);
+	if (budget)
+		flowcache_expire(p->cache, p->drained_ns, budget);
+}
+
+uint64_t pipeline_next_send_ns(const struct pipeline *p)
+{
+	return exporter_next_send_ns(p->exp);
+}
+
 int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *err, size_t err_len)
 {
-	struct exporter *exp;
 	struct flowcache_timeouts t;
 
-	/* Everything that can fail comes first, so a failure changes nothing. */
-	exp = exporter_new(cfg, err, err_len);
-	if (!exp)
+	/* Collectors first: the only step that can fail, and it changes nothing then. */
+	if (exporter_reconfigure(p->exp, cfg, err, err_len) < 0)
 		return -EINVAL;
-	prime_exporter(p, exp);
 	if (cfg->nat_hook != p->cfg.nat_hook || cfg->kernel_max_flows != p->cfg.kernel_max_flows ||
 	    cfg->ringbuf_size != p->cfg.ringbuf_size)
 		log_warnx("reload: nat_hook, kernel_max_flows and ringbuf_size take effect on "
 			  "restart only; the running values stay");
-
-	/* Records already due go to the old collectors, then switch. */
-	pipeline_cycle(p);
-	exporter_flush(p->exp);
-	exporter_free(p->exp);
-	p->exp = exp;
 
 	cache_timeouts(cfg, &t);
 	flowcache_set_timeouts(p->cache, &t);
@@ -601,7 +640,7 @@ int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *
 	return 0;
 }
 
-void pipeline_shutdown(struct pipeline *p)
+void pipeline_shutdown_begin(struct pipeline *p)
 {
 	int rc;
 
@@ -620,11 +659,41 @@ void pipeline_shutdown(struct pipeline *p)
 	}
 	drain_events(p->drain, on_drained, p);
 	clock_sync(&p->clock);
-	flowcache_flush(p->cache, FLOW_END_FORCED);
-	exporter_flush(p->exp);
-	/* the final totals, so a collector sees what this run counted and lost */
+	/*
+	 * The final totals are those of what was drained: packets the still
+	 * attached programs count from now on are in no record.
+	 */
 	report_metering(p);
+	log_info("exporting %u cached flows", flowcache_count(p->cache));
+}
+
+bool pipeline_shutdown_step(struct pipeline *p)
+{
+	exporter_pace(p->exp);
+	if (flowcache_count(p->cache))
+		flowcache_flush(p->cache, FLOW_END_FORCED, export_budget(p));
+	if (!flowcache_count(p->cache))
+		exporter_flush(p->exp);
+	/* TCP: writes what waits in its queue, reconnects */
+	exporter_tick(p->exp, mono_ms());
+	return !flowcache_count(p->cache) && !exporter_waiting(p->exp);
+}
+
+void pipeline_shutdown_finish(struct pipeline *p)
+{
+	uint32_t left = flowcache_count(p->cache);
+	uint64_t waiting;
+
+	flowcache_flush(p->cache, FLOW_END_FORCED, UINT32_MAX);
+	exporter_flush(p->exp);
+	waiting = exporter_waiting(p->exp);
+	if (left || waiting)
+		log_warnx("sending the last %u cached flows and %" PRIu64 " queued records at "
+			  "once, unpaced: a collector may lose some (its sequence numbers show it)",
+			  left, waiting);
+	/* the final totals (pipeline_shutdown_begin), so a collector sees what this run counted */
 	exporter_send_options(p->exp);
+	exporter_flush_all(p->exp);
 }
 
 void pipeline_log_summary(const struct pipeline *p)
