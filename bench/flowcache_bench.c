@@ -108,7 +108,7 @@ static void run(uint32_t n, struct result *r)
 
 	exported = 0;
 	t0 = bench_cpu_s();
-	flowcache_expire(fc, 4 * NS + t.idle_ns);
+	flowcache_expire(fc, 4 * NS + t.idle_ns, UINT32_MAX);
 	r->expire_ns = (bench_cpu_s() - t0) / n * 1e9;
 	if (exported != n) {
 		fprintf(stderr, "expire exported %llu of %u flows\n", (unsigned long long)exported,

@@ -10,7 +10,7 @@
 # Environment:
 #   abs_top_builddir, abs_top_srcdir   set by make; default: cwd and this script's tree
 #   BENCH_SKIP     space-separated parts to leave out: datapath pipeline callgrind
-#                  flowcache kmap rss e2e vm
+#                  flowcache kmap rss e2e conntrack pacing vm
 #   BENCH_RESULTS  output directory (default: $abs_top_srcdir/bench/results)
 set -uo pipefail
 
@@ -185,6 +185,52 @@ if want e2e; then
 	printf '\n**%d flows (cache-resident):**\n\n' $((e2e_flows / 10)) >>"$md"
 	run e2e_small bash "$src/bench/e2e.sh" -f $((e2e_flows / 10)) -p $((e2e_pkts * 10))
 	sed -n 's/^<!-- summary: \(.*\(ref_counter\|same flows\).*\) -->$/\1/p' "$raw/e2e_small.out" >>"$summary"
+fi
+
+# --- 7. conntrack source: rates, reliable vs plain; the stall on a big table ---
+if want conntrack; then
+	section "7. Conntrack source: NAT events at rate, and the longest dispatch on a big table"
+	if [ $quick = 1 ]; then
+		run conntrack bash "$src/bench/conntrack.sh" -r "20000 50000" -s 2 -m 200000
+	else
+		run conntrack bash "$src/bench/conntrack.sh"
+	fi
+	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/conntrack.out" >>"$summary"
+fi
+
+# --- 8. pacing: collectors at their default socket buffers ---
+if want pacing; then
+	section "8. UDP collectors at their default socket buffers"
+	cat >>"$md" <<'EOF'
+The steady rate each collector takes with the kernel's default socket buffer, the exporter pacing
+at RATE records/s with the default burst (bench/collector_rate.sh); then 200000 one-packet flows
+ending together, through xlatflowd at its default pacing, into each collector alone
+(tests/integration/export_burst.sh with XF_BURST_FLOWS=200000; make check sends 20000 to all
+three at once).
+
+EOF
+	if [ $quick = 1 ]; then
+		run collector_rate bash "$src/bench/collector_rate.sh" -s 1 -n 1
+		echo >>"$md"
+		run collector_rate_rt bash "$src/bench/collector_rate.sh" -s 1 -n 1 -p rt
+	else
+		run collector_rate bash "$src/bench/collector_rate.sh" -s 2 -n 2 \
+			-r "100000 200000 300000 400000 600000 800000"
+		echo >>"$md"
+		run collector_rate_rt bash "$src/bench/collector_rate.sh" -s 2 -n 2 -p rt \
+			-r "100000 200000 300000 400000 600000 800000"
+	fi
+	printf '\n**200000 flows ending together, to each collector alone:**\n\n```\n' >>"$md"
+	res=yes
+	for c in nfcapd nfacctd xf-collect; do
+		log "burst: 200000 flows ending together, $c"
+		abs_top_builddir=$build abs_top_srcdir=$src XF_BURST_FLOWS=200000 XF_BURST_ONLY=1 \
+			XF_BURST_COLLECTORS=$c bash "$src/tests/integration/export_burst.sh" \
+			>"$raw/burst-$c.out" 2>"$raw/burst-$c.err" || res=no
+		grep -E "^(burst:|ok )" "$raw/burst-$c.out" >>"$md"
+	done
+	printf '```\n' >>"$md"
+	echo "| 200000 flows ending together, default pacing: every record at nfcapd, nfacctd and xf-collect (each alone, default buffers), no sequence failure | $res | yes | $([ $res = yes ] && echo met || echo missed) |" >>"$summary"
 fi
 
 # --- 2. NAT hook in the VM ---

@@ -6,8 +6,10 @@
 #define _GNU_SOURCE /* sendmmsg */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <linux/errqueue.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 
 #include <glib.h>
 
+#include "clock.h"
 #include "collector.h"
 #include "log.h"
 
@@ -32,6 +35,8 @@
  */
 #define GSO_MAX_SEGS 64
 #define GSO_MAX_BYTES 63000
+/* Paced: after EAGAIN (socket buffer full), the next try this much later. */
+#define UDP_BLOCKED_NS 2000000
 #ifndef SOL_UDP
 #define SOL_UDP 17
 #endif
@@ -49,7 +54,7 @@ struct qmsg {
 	uint8_t data[];
 };
 
-/* A UDP datagram waiting for the next sendmmsg(): bytes [off, off + len) of ubuf. */
+/* A UDP datagram waiting to be sent: bytes [off, off + len) of ubuf. */
 struct udp_pending {
 	size_t off;
 	size_t len;
@@ -67,20 +72,52 @@ struct collector {
 	GQueue queue;	     /* of struct qmsg, TCP only */
 	size_t queued_bytes;
 	size_t queue_limit;
-	bool warned_down; /* one warning per outage, not per attempt */
+	uint64_t queued_records; /* TCP: flow records in queue */
+	bool warned_down;	 /* one warning per outage, not per attempt */
 	struct collector_stats stats;
-	/* UDP: datagrams of the current burst, sent UDP_BATCH at a time */
+	/*
+	 * UDP: the datagrams waiting, upend[uhead..n_upend), contiguous in
+	 * ubuf from upend[uhead].off on. Unpaced: at most UDP_BATCH, all sent
+	 * when the batch is full and by collector_flush(). Paced: up to
+	 * pace_limit records, sent as the token bucket allows.
+	 */
 	uint8_t *ubuf;
 	size_t ubuf_used, ubuf_cap;
-	struct udp_pending upend[UDP_BATCH];
-	int n_upend;
-	bool no_gso;	  /* the kernel refused UDP_SEGMENT for this socket: one by one */
-	bool send_failed; /* a datagram was not sent since collector_take_send_failed() */
+	struct udp_pending *upend;
+	int uhead, n_upend, upend_cap;
+	uint64_t pace_queued; /* cost (pace_cost()) of the datagrams waiting */
+	/* pacing: a token bucket of records, in records x 1e9 (ns resolution) */
+	uint32_t rate, burst; /* records/s (0: unpaced), records */
+	int64_t tokens;
+	uint64_t tokens_ns; /* CLOCK_MONOTONIC ns of the last refill */
+	uint64_t pace_limit;
+	uint64_t blocked_ns; /* paced: the socket buffer was full; not before this again */
+	bool warned_full;    /* paced queue overflowed: one warning until it is empty again */
+	bool no_gso;	     /* the kernel refused UDP_SEGMENT for this socket: one by one */
+	bool send_failed;    /* a datagram was not sent since collector_take_send_failed() */
 };
+
+#define NS_PER_S 1000000000LL
+
+static bool paced(const struct collector *c)
+{
+	return !c->tcp && c->rate;
+}
+
+/* What a datagram takes from the bucket: its records, templates and options 1. */
+static uint64_t pace_cost(const struct collector_load *load)
+{
+	return load->records ? load->records : 1;
+}
 
 const char *collector_url(const struct collector *c)
 {
 	return c->cc.url;
+}
+
+const struct xf_collector_config *collector_config(const struct collector *c)
+{
+	return &c->cc;
 }
 
 bool collector_is_tcp(const struct collector *c)
@@ -121,6 +158,7 @@ static void drop_queue(struct collector *c)
 		g_free(m);
 	}
 	c->queued_bytes = 0;
+	c->queued_records = 0;
 }
 
 static void close_fd(struct collector *c)
@@ -164,9 +202,19 @@ static void conn_up(struct collector *c)
 static int udp_open(struct collector *c)
 {
 	int fd = socket(c->cc.addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
 
 	if (fd < 0)
 		return -errno;
+	/*
+	 * ICMP errors (port unreachable: the collector is down) also wait in
+	 * the socket's error queue, where a send does not consume them
+	 * (udp_take_error()).
+	 */
+	if (c->cc.addr.ss_family == AF_INET6)
+		setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof(one));
+	else
+		setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one));
 	/* connected: send() needs no address and reports ICMP errors */
 	if (connect(fd, (const struct sockaddr *)&c->cc.addr, c->cc.addrlen) < 0) {
 		int err = errno;
@@ -271,6 +319,7 @@ static void tcp_flush(struct collector *c, uint64_t now_ms)
 		c->stats.messages++;
 		c->stats.records += m->load.records;
 		c->stats.bytes += m->len;
+		c->queued_records -= m->load.records;
 		g_free(g_queue_pop_head(&c->queue));
 	}
 }
@@ -280,27 +329,99 @@ static void udp_datagram_sent(struct collector *c, const struct udp_pending *u)
 	c->stats.messages++;
 	c->stats.records += u->load.records;
 	c->stats.bytes += u->len;
+	if (paced(c)) {
+		c->pace_queued -= pace_cost(&u->load);
+		c->tokens -= (int64_t)pace_cost(&u->load) * NS_PER_S;
+	}
+}
+
+/* The datagrams before upend[uhead] are gone: reuse their room. */
+static void udp_compact(struct collector *c)
+{
+	size_t off;
+
+	if (c->uhead == c->n_upend) {
+		c->uhead = c->n_upend = 0;
+		c->ubuf_used = 0;
+		c->warned_full = false; /* the next overflow is news again */
+		return;
+	}
+	if (c->uhead < c->n_upend / 2)
+		return; /* moving the rest costs more than the room it frees */
+	off = c->upend[c->uhead].off;
+	memmove(c->ubuf, c->ubuf + off, c->ubuf_used - off);
+	c->ubuf_used -= off;
+	c->n_upend -= c->uhead;
+	memmove(c->upend, c->upend + c->uhead, (size_t)c->n_upend * sizeof(*c->upend));
+	for (int i = 0; i < c->n_upend; i++)
+		c->upend[i].off -= off;
+	c->uhead = 0;
 }
 
 /*
- * Datagram i of the burst was not sent: it and the rest of the burst are
- * counted as not sent. The rest were encoded without the templates that
+ * Datagram upend[uhead] was not sent: it and every datagram waiting after
+ * it are counted as not sent. They were encoded without the templates that
  * must now go first (collector_take_send_failed()), so a collector that is
  * back could not decode them anyway.
  */
-static void udp_burst_failed(struct collector *c, int i, int err)
+static void udp_queue_failed(struct collector *c, int err)
 {
 	if (!c->warned_down) {
 		log_warnx("collector %s: send: %s", c->cc.url,
 			  err ? strerror(err) : "datagram refused");
 		c->warned_down = true;
 	}
-	for (; i < c->n_upend; i++)
+	for (int i = c->uhead; i < c->n_upend; i++)
 		count_dropped(c, &c->upend[i].load);
+	c->uhead = c->n_upend;
+	c->pace_queued = 0;
 	c->send_failed = true;
+	udp_compact(c);
 }
 
-/* One sendmmsg() entry: datagrams [first, first + count) of the burst. */
+/*
+ * The errors waiting in the socket's error queue (IP_RECVERR), all read:
+ * the errno of the first, or 0 when there was none. Reading the last one
+ * also clears the socket's pending error, so a refusal is reported once.
+ */
+static int udp_take_error(struct collector *c)
+{
+	int err = 0;
+
+	for (;;) {
+		union {
+			char buf[512];
+			struct cmsghdr align;
+		} control;
+		uint8_t byte;
+		struct iovec iov = { .iov_base = &byte, .iov_len = sizeof(byte) };
+		struct msghdr mh = { .msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = control.buf,
+				     .msg_controllen = sizeof(control.buf) };
+		struct cmsghdr *cm;
+
+		if (recvmsg(c->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+			if (errno == EINTR)
+				continue;
+			return err;
+		}
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			struct sock_extended_err ee;
+
+			if (!((cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_RECVERR) ||
+			      (cm->cmsg_level == SOL_IPV6 && cm->cmsg_type == IPV6_RECVERR)))
+				continue;
+			memcpy(&ee, CMSG_DATA(cm), sizeof(ee));
+			if (!err)
+				err = (int)ee.ee_errno;
+		}
+		if (!err)
+			err = ECONNREFUSED; /* an entry without its report: still an error */
+	}
+}
+
+/* One sendmmsg() entry: datagrams [first, first + count) of the queue. */
 struct udp_group {
 	int first;
 	int count;
@@ -311,20 +432,20 @@ struct udp_group {
 };
 
 /*
- * Group the datagrams from `from` on: a run of equal lengths, and a shorter
- * one to end it, becomes one entry with a UDP_SEGMENT of that length.
- * Returns the number of entries.
+ * Group datagrams [from, end), at most UDP_BATCH entries: a run of equal
+ * lengths, and a shorter one to end it, becomes one entry with a
+ * UDP_SEGMENT of that length. Returns the number of entries.
  */
-static int udp_group(struct collector *c, int from, struct udp_group *g, struct mmsghdr *mm,
-		     struct iovec *iov)
+static int udp_group(struct collector *c, int from, int end, struct udp_group *g,
+		     struct mmsghdr *mm, struct iovec *iov)
 {
 	int n = 0;
 
-	for (int k = from; k < c->n_upend; n++) {
+	for (int k = from; k < end && n < UDP_BATCH; n++) {
 		size_t seg = c->upend[k].len, total = seg;
 		int count = 1;
 
-		while (!c->no_gso && k + count < c->n_upend && count < GSO_MAX_SEGS) {
+		while (!c->no_gso && k + count < end && count < GSO_MAX_SEGS) {
 			size_t next = c->upend[k + count].len;
 
 			if (next > seg || total + next > GSO_MAX_BYTES)
@@ -336,7 +457,7 @@ static int udp_group(struct collector *c, int from, struct udp_group *g, struct 
 		}
 		g[n].first = k;
 		g[n].count = count;
-		iov[n].iov_base = c->ubuf + c->upend[k].off; /* the burst is contiguous */
+		iov[n].iov_base = c->ubuf + c->upend[k].off; /* the queue is contiguous */
 		iov[n].iov_len = total;
 		memset(&mm[n], 0, sizeof(mm[n]));
 		mm[n].msg_hdr.msg_iov = &iov[n];
@@ -367,78 +488,211 @@ static bool gso_refused(int err)
 }
 
 /*
- * Send the burst: groups of equal-length datagrams as one segmentation
- * offload send each (udp_group), all groups in one sendmmsg(). A full
- * socket buffer (EAGAIN) is waited for a little rather than dropped at
- * once. sendmmsg() returns the count sent and keeps the errno only when the
- * first entry fails; after a short count, a socket that is writable means
- * the next datagram was refused (e.g. ECONNREFUSED: the collector's port is
- * closed), while an offload entry is simply sent again first, to learn its
- * errno. Where the kernel refuses segmentation offload (a route without
- * checksum offload, an mtu above the route's), the datagrams go one by one
- * from then on.
+ * Send datagrams [uhead, end): groups of equal-length datagrams as one
+ * segmentation offload send each (udp_group), up to UDP_BATCH entries a
+ * sendmmsg() call.
+ *
+ * Why a datagram was not sent is read from an error, never guessed from
+ * whether the socket is writable (its buffer may drain in between).
+ * sendmmsg() returns the count sent and an errno only when its first entry
+ * fails; an error that stops it later is lost, and a refusal (the socket's
+ * pending ICMP error) is consumed by the send it stops. So after a short
+ * count the socket's error queue (IP_RECVERR) decides: an error there is a
+ * refusal, e.g. ECONNREFUSED, the collector's port is closed, and the queue
+ * is dropped (udp_queue_failed). Without one, the next call starts at the
+ * first unsent datagram and its own errno decides: EAGAIN, the socket
+ * buffer is full (wait_full: waited for a little, 3 x 20 ms, then dropped;
+ * else the rest waits for the bucket's next turn); any other error fails
+ * the queue as well. Where the kernel refuses segmentation offload
+ * (a route without checksum offload, an mtu above the route's), the
+ * datagrams go one by one from then on.
  */
-static void udp_flush(struct collector *c)
+static void udp_send(struct collector *c, int end, bool wait_full)
 {
 	struct udp_group g[UDP_BATCH];
 	struct mmsghdr mm[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
-	int i = 0, ng, waits = 0;
-	bool done = false;
+	int waits = 0;
 
-	if (!c->n_upend)
-		return;
-	ng = udp_group(c, 0, g, mm, iov);
-	while (i < ng) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-		int r = sendmmsg(c->fd, &mm[i], (unsigned int)(ng - i),
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (c->uhead < end) {
+		int ng = udp_group(c, c->uhead, end, g, mm, iov);
+		int r = sendmmsg(c->fd, mm, (unsigned int)ng, MSG_DONTWAIT | MSG_NOSIGNAL);
 		int err = r < 0 ? errno : 0;
 
 		if (r > 0) {
-			for (int k = g[i].first; k < g[i + r - 1].first + g[i + r - 1].count; k++)
+			int last = g[r - 1].first + g[r - 1].count;
+
+			for (int k = c->uhead; k < last; k++)
 				udp_datagram_sent(c, &c->upend[k]);
-			i += r;
+			c->uhead = last;
 			waits = 0;
-			if (i == ng) {
-				done = true;
-				break;
+			if (r < ng && (err = udp_take_error(c)) != 0) {
+				udp_queue_failed(c, err);
+				return;
 			}
-			/* an offload entry's errno decides (offload refused?): send it first */
-			if (g[i].count > 1)
-				continue;
-			if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT)) {
-				udp_burst_failed(c, g[i].first, 0);
-				break;
-			}
-			err = EAGAIN;
+			c->warned_down = false;
+			continue;
 		}
-		if (g[i].count > 1 && gso_refused(err)) {
+		if (err == EINTR)
+			continue;
+		if (g[0].count > 1 && gso_refused(err)) {
 			log_info("collector %s: UDP segmentation offload refused (%s): "
 				 "datagrams go one by one",
 				 c->cc.url, strerror(err));
 			c->no_gso = true;
-			ng = udp_group(c, g[i].first, g, mm, iov);
-			i = 0;
 			continue;
 		}
-		if ((err == EAGAIN || err == EWOULDBLOCK || err == EINTR) && waits++ < 3) {
-			poll(&pfd, 1, 20);
-			continue;
+		if (err == EAGAIN || err == EWOULDBLOCK) {
+			struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+
+			if (!wait_full) {
+				/* not at once again: a full buffer takes a while to drain */
+				c->blocked_ns = clock_mono_ns() + UDP_BLOCKED_NS;
+				break;
+			}
+			if (waits++ < 3) {
+				poll(&pfd, 1, 20);
+				continue;
+			}
 		}
-		udp_burst_failed(c, g[i].first, err);
-		break;
+		udp_take_error(c); /* what the refusal left queued: reported now */
+		udp_queue_failed(c, err);
+		return;
 	}
-	if (done)
-		c->warned_down = false;
-	c->n_upend = 0;
-	c->ubuf_used = 0;
+	udp_compact(c);
+}
+
+static void pace_refill(struct collector *c, uint64_t now_ns)
+{
+	int64_t full = (int64_t)c->burst * NS_PER_S;
+	uint64_t dt = now_ns - c->tokens_ns;
+	/* an empty bucket, even one in debt by a datagram, is full after this */
+	uint64_t fill_ns = (uint64_t)full / c->rate + NS_PER_S;
+
+	if (dt > fill_ns) /* keeps the product in range: at most 1.1e17 */
+		dt = fill_ns;
+	c->tokens += (int64_t)dt * c->rate;
+	if (c->tokens > full)
+		c->tokens = full;
+	c->tokens_ns = now_ns;
+}
+
+/*
+ * Paced: the datagrams the bucket has tokens for. A datagram goes when the
+ * tokens cover its cost, or, for one that costs more than the whole burst,
+ * when the bucket is full; the tokens may then go below zero, so the rate
+ * holds either way.
+ */
+static void udp_pace(struct collector *c)
+{
+	int64_t t, full = (int64_t)c->burst * NS_PER_S;
+	int end = c->uhead;
+
+	pace_refill(c, clock_mono_ns());
+	for (t = c->tokens; end < c->n_upend; end++) {
+		int64_t cost = (int64_t)pace_cost(&c->upend[end].load) * NS_PER_S;
+
+		if (t < (cost < full ? cost : full))
+			break;
+		t -= cost;
+	}
+	if (end > c->uhead)
+		udp_send(c, end, false);
 }
 
 void collector_flush(struct collector *c)
 {
-	if (!c->tcp)
-		udp_flush(c);
+	if (c->tcp || c->fd < 0)
+		return;
+	if (paced(c))
+		udp_pace(c);
+	else
+		udp_send(c, c->n_upend, true);
+}
+
+/* The bucket goes into debt: the rate holds again from the next datagram on. */
+void collector_flush_all(struct collector *c)
+{
+	if (!c->tcp && c->fd >= 0)
+		udp_send(c, c->n_upend, true);
+}
+
+uint64_t collector_next_send_ns(const struct collector *c)
+{
+	uint64_t want, head, full, at;
+	int64_t need;
+
+	if (!paced(c) || c->uhead == c->n_upend || c->fd < 0)
+		return 0;
+	/* half a burst at a time, not a wakeup per datagram */
+	full = (uint64_t)c->burst;
+	want = c->pace_queued < full / 2 ? c->pace_queued : full / 2;
+	head = pace_cost(&c->upend[c->uhead].load);
+	if (want < head)
+		want = head < full ? head : full;
+	/* tokens come at rate per second: rate tokens (x 1e9) per ns */
+	need = (int64_t)want * NS_PER_S - c->tokens;
+	at = c->tokens_ns;
+	if (need > 0)
+		at += ((uint64_t)need + c->rate - 1) / c->rate;
+	return at > c->blocked_ns ? at : c->blocked_ns;
+}
+
+uint64_t collector_room(const struct collector *c)
+{
+	if (!paced(c))
+		return UINT64_MAX;
+	return c->pace_queued < c->pace_limit ? c->pace_limit - c->pace_queued : 0;
+}
+
+uint64_t collector_waiting(const struct collector *c)
+{
+	uint64_t n = 0;
+
+	if (c->tcp)
+		return c->queued_records;
+	for (int i = c->uhead; i < c->n_upend; i++)
+		n += c->upend[i].load.records;
+	return n;
+}
+
+void collector_discard(struct collector *c)
+{
+	if (c->tcp) {
+		drop_queue(c);
+		return;
+	}
+	for (int i = c->uhead; i < c->n_upend; i++)
+		count_dropped(c, &c->upend[i].load);
+	c->uhead = c->n_upend;
+	c->pace_queued = 0;
+	udp_compact(c);
+}
+
+/* The paced queue's bound: 100 ms at the rate, and at least four bursts. */
+static uint64_t pace_limit(uint32_t rate, uint32_t burst)
+{
+	uint64_t limit = rate / 10;
+
+	return limit > 4ULL * burst ? limit : 4ULL * burst;
+}
+
+void collector_set_pacing(struct collector *c, uint32_t rate, uint32_t burst)
+{
+	if (c->tcp)
+		return;
+	if (paced(c) && !rate)
+		collector_flush_all(c); /* unpaced from now on: nothing may wait */
+	c->rate = rate;
+	c->burst = burst ? burst : 1;
+	c->cc.rate = rate;
+	c->cc.burst = burst;
+	c->pace_limit = pace_limit(rate, c->burst);
+	if (c->tokens > (int64_t)c->burst * NS_PER_S)
+		c->tokens = (int64_t)c->burst * NS_PER_S;
+	c->pace_queued = 0;
+	for (int i = c->uhead; rate && i < c->n_upend; i++)
+		c->pace_queued += pace_cost(&c->upend[i].load);
 }
 
 bool collector_take_send_failed(struct collector *c)
@@ -447,6 +701,59 @@ bool collector_take_send_failed(struct collector *c)
 
 	c->send_failed = false;
 	return failed;
+}
+
+static void udp_enqueue(struct collector *c, const uint8_t *msg, size_t len,
+			const struct collector_load *load)
+{
+	struct udp_pending *u;
+
+	if (c->ubuf_used + len > c->ubuf_cap) {
+		c->ubuf_cap = (c->ubuf_used + len) * 2;
+		c->ubuf = g_realloc(c->ubuf, c->ubuf_cap);
+	}
+	if (c->n_upend == c->upend_cap) {
+		c->upend_cap = c->upend_cap ? c->upend_cap * 2 : UDP_BATCH;
+		c->upend = g_renew(struct udp_pending, c->upend, c->upend_cap);
+	}
+	u = &c->upend[c->n_upend++];
+	u->off = c->ubuf_used;
+	u->len = len;
+	u->load = *load;
+	memcpy(c->ubuf + c->ubuf_used, msg, len);
+	c->ubuf_used += len;
+}
+
+static void udp_send_msg(struct collector *c, const uint8_t *msg, size_t len,
+			 const struct collector_load *load)
+{
+	if (c->fd < 0) {
+		count_dropped(c, load);
+		c->send_failed = true;
+		return;
+	}
+	if (!paced(c)) {
+		udp_enqueue(c, msg, len, load);
+		if (c->n_upend - c->uhead >= UDP_BATCH)
+			udp_send(c, c->n_upend, true);
+		return;
+	}
+	/*
+	 * The caller keeps to collector_room(); what comes beyond it (flows
+	 * evicted from a full cache, a reload) finds the queue full and is
+	 * counted as not sent rather than sent faster than the collector takes.
+	 */
+	if (c->pace_queued + pace_cost(load) > c->pace_limit && c->pace_queued) {
+		if (!c->warned_full)
+			log_warnx("collector %s: paced queue full (%" PRIu64 " records at %u "
+				  "records/s): records not sent",
+				  c->cc.url, c->pace_queued, c->rate);
+		c->warned_full = true;
+		count_dropped(c, load);
+		return;
+	}
+	udp_enqueue(c, msg, len, load);
+	c->pace_queued += pace_cost(load);
 }
 
 void collector_send(struct collector *c, const uint8_t *msg, size_t len,
@@ -458,25 +765,7 @@ void collector_send(struct collector *c, const uint8_t *msg, size_t len,
 	if (!load)
 		load = &none;
 	if (!c->tcp) {
-		struct udp_pending *u;
-
-		if (c->fd < 0) {
-			count_dropped(c, load);
-			c->send_failed = true;
-			return;
-		}
-		if (c->ubuf_used + len > c->ubuf_cap) {
-			c->ubuf_cap = (c->ubuf_used + len) * 2;
-			c->ubuf = g_realloc(c->ubuf, c->ubuf_cap);
-		}
-		u = &c->upend[c->n_upend++];
-		u->off = c->ubuf_used;
-		u->len = len;
-		u->load = *load;
-		memcpy(c->ubuf + c->ubuf_used, msg, len);
-		c->ubuf_used += len;
-		if (c->n_upend == UDP_BATCH)
-			udp_flush(c);
+		udp_send_msg(c, msg, len, load);
 		return;
 	}
 	if (c->state != CONN_UP || c->queued_bytes + len > c->queue_limit) {
@@ -490,6 +779,7 @@ void collector_send(struct collector *c, const uint8_t *msg, size_t len,
 	memcpy(m->data, msg, len);
 	g_queue_push_tail(&c->queue, m);
 	c->queued_bytes += len;
+	c->queued_records += load->records;
 	tcp_flush(c, now_ms);
 }
 
@@ -531,7 +821,7 @@ size_t collector_drain(struct collector *c, int timeout_ms)
 {
 	uint64_t waited = 0;
 
-	collector_flush(c);
+	collector_flush_all(c);
 	while (c->tcp && c->state == CONN_UP && c->queued_bytes && (int)waited < timeout_ms) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 
@@ -554,6 +844,9 @@ struct collector *collector_new(const struct xf_collector_config *cc, size_t que
 	c->backoff_ms = COLLECTOR_BACKOFF_MIN_MS;
 	c->queue_limit = queue_limit;
 	g_queue_init(&c->queue);
+	c->tokens_ns = clock_mono_ns();
+	collector_set_pacing(c, cc->rate, cc->burst);
+	c->tokens = (int64_t)c->burst * NS_PER_S; /* a full bucket to start with */
 	if (!c->tcp)
 		collector_poll(c, 0);
 	return c;
@@ -564,9 +857,11 @@ void collector_free(struct collector *c)
 	if (!c)
 		return;
 	if (c->fd >= 0)
-		collector_flush(c);
+		collector_flush_all(c);
 	drop_queue(c);
+	collector_discard(c);
 	close_fd(c);
 	g_free(c->ubuf);
+	g_free(c->upend);
 	g_free(c);
 }

@@ -10,6 +10,16 @@
  * messages (and the rest of a partly written one) are dropped and counted:
  * a new connection must start with templates, which the caller sends when
  * collector_poll() reports COLLECTOR_EV_CONNECTED.
+ *
+ * UDP pacing (xf_collector_config rate and burst; rate 0: unpaced): a
+ * token bucket of records. A collector's socket buffer at the kernel's
+ * default holds about 92 datagrams (bench/README.md): datagrams sent
+ * faster than it reads are lost there, where only its sequence numbers
+ * show it. Paced datagrams wait in a bounded queue (100 ms at the rate,
+ * at least four bursts) and leave as tokens come, never more than a burst
+ * at once (segmentation offload runs included); the caller asks
+ * collector_room() before it hands over more, and wakes at
+ * collector_next_send_ns() to call collector_flush().
  */
 #ifndef XF_COLLECTOR_H
 #define XF_COLLECTOR_H
@@ -50,6 +60,8 @@ void collector_free(struct collector *c);
 
 /* The URL as configured, for log messages. */
 const char *collector_url(const struct collector *c);
+/* The settings it runs with (owned by c). */
+const struct xf_collector_config *collector_config(const struct collector *c);
 bool collector_is_tcp(const struct collector *c);
 
 /* UDP: a socket is open. TCP: the connection is established. */
@@ -64,23 +76,53 @@ struct collector_load {
 
 /*
  * Send one whole message carrying load (may be NULL: nothing countable).
- * UDP: one datagram, handed to the kernel with the rest of its burst, up
- * to 16 at a time (sendmmsg), at the latest by collector_flush(). TCP:
- * written now, or queued while the socket is busy; dropped when the
+ * UDP unpaced: one datagram, handed to the kernel with the rest of its
+ * burst, up to 64 at a time (sendmmsg), at the latest by
+ * collector_flush(). UDP paced: queued; dropped when the queue is full.
+ * TCP: written now, or queued while the socket is busy; dropped when the
  * connection is not up or the queue is full. Drops are counted in
  * records_dropped.
  */
 void collector_send(struct collector *c, const uint8_t *msg, size_t len,
 		    const struct collector_load *load, uint64_t now_ms);
 
-/* UDP: send the datagrams collector_send() holds. TCP: nothing. */
+/*
+ * UDP unpaced: send the datagrams collector_send() holds. UDP paced: send
+ * those the token bucket allows now; the rest wait. TCP: nothing.
+ */
 void collector_flush(struct collector *c);
+
+/* UDP: send every waiting datagram now, paced or not (shutdown, reload). */
+void collector_flush_all(struct collector *c);
+
+/*
+ * UDP paced: CLOCK_MONOTONIC ns at which collector_flush() can send about
+ * half a burst (or all that waits, if less); may be in the past. 0 when
+ * nothing waits or the collector is not paced.
+ */
+uint64_t collector_next_send_ns(const struct collector *c);
+
+/*
+ * UDP paced: records (counted as pacing counts them) the queue takes
+ * before it is full. UINT64_MAX when not paced (TCP, rate 0).
+ */
+uint64_t collector_room(const struct collector *c);
+
+/* Flow records waiting: in the UDP queue, or in the TCP send queue. */
+uint64_t collector_waiting(const struct collector *c);
+
+/* Count every waiting message as not sent and drop it (a removed collector). */
+void collector_discard(struct collector *c);
+
+/* Change the pacing of a running collector (reload); TCP: nothing. */
+void collector_set_pacing(struct collector *c, uint32_t rate, uint32_t burst);
 
 /*
  * UDP: whether a datagram could not be sent (socket missing, refused, or
- * its socket buffer stayed full) since the last call; clears it. After
- * that, templates must go first again: a collector that restarted has
- * none. A datagram that fails takes the rest of its burst with it.
+ * its socket buffer stayed full while unpaced) since the last call;
+ * clears it. After that, templates must go first again: a collector that
+ * restarted has none. A datagram that fails takes every datagram waiting
+ * after it with it.
  */
 bool collector_take_send_failed(struct collector *c);
 
@@ -98,8 +140,9 @@ bool collector_check(struct collector *c, uint64_t now_ms);
 int collector_poll(struct collector *c, uint64_t now_ms);
 
 /*
- * Wait up to timeout_ms for the TCP send queue to empty (used at shutdown).
- * Returns the number of bytes still queued.
+ * Send what UDP holds at once, and wait up to timeout_ms for the TCP send
+ * queue to empty (used at shutdown). Returns the number of bytes still
+ * queued.
  */
 size_t collector_drain(struct collector *c, int timeout_ms);
 

@@ -124,6 +124,8 @@ static const struct key_desc key_table[] = {
 #define DEFAULT_MTU 1500
 #define MIN_MTU 576
 #define MAX_MTU 65535
+#define MAX_RATE 100000000
+#define MAX_BURST 10000000
 
 /* State of one load: where messages go and which name stands for the file. */
 struct loader {
@@ -332,7 +334,8 @@ static int resolve(struct xf_collector_config *c, char *why, size_t why_len)
  * ("file:line: 'collectors[0].url'" or "--collector").
  */
 static int add_collector(struct xf_config *cfg, const char *url, const char *protocol,
-			 long long mtu, const char *prefix, char *err, size_t err_len)
+			 long long mtu, long long rate, long long burst, const char *prefix,
+			 char *err, size_t err_len)
 {
 	struct xf_collector_config c = { 0 };
 	char why[512];
@@ -348,6 +351,8 @@ static int add_collector(struct xf_config *cfg, const char *url, const char *pro
 	if (protocol && strcmp(protocol, "netflow9") == 0)
 		c.protocol = XF_PROTO_NETFLOW9;
 	c.mtu = (uint16_t)mtu;
+	c.rate = (uint32_t)rate;
+	c.burst = (uint32_t)burst;
 	rc = resolve(&c, why, sizeof(why));
 	if (rc)
 		return errbuf_set(err, err_len, rc, "%s: %s", prefix, why);
@@ -358,7 +363,8 @@ static int add_collector(struct xf_config *cfg, const char *url, const char *pro
 int config_add_collector(struct xf_config *cfg, const char *url, const char *where_, char *err_buf,
 			 size_t err_len)
 {
-	return add_collector(cfg, url, "ipfix", DEFAULT_MTU, where_, err_buf, err_len);
+	return add_collector(cfg, url, "ipfix", DEFAULT_MTU, XF_DEFAULT_RATE, XF_DEFAULT_BURST,
+			     where_, err_buf, err_len);
 }
 
 /* ---- interfaces ---- */
@@ -636,7 +642,7 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 {
 	const config_setting_t *url = NULL;
 	const char *protocol = "ipfix";
-	long long mtu = DEFAULT_MTU;
+	long long mtu = DEFAULT_MTU, rate = XF_DEFAULT_RATE, burst = XF_DEFAULT_BURST;
 	char key[64], prefix[4400], w[4200];
 	int rc;
 
@@ -669,6 +675,14 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 			rc = get_int(ld, s, sub, MIN_MTU, MAX_MTU, &mtu);
 			if (rc)
 				return rc;
+		} else if (strcmp(name, "rate") == 0) {
+			rc = get_int(ld, s, sub, 0, MAX_RATE, &rate);
+			if (rc)
+				return rc;
+		} else if (strcmp(name, "burst") == 0) {
+			rc = get_int(ld, s, sub, 1, MAX_BURST, &burst);
+			if (rc)
+				return rc;
 		} else {
 			snprintf(sub, sizeof(sub), "%s.", key);
 			return unknown_key(ld, s, sub);
@@ -678,8 +692,8 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 		return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s.url' is missing",
 				  where(ld, grp, w, sizeof(w)), key);
 	snprintf(prefix, sizeof(prefix), "%s: '%s.url'", where(ld, url, w, sizeof(w)), key);
-	return add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, prefix,
-			     ld->err, ld->err_len);
+	return add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, rate, burst,
+			     prefix, ld->err, ld->err_len);
 }
 
 static int parse_collectors(struct loader *ld, const config_setting_t *list)
@@ -954,8 +968,8 @@ void config_print(const struct xf_config *cfg, FILE *out)
 
 		fputs("\t{ url = ", out);
 		print_string(out, c->url);
-		fprintf(out, "; protocol = \"%s\"; mtu = %u; }%s # ",
-			config_protocol_name(c->protocol), c->mtu,
+		fprintf(out, "; protocol = \"%s\"; mtu = %u; rate = %u; burst = %u; }%s # ",
+			config_protocol_name(c->protocol), c->mtu, c->rate, c->burst,
 			i + 1 < cfg->n_collectors ? "," : "");
 		print_addr(out, c);
 		fputc('\n', out);

@@ -16,6 +16,9 @@
 #define XF_CONFIG_DEFAULT_PATH "/etc/xlatflow/xlatflowd.conf"
 #define XF_MAX_COLLECTORS 16
 #define XF_MAX_PATTERNS 64
+/* UDP pacing defaults: bench/README.md, "Collector socket buffers" */
+#define XF_DEFAULT_RATE 200000
+#define XF_DEFAULT_BURST 400
 
 enum xf_transport { XF_TRANSPORT_UDP = 0, XF_TRANSPORT_TCP };
 enum xf_export_protocol { XF_PROTO_IPFIX = 0, XF_PROTO_NETFLOW9 };
@@ -36,6 +39,13 @@ struct xf_collector_config {
 	struct sockaddr_storage addr; /* resolved at validation time */
 	socklen_t addrlen;
 	uint16_t mtu; /* UDP: largest IPFIX message incl. IP/UDP headers */
+	/*
+	 * UDP pacing (TCP has flow control and ignores both): at most rate
+	 * records a second, at most burst records at once (a datagram counts
+	 * its records, or 1 when it carries none); rate 0: unpaced.
+	 */
+	uint32_t rate;
+	uint32_t burst;
 };
 
 struct xf_config {

@@ -6,14 +6,17 @@
  *
  * UDP: templates and options records go first and again every
  * template_refresh seconds and every template_refresh_messages data
- * messages.
+ * messages. The transport paces them (collector.h); exporter_room() tells
+ * the flow cache how many records the paced queues take now.
  * TCP: templates and options records go first on every new connection;
  * the options records again every template_refresh seconds. While the connection is
  * down, records wait in a bounded backlog (not encoded, so sequence numbers
  * stay in order) and are encoded after the templates once it is back.
  * Every record that cannot be sent is counted in records_dropped.
+ * A reload changes the targets in place (exporter_reconfigure()).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -177,9 +180,15 @@ struct export_target {
 };
 
 struct exporter {
-	struct export_target targets[XF_MAX_COLLECTORS];
+	/* allocated one by one: each encoder keeps its target as its context */
+	struct export_target *targets[XF_MAX_COLLECTORS];
 	int n_targets;
-	uint64_t system_init_ms; /* wall clock */
+	/* what the encoders were made with (exporter_reconfigure() compares) */
+	uint32_t observation_domain_id;
+	uint32_t enterprise_number;
+	bool zone_as_vrf;
+	struct exporter_stats retired; /* totals of collectors a reload removed */
+	uint64_t system_init_ms;       /* wall clock */
 	uint32_t sampling;
 	struct ipfix_metering metering; /* as last set by the daemon */
 	GArray *interfaces;		/* of struct ipfix_interface, by ifindex */
@@ -361,7 +370,7 @@ static void target_poll(struct export_target *t, uint64_t now_ms)
 void exporter_add(struct exporter *exp, const struct flow_record *rec)
 {
 	for (int i = 0; i < exp->n_targets; i++) {
-		struct export_target *t = &exp->targets[i];
+		struct export_target *t = exp->targets[i];
 
 		if (!t->tcp) {
 			target_encode(t, rec);
@@ -387,7 +396,7 @@ void exporter_add(struct exporter *exp, const struct flow_record *rec)
 void exporter_flush(struct exporter *exp)
 {
 	for (int i = 0; i < exp->n_targets; i++) {
-		struct export_target *t = &exp->targets[i];
+		struct export_target *t = exp->targets[i];
 
 		if (t->tcp && !t->encoder_live)
 			continue;
@@ -400,7 +409,7 @@ void exporter_flush(struct exporter *exp)
 void exporter_tick(struct exporter *exp, uint64_t now_ms)
 {
 	for (int i = 0; i < exp->n_targets; i++) {
-		struct export_target *t = &exp->targets[i];
+		struct export_target *t = exp->targets[i];
 
 		target_poll(t, now_ms);
 		if (t->tcp) {
@@ -424,9 +433,9 @@ void exporter_tick(struct exporter *exp, uint64_t now_ms)
 
 void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out)
 {
-	memset(out, 0, sizeof(*out));
+	*out = exp->retired;
 	for (int i = 0; i < exp->n_targets; i++) {
-		const struct export_target *t = &exp->targets[i];
+		const struct export_target *t = exp->targets[i];
 		struct collector_stats cs;
 
 		collector_get_stats(t->coll, &cs);
@@ -436,6 +445,80 @@ void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out)
 		out->packets_dropped += cs.packets_dropped + t->backlog_dropped_packets;
 		out->octets_dropped += cs.octets_dropped + t->backlog_dropped_octets;
 		out->bytes += cs.bytes;
+	}
+}
+
+/* The open message counts against the queue it will go to. */
+static uint64_t target_room(const struct export_target *t)
+{
+	uint64_t room = collector_room(t->coll);
+	uint32_t open = t->ops->pending(t->enc);
+
+	if (room == UINT64_MAX)
+		return room;
+	return room > open ? room - open : 0;
+}
+
+uint64_t exporter_room(const struct exporter *exp)
+{
+	uint64_t room = UINT64_MAX;
+
+	for (int i = 0; i < exp->n_targets; i++) {
+		uint64_t r = target_room(exp->targets[i]);
+
+		if (r < room)
+			room = r;
+	}
+	return room;
+}
+
+uint64_t exporter_next_send_ns(const struct exporter *exp)
+{
+	uint64_t next = 0;
+
+	for (int i = 0; i < exp->n_targets; i++) {
+		uint64_t at = collector_next_send_ns(exp->targets[i]->coll);
+
+		if (at && (!next || at < next))
+			next = at;
+	}
+	return next;
+}
+
+void exporter_pace(struct exporter *exp)
+{
+	for (int i = 0; i < exp->n_targets; i++) {
+		struct export_target *t = exp->targets[i];
+
+		if (t->tcp)
+			continue;
+		collector_flush(t->coll);
+		target_check_sent(t);
+	}
+}
+
+uint64_t exporter_waiting(const struct exporter *exp)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < exp->n_targets; i++) {
+		const struct export_target *t = exp->targets[i];
+
+		/* a TCP queue only empties while its connection is up */
+		if (!t->tcp || collector_is_up(t->coll))
+			n += collector_waiting(t->coll);
+	}
+	return n;
+}
+
+void exporter_flush_all(struct exporter *exp)
+{
+	exporter_flush(exp);
+	for (int i = 0; i < exp->n_targets; i++) {
+		struct export_target *t = exp->targets[i];
+
+		collector_flush_all(t->coll);
+		target_check_sent(t);
 	}
 }
 
@@ -449,75 +532,197 @@ static uint16_t message_len(const struct xf_collector_config *cc)
 	return mtu > headers ? mtu - headers : 0;
 }
 
+/* A new target for cc: encoder and transport (TCP connects in the background). */
+static struct export_target *target_new(struct exporter *exp, const struct xf_config *cfg,
+					const struct xf_collector_config *cc, char *err,
+					size_t err_len)
+{
+	struct export_target *t;
+	struct ipfix_params params = {
+		.observation_domain_id = cfg->observation_domain_id,
+		.enterprise_number = cfg->enterprise_number,
+		.zone_as_vrf = cfg->zone_as_vrf,
+		.max_message_len = message_len(cc),
+	};
+	uint64_t now_ms = mono_ms();
+	char why[256] = "";
+
+	/* a v9 header has no length: over TCP a receiver cannot find messages */
+	if (cc->protocol == XF_PROTO_NETFLOW9 && cc->transport == XF_TRANSPORT_TCP) {
+		snprintf(err, err_len, "collector %s: NetFlow v9 is UDP only", cc->url);
+		return NULL;
+	}
+	t = g_new0(struct export_target, 1);
+	t->exp = exp;
+	t->ops = cc->protocol == XF_PROTO_NETFLOW9 ? &netflow9_ops : &ipfix_ops;
+	t->enc = t->ops->new (&params, exp->system_init_ms, target_emit, t, why, sizeof(why));
+	if (!t->enc) {
+		snprintf(err, err_len, "collector %s: %s", cc->url, why);
+		g_free(t);
+		return NULL;
+	}
+	t->tcp = cc->transport == XF_TRANSPORT_TCP;
+	t->coll = collector_new(cc, EXPORT_TCP_QUEUE_BYTES);
+	t->templates_due = !t->tcp; /* UDP: before the first record */
+	t->templates_ms = now_ms;
+	t->options_ms = now_ms;
+	g_queue_init(&t->backlog);
+	return t;
+}
+
+/* Free a target; what it still holds is simply dropped (see target_retire). */
+static void target_free(struct export_target *t)
+{
+	if (!t)
+		return;
+	g_queue_clear_full(&t->backlog, g_free);
+	t->ops->free(t->enc);
+	collector_free(t->coll);
+	g_free(t);
+}
+
+/*
+ * A reload removed this collector. Nothing here waits: the open message
+ * goes to the transport, which sends what it can at once (UDP: what the
+ * pacing allows; TCP: what the socket takes); every record still waiting,
+ * and a TCP backlog, is counted as not sent and logged. The target's
+ * totals stay in the exporter's.
+ */
+static void target_retire(struct exporter *exp, struct export_target *t)
+{
+	struct exporter_stats st;
+	struct collector_stats cs;
+	uint64_t waiting;
+	guint backlog = g_queue_get_length(&t->backlog);
+	struct flow_record *rec;
+
+	if (!t->tcp || t->encoder_live)
+		target_flush(t);
+	waiting = collector_waiting(t->coll);
+	collector_discard(t->coll);
+	while ((rec = g_queue_pop_head(&t->backlog))) {
+		count_unsent(t, rec);
+		g_free(rec);
+	}
+	if (waiting || backlog)
+		log_warnx("collector %s removed by the reload: %" PRIu64 " records not sent "
+			  "(%" PRIu64 " queued, %u waiting for the connection)",
+			  collector_url(t->coll), waiting + backlog, waiting, backlog);
+	collector_get_stats(t->coll, &cs);
+	st = exp->retired;
+	st.messages += cs.messages;
+	st.records += cs.records;
+	st.records_dropped += cs.records_dropped + t->backlog_dropped;
+	st.packets_dropped += cs.packets_dropped + t->backlog_dropped_packets;
+	st.octets_dropped += cs.octets_dropped + t->backlog_dropped_octets;
+	st.bytes += cs.bytes;
+	exp->retired = st;
+	target_free(t);
+}
+
+/* A running target can go on for cc: the same collector, the same encoding. */
+static bool target_keeps(const struct exporter *exp, const struct export_target *t,
+			 const struct xf_config *cfg, const struct xf_collector_config *cc)
+{
+	const struct xf_collector_config *old = collector_config(t->coll);
+
+	return exp->observation_domain_id == cfg->observation_domain_id &&
+	       exp->enterprise_number == cfg->enterprise_number &&
+	       exp->zone_as_vrf == cfg->zone_as_vrf && strcmp(old->url, cc->url) == 0 &&
+	       old->transport == cc->transport && old->protocol == cc->protocol &&
+	       old->mtu == cc->mtu && old->addrlen == cc->addrlen &&
+	       memcmp(&old->addr, &cc->addr, cc->addrlen) == 0;
+}
+
+int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char *err,
+			 size_t err_len)
+{
+	struct export_target *next[XF_MAX_COLLECTORS] = { 0 };
+	bool kept[XF_MAX_COLLECTORS] = { false }, made[XF_MAX_COLLECTORS] = { false };
+	uint64_t now_ms = mono_ms();
+
+	/* Everything that can fail comes first, so a failure changes nothing. */
+	for (int i = 0; i < cfg->n_collectors; i++) {
+		const struct xf_collector_config *cc = &cfg->collectors[i];
+
+		for (int j = 0; j < exp->n_targets && !next[i]; j++) {
+			if (!kept[j] && target_keeps(exp, exp->targets[j], cfg, cc)) {
+				next[i] = exp->targets[j];
+				kept[j] = true;
+			}
+		}
+		if (next[i])
+			continue;
+		next[i] = target_new(exp, cfg, cc, err, err_len);
+		if (!next[i])
+			goto fail;
+		made[i] = true;
+	}
+
+	for (int j = 0; j < exp->n_targets; j++)
+		if (!kept[j])
+			target_retire(exp, exp->targets[j]);
+	for (int i = 0; i < cfg->n_collectors; i++) {
+		struct export_target *t = next[i];
+
+		collector_set_pacing(t->coll, cfg->collectors[i].rate, cfg->collectors[i].burst);
+		t->refresh_s = cfg->template_refresh;
+		t->refresh_messages = cfg->template_refresh_messages;
+		/* sampling or the interface table may differ: tell the collector */
+		if (!made[i])
+			t->options_due = true;
+		exp->targets[i] = t;
+	}
+	exp->n_targets = cfg->n_collectors;
+	exp->observation_domain_id = cfg->observation_domain_id;
+	exp->enterprise_number = cfg->enterprise_number;
+	exp->zone_as_vrf = cfg->zone_as_vrf;
+	exp->sampling = cfg->sampling ? cfg->sampling : 1;
+	/* TCP: start connecting now, in the background */
+	for (int i = 0; i < exp->n_targets; i++)
+		if (made[i] && exp->targets[i]->tcp)
+			target_poll(exp->targets[i], now_ms);
+	return 0;
+
+fail:
+	for (int i = 0; i < cfg->n_collectors; i++)
+		if (made[i])
+			target_free(next[i]);
+	return -EINVAL;
+}
+
 struct exporter *exporter_new(const struct xf_config *cfg, char *err, size_t err_len)
 {
 	struct exporter *exp = g_new0(struct exporter, 1);
-	uint64_t now_ms = mono_ms();
 
 	exp->system_init_ms = wall_ms();
-	exp->sampling = cfg->sampling ? cfg->sampling : 1;
 	exp->interfaces = g_array_new(FALSE, TRUE, sizeof(struct ipfix_interface));
-
-	for (int i = 0; i < cfg->n_collectors; i++) {
-		const struct xf_collector_config *cc = &cfg->collectors[i];
-		struct export_target *t = &exp->targets[i];
-		struct ipfix_params params = {
-			.observation_domain_id = cfg->observation_domain_id,
-			.enterprise_number = cfg->enterprise_number,
-			.zone_as_vrf = cfg->zone_as_vrf,
-			.max_message_len = message_len(cc),
-		};
-		char why[256] = "";
-
-		t->exp = exp;
-		/* a v9 header has no length: over TCP a receiver cannot find messages */
-		if (cc->protocol == XF_PROTO_NETFLOW9 && cc->transport == XF_TRANSPORT_TCP) {
-			snprintf(err, err_len, "collector %s: NetFlow v9 is UDP only", cc->url);
-			goto fail;
-		}
-		t->ops = cc->protocol == XF_PROTO_NETFLOW9 ? &netflow9_ops : &ipfix_ops;
-		t->enc = t->ops->new (&params, exp->system_init_ms, target_emit, t, why,
-				      sizeof(why));
-		if (!t->enc) {
-			snprintf(err, err_len, "collector %s: %s", cc->url, why);
-			goto fail;
-		}
-		exp->n_targets = i + 1;
-		t->tcp = cc->transport == XF_TRANSPORT_TCP;
-		t->coll = collector_new(cc, EXPORT_TCP_QUEUE_BYTES);
-		t->refresh_s = cfg->template_refresh;
-		t->refresh_messages = cfg->template_refresh_messages;
-		t->templates_due = !t->tcp; /* UDP: before the first record */
-		t->templates_ms = now_ms;
-		t->options_ms = now_ms;
-		g_queue_init(&t->backlog);
-		/* TCP: start connecting now, in the background */
-		if (t->tcp)
-			target_poll(t, now_ms);
+	if (exporter_reconfigure(exp, cfg, err, err_len) < 0) {
+		exporter_free(exp);
+		return NULL;
 	}
 	return exp;
-
-fail:
-	exporter_free(exp);
-	return NULL;
 }
 
 void exporter_free(struct exporter *exp)
 {
+	uint64_t deadline;
+
 	if (!exp)
 		return;
-	exporter_flush(exp);
+	exporter_flush_all(exp);
+	/* one wait for all TCP queues together, not one per collector */
+	deadline = mono_ms() + EXPORT_DRAIN_MS;
 	for (int i = 0; i < exp->n_targets; i++) {
-		struct export_target *t = &exp->targets[i];
-		size_t left = collector_drain(t->coll, EXPORT_DRAIN_MS);
+		struct export_target *t = exp->targets[i];
+		uint64_t now = mono_ms();
+		size_t left = collector_drain(t->coll, now < deadline ? (int)(deadline - now) : 0);
 		guint waiting = g_queue_get_length(&t->backlog);
 
 		if (left || waiting)
 			log_warnx("collector %s: %zu bytes unsent and %u records waiting at exit",
 				  collector_url(t->coll), left, waiting);
-		g_queue_clear_full(&t->backlog, g_free);
-		t->ops->free(t->enc);
-		collector_free(t->coll);
+		target_free(t);
 	}
 	g_array_free(exp->interfaces, TRUE);
 	g_free(exp);
@@ -532,7 +737,7 @@ void exporter_set_system_init_time(struct exporter *exp, uint64_t wall_ms_since_
 {
 	exp->system_init_ms = wall_ms_since_epoch;
 	for (int i = 0; i < exp->n_targets; i++) {
-		struct export_target *t = &exp->targets[i];
+		struct export_target *t = exp->targets[i];
 
 		if (t->ops->set_system_init)
 			t->ops->set_system_init(t->enc, wall_ms_since_epoch);
@@ -566,7 +771,7 @@ void exporter_set_interface(struct exporter *exp, uint32_t ifindex, const char *
 	g_array_insert_val(a, i, row);
 	/* a new name goes out with the next record, not only at the next refresh */
 	for (int k = 0; k < exp->n_targets; k++)
-		exp->targets[k].options_due = true;
+		exp->targets[k]->options_due = true;
 }
 
 void exporter_send_options(struct exporter *exp)
@@ -574,7 +779,7 @@ void exporter_send_options(struct exporter *exp)
 	uint64_t now_ms = mono_ms();
 
 	for (int i = 0; i < exp->n_targets; i++) {
-		struct export_target *t = &exp->targets[i];
+		struct export_target *t = exp->targets[i];
 
 		if (t->tcp && !t->encoder_live)
 			continue;

@@ -5,7 +5,9 @@
  * configured collector over UDP or TCP. One encoder per collector (own
  * sequence numbers and template state). Beside the flows it sends options
  * records: exporting process and metering statistics, sampling, the
- * interface table (see docs/ipfix.md).
+ * interface table (see docs/ipfix.md). UDP collectors are paced
+ * (collector.h, docs/ipfix.md "Pacing"): the caller hands over no more
+ * than exporter_room() and calls exporter_pace() at exporter_next_send_ns().
  */
 #ifndef XF_EXPORT_H
 #define XF_EXPORT_H
@@ -35,7 +37,25 @@ struct exporter_stats {
  * The exporter copies what it needs from cfg.
  */
 struct exporter *exporter_new(const struct xf_config *cfg, char *err, size_t err_len);
+/*
+ * Send what waits (TCP: up to 2 s for all connections together) and free.
+ * A paced queue is sent at once: call exporter_flush_all() in time instead.
+ */
 void exporter_free(struct exporter *exp);
+
+/*
+ * Apply a reloaded configuration in place. A collector whose settings
+ * (URL, address, protocol, mtu) and encoding (observation domain,
+ * enterprise number, zone_as_vrf) did not change keeps its connection,
+ * queue, TCP backlog, sequence numbers and counters, and sends its options
+ * records again with the next record; its rate, burst and template refresh
+ * take the new values. New collectors start; removed ones send what they
+ * can without waiting, and every record they still hold is counted as not
+ * sent (and logged); their totals stay in exporter_get_stats(). Returns 0,
+ * or -EINVAL with err filled and nothing changed.
+ */
+int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char *err,
+			 size_t err_len);
 
 /* Queue one record for every collector; full messages are sent at once. */
 void exporter_add(struct exporter *exp, const struct flow_record *rec);
@@ -51,6 +71,26 @@ void exporter_flush(struct exporter *exp);
 void exporter_tick(struct exporter *exp, uint64_t now_ms);
 
 void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out);
+
+/*
+ * Pacing (UDP collectors with a rate, collector.h): how many flow records
+ * the exporter takes now without a paced queue overflowing, the smallest
+ * room of its paced collectors (UINT64_MAX when none is paced). The flow
+ * cache keeps due flows beyond it for later (flowcache_expire()'s budget).
+ */
+uint64_t exporter_room(const struct exporter *exp);
+
+/* CLOCK_MONOTONIC ns at which exporter_pace() has datagrams to send; 0: none wait. */
+uint64_t exporter_next_send_ns(const struct exporter *exp);
+
+/* Paced collectors send what their token buckets allow now. */
+void exporter_pace(struct exporter *exp);
+
+/* Flow records sent to the transports but not yet on the wire (TCP: while up). */
+uint64_t exporter_waiting(const struct exporter *exp);
+
+/* Flush every message and send every queued datagram now, paced or not. */
+void exporter_flush_all(struct exporter *exp);
 
 /*
  * The metering process counters (kernel counters summed over CPUs, flow

@@ -252,24 +252,29 @@ static inline void lru_head_prefetch(const struct flowcache *fc, const struct li
 	}
 }
 
-/* Hand entry i's record to the callback (nothing for an empty one). */
-static void entry_report(struct flowcache *fc, struct flow_entry *e, enum flow_end_reason reason)
+/*
+ * Hand entry i's record to the callback (nothing for an empty one).
+ * Returns the records handed over: 1, or 0 for an empty entry.
+ */
+static uint32_t entry_report(struct flowcache *fc, struct flow_entry *e,
+			     enum flow_end_reason reason)
 {
 	if (e->st.packets == 0)
-		return;
+		return 0;
 	fc->cb(fc->ctx, &e->key, &e->st, reason);
 	fc->stats.exported[reason]++;
 	if (reason == FLOW_END_LACK_OF_RESOURCES)
 		fc->stats.evicted++;
+	return 1;
 }
 
-/* Export entry i with reason and remove it from every structure. */
-static void entry_expire(struct flowcache *fc, uint32_t i, enum flow_end_reason reason)
+/* Export entry i with reason and remove it from every structure. Returns entry_report's. */
+static uint32_t entry_expire(struct flowcache *fc, uint32_t i, enum flow_end_reason reason)
 {
 	struct flow_entry *e = E(fc, i);
 	uint32_t link = e->hprev & HPREV_MASK;
+	uint32_t reported = entry_report(fc, e, reason);
 
-	entry_report(fc, e, reason);
 	if (e->st.packets == 0)
 		fc->empty--;
 
@@ -288,18 +293,19 @@ static void entry_expire(struct flowcache *fc, uint32_t i, enum flow_end_reason 
 	e->hnext = fc->free_head;
 	fc->free_head = i;
 	fc->count--;
+	return reported;
 }
 
 /*
  * The active timeout of an ended flow: report the interval, keep the entry
  * (and that it ended) with empty counters, its next interval starting now.
  */
-static void entry_restart(struct flowcache *fc, uint32_t i, uint64_t now_ns)
+static uint32_t entry_restart(struct flowcache *fc, uint32_t i, uint64_t now_ns)
 {
 	struct flow_entry *e = E(fc, i);
+	uint32_t reported = entry_report(fc, e, FLOW_END_ACTIVE);
 
-	entry_report(fc, e, FLOW_END_ACTIVE);
-	if (e->st.packets > 0)
+	if (reported)
 		fc->empty++;
 	e->st.packets = 0;
 	e->st.octets = 0;
@@ -307,6 +313,19 @@ static void entry_restart(struct flowcache *fc, uint32_t i, uint64_t now_ns)
 	e->st.first_ns = now_ns; /* the next packet's time replaces it */
 	age_unlink(fc, &fc->age, i);
 	age_append(fc, &fc->age, i);
+	return reported;
+}
+
+/* When entry i's record is due for its end: idle_timeout, or fin_grace once it ended. */
+static uint64_t end_due(const struct flowcache *fc, const struct flow_entry *e)
+{
+	return e->st.last_ns + (e->hprev & F_ENDED ? fc->t.fin_grace_ns : fc->t.idle_ns);
+}
+
+/* The reason entry e ends with when its end is due. */
+static enum flow_end_reason end_reason(const struct flow_entry *e)
+{
+	return e->hprev & F_ENDED ? FLOW_END_END_OF_FLOW : FLOW_END_IDLE;
 }
 
 /* The least recently updated flow, open or ended (ties: the ended one). */
@@ -407,6 +426,16 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 		entry_expire(fc, i, FLOW_END_END_OF_FLOW);
 		i = NIL;
 	}
+	/*
+	 * Its end was due before this packet (idle, or FIN/RST and its grace):
+	 * the flow ended, and only the exporter's pace kept it here
+	 * (flowcache_expire()'s budget). Its record goes first; the packet
+	 * starts a new flow.
+	 */
+	if (i && E(fc, i)->st.packets > 0 && st->first_ns >= end_due(fc, E(fc, i))) {
+		entry_expire(fc, i, end_reason(E(fc, i)));
+		i = NIL;
+	}
 	if (i) {
 		e = E(fc, i);
 		if (e->st.packets == 0) { /* restarted by the active timeout */
@@ -431,7 +460,16 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 		uint32_t victim;
 
 		while (fc->count >= fc->max_flows && (victim = eviction_victim(fc))) {
-			entry_expire(fc, victim, FLOW_END_LACK_OF_RESOURCES);
+			/*
+			 * A flow whose end was due already ended; only the
+			 * exporter's pace kept it here: it leaves as what it is.
+			 */
+			const struct flow_entry *v = E(fc, victim);
+
+			entry_expire(fc, victim,
+				     v->st.packets > 0 && st->first_ns >= end_due(fc, v)
+					     ? end_reason(v)
+					     : FLOW_END_LACK_OF_RESOURCES);
 			moved = true;
 		}
 		if (fc->count + 1 > fc->n_buckets) {
@@ -463,50 +501,69 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 	}
 }
 
-void flowcache_expire(struct flowcache *fc, uint64_t now_ns)
+uint32_t flowcache_expire(struct flowcache *fc, uint64_t now_ns, uint32_t budget)
 {
-	struct list_head_idx *ended = &fc->lru[LIST_ENDED], *open = &fc->lru[LIST_OPEN];
-	uint32_t i, restarted = NIL;
+	uint32_t n = 0, restarted = NIL;
 
 	/*
-	 * Both lists are in update order, which follows packet time to within
-	 * one drain interval, so each scan stops at the first flow still live:
-	 * ended TCP flows fin_grace after their last packet, open ones
-	 * idle_timeout after it.
+	 * Oldest due first, at most budget records. Each list is in the order
+	 * its flows come due, to within one drain interval (the two LRU lists
+	 * by last update: ended TCP flows fin_grace after their last packet,
+	 * open ones idle_timeout after it; the age list by the start of the
+	 * interval, for the active timeout), so the next due flow is one of
+	 * the three heads and the scan stops at the first that is not due. An
+	 * ended flow at its active timeout restarts in place at the tail;
+	 * meeting it again ends the scan (only with an active timeout of 0).
 	 */
-	while ((i = ended->head) && now_ns >= E(fc, i)->st.last_ns + fc->t.fin_grace_ns) {
-		lru_head_prefetch(fc, ended);
-		entry_expire(fc, i, FLOW_END_END_OF_FLOW);
-	}
-	while ((i = open->head) && now_ns >= E(fc, i)->st.last_ns + fc->t.idle_ns) {
-		lru_head_prefetch(fc, open);
-		entry_expire(fc, i, FLOW_END_IDLE);
-	}
-	/*
-	 * Long-lived flows, oldest first: report an interval and start anew.
-	 * An ended flow restarts in place at the tail; meeting it again ends
-	 * the scan (only with an active timeout of 0).
-	 */
-	while ((i = fc->age.head) && i != restarted &&
-	       now_ns >= E(fc, i)->st.first_ns + fc->t.active_ns) {
-		if (E(fc, i)->hprev & F_ENDED) {
-			entry_restart(fc, i, now_ns);
-			if (!restarted)
-				restarted = i;
+	while (n < budget) {
+		uint32_t d = fc->lru[LIST_ENDED].head, o = fc->lru[LIST_OPEN].head;
+		uint32_t a = fc->age.head;
+		uint64_t d_due = d ? E(fc, d)->st.last_ns + fc->t.fin_grace_ns : UINT64_MAX;
+		uint64_t o_due = o ? E(fc, o)->st.last_ns + fc->t.idle_ns : UINT64_MAX;
+		uint64_t a_due = a && a != restarted ? E(fc, a)->st.first_ns + fc->t.active_ns
+						     : UINT64_MAX;
+
+		if (d_due <= o_due && d_due <= a_due) {
+			if (d_due > now_ns)
+				break;
+			lru_head_prefetch(fc, &fc->lru[LIST_ENDED]);
+			n += entry_expire(fc, d, FLOW_END_END_OF_FLOW);
+		} else if (o_due <= a_due) {
+			if (o_due > now_ns)
+				break;
+			lru_head_prefetch(fc, &fc->lru[LIST_OPEN]);
+			n += entry_expire(fc, o, FLOW_END_IDLE);
 		} else {
-			entry_expire(fc, i, FLOW_END_ACTIVE);
+			if (a_due > now_ns)
+				break;
+			if (E(fc, a)->hprev & F_ENDED) {
+				n += entry_restart(fc, a, now_ns);
+				if (!restarted)
+					restarted = a;
+			} else {
+				n += entry_expire(fc, a, FLOW_END_ACTIVE);
+			}
 		}
 	}
+	return n;
 }
 
-void flowcache_flush(struct flowcache *fc, enum flow_end_reason reason)
+uint32_t flowcache_flush(struct flowcache *fc, enum flow_end_reason reason, uint32_t budget)
 {
+	uint32_t n = 0;
+
 	for (int l = LIST_OPEN; l <= LIST_ENDED; l++) {
-		while (fc->lru[l].head) {
+		while (fc->lru[l].head && n < budget) {
 			lru_head_prefetch(fc, &fc->lru[l]);
-			entry_expire(fc, fc->lru[l].head, reason);
+			n += entry_expire(fc, fc->lru[l].head, reason);
 		}
 	}
+	return n;
+}
+
+uint32_t flowcache_count(const struct flowcache *fc)
+{
+	return fc->count;
 }
 
 void flowcache_get_stats(const struct flowcache *fc, struct flowcache_stats *out)

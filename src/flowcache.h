@@ -73,11 +73,26 @@ void flowcache_prefetch(struct flowcache *fc, const struct xf_flow_key *key);
 void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 		      const struct xf_flow_stats *stats);
 
-/* Export the flows whose idle, active or end-of-flow time has come. */
-void flowcache_expire(struct flowcache *fc, uint64_t now_ns);
+/*
+ * Export the flows whose idle, active or end-of-flow time has come, oldest
+ * due first, at most budget records (the exporter's room: a paced
+ * collector takes only so many at a time; UINT32_MAX: all). Flows beyond
+ * the budget stay cached, with the end time of their last packet, until a
+ * later call; a packet for such a flow after idle_timeout starts a new
+ * flow, after the old one's record. Returns the records exported. The LRU
+ * eviction of a full cache (flowcache_update()) has no budget.
+ */
+uint32_t flowcache_expire(struct flowcache *fc, uint64_t now_ns, uint32_t budget);
 
-/* Export every cached flow with the given reason (FLOW_END_FORCED). */
-void flowcache_flush(struct flowcache *fc, enum flow_end_reason reason);
+/*
+ * Export cached flows with the given reason (FLOW_END_FORCED), least
+ * recently updated first, at most budget records. Returns the records
+ * exported; the cache is empty when flowcache_count() is 0.
+ */
+uint32_t flowcache_flush(struct flowcache *fc, enum flow_end_reason reason, uint32_t budget);
+
+/* Flows cached now. */
+uint32_t flowcache_count(const struct flowcache *fc);
 
 void flowcache_get_stats(const struct flowcache *fc, struct flowcache_stats *out);
 

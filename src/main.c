@@ -16,10 +16,12 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "pipeline.h"
@@ -360,6 +362,32 @@ static int epoll_add(int ep, int fd, uint64_t tag)
 
 #define TAG_SIGNAL 100
 #define TAG_TIMER 101
+#define TAG_PACE 102
+
+/*
+ * At SIGTERM, cached flows leave at the collectors' pace for at most this
+ * long; what is left then goes at once. systemd's stop timeout
+ * (TimeoutStopSec=30s in etc/xlatflowd.service) leaves 10 s beyond it for
+ * the last drain, the unpaced rest and the TCP queues (2 s).
+ */
+#define SHUTDOWN_PACED_MS 20000
+/* While stopping, TCP queues are written at least this often. */
+#define SHUTDOWN_POLL_MS 20
+
+/* The pacing timer: one shot at CLOCK_MONOTONIC at_ns; 0 disarms. */
+static void pace_arm(int pfd, uint64_t at_ns, uint64_t *armed)
+{
+	struct itimerspec its = {
+		.it_value = { .tv_sec = (time_t)(at_ns / 1000000000ULL),
+			      .tv_nsec = (long)(at_ns % 1000000000ULL) },
+	};
+
+	if (at_ns == *armed)
+		return;
+	if (timerfd_settime(pfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		log_warn("timerfd");
+	*armed = at_ns;
+}
 
 static void reload(const struct cli *cli, struct pipeline *p, int tfd)
 {
@@ -382,13 +410,35 @@ static void reload(const struct cli *cli, struct pipeline *p, int tfd)
 	sd_notify(0, "READY=1");
 }
 
+/*
+ * SIGTERM or SIGINT: the kernel is drained one last time and the loop goes
+ * on, exporting cached flows at the collectors' pace, until they are all
+ * sent, SHUTDOWN_PACED_MS passed, or a second SIGTERM/SIGINT says not to
+ * wait: then the rest goes at once.
+ */
+static void shutdown_begin(struct pipeline *p, int ep, int tfd, uint32_t signo)
+{
+	struct itimerspec off = { 0 };
+	int fd = pipeline_fd(p, PIPE_FD_FLOW_EVENTS);
+
+	sd_notify(0, "STOPPING=1");
+	log_info("%s: exporting cached flows and exiting (a second signal sends them at once)",
+		 strsignal((int)signo));
+	timerfd_settime(tfd, 0, &off, NULL);
+	/* nothing reads the ring buffer any more: its events must not wake the loop */
+	if (fd >= 0)
+		epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+	pipeline_shutdown_begin(p);
+}
+
 static int run(const struct cli *cli, struct xf_config *cfg)
 {
 	struct pipeline *p = NULL;
 	char err[1024];
 	sigset_t mask;
-	int ep = -1, sfd = -1, tfd = -1, pidfd = -1, rc, status = 1;
-	bool running = true;
+	int ep = -1, sfd = -1, tfd = -1, pfd = -1, pidfd = -1, rc, status = 1;
+	bool running = true, at_once = false;
+	uint64_t armed = 0, deadline = 0;
 
 	/*
 	 * Before any setup: a stop signal that arrives while the programs are
@@ -444,13 +494,15 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	pfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (sfd < 0 || tfd < 0 || ep < 0) {
+	if (sfd < 0 || tfd < 0 || pfd < 0 || ep < 0) {
 		log_warn("signalfd/timerfd/epoll");
 		goto out;
 	}
 	timer_arm(tfd, pipeline_drain_interval_ms(p));
-	if (epoll_add(ep, sfd, TAG_SIGNAL) < 0 || epoll_add(ep, tfd, TAG_TIMER) < 0)
+	if (epoll_add(ep, sfd, TAG_SIGNAL) < 0 || epoll_add(ep, tfd, TAG_TIMER) < 0 ||
+	    epoll_add(ep, pfd, TAG_PACE) < 0)
 		goto out;
 	for (int i = 0; i < PIPE_FD_MAX; i++)
 		if (epoll_add(ep, pipeline_fd(p, i), (uint64_t)i) < 0)
@@ -459,9 +511,10 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 	pipeline_log_summary(p);
 	sd_notify(0, "READY=1");
 
-	while (running) {
+	for (;;) {
 		struct epoll_event evs[8];
 		int n = epoll_wait(ep, evs, 8, -1);
+		uint64_t next;
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -470,36 +523,67 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			uint64_t tag = evs[i].data.u64;
+			uint64_t tag = evs[i].data.u64, ticks;
 
-			if (tag == TAG_TIMER) {
-				uint64_t ticks;
-
-				if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+			if (tag == TAG_TIMER || tag == TAG_PACE) {
+				if (read(tag == TAG_TIMER ? tfd : pfd, &ticks, sizeof(ticks)) < 0 &&
+				    errno != EAGAIN)
 					log_warn("timerfd");
-				pipeline_cycle(p);
+				if (tag == TAG_PACE)
+					armed = 0; /* fired: a one-shot timer is disarmed */
+				if (!running)
+					continue;
+				if (tag == TAG_TIMER)
+					pipeline_cycle(p);
+				else
+					pipeline_pace(p);
 			} else if (tag == TAG_SIGNAL) {
 				struct signalfd_siginfo si;
 
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGHUP) {
+					if (si.ssi_signo == SIGHUP && running) {
 						reload(cli, p, tfd);
+					} else if ((si.ssi_signo == SIGTERM ||
+						    si.ssi_signo == SIGINT) &&
+						   running) {
+						shutdown_begin(p, ep, tfd, si.ssi_signo);
+						running = false;
+						deadline = clock_mono_ns() +
+							   SHUTDOWN_PACED_MS * 1000000ULL;
 					} else if (si.ssi_signo == SIGTERM ||
 						   si.ssi_signo == SIGINT) {
-						log_info("%s: exporting cached flows and exiting",
+						log_info("%s again: sending the rest at once",
 							 strsignal((int)si.ssi_signo));
-						running = false;
+						at_once = true;
 					}
 				}
-			} else {
+			} else if (running || tag != PIPE_FD_FLOW_EVENTS) {
 				pipeline_handle_fd(p, (enum pipeline_fd)tag);
 			}
 		}
+		if (running) {
+			pace_arm(pfd, pipeline_next_send_ns(p), &armed);
+			continue;
+		}
+		if (at_once)
+			break;
+		if (clock_mono_ns() >= deadline) {
+			log_warnx("shutdown: still exporting after %d s", SHUTDOWN_PACED_MS / 1000);
+			break;
+		}
+		if (pipeline_shutdown_step(p))
+			break;
+		/* the next datagrams' turn, and a look at TCP queues every few ms */
+		next = pipeline_next_send_ns(p);
+		if (!next || next > clock_mono_ns() + SHUTDOWN_POLL_MS * 1000000ULL)
+			next = clock_mono_ns() + SHUTDOWN_POLL_MS * 1000000ULL;
+		pace_arm(pfd, next, &armed);
 	}
 	if (!running)
 		status = 0; /* stopped by a signal, not by an error */
-	sd_notify(0, "STOPPING=1");
-	pipeline_shutdown(p);
+	else
+		pipeline_shutdown_begin(p); /* an error ended the loop: export what is cached */
+	pipeline_shutdown_finish(p);
 out:
 	/* Every exit after setup goes through here: pipeline_free detaches. */
 	pipeline_free(p);
@@ -513,6 +597,8 @@ out:
 		close(sfd);
 	if (tfd >= 0)
 		close(tfd);
+	if (pfd >= 0)
+		close(pfd);
 	return status;
 }
 

@@ -32,12 +32,35 @@ void pipeline_handle_fd(struct pipeline *p, enum pipeline_fd which);
 /* One export cycle: drain the kernel maps, expire, send. */
 void pipeline_cycle(struct pipeline *p);
 
-/* Apply a new validated configuration without losing cached flows. */
+/*
+ * Paced collectors (collector.h): send what their pace allows now, and
+ * hand them the due flows that waited in the cache for room. Call at
+ * pipeline_next_send_ns().
+ */
+void pipeline_pace(struct pipeline *p);
+
+/* CLOCK_MONOTONIC ns of the next pipeline_pace() (may be past); 0: none needed. */
+uint64_t pipeline_next_send_ns(const struct pipeline *p);
+
+/*
+ * Apply a new validated configuration without losing cached flows; the
+ * collectors are changed in place (exporter_reconfigure()).
+ */
 int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *err,
 			 size_t err_len);
 
-/* Drain everything, export every cached flow (flowEndReason forced), flush. */
-void pipeline_shutdown(struct pipeline *p);
+/*
+ * Shutdown, in three steps so the daemon's loop keeps running in between:
+ * pipeline_shutdown_begin() drains the kernel one last time;
+ * pipeline_shutdown_step() exports cached flows (flowEndReason forced) at
+ * the paced collectors' pace and returns true once every flow is on the
+ * wire (call it at pipeline_next_send_ns(), and every few ms while TCP
+ * queues drain); pipeline_shutdown_finish() sends whatever is left at once,
+ * unpaced, then the final options records.
+ */
+void pipeline_shutdown_begin(struct pipeline *p);
+bool pipeline_shutdown_step(struct pipeline *p);
+void pipeline_shutdown_finish(struct pipeline *p);
 
 /* Print the startup summary (version, hooks, interfaces, collectors). */
 void pipeline_log_summary(const struct pipeline *p);

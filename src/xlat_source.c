@@ -179,6 +179,24 @@ int xlat_source_open(struct xlat_source **out, enum xf_nat_hook mode, xlat_connt
 	return 0;
 }
 
+void xlat_source_set_nat_event_cb(struct xlat_source *src, nat_event_cb cb, void *ctx)
+{
+	if (src->mode != XF_NAT_CONNTRACK)
+		return;
+	/* DELETEs without them lack start times and counters: docs/nat.md */
+	if (cb)
+		xlat_conntrack_enable_extensions();
+	xlat_conntrack_set_nat_event_cb(src->conntrack, cb, ctx);
+}
+
+int xlat_source_conntrack_stats(const struct xlat_source *src, struct xlat_conntrack_stats *out)
+{
+	if (src->mode != XF_NAT_CONNTRACK)
+		return -EOPNOTSUPP;
+	xlat_conntrack_get_stats(src->conntrack, out);
+	return 0;
+}
+
 void xlat_source_set_destroy_cb(struct xlat_source *src, xlat_conntrack_cb cb, void *ctx)
 {
 	if (src->mode == XF_NAT_CONNTRACK)
@@ -210,8 +228,16 @@ int xlat_source_read_counters(struct xlat_source *src, uint64_t out[XF_CNT_MAX])
 	uint64_t *vals;
 
 	memset(out, 0, sizeof(uint64_t) * XF_CNT_MAX);
-	if (src->mode == XF_NAT_CONNTRACK)
+	if (src->mode == XF_NAT_CONNTRACK) {
+		struct xlat_conntrack_stats st;
+
+		xlat_conntrack_get_stats(src->conntrack, &st);
+		out[XF_CNT_XLAT_CALLS] = st.events;
+		out[XF_CNT_XLAT_EVENTS] = st.reported;
+		out[XF_CNT_XLAT_RB_LOST] = st.lost_events;
+		out[XF_CNT_XLAT_UNSUPPORTED] = st.unsupported;
 		return 0;
+	}
 
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus < 0)

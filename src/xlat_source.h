@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "nat_event.h"
 #include "xlat_conntrack.h"
 #include "xlatflow_shared.h"
 
@@ -43,6 +44,23 @@ int xlat_source_open(struct xlat_source **out, enum xf_nat_hook mode, xlat_connt
  */
 void xlat_source_set_destroy_cb(struct xlat_source *s, xlat_conntrack_cb cb, void *ctx);
 
+/*
+ * The NAT event log's callback (struct nat_event), NULL for none. Conntrack
+ * mode: CREATE/DELETE over reliable event delivery, failures from
+ * conntrack's statistics (xlat_conntrack_set_nat_event_cb), and the
+ * net.netfilter.nf_conntrack_timestamp/_acct sysctls set to 1 so DELETEs
+ * carry start times and counters (xlat_conntrack_enable_extensions). Call
+ * right after xlat_source_open(), before the first poll.
+ */
+void xlat_source_set_nat_event_cb(struct xlat_source *s, nat_event_cb cb, void *ctx);
+
+/*
+ * Conntrack mode: the conntrack source's statistics (event losses by cause,
+ * the table's fill and nf_conntrack_max for the threshold event).
+ * Returns 0, or -EOPNOTSUPP for the kernel hooks.
+ */
+int xlat_source_conntrack_stats(const struct xlat_source *s, struct xlat_conntrack_stats *out);
+
 /* The active source: XF_NAT_FENTRY, XF_NAT_KPROBE or XF_NAT_CONNTRACK. */
 enum xf_nat_hook xlat_source_mode(const struct xlat_source *s);
 
@@ -54,7 +72,10 @@ int xlat_source_poll(struct xlat_source *s);
 
 /*
  * Sum the hook's per-CPU counters into out (indices enum xf_counter; only
- * XF_CNT_XLAT_* are non-zero). All zero in conntrack mode. Returns 0 or -errno.
+ * XF_CNT_XLAT_* are non-zero). Conntrack mode: CALLS = event messages
+ * received, EVENTS = translations reported, RB_LOST = events the kernel
+ * dropped for good (overruns while delivery was unreliable), UNSUPPORTED =
+ * connections of other families. Returns 0 or -errno.
  */
 int xlat_source_read_counters(struct xlat_source *s, uint64_t out[XF_CNT_MAX]);
 

@@ -139,7 +139,7 @@ while IFS= read -r line; do
 done <"$TMP/allowed"
 [ "$(head -n 2 "$TMP/out")" = "DUMP $OLD
 READY" ] || { echo "FAIL: start dump is not exactly the old connection"; fail=1; }
-grep -q '^STATS dumps=[2-9] enobufs=0 errors=0$' "$TMP/out" ||
+grep -Eq '^STATS dumps=([2-9]|[1-9][0-9]+) enobufs=0 errors=0$' "$TMP/out" ||
 	{ echo "FAIL: $(grep '^STATS' "$TMP/out")"; fail=1; }
 
 if [ $fail != 0 ]; then
@@ -170,7 +170,8 @@ wait_for "$TMP/out2" '^READY$' 10 || { echo "FAIL: listener not ready"; cat "$TM
 topo_exec cli "$PY" "$TMP/flood.py" || { echo "FAIL: flood"; fail=1; }
 kill -USR1 "$LISTEN_PID"
 wait_for "$TMP/err2" 'ENOBUFS' 20 || { echo "FAIL: no overrun reported"; fail=1; }
-sleep 1
+# the resync dump is read a slice at a time: wait for its end
+wait_for "$TMP/err2" '^dumps=2$' 20 || { echo "FAIL: no resync dump"; fail=1; }
 kill "$LISTEN_PID"
 wait "$LISTEN_PID"
 rc=$?

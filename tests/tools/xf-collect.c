@@ -73,6 +73,38 @@ static fbInfoElementSpec_t type_spec[] = {
 static int type_record_mark;
 
 /*
+ * How a data template's records are printed, worked out once (the names
+ * and types looked up, the JSON keys written) rather than per record:
+ * printing is what limits how many records a second this collector takes.
+ * Rebuilt when an RFC 5610 type record named more elements (model_gen).
+ */
+struct plan_field {
+	char key[160]; /* ,"name": */
+	uint16_t key_len;
+	uint16_t len; /* ie->len (FB_IE_VARLEN for varfields) */
+	uint8_t type; /* the type printed by */
+	uint8_t kind; /* PF_VALUE, PF_SKIP (padding), PF_NULL (lists) */
+	size_t off;   /* in the internal record */
+};
+enum { PF_VALUE, PF_SKIP, PF_NULL };
+
+struct plan {
+	unsigned int gen; /* model_gen it was made for; 0: not yet */
+	int n;
+	struct plan_field *f;
+};
+static unsigned int model_gen = 1;
+
+static void plan_free(void *tmpl_ctx, void *app_ctx)
+{
+	struct plan *pl = tmpl_ctx;
+
+	(void)app_ctx;
+	g_free(pl->f);
+	g_free(pl);
+}
+
+/*
  * Decode every template as it arrived: an internal copy under the same id,
  * or for RFC 5610 type records the fbInfoElementOptRec_t layout.
  */
@@ -105,6 +137,8 @@ static void template_arrived(fbSession_t *session, uint16_t tid, fbTemplate_t *t
 	}
 	if (fbTemplateGetOptionsScope(tmpl))
 		fbTemplateSetOptionsScope(copy, fbTemplateGetOptionsScope(tmpl));
+	*tmpl_ctx = g_new0(struct plan, 1);
+	*free_fn = plan_free;
 add:
 	if (!fbSessionAddTemplate(session, TRUE, tid, copy, &err)) {
 		fprintf(stderr, "xf-collect: template %u: %s\n", tid, err->message);
@@ -112,18 +146,92 @@ add:
 	}
 }
 
-static void json_string(FILE *out, const uint8_t *s, size_t len)
+/* One output line, built in memory and written with one fwrite(). */
+struct line {
+	char *p;
+	size_t len, cap;
+};
+
+static void grow(struct line *l, size_t n)
 {
-	fputc('"', out);
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			fprintf(out, "\\%c", s[i]);
-		else if (s[i] < 0x20 || s[i] >= 0x7f)
-			fprintf(out, "\\u%04x", s[i]);
-		else
-			fputc(s[i], out);
+	l->cap = (l->len + n) * 2;
+	l->p = g_realloc(l->p, l->cap);
+}
+
+static inline void put(struct line *l, const void *s, size_t n)
+{
+	if (l->len + n > l->cap)
+		grow(l, n);
+	memcpy(l->p + l->len, s, n);
+	l->len += n;
+}
+
+/* One character: most of what a line is made of, without a memcpy() call. */
+static inline void put_c(struct line *l, char c)
+{
+	if (l->len + 1 > l->cap)
+		grow(l, 1);
+	l->p[l->len++] = c;
+}
+
+static void put_str(struct line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+static void put_u64(struct line *l, uint64_t v)
+{
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+				    "25262728293031323334353637383940414243444546474849"
+				    "50515253545556575859606162636465666768697071727374"
+				    "75767778798081828384858687888990919293949596979899";
+	char buf[24], *e = buf + sizeof(buf), *q = e;
+
+	/* two digits a division: timestamps have 13 */
+	while (v >= 100) {
+		unsigned int r = (unsigned int)(v % 100);
+
+		v /= 100;
+		*--q = pairs[2 * r + 1];
+		*--q = pairs[2 * r];
 	}
-	fputc('"', out);
+	if (v >= 10) {
+		*--q = pairs[2 * v + 1];
+		*--q = pairs[2 * v];
+	} else {
+		*--q = (char)('0' + v);
+	}
+	put(l, q, (size_t)(e - q));
+}
+
+static void put_hex(struct line *l, const uint8_t *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		put_c(l, digits[p[i] >> 4]);
+		put_c(l, digits[p[i] & 15]);
+	}
+}
+
+static void json_string(struct line *l, const uint8_t *s, size_t len)
+{
+	put_c(l, '"');
+	for (size_t i = 0; i < len; i++) {
+		char esc[8];
+
+		if (s[i] == '"' || s[i] == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)s[i];
+			put(l, esc, 2);
+		} else if (s[i] < 0x20 || s[i] >= 0x7f) {
+			snprintf(esc, sizeof(esc), "\\u%04x", s[i]);
+			put_str(l, esc);
+		} else {
+			put_c(l, (char)s[i]);
+		}
+	}
+	put_c(l, '"');
 }
 
 static uint64_t read_uint(const uint8_t *p, uint16_t len)
@@ -145,26 +253,24 @@ static uint64_t read_uint(const uint8_t *p, uint16_t len)
 	}
 }
 
-static void print_field(FILE *out, const fbInfoElement_t *ie, const uint8_t *p)
+static void print_field(struct line *l, uint8_t type, uint16_t len, const uint8_t *p)
 {
-	char text[INET6_ADDRSTRLEN];
-	uint16_t len = ie->len;
+	char text[INET6_ADDRSTRLEN + 2];
 
 	if (len == FB_IE_VARLEN) {
 		fbVarfield_t vf;
 
 		memcpy(&vf, p, sizeof(vf));
-		if (ie->type == FB_STRING) {
-			json_string(out, vf.buf, vf.len);
+		if (type == FB_STRING) {
+			json_string(l, vf.buf, vf.len);
 		} else {
-			fputc('"', out);
-			for (size_t i = 0; i < vf.len; i++)
-				fprintf(out, "%02x", vf.buf[i]);
-			fputc('"', out);
+			put_c(l, '"');
+			put_hex(l, vf.buf, vf.len);
+			put_c(l, '"');
 		}
 		return;
 	}
-	switch (ie->type) {
+	switch (type) {
 	case FB_UINT_8:
 	case FB_UINT_16:
 	case FB_UINT_32:
@@ -173,54 +279,69 @@ static void print_field(FILE *out, const fbInfoElement_t *ie, const uint8_t *p)
 	case FB_DT_MILSEC:
 	case FB_DT_MICROSEC:
 	case FB_DT_NANOSEC:
-	case FB_BOOL: fprintf(out, "%" PRIu64, read_uint(p, len)); return;
+	case FB_BOOL: put_u64(l, read_uint(p, len)); return;
 	case FB_INT_8:
 	case FB_INT_16:
 	case FB_INT_32:
 	case FB_INT_64: {
 		uint64_t v = read_uint(p, len);
 		int shift = 64 - 8 * (len < 8 ? len : 8);
+		int64_t sv = (int64_t)(v << shift) >> shift;
 
-		fprintf(out, "%" PRId64, (int64_t)(v << shift) >> shift);
+		if (sv < 0) {
+			put_c(l, '-');
+			put_u64(l, -(uint64_t)sv);
+		} else {
+			put_u64(l, (uint64_t)sv);
+		}
 		return;
 	}
 	case FB_FLOAT_32: {
 		float f;
 
 		memcpy(&f, p, 4);
-		fprintf(out, "%.9g", f);
+		snprintf(text, sizeof(text), "%.9g", f);
+		put_str(l, text);
 		return;
 	}
 	case FB_FLOAT_64: {
 		double d;
 
 		memcpy(&d, p, 8);
-		fprintf(out, "%.17g", d);
+		snprintf(text, sizeof(text), "%.17g", d);
+		put_str(l, text);
 		return;
 	}
 	case FB_IP4_ADDR: {
 		uint32_t a;
 
+		/* by hand: glibc's inet_ntop() formats IPv4 with sprintf() */
 		memcpy(&a, p, 4);
-		a = htonl(a);
-		inet_ntop(AF_INET, &a, text, sizeof(text));
-		fprintf(out, "\"%s\"", text);
+		put_c(l, '"');
+		for (int shift = 24; shift >= 0; shift -= 8) {
+			put_u64(l, (a >> shift) & 0xff);
+			put_c(l, shift ? '.' : '"');
+		}
 		return;
 	}
 	case FB_IP6_ADDR:
 		inet_ntop(AF_INET6, p, text, sizeof(text));
-		fprintf(out, "\"%s\"", text);
+		put_c(l, '"');
+		put_str(l, text);
+		put_c(l, '"');
 		return;
 	case FB_MAC_ADDR:
-		fprintf(out, "\"%02x:%02x:%02x:%02x:%02x:%02x\"", p[0], p[1], p[2], p[3], p[4],
-			p[5]);
+		put_c(l, '"');
+		for (int i = 0; i < 6; i++) {
+			put_hex(l, p + i, 1);
+			put_c(l, i < 5 ? ':' : '"');
+		}
 		return;
-	case FB_STRING: json_string(out, p, strnlen((const char *)p, len)); return;
+	case FB_STRING: json_string(l, p, strnlen((const char *)p, len)); return;
 	default:
-		fputc('"', out);
-		for (uint16_t i = 0; i < len; i++)
-			fprintf(out, "%02x", p[i]);
-		fputc('"', out);
+		put_c(l, '"');
+		put_hex(l, p, len);
+		put_c(l, '"');
 		return;
 	}
 }
@@ -239,58 +360,88 @@ static size_t field_size(const fbInfoElement_t *ie)
 	return ie->len;
 }
 
-static void print_record(FILE *out, fbInfoModel_t *model, fbTemplate_t *tmpl, uint16_t tid,
-			 uint32_t domain, const uint8_t *rec)
+static void plan_make(struct plan *pl, fbInfoModel_t *model, fbTemplate_t *tmpl)
 {
 	uint32_t n = fbTemplateCountElements(tmpl);
 	size_t off = 0;
 
-	fprintf(out, "{\"template_id\":%u,\"observation_domain\":%" PRIu32 ",\"set\":\"%s\"", tid,
-		domain, fbTemplateGetOptionsScope(tmpl) ? "options" : "data");
+	g_free(pl->f);
+	pl->f = g_new0(struct plan_field, n);
+	pl->n = (int)n;
 	for (uint32_t i = 0; i < n; i++) {
 		const fbInfoElement_t *ie = fbTemplateGetIndexedIE(tmpl, i);
 		const fbInfoElement_t *canon = fbInfoModelGetElementByID(model, ie->num, ie->ent);
 		const char *name = canon ? canon->ref.name : NULL;
-		size_t size = field_size(ie);
-		fbInfoElement_t field = *ie;
+		struct plan_field *f = &pl->f[i];
 
+		f->off = off;
+		f->len = ie->len;
+		f->type = ie->type;
+		off += field_size(ie);
 		if (name && !strcmp(name, "paddingOctets")) {
-			off += size;
+			f->kind = PF_SKIP;
 			continue;
 		}
 		if (!name || name[0] == '_')
-			fprintf(out, ",\"e%" PRIu32 "_%u\":", ie->ent, ie->num);
+			snprintf(f->key, sizeof(f->key), ",\"e%" PRIu32 "_%u\":", ie->ent, ie->num);
 		else
-			fprintf(out, ",\"%s\":", name);
+			snprintf(f->key, sizeof(f->key), ",\"%s\":", name);
+		f->key_len = (uint16_t)strlen(f->key);
 		if (ie->type == FB_BASIC_LIST || ie->type == FB_SUB_TMPL_LIST ||
 		    ie->type == FB_SUB_TMPL_MULTI_LIST)
-			fputs("null", out);
-		else {
-			/* an element named by RFC 5610 after its template came: use its type */
-			if (name && name[0] != '_')
-				field.type = canon->type;
-			print_field(out, &field, rec + off);
-		}
-		off += size;
+			f->kind = PF_NULL;
+		/* an element named by RFC 5610 after its template came: use its type */
+		else if (name && name[0] != '_')
+			f->type = canon->type;
 	}
-	fputs("}\n", out);
-	fflush(out);
+	pl->gen = model_gen;
+}
+
+static void print_record(FILE *out, fbInfoModel_t *model, struct plan *pl, fbTemplate_t *tmpl,
+			 uint16_t tid, uint32_t domain, const uint8_t *rec)
+{
+	static struct line l;
+
+	if (pl->gen != model_gen)
+		plan_make(pl, model, tmpl);
+	l.len = 0;
+	put_str(&l, "{\"template_id\":");
+	put_u64(&l, tid);
+	put_str(&l, ",\"observation_domain\":");
+	put_u64(&l, domain);
+	put_str(&l, fbTemplateGetOptionsScope(tmpl) ? ",\"set\":\"options\"" : ",\"set\":\"data\"");
+	for (int i = 0; i < pl->n; i++) {
+		const struct plan_field *f = &pl->f[i];
+
+		if (f->kind == PF_SKIP)
+			continue;
+		put(&l, f->key, f->key_len);
+		if (f->kind == PF_NULL)
+			put(&l, "null", 4);
+		else
+			print_field(&l, f->type, f->len, rec + f->off);
+	}
+	put(&l, "}\n", 2);
+	fwrite(l.p, 1, l.len, out);
 }
 
 static void print_type_record(FILE *out, uint16_t tid, uint32_t domain,
 			      const fbInfoElementOptRec_t *tr)
 {
+	struct line l = { 0 };
+
 	fprintf(out,
 		"{\"template_id\":%u,\"observation_domain\":%" PRIu32 ",\"set\":\"options\","
 		"\"privateEnterpriseNumber\":%" PRIu32 ",\"informationElementId\":%u,"
 		"\"informationElementDataType\":%u,\"informationElementSemantics\":%u,"
 		"\"informationElementUnits\":%u,\"informationElementName\":",
 		tid, domain, tr->ie_pen, tr->ie_id, tr->ie_type, tr->ie_semantic, tr->ie_units);
-	json_string(out, tr->ie_name.buf, tr->ie_name.len);
-	fputs(",\"informationElementDescription\":", out);
-	json_string(out, tr->ie_desc.buf, tr->ie_desc.len);
-	fputs("}\n", out);
-	fflush(out);
+	json_string(&l, tr->ie_name.buf, tr->ie_name.len);
+	put_str(&l, ",\"informationElementDescription\":");
+	json_string(&l, tr->ie_desc.buf, tr->ie_desc.len);
+	put(&l, "}\n", 2);
+	fwrite(l.p, 1, l.len, out);
+	g_free(l.p);
 }
 
 static void usage(void)
@@ -326,11 +477,14 @@ static void read_records(fBuf_t *fbuf, const struct options *o, uint8_t *rec)
 			fbInfoElementOptRec_t *tr = (fbInfoElementOptRec_t *)rec;
 
 			fbInfoElementAddOptRecElement(fbSessionGetInfoModel(s), tr);
+			model_gen++; /* every plan looks its names up again */
 			print_type_record(o->out, tid, fbSessionGetDomain(s), tr);
 			continue;
 		}
-		print_record(o->out, fbSessionGetInfoModel(s), itmpl, tid, fbSessionGetDomain(s),
-			     rec);
+		if (!fbTemplateGetContext(tmpl))
+			continue; /* its copy failed (logged in template_arrived) */
+		print_record(o->out, fbSessionGetInfoModel(s), fbTemplateGetContext(tmpl), itmpl,
+			     tid, fbSessionGetDomain(s), rec);
 		if (!fbTemplateGetOptionsScope(tmpl))
 			seen++;
 	}
@@ -382,7 +536,12 @@ static int listen_socket(const struct options *o)
 	return fd;
 }
 
-/* UDP: each datagram is one IPFIX message, decoded from memory. */
+/*
+ * UDP: each datagram is one IPFIX message, decoded from memory. The output
+ * is written out whenever no datagram waits: a write per record would make
+ * this collector lose datagrams at a rate nfcapd takes (its socket buffer
+ * is the kernel's default, as a user's collector's).
+ */
 static void serve_udp(int fd, fbInfoModel_t *model, const struct options *o, uint8_t *rec)
 {
 	fBuf_t *fbuf = fBufAllocForCollection(session_new(model), NULL);
@@ -390,8 +549,12 @@ static void serve_udp(int fd, fbInfoModel_t *model, const struct options *o, uin
 
 	fBufSetAutomaticMode(fbuf, FALSE);
 	while (!stop_reason && (!o->count || seen < o->count)) {
-		ssize_t n = recv(fd, msg, 65536, 0);
+		ssize_t n = recv(fd, msg, 65536, MSG_DONTWAIT);
 
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			fflush(o->out);
+			n = recv(fd, msg, 65536, 0);
+		}
 		if (n < 0) {
 			if (errno != EINTR)
 				fprintf(stderr, "xf-collect: recv: %s\n", strerror(errno));
@@ -418,10 +581,12 @@ static void serve_tcp(int fd, fbInfoModel_t *model, const struct options *o, uin
 			continue;
 		}
 		fprintf(stderr, "xf-collect: connection\n");
+		fflush(o->out);
 		fp = fdopen(conn, "r");
 		fbuf = fBufAllocForCollection(session_new(model), fbCollectorAllocFP(NULL, fp));
 		fBufSetAutomaticMode(fbuf, TRUE);
 		read_records(fbuf, o, rec);
+		fflush(o->out);
 		fBufFree(fbuf);
 		fclose(fp);
 		fprintf(stderr, "xf-collect: connection closed\n");
@@ -473,6 +638,11 @@ int main(int argc, char **argv)
 	if (!o.port || optind != argc)
 		usage();
 
+	/* UDP writes out when idle (serve_udp); TCP line by line, as tests watch it */
+	if (o.udp)
+		setvbuf(o.out, NULL, _IOFBF, 1 << 20);
+	else
+		setvbuf(o.out, NULL, _IOLBF, 0);
 	fd = listen_socket(&o);
 	if (fd < 0)
 		return 1;

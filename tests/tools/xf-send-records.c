@@ -5,14 +5,21 @@
  *
  *   xf-send-records --collector URL [--odid N] [--pen N] [--zone-as-vrf]
  *                   [--mtu N] [--refresh SEC] [--refresh-messages N]
- *                   [--netflow9] [--sampling N]
+ *                   [--netflow9] [--sampling N] [--rate N] [--burst N]
  *
+ * --rate and --burst pace every UDP collector (records/s, records; the
+ * default 0 sends unpaced).
  * --netflow9 makes every collector a NetFlow v9 one (protocol = "netflow9").
  * URL is udp://ADDR:PORT or tcp://ADDR:PORT (ADDR numeric; [v6] allowed).
  * Commands come on stdin, one per line; between them the exporter ticks
  * every 100 ms (reconnects, template refresh):
  *   send a | send b     export record set a (4 records) or b (2 records)
  *   bulk N              export N IPv4 records with packets = 1..N
+ *   paced N             N IPv4 records of 1 packet and 100 octets each,
+ *                       handed over as the exporter has room (as the
+ *                       daemon's flow cache does), then sent to the end
+ *                       at the collectors' pace; prints "paced N records
+ *                       in S s" on stderr
  *   flush               exporter_flush()
  *   sleep MS            keep ticking for MS milliseconds
  *   stats               print exporter stats as one JSON line on stdout
@@ -172,6 +179,7 @@ static void metering(struct ipfix_metering *m)
 	m->unsupported_translations = 1;
 	m->cache_evicted_flows = 3;
 	m->evicted_translations = 4;
+	m->filter_reattachments = 6;
 }
 
 static int parse_url(const char *url, struct xf_collector_config *cc)
@@ -209,6 +217,67 @@ static int parse_url(const char *url, struct xf_collector_config *cc)
 	return 0;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void bulk_record(struct flow_record *r, unsigned long i)
+{
+	flow(r, "198.18.2.1", 1024 + i % 60000, "198.19.2.1", 9, 17, i, i * 100,
+	     1764140020000ULL + i, 1764140030000ULL + i);
+	r->end_reason = FLOW_END_IDLE;
+}
+
+/* Sleep until CLOCK_MONOTONIC at_ns (0: a millisecond). */
+static void sleep_until(uint64_t at_ns)
+{
+	uint64_t now = mono_ns();
+	struct timespec ts;
+
+	if (!at_ns)
+		at_ns = now + 1000000;
+	if (at_ns <= now)
+		return;
+	ts.tv_sec = (time_t)((at_ns - now) / 1000000000ULL);
+	ts.tv_nsec = (long)((at_ns - now) % 1000000000ULL);
+	nanosleep(&ts, NULL);
+}
+
+/* The daemon's loop in small: records as the exporter has room, sends at its pace. */
+static void paced(struct exporter *exp, unsigned long n)
+{
+	uint64_t t0 = mono_ns();
+	unsigned long i = 1;
+	struct flow_record r;
+
+	while (i <= n) {
+		uint64_t room = exporter_room(exp);
+
+		for (; room && i <= n; room--, i++) {
+			bulk_record(&r, i);
+			r.packets = 1;
+			r.octets = 100;
+			exporter_add(exp, &r);
+		}
+		if (i > n)
+			exporter_flush(exp);
+		exporter_pace(exp);
+		if (i <= n || exporter_waiting(exp))
+			sleep_until(exporter_next_send_ns(exp));
+	}
+	while (exporter_waiting(exp)) {
+		exporter_pace(exp);
+		exporter_tick(exp, mono_ms());
+		if (exporter_waiting(exp))
+			sleep_until(exporter_next_send_ns(exp));
+	}
+	fprintf(stderr, "paced %lu records in %.3f s\n", n, (double)(mono_ns() - t0) / 1e9);
+}
+
 static void print_stats(struct exporter *exp)
 {
 	struct exporter_stats st;
@@ -234,12 +303,15 @@ int main(int argc, char **argv)
 		{ "refresh-messages", required_argument, NULL, 'R' },
 		{ "netflow9", no_argument, NULL, '9' },
 		{ "sampling", required_argument, NULL, 's' },
+		{ "rate", required_argument, NULL, 'a' },
+		{ "burst", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct xf_config cfg;
 	struct exporter *exp;
 	char err[512] = "", line[256];
 	uint16_t mtu = 1500;
+	uint32_t rate = 0, burst = 1;
 	bool netflow9 = false;
 	int opt;
 
@@ -264,6 +336,8 @@ int main(int argc, char **argv)
 		case 'R': cfg.template_refresh_messages = strtoul(optarg, NULL, 10); break;
 		case '9': netflow9 = true; break;
 		case 's': cfg.sampling = strtoul(optarg, NULL, 10); break;
+		case 'a': rate = strtoul(optarg, NULL, 10); break;
+		case 'b': burst = strtoul(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: xf-send-records --collector URL [options]\n");
 			return 1;
@@ -275,6 +349,8 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < cfg.n_collectors; i++) {
 		cfg.collectors[i].mtu = mtu;
+		cfg.collectors[i].rate = rate;
+		cfg.collectors[i].burst = burst;
 		cfg.collectors[i].protocol = netflow9 ? XF_PROTO_NETFLOW9 : XF_PROTO_IPFIX;
 	}
 	log_init(true, LOG_LEVEL_INFO, "xf-send-records");
@@ -304,11 +380,11 @@ int main(int argc, char **argv)
 			k = set_b(recs);
 		} else if (sscanf(line, "bulk %lu", &n) == 1) {
 			for (unsigned long i = 1; i <= n; i++) {
-				flow(&recs[0], "198.18.2.1", 1024 + i % 60000, "198.19.2.1", 9, 17,
-				     i, i * 100, 1764140020000ULL + i, 1764140030000ULL + i);
-				recs[0].end_reason = FLOW_END_IDLE;
+				bulk_record(&recs[0], i);
 				exporter_add(exp, &recs[0]);
 			}
+		} else if (sscanf(line, "paced %lu", &n) == 1) {
+			paced(exp, n);
 		} else if (!strcmp(line, "flush")) {
 			exporter_flush(exp);
 		} else if (sscanf(line, "sleep %lu", &n) == 1) {

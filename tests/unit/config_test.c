@@ -196,6 +196,8 @@ static void test_full(void)
 	CHECK_INT(cfg.n_collectors, 3);
 	CHECK_INT(cfg.collectors[0].transport, XF_TRANSPORT_UDP);
 	CHECK_INT(cfg.collectors[0].mtu, 9000);
+	CHECK_INT(cfg.collectors[0].rate, 50000);
+	CHECK_INT(cfg.collectors[0].burst, 100);
 	CHECK_STR(cfg.collectors[0].host, "127.0.0.1");
 	CHECK_STR(cfg.collectors[0].port, "4739");
 	CHECK_INT(cfg.collectors[0].addr.ss_family, AF_INET);
@@ -206,10 +208,13 @@ static void test_full(void)
 	CHECK_INT(cfg.collectors[1].transport, XF_TRANSPORT_TCP);
 	CHECK_INT(cfg.collectors[1].protocol, XF_PROTO_IPFIX);
 	CHECK_INT(cfg.collectors[1].mtu, 1500);
+	CHECK_INT(cfg.collectors[1].rate, XF_DEFAULT_RATE);
+	CHECK_INT(cfg.collectors[1].burst, XF_DEFAULT_BURST);
 	CHECK_STR(cfg.collectors[1].host, "2001:db8::1");
 	CHECK_INT(cfg.collectors[1].addr.ss_family, AF_INET6);
 	CHECK_INT(cfg.collectors[1].addrlen, sizeof(struct sockaddr_in6));
 	CHECK_INT(cfg.collectors[2].protocol, XF_PROTO_NETFLOW9);
+	CHECK_INT(cfg.collectors[2].rate, 0);
 	CHECK_INT(ntohs(((struct sockaddr_in6 *)&cfg.collectors[2].addr)->sin6_port), 2055);
 	CHECK_INT(cfg.observation_domain_id, 4000000000u);
 	CHECK_INT(cfg.ringbuf_size, 0x1000000);

@@ -8,6 +8,9 @@
  * queue, two collectors with sessions of their own, NetFlow v9 packets
  * (UDP only), and when the options records go out (with the templates,
  * after an interface change, every template_refresh seconds on TCP).
+ * Pacing: never faster than rate and burst, the exporter's room, and a
+ * full socket buffer that drains between two calls is not a refusal. A
+ * reload in place keeps sessions, backlog and counters.
  */
 #define _GNU_SOURCE /* unshare */
 #include <arpa/inet.h>
@@ -33,6 +36,28 @@
 #include "testutil.h"
 
 #define ODID 99
+
+/*
+ * export_test links with -Wl,--wrap=poll: collector.c's poll() comes here.
+ * When armed, the first poll() for POLLOUT runs drain_cmd first: the socket
+ * buffer drains between the call that found it full and this poll(), the
+ * race of a busy machine made certain.
+ */
+int __real_poll(struct pollfd *fds, nfds_t n, int timeout);
+int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout);
+static const char *drain_cmd;
+static int drain_polls;
+
+int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (drain_cmd && n == 1 && (fds[0].events & POLLOUT)) {
+		drain_polls++;
+		if (system(drain_cmd) != 0)
+			fprintf(stderr, "%s failed\n", drain_cmd);
+		drain_cmd = NULL;
+	}
+	return __real_poll(fds, n, timeout);
+}
 
 /* What one IPFIX message holds, from its header and set headers. */
 struct msg_info {
@@ -224,17 +249,17 @@ static void test_udp_templates_and_refresh(void)
 	}
 	read_udp(fd, kinds, sizeof(kinds), info);
 	/*
-	 * T = type records' options template, R = type records (two messages
+	 * T = type records' options template, R = type records (three messages
 	 * at this MTU), T = flow and options templates, D = options records
 	 * and data; templates again after two data messages
 	 */
-	CHECK_STR(kinds, "TRRTDDTRRTDDTRRTD");
+	CHECK_STR(kinds, "TRRRTDDTRRRTDDTRRRTD");
 	for (int i = 0; kinds[i]; i++)
 		CHECK_U64(info[i].odid, ODID);
 	exporter_get_stats(exp, &st);
 	CHECK_U64(st.records, 5);
 	CHECK_U64(st.records_dropped, 0);
-	CHECK_U64(st.messages, 17);
+	CHECK_U64(st.messages, 20);
 
 	/* nothing due before 30 s, templates alone at 30 s */
 	exporter_tick(exp, mono_ms() + 29000);
@@ -242,7 +267,7 @@ static void test_udp_templates_and_refresh(void)
 	CHECK_STR(kinds, "");
 	exporter_tick(exp, mono_ms() + 30000);
 	read_udp(fd, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRTO");
+	CHECK_STR(kinds, "TRRRTO");
 	exporter_free(exp);
 	close(fd);
 }
@@ -337,8 +362,8 @@ static void check_burst_received(int fd, const struct exporter_stats *st, struct
 	int n = read_udp(fd, kinds, sizeof(kinds), info);
 
 	CHECK_U64(n, st->messages);
-	CHECK(strncmp(kinds, "TRRTD", 5) == 0);
-	for (int i = 5; i < n; i++)
+	CHECK(strncmp(kinds, "TRRRTD", 6) == 0);
+	for (int i = 6; i < n; i++)
 		CHECK(kinds[i] == 'D' && info[i].seq > info[i - 1].seq);
 }
 
@@ -395,7 +420,7 @@ static void test_udp_burst(void)
 	exporter_add(exp, &r);
 	exporter_flush(exp);
 	read_udp(fd, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRTD");
+	CHECK_STR(kinds, "TRRRTD");
 	exporter_free(exp);
 	close(fd);
 	free(info);
@@ -629,8 +654,8 @@ static void test_two_collectors(void)
 	exporter_flush(exp);
 	read_udp(fa, ka, sizeof(ka), ia);
 	read_udp(fb, kb, sizeof(kb), ib);
-	CHECK_STR(ka, "TRRTD");
-	CHECK_STR(kb, "TRRTD");
+	CHECK_STR(ka, "TRRRTD");
+	CHECK_STR(kb, "TRRRTD");
 	/*
 	 * each session counts its own records: the type records, then the
 	 * exporter, metering and sampling options records, then data
@@ -768,7 +793,7 @@ static void test_options_on_change(void)
 	exporter_add(exp, &r);
 	exporter_flush(exp);
 	n = read_udp(fd, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRTD");
+	CHECK_STR(kinds, "TRRRTD");
 	if (n == 5) {
 		CHECK(has_set(&info[4], IPFIX_TID_EXPORTER));
 		CHECK(has_set(&info[4], IPFIX_TID_METERING));
@@ -848,6 +873,352 @@ static void test_tcp_options_refresh(void)
 	close(lfd);
 }
 
+/*
+ * A full socket buffer is not a refusal. In a network namespace of our own,
+ * a tbf qdisc on lo holds the datagrams (1 kbit/s), so the socket's send
+ * buffer fills and sendmmsg() stops short with EAGAIN. The buffer drains
+ * (the qdisc goes) before the exporter's next poll(): the exporter used to
+ * poll for POLLOUT with no timeout right after the short call, found the
+ * socket writable, took the EAGAIN for a refusal and dropped the rest of
+ * the burst (up to 63 datagrams) as not sent. Datagrams of rising lengths,
+ * so none go as one segmentation offload send (unpaced collector).
+ */
+static void test_udp_full_is_not_refused(void)
+{
+	pid_t pid;
+	int status = -1;
+
+	if (geteuid() != 0 || system("tc -V >/dev/null 2>&1") != 0) {
+		printf("skip test_udp_full_is_not_refused: needs root (a network namespace) "
+		       "and tc (iproute2)\n");
+		return;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		static uint8_t msg[2000];
+		struct collector_load load = { .records = 1, .packets = 1, .octets = 100 };
+		struct collector_stats st;
+		struct sockaddr_in sin;
+		struct xf_config cfg;
+		struct collector *c;
+		int fd;
+
+		CHECK_INT(netns_lo_mtu(65536), 0);
+		CHECK_INT(system("tc qdisc add dev lo root tbf rate 1kbit burst 2000 "
+				 "limit 100000000"),
+			  0);
+		fd = udp_listener(&sin);
+		base_config(&cfg);
+		add_collector(&cfg, XF_TRANSPORT_UDP, &sin);
+		c = collector_new(&cfg.collectors[0], 1 << 20);
+		drain_cmd = "tc qdisc del dev lo root";
+		for (int i = 0; i < 200; i++) {
+			size_t len = 1000 + (size_t)i;
+
+			msg[0] = 0;
+			msg[1] = 10;
+			msg[2] = (uint8_t)(len >> 8);
+			msg[3] = (uint8_t)len;
+			collector_send(c, msg, len, &load, 0);
+		}
+		collector_flush(c);
+		collector_get_stats(c, &st);
+		/* the buffer did fill: the poll() that drains it was reached */
+		CHECK_INT(drain_polls, 1);
+		CHECK_U64(st.records_dropped, 0);
+		CHECK_U64(st.messages, 200);
+		CHECK_U64(st.records, 200);
+		CHECK(!collector_take_send_failed(c));
+		collector_free(c);
+		close(fd);
+		_exit(tu_failures ? 1 : 0);
+	}
+	CHECK(pid > 0);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * A paced collector never sends faster than its bucket: by any moment t
+ * after the start at most burst + rate x t records left (the collector
+ * counts them when the kernel took them). The exporter takes no more than
+ * its room; every record arrives, in order; the datagrams of one wakeup
+ * (offload runs included) stay within the burst.
+ */
+static void test_udp_paced(void)
+{
+	struct sockaddr_in sin;
+	int fd = udp_listener(&sin), rcvbuf = 4 << 20;
+	struct xf_config cfg;
+	struct exporter *exp;
+	struct exporter_stats st;
+	struct msg_info *info = calloc(1024, sizeof(*info));
+	char *kinds = calloc(1024, 1), err[256] = "";
+	struct flow_record r;
+	const uint32_t rate = 20000, burst = 200, total = 4000;
+	uint32_t added = 0, max_sent_at_once = 0;
+	double t0;
+	int n;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_UDP, &sin);
+	cfg.collectors[0].rate = rate;
+	cfg.collectors[0].burst = burst;
+	exp = exporter_new(&cfg, err, sizeof(err));
+	CHECK(exp != NULL && info && kinds);
+	if (!exp || !info || !kinds)
+		return;
+	/* the queue holds 100 ms at the rate (more than 4 bursts): the room */
+	CHECK_U64(exporter_room(exp), rate / 10);
+	CHECK_U64(exporter_next_send_ns(exp), 0);
+	t0 = now_s();
+	while (added < total || exporter_waiting(exp)) {
+		uint64_t room = exporter_room(exp), before, next;
+		struct timespec ts;
+
+		for (; room && added < total; room--) {
+			record(&r, ++added);
+			exporter_add(exp, &r);
+		}
+		if (added == total)
+			exporter_flush(exp);
+		exporter_get_stats(exp, &st);
+		before = st.records;
+		exporter_pace(exp);
+		exporter_get_stats(exp, &st);
+		if (st.records - before > max_sent_at_once)
+			max_sent_at_once = (uint32_t)(st.records - before);
+		/* never ahead of the bucket */
+		CHECK(st.records <= burst + (uint64_t)(rate * (now_s() - t0)) + 1);
+		CHECK(st.records_dropped == 0);
+		next = exporter_next_send_ns(exp);
+		if (!next)
+			continue;
+		ts.tv_sec = 0;
+		ts.tv_nsec = 200000; /* 0.2 ms: the test wakes more often than it needs */
+		nanosleep(&ts, NULL);
+	}
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, total);
+	CHECK_U64(st.records_dropped, 0);
+	/* 4000 records at 20000/s after a 200-record burst: 0.19 s at least */
+	CHECK(now_s() - t0 >= (double)(total - burst) / rate);
+	CHECK(max_sent_at_once <= burst);
+	n = read_udp(fd, kinds, 1024, info);
+	CHECK_U64(n, st.messages);
+	CHECK(strncmp(kinds, "TRRRTD", 6) == 0);
+	for (int i = 6; i < n; i++)
+		CHECK(kinds[i] == 'D' && info[i].seq > info[i - 1].seq);
+	exporter_free(exp);
+	close(fd);
+	free(info);
+	free(kinds);
+}
+
+/*
+ * A burst smaller than a datagram's records: each datagram goes when the
+ * bucket is full and leaves it in debt, so the rate still holds.
+ */
+static void test_udp_paced_small_burst(void)
+{
+	struct sockaddr_in sin;
+	int fd = udp_listener(&sin), rcvbuf = 4 << 20;
+	struct xf_config cfg;
+	struct exporter *exp;
+	struct exporter_stats st;
+	char err[256] = "";
+	struct flow_record r;
+	double t0;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_UDP, &sin);
+	cfg.collectors[0].rate = 10000;
+	cfg.collectors[0].burst = 5;
+	exp = exporter_new(&cfg, err, sizeof(err));
+	for (int i = 1; i <= 500; i++) {
+		record(&r, 1);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	t0 = now_s();
+	while (exporter_waiting(exp)) {
+		struct timespec ts = { .tv_nsec = 200000 };
+
+		exporter_pace(exp);
+		exporter_get_stats(exp, &st);
+		/* a datagram carries up to 19 records: burst + one datagram + rate x t */
+		CHECK(st.records <= 5 + 19 + (uint64_t)(10000 * (now_s() - t0)) + 1);
+		nanosleep(&ts, NULL);
+	}
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 500);
+	CHECK_U64(st.records_dropped, 0);
+	CHECK(now_s() - t0 >= (500.0 - 5 - 19) / 10000);
+	exporter_free(exp);
+	close(fd);
+}
+
+/*
+ * Beyond its room a paced queue counts records as not sent (flows evicted
+ * from a full cache take that way) instead of sending them faster.
+ */
+static void test_udp_paced_queue_full(void)
+{
+	struct sockaddr_in sin;
+	int fd = udp_listener(&sin);
+	struct xf_config cfg;
+	struct exporter *exp;
+	struct exporter_stats st;
+	char err[256] = "";
+	struct flow_record r;
+
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_UDP, &sin);
+	cfg.collectors[0].rate = 1000;
+	cfg.collectors[0].burst = 100; /* a queue of 400 records */
+	exp = exporter_new(&cfg, err, sizeof(err));
+	for (int i = 1; i <= 2000; i++) {
+		record(&r, 1);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	exporter_get_stats(exp, &st);
+	CHECK(st.records_dropped > 0);
+	CHECK(st.records <= 100);
+	CHECK(st.records + st.records_dropped + exporter_waiting(exp) == 2000);
+	CHECK(exporter_waiting(exp) <= 400);
+	CHECK_U64(st.packets_dropped, st.records_dropped);
+	exporter_free(exp);
+	close(fd);
+}
+
+/*
+ * A reload in place: an unchanged UDP collector goes on with its sequence
+ * numbers (no templates again, the options records with the next record),
+ * an unchanged TCP collector that is down keeps its backlog and sends it
+ * after the templates once up, the counters go on; a removed collector's
+ * backlog is counted as not sent, a new one starts with templates; a
+ * reload that cannot be applied changes nothing.
+ */
+static void test_reconfigure(void)
+{
+	struct sockaddr_in su, st_, su2;
+	int fu = udp_listener(&su), lt = tcp_listener(&st_), fu2 = udp_listener(&su2), conn;
+	struct xf_config cfg, cfg2, bad;
+	struct exporter *exp;
+	struct exporter_stats st;
+	struct msg_info info[64];
+	char kinds[64], err[256] = "";
+	struct flow_record r;
+	uint32_t seq;
+	uint64_t now;
+	int n;
+
+	close(lt); /* the TCP collector is down */
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_UDP, &su);
+	add_collector(&cfg, XF_TRANSPORT_TCP, &st_);
+	exp = exporter_new(&cfg, err, sizeof(err));
+	CHECK(exp != NULL);
+	if (!exp)
+		return;
+	for (int i = 1; i <= 3; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+		exporter_flush(exp);
+	}
+	n = read_udp(fu, kinds, sizeof(kinds), info);
+	CHECK_STR(kinds, "TRRRTDDD");
+	seq = n == 8 ? info[7].seq : 0;
+
+	/* the same collectors, another refresh setting: both kept */
+	cfg.template_refresh_messages = 100;
+	CHECK_INT(exporter_reconfigure(exp, &cfg, err, sizeof(err)), 0);
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 3);
+	CHECK_U64(st.records_dropped, 0);
+	record(&r, 4);
+	exporter_add(exp, &r);
+	exporter_flush(exp);
+	n = read_udp(fu, kinds, sizeof(kinds), info);
+	CHECK_STR(kinds, "D");
+	if (n == 1) {
+		CHECK(has_set(&info[0], IPFIX_TID_EXPORTER)); /* options again, no templates */
+		CHECK_U64(info[0].seq, seq + 1);	      /* the session goes on */
+	}
+
+	/* the TCP collector comes up: templates, then the 4 records that waited */
+	lt = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	{
+		int one = 1;
+
+		setsockopt(lt, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
+	CHECK(bind(lt, (struct sockaddr *)&st_, sizeof(st_)) == 0 && listen(lt, 4) == 0);
+	now = mono_ms();
+	/* past any backoff; a refused connect may be seen by the next tick only */
+	for (int i = 1; i <= 4; i++)
+		exporter_tick(exp, now + 61000 * (uint64_t)i);
+	now += 4 * 61000;
+	conn = accept_wait(lt);
+	CHECK(conn >= 0);
+	exporter_tick(exp, now + 1); /* a connect may finish only now */
+	read_tcp(conn, kinds, sizeof(kinds));
+	CHECK_STR(kinds, "TRTD");
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 8);
+	close(conn);
+	usleep(50000);
+
+	/* TCP removed while down again (a record waits), UDP replaced by another */
+	record(&r, 5);
+	exporter_add(exp, &r);
+	exporter_flush(exp);
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 9); /* UDP took it; TCP: closed, so it waits */
+	base_config(&cfg2);
+	add_collector(&cfg2, XF_TRANSPORT_UDP, &su2);
+	bad = cfg2;
+	bad.collectors[0].protocol = XF_PROTO_NETFLOW9;
+	bad.collectors[0].transport = XF_TRANSPORT_TCP;
+	CHECK_INT(exporter_reconfigure(exp, &bad, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "NetFlow v9 is UDP only") != NULL);
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 9);
+	CHECK_U64(st.records_dropped, 0);
+
+	CHECK_INT(exporter_reconfigure(exp, &cfg2, err, sizeof(err)), 0);
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 9);	  /* the removed collectors' totals stay */
+	CHECK_U64(st.records_dropped, 1); /* the record that waited for TCP */
+	CHECK_U64(st.packets_dropped, 5);
+	record(&r, 6);
+	exporter_add(exp, &r);
+	exporter_flush(exp);
+	read_udp(fu2, kinds, sizeof(kinds), info);
+	CHECK_STR(kinds, "TRRRTD");
+	read_udp(fu, kinds, sizeof(kinds), info);
+	CHECK_STR(kinds, "D"); /* record 5, before the reload; nothing after it */
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 10);
+	exporter_free(exp);
+	close(lt);
+	close(fu);
+	close(fu2);
+}
+
 int main(void)
 {
 	log_init(true, LOG_LEVEL_ERR, "export_test");
@@ -862,5 +1233,10 @@ int main(void)
 	RUN(test_netflow9_udp);
 	RUN(test_options_on_change);
 	RUN(test_tcp_options_refresh);
+	RUN(test_udp_full_is_not_refused);
+	RUN(test_udp_paced);
+	RUN(test_udp_paced_small_burst);
+	RUN(test_udp_paced_queue_full);
+	RUN(test_reconfigure);
 	return tu_finish();
 }

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Unit test of src/flowcache.c with an injected clock: every flowEndReason. */
+/*
+ * Unit test of src/flowcache.c with an injected clock: every flowEndReason,
+ * and expiry with a budget (the exporter's pace): oldest due first, due
+ * flows held with their end time, a late packet after idle_timeout.
+ */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,9 +80,9 @@ static void test_merge_and_idle(void)
 	b.src_mac[5] = 7;
 	flowcache_update(fc, &k, &a);
 	flowcache_update(fc, &k, &b);
-	flowcache_expire(fc, 12 * SEC + 15 * SEC - 1);
+	flowcache_expire(fc, 12 * SEC + 15 * SEC - 1, UINT32_MAX);
 	CHECK_U64(n_out, 0);
-	flowcache_expire(fc, 12 * SEC + 15 * SEC);
+	flowcache_expire(fc, 12 * SEC + 15 * SEC, UINT32_MAX);
 	CHECK_U64(n_out, 1);
 	CHECK_U64(out[0].st.packets, 5);
 	CHECK_U64(out[0].st.octets, 550);
@@ -103,7 +107,7 @@ static void test_active_intervals(void)
 		struct xf_flow_stats s = mkstats(1, 100, t * SEC, t * SEC, 0x10);
 
 		flowcache_update(fc, &k, &s);
-		flowcache_expire(fc, t * SEC);
+		flowcache_expire(fc, t * SEC, UINT32_MAX);
 	}
 	CHECK_U64(n_out, 2);
 	CHECK_U64(out[0].reason, FLOW_END_ACTIVE);
@@ -113,7 +117,7 @@ static void test_active_intervals(void)
 	CHECK_U64(out[1].reason, FLOW_END_ACTIVE);
 	CHECK_U64(out[1].st.packets, 7); /* 70..130 */
 	CHECK_U64(out[1].st.first_ns, 70 * SEC);
-	flowcache_flush(fc, FLOW_END_FORCED);
+	flowcache_flush(fc, FLOW_END_FORCED, UINT32_MAX);
 	CHECK_U64(n_out, 3);
 	CHECK_U64(out[2].reason, FLOW_END_FORCED);
 	CHECK_U64(out[2].st.packets, 1); /* 140 */
@@ -141,21 +145,21 @@ static void test_fin_rst(void)
 	flowcache_update(fc, &k1, &fin);
 	flowcache_update(fc, &k2, &rst);
 	flowcache_update(fc, &u, &udp);
-	flowcache_expire(fc, 3 * SEC);
+	flowcache_expire(fc, 3 * SEC, UINT32_MAX);
 	CHECK_U64(n_out, 0);
 	flowcache_update(fc, &k1, &ack); /* the last ACK joins the ended flow */
-	flowcache_expire(fc, 4 * SEC);
+	flowcache_expire(fc, 4 * SEC, UINT32_MAX);
 	CHECK_U64(n_out, 1);
 	CHECK(memcmp(&out[0].key, &k2, sizeof(k2)) == 0);
 	CHECK_U64(out[0].reason, FLOW_END_END_OF_FLOW);
-	flowcache_expire(fc, 5 * SEC);
+	flowcache_expire(fc, 5 * SEC, UINT32_MAX);
 	CHECK_U64(n_out, 2);
 	CHECK(memcmp(&out[1].key, &k1, sizeof(k1)) == 0);
 	CHECK_U64(out[1].reason, FLOW_END_END_OF_FLOW);
 	CHECK_U64(out[1].st.packets, 4);
 	CHECK_U64(out[1].st.octets, 216);
 	CHECK_U64(out[1].st.tcp_flags, 0x13);
-	flowcache_expire(fc, 17 * SEC);
+	flowcache_expire(fc, 17 * SEC, UINT32_MAX);
 	CHECK_U64(n_out, 3);
 	CHECK_U64(out[2].reason, FLOW_END_IDLE);
 	CHECK_U64(out[2].key.proto, 17);
@@ -179,11 +183,11 @@ static void test_active_after_fin(void)
 	for (uint64_t t = 0; t < 600; t++) {
 		struct xf_flow_stats s = mkstats(1, 52, t * SEC, t * SEC, t ? 0x10 : 0x11);
 
-		flowcache_expire(fc, t * SEC);
+		flowcache_expire(fc, t * SEC, UINT32_MAX);
 		flowcache_update(fc, &k, &s);
 	}
 	for (uint64_t t = 600; t <= 620; t++)
-		flowcache_expire(fc, t * SEC);
+		flowcache_expire(fc, t * SEC, UINT32_MAX);
 	CHECK_U64(n_out, 10);
 	for (int r = 0; r < n_out && r < 10; r++) {
 		CHECK_U64(out[r].reason, FLOW_END_ACTIVE);
@@ -208,12 +212,12 @@ static void test_active_after_fin(void)
 	for (uint64_t t = 0; t <= 65; t++) {
 		struct xf_flow_stats s = mkstats(1, 52, t * SEC, t * SEC, t ? 0x10 : 0x11);
 
-		flowcache_expire(fc, t * SEC);
+		flowcache_expire(fc, t * SEC, UINT32_MAX);
 		flowcache_update(fc, &k, &s);
 	}
-	flowcache_expire(fc, 66 * SEC);
+	flowcache_expire(fc, 66 * SEC, UINT32_MAX);
 	CHECK_U64(n_out, 1);
-	flowcache_expire(fc, 67 * SEC);
+	flowcache_expire(fc, 67 * SEC, UINT32_MAX);
 	CHECK_U64(n_out, 2);
 	CHECK_U64(out[1].reason, FLOW_END_END_OF_FLOW);
 	CHECK_U64(out[1].st.packets, 6); /* 60..65 */
@@ -243,7 +247,7 @@ static void test_tuple_reuse(void)
 	n_out = 0;
 	flowcache_update(fc, &k, &syn);
 	flowcache_update(fc, &k, &fin);
-	flowcache_expire(fc, 3 * SEC); /* within fin_grace: still cached */
+	flowcache_expire(fc, 3 * SEC, UINT32_MAX); /* within fin_grace: still cached */
 	CHECK_U64(n_out, 0);
 	flowcache_update(fc, &k, &syn2);
 	CHECK_U64(n_out, 1);
@@ -252,9 +256,9 @@ static void test_tuple_reuse(void)
 	CHECK_U64(out[0].st.tcp_flags, 0x13);
 	CHECK_U64(out[0].st.last_ns, 2 * SEC);
 	flowcache_update(fc, &k, &data);
-	flowcache_expire(fc, 12 * SEC); /* an open flow: no fin_grace any more */
+	flowcache_expire(fc, 12 * SEC, UINT32_MAX); /* an open flow: no fin_grace any more */
 	CHECK_U64(n_out, 1);
-	flowcache_expire(fc, 25 * SEC);
+	flowcache_expire(fc, 25 * SEC, UINT32_MAX);
 	CHECK_U64(n_out, 2);
 	CHECK_U64(out[1].reason, FLOW_END_IDLE);
 	CHECK_U64(out[1].st.packets, 6);
@@ -274,7 +278,7 @@ static void test_tuple_reuse(void)
 	flowcache_get_stats(fc, &fs);
 	CHECK_U64(fs.flows, 1);
 	CHECK_U64(fs.created, 4);
-	flowcache_flush(fc, FLOW_END_FORCED);
+	flowcache_flush(fc, FLOW_END_FORCED, UINT32_MAX);
 	CHECK_U64(n_out, 4);
 	CHECK_U64(out[3].st.packets, 1);
 	flowcache_free(fc);
@@ -306,8 +310,158 @@ static void test_lru_eviction(void)
 	flowcache_get_stats(fc, &fs);
 	CHECK_U64(fs.flows, 3);
 	CHECK_U64(fs.evicted, 1);
-	flowcache_flush(fc, FLOW_END_FORCED);
+	flowcache_flush(fc, FLOW_END_FORCED, UINT32_MAX);
 	CHECK_U64(n_out, 4);
+	flowcache_free(fc);
+}
+
+/*
+ * Budget: of five idle flows due, the two that ended first go; the rest
+ * stay, and go later with the end time of their last packet. A packet for
+ * a held flow after its idle timeout makes two records, the old one first.
+ */
+static void test_expire_budget(void)
+{
+	struct flowcache *fc = flowcache_new(100, &tmo, on_export, NULL);
+	struct flowcache_stats fs;
+
+	n_out = 0;
+	for (uint8_t i = 1; i <= 5; i++) {
+		struct xf_flow_key k = mkkey(i, 2000 + i, 17);
+		struct xf_flow_stats s = mkstats(i, 100 * i, i * SEC, i * SEC, 0);
+
+		flowcache_update(fc, &k, &s);
+	}
+	CHECK_U64(flowcache_expire(fc, 30 * SEC, 2), 2);
+	CHECK_U64(n_out, 2);
+	CHECK_U64(out[0].key.src_port, 2001);
+	CHECK_U64(out[1].key.src_port, 2002);
+	CHECK_U64(flowcache_expire(fc, 30 * SEC, 0), 0);
+	CHECK_U64(flowcache_count(fc), 3);
+
+	/* flow 3, due since 18 s and held, gets a packet at 25 s */
+	{
+		struct xf_flow_key k3 = mkkey(3, 2003, 17);
+		struct xf_flow_stats late = mkstats(1, 40, 25 * SEC, 25 * SEC, 0);
+
+		flowcache_update(fc, &k3, &late);
+	}
+	CHECK_U64(n_out, 3);
+	CHECK_U64(out[2].key.src_port, 2003);
+	CHECK_U64(out[2].reason, FLOW_END_IDLE);
+	CHECK_U64(out[2].st.packets, 3);
+	CHECK_U64(out[2].st.last_ns, 3 * SEC);
+	CHECK_U64(flowcache_count(fc), 3);
+
+	CHECK_U64(flowcache_expire(fc, 31 * SEC, UINT32_MAX), 2);
+	CHECK_U64(n_out, 5);
+	CHECK_U64(out[3].key.src_port, 2004);
+	CHECK_U64(out[3].st.last_ns, 4 * SEC); /* its last packet, not when it left */
+	CHECK_U64(out[4].key.src_port, 2005);
+	/* the new flow 3 started at 25 s */
+	CHECK_U64(flowcache_expire(fc, 40 * SEC - 1, UINT32_MAX), 0);
+	CHECK_U64(flowcache_expire(fc, 40 * SEC, UINT32_MAX), 1);
+	CHECK_U64(out[5].key.src_port, 2003);
+	CHECK_U64(out[5].st.packets, 1);
+	CHECK_U64(out[5].st.first_ns, 25 * SEC);
+	flowcache_get_stats(fc, &fs);
+	CHECK_U64(fs.created, 6);
+	CHECK_U64(fs.exported[FLOW_END_IDLE], 6);
+
+	/* flush with a budget too */
+	flowcache_get_stats(fc, &fs);
+	CHECK_U64(fs.evicted, 0);
+	for (uint8_t i = 1; i <= 4; i++) {
+		struct xf_flow_key k = mkkey(i, 3000 + i, 17);
+		struct xf_flow_stats s = mkstats(1, 100, 50 * SEC, 50 * SEC, 0);
+
+		flowcache_update(fc, &k, &s);
+	}
+	CHECK_U64(flowcache_flush(fc, FLOW_END_FORCED, 3), 3);
+	CHECK_U64(flowcache_count(fc), 1);
+	CHECK_U64(flowcache_flush(fc, FLOW_END_FORCED, 3), 1);
+	CHECK_U64(flowcache_count(fc), 0);
+	CHECK_U64(n_out, 10);
+	flowcache_free(fc);
+}
+
+/*
+ * One record at a time, the flow due first goes first, whatever made it
+ * due: idle (D at 5.2 s, B at 8 s), end of flow (A: FIN at 7 s, grace
+ * 2 s: 9 s) and active (C: first packet at 0 s, active 10 s).
+ */
+static void test_budget_order(void)
+{
+	const struct flowcache_timeouts t = { .active_ns = 10 * SEC,
+					      .idle_ns = 5 * SEC,
+					      .fin_grace_ns = 2 * SEC };
+	struct flowcache *fc = flowcache_new(100, &t, on_export, NULL);
+	struct xf_flow_key a = mkkey(1, 4001, 6), b = mkkey(2, 4002, 17);
+	struct xf_flow_key c = mkkey(3, 4003, 17), d = mkkey(4, 4004, 17);
+	struct xf_flow_stats s;
+	const uint16_t want_port[] = { 4004, 4002, 4001, 4003 };
+	const enum flow_end_reason want_reason[] = { FLOW_END_IDLE, FLOW_END_IDLE,
+						     FLOW_END_END_OF_FLOW, FLOW_END_ACTIVE };
+
+	n_out = 0;
+	s = mkstats(1, 100, 0, 0, 0);
+	flowcache_update(fc, &c, &s);
+	s = mkstats(1, 100, 200 * MS, 200 * MS, 0);
+	flowcache_update(fc, &d, &s);
+	s = mkstats(1, 60, 4 * SEC, 4 * SEC, 0x02);
+	flowcache_update(fc, &a, &s);
+	s = mkstats(1, 100, 3 * SEC, 3 * SEC, 0);
+	flowcache_update(fc, &b, &s);
+	s = mkstats(1, 52, 7 * SEC, 7 * SEC, 0x11);
+	flowcache_update(fc, &a, &s);
+	for (uint64_t sec = 1; sec <= 9; sec++) {
+		s = mkstats(1, 100, sec * SEC, sec * SEC, 0);
+		flowcache_update(fc, &c, &s);
+	}
+	for (int i = 0; i < 4; i++) {
+		CHECK_U64(flowcache_expire(fc, 20 * SEC, 1), 1);
+		CHECK_U64(n_out, i + 1);
+		CHECK_U64(out[i].key.src_port, want_port[i]);
+		CHECK_U64(out[i].reason, want_reason[i]);
+	}
+	CHECK_U64(out[3].st.packets, 10);
+	CHECK_U64(flowcache_expire(fc, 20 * SEC, 1), 0);
+	CHECK_U64(flowcache_count(fc), 0);
+	flowcache_free(fc);
+}
+
+/*
+ * A full cache pushes out its least recently updated flow. One that was
+ * due and held for the exporter leaves with the reason it ended with (idle),
+ * not as an eviction; one still live is an eviction (reason 5).
+ */
+static void test_evict_held(void)
+{
+	struct flowcache *fc = flowcache_new(2, &tmo, on_export, NULL);
+	struct flowcache_stats fs;
+	struct xf_flow_key a = mkkey(1, 5001, 17), b = mkkey(2, 5002, 17), c = mkkey(3, 5003, 17);
+	struct xf_flow_key d = mkkey(4, 5004, 17);
+	struct xf_flow_stats s;
+
+	n_out = 0;
+	s = mkstats(1, 100, 1 * SEC, 1 * SEC, 0);
+	flowcache_update(fc, &a, &s);
+	s = mkstats(1, 100, 20 * SEC, 20 * SEC, 0);
+	flowcache_update(fc, &b, &s);
+	CHECK_U64(flowcache_expire(fc, 21 * SEC, 0), 0); /* a is due, held */
+	s = mkstats(1, 100, 21 * SEC, 21 * SEC, 0);
+	flowcache_update(fc, &c, &s); /* pushes a out: idle since 16 s */
+	CHECK_U64(n_out, 1);
+	CHECK_U64(out[0].key.src_port, 5001);
+	CHECK_U64(out[0].reason, FLOW_END_IDLE);
+	s = mkstats(1, 100, 22 * SEC, 22 * SEC, 0);
+	flowcache_update(fc, &d, &s); /* pushes b out: live */
+	CHECK_U64(n_out, 2);
+	CHECK_U64(out[1].key.src_port, 5002);
+	CHECK_U64(out[1].reason, FLOW_END_LACK_OF_RESOURCES);
+	flowcache_get_stats(fc, &fs);
+	CHECK_U64(fs.evicted, 1);
+	CHECK_U64(fs.exported[FLOW_END_IDLE], 1);
 	flowcache_free(fc);
 }
 
@@ -338,7 +492,7 @@ static void test_many_flows(void)
 	flowcache_get_stats(fc, &fs);
 	CHECK_U64(fs.flows, 150000);
 	CHECK_U64(fs.created, 150000);
-	flowcache_flush(fc, FLOW_END_FORCED);
+	flowcache_flush(fc, FLOW_END_FORCED, UINT32_MAX);
 	CHECK_U64(total_packets, 300000);
 	flowcache_free(fc);
 	flowcache_free(NULL);
@@ -515,7 +669,8 @@ static void test_random_model(void)
 		sent += st.packets;
 		if (step % 1000 == 999) {
 			now += SEC;
-			flowcache_expire(fc, now);
+			/* every other phase a small budget: flows wait, some split */
+			flowcache_expire(fc, now, step / 25000 % 2 ? 50 + r % 100 : UINT32_MAX);
 		}
 	}
 	live = 0;
@@ -526,7 +681,7 @@ static void test_random_model(void)
 	CHECK(model_evicted > 0);
 	CHECK(fs.exported[FLOW_END_IDLE] > 0 && fs.exported[FLOW_END_ACTIVE] > 0 &&
 	      fs.exported[FLOW_END_END_OF_FLOW] > 0);
-	flowcache_flush(fc, FLOW_END_FORCED);
+	flowcache_flush(fc, FLOW_END_FORCED, UINT32_MAX);
 	CHECK_U64(model_bad, 0);
 	CHECK_U64(model_exported, sent);
 	flowcache_get_stats(fc, &fs);
@@ -542,6 +697,9 @@ int main(void)
 	RUN(test_active_after_fin);
 	RUN(test_tuple_reuse);
 	RUN(test_lru_eviction);
+	RUN(test_expire_budget);
+	RUN(test_budget_order);
+	RUN(test_evict_held);
 	RUN(test_many_flows);
 	RUN(test_random_model);
 	RUN(test_hash_flooding);
