@@ -9,7 +9,7 @@ build=(autoconf automake libtool pkg-config make gcc clang llvm bpftool
 	libbpf-dev libfixbuf-dev libglib2.0-dev libconfig-dev libelf-dev zlib1g-dev
 	libnetfilter-conntrack-dev libmnl-dev libsystemd-dev)
 test=(python3 iproute2 iputils-ping nftables iptables conntrack ethtool procps psmisc kmod
-	nfdump pmacct tshark libfixbuf-tools softflowd iperf3
+	nfdump pmacct postgresql tshark libfixbuf-tools softflowd iperf3
 	qemu-system-x86 linux-image-amd64 busybox-static cpio valgrind systemd
 	systemd-container man-db gnuplot-nox cppcheck clang-format clang-tidy libclang-rt-14-dev)
 pkg=(debhelper dpkg-dev rpm fakeroot)
@@ -23,9 +23,10 @@ export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${build[@]}" "${test[@]}" "${pkg[@]}" >/dev/null
-# nfdump and pmacct ship services that would grab the collector ports: the
-# tests start their own collectors on loopback.
-for svc in nfdump nfacctd pmacctd sfacctd uacctd softflowd; do
+# nfdump and pmacct ship services that would grab the collector ports, and
+# postgresql a cluster on port 5432: the tests start their own collectors on
+# loopback and their own database cluster (tests/integration/nat_pgsql.sh).
+for svc in nfdump nfacctd pmacctd sfacctd uacctd softflowd postgresql; do
 	systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done
 echo "install-deps.sh: dependencies installed"

@@ -39,6 +39,8 @@ need_cmd() {
 cleanup() {
 	local rc=$?
 	set +e
+	# what the test started and stops its own way (a database cluster)
+	declare -F xf_test_teardown >/dev/null && xf_test_teardown
 	for pid in "${XF_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null
 	done
@@ -135,4 +137,32 @@ stop_xlatflowd() {
 	local rc=0
 	wait "$XLATFLOWD_PID" || rc=$?
 	[ $rc -eq 0 ] || fail "xlatflowd exited with $rc: $(tail -n 20 "$WORK/xlatflowd.log")"
+}
+
+# The NAT scenario of nat_scenarios.sh (cases A-H there) on the shared topology
+# (tests/lib/nat-topology.sh), for every test that checks its translations.
+NAT_SCENARIO_CASES="clusterip_ipt clusterip_nft nodeport egress ipv6 icmp zones output"
+
+# nat_scenario_serve: the servers its connections go to
+nat_scenario_serve() {
+	topo_serve srv1 tcp,::,8080 tcp,0.0.0.0,8081 udp,0.0.0.0,9053 @srv2 tcp,0.0.0.0,8080 \
+		@ext udp,0.0.0.0,9000
+}
+
+# nat_scenario_traffic BASE: the connections, from client ports BASE+1 to
+# BASE+62 (fixed, so each connection is known), and the ping through DNAT
+nat_scenario_traffic() {
+	local b=$1 i specs=()
+	for i in 1 2 3 4 5 6; do specs+=("tcp,198.19.0.11,80,$((b + i))"); done      # A
+	for i in 1 2 3 4 5 6; do specs+=("tcp,198.19.0.10,80,$((b + 10 + i))"); done # B
+	specs+=("tcp,2001:db8:ffff::10,80,$((b + 41))")                               # E
+	specs+=("tcp,198.19.0.30,80,$((b + 61))")                                      # G zone 7
+	specs+=(@ext "tcp,198.18.9.1,30080,$((b + 21))" "tcp,198.18.9.1,30080,$((b + 22))") # C
+	specs+=(@srv1 "udp,198.18.9.2,9000,$((b + 31))")                                     # D
+	specs+=(@ext "udp,198.19.0.31,53,$((b + 62))")                                       # G zone 9
+	specs+=(@node "tcp,198.19.0.12,80,$((b + 51))")                                      # H
+	# one python3 for every host's connections: the VM runs this too (TCG)
+	topo_client cli "${specs[@]}" >"$WORK/clients.log" 2>&1 ||
+		fail "clients: $(tail -n 3 "$WORK/clients.log")"
+	topo_exec cli ping -c 3 -i 0.2 -W 2 198.19.0.20 >/dev/null || fail "ping through DNAT" # F
 }

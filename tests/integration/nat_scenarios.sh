@@ -34,14 +34,13 @@ need_cmd nfcapd nfdump nft iptables conntrack python3 ping
 NAT_MODE=${NAT_MODE:-conntrack}
 collect=$abs_top_builddir/tests/tools/xf-collect
 [ -x "$collect" ] || fail "$collect not built (make check builds it)"
-cases="clusterip_ipt clusterip_nft nodeport egress ipv6 icmp zones output"
+cases=$NAT_SCENARIO_CASES
 # where they are built in (no module directory), modprobe fails and need not
 topo_modules $cases 2>/dev/null || true
 
 topo_setup "$NS_PREFIX-" "$abs_top_srcdir" "$WORK" || fail "topology"
 topo_nat $cases || fail "NAT rules"
-topo_serve srv1 tcp,::,8080 tcp,0.0.0.0,8081 udp,0.0.0.0,9053 @srv2 tcp,0.0.0.0,8080 \
-	@ext udp,0.0.0.0,9000 || fail "servers"
+nat_scenario_serve || fail "servers"
 topo_flush_conntrack || fail "conntrack flush"
 node=$(topo_ns node)
 
@@ -59,19 +58,7 @@ grep -q "NAT enrichment: $NAT_MODE" "$WORK/xlatflowd.log" ||
 	fail "NAT enrichment is not $NAT_MODE: $(grep -i nat "$WORK/xlatflowd.log")"
 
 b=41000
-specs=()
-for i in 1 2 3 4 5 6; do specs+=("tcp,198.19.0.11,80,$((b + i))"); done      # A
-for i in 1 2 3 4 5 6; do specs+=("tcp,198.19.0.10,80,$((b + 10 + i))"); done # B
-specs+=("tcp,2001:db8:ffff::10,80,$((b + 41))")                               # E
-specs+=("tcp,198.19.0.30,80,$((b + 61))")                                      # G zone 7
-specs+=(@ext "tcp,198.18.9.1,30080,$((b + 21))" "tcp,198.18.9.1,30080,$((b + 22))") # C
-specs+=(@srv1 "udp,198.18.9.2,9000,$((b + 31))")                                     # D
-specs+=(@ext "udp,198.19.0.31,53,$((b + 62))")                                       # G zone 9
-specs+=(@node "tcp,198.19.0.12,80,$((b + 51))")                                      # H
-# one python3 for every host's connections: the VM runs this too (TCG)
-topo_client cli "${specs[@]}" >"$WORK/clients.log" 2>&1 ||
-	fail "clients: $(tail -n 3 "$WORK/clients.log")"
-topo_exec cli ping -c 3 -i 0.2 -W 2 198.19.0.20 >/dev/null || fail "ping through DNAT" # F
+nat_scenario_traffic $b # cases A-H
 
 # The kernel's truth, read before the connections time out.
 ip netns exec "$node" conntrack -L -o extended >"$WORK/conntrack.txt" 2>/dev/null || true

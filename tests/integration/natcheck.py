@@ -40,7 +40,7 @@ def parse_conntrack(path):
         for k, v in kv:
             if k == "zone":
                 zone = int(v)
-            if k not in ("src", "dst", "sport", "dport", "type", "code", "id"):
+            if k not in ("src", "dst", "sport", "dport", "type", "code", "id", "packets", "bytes"):
                 continue
             if k == "src" and "src" in cur:
                 tuples.append(cur)
@@ -55,7 +55,10 @@ def parse_conntrack(path):
             return (ipaddress.ip_address(d["src"]), ipaddress.ip_address(d["dst"]),
                     0 if icmp else int(d.get("sport", 0)), 0 if icmp else int(d.get("dport", 0)),
                     proto)
+        def counts(d):  # with net.netfilter.nf_conntrack_acct = 1
+            return (int(d["packets"]), int(d["bytes"])) if "packets" in d else None
         conn = {"orig": tup(tuples[0]), "reply": tup(tuples[1]), "zone": zone,
+                "orig_counts": counts(tuples[0]), "reply_counts": counts(tuples[1]),
                 "line": line.strip()}
         # `conntrack -L` may list a connection once per family query
         if not any(c["orig"] == conn["orig"] and c["zone"] == zone for c in conns):

@@ -51,11 +51,14 @@ expected="/etc/xlatflow/xlatflowd.conf
 /usr/share/doc/xlatflow/ipfix.md.gz
 /usr/share/doc/xlatflow/nat.md.gz
 /usr/share/doc/xlatflow/operation.md.gz
+/usr/share/doc/xlatflow/scaling.md.gz
 /usr/share/lintian/overrides/xlatflow
 /usr/share/man/man5/xlatflowd.conf.5.gz
 /usr/share/man/man8/xlatflowd.8.gz
 /usr/share/xlatflow/templates/nfdump-format.txt
 /usr/share/xlatflow/templates/nprobe-custom-fields.txt
+/usr/share/xlatflow/templates/pmacct-postgresql/nfacctd.conf
+/usr/share/xlatflow/templates/pmacct-postgresql/schema.sql
 /usr/share/xlatflow/templates/pmacct-primitives.lst
 /usr/share/xlatflow/templates/xlatflow-ies.txt"
 actual=$(dpkg -L xlatflow | while read -r f; do [ -d "$f" ] || echo "$f"; done | sort)

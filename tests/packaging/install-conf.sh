@@ -30,10 +30,13 @@ check_eq "installed files" "/etc/xlatflow/xlatflowd.conf
 /usr/share/doc/xlatflow/ipfix.md
 /usr/share/doc/xlatflow/nat.md
 /usr/share/doc/xlatflow/operation.md
+/usr/share/doc/xlatflow/scaling.md
 /usr/share/man/man5/xlatflowd.conf.5
 /usr/share/man/man8/xlatflowd.8
 /usr/share/xlatflow/templates/nfdump-format.txt
 /usr/share/xlatflow/templates/nprobe-custom-fields.txt
+/usr/share/xlatflow/templates/pmacct-postgresql/nfacctd.conf
+/usr/share/xlatflow/templates/pmacct-postgresql/schema.sql
 /usr/share/xlatflow/templates/pmacct-primitives.lst
 /usr/share/xlatflow/templates/xlatflow-ies.txt" "$(cd "$dest" && find . -type f | sed 's/^\.//' | sort)"
 check_eq "config mode" 640 "$(stat -c %a "$conf")"

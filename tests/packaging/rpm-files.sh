@@ -23,12 +23,16 @@ expected="/etc/xlatflow
 /usr/share/doc/xlatflow/ipfix.md
 /usr/share/doc/xlatflow/nat.md
 /usr/share/doc/xlatflow/operation.md
+/usr/share/doc/xlatflow/scaling.md
 /usr/share/man/man5/xlatflowd.conf.5
 /usr/share/man/man8/xlatflowd.8
 /usr/share/xlatflow
 /usr/share/xlatflow/templates
 /usr/share/xlatflow/templates/nfdump-format.txt
 /usr/share/xlatflow/templates/nprobe-custom-fields.txt
+/usr/share/xlatflow/templates/pmacct-postgresql
+/usr/share/xlatflow/templates/pmacct-postgresql/nfacctd.conf
+/usr/share/xlatflow/templates/pmacct-postgresql/schema.sql
 /usr/share/xlatflow/templates/pmacct-primitives.lst
 /usr/share/xlatflow/templates/xlatflow-ies.txt"
 # What the distribution's rpm adds or renames by its own policy is left out:
