@@ -7,7 +7,7 @@ set -euo pipefail
 
 build=(autoconf automake libtool pkg-config make gcc clang llvm bpftool
 	libbpf-dev libfixbuf-dev libglib2.0-dev libconfig-dev libelf-dev zlib1g-dev
-	libnetfilter-conntrack-dev libmnl-dev libsystemd-dev)
+	libmnl-dev libsystemd-dev)
 test=(python3 iproute2 iputils-ping nftables iptables conntrack ethtool procps psmisc kmod
 	nfdump pmacct postgresql tshark libfixbuf-tools softflowd iperf3
 	qemu-system-x86 linux-image-amd64 busybox-static cpio valgrind systemd

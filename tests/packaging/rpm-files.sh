@@ -18,12 +18,14 @@ expected="/etc/xlatflow
 /usr/lib/systemd/system/xlatflowd.service
 /usr/sbin/xlatflowd
 /usr/share/doc/xlatflow
+/usr/share/doc/xlatflow/architecture.md
 /usr/share/doc/xlatflow/collectors.md
 /usr/share/doc/xlatflow/datapath.md
 /usr/share/doc/xlatflow/ipfix.md
 /usr/share/doc/xlatflow/nat.md
 /usr/share/doc/xlatflow/operation.md
 /usr/share/doc/xlatflow/scaling.md
+/usr/share/doc/xlatflow/security.md
 /usr/share/man/man5/xlatflowd.conf.5
 /usr/share/man/man8/xlatflowd.8
 /usr/share/xlatflow
