@@ -152,13 +152,30 @@ struct xf_xlat_session {
 
 #define XF_XLAT_REFRESH_NS (10ULL * 1000000000ULL)
 
-/* Value of the NAT hook's dedup map (keyed by struct xf_tuple orig). */
+/*
+ * Value of the NAT hook's "already reported" map (xlat_conns), keyed by the
+ * struct nf_conn address (__u64): what a packet's connection must still
+ * match for the hook to send nothing (docs/nat.md, "What the hook costs").
+ * Only the BPF programs read it; userspace sizes the map.
+ */
 struct xf_xlat_seen {
-	struct xf_tuple reply;
-	__u64 emitted_ns;
+	struct xf_tuple reply; /* reply tuple of the last translation sent */
+	__u64 emitted;	       /* when it was sent: bpf_jiffies64(), or ns without CONFIG_HZ */
+	/* identity of the connection (struct nf_conn is SLAB_TYPESAFE_BY_RCU) */
+	__u32 src_addr; /* first 4 bytes of the original source address */
+	__u32 dst_addr; /* first 4 bytes of the original destination address */
+	__u16 src_port; /* original ports, as conntrack holds them */
+	__u16 dst_port;
 	__u16 zone_id;
-	__u8 pad[6];
+	__u8 status; /* XF_SEEN_* bits of ct->status when last checked */
+	__u8 pad;
+	__u32 created; /* 1 once the CREATE of this connection was sent */
+	__u32 pad2;
 };
+
+#define XF_SEEN_CONFIRMED 0x1
+#define XF_SEEN_SRC_NAT_DONE 0x2
+#define XF_SEEN_DST_NAT_DONE 0x4
 
 /*
  * Indices into the per-CPU "counters" array map. Userspace sums CPUs.
@@ -182,8 +199,28 @@ enum xf_counter {
 	XF_CNT_XLAT_EVENTS,	 /* translations emitted */
 	XF_CNT_XLAT_RB_LOST,	 /* translations lost: ring buffer full */
 	XF_CNT_XLAT_UNSUPPORTED, /* translations of unsupported families */
+	/*
+	 * The NAT hook's "already reported" map: packets whose connection was
+	 * not in it (first packet, or a connection older than the hook), and
+	 * connections it had no room for (each of their packets is then sent).
+	 */
+	XF_CNT_XLAT_MISSES,
+	XF_CNT_XLAT_MAP_FULL,
+	/* NAT events sent, by kind: XF_CNT_NATEV(kind) */
+	XF_CNT_NATEV_CREATE,
+	XF_CNT_NATEV_DELETE,
+	XF_CNT_NATEV_PORTS_EXHAUSTED,
+	XF_CNT_NATEV_TABLE_FULL,
+	/* NAT events lost (ring buffer full), by kind: XF_CNT_NATEV_LOST(kind) */
+	XF_CNT_NATEV_LOST_CREATE,
+	XF_CNT_NATEV_LOST_DELETE,
+	XF_CNT_NATEV_LOST_PORTS_EXHAUSTED,
+	XF_CNT_NATEV_LOST_TABLE_FULL,
 	XF_CNT_MAX,
 };
+
+#define XF_CNT_NATEV(kind) (XF_CNT_NATEV_CREATE + (kind)-XF_XLAT_KIND_CREATE)
+#define XF_CNT_NATEV_LOST(kind) (XF_CNT_NATEV_LOST_CREATE + (kind)-XF_XLAT_KIND_CREATE)
 
 /*
  * Flow slots: how the TC programs hand flows to userspace without a system

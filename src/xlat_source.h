@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The NAT translation source and its selection: the eBPF hook on
- * nf_nat_manip_pkt (fentry or kprobe, bpf/nat.bpf.c) or, where tracing
- * programs are refused, conntrack netlink events (src/xlat_conntrack.c).
- * Every source delivers the same struct xf_xlat_event to one callback, of
- * the type xlat_conntrack.h declares.
+ * The NAT translation source and its selection: the eBPF hooks
+ * (bpf/nat.bpf.c, a fentry/fexit or a kprobe/kretprobe set) or, where
+ * tracing programs are refused, conntrack netlink events
+ * (src/xlat_conntrack.c). Every source delivers the same struct
+ * xf_xlat_event to one callback, of the type xlat_conntrack.h declares,
+ * and the NAT event log's struct nat_event to another (nat_event.h).
  */
 #ifndef XF_XLAT_SOURCE_H
 #define XF_XLAT_SOURCE_H
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "nat_event.h"
 #include "xlat_conntrack.h"
 #include "xlatflow_shared.h"
 
@@ -36,12 +38,31 @@ int xlat_source_open(struct xlat_source **out, enum xf_nat_hook mode, xlat_connt
 		     void *ctx, char *err, size_t len);
 
 /*
- * Conntrack mode only: also report connections conntrack destroys (pass
- * &ev->orig to xlat_table_remove()). The BPF hooks see packets, not
- * connection ends, so there this is a no-op and translations expire by
- * timeout. Call right after xlat_source_open(), before the first poll.
+ * Also report translated connections conntrack deletes (the caller passes
+ * &ev->orig to xlat_table_remove()); NULL: none. Conntrack mode: DESTROY
+ * events; the BPF modes attach their DELETE hook (nf_ct_helper_destroy)
+ * for it. Call right after xlat_source_open(), before the first poll.
  */
 void xlat_source_set_destroy_cb(struct xlat_source *s, xlat_conntrack_cb cb, void *ctx);
+
+/*
+ * The NAT event log's callback: CREATE, DELETE, PORTS_EXHAUSTED and
+ * TABLE_FULL as struct nat_event; NULL for none. The BPF modes attach
+ * their event hooks only while a callback is set, so without one they cost
+ * nothing; a kind whose kernel function is missing or refused is logged
+ * once (log_warnx "NAT events: KIND unavailable: why") and left out, see
+ * xlat_source_nat_event_kinds(). Call right after xlat_source_open(),
+ * before the first poll.
+ */
+void xlat_source_set_nat_event_cb(struct xlat_source *s, nat_event_cb cb, void *ctx);
+
+/*
+ * The kinds the source delivers now, as bits (1U << XF_XLAT_KIND_*): in
+ * the BPF modes those whose hooks are attached (DELETE also while only the
+ * destroy callback wants it). 0 in conntrack mode here (its events are
+ * src/xlat_conntrack.c's).
+ */
+uint32_t xlat_source_nat_event_kinds(const struct xlat_source *s);
 
 /* The active source: XF_NAT_FENTRY, XF_NAT_KPROBE or XF_NAT_CONNTRACK. */
 enum xf_nat_hook xlat_source_mode(const struct xlat_source *s);
@@ -53,8 +74,9 @@ int xlat_source_fd(struct xlat_source *s);
 int xlat_source_poll(struct xlat_source *s);
 
 /*
- * Sum the hook's per-CPU counters into out (indices enum xf_counter; only
- * XF_CNT_XLAT_* are non-zero). All zero in conntrack mode. Returns 0 or -errno.
+ * Sum the hooks' per-CPU counters into out (indices enum xf_counter; only
+ * XF_CNT_XLAT_* and XF_CNT_NATEV_* are non-zero). All zero in conntrack
+ * mode. Returns 0 or -errno.
  */
 int xlat_source_read_counters(struct xlat_source *s, uint64_t out[XF_CNT_MAX]);
 
