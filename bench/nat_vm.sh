@@ -5,7 +5,7 @@
 # tests/vm/run-vm.sh: runs as root inside the QEMU guest (a Debian kernel,
 # which allows tracing programs), writes $XF_OUT/nat.md.
 #
-#   run-vm.sh -w WORK bench/nat_vm.sh [CONNECTIONS]   (default 220, in 11 rounds)
+#   run-vm.sh -w WORK bench/nat_vm.sh [CONNECTIONS [ROUNDS]]   (default 220, in 11 rounds)
 #
 # With kernel.bpf_stats_enabled=1, three programs sit on nf_nat_manip_pkt at
 # once, so they see the same calls: the NAT hook's fentry program
@@ -166,7 +166,7 @@ for i in range(n):
 
 # Rounds: emulated time is noisy in real-time TCG (the host's other work slows the guest
 # unevenly), so each round gets its own ratios and the table shows per-round medians.
-rounds=11
+rounds=${2:-11}
 per=$((conns / rounds))
 ok=0
 t0=$(date +%s.%N)

@@ -9,7 +9,7 @@
  *   nf_nat_manip_pkt     every translated packet: a SEEN translation once
  *                        per connection and change, and a refresh every
  *                        XF_XLAT_REFRESH_NS; otherwise as little as possible
- *                        (one map lookup keyed by the nf_conn address).
+ *                        (one inlined lookup of the connection in a table).
  *   nf_conntrack_free    forgets a translated connection's map entry.
  * NAT event log (attached when asked for):
  *   __nf_conntrack_confirm (return)  CREATE: a translated connection
@@ -60,17 +60,20 @@ struct {
 } xlat_events SEC(".maps");
 
 /*
- * "Already reported": one entry per translated connection that passed
- * nf_nat_manip_pkt, keyed by its nf_conn address, removed when conntrack
- * frees it. Userspace sets max_entries from nf_conntrack_max (at most one
- * entry per tracked connection); allocated per entry, not up front.
+ * "Already reported": a set-associative table of the translated connections
+ * nf_nat_manip_pkt saw, XF_CONN_WAYS entries per set, the set chosen by a
+ * hash of the nf_conn address. An array, so the per-packet lookup is
+ * inlined by the verifier (a few instructions, where a hash map's costs a
+ * hash of the key, a bucket walk and a memcmp). Userspace sizes it from
+ * nf_conntrack_max (max_entries sets, 1 << conn_set_bits) before loading.
  */
+const volatile __u32 conn_set_bits = 14;
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, 1 /* BPF_F_NO_PREALLOC */);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct xf_xlat_seen);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u32);
+	__type(value, struct xf_xlat_seen_set);
 } xlat_conns SEC(".maps");
 
 /* Same layout as the TC programs' counters; this object touches XF_CNT_XLAT_* and _NATEV_*. */
@@ -120,106 +123,197 @@ static __always_inline void count(__u32 idx)
 		*v += 1; /* per-CPU slot: no other writer */
 }
 
-static __always_inline bool tuple_equal(const struct xf_tuple *a, const struct xf_tuple *b)
-{
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-
-	_Static_assert(sizeof(struct xf_tuple) % 8 == 0, "xf_tuple is compared in u64 words");
-#pragma unroll
-	for (int i = 0; i < (int)(sizeof(struct xf_tuple) / 8); i++)
-		if (x[i] != y[i])
-			return false;
-	return true;
-}
-
-/* The XF_SEEN_* bits of ct->status. */
-static __always_inline __u8 seen_status(unsigned long status)
-{
-	return (status & NAT_CT_IPS_CONFIRMED ? XF_SEEN_CONFIRMED : 0) |
-	       (status & NAT_CT_IPS_SRC_NAT_DONE ? XF_SEEN_SRC_NAT_DONE : 0) |
-	       (status & NAT_CT_IPS_DST_NAT_DONE ? XF_SEEN_DST_NAT_DONE : 0);
-}
-
 /*
- * What a packet's connection is, for the "nothing new" test: read from ct
- * with the cheapest loads (direct: BTF loads for fentry; ct is the head
- * copy for the kprobe, so plain stack loads). Every field is one load.
+ * What a packet's connection must still be for "nothing new": its status
+ * bits and a few words of its reply tuple, which sit next to each other at
+ * the end of the head of struct nf_conn (one short read for the kprobe).
  */
 struct conn_ident {
-	__u32 src_addr;
 	__u32 dst_addr;
 	__u16 src_port;
 	__u16 dst_port;
-	__u16 zone_id;
-	__u8 status;
+	__u32 status;
 };
 
-static __always_inline void conn_ident(struct conn_ident *id, const struct nf_conn *ct)
+/*
+ * The set of a connection: a multiplicative hash of its identity words (the
+ * verifier allows no arithmetic on the nf_conn pointer an fentry program
+ * gets, and reading it as a number would cost more).
+ */
+static __always_inline struct xf_xlat_seen_set *conn_set(__u32 dst_addr, __u16 src_port,
+							 __u16 dst_port)
 {
-	const struct nf_conntrack_tuple *t = &ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple;
+	__u64 k = ((__u64)dst_addr << 32) | ((__u32)src_port << 16) | dst_port;
+	__u32 idx = (__u32)((k * 0x9e3779b97f4a7c15ULL) >> (64 - conn_set_bits));
 
-	id->src_addr = t->src.u3.all[0];
+	return bpf_map_lookup_elem(&xlat_conns, &idx);
+}
+
+/* The entry of connection ct (its address) in set, or NULL. */
+static __always_inline struct xf_xlat_seen *conn_find(struct xf_xlat_seen_set *set, const void *ct)
+{
+#pragma unroll
+	for (int i = 0; i < XF_CONN_WAYS; i++)
+		if (set->way[i].ct == (__u64)ct)
+			return &set->way[i];
+	return NULL;
+}
+
+static __always_inline void conn_ident_direct(struct conn_ident *id, const struct nf_conn *ct)
+{
+	const struct nf_conntrack_tuple *t = &ct->tuplehash[IP_CT_DIR_REPLY].tuple;
+
 	id->dst_addr = t->dst.u3.all[0];
 	id->src_port = t->src.u.all;
 	id->dst_port = t->dst.u.all;
-	id->zone_id = bpf_core_field_exists(ct->zone) ? ct->zone.id : 0;
-	id->status = seen_status(ct->status);
+	id->status = ct->status & XF_SEEN_STATUS_MASK;
+}
+
+/*
+ * The kprobe's: one bpf_probe_read_kernel from the reply tuple's source
+ * port to the status (32 bytes on 6.1 and 6.12), 8-byte aligned.
+ */
+#define IDENT_SPAN 64
+static __always_inline int conn_ident_copy(struct conn_ident *id, const struct nf_conn *ct)
+{
+	__u64 buf[IDENT_SPAN / 8];
+	__u32 start = bpf_core_field_offset(ct->tuplehash[IP_CT_DIR_REPLY].tuple.src.u.all) & ~7U;
+	__u32 end = bpf_core_field_offset(ct->status) + sizeof(ct->status);
+	const char *b = (const char *)buf;
+
+	if (end <= start || end - start > sizeof(buf) ||
+	    bpf_probe_read_kernel(buf, end - start, (const char *)ct + start))
+		return -1;
+	/* offsets relative to start: CO-RE constants, so the verifier knows them */
+	id->dst_addr =
+		*(const __u32 *)(b + (bpf_core_field_offset(
+					      ct->tuplehash[IP_CT_DIR_REPLY].tuple.dst.u3.all[0]) -
+				      start));
+	id->src_port =
+		*(const __u16 *)(b + (bpf_core_field_offset(
+					      ct->tuplehash[IP_CT_DIR_REPLY].tuple.src.u.all) -
+				      start));
+	id->dst_port =
+		*(const __u16 *)(b + (bpf_core_field_offset(
+					      ct->tuplehash[IP_CT_DIR_REPLY].tuple.dst.u.all) -
+				      start));
+	id->status = *(const unsigned long *)(b + (bpf_core_field_offset(ct->status) - start)) &
+		     XF_SEEN_STATUS_MASK;
+	return 0;
+}
+
+/* The set and entry of ct from a head copy (or a directly readable ct). */
+static __always_inline struct xf_xlat_seen *conn_lookup(const struct nf_conn *rd, const void *ct)
+{
+	const struct nf_conntrack_tuple *t = &rd->tuplehash[IP_CT_DIR_REPLY].tuple;
+	struct xf_xlat_seen_set *set = conn_set(t->dst.u3.all[0], t->src.u.all, t->dst.u.all);
+
+	return set ? conn_find(set, ct) : NULL;
 }
 
 static __always_inline bool ident_equal(const struct xf_xlat_seen *v, const struct conn_ident *id)
 {
-	return v->src_addr == id->src_addr && v->dst_addr == id->dst_addr &&
-	       v->src_port == id->src_port && v->dst_port == id->dst_port &&
-	       v->zone_id == id->zone_id;
+	return v->dst_addr == id->dst_addr && v->src_port == id->src_port &&
+	       v->dst_port == id->dst_port;
 }
 
 /*
- * A packet nf_nat_manip_pkt translates. ct is directly readable (the
- * kernel's, through BTF, or the kprobe's head copy); key is the kernel
- * address.
+ * A connection translated by DNAT and then SNAT got an entry at its first
+ * manip call, before SNAT's setup, in the set of its reply tuple then
+ * (source: the DNAT target, as now; destination: the original source, not
+ * yet translated). Its entry now lives in another set: free the old one.
+ */
+static __always_inline void conn_forget_pre_snat(const struct nf_conn *rd, const void *ct)
+{
+	const struct nf_conntrack_tuple *o = &rd->tuplehash[IP_CT_DIR_ORIGINAL].tuple;
+	const struct nf_conntrack_tuple *r = &rd->tuplehash[IP_CT_DIR_REPLY].tuple;
+	struct xf_xlat_seen_set *set;
+	struct xf_xlat_seen *old;
+
+	if ((rd->status & NAT_CT_IPS_NAT_MASK) != NAT_CT_IPS_NAT_MASK)
+		return;
+	set = conn_set(o->src.u3.all[0], r->src.u.all, o->src.u.all);
+	old = set ? conn_find(set, ct) : NULL;
+	if (old)
+		old->ct = 0;
+}
+
+/* A 64-bit digest of what a SEEN event says (tuples, zone), for "is it the one sent last". */
+static __always_inline __u64 event_digest(const struct xf_xlat_event *ev)
+{
+	const __u64 *w = (const __u64 *)ev;
+	__u64 h = 0x84222325cbf29ce4ULL;
+
+	_Static_assert(__builtin_offsetof(struct xf_xlat_event, ts_ns) % 8 == 0,
+		       "tuples in u64 words");
+#pragma unroll
+	for (int i = 0; i < (int)(__builtin_offsetof(struct xf_xlat_event, ts_ns) / 8); i++)
+		h = (h ^ w[i]) * 0x100000001b3ULL;
+	return (h ^ ev->zone_id) * 0x100000001b3ULL;
+}
+
+/*
+ * A packet nf_nat_manip_pkt translates; ct is the kernel's nf_conn (direct:
+ * BTF loads for fentry; otherwise bpf_probe_read_kernel).
  *
- * Fast path (an established, already reported connection): one map lookup
- * and a comparison of what cannot change without something new to say:
+ * Fast path (an established, already reported connection): one inlined
+ * array lookup (the set hashed from the reply words below), the
+ * connection's entry among XF_CONN_WAYS (by its address), and a comparison
+ * of what cannot change without something new to say:
  * - status NAT-done bits: on a connection's first packet DNAT's manip runs
  *   before SNAT's setup, so the reply tuple changes between the two calls;
  * - IPS_CONFIRMED: an entry left by a confirmed connection never matches
  *   the first packet of a new one in the same (recycled) nf_conn;
- * - a few words of the original tuple and the zone: nor does one left by
- *   an unconfirmed connection whose free the hook missed;
+ * - a few words of the reply tuple (the destination address' first 4
+ *   bytes: the client or its masquerade address; both ports): nor does one
+ *   left by an unconfirmed connection whose free the hook missed;
  * - the time of the last report, for the refresh (jiffies).
  * Anything else takes the slow path: build the translation and send it
  * unless only status bits moved and the translation is the one sent last
  * (a null binding sets SRC_NAT_DONE without translating).
  */
-static __always_inline int manip(const struct nf_conn *ct, __u64 key, __u8 source)
+static __always_inline int manip(const struct nf_conn *ct, const bool direct, __u8 source)
 {
-	struct xf_xlat_seen *seen, fresh;
+	struct xf_xlat_seen *seen, *slot;
+	struct xf_xlat_seen_set *set;
 	struct xf_xlat_event ev, *out;
+	struct nat_ct_head head;
+	const struct nf_conn *rd;
 	struct conn_ident id;
+	__u64 now, digest;
 	bool known;
-	__u64 now;
 
-	count(XF_CNT_XLAT_CALLS);
-	conn_ident(&id, ct);
+	if (direct)
+		conn_ident_direct(&id, ct);
+	else if (conn_ident_copy(&id, ct) < 0)
+		goto unsupported;
 	now = coarse_now();
-	seen = bpf_map_lookup_elem(&xlat_conns, &key);
+	set = conn_set(id.dst_addr, id.src_port, id.dst_port);
+	if (!set)
+		return 0; /* not reached: the index is within the array */
+	seen = conn_find(set, ct);
 	if (seen && seen->status == id.status && ident_equal(seen, &id) &&
 	    now - seen->emitted < refresh_interval())
 		return 0;
 
 	/* slow path: a new connection, a change, or the refresh */
+	count(XF_CNT_XLAT_CALLS);
 	known = seen && ident_equal(seen, &id) &&
-		!((seen->status & XF_SEEN_CONFIRMED) && !(id.status & XF_SEEN_CONFIRMED));
+		!((seen->status & NAT_CT_IPS_CONFIRMED) && !(id.status & NAT_CT_IPS_CONFIRMED));
 	if (!known)
 		count(XF_CNT_XLAT_MISSES);
 
-	__builtin_memset(&ev, 0, sizeof(ev));
-	if (nat_ct_event(&ev, ct, true) < 0) {
-		count(XF_CNT_XLAT_UNSUPPORTED);
-		return 0;
+	rd = ct;
+	if (!direct) {
+		rd = nat_ct_copy_head(&head, ct);
+		if (!rd)
+			goto unsupported;
 	}
-	if (known && now - seen->emitted < refresh_interval() &&
-	    tuple_equal(&seen->reply, &ev.reply)) {
+	__builtin_memset(&ev, 0, sizeof(ev));
+	if (nat_ct_event(&ev, rd, true) < 0)
+		goto unsupported;
+	digest = event_digest(&ev);
+	if (known && now - seen->emitted < refresh_interval() && seen->digest == digest) {
 		seen->status = id.status; /* nothing new to say */
 		return 0;
 	}
@@ -239,31 +333,63 @@ static __always_inline int manip(const struct nf_conn *ct, __u64 key, __u8 sourc
 
 	if (known) {
 		/* same connection: keep its created flag (racy stores, benign) */
-		seen->reply = ev.reply;
+		seen->digest = digest;
 		seen->emitted = now;
 		seen->status = id.status;
 		return 0;
 	}
-	__builtin_memset(&fresh, 0, sizeof(fresh));
-	fresh.reply = ev.reply;
-	fresh.emitted = now;
-	fresh.src_addr = id.src_addr;
-	fresh.dst_addr = id.dst_addr;
-	fresh.src_port = id.src_port;
-	fresh.dst_port = id.dst_port;
-	fresh.zone_id = id.zone_id;
-	fresh.status = id.status;
-	if (bpf_map_update_elem(&xlat_conns, &key, &fresh, BPF_ANY) < 0)
-		count(XF_CNT_XLAT_MAP_FULL);
+	/*
+	 * A free way, else the one reported longest ago (counted: its
+	 * connection's next packet is a miss). The address goes in last, so
+	 * that a packet on another CPU matching it finds the rest written.
+	 */
+	slot = seen;
+	if (!slot) {
+		conn_forget_pre_snat(rd, ct);
+		slot = &set->way[0];
+#pragma unroll
+		for (int i = 0; i < XF_CONN_WAYS; i++) {
+			if (!set->way[i].ct) {
+				slot = &set->way[i];
+				break;
+			}
+			if (set->way[i].emitted - slot->emitted > (1ULL << 63))
+				slot = &set->way[i]; /* older, wrap-safe */
+		}
+		if (slot->ct)
+			count(XF_CNT_XLAT_MAP_FULL);
+	}
+	slot->ct = 0;
+	slot->digest = digest;
+	slot->emitted = now;
+	slot->dst_addr = id.dst_addr;
+	slot->src_port = id.src_port;
+	slot->dst_port = id.dst_port;
+	slot->status = id.status;
+	slot->created = 0;
+	slot->ct = (__u64)ct;
+	return 0;
+
+unsupported:
+	count(XF_CNT_XLAT_CALLS);
+	count(XF_CNT_XLAT_UNSUPPORTED);
 	return 0;
 }
 
-/* A conntrack entry is being freed: forget it if the manip hook knew it. */
-static __always_inline int forget(__u64 key, unsigned long status)
+/*
+ * A conntrack entry is being freed: forget it if the manip hook knew it. rd
+ * reads like ct (ct itself for fentry, a head copy for the kprobe).
+ */
+static __always_inline int forget(const struct nf_conn *rd, const void *ct)
 {
+	struct xf_xlat_seen *seen;
+
 	/* manip runs only for IPS_SRC_NAT/IPS_DST_NAT: others have no entry */
-	if (status & NAT_CT_IPS_NAT_MASK)
-		bpf_map_delete_elem(&xlat_conns, &key);
+	if (!(rd->status & NAT_CT_IPS_NAT_MASK))
+		return 0;
+	seen = conn_lookup(rd, ct);
+	if (seen)
+		seen->ct = 0;
 	return 0;
 }
 
@@ -317,7 +443,7 @@ static __always_inline int confirmed(__u64 ctp, __u8 source)
 	 * connection that won (skb->_nfct now points there), or two CPUs
 	 * return for it at once, the created flag lets one through.
 	 */
-	seen = bpf_map_lookup_elem(&xlat_conns, &ctp);
+	seen = conn_lookup(ct, (const void *)ctp);
 	if (seen && __sync_val_compare_and_swap(&seen->created, 0, 1) != 0)
 		return 0;
 	send_event(ct, XF_XLAT_KIND_CREATE, source);
@@ -437,13 +563,13 @@ SEC("fentry/nf_nat_manip_pkt")
 int BPF_PROG(xf_nat_fentry, struct sk_buff *skb, struct nf_conn *ct, enum nf_nat_manip_type mtype,
 	     enum ip_conntrack_dir dir)
 {
-	return manip(ct, (__u64)ct, XF_XLAT_SRC_FENTRY);
+	return manip(ct, true, XF_XLAT_SRC_FENTRY);
 }
 
 SEC("fentry/nf_conntrack_free")
 int BPF_PROG(xf_free_fentry, struct nf_conn *ct)
 {
-	return forget((__u64)ct, ct->status);
+	return forget(ct, ct);
 }
 
 SEC("fexit/__nf_conntrack_confirm")
@@ -528,23 +654,20 @@ static __always_inline int stash_pop(__u32 fn, __u64 *a0, __u64 *a1, __u64 *a2)
 SEC("kprobe/nf_nat_manip_pkt")
 int BPF_KPROBE(xf_nat_kprobe, struct sk_buff *skb, struct nf_conn *ct)
 {
-	struct nat_ct_head head;
-	const struct nf_conn *copy;
-
-	/* one read of the head, then the fentry program's logic on the copy */
-	copy = nat_ct_copy_head(&head, ct);
-	if (!copy) {
-		count(XF_CNT_XLAT_CALLS);
-		count(XF_CNT_XLAT_UNSUPPORTED);
-		return 0;
-	}
-	return manip(copy, (__u64)ct, XF_XLAT_SRC_KPROBE);
+	return manip(ct, false, XF_XLAT_SRC_KPROBE);
 }
 
 SEC("kprobe/nf_conntrack_free")
 int BPF_KPROBE(xf_free_kprobe, struct nf_conn *ct)
 {
-	return forget((__u64)ct, nat_ct_status(ct, false));
+	struct nat_ct_head head;
+	const struct nf_conn *rd;
+
+	/* every connection passes here: the status first, the head only for NAT */
+	if (!(nat_ct_status(ct, false) & NAT_CT_IPS_NAT_MASK))
+		return 0;
+	rd = nat_ct_copy_head(&head, ct);
+	return rd ? forget(rd, ct) : 0;
 }
 
 SEC("kprobe/__nf_conntrack_confirm")

@@ -28,9 +28,12 @@
 #include "nat.skel.h"
 #include "xlat_source.h"
 
-/* The "already reported" map holds at most one entry per tracked connection. */
-#define CONNS_MIN 4096U
-#define CONNS_MAX (1U << 20)
+/*
+ * The "already reported" table: one entry per tracked connection at most,
+ * XF_CONN_WAYS per set, a power of two of sets (bpf/nat.bpf.c).
+ */
+#define CONN_SET_BITS_MIN 8U  /* 1024 entries */
+#define CONN_SET_BITS_MAX 18U /* 1M entries, 48 MiB */
 #define CONNS_DEFAULT 65536U
 
 /* The kernel functions the programs attach to, one hook each. */
@@ -244,21 +247,24 @@ static void find_targets(bool present[HOOK_MAX])
 	fclose(f);
 }
 
-/* nf_conntrack_max, clamped: the "already reported" map's size. */
-static uint32_t conns_size(void)
+/*
+ * log2 of the number of sets of the "already reported" table: room for
+ * nf_conntrack_max connections (the most conntrack can track at once),
+ * within CONN_SET_BITS_MIN..MAX.
+ */
+static uint32_t conn_set_bits(void)
 {
 	unsigned long max = 0;
+	uint32_t bits = CONN_SET_BITS_MIN;
 	FILE *f = fopen("/proc/sys/net/netfilter/nf_conntrack_max", "re");
 
 	if (!f || fscanf(f, "%lu", &max) != 1)
 		max = CONNS_DEFAULT;
 	if (f)
 		fclose(f);
-	if (max < CONNS_MIN)
-		max = CONNS_MIN;
-	if (max > CONNS_MAX)
-		max = CONNS_MAX;
-	return (uint32_t)max;
+	while (bits < CONN_SET_BITS_MAX && ((unsigned long)XF_CONN_WAYS << bits) < max)
+		bits++;
+	return bits;
 }
 
 /*
@@ -270,12 +276,15 @@ static int bpf_open(struct xlat_source *src, enum xf_nat_hook mode, bool with_ev
 		    const bool present[HOOK_MAX], char *why, size_t len)
 {
 	struct bpf_program *p, *keep[2];
+	uint32_t bits;
 	int rc;
 
 	src->skel = nat_bpf__open();
 	if (!src->skel)
 		return errbuf_set(why, len, -errno, "open: %s", strerror(errno));
-	rc = bpf_map__set_max_entries(src->skel->maps.xlat_conns, conns_size());
+	bits = conn_set_bits();
+	src->skel->rodata->conn_set_bits = bits;
+	rc = bpf_map__set_max_entries(src->skel->maps.xlat_conns, 1U << bits);
 	if (rc)
 		return errbuf_set(why, len, rc, "map size: %s", strerror(-rc));
 	bpf_object__for_each_program(p, src->skel->obj) bpf_program__set_autoload(p, false);
