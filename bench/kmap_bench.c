@@ -14,8 +14,13 @@
  *   attach   tc_hook_attach() on 2 -> 500 veth interfaces created in a
  *            network namespace of our own: time per interface as the count
  *            grows, process RSS and kernel slab growth per interface
+ *   sweep    the daemon's periodic check of every attached interface
+ *            (tc_hook_repair() finding both filters intact), CPU time per
+ *            interface, next to the same two questions asked with libbpf's
+ *            bpf_tc_query() (a netlink socket opened and closed per call)
  *
- *   kmap_bench [-m MAX_FLOWS] [-i INTERFACES] [-d DRAIN_DATA] [-a ATTACH_DATA]
+ *   kmap_bench [-A] [-m MAX_FLOWS] [-i INTERFACES] [-d DRAIN_DATA] [-a ATTACH_DATA]
+ * -A: the attach and sweep parts only.
  * Root only (exit 77 otherwise).
  */
 #define _GNU_SOURCE
@@ -301,13 +306,66 @@ static void bench_drain(uint32_t max, FILE *df)
 
 /* --- attach ----------------------------------------------------------------- */
 
+/*
+ * Our filters on idx[0..n-1], each the only one of its hook: the kernel
+ * gave them handle 1 and priority 0xc000 (auto), which bpf_tc_query needs.
+ */
+static bool query_all(const int *idx, int n, const uint32_t prog_id[2])
+{
+	bool all = true;
+
+	for (int i = 0; i < n; i++)
+		for (int dir = 0; dir < 2; dir++) {
+			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = idx[i],
+				    .attach_point = dir == XF_DIR_INGRESS ? BPF_TC_INGRESS
+									  : BPF_TC_EGRESS);
+			LIBBPF_OPTS(bpf_tc_opts, q, .handle = 1, .priority = 0xc000);
+
+			all &= bpf_tc_query(&hook, &q) == 0 && q.prog_id == prog_id[dir];
+		}
+	return all;
+}
+
+static void bench_sweep(struct tc_hook *h, const int *idx, int n, const uint32_t prog_id[2])
+{
+	double ours[5], ref[5], t0;
+	int intact = 0;
+	bool ref_ok = true;
+
+	for (int r = 0; r < 5; r++) {
+		t0 = bench_cpu_s();
+		for (int i = 0; i < n; i++)
+			intact += tc_hook_repair(h, idx[i]) == 0;
+		ours[r] = (bench_cpu_s() - t0) / n * 1e6;
+		t0 = bench_cpu_s();
+		ref_ok &= query_all(idx, n, prog_id);
+		ref[r] = (bench_cpu_s() - t0) / n * 1e6;
+	}
+	qsort(ours, 5, sizeof(double), bench_cmp_double);
+	qsort(ref, 5, sizeof(double), bench_cmp_double);
+	printf("### Sweep: checking the filters of %d attached interfaces (median of 5)\n\n", n);
+	printf("| check | CPU us per interface | %d interfaces, ms | share of one CPU every 30 s "
+	       "/ every 1 s |\n|---|---:|---:|---:|\n",
+	       n);
+	printf("| tc_hook_repair (both intact: %s) | %.1f | %.1f | %.3f%% / %.2f%% |\n",
+	       intact == 5 * n ? "yes" : "NO", ours[2], ours[2] * n / 1e3,
+	       ours[2] * n / 1e6 / 30 * 100, ours[2] * n / 1e6 * 100);
+	if (ref_ok)
+		printf("| 2 x bpf_tc_query (reference) | %.1f | %.1f | %.3f%% / %.2f%% |\n", ref[2],
+		       ref[2] * n / 1e3, ref[2] * n / 1e6 / 30 * 100, ref[2] * n / 1e6 * 100);
+	else
+		printf("\n(reference skipped: the filters are not at handle 1, priority 0xc000)\n");
+}
+
 static void bench_attach(int n_if, FILE *af)
 {
 	static const int marks[] = { 2, 10, 50, 100, 250, 500, 1000 };
 	char name[IFNAMSIZ];
 	struct tc_hook_prog prog[2];
+	uint32_t prog_id[2];
 	struct tc_hook *h;
 	struct capture *c;
+	int *idx = calloc((size_t)n_if, sizeof(int));
 	FILE *ip;
 	long rss0, slab0;
 	double t_prev = 0, total = 0, t0;
@@ -328,10 +386,12 @@ static void bench_attach(int n_if, FILE *af)
 		exit(1);
 	}
 	c = open_capture(0);
-	for (int dir = 0; dir < 2; dir++)
+	for (int dir = 0; dir < 2; dir++) {
 		prog[dir] = (struct tc_hook_prog){ .fd = capture_prog_fd(c, dir),
 						   .id = capture_prog_id(c, dir),
 						   .name = capture_prog_name(c, dir) };
+		prog_id[dir] = prog[dir].id;
+	}
 	h = tc_hook_new(prog);
 	rss0 = (bench_rss_bytes() / 1024);
 	slab0 = meminfo_kb("Slab");
@@ -346,11 +406,11 @@ static void bench_attach(int n_if, FILE *af)
 
 		t0 = bench_wall_s();
 		for (; done < marks[m]; done++) {
-			int idx, rc;
+			int rc;
 
 			snprintf(name, sizeof(name), "xfb%d%c", done / 2, done % 2 ? 'b' : 'a');
-			idx = (int)if_nametoindex(name);
-			rc = idx ? tc_hook_attach(h, idx) : -ENODEV;
+			idx[done] = (int)if_nametoindex(name);
+			rc = idx[done] ? tc_hook_attach(h, idx[done]) : -ENODEV;
 			if (rc) {
 				fprintf(stderr, "attach %s: %s\n", name, strerror(-rc));
 				exit(1);
@@ -366,29 +426,33 @@ static void bench_attach(int n_if, FILE *af)
 		if (af)
 			fprintf(af, "%d %.4f\n", done, t_prev);
 	}
+	bench_sweep(h, idx, done, prog_id);
 	t0 = bench_wall_s();
 	tc_hook_free(h); /* detaches every interface */
 	printf("\ntc_hook_free (detach all %d): %.3f ms per interface. Slab is machine-wide: "
 	       "approximate.\n\n",
 	       done, (bench_wall_s() - t0) / done * 1e3);
 	capture_free(c);
+	free(idx);
 }
 
 int main(int argc, char **argv)
 {
 	uint32_t max = 1000000;
 	int n_if = 500, opt;
+	bool attach_only = false;
 	FILE *df = NULL, *af = NULL;
 
-	while ((opt = getopt(argc, argv, "m:i:d:a:")) != -1) {
+	while ((opt = getopt(argc, argv, "Am:i:d:a:")) != -1) {
 		switch (opt) {
+		case 'A': attach_only = true; break;
 		case 'm': max = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'i': n_if = atoi(optarg); break;
 		case 'd': df = fopen(optarg, "w"); break;
 		case 'a': af = fopen(optarg, "w"); break;
 		default:
 			fprintf(stderr,
-				"usage: %s [-m MAX_FLOWS] [-i INTERFACES] [-d DRAIN_DATA] "
+				"usage: %s [-A] [-m MAX_FLOWS] [-i INTERFACES] [-d DRAIN_DATA] "
 				"[-a ATTACH_DATA]\n",
 				argv[0]);
 			return 2;
@@ -401,8 +465,10 @@ int main(int argc, char **argv)
 	if (max < 1000 || n_if < 2 || n_if > 1000)
 		return 2;
 	log_init(true, LOG_LEVEL_WARN, "kmap_bench");
-	bench_memory();
-	bench_drain(max, df);
+	if (!attach_only) {
+		bench_memory();
+		bench_drain(max, df);
+	}
 	bench_attach(n_if, af);
 	if (df)
 		fclose(df);

@@ -10,19 +10,20 @@
 # With kernel.bpf_stats_enabled=1, three programs sit on nf_nat_manip_pkt at
 # once, so they see the same calls: the NAT hook's fentry program
 # (xf-natwatch --mode fentry), its kprobe program (xf-natwatch --mode kprobe)
-# and bench/ref_fentry.bpf.o, an fentry program that returns at once. Traffic
-# crosses an nftables DNAT (+ masquerade for TCP) in namespaces:
-#
-#   cli c0 198.18.1.2 -- r1 198.18.1.1  rtr  198.18.2.1 r2 -- s0 198.18.2.2 srv
-#   198.19.0.10:80 is DNATed to 198.18.2.2:8080 (TCP, then masqueraded)
-#   198.19.0.10:5353 is DNATed to 198.18.2.2:5353 (UDP, a sink: no replies)
+# and bench/ref_fentry.bpf.o, an fentry program that returns at once. The
+# traffic from cli crosses an nftables DNAT + masquerade on the shared NAT
+# topology (tests/lib/nat-topology.sh, cases clusterip and masquerade_all):
+# 198.19.0.12 tcp 80 is DNATed to srv1 198.18.2.2:8080, udp 53 to
+# 198.18.2.2:5353 (a sink here: no replies), and the node masquerades both
+# to 198.18.2.1.
 #
 # Three kinds of rounds, each measured on its own:
-#   tcp          CONNECTIONS/11 TCP connections with one exchange each: the mix
-#                of first packets, handshake and established packets of short
-#                connections (the figure earlier runs reported);
+#   tcp          CONNECTIONS/ROUNDS TCP connections with one exchange each: the
+#                mix of first packets, handshake and established packets of
+#                short connections (the figure earlier runs reported);
 #   first        one UDP datagram from each of 200 new source ports: every call
-#                is a connection's first packet (the translation is sent);
+#                (DNAT's, then masquerade's) is a connection's first packet, so
+#                the translation is built and sent;
 #   established  400 datagrams of one UDP flow that already passed 3 (reported,
 #                confirmed): every call is the "nothing new" path.
 # Reported: run_time_ns / run_cnt of each program (bpf_prog_info) per round
@@ -33,6 +34,7 @@ set -u
 
 conns=${1:-220}
 B=$XF_BUILDDIR
+S=$XF_SRCDIR
 OUT=${XF_OUT:-/tmp}
 natwatch=$B/tests/tools/xf-natwatch
 attach=$B/bench/bpf_attach
@@ -44,57 +46,20 @@ note() { echo "$*" >>"$md"; }
 for f in "$natwatch" "$attach" "$ref"; do
 	[ -e "$f" ] || { note "nat_vm: $f not built (make bench-programs)"; exit 99; }
 done
-for m in veth nf_tables nf_nat nft_chain_nat nf_conntrack; do
-	modprobe $m || { note "nat_vm: modprobe $m failed"; exit 99; }
-done
-
-nsx() { ns=$1; shift; ip netns exec "$ns" "$@"; }
-for ns in cli rtr srv; do
-	ip netns add $ns
-	nsx $ns ip link set lo up
-done
-ip link add c0 netns cli type veth peer name r1 netns rtr
-ip link add s0 netns srv type veth peer name r2 netns rtr
-nsx cli ip addr add 198.18.1.2/24 dev c0
-nsx rtr ip addr add 198.18.1.1/24 dev r1
-nsx rtr ip addr add 198.18.2.1/24 dev r2
-nsx srv ip addr add 198.18.2.2/24 dev s0
-nsx cli ip link set c0 up
-nsx rtr ip link set r1 up
-nsx rtr ip link set r2 up
-nsx srv ip link set s0 up
-nsx cli ip route add default via 198.18.1.1
-nsx srv ip route add default via 198.18.2.1
-nsx rtr sysctl -qw net.ipv4.ip_forward=1
-nsx rtr nft -f - <<'EOF' || { note "nat_vm: nft failed"; exit 99; }
-table ip nat {
-	chain pre {
-		type nat hook prerouting priority dstnat;
-		ip daddr 198.19.0.10 tcp dport 80 dnat to 198.18.2.2:8080
-		ip daddr 198.19.0.10 udp dport 5353 dnat to 198.18.2.2:5353
-	}
-	chain post {
-		type nat hook postrouting priority srcnat;
-		oifname "r2" ip protocol tcp masquerade
-	}
-}
-EOF
-
-nsx srv python3 -c '
-import socket, threading
+. "$S/tests/lib/nat-topology.sh"
+{
+	topo_modules clusterip masquerade_all && topo_setup "" "$S" "$OUT" &&
+		topo_nat clusterip masquerade_all && topo_serve srv1 tcp,0.0.0.0,8080
+} 2>"$OUT/topology.log" || { note "nat_vm: topology failed: $(cat "$OUT/topology.log")"; exit 99; }
+# the UDP sink: nat-peer.py would answer, and the answers are no first packets
+ip netns exec "$(topo_ns srv1)" python3 -c '
+import socket
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.bind(("198.18.2.2", 5353))
-def sink():
-    while True:
-        u.recv(2048)
-threading.Thread(target=sink, daemon=True).start()
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("198.18.2.2", 8080)); s.listen(64)
 while True:
-    c, _ = s.accept()
-    c.recv(64); c.sendall(b"ok\n"); c.close()
+    u.recv(2048)
 ' &
-server=$!
+sink=$!
 
 sysctl -qw kernel.bpf_stats_enabled=1
 # Guest time under -icount runs far ahead of real time (idle is skipped): no short timeouts.
@@ -110,7 +75,8 @@ until grep -q "mode fentry" "$OUT/natwatch-fentry.log" && grep -q "mode kprobe" 
 	i=$((i + 1))
 	if [ $i -gt 600 ]; then
 		note "nat_vm: hooks did not attach: $(cat "$OUT"/natwatch-*.log "$OUT/ref.log" | tr '\n' ' ')"
-		kill $p1 $p2 $p3 $server
+		kill $p1 $p2 $p3
+		topo_teardown
 		exit 1
 	fi
 	sleep 0.1
@@ -125,15 +91,14 @@ d = d if isinstance(d, list) else [d]
 print(sum(p.get("run_time_ns", 0) for p in d), sum(p.get("run_cnt", 0) for p in d))'
 }
 progs="xf_nat_fentry xf_nat_kprobe ref_fentry"
-
 tcp_round() {
-	nsx cli python3 -c '
+	topo_exec cli python3 -c '
 import socket, sys
 n = int(sys.argv[1]); ok = 0
 for i in range(n):
-    s = socket.create_connection(("198.19.0.10", 80), timeout=10)
+    s = socket.create_connection(("198.19.0.12", 80), timeout=10)
     s.sendall(b"x\n")
-    if s.recv(16) == b"ok\n":
+    if s.recv(64).startswith(b"ok "):
         ok += 1
     s.close()
 print(ok)' "$1"
@@ -141,25 +106,25 @@ print(ok)' "$1"
 
 # one datagram from each of $1 new source ports (base $2): first packets only
 first_round() {
-	nsx cli python3 -c '
+	topo_exec cli python3 -c '
 import socket, sys
 n, base = int(sys.argv[1]), int(sys.argv[2])
 for i in range(n):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("198.18.1.2", base + i))
-    s.sendto(b"x", ("198.19.0.10", 5353))
+    s.sendto(b"x", ("198.19.0.12", 53))
     s.close()' "$1" "$2"
 }
 
 # $1 datagrams of the flow from source port $2 (started by a warm-up call)
 established_round() {
-	nsx cli python3 -c '
+	topo_exec cli python3 -c '
 import socket, sys, time
 n, port = int(sys.argv[1]), int(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("198.18.1.2", port))
 for i in range(n):
-    s.sendto(b"x", ("198.19.0.10", 5353))
+    s.sendto(b"x", ("198.19.0.12", 53))
     if i % 50 == 49:
         time.sleep(0.01)' "$1" "$2"
 }
@@ -190,8 +155,9 @@ for r in $(seq $rounds); do
 	done
 done
 t1=$(date +%s.%N)
-kill $p1 $p2 $p3 $server 2>/dev/null
+kill $p1 $p2 $p3 $sink 2>/dev/null
 wait $p1 $p2 $p3 2>/dev/null
+topo_teardown
 
 # one line per round: calls and ns per call of each program, in $progs order
 for kind in tcp first established; do
@@ -209,7 +175,7 @@ done
 {
 	echo "$rounds rounds of each kind, $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s of guest time, kernel $(uname -r): tcp = $per TCP"
 	echo "connections through nftables DNAT + masquerade ($ok of $((per * rounds)) answered), first = 200 new UDP"
-	echo "flows of one datagram through DNAT (every call a first packet), established = 400 datagrams of"
+	echo "flows of one datagram through the same (every call a first packet), established = 400 datagrams of"
 	echo "one UDP flow already reported (every call the \"nothing new\" path). All three programs were"
 	echo "attached at once and saw the same calls. run_time_ns covers the program body only: the"
 	echo "fentry trampoline and the kprobe's breakpoint/ftrace entry are outside it. Emulated ns are"

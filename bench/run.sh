@@ -10,7 +10,7 @@
 # Environment:
 #   abs_top_builddir, abs_top_srcdir   set by make; default: cwd and this script's tree
 #   BENCH_SKIP     space-separated parts to leave out: datapath pipeline callgrind
-#                  flowcache kmap rss e2e vm
+#                  flowcache kmap rss e2e conntrack vm
 #   BENCH_RESULTS  output directory (default: $abs_top_srcdir/bench/results)
 set -uo pipefail
 
@@ -185,6 +185,17 @@ if want e2e; then
 	printf '\n**%d flows (cache-resident):**\n\n' $((e2e_flows / 10)) >>"$md"
 	run e2e_small bash "$src/bench/e2e.sh" -f $((e2e_flows / 10)) -p $((e2e_pkts * 10))
 	sed -n 's/^<!-- summary: \(.*\(ref_counter\|same flows\).*\) -->$/\1/p' "$raw/e2e_small.out" >>"$summary"
+fi
+
+# --- 7. conntrack source: rates, reliable vs plain; the stall on a big table ---
+if want conntrack; then
+	section "7. Conntrack source: NAT events at rate, and the longest dispatch on a big table"
+	if [ $quick = 1 ]; then
+		run conntrack bash "$src/bench/conntrack.sh" -r "20000 50000" -s 2 -m 200000
+	else
+		run conntrack bash "$src/bench/conntrack.sh"
+	fi
+	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/conntrack.out" >>"$summary"
 fi
 
 # --- 2. NAT hook in the VM ---

@@ -113,8 +113,10 @@ static const struct key_desc key_table[] = {
 	{ U32(enterprise_number, 1, UINT32_MAX) },
 	{ KEY(zone_as_vrf, KEY_BOOL) },
 	{ U32(xlat_timeout, 1, 86400) },
+	{ U32(max_translations, 1, 100000000) }, /* XLAT_MAX_TRANSLATIONS */
 	{ KEY(log_level, KEY_ENUM), .choice = log_level_choice, OPT("log-level", "LEVEL", NULL) },
 	{ KEY(pidfile, KEY_PATH), OPT("pidfile", "FILE", "pid file when daemonized") },
+	{ KEY(allow_capabilities_kept, KEY_BOOL) },
 };
 
 #define N_KEYS (sizeof(key_table) / sizeof(key_table[0]))
@@ -181,6 +183,8 @@ void config_defaults(struct xf_config *cfg)
 	cfg->enterprise_number = 32473;
 	cfg->zone_as_vrf = false;
 	cfg->xlat_timeout = 300;
+	/* 3 * 2^18: its index of 4 keys a translation fits 2^22 slots; 104 MiB at most */
+	cfg->max_translations = 786432;
 	cfg->log_level = LOG_LEVEL_INFO;
 	snprintf(cfg->pidfile, sizeof(cfg->pidfile), "%s", "/run/xlatflowd.pid");
 }

@@ -64,8 +64,10 @@ struct xf_config {
 	uint32_t enterprise_number; /* PEN of the xlatflow elements */
 	bool zone_as_vrf;	    /* copy zone id into ingressVRFID (IE 234) */
 	uint32_t xlat_timeout;	    /* seconds a translation is kept unseen */
+	uint32_t max_translations;  /* translation table bound (LRU eviction) */
 	int log_level;		    /* enum log_level */
 	char pidfile[4096];
+	bool allow_capabilities_kept; /* run on when the capability drop fails */
 	bool foreground;
 	bool verbose;
 };

@@ -6,8 +6,13 @@
  * A flow is exported, and removed, when
  *   - no packet arrived for idle_timeout          (flowEndReason 1, idle)
  *   - its first packet is active_timeout old      (2, active: long flows are
- *     reported in intervals, each record with the delta since the last)
- *   - TCP FIN or RST was seen and fin_grace passed (3, end of flow)
+ *     reported in intervals, each record with the delta since the last).
+ *     This holds after FIN/RST too (a half-closed connection goes on): the
+ *     ended flow's interval is reported and it stays, still ended
+ *   - TCP FIN or RST was seen and fin_grace passed since its last packet
+ *                                                 (3, end of flow); also at
+ *     once when a SYN arrives for such a flow: a new connection reusing the
+ *     5-tuple, which gets a record of its own
  *   - the cache holds max_flows and a new flow needs room: the least recently
  *     updated flow goes                           (5, lack of resources)
  *   - flowcache_flush() at shutdown               (4, forced end; a reload
@@ -43,7 +48,7 @@ struct flowcache_timeouts {
 };
 
 struct flowcache_stats {
-	uint64_t flows; /* currently cached */
+	uint64_t flows; /* currently cached with packets not yet exported */
 	uint64_t created;
 	uint64_t exported[6]; /* by flowEndReason (index 1..5) */
 	uint64_t evicted;     /* = exported[LACK_OF_RESOURCES] */
@@ -75,5 +80,12 @@ void flowcache_expire(struct flowcache *fc, uint64_t now_ns);
 void flowcache_flush(struct flowcache *fc, enum flow_end_reason reason);
 
 void flowcache_get_stats(const struct flowcache *fc, struct flowcache_stats *out);
+
+/*
+ * For tests and diagnostics (walks every bucket): the longest hash chain,
+ * and the key comparisons finding every cached flow once takes (a chain of
+ * n costs 1 + 2 + ... + n).
+ */
+void flowcache_chain_stats(const struct flowcache *fc, uint32_t *longest, uint64_t *compares);
 
 #endif

@@ -135,6 +135,8 @@ struct metering_rec {
 	uint64_t lost_translations;
 	uint64_t unsupported_translations;
 	uint64_t cache_evicted_flows;
+	uint64_t evicted_translations;
+	uint64_t filter_reattachments;
 	uint64_t system_init_ms;
 } __attribute__((packed));
 
@@ -157,6 +159,10 @@ static const struct element metering_elements[] = {
 	{ "xlatUnsupportedTranslationTotalCount", IE_XLAT_UNSUPPORTED_TRANSLATION_TOTAL_COUNT, 8,
 	  ELEM_ENT | ELEM_INT, 0 },
 	{ "xlatCacheEvictedFlowTotalCount", IE_XLAT_CACHE_EVICTED_FLOW_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatEvictedTranslationTotalCount", IE_XLAT_EVICTED_TRANSLATION_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatFilterReattachTotalCount", IE_XLAT_FILTER_REATTACH_TOTAL_COUNT, 8,
 	  ELEM_ENT | ELEM_INT, 0 },
 	{ "systemInitTimeMilliseconds", 160, 8, ELEM_INT, 0 },
 };
@@ -494,6 +500,8 @@ static void options_fill(union options_rec *u, uint16_t tid, const struct ipfix_
 			.lost_translations = m->lost_translations,
 			.unsupported_translations = m->unsupported_translations,
 			.cache_evicted_flows = m->cache_evicted_flows,
+			.evicted_translations = m->evicted_translations,
+			.filter_reattachments = m->filter_reattachments,
 			.system_init_ms = opts->system_init_ms,
 		};
 		break;

@@ -63,6 +63,8 @@ struct ipfix_metering {
 	uint64_t lost_translations;	   /* XF_CNT_XLAT_RB_LOST */
 	uint64_t unsupported_translations; /* XF_CNT_XLAT_UNSUPPORTED */
 	uint64_t cache_evicted_flows;	   /* flowcache_stats.evicted: exported early, cache full */
+	uint64_t evicted_translations;	   /* xlat_table_stats.evicted: max_translations reached */
+	uint64_t filter_reattachments;	   /* TC filters put back after someone removed them */
 };
 
 /* One row of the interface table (IPFIX_TID_INTERFACE). */

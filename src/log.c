@@ -13,6 +13,8 @@
 
 static bool log_foreground = true;
 static enum log_level log_threshold = LOG_LEVEL_INFO;
+/* Syslog mode only: also write warnings and errors to stderr (before the fork). */
+static bool log_stderr_copy;
 
 static const char *const level_names[] = { "err", "warn", "info", "debug" };
 
@@ -22,6 +24,11 @@ void log_init(bool foreground, enum log_level level, const char *ident)
 	log_threshold = level;
 	if (!foreground)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void log_copy_to_stderr(bool on)
+{
+	log_stderr_copy = on;
 }
 
 void log_set_level(enum log_level level)
@@ -59,6 +66,16 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		fputc('\n', stderr);
 		fflush(stderr);
 	} else {
+		va_list copy;
+
+		if (log_stderr_copy && level <= LOG_LEVEL_WARN) {
+			va_copy(copy, ap);
+			fputs("xlatflowd: ", stderr);
+			vfprintf(stderr, fmt, copy);
+			fputc('\n', stderr);
+			fflush(stderr);
+			va_end(copy);
+		}
 		vsyslog(prio[level], fmt, ap);
 	}
 	errno = saved;
@@ -77,6 +94,10 @@ static void log_with_errno(enum log_level level, const char *fmt, va_list ap)
 		fprintf(stderr, "%s: %s\n", buf, strerror(saved));
 		fflush(stderr);
 	} else {
+		if (log_stderr_copy) {
+			fprintf(stderr, "xlatflowd: %s: %s\n", buf, strerror(saved));
+			fflush(stderr);
+		}
 		syslog(level == LOG_LEVEL_ERR ? LOG_ERR : LOG_WARNING, "%s: %s", buf,
 		       strerror(saved));
 	}
@@ -153,13 +174,23 @@ static void log_vmsg_str(enum log_level level, const char *msg)
 	log_msg(level, "%s", msg);
 }
 
-/* libbpf's warnings become our info, its info our debug: one level lower. */
+/*
+ * Everything libbpf says is debug, its warnings included. libbpf warns about
+ * failures its caller expected and handles: the optional NAT hooks probed at
+ * start-up ("permission error while running as root; try raising 'ulimit
+ * -l'?" where the kernel refuses fentry), an interface that already has a
+ * clsact qdisc ("Exclusivity flag on, cannot modify"). It cannot tell those
+ * from real trouble; its callers can, and report every failure they act on
+ * in one line of their own with the step and the errno. libbpf's text (the
+ * verifier log among it) is the detail behind such a line: -v shows it.
+ */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	enum log_level ours = level == LIBBPF_WARN ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
+	enum log_level ours = LOG_LEVEL_DEBUG;
 	char buf[1024];
 	size_t n;
 
+	(void)level;
 	if (ours > log_threshold)
 		return 0;
 	vsnprintf(buf, sizeof(buf), fmt, ap);

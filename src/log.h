@@ -19,7 +19,13 @@ enum log_level log_get_level(void);
 /* Parse "err", "warn", "info", "debug"; returns -1 when unknown. */
 int log_level_parse(const char *name);
 const char *log_level_name(enum log_level level);
-/* Route libbpf and glib messages into this log, one level lower. */
+/*
+ * In syslog mode, also write warnings and errors to stderr: main.c turns
+ * this on until the daemon detaches, so that a start that fails says why
+ * on the terminal that started it.
+ */
+void log_copy_to_stderr(bool on);
+/* Route libbpf (at debug, whatever its level) and glib (one level lower) messages here. */
 void log_route_libraries(void);
 
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

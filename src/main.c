@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -211,22 +212,128 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 	return rc;
 }
 
-static int write_pidfile(const char *path)
+/* The pid written in an existing pid file, or -1. */
+static long pidfile_read(int fd)
 {
 	char buf[32];
-	int fd, n;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	char *end;
+	long pid;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	return end != buf && pid > 0 ? pid : -1;
+}
+
+static int pidfile_write(int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Open, lock and fill the pid file before anything is loaded, so that a
+ * second instance stops before it touches the first one's interfaces. The
+ * lock (flock: it belongs to the open file, so the daemon keeps it across
+ * the fork) lasts as long as the daemon. O_NOFOLLOW and the checks after:
+ * a root daemon never writes through a symbolic link, or into a file that is
+ * not its own plain file. The fd, or -1 after logging why.
+ */
+static int pidfile_lock(const char *path)
+{
+	struct stat fst, pst;
+	int fd, rc;
+
+	/* a stopping instance may unlink the file between our open and lock */
+	for (int tries = 0; tries < 10; tries++) {
+		fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+		if (fd < 0) {
+			if (errno == ELOOP)
+				log_warnx("pid file %s is a symbolic link; not following it", path);
+			else
+				log_warn("pid file %s", path);
+			return -1;
+		}
+		if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode) || fst.st_nlink != 1) {
+			log_warnx("pid file %s is not a regular file with one link", path);
+			goto fail;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno == EWOULDBLOCK)
+				log_warnx("pid file %s is locked by xlatflowd pid %ld, which is "
+					  "running; not starting a second instance",
+					  path, pidfile_read(fd));
+			else
+				log_warn("pid file %s: flock", path);
+			goto fail;
+		}
+		if (stat(path, &pst) == 0 && pst.st_dev == fst.st_dev && pst.st_ino == fst.st_ino)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) {
+		log_warnx("pid file %s keeps being replaced; not starting", path);
+		return -1;
+	}
+	if ((rc = pidfile_write(fd)) < 0) {
+		log_warnx("pid file %s: %s", path, strerror(-rc));
+		unlink(path);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* The signals the event loop handles; blocked from before setup on. */
+static void loop_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+}
+
+/*
+ * daemon(3), except that a signal sent to the starting process (the pid its
+ * caller knows) while it set up is passed on to the daemon instead of being
+ * lost with the parent: a SIGTERM then still stops the daemon cleanly.
+ */
+static int daemonize(const sigset_t *mask)
+{
+	sigset_t pending;
+	pid_t pid;
+	int fd;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		if (sigpending(&pending) == 0)
+			for (int sig = 1; sig < NSIG; sig++)
+				if (sigismember(mask, sig) == 1 && sigismember(&pending, sig) == 1)
+					kill(pid, sig);
+		_exit(0);
+	}
+	if (setsid() < 0 || chdir("/") < 0)
+		return -errno;
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
-		int rc = -errno;
-
+	for (int i = 0; i <= 2; i++)
+		if (dup2(fd, i) < 0)
+			return -errno;
+	if (fd > 2)
 		close(fd);
-		return rc;
-	}
-	close(fd);
 	return 0;
 }
 
@@ -240,12 +347,15 @@ static int timer_arm(int tfd, uint32_t ms)
 	return timerfd_settime(tfd, 0, &its, NULL);
 }
 
-static void epoll_add(int ep, int fd, uint64_t tag)
+static int epoll_add(int ep, int fd, uint64_t tag)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
 
-	if (fd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-		fatal("epoll_ctl");
+	if (fd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_warn("epoll_ctl");
+		return -1;
+	}
+	return 0;
 }
 
 #define TAG_SIGNAL 100
@@ -274,18 +384,48 @@ static void reload(const struct cli *cli, struct pipeline *p, int tfd)
 
 static int run(const struct cli *cli, struct xf_config *cfg)
 {
-	struct pipeline *p;
+	struct pipeline *p = NULL;
 	char err[1024];
 	sigset_t mask;
-	int ep, sfd, tfd, rc;
+	int ep = -1, sfd = -1, tfd = -1, pidfd = -1, rc, status = 1;
 	bool running = true;
 
+	/*
+	 * Before any setup: a stop signal that arrives while the programs are
+	 * loaded and attached waits, pending, for the event loop, which then
+	 * stops as on any SIGTERM (filters detached, exit 0). Its default
+	 * action would kill the daemon between the attach and the loop and
+	 * leave the filters behind. SIGPIPE: a collector that closes its TCP
+	 * connection is an EPIPE to handle, not a reason to die.
+	 */
+	loop_signals(&mask);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!cfg->foreground && cfg->pidfile[0] && (pidfd = pidfile_lock(cfg->pidfile)) < 0)
+		goto out;
 	p = pipeline_new(cfg, err, sizeof(err));
 	if (!p) {
 		log_warnx("%s", err);
-		return 1;
+		/* libbpf's own account (the verifier log, say) is at debug */
+		if (strstr(err, "BPF") && log_get_level() < LOG_LEVEL_DEBUG)
+			log_warnx("(-v or log_level \"debug\" also shows libbpf's messages)");
+		goto out;
 	}
 	pipeline_scan_interfaces(p);
+
+	/* Before the fork, so that a refused drop fails the start visibly. */
+	if ((rc = privdrop_after_setup(err, sizeof(err))) < 0) {
+		if (!cfg->allow_capabilities_kept) {
+			log_warnx("dropping capabilities failed (%s); stopping. Set "
+				  "allow_capabilities_kept = true to run with them",
+				  err);
+			goto out;
+		}
+		log_warnx("dropping capabilities failed (%s); running with them "
+			  "(allow_capabilities_kept = true)",
+			  err);
+	}
 
 	/*
 	 * Fork before the signalfd and the epoll set exist: a signalfd wakes
@@ -293,31 +433,29 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 	 * own must be made after the fork.
 	 */
 	if (!cfg->foreground) {
-		if (daemon(0, 0) < 0)
-			fatal("daemon");
-		if (cfg->pidfile[0] && (rc = write_pidfile(cfg->pidfile)) < 0)
-			log_warnx("pidfile %s: %s", cfg->pidfile, strerror(-rc));
+		if ((rc = daemonize(&mask)) < 0) {
+			log_warnx("detaching: %s", strerror(-rc));
+			goto out;
+		}
+		log_copy_to_stderr(false);
+		if (pidfd >= 0 && (rc = pidfile_write(pidfd)) < 0)
+			log_warnx("pid file %s: %s", cfg->pidfile, strerror(-rc));
 	}
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGPIPE);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	ep = epoll_create1(EPOLL_CLOEXEC);
-	if (sfd < 0 || tfd < 0 || ep < 0)
-		fatal("signalfd/timerfd/epoll");
+	if (sfd < 0 || tfd < 0 || ep < 0) {
+		log_warn("signalfd/timerfd/epoll");
+		goto out;
+	}
 	timer_arm(tfd, pipeline_drain_interval_ms(p));
-	epoll_add(ep, sfd, TAG_SIGNAL);
-	epoll_add(ep, tfd, TAG_TIMER);
+	if (epoll_add(ep, sfd, TAG_SIGNAL) < 0 || epoll_add(ep, tfd, TAG_TIMER) < 0)
+		goto out;
 	for (int i = 0; i < PIPE_FD_MAX; i++)
-		epoll_add(ep, pipeline_fd(p, i), (uint64_t)i);
+		if (epoll_add(ep, pipeline_fd(p, i), (uint64_t)i) < 0)
+			goto out;
 
-	if ((rc = privdrop_after_setup()) < 0)
-		log_warnx("dropping capabilities: %s", strerror(-rc));
 	pipeline_log_summary(p);
 	sd_notify(0, "READY=1");
 
@@ -328,7 +466,8 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			fatal("epoll_wait");
+			log_warn("epoll_wait");
+			break;
 		}
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
@@ -357,15 +496,24 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 			}
 		}
 	}
+	if (!running)
+		status = 0; /* stopped by a signal, not by an error */
 	sd_notify(0, "STOPPING=1");
 	pipeline_shutdown(p);
+out:
+	/* Every exit after setup goes through here: pipeline_free detaches. */
 	pipeline_free(p);
-	if (!cfg->foreground && cfg->pidfile[0])
+	if (pidfd >= 0) {
 		unlink(cfg->pidfile);
-	close(ep);
-	close(sfd);
-	close(tfd);
-	return 0;
+		close(pidfd);
+	}
+	if (ep >= 0)
+		close(ep);
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -390,6 +538,8 @@ int main(int argc, char **argv)
 		rc = 0;
 	} else {
 		log_init(cfg.foreground, cfg.log_level, "xlatflowd");
+		/* until it detaches, a daemon's start-up errors also go to the terminal */
+		log_copy_to_stderr(!cfg.foreground);
 		log_route_libraries();
 		rc = run(&cli, &cfg);
 	}

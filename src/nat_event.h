@@ -17,6 +17,13 @@
 
 #define NAT_EVENT_F_START 0x1 /* start_wall_ns known (conntrack timestamps) */
 #define NAT_EVENT_F_ACCT 0x2  /* packets and octets known (conntrack accounting) */
+/*
+ * A CREATE the source rebuilt because the kernel's NEW never reached it
+ * (conntrack netlink: recovered from the connection's DELETE or from a table
+ * dump); time_mono_ns is the connection's start when F_START is set, else
+ * when the source noticed.
+ */
+#define NAT_EVENT_F_RECOVERED 0x4
 
 struct nat_event {
 	uint8_t kind;	/* XF_XLAT_KIND_* */

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 #include <errno.h>
+#include <inttypes.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +26,24 @@
 /* TCP connections send their last ACKs right after FIN/RST. */
 #define FIN_GRACE_NS (2ULL * 1000000000ULL)
 
+/*
+ * Our TC filters can be removed by someone else (tc qdisc del, a CNI
+ * plugin). rtnetlink tc events tell at once; this sweep of every attached
+ * interface catches what no event told (events lost, a change we do not
+ * recognise). Two filter queries an interface: about 6 ms of CPU for 500
+ * (bench/README.md).
+ */
+#define HOOK_SWEEP_MS (30ULL * 1000)
+/*
+ * Filters removed again within this time of being put back: someone
+ * removes them on purpose. Each such re-attachment waits twice as long
+ * as the one before, from 1 s up to REATTACH_BACKOFF_MAX_MS; failures
+ * to re-attach back off the same way.
+ */
+#define REATTACH_FIGHT_MS (60ULL * 1000)
+#define REATTACH_BACKOFF_MIN_MS 1000U
+#define REATTACH_BACKOFF_MAX_MS (300U * 1000)
+
 struct pipeline {
 	struct xf_config cfg;
 	struct capture *capture;
@@ -35,9 +55,35 @@ struct pipeline {
 	struct exporter *exp;
 	struct ifwatch *links;
 	struct xf_clock clock;
-	GHashTable *attached;	/* ifindex -> interface name (owned) */
+	GHashTable *attached;	/* ifindex -> struct monitored (owned) */
 	uint64_t start_wall_ms; /* systemInitTimeMilliseconds, kept across reloads */
+	uint64_t sweep_ms;	/* next check of every attached interface's filters */
+	uint64_t reattached;	/* filters put back after someone removed them */
 };
+
+/* An interface the programs are attached to. */
+struct monitored {
+	char *name;
+	bool seen;	      /* present in the rescan under way */
+	bool check;	      /* our filters may be gone: look (tc event, sweep, rescan) */
+	bool failing;	      /* the last re-attachment failed (logged once) */
+	uint32_t backoff_ms;  /* how long the next re-attachment waits */
+	uint64_t retry_ms;    /* no re-attachment before this (monotonic ms) */
+	uint64_t reattach_ms; /* the last re-attachment */
+};
+
+static void monitored_free(gpointer data)
+{
+	struct monitored *m = data;
+
+	g_free(m->name);
+	g_free(m);
+}
+
+static struct monitored *monitored_get(const struct pipeline *p, int ifindex)
+{
+	return g_hash_table_lookup(p->attached, GINT_TO_POINTER(ifindex));
+}
 
 static uint64_t mono_ms(void)
 {
@@ -95,52 +141,175 @@ static void on_xlat_destroy(void *ctx, const struct xf_xlat_event *ev)
 static void on_link(void *ctx, int ifindex, const char *name, bool present)
 {
 	struct pipeline *p = ctx;
-	const char *old = g_hash_table_lookup(p->attached, GINT_TO_POINTER(ifindex));
+	struct monitored *m = monitored_get(p, ifindex);
 	bool wanted = present && config_interface_wanted(&p->cfg, name);
 	int rc;
 
-	if (old && !wanted) {
+	if (m && !wanted) {
 		/* gone, renamed out of the patterns, or dropped by a reload; a
 		 * vanished interface detaches trivially and frees its record */
 		if ((rc = tc_hook_detach(p->tc, ifindex)) < 0 && rc != -ENOENT)
-			log_warnx("%s: detach: %s", old, strerror(-rc));
-		log_info("interface %s (index %d) %s", old, ifindex,
+			log_warnx("%s: detach: %s", m->name, strerror(-rc));
+		log_info("interface %s (index %d) %s", m->name, ifindex,
 			 present ? "no longer monitored" : "removed");
 		g_hash_table_remove(p->attached, GINT_TO_POINTER(ifindex));
 		exporter_set_interface(p->exp, (uint32_t)ifindex, NULL, NULL);
-	} else if (!old && wanted) {
+	} else if (!m && wanted) {
 		rc = tc_hook_attach(p->tc, ifindex);
 		if (rc < 0) {
 			log_warnx("%s: cannot attach TC programs: %s", name, strerror(-rc));
 			return;
 		}
 		log_info("interface %s (index %d) monitored", name, ifindex);
-		g_hash_table_insert(p->attached, GINT_TO_POINTER(ifindex), g_strdup(name));
+		m = g_new0(struct monitored, 1);
+		m->name = g_strdup(name);
+		m->seen = true;
+		g_hash_table_insert(p->attached, GINT_TO_POINTER(ifindex), m);
 		exporter_set_interface(p->exp, (uint32_t)ifindex, name, IFACE_DESCRIPTION);
-	} else if (old && strcmp(old, name) != 0) {
-		g_hash_table_insert(p->attached, GINT_TO_POINTER(ifindex), g_strdup(name));
-		exporter_set_interface(p->exp, (uint32_t)ifindex, name, IFACE_DESCRIPTION);
+	} else if (m) {
+		m->seen = true;
+		if (strcmp(m->name, name) != 0) {
+			log_info("interface %s (index %d) renamed %s", m->name, ifindex, name);
+			g_free(m->name);
+			m->name = g_strdup(name);
+			exporter_set_interface(p->exp, (uint32_t)ifindex, name, IFACE_DESCRIPTION);
+		}
 	}
 }
 
-/* Detach interfaces the (new) configuration no longer wants, attach new ones. */
+/* A tc change on an attached interface that may have taken our filters: look at once. */
+static void on_tc(void *ctx, int type, int ifindex, uint32_t parent, uint32_t priority)
+{
+	struct pipeline *p = ctx;
+	struct monitored *m = monitored_get(p, ifindex);
+
+	if (m && tc_hook_event_affects(p->tc, type, ifindex, parent, priority))
+		m->check = true;
+}
+
+static uint32_t next_backoff(uint32_t backoff_ms)
+{
+	if (backoff_ms < REATTACH_BACKOFF_MIN_MS)
+		return REATTACH_BACKOFF_MIN_MS;
+	return backoff_ms >= REATTACH_BACKOFF_MAX_MS / 2 ? REATTACH_BACKOFF_MAX_MS : backoff_ms * 2;
+}
+
+/*
+ * Put back the filters someone removed from one interface: logged once and
+ * counted per re-attachment; backs off when they keep being removed or
+ * cannot be put back.
+ */
+static void repair_hook(struct pipeline *p, int ifindex, struct monitored *m, uint64_t now)
+{
+	const int both = 1 << XF_DIR_INGRESS | 1 << XF_DIR_EGRESS;
+	int rc = tc_hook_repair(p->tc, ifindex);
+	char wait[128] = "";
+
+	if (rc == 0 || rc == -ENODEV) {
+		/* intact, or the interface is going away: its RTM_DELLINK follows */
+		m->check = false;
+		return;
+	}
+	if (rc < 0) {
+		m->backoff_ms = next_backoff(m->backoff_ms);
+		m->retry_ms = now + m->backoff_ms;
+		if (!m->failing)
+			log_warnx("interface %s (index %d): our TC filters were removed and cannot "
+				  "be attached again: %s; retrying with back-off (up to %u s)",
+				  m->name, ifindex, strerror(-rc), REATTACH_BACKOFF_MAX_MS / 1000);
+		else
+			log_debug("interface %s (index %d): re-attaching: %s; next try in %u s",
+				  m->name, ifindex, strerror(-rc), m->backoff_ms / 1000);
+		m->failing = true;
+		return;
+	}
+	p->reattached++;
+	m->check = false;
+	m->failing = false;
+	if (m->reattach_ms && now - m->reattach_ms < REATTACH_FIGHT_MS)
+		m->backoff_ms = next_backoff(m->backoff_ms);
+	else
+		m->backoff_ms = 0;
+	m->reattach_ms = now;
+	m->retry_ms = now + m->backoff_ms;
+	if (m->backoff_ms)
+		g_snprintf(wait, sizeof(wait),
+			   "; removed again within %llu s of the last one, so the next "
+			   "re-attachment waits %u s",
+			   REATTACH_FIGHT_MS / 1000, m->backoff_ms / 1000);
+	log_warnx("interface %s (index %d): our TC %s had been removed by someone else; "
+		  "attached again (re-attachment %" PRIu64 ")%s",
+		  m->name, ifindex,
+		  rc == both		     ? "ingress and egress filters"
+		  : rc & 1 << XF_DIR_INGRESS ? "ingress filter"
+					     : "egress filter",
+		  p->reattached, wait);
+}
+
+/* Look at the filters of every interface marked for it whose back-off is over. */
+static void check_hooks(struct pipeline *p, uint64_t now)
+{
+	GHashTableIter it;
+	gpointer k, v;
+
+	g_hash_table_iter_init(&it, p->attached);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		struct monitored *m = v;
+
+		if (m->check && now >= m->retry_ms)
+			repair_hook(p, GPOINTER_TO_INT(k), m, now);
+	}
+}
+
+/*
+ * The one rescan, at start, after a reload and after lost rtnetlink
+ * events: reconcile the attached set with the kernel's interfaces both
+ * ways. Vanished interfaces are forgotten (their state and interface table
+ * row dropped), unwanted ones detached, wanted new ones attached, renamed
+ * ones updated, and the filters of the ones that stay checked (tc events
+ * may have been lost with the rest).
+ */
 static int rescan(struct pipeline *p)
 {
 	GHashTableIter it;
 	gpointer k, v;
-	GSList *drop = NULL;
+	GSList *gone = NULL;
+	int rc;
 
 	g_hash_table_iter_init(&it, p->attached);
-	while (g_hash_table_iter_next(&it, &k, &v))
-		if (!config_interface_wanted(&p->cfg, v))
-			drop = g_slist_prepend(drop, k);
-	for (GSList *l = drop; l; l = l->next) {
-		const char *name = g_hash_table_lookup(p->attached, l->data);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		struct monitored *m = v;
 
-		on_link(p, GPOINTER_TO_INT(l->data), name, false);
+		m->seen = false;
+		m->check = true;
 	}
-	g_slist_free(drop);
-	return ifwatch_scan(p->links);
+	rc = ifwatch_scan(p->links); /* on_link for each: attach, detach, rename, seen */
+	if (rc < 0) {
+		/* without the list nothing can be called vanished */
+		log_warnx("listing the interfaces: %s", strerror(-rc));
+		return rc;
+	}
+	g_hash_table_iter_init(&it, p->attached);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		if (!((struct monitored *)v)->seen)
+			gone = g_slist_prepend(gone, k);
+	for (GSList *l = gone; l; l = l->next) {
+		int ifindex = GPOINTER_TO_INT(l->data);
+		struct monitored *m = monitored_get(p, ifindex);
+		char name[IF_NAMESIZE];
+
+		/* Not in the list: gone, unless asking for that one index says otherwise. */
+		if (if_indextoname((unsigned int)ifindex, name)) {
+			log_warnx("interface %s (index %d) missing from the interface list", name,
+				  ifindex);
+			on_link(p, ifindex, name, true);
+		} else {
+			on_link(p, ifindex, m->name, false);
+		}
+	}
+	g_slist_free(gone);
+	check_hooks(p, mono_ms());
+	return 0;
 }
 
 /* --- lifecycle ------------------------------------------------------------ */
@@ -157,6 +326,12 @@ static void report_metering(struct pipeline *p)
 	if (p->nat)
 		xlat_source_read_counters(p->nat, nc);
 	flowcache_get_stats(p->cache, &fs);
+	if (p->xlat) {
+		struct xlat_table_stats xs;
+
+		xlat_table_get_stats(p->xlat, &xs);
+		m.evicted_translations = xs.evicted;
+	}
 	m.observed_packets = kc[XF_CNT_PACKETS];
 	m.non_ip_packets = kc[XF_CNT_NON_IP];
 	m.malformed_packets = kc[XF_CNT_MALFORMED];
@@ -167,6 +342,7 @@ static void report_metering(struct pipeline *p)
 	m.lost_translations = nc[XF_CNT_XLAT_RB_LOST];
 	m.unsupported_translations = nc[XF_CNT_XLAT_UNSUPPORTED];
 	m.cache_evicted_flows = fs.evicted;
+	m.filter_reattachments = p->reattached;
 	exporter_set_metering(p->exp, &m);
 }
 
@@ -179,7 +355,8 @@ static void prime_exporter(struct pipeline *p, struct exporter *exp)
 	exporter_set_system_init_time(exp, p->start_wall_ms);
 	g_hash_table_iter_init(&it, p->attached);
 	while (g_hash_table_iter_next(&it, &k, &v))
-		exporter_set_interface(exp, (uint32_t)GPOINTER_TO_INT(k), v, IFACE_DESCRIPTION);
+		exporter_set_interface(exp, (uint32_t)GPOINTER_TO_INT(k),
+				       ((const struct monitored *)v)->name, IFACE_DESCRIPTION);
 }
 
 
@@ -253,7 +430,8 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 	struct flowcache_timeouts t;
 
 	cfg_adopt(p, cfg);
-	p->attached = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	p->attached = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, monitored_free);
+	p->sweep_ms = mono_ms() + HOOK_SWEEP_MS;
 	clock_sync(&p->clock);
 	p->start_wall_ms = clock_mono_to_wall_ms(&p->clock, clock_mono_ns());
 
@@ -273,11 +451,11 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 	if (xlat_source_open(&p->nat, cfg->nat_hook, on_xlat, p, err, err_len) < 0)
 		goto fail;
 	if (p->nat) {
-		p->xlat = xlat_table_new(xlat_keep_ms(cfg));
+		p->xlat = xlat_table_new(xlat_keep_ms(cfg), cfg->max_translations);
 		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
 		xlat_source_set_destroy_cb(p->nat, on_xlat_destroy, p);
 	}
-	p->links = ifwatch_open(on_link, p, err, err_len);
+	p->links = ifwatch_open(on_link, on_tc, p, err, err_len);
 	if (!p->links)
 		goto fail;
 	return p;
@@ -328,15 +506,33 @@ void pipeline_handle_fd(struct pipeline *p, enum pipeline_fd which)
 	case PIPE_FD_NAT: xlat_source_poll(p->nat); break;
 	case PIPE_FD_LINKS:
 		rc = ifwatch_dispatch(p->links);
-		if (rc == -ENOBUFS) {
-			log_warnx("rtnetlink: link events lost, rescanning interfaces");
+		if (rc < 0) {
+			/* ENOBUFS (overflow), ENOSPC (a message too large) or worse */
+			log_warnx("rtnetlink: interface and tc events lost (%s), rescanning "
+				  "interfaces",
+				  strerror(-rc));
 			rescan(p);
-		} else if (rc < 0) {
-			log_warnx("rtnetlink: %s", strerror(-rc));
+		} else {
+			check_hooks(p, mono_ms());
 		}
 		break;
 	default: break;
 	}
+}
+
+/* Each cycle: re-attachments whose back-off ended, and now and then a sweep of all. */
+static void hooks_tick(struct pipeline *p, uint64_t now)
+{
+	if (now >= p->sweep_ms) {
+		GHashTableIter it;
+		gpointer k, v;
+
+		g_hash_table_iter_init(&it, p->attached);
+		while (g_hash_table_iter_next(&it, &k, &v))
+			((struct monitored *)v)->check = true;
+		p->sweep_ms = now + HOOK_SWEEP_MS;
+	}
+	check_hooks(p, now);
 }
 
 void pipeline_cycle(struct pipeline *p)
@@ -352,6 +548,7 @@ void pipeline_cycle(struct pipeline *p)
 		log_warnx("draining the flow slots: %s", strerror(-rc));
 	clock_sync(&p->clock);
 	flowcache_expire(p->cache, clock_mono_ns());
+	hooks_tick(p, mono_ms());
 	report_metering(p);
 	exporter_flush(p->exp);
 	exporter_tick(p->exp, mono_ms());
@@ -383,8 +580,10 @@ int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *
 	cache_timeouts(cfg, &t);
 	flowcache_set_timeouts(p->cache, &t);
 	flowcache_set_max_flows(p->cache, cfg->max_flows);
-	if (p->xlat)
+	if (p->xlat) {
 		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
+		xlat_table_set_max(p->xlat, cfg->max_translations);
+	}
 
 	{
 		/* what the loaded programs and maps were sized with stays */
@@ -436,7 +635,8 @@ void pipeline_log_summary(const struct pipeline *p)
 
 	g_hash_table_iter_init(&it, p->attached);
 	while (g_hash_table_iter_next(&it, &k, &v))
-		g_string_append_printf(ifs, "%s%s", ifs->len ? ", " : "", (const char *)v);
+		g_string_append_printf(ifs, "%s%s", ifs->len ? ", " : "",
+				       ((const struct monitored *)v)->name);
 	log_info("%s %s: capture %s on %u interface(s) [%s]", PACKAGE_NAME, PACKAGE_VERSION,
 		 tc_hook_attach_mode(p->tc), g_hash_table_size(p->attached), ifs->str);
 	/* Patterns may name interfaces that come later (pod veths): wait, but say so. */

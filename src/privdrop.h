@@ -11,8 +11,15 @@
 #ifndef XF_PRIVDROP_H
 #define XF_PRIVDROP_H
 
-/* 0, or -errno. Not an error when the process never had the capabilities. */
-int privdrop_after_setup(void);
+#include <stddef.h>
+
+/*
+ * Drop to CAP_NET_ADMIN and set no_new_privs. 0, or -errno with the step
+ * that failed in err ("capset: Operation not permitted"). Not an error when
+ * the process never had the capabilities. The drop is checked: capabilities
+ * still held after capset(2) are an error (-EPERM).
+ */
+int privdrop_after_setup(char *err, size_t err_len);
 
 /* The capabilities kept, as text for logs and docs ("cap_net_admin"). */
 const char *privdrop_kept(void);

@@ -3,9 +3,13 @@
  * Attaching a pair of BPF programs with tc clsact (cls_bpf, direct action).
  * Filters get kernel-chosen handles and priorities so we never collide with
  * someone else's; we remember them and remove exactly those. Filters a
- * killed xlatflowd left behind are removed when we attach.
+ * killed xlatflowd left behind are removed when we attach. Filters someone
+ * else removed (tc qdisc del, a CNI plugin) are put back by tc_hook_repair,
+ * with new kernel-chosen priorities: our programs return TC_ACT_UNSPEC, so
+ * wherever they land in the order they change no other filter's verdict.
  */
 #define _GNU_SOURCE /* memmem */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,11 +21,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
 #include <libmnl/libmnl.h>
+#include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
@@ -48,6 +54,9 @@ struct tc_hook {
 	struct tc_link *links;
 	size_t n_links;
 	size_t cap_links;
+	/* Queries go through one socket, opened at the first (see query_filter). */
+	struct mnl_socket *nl;
+	unsigned int nl_seq;
 };
 
 static const enum bpf_tc_attach_point tc_point[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
@@ -97,23 +106,188 @@ static int check_link_type(int ifindex)
 	return ret;
 }
 
-/* 0 when the filter at (handle, priority) is gone or not ours, 1 when ours, -errno. */
-static int filter_is_ours(const struct tc_hook *h, int ifindex, int dir, uint32_t handle,
-			  uint32_t priority)
+/*
+ * One request and its answer, on a socket kept open: the daemon's periodic
+ * check of every interface (tc_hook_repair) then costs a send and a receive
+ * per question instead of a socket's life each, as bpf_tc_query() would
+ * (bench/README.md). The answer goes to cb, until cb or an ACK says stop;
+ * an error answer is returned as -errno. nlh is in a buffer of
+ * MNL_SOCKET_BUFFER_SIZE bytes, reused for the answer.
+ */
+static int nl_request(struct tc_hook *h, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tc_point[dir]);
-	LIBBPF_OPTS(bpf_tc_opts, q, .handle = handle, .priority = priority);
+	unsigned int seq;
 	int ret;
 
-	ret = bpf_tc_query(&hook, &q);
-	if (ret == -ENOENT || ret == -ENODEV || ret == -EINVAL)
-		return 0;
-	if (ret)
-		return ret;
-	return q.prog_id == h->prog[dir].id;
+	if (!h->nl) {
+		/* The kernel answers before sendto returns; the timeout is a guard. */
+		struct timeval tv = { .tv_sec = 2 };
+
+		h->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+		if (!h->nl)
+			return -errno;
+		if (mnl_socket_bind(h->nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
+		    setsockopt(mnl_socket_get_fd(h->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) <
+			    0) {
+			ret = -errno;
+			mnl_socket_close(h->nl);
+			h->nl = NULL;
+			return ret;
+		}
+	}
+	seq = nlh->nlmsg_seq = ++h->nl_seq;
+	if (mnl_socket_sendto(h->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	/* Answers with another seq (of a request given up on) are skipped. */
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(h->nl, nlh, MNL_SOCKET_BUFFER_SIZE);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		ret = mnl_cb_run(nlh, (size_t)n, seq, mnl_socket_get_portid(h->nl), cb, data);
+		if (ret == MNL_CB_STOP)
+			return 0;
+		if (ret < 0 && errno != ESRCH)
+			return -errno;
+	}
 }
 
-static int filter_remove(const struct tc_hook *h, const struct tc_link *l, int dir)
+static struct tcmsg *tc_request(char *buf, uint16_t type, int ifindex, uint32_t parent)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct tcmsg *tcm;
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	tcm = mnl_nlmsg_put_extra_header(nlh, sizeof(*tcm));
+	tcm->tcm_family = AF_UNSPEC;
+	tcm->tcm_ifindex = ifindex;
+	tcm->tcm_parent = parent;
+	return tcm;
+}
+
+static uint32_t hook_parent(int dir)
+{
+	return TC_H_MAKE(TC_H_CLSACT, dir == XF_DIR_INGRESS ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+}
+
+static int filter_reply_cb(const struct nlmsghdr *nlh, void *data)
+{
+	uint32_t *prog_id = data;
+	const struct nlattr *attr, *opt;
+	bool bpf = false;
+
+	if (nlh->nlmsg_type != RTM_NEWTFILTER)
+		return MNL_CB_OK;
+	mnl_attr_for_each (attr, nlh, sizeof(struct tcmsg)) {
+		if (mnl_attr_get_type(attr) == TCA_KIND)
+			bpf = !strcmp(mnl_attr_get_str(attr), "bpf");
+		if (mnl_attr_get_type(attr) != TCA_OPTIONS)
+			continue;
+		mnl_attr_for_each_nested (opt, attr)
+			if (mnl_attr_get_type(opt) == TCA_BPF_ID)
+				*prog_id = mnl_attr_get_u32(opt);
+	}
+	if (!bpf)
+		*prog_id = 0;
+	return MNL_CB_STOP;
+}
+
+/*
+ * The program id of the filter at (handle, priority) on one hook, asked as
+ * bpf_tc_query() asks. 0 in *prog_id when there is no such filter (nor
+ * qdisc, nor interface) or it is no bpf filter; returns 0 or -errno.
+ */
+static int query_filter(struct tc_hook *h, int ifindex, int dir, uint32_t handle, uint32_t priority,
+			uint32_t *prog_id)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct tcmsg *tcm = tc_request(buf, RTM_GETTFILTER, ifindex, hook_parent(dir));
+	int ret;
+
+	tcm->tcm_handle = handle;
+	tcm->tcm_info = TC_H_MAKE(priority << 16, htons(ETH_P_ALL));
+	mnl_attr_put_strz((struct nlmsghdr *)buf, TCA_KIND, "bpf");
+	*prog_id = 0;
+	ret = nl_request(h, (struct nlmsghdr *)buf, filter_reply_cb, prog_id);
+	/* no filter there, no clsact qdisc, no interface */
+	return ret == -ENOENT || ret == -EINVAL || ret == -ENODEV ? 0 : ret;
+}
+
+static int qdisc_reply_cb(const struct nlmsghdr *nlh, void *data)
+{
+	int *kind = data;
+	const struct nlattr *attr;
+
+	if (nlh->nlmsg_type != RTM_NEWQDISC)
+		return MNL_CB_OK;
+	mnl_attr_for_each (attr, nlh, sizeof(struct tcmsg))
+		if (mnl_attr_get_type(attr) == TCA_KIND)
+			*kind = strcmp(mnl_attr_get_str(attr), "clsact") ? -EBUSY : 1;
+	return MNL_CB_OK; /* the ACK follows */
+}
+
+/*
+ * The qdisc on the ingress hook of ifindex: 1 clsact, 0 none, -EBUSY the
+ * legacy ingress qdisc, or -errno. That one has no egress hook, and the
+ * kernel would put a filter meant for egress in its ingress block, where
+ * xf_tc_egress would count ingress packets as egress.
+ */
+static int hook_qdisc(struct tc_hook *h, int ifindex)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	int kind = 0, ret;
+
+	/*
+	 * The qdisc is sent back only on NLM_F_ECHO (and to RTNLGRP_TC
+	 * listeners too); the built-in placeholder left where one was deleted
+	 * is not sent at all: the ACK ends the answer either way.
+	 */
+	tc_request(buf, RTM_GETQDISC, ifindex, TC_H_CLSACT);
+	((struct nlmsghdr *)buf)->nlmsg_flags |= NLM_F_ECHO | NLM_F_ACK;
+	ret = nl_request(h, (struct nlmsghdr *)buf, qdisc_reply_cb, &kind);
+	/* none: no ingress queue ever (ENOENT), nothing to send (EINVAL) */
+	if (ret == -ENOENT || ret == -EINVAL)
+		return 0;
+	return ret ? ret : kind;
+}
+
+/*
+ * A clsact qdisc on ifindex: the one there, or a new one (*created). Asks
+ * first rather than handling bpf_tc_hook_create's EEXIST, which libbpf logs
+ * with the kernel's message for every interface that already has one.
+ */
+static int ensure_clsact(struct tc_hook *h, int ifindex, bool *created)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	int ret = hook_qdisc(h, ifindex);
+
+	*created = false;
+	if (ret)
+		return ret > 0 ? 0 : ret;
+	ret = bpf_tc_hook_create(&hook);
+	if (ret == -EEXIST) /* made meanwhile */
+		return hook_qdisc(h, ifindex) == 1 ? 0 : -EBUSY;
+	*created = ret == 0;
+	return ret;
+}
+
+/* 0 when the filter at (handle, priority) is gone or not ours, 1 when ours, -errno. */
+static int filter_is_ours(struct tc_hook *h, int ifindex, int dir, uint32_t handle,
+			  uint32_t priority)
+{
+	uint32_t id;
+	int ret = query_filter(h, ifindex, dir, handle, priority, &id);
+
+	if (ret)
+		return ret;
+	return id && id == h->prog[dir].id;
+}
+
+static int filter_remove(struct tc_hook *h, const struct tc_link *l, int dir)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = l->ifindex, .attach_point = tc_point[dir]);
 	LIBBPF_OPTS(bpf_tc_opts, d, .handle = l->handle[dir], .priority = l->priority[dir]);
@@ -160,8 +334,7 @@ static int dump_filters(int ifindex, int dir, mnl_cb_t cb, void *data)
 	tcm = mnl_nlmsg_put_extra_header(nlh, sizeof(*tcm));
 	tcm->tcm_family = AF_UNSPEC;
 	tcm->tcm_ifindex = ifindex;
-	tcm->tcm_parent =
-		TC_H_MAKE(TC_H_CLSACT, dir == XF_DIR_INGRESS ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+	tcm->tcm_parent = hook_parent(dir);
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
 		ret = -errno;
 		goto out;
@@ -380,10 +553,9 @@ int tc_hook_attach(struct tc_hook *h, int ifindex)
 	if (ret)
 		return ret;
 
-	ret = bpf_tc_hook_create(&hook);
-	if (ret && ret != -EEXIST)
+	ret = ensure_clsact(h, ifindex, &l.created_qdisc);
+	if (ret)
 		return ret;
-	l.created_qdisc = ret == 0;
 
 	for (dir = 0; dir < 2; dir++) {
 		LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = h->prog[dir].fd);
@@ -433,7 +605,7 @@ int tc_hook_detach(struct tc_hook *h, int ifindex)
 	return ret;
 }
 
-bool tc_hook_is_attached(const struct tc_hook *h, int ifindex)
+bool tc_hook_is_attached(struct tc_hook *h, int ifindex)
 {
 	const struct tc_link *l = tc_link_find(h, ifindex);
 
@@ -443,6 +615,90 @@ bool tc_hook_is_attached(const struct tc_hook *h, int ifindex)
 		if (filter_is_ours(h, ifindex, dir, l->handle[dir], l->priority[dir]) != 1)
 			return false;
 	return true;
+}
+
+/* Attach prog[dir] again on a hook whose qdisc exists; records the new handle and priority. */
+static int reattach_dir(struct tc_hook *h, struct tc_link *l, int dir, bool qdisc_was_there)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = l->ifindex, .attach_point = tc_point[dir]);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = h->prog[dir].fd);
+	int ret;
+
+	if (qdisc_was_there)
+		remove_leftovers(h, l->ifindex, dir);
+	ret = bpf_tc_attach(&hook, &opts);
+	if (ret)
+		return ret;
+	l->handle[dir] = opts.handle;
+	l->priority[dir] = opts.priority;
+	return 0;
+}
+
+int tc_hook_repair(struct tc_hook *h, int ifindex)
+{
+	const int both = 1 << XF_DIR_INGRESS | 1 << XF_DIR_EGRESS;
+	struct tc_link *l = tc_link_find(h, ifindex);
+	int missing = 0, done = 0, ret, dir;
+	bool created = false;
+
+	if (!l)
+		return -ENOENT;
+	for (dir = 0; dir < 2; dir++) {
+		ret = filter_is_ours(h, ifindex, dir, l->handle[dir], l->priority[dir]);
+		if (ret < 0)
+			return ret;
+		if (!ret)
+			missing |= 1 << dir;
+	}
+	if (!missing)
+		return 0;
+	ret = check_link_type(ifindex);
+	if (ret)
+		return ret;
+	/* One filter of ours left: its clsact is there. Both gone: perhaps with it. */
+	if (missing == both) {
+		ret = ensure_clsact(h, ifindex, &created);
+		if (ret)
+			return ret;
+		if (created)
+			l->created_qdisc = true;
+	}
+	for (dir = 0; dir < 2; dir++) {
+		if (!(missing & 1 << dir))
+			continue;
+		/* What failed is still missing: the next repair tries it again. */
+		ret = reattach_dir(h, l, dir, !created);
+		if (ret)
+			return ret;
+		done |= 1 << dir;
+	}
+	return done;
+}
+
+bool tc_hook_event_affects(const struct tc_hook *h, int type, int ifindex, uint32_t parent,
+			   uint32_t priority)
+{
+	const struct tc_link *l = tc_link_find(h, ifindex);
+
+	if (!l)
+		return false;
+	/* the clsact qdisc (handle ffff:, parent ffff:fff1) and every filter in it */
+	if (type == RTM_DELQDISC)
+		return parent == TC_H_CLSACT;
+	if (type != RTM_DELTFILTER && type != RTM_NEWTFILTER && type != RTM_DELCHAIN)
+		return false;
+	for (int dir = 0; dir < 2; dir++) {
+		if (parent != hook_parent(dir))
+			continue;
+		/*
+		 * A new filter matters only at our priority (a replace of ours;
+		 * also our own attach, which the check finds intact). A removal
+		 * at priority 0 is a whole chain.
+		 */
+		if (priority == l->priority[dir] || (type != RTM_NEWTFILTER && priority == 0))
+			return true;
+	}
+	return false;
 }
 
 void tc_hook_free(struct tc_hook *h)
@@ -458,6 +714,8 @@ void tc_hook_free(struct tc_hook *h)
 				  strerror(-ret));
 	}
 	free(h->links);
+	if (h->nl)
+		mnl_socket_close(h->nl);
 	free(h);
 }
 

@@ -37,7 +37,8 @@ void tc_hook_free(struct tc_hook *h);
  * Filters of the same program names that no process holds any more (a
  * killed xlatflowd's) are removed first, with a warning.
  * Only Ethernet-framed devices (and loopback) are supported: -EOPNOTSUPP
- * otherwise. Returns 0 or a negative errno.
+ * otherwise; -EBUSY when the legacy ingress qdisc holds the hook (it has no
+ * egress side). Returns 0 or a negative errno.
  */
 int tc_hook_attach(struct tc_hook *h, int ifindex);
 
@@ -50,7 +51,30 @@ int tc_hook_attach(struct tc_hook *h, int ifindex);
 int tc_hook_detach(struct tc_hook *h, int ifindex);
 
 /* True when both our filters are present on ifindex right now (asks the kernel). */
-bool tc_hook_is_attached(const struct tc_hook *h, int ifindex);
+bool tc_hook_is_attached(struct tc_hook *h, int ifindex);
+
+/**
+ * Check that our two filters on an attached ifindex are still there and
+ * still run our programs, and attach again the ones someone else removed
+ * or replaced (tc qdisc del, tc filter del, a CNI plugin), creating the
+ * clsact qdisc if it went too (removed again by tc_hook_detach when empty).
+ * New filters get kernel-chosen handles and priorities as in
+ * tc_hook_attach. Returns 0 when both were intact, a mask of
+ * 1 << XF_DIR_* of the directions attached again, -ENOENT when ifindex is
+ * not attached, -ENODEV when the interface is gone, -EBUSY when the legacy
+ * ingress qdisc took clsact's place, or another negative errno (what was
+ * not re-attached stays missing; call again later).
+ */
+int tc_hook_repair(struct tc_hook *h, int ifindex);
+
+/**
+ * Could an rtnetlink tc event (RTNLGRP_TC: type RTM_DELQDISC,
+ * RTM_DELTFILTER, RTM_NEWTFILTER or RTM_DELCHAIN, with the tcmsg's
+ * parent and priority) have removed or replaced one of our filters on
+ * ifindex? True means: call tc_hook_repair(). Asks nothing of the kernel.
+ */
+bool tc_hook_event_affects(const struct tc_hook *h, int type, int ifindex, uint32_t parent,
+			   uint32_t priority);
 
 /* How the programs are attached, for the startup summary ("tc clsact"). Static string. */
 const char *tc_hook_attach_mode(const struct tc_hook *h);

@@ -12,8 +12,21 @@
  *
  * Memory per connection on x86-64: the record is 96 bytes; the index holds
  * 4 slots of 8 bytes at a load factor between 3/8 and 3/4, so 43 to 85
- * bytes; together 139 to 181 bytes, plus up to 2x slack in the record array
- * after a peak (freed records are reused, the array is not shrunk).
+ * bytes; together 139 to 181 bytes. The record array grows by doubling up
+ * to max_translations and is not shrunk (freed records are reused), so the
+ * table never holds more than max * 96 bytes of records plus the index for
+ * 4 * max keys (xlat_table_max_bytes()).
+ *
+ * The bound: with the kernel hook nothing says a connection ended, so every
+ * translation waits for its timeout; a SYN flood through a DNAT would add one
+ * per SYN. At max_translations a new translation first evicts one: a
+ * removed one (its connection is gone, it only waits out its grace), oldest
+ * removal first, else the least recently seen. Records sit on one of two
+ * lists, so eviction and expiry take the head instead of a walk:
+ *   seen   live records, least recently seen first (a refresh moves a record
+ *          to the tail): expiry stops at the first one seen within the timeout
+ *   dying  removed records, in the order they were removed (and so of their
+ *          deadlines): expiry stops at the first one within its grace
  *
  * A key belongs to one record. If two records claim the same key (the same
  * tuples in two conntrack zones, or chained NAT on one host) the newer claim
@@ -34,7 +47,7 @@
 
 #define XLAT_MIN_SLOTS 64u
 #define XLAT_SLOT_EMPTY UINT32_MAX
-#define XLAT_MAX_RECORDS (1u << 30) /* ref = index << 2 | role in 32 bits */
+#define XLAT_NIL UINT32_MAX /* no record: list ends, empty free list */
 
 enum xlat_role {
 	ROLE_ORIG = 0,	    /* O */
@@ -64,8 +77,9 @@ struct xlat_record {
 	uint8_t orig_dst[16];
 	uint8_t reply_src[16];
 	uint8_t reply_dst[16];
-	uint64_t last_seen_ms; /* next free record index while not in use */
-	uint64_t remove_at_ms; /* REC_DYING: 0 until armed by the next expire */
+	uint64_t time_ms; /* last seen; REC_DYING: when it goes, 0 until the next expire */
+	uint32_t prev;	  /* on tab->seen or tab->dying; next: also the free list */
+	uint32_t next;
 	uint16_t orig_sport;
 	uint16_t orig_dport;
 	uint16_t reply_sport;
@@ -86,6 +100,10 @@ struct xlat_slot {
 	uint32_t hash;
 };
 
+struct xlat_list {
+	uint32_t head, tail; /* XLAT_NIL when empty */
+};
+
 struct xlat_table {
 	struct xlat_slot *slots;
 	uint32_t mask; /* slots - 1, slots a power of two */
@@ -94,12 +112,16 @@ struct xlat_table {
 	struct xlat_record *recs;
 	uint32_t n_recs; /* high-water mark of recs[] */
 	uint32_t cap_recs;
-	uint32_t free_head; /* UINT32_MAX = none */
-	uint32_t live;	    /* records in use */
+	uint32_t free_head; /* XLAT_NIL = none */
+	uint32_t live;	    /* records in use: on seen or on dying */
+	uint32_t max;	    /* bound of live */
+	struct xlat_list seen;
+	struct xlat_list dying;
 
 	uint64_t timeout_ms;
 	uint64_t remove_grace_ms;
 	uint64_t seed;
+	uint64_t evicted;
 };
 
 static void *xcalloc(size_t n, size_t size)
@@ -118,6 +140,34 @@ static void *xreallocarray(void *old, size_t n, size_t size)
 	if (!p)
 		abort();
 	return p;
+}
+
+static void list_unlink(struct xlat_table *tab, struct xlat_list *l, uint32_t idx)
+{
+	struct xlat_record *r = &tab->recs[idx];
+
+	if (r->prev != XLAT_NIL)
+		tab->recs[r->prev].next = r->next;
+	else
+		l->head = r->next;
+	if (r->next != XLAT_NIL)
+		tab->recs[r->next].prev = r->prev;
+	else
+		l->tail = r->prev;
+	r->prev = r->next = XLAT_NIL;
+}
+
+static void list_append(struct xlat_table *tab, struct xlat_list *l, uint32_t idx)
+{
+	struct xlat_record *r = &tab->recs[idx];
+
+	r->prev = l->tail;
+	r->next = XLAT_NIL;
+	if (l->tail != XLAT_NIL)
+		tab->recs[l->tail].next = idx;
+	else
+		l->head = idx;
+	l->tail = idx;
 }
 
 /*
@@ -336,37 +386,60 @@ static void record_unindex(struct xlat_table *tab, uint32_t idx)
 			index_delete(tab, &keys[role], slot_ref(idx, (enum xlat_role)role));
 }
 
-static uint32_t record_alloc(struct xlat_table *tab)
+static struct xlat_list *record_list(struct xlat_table *tab, uint32_t idx)
 {
-	uint32_t idx;
-
-	if (tab->free_head != UINT32_MAX) {
-		idx = tab->free_head;
-		tab->free_head = (uint32_t)tab->recs[idx].last_seen_ms;
-	} else {
-		if (tab->n_recs == tab->cap_recs) {
-			uint32_t cap = tab->cap_recs ? tab->cap_recs * 2 : 64;
-
-			if (cap > XLAT_MAX_RECORDS)
-				abort();
-			tab->recs = xreallocarray(tab->recs, cap, sizeof(*tab->recs));
-			tab->cap_recs = cap;
-		}
-		idx = tab->n_recs++;
-	}
-	memset(&tab->recs[idx], 0, sizeof(tab->recs[idx]));
-	tab->recs[idx].flags = REC_IN_USE;
-	tab->live++;
-	return idx;
+	return tab->recs[idx].flags & REC_DYING ? &tab->dying : &tab->seen;
 }
 
 static void record_free(struct xlat_table *tab, uint32_t idx)
 {
 	record_unindex(tab, idx);
+	list_unlink(tab, record_list(tab, idx), idx);
 	memset(&tab->recs[idx], 0, sizeof(tab->recs[idx]));
-	tab->recs[idx].last_seen_ms = tab->free_head;
+	tab->recs[idx].next = tab->free_head;
 	tab->free_head = idx;
 	tab->live--;
+}
+
+/* Make room for one more record: drop a removed one, else the least recently seen. */
+static void evict_one(struct xlat_table *tab)
+{
+	uint32_t idx = tab->dying.head != XLAT_NIL ? tab->dying.head : tab->seen.head;
+
+	record_free(tab, idx);
+	tab->evicted++;
+}
+
+/*
+ * A zeroed record, in use, at the tail of the seen list; the caller fills
+ * and indexes it. Evicts first when the table is full.
+ */
+static uint32_t record_alloc(struct xlat_table *tab)
+{
+	uint32_t idx;
+
+	while (tab->live >= tab->max)
+		evict_one(tab);
+	if (tab->free_head != XLAT_NIL) {
+		idx = tab->free_head;
+		tab->free_head = tab->recs[idx].next;
+	} else {
+		if (tab->n_recs == tab->cap_recs) {
+			/* live < max and nothing free: n_recs == live < max */
+			uint64_t cap = tab->cap_recs ? (uint64_t)tab->cap_recs * 2 : 64;
+
+			if (cap > tab->max)
+				cap = tab->max;
+			tab->recs = xreallocarray(tab->recs, cap, sizeof(*tab->recs));
+			tab->cap_recs = (uint32_t)cap;
+		}
+		idx = tab->n_recs++;
+	}
+	memset(&tab->recs[idx], 0, sizeof(tab->recs[idx]));
+	tab->recs[idx].flags = REC_IN_USE;
+	list_append(tab, &tab->seen, idx);
+	tab->live++;
+	return idx;
 }
 
 /* Copy the event's tuples into r (normalized as lookups are). */
@@ -411,13 +484,16 @@ static uint32_t record_find_orig(const struct xlat_table *tab, const struct xlat
 	return tab->slots[pos].ref >> 2;
 }
 
-struct xlat_table *xlat_table_new(uint64_t timeout_ms)
+struct xlat_table *xlat_table_new(uint64_t timeout_ms, uint32_t max_translations)
 {
 	struct xlat_table *tab = xcalloc(1, sizeof(*tab));
 
 	tab->timeout_ms = timeout_ms;
 	tab->remove_grace_ms = XLAT_REMOVE_GRACE_MS;
-	tab->free_head = UINT32_MAX;
+	tab->free_head = XLAT_NIL;
+	tab->seen.head = tab->seen.tail = XLAT_NIL;
+	tab->dying.head = tab->dying.tail = XLAT_NIL;
+	xlat_table_set_max(tab, max_translations);
 	tab->slots = xreallocarray(NULL, XLAT_MIN_SLOTS, sizeof(*tab->slots));
 	memset(tab->slots, 0xff, XLAT_MIN_SLOTS * sizeof(*tab->slots));
 	tab->mask = XLAT_MIN_SLOTS - 1;
@@ -429,6 +505,17 @@ struct xlat_table *xlat_table_new(uint64_t timeout_ms)
 void xlat_table_set_remove_grace(struct xlat_table *tab, uint64_t grace_ms)
 {
 	tab->remove_grace_ms = grace_ms;
+}
+
+void xlat_table_set_max(struct xlat_table *tab, uint32_t max_translations)
+{
+	if (max_translations < 1)
+		max_translations = 1;
+	if (max_translations > XLAT_MAX_TRANSLATIONS)
+		max_translations = XLAT_MAX_TRANSLATIONS;
+	tab->max = max_translations;
+	while (tab->live > tab->max)
+		evict_one(tab);
 }
 
 void xlat_table_free(struct xlat_table *tab)
@@ -460,7 +547,9 @@ void xlat_table_update(struct xlat_table *tab, const struct xf_xlat_event *ev, u
 		idx = record_alloc(tab);
 		fresh.flags = REC_IN_USE;
 		fresh.zone_id = ev->zone_id;
-		fresh.last_seen_ms = now_ms;
+		fresh.time_ms = now_ms;
+		fresh.prev = tab->recs[idx].prev;
+		fresh.next = tab->recs[idx].next;
 		tab->recs[idx] = fresh;
 		record_index(tab, idx);
 		return;
@@ -480,10 +569,11 @@ void xlat_table_update(struct xlat_table *tab, const struct xf_xlat_event *ev, u
 	}
 	/* Same tuples in another zone: last one wins (docs/nat.md). */
 	r->zone_id = ev->zone_id;
-	r->last_seen_ms = now_ms;
-	/* A new connection reusing the tuples of a dying one revives it. */
+	/* Most recently seen; a new connection reusing the tuples of a dying one revives it. */
+	list_unlink(tab, record_list(tab, idx), idx);
 	r->flags &= (uint8_t)~REC_DYING;
-	r->remove_at_ms = 0;
+	r->time_ms = now_ms;
+	list_append(tab, &tab->seen, idx);
 }
 
 void xlat_table_remove(struct xlat_table *tab, const struct xf_tuple *orig)
@@ -498,11 +588,14 @@ void xlat_table_remove(struct xlat_table *tab, const struct xf_tuple *orig)
 		return;
 	/*
 	 * The grace runs from the next xlat_table_expire(): this function has
-	 * no clock, and the caller's last one may be stale.
+	 * no clock, and the caller's last one may be stale. Until then the
+	 * record waits unarmed (time 0) at the tail of the dying list.
 	 */
 	if (!(tab->recs[idx].flags & REC_DYING)) {
+		list_unlink(tab, &tab->seen, idx);
 		tab->recs[idx].flags |= REC_DYING;
-		tab->recs[idx].remove_at_ms = 0;
+		tab->recs[idx].time_ms = 0;
+		list_append(tab, &tab->dying, idx);
 	}
 }
 
@@ -563,21 +656,22 @@ bool xlat_table_lookup(const struct xlat_table *tab, const struct xf_flow_key *k
 
 void xlat_table_expire(struct xlat_table *tab, uint64_t now_ms)
 {
-	for (uint32_t i = 0; i < tab->n_recs; i++) {
-		struct xlat_record *r = &tab->recs[i];
+	uint32_t idx;
 
-		if (!(r->flags & REC_IN_USE))
-			continue;
-		if (r->flags & REC_DYING) {
-			if (r->remove_at_ms == 0)
-				r->remove_at_ms = now_ms + tab->remove_grace_ms;
-			else if (now_ms >= r->remove_at_ms)
-				record_free(tab, i);
-			continue;
-		}
-		if (now_ms >= r->last_seen_ms && now_ms - r->last_seen_ms >= tab->timeout_ms)
-			record_free(tab, i);
-	}
+	/*
+	 * Arm the removals since the last pass: they are the unarmed tail of
+	 * the dying list, so the list stays in deadline order.
+	 */
+	for (idx = tab->dying.tail; idx != XLAT_NIL && tab->recs[idx].time_ms == 0;
+	     idx = tab->recs[idx].prev)
+		tab->recs[idx].time_ms = now_ms + tab->remove_grace_ms;
+	while ((idx = tab->dying.head) != XLAT_NIL && tab->recs[idx].time_ms != 0 &&
+	       now_ms >= tab->recs[idx].time_ms)
+		record_free(tab, idx);
+	/* Least recently seen first: stop at the first one seen within the timeout. */
+	while ((idx = tab->seen.head) != XLAT_NIL && now_ms >= tab->recs[idx].time_ms &&
+	       now_ms - tab->recs[idx].time_ms >= tab->timeout_ms)
+		record_free(tab, idx);
 	/*
 	 * Give memory back after a peak: halve while the smaller index would be
 	 * at most 3/8 full, half the growth threshold, so it does not flap.
@@ -593,4 +687,27 @@ void xlat_table_expire(struct xlat_table *tab, uint64_t now_ms)
 size_t xlat_table_size(const struct xlat_table *tab)
 {
 	return tab->live;
+}
+
+static uint64_t table_bytes(uint64_t recs, uint64_t slots)
+{
+	return sizeof(struct xlat_table) + recs * sizeof(struct xlat_record) +
+	       slots * sizeof(struct xlat_slot);
+}
+
+void xlat_table_get_stats(const struct xlat_table *tab, struct xlat_table_stats *out)
+{
+	out->translations = tab->live;
+	out->evicted = tab->evicted;
+	out->bytes = table_bytes(tab->cap_recs, (uint64_t)tab->mask + 1);
+}
+
+uint64_t xlat_table_max_bytes(uint32_t max_translations)
+{
+	/* The index grows past 3/4 full: the smallest power of two above 4/3 of 4 keys a record. */
+	uint64_t keys = (uint64_t)max_translations * ROLE_COUNT, slots = XLAT_MIN_SLOTS;
+
+	while (keys * 4 > slots * 3)
+		slots *= 2;
+	return table_bytes(max_translations, slots);
 }

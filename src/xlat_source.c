@@ -483,6 +483,14 @@ static void bpf_update_hooks(struct xlat_source *src)
 	}
 }
 
+int xlat_source_conntrack_stats(const struct xlat_source *src, struct xlat_conntrack_stats *out)
+{
+	if (src->mode != XF_NAT_CONNTRACK)
+		return -EOPNOTSUPP;
+	xlat_conntrack_get_stats(src->conntrack, out);
+	return 0;
+}
+
 void xlat_source_set_destroy_cb(struct xlat_source *src, xlat_conntrack_cb cb, void *ctx)
 {
 	src->destroy_cb = cb;
@@ -497,9 +505,13 @@ void xlat_source_set_nat_event_cb(struct xlat_source *src, nat_event_cb cb, void
 {
 	src->event_cb = cb;
 	src->event_ctx = ctx;
+	/* DELETEs without them lack start times and counters: docs/nat.md */
+	if (cb)
+		xlat_conntrack_enable_extensions();
 	if (src->mode == XF_NAT_CONNTRACK)
-		return; /* the conntrack source's events: src/xlat_conntrack.c */
-	bpf_update_hooks(src);
+		xlat_conntrack_set_nat_event_cb(src->conntrack, cb, ctx);
+	else
+		bpf_update_hooks(src);
 }
 
 uint32_t xlat_source_nat_event_kinds(const struct xlat_source *src)
@@ -507,7 +519,10 @@ uint32_t xlat_source_nat_event_kinds(const struct xlat_source *src)
 	uint32_t kinds = 0;
 
 	if (src->mode == XF_NAT_CONNTRACK)
-		return 0;
+		return src->event_cb ? (1U << XF_XLAT_KIND_CREATE) | (1U << XF_XLAT_KIND_DELETE) |
+					       (1U << XF_XLAT_KIND_PORTS_EXHAUSTED) |
+					       (1U << XF_XLAT_KIND_TABLE_FULL)
+				     : 0;
 	for (int i = HOOK_CREATE; i < HOOK_MAX; i++)
 		if (src->hooks[i].link[0] && (src->event_cb || i == HOOK_DELETE))
 			kinds |= 1U << hook_info[i].kind;
@@ -539,8 +554,16 @@ int xlat_source_read_counters(struct xlat_source *src, uint64_t out[XF_CNT_MAX])
 	uint64_t *vals;
 
 	memset(out, 0, sizeof(uint64_t) * XF_CNT_MAX);
-	if (src->mode == XF_NAT_CONNTRACK)
+	if (src->mode == XF_NAT_CONNTRACK) {
+		struct xlat_conntrack_stats st;
+
+		xlat_conntrack_get_stats(src->conntrack, &st);
+		out[XF_CNT_XLAT_CALLS] = st.events;
+		out[XF_CNT_XLAT_EVENTS] = st.reported;
+		out[XF_CNT_XLAT_RB_LOST] = st.lost_events;
+		out[XF_CNT_XLAT_UNSUPPORTED] = st.unsupported;
 		return 0;
+	}
 
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus < 0)

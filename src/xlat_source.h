@@ -47,22 +47,33 @@ void xlat_source_set_destroy_cb(struct xlat_source *s, xlat_conntrack_cb cb, voi
 
 /*
  * The NAT event log's callback: CREATE, DELETE, PORTS_EXHAUSTED and
- * TABLE_FULL as struct nat_event; NULL for none. The BPF modes attach
- * their event hooks only while a callback is set, so without one they cost
- * nothing; a kind whose kernel function is missing or refused is logged
- * once (log_warnx "NAT events: KIND unavailable: why") and left out, see
- * xlat_source_nat_event_kinds(). Call right after xlat_source_open(),
- * before the first poll.
+ * TABLE_FULL as struct nat_event; NULL for none. Conntrack mode:
+ * CREATE/DELETE over reliable event delivery, failures from conntrack's
+ * statistics (xlat_conntrack_set_nat_event_cb). Every mode sets the
+ * net.netfilter.nf_conntrack_timestamp/_acct sysctls to 1 so DELETEs carry
+ * start times and counters (xlat_conntrack_enable_extensions). The BPF
+ * modes attach their event hooks only while a callback is set, so without
+ * one they cost nothing; a kind whose kernel function is missing or
+ * refused is logged once (log_warnx "NAT events: KIND unavailable: why")
+ * and left out, see xlat_source_nat_event_kinds(). Call right after
+ * xlat_source_open(), before the first poll.
  */
 void xlat_source_set_nat_event_cb(struct xlat_source *s, nat_event_cb cb, void *ctx);
 
 /*
  * The kinds the source delivers now, as bits (1U << XF_XLAT_KIND_*): in
  * the BPF modes those whose hooks are attached (DELETE also while only the
- * destroy callback wants it). 0 in conntrack mode here (its events are
- * src/xlat_conntrack.c's).
+ * destroy callback wants it); in conntrack mode all four while a NAT event
+ * callback is set.
  */
 uint32_t xlat_source_nat_event_kinds(const struct xlat_source *s);
+
+/*
+ * Conntrack mode: the conntrack source's statistics (event losses by cause,
+ * the table's fill and nf_conntrack_max for the threshold event).
+ * Returns 0, or -EOPNOTSUPP for the kernel hooks.
+ */
+int xlat_source_conntrack_stats(const struct xlat_source *s, struct xlat_conntrack_stats *out);
 
 /* The active source: XF_NAT_FENTRY, XF_NAT_KPROBE or XF_NAT_CONNTRACK. */
 enum xf_nat_hook xlat_source_mode(const struct xlat_source *s);
@@ -74,9 +85,12 @@ int xlat_source_fd(struct xlat_source *s);
 int xlat_source_poll(struct xlat_source *s);
 
 /*
- * Sum the hooks' per-CPU counters into out (indices enum xf_counter; only
- * XF_CNT_XLAT_* and XF_CNT_NATEV_* are non-zero). All zero in conntrack
- * mode. Returns 0 or -errno.
+ * Sum the source's counters into out (indices enum xf_counter; only
+ * XF_CNT_XLAT_* and XF_CNT_NATEV_* are non-zero). BPF modes: the hooks'
+ * per-CPU counters. Conntrack mode: CALLS = event messages received, EVENTS
+ * = translations reported, RB_LOST = events the kernel dropped for good
+ * (overruns while delivery was unreliable), UNSUPPORTED = connections of
+ * other families. Returns 0 or -errno.
  */
 int xlat_source_read_counters(struct xlat_source *s, uint64_t out[XF_CNT_MAX]);
 

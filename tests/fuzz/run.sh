@@ -56,7 +56,7 @@ build_target() {
 fails=0
 for t in "${targets[@]}"; do
 	if [ "$t" = packet ] && [ "$(id -u)" != 0 ]; then
-		echo "skip packet: needs root (BPF)"
+		echo "SKIP-CHECK: packet: needs root (BPF)"
 		continue
 	fi
 	build_target "$t"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
-# The whole daemon against three real collectors at once. A "node" namespace
-# DNATs a UDP service (IPv4 198.19.0.10:53 -> 198.18.2.2:9053 in conntrack
-# zone 7; IPv6 [2001:db8:ffff::10]:53 -> [2001:db8:2::2]:9053); xlatflowd
-# there (NAT source: conntrack events) exports, from one process:
+# The whole daemon against three real collectors at once. On the shared NAT
+# topology (tests/lib/nat-topology.sh), the node DNATs a UDP service (cases
+# zones and ipv6: IPv4 198.19.0.31:53 -> 198.18.2.2:9053 in conntrack zone 9;
+# IPv6 [2001:db8:ffff::10]:53 -> [2001:db8:2::2]:5353); xlatflowd there
+# (NAT source: conntrack events, capture on r1 and r2) exports, from one
+# process:
 #   - NetFlow v9 to nfcapd: nfdump must show the IPv4 and the IPv6 post-NAT
 #     address and port and the zone as ingress_vrf;
 #   - IPFIX to nfacctd with templates/pmacct-primitives.lst: post_nat_*
@@ -21,59 +23,14 @@ source "$(dirname "$0")/lib.sh"
 need_root
 need_cmd nfcapd nfdump nfacctd tshark nft conntrack python3 ping
 [ -x "$XLATFLOWD" ] || fail "$XLATFLOWD not built"
-peer=$abs_top_srcdir/tests/vm/nat-peer.py
 primitives=$abs_top_srcdir/templates/pmacct-primitives.lst
-for m in nf_conntrack nf_nat nft_chain_nat nft_ct; do
-	modprobe -q "$m" 2>/dev/null || true
-done
+source "$abs_top_srcdir/tests/lib/nat-topology.sh"
+topo_modules zones ipv6 2>/dev/null || true # built in where modprobe fails
 
-node=$(ns_add node)
-cli=$(ns_add cli)
-srv=$(ns_add srv)
-veth_pair "$cli" c0 "$node" r1
-veth_pair "$srv" s0 "$node" r2
-addr() { ip -n "$1" addr add "$3" dev "$2" nodad 2>/dev/null || ip -n "$1" addr add "$3" dev "$2"; }
-addr "$cli" c0 198.18.1.2/24; addr "$cli" c0 2001:db8:1::2/64
-addr "$node" r1 198.18.1.1/24; addr "$node" r1 2001:db8:1::1/64
-addr "$srv" s0 198.18.2.2/24; addr "$srv" s0 2001:db8:2::2/64
-addr "$node" r2 198.18.2.1/24; addr "$node" r2 2001:db8:2::1/64
-ip -n "$cli" route add default via 198.18.1.1
-ip -n "$cli" -6 route add default via 2001:db8:1::1
-ip -n "$srv" route add default via 198.18.2.1
-ip -n "$srv" -6 route add default via 2001:db8:2::1
-ip netns exec "$node" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-ip netns exec "$node" nft -f - <<'NFT' || fail "nftables rules"
-table ip xfraw {
-	chain pre {
-		type filter hook prerouting priority raw;
-		iifname "r1" ip daddr 198.19.0.10 ct zone set 7
-		iifname "r2" ip saddr 198.18.2.2 udp sport 9053 ct zone set 7
-	}
-}
-table ip xfnat {
-	chain pre {
-		type nat hook prerouting priority dstnat;
-		ip daddr 198.19.0.10 udp dport 53 dnat to 198.18.2.2:9053
-	}
-}
-table ip6 xfnat6 {
-	chain pre {
-		type nat hook prerouting priority dstnat;
-		ip6 daddr 2001:db8:ffff::10 udp dport 53 dnat to [2001:db8:2::2]:9053
-	}
-}
-NFT
-
-ip netns exec "$srv" python3 "$peer" serve udp,::,9053 >"$WORK/serve.log" 2>&1 &
-XF_PIDS+=($!)
-for _ in $(seq 1 50); do
-	grep -q ready "$WORK/serve.log" 2>/dev/null && break
-	sleep 0.1
-done
-ip netns exec "$cli" ping -c1 -W2 198.18.1.1 >/dev/null
-ip netns exec "$cli" ping -c1 -W2 2001:db8:1::1 >/dev/null || true
-ip netns exec "$srv" ping -c1 -W2 198.18.2.1 >/dev/null
-ip netns exec "$srv" ping -c1 -W2 2001:db8:2::1 >/dev/null || true
+topo_setup "$NS_PREFIX-" "$abs_top_srcdir" "$WORK" || fail "topology"
+topo_nat zones ipv6 || fail "NAT rules"
+topo_serve srv1 udp,0.0.0.0,9053 udp,::,5353 || fail "server"
+node=$(topo_ns node)
 
 # the collectors, on the node's loopback
 p_nfcapd=$(free_port)
@@ -140,12 +97,11 @@ collectors = (
 	{ url = "udp://127.0.0.1:$p_pcap"; }
 );
 CONF
-ip netns exec "$node" conntrack -F >/dev/null 2>&1 || true
-ip netns exec "$node" conntrack -F -f ipv6 >/dev/null 2>&1 || true
+topo_flush_conntrack || fail "conntrack flush"
 start_xlatflowd "$node" --config "$WORK/xlatflowd.conf" --idle-timeout 3 \
 	--drain-interval 100 --nat-hook conntrack
 
-ip netns exec "$cli" python3 "$peer" client udp,198.19.0.10,53,42001,5,0.05 \
+topo_client cli udp,198.19.0.31,53,42001,5,0.05 \
 	udp,2001:db8:ffff::10,53,42002,5,0.05 >"$WORK/clients.log" 2>&1 ||
 	fail "clients: $(cat "$WORK/clients.log")"
 
@@ -204,41 +160,41 @@ def one(rows, what, **match):
     return found[0] if found else {}
 
 # nfcapd, NetFlow v9
-f = one(nfdump, "v9 IPv4 request before NAT", src4_addr="198.18.1.2", dst4_addr="198.19.0.10",
+f = one(nfdump, "v9 IPv4 request before NAT", src4_addr="198.18.1.2", dst4_addr="198.19.0.31",
         src_port=42001, dst_port=53)
 for k, v in dict(in_packets=5, in_bytes=170, proto=17, src4_xlt_ip="198.18.1.2",
                  dst4_xlt_ip="198.18.2.2", src_xlt_port="42001", dst_xlt_port="9053",
-                 ingress_vrf="7").items():
+                 ingress_vrf="9").items():
     check(f"v9 IPv4 pre-NAT {k}", f.get(k), v)
 f = one(nfdump, "v9 IPv4 request after NAT", src4_addr="198.18.1.2", dst4_addr="198.18.2.2",
         src_port=42001, dst_port=9053)
 for k, v in dict(in_packets=5, in_bytes=170, dst4_xlt_ip="198.18.2.2", dst_xlt_port="9053",
-                 ingress_vrf="7").items():
+                 ingress_vrf="9").items():
     check(f"v9 IPv4 post-NAT {k}", f.get(k), v)
 f = one(nfdump, "v9 IPv6 request before NAT", src6_addr="2001:db8:1::2",
         dst6_addr="2001:db8:ffff::10", src_port=42002, dst_port=53)
 for k, v in dict(in_packets=5, in_bytes=270, src6_xlt_ip="2001:db8:1::2",
-                 dst6_xlt_ip="2001:db8:2::2", dst_xlt_port="9053", ingress_vrf="0").items():
+                 dst6_xlt_ip="2001:db8:2::2", dst_xlt_port="5353", ingress_vrf="0").items():
     check(f"v9 IPv6 pre-NAT {k}", f.get(k), v)
 
 # nfacctd, IPFIX with the shipped primitives
 check("nfacctd: no malformed template", "malformed" in nfacctd_log, False)
-r = one(nfacctd, "nfacctd IPv4 request before NAT", ip_src="198.18.1.2", ip_dst="198.19.0.10",
+r = one(nfacctd, "nfacctd IPv4 request before NAT", ip_src="198.18.1.2", ip_dst="198.19.0.31",
         port_src=42001)
 for k, v in dict(packets=5, bytes=170, post_nat_ip_dst="198.18.2.2", post_nat_port_dst=9053,
-                 post_nat_ip_src="198.18.1.2", post_nat_port_src=42001, xlat_zone="7",
-                 xlat_type="2", xlat_observed="1", xlat_pre_dst_host="198.19.0.10",
+                 post_nat_ip_src="198.18.1.2", post_nat_port_src=42001, xlat_zone="9",
+                 xlat_type="2", xlat_observed="1", xlat_pre_dst_host="198.19.0.31",
                  xlat_pre_dst_port="53").items():
     check(f"nfacctd IPv4 pre-NAT {k}", r.get(k), v)
 r = one(nfacctd, "nfacctd IPv4 request after NAT", ip_src="198.18.1.2", ip_dst="198.18.2.2",
         port_src=42001)
-for k, v in dict(packets=5, bytes=170, post_nat_ip_dst="198.18.2.2", xlat_zone="7",
-                 xlat_type="2", xlat_observed="2", xlat_pre_dst_host="198.19.0.10",
+for k, v in dict(packets=5, bytes=170, post_nat_ip_dst="198.18.2.2", xlat_zone="9",
+                 xlat_type="2", xlat_observed="2", xlat_pre_dst_host="198.19.0.31",
                  xlat_pre_dst_port="53").items():
     check(f"nfacctd IPv4 post-NAT {k}", r.get(k), v)
 r = one(nfacctd, "nfacctd IPv6 request before NAT", ip_src="2001:db8:1::2",
         ip_dst="2001:db8:ffff::10", port_src=42002)
-for k, v in dict(packets=5, bytes=270, post_nat_dst_ipv6="2001:db8:2::2", post_nat_port_dst=9053,
+for k, v in dict(packets=5, bytes=270, post_nat_dst_ipv6="2001:db8:2::2", post_nat_port_dst=5353,
                  xlat_type="2", xlat_observed="1", xlat_pre_dst_ipv6="2001:db8:ffff::10").items():
     check(f"nfacctd IPv6 pre-NAT {k}", r.get(k), v)
 
@@ -246,7 +202,7 @@ for k, v in dict(packets=5, bytes=270, post_nat_dst_ipv6="2001:db8:2::2", post_n
 check("tshark: no template missing", "no template found" in tshark_text, False)
 check("tshark: nothing malformed", "[Malformed Packet" in tshark_text, False)
 rows = [l.split(";") for l in tshark_fields.splitlines()]
-check("tshark: IPv4 pre-NAT flow", any("198.19.0.10" in l[1] and "198.18.2.2" in l[4] and
+check("tshark: IPv4 pre-NAT flow", any("198.19.0.31" in l[1] and "198.18.2.2" in l[4] and
                                        "9053" in l[5] for l in rows), True)
 check("tshark: IPv6 post-NAT", any("2001:db8:2::2" in l[6] for l in rows), True)
 check("tshark: sampling options record", any(l[9].strip() == "1" for l in rows), True)

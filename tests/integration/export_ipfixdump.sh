@@ -121,7 +121,8 @@ for k, v in dict(observationDomainId="77", ignoredPacketTotalCount="18", dropped
                  xlatMalformedPacketTotalCount="7", xlatSampledOutPacketTotalCount="90000",
                  xlatMapFullPacketTotalCount="300", xlatLostPacketTotalCount="5",
                  xlatLostTranslationTotalCount="2", xlatUnsupportedTranslationTotalCount="1",
-                 xlatCacheEvictedFlowTotalCount="3").items():
+                 xlatCacheEvictedFlowTotalCount="3", xlatEvictedTranslationTotalCount="4",
+                 xlatFilterReattachTotalCount="6").items():
     check(f"metering {k}", met.get(k), v)
 smp = last(263)
 check("samplingInterval", smp.get("samplingInterval"), "10")

@@ -45,6 +45,8 @@ cleanup() {
 	for pid in "${XF_PIDS[@]}"; do
 		wait "$pid" 2>/dev/null
 	done
+	# servers and namespaces of tests/lib/nat-topology.sh, if the test used it
+	declare -F topo_teardown >/dev/null && topo_teardown
 	# ns_add runs in $(...), a subshell: its XF_NAMESPACES+= never reaches
 	# this shell, so find the test's namespaces by their prefix too.
 	for ns in "${XF_NAMESPACES[@]}" $(ip netns list 2>/dev/null |

@@ -171,6 +171,8 @@ static void metering(struct ipfix_metering *m)
 	m->lost_translations = 2;
 	m->unsupported_translations = 1;
 	m->cache_evicted_flows = 3;
+	m->evicted_translations = 4;
+	m->filter_reattachments = 6;
 }
 
 static int parse_url(const char *url, struct xf_collector_config *cc)

@@ -150,6 +150,7 @@ static void test_defaults(void)
 	CHECK_INT(cfg.enterprise_number, 32473);
 	CHECK_INT(cfg.zone_as_vrf, false);
 	CHECK_INT(cfg.xlat_timeout, 300);
+	CHECK_INT(cfg.max_translations, 786432);
 	CHECK_INT(cfg.log_level, LOG_LEVEL_INFO);
 	CHECK_STR(cfg.pidfile, "/run/xlatflowd.pid");
 	CHECK_INT(cfg.foreground, false);
@@ -214,7 +215,9 @@ static void test_full(void)
 	CHECK_INT(cfg.ringbuf_size, 0x1000000);
 	CHECK_INT(cfg.nat_hook, XF_NAT_CONNTRACK);
 	CHECK_INT(cfg.zone_as_vrf, true);
+	CHECK_INT(cfg.max_translations, 50000);
 	CHECK_INT(cfg.log_level, LOG_LEVEL_DEBUG);
+	CHECK_INT(cfg.allow_capabilities_kept, true);
 
 	out = printed(&cfg);
 	want = golden("full.golden");
@@ -316,6 +319,7 @@ static void test_ranges(void)
 		{ "template_refresh", 1, 86400 },     { "template_refresh_messages", 0, 1000000 },
 		{ "sampling", 1, 1000000 },	      { "enterprise_number", 1, 4294967295LL },
 		{ "xlat_timeout", 1, 86400 },	      { "observation_domain_id", 0, 4294967295LL },
+		{ "max_translations", 1, 100000000 },
 	};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -425,7 +429,7 @@ static void test_file_access(void)
 			       "user (uid 0)");
 		config_release(&cfg);
 	} else {
-		printf("# skipped foreign-owner check: needs root to chown\n");
+		tu_skip_check("foreign-owner check", "needs root to chown");
 	}
 
 	/* @include'd files are held to the same rules as the main file. */
@@ -843,7 +847,7 @@ static void test_docs_match(void)
 		keys++;
 		tu_checks++;
 	}
-	CHECK_INT(keys, 20);
+	CHECK_INT(keys, 22);
 	free(out);
 	config_release(&cfg);
 

@@ -56,9 +56,9 @@ static void test_describe_ipfix(void)
 		IPFIX_TID_SAMPLING, IPFIX_TID_SELECTOR, IPFIX_TID_INTERFACE,
 	};
 	/* 19 common fields: 4 x 8 times and counters, 2 addresses, ports, ... = 74 (v4) */
-	static const uint16_t n_fields[IPFIX_N_TEMPLATES] = { 19, 19, 34, 34, 8, 13, 3, 8, 3 };
+	static const uint16_t n_fields[IPFIX_N_TEMPLATES] = { 19, 19, 34, 34, 8, 15, 3, 8, 3 };
 	static const uint16_t record_len[IPFIX_N_TEMPLATES] = {
-		74, 98, 114, 210, 60, 100, 9, 46, 84
+		74, 98, 114, 210, 60, 116, 9, 46, 84
 	};
 	struct ipfix_template_desc d[IPFIX_N_TEMPLATES];
 	char err[256] = "";
@@ -129,7 +129,7 @@ static void test_describe_netflow9(void)
 	CHECK_U64(d[2].record_len, 90);
 	CHECK_U64(d[2].fields[23].id, 234);
 	CHECK_U64(d[3].n_fields, 24); /* 19 + 281, 282, 227, 228 + ingressVRFID */
-	CHECK_U64(d[5].n_fields, 5);  /* metering without its 8 xlatflow counters */
+	CHECK_U64(d[5].n_fields, 5);  /* metering without its 10 xlatflow counters */
 	CHECK_U64(d[5].record_len, 36);
 	/* offsets into the whole internal record: the v9 writer skips what it leaves out */
 	CHECK_U64(d[2].fields[23].offset, offsetof(struct ipfix_flow_rec, ingress_vrf));

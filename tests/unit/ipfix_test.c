@@ -957,6 +957,7 @@ struct optdec {
 	uint64_t messages, records, octets, not_sent, not_sent_packets, not_sent_octets, init_ms;
 	uint64_t ignored, dropped_packets, dropped_octets;
 	uint64_t non_ip, malformed, sampled_out, map_full, lost, lost_xlat, unsupported, evicted;
+	uint64_t evicted_xlat, reattached;
 	uint64_t selector_id, observed, selected;
 	double probability;
 	uint32_t odid, ifindex, packet_interval, packet_space, sampling_interval;
@@ -985,6 +986,8 @@ static fbInfoElementSpec_t optdec_spec[] = {
 	{ "xlatLostTranslationTotalCount", 8, 0 },
 	{ "xlatUnsupportedTranslationTotalCount", 8, 0 },
 	{ "xlatCacheEvictedFlowTotalCount", 8, 0 },
+	{ "xlatEvictedTranslationTotalCount", 8, 0 },
+	{ "xlatFilterReattachTotalCount", 8, 0 },
 	{ "selectorId", 8, 0 },
 	{ "selectorIdTotalPktsObserved", 8, 0 },
 	{ "selectorIdTotalPktsSelected", 8, 0 },
@@ -1031,7 +1034,9 @@ static void test_options(void)
 			      .lost_octets = 600,
 			      .lost_translations = 8,
 			      .unsupported_translations = 1,
-			      .cache_evicted_flows = 12 },
+			      .cache_evicted_flows = 12,
+			      .evicted_translations = 13,
+			      .filter_reattachments = 14 },
 		.interfaces = ifs,
 		.n_interfaces = N_IFS,
 	};
@@ -1118,6 +1123,8 @@ static void test_options(void)
 				CHECK_U64(o.lost_xlat, 8);
 				CHECK_U64(o.unsupported, 1);
 				CHECK_U64(o.evicted, 12);
+				CHECK_U64(o.evicted_xlat, 13);
+				CHECK_U64(o.reattached, 14);
 				CHECK_U64(o.init_ms, 1764140000123ULL);
 				break;
 			case IPFIX_TID_SAMPLING:

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "testskip.h"
+
 static int tu_failures;
 static int tu_checks;
 

@@ -9,6 +9,7 @@
  * tests/vm/nat-scenarios.sh) fentry. The translations themselves are checked
  * by the VM tests, which can make the kernel translate.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,7 @@ static enum xf_nat_hook check_auto(void)
 	char err[1024], prefix[32];
 	enum xf_nat_hook chosen;
 	uint64_t cnt[XF_CNT_MAX];
+	struct xlat_conntrack_stats st;
 	struct xlat_source *h;
 	int rc;
 
@@ -141,6 +143,16 @@ static enum xf_nat_hook check_auto(void)
 		for (int i = 0; i < XF_CNT_MAX; i++)
 			CHECK(cnt[i] == 0, "conntrack counter %d = %llu", i,
 			      (unsigned long long)cnt[i]);
+	/* the conntrack source's own statistics; no NAT events asked for: plain delivery */
+	rc = xlat_source_conntrack_stats(h, &st);
+	if (chosen == XF_NAT_CONNTRACK)
+		CHECK(rc == 0 && !st.reliable && st.creates == 0 && st.stats_polls == 0 &&
+			      st.table_max > 0,
+		      "conntrack stats: rc %d reliable %d creates %llu polls %llu max %llu", rc,
+		      st.reliable, (unsigned long long)st.creates,
+		      (unsigned long long)st.stats_polls, (unsigned long long)st.table_max);
+	else
+		CHECK(rc == -EOPNOTSUPP, "conntrack stats of the kernel hook: rc %d", rc);
 	xlat_source_free(h);
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {

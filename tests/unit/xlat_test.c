@@ -151,7 +151,7 @@ static bool found(const struct xlat_table *tab, struct xf_flow_key key)
 /* Kubernetes ClusterIP: C:40000 -> S:80 DNATed to B:8080, client kept. */
 static void test_clusterip_dnat(void)
 {
-	struct xlat_table *tab = xlat_table_new(60000);
+	struct xlat_table *tab = xlat_table_new(60000, XLAT_MAX_TRANSLATIONS);
 	struct xf_xlat_event ev = event(IPPROTO_TCP, C, 40000, S, 80, B, 8080, C, 40000, 0);
 
 	xlat_table_update(tab, &ev, 1000);
@@ -180,7 +180,7 @@ static void test_clusterip_dnat(void)
 /* NodePort: C:40001 -> node 198.18.0.1:30080, DNAT to B:8080, SNAT to 198.18.2.1:61000. */
 static void test_nodeport_dnat_snat(void)
 {
-	struct xlat_table *tab = xlat_table_new(60000);
+	struct xlat_table *tab = xlat_table_new(60000, XLAT_MAX_TRANSLATIONS);
 	const char *n = "198.18.0.1", *cn = "198.18.2.1";
 	struct xf_xlat_event ev = event(IPPROTO_TCP, C, 40001, n, 30080, B, 8080, cn, 61000, 0);
 
@@ -199,7 +199,7 @@ static void test_nodeport_dnat_snat(void)
 /* Masquerade: C:50000 -> 198.18.3.3:443 leaves as 198.18.0.1:1024. */
 static void test_masquerade_snat(void)
 {
-	struct xlat_table *tab = xlat_table_new(60000);
+	struct xlat_table *tab = xlat_table_new(60000, XLAT_MAX_TRANSLATIONS);
 	const char *d = "198.18.3.3", *m = "198.18.0.1";
 	struct xf_xlat_event ev = event(IPPROTO_UDP, C, 50000, d, 443, d, 443, m, 1024, 0);
 
@@ -217,7 +217,7 @@ static void test_masquerade_snat(void)
 
 static void test_ipv6_dnat(void)
 {
-	struct xlat_table *tab = xlat_table_new(60000);
+	struct xlat_table *tab = xlat_table_new(60000, XLAT_MAX_TRANSLATIONS);
 	const char *c6 = "2001:db8:1::2", *s6 = "2001:db8:ffff::10", *b6 = "2001:db8:2::2";
 	struct xf_xlat_event ev = event(IPPROTO_TCP, c6, 40000, s6, 80, b6, 8080, c6, 40000, 3);
 
@@ -241,7 +241,7 @@ static void test_ipv6_dnat(void)
  */
 static void test_icmp_echo(void)
 {
-	struct xlat_table *tab = xlat_table_new(60000);
+	struct xlat_table *tab = xlat_table_new(60000, XLAT_MAX_TRANSLATIONS);
 	struct xf_xlat_event ev = event(IPPROTO_ICMP, C, 0, S, 0, B, 0, C, 0, 0);
 
 	xlat_table_update(tab, &ev, 1000);
@@ -275,7 +275,7 @@ static void test_icmp_echo(void)
 /* The same tuples in two zones are one entry: the last event wins. */
 static void test_two_zones(void)
 {
-	struct xlat_table *tab = xlat_table_new(60000);
+	struct xlat_table *tab = xlat_table_new(60000, XLAT_MAX_TRANSLATIONS);
 	struct xf_xlat_event z1 = event(IPPROTO_TCP, C, 40000, S, 80, B, 8080, C, 40000, 1);
 	struct xf_xlat_event z2 = z1;
 	struct xf_xlat_event other = event(IPPROTO_TCP, C, 40002, S, 80, B, 8080, C, 40002, 7);
@@ -307,7 +307,7 @@ static void test_two_zones(void)
 
 static void test_untranslated(void)
 {
-	struct xlat_table *tab = xlat_table_new(60000);
+	struct xlat_table *tab = xlat_table_new(60000, XLAT_MAX_TRANSLATIONS);
 	struct xf_xlat_event ev = event(IPPROTO_TCP, C, 40000, B, 8080, B, 8080, C, 40000, 0);
 
 	xlat_table_update(tab, &ev, 1000);
@@ -336,7 +336,7 @@ static void test_untranslated(void)
 
 static void test_refresh_and_expiry(void)
 {
-	struct xlat_table *tab = xlat_table_new(5000);
+	struct xlat_table *tab = xlat_table_new(5000, XLAT_MAX_TRANSLATIONS);
 	struct xf_xlat_event a = event(IPPROTO_TCP, C, 40000, S, 80, B, 8080, C, 40000, 0);
 	struct xf_xlat_event b = event(IPPROTO_TCP, C, 40001, S, 80, B, 8080, C, 40001, 0);
 
@@ -367,7 +367,7 @@ static void test_refresh_and_expiry(void)
 /* Same O, new reply tuple (another backend): old keys gone, new ones found. */
 static void test_replace(void)
 {
-	struct xlat_table *tab = xlat_table_new(5000);
+	struct xlat_table *tab = xlat_table_new(5000, XLAT_MAX_TRANSLATIONS);
 	struct xf_xlat_event a = event(IPPROTO_TCP, C, 40000, S, 80, B, 8080, C, 40000, 0);
 	struct xf_xlat_event b =
 		event(IPPROTO_TCP, C, 40000, S, 80, "198.18.2.9", 9090, "198.18.0.1", 2000, 4);
@@ -395,7 +395,7 @@ static void test_replace(void)
 
 static void test_remove_grace(void)
 {
-	struct xlat_table *tab = xlat_table_new(60000);
+	struct xlat_table *tab = xlat_table_new(60000, XLAT_MAX_TRANSLATIONS);
 	struct xf_xlat_event a = event(IPPROTO_TCP, C, 40000, S, 80, B, 8080, C, 40000, 0);
 	struct xf_xlat_event b = event(IPPROTO_UDP, C, 53000, S, 53, B, 5353, C, 53000, 0);
 	struct xf_tuple unknown;
@@ -443,7 +443,7 @@ static void test_remove_grace(void)
  */
 static void test_chained(void)
 {
-	struct xlat_table *tab = xlat_table_new(5000);
+	struct xlat_table *tab = xlat_table_new(5000, XLAT_MAX_TRANSLATIONS);
 	const char *b2 = "198.18.2.9";
 	struct xf_xlat_event x = event(IPPROTO_TCP, C, 1000, S, 80, B, 8080, C, 1000, 1);
 	struct xf_xlat_event y = event(IPPROTO_TCP, C, 1000, B, 8080, b2, 9090, C, 1000, 2);
@@ -478,7 +478,7 @@ static void test_chained(void)
 static void test_churn(void)
 {
 	enum { LIVE = 11, STEPS = 20000 };
-	struct xlat_table *tab = xlat_table_new(1000000);
+	struct xlat_table *tab = xlat_table_new(1000000, XLAT_MAX_TRANSLATIONS);
 	struct xf_xlat_event live[LIVE];
 	bool active[LIVE] = { false };
 	unsigned seed = 12345;
@@ -545,17 +545,20 @@ static void test_churn(void)
 static void test_many(void)
 {
 	enum { N = 100000 };
-	struct xlat_table *tab = xlat_table_new(10000);
+	struct xlat_table *tab = xlat_table_new(10000, XLAT_MAX_TRANSLATIONS);
 	char c[32], b[32];
 	struct xf_xlat_event ev;
 	int missing = 0, wrong = 0;
 
-	for (int i = 0; i < N; i++) {
-		snprintf(c, sizeof(c), "198.18.%d.%d", (i >> 8) & 0xff, i & 0xff);
-		snprintf(b, sizeof(b), "198.19.%d.%d", (i >> 8) & 0xff, i & 0xff);
-		ev = event(IPPROTO_TCP, c, (uint16_t)(1024 + i % 7), S, 80, b, 8080, "198.18.255.1",
-			   (uint16_t)(i % 60000 + 1), 0);
-		xlat_table_update(tab, &ev, i % 2 ? 1000 : 5000);
+	/* all seen at 1000, the even ones again at 5000: interleaved in the index */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < N; i += 1 + pass) {
+			snprintf(c, sizeof(c), "198.18.%d.%d", (i >> 8) & 0xff, i & 0xff);
+			snprintf(b, sizeof(b), "198.19.%d.%d", (i >> 8) & 0xff, i & 0xff);
+			ev = event(IPPROTO_TCP, c, (uint16_t)(1024 + i % 7), S, 80, b, 8080,
+				   "198.18.255.1", (uint16_t)(i % 60000 + 1), 0);
+			xlat_table_update(tab, &ev, pass ? 5000 : 1000);
+		}
 	}
 	CHECK_U64(xlat_table_size(tab), N);
 	xlat_table_expire(tab, 11000); /* odd ones expire */
@@ -586,6 +589,186 @@ static void test_many(void)
 	xlat_table_free(tab);
 }
 
+/* Connection i (< 120000) of the bound tests: client C(i):port(i) -> S:80 DNATed to B:8080. */
+static uint16_t numbered_port(int i)
+{
+	return (uint16_t)(10000 + i % 50000);
+}
+
+static struct xf_xlat_event numbered(int i)
+{
+	int j = i + 4096;
+	char c[32];
+
+	snprintf(c, sizeof(c), "198.%d.%d.%d", 18 + (j >> 16), (j >> 8) & 0xff, j & 0xff);
+	return event(IPPROTO_TCP, c, numbered_port(i), S, 80, B, 8080, c, numbered_port(i), 0);
+}
+
+static bool numbered_found(const struct xlat_table *tab, int i)
+{
+	struct xf_xlat_event ev = numbered(i);
+	struct xf_flow_key o, r;
+	struct xlat_info xo, xr;
+	bool ho, hr;
+
+	memset(&o, 0, sizeof(o));
+	memcpy(o.src_addr, ev.orig.src_addr, 16);
+	memcpy(o.dst_addr, ev.orig.dst_addr, 16);
+	o.src_port = ev.orig.src_port;
+	o.dst_port = ev.orig.dst_port;
+	o.proto = IPPROTO_TCP;
+	o.family = XF_FAMILY_IPV4;
+	r = o;
+	memcpy(r.src_addr, ev.reply.src_addr, 16);
+	memcpy(r.dst_addr, ev.reply.dst_addr, 16);
+	r.src_port = ev.reply.src_port;
+	r.dst_port = ev.reply.dst_port;
+	ho = xlat_table_lookup(tab, &o, &xo);
+	hr = xlat_table_lookup(tab, &r, &xr);
+	/* every tuple of a connection comes and goes together, with its own ports */
+	if (ho != hr || (ho && (xo.post_dport != 8080 || xr.post_dport != numbered_port(i))))
+		tu_failures++;
+	return ho;
+}
+
+/*
+ * More distinct translations than the bound, while 8 live connections keep
+ * being refreshed: exactly one eviction per translation past the bound, the
+ * least recently seen go first, the live ones stay findable, and the table's
+ * memory stops growing at the bound.
+ */
+static void test_bound_lru(void)
+{
+	enum { MAX = 64, LIVE = 8, N = 2000 };
+	struct xlat_table *tab = xlat_table_new(10000000, MAX);
+	struct xlat_table_stats st;
+	uint64_t t = 1000;
+	int missing = 0, stale = 0;
+
+	for (int l = 0; l < LIVE; l++) {
+		struct xf_xlat_event ev = numbered(N + l);
+
+		xlat_table_update(tab, &ev, t);
+	}
+	for (int i = 0; i < N; i++) {
+		struct xf_xlat_event ev = numbered(i);
+
+		xlat_table_update(tab, &ev, ++t);
+		/* each refresh puts the live ones behind the next MAX - LIVE - 16 others */
+		if (i % 16 == 15) {
+			for (int l = 0; l < LIVE; l++) {
+				struct xf_xlat_event lv = numbered(N + l);
+
+				xlat_table_update(tab, &lv, t);
+			}
+		}
+		xlat_table_get_stats(tab, &st);
+		if (st.bytes > xlat_table_max_bytes(MAX))
+			stale++;
+		xlat_table_expire(tab, t);
+	}
+	xlat_table_get_stats(tab, &st);
+	CHECK_U64(st.evicted, N + LIVE - MAX);
+	CHECK_U64(st.translations, MAX);
+	CHECK_U64(xlat_table_size(tab), MAX);
+	/* the survivors: the live ones and the last MAX - LIVE others, nothing older */
+	for (int l = 0; l < LIVE; l++)
+		missing += !numbered_found(tab, N + l);
+	for (int i = 0; i < N; i++)
+		if (numbered_found(tab, i) != (i >= N - (MAX - LIVE)))
+			missing++;
+	CHECK_U64(missing, 0);
+	/* memory: exactly the bound's worth (records array capped at MAX), never more */
+	CHECK_U64(stale, 0);
+	CHECK_U64(st.bytes, xlat_table_max_bytes(MAX));
+	xlat_table_free(tab);
+}
+
+/*
+ * What the bound costs in memory, against the table without it: 100000
+ * translations through a bound of 1000 leave the table at 1000's worth.
+ */
+static void test_bound_memory(void)
+{
+	enum { MAX = 1000, N = 100000 };
+	struct xlat_table *bounded = xlat_table_new(10000000, MAX);
+	struct xlat_table *unbounded = xlat_table_new(10000000, XLAT_MAX_TRANSLATIONS);
+	struct xlat_table_stats b, u;
+
+	for (int i = 0; i < N; i++) {
+		struct xf_xlat_event ev = numbered(i);
+
+		xlat_table_update(bounded, &ev, 1000 + (uint64_t)i);
+		xlat_table_update(unbounded, &ev, 1000 + (uint64_t)i);
+	}
+	xlat_table_get_stats(bounded, &b);
+	xlat_table_get_stats(unbounded, &u);
+	CHECK_U64(b.evicted, N - MAX);
+	CHECK_U64(u.evicted, 0);
+	CHECK_U64(u.translations, N);
+	/* 96-byte records + 4 index slots of 8 bytes each at a load of 3/8..3/4 */
+	CHECK_U64(b.bytes, xlat_table_max_bytes(MAX));
+	CHECK(b.bytes <= (uint64_t)MAX * (96 + 86) + 4096);
+	CHECK(u.bytes >= (uint64_t)N * (96 + 42));
+	/* config.c's default bound (786432): at most 104 MiB, as the documentation says */
+	CHECK_U64(xlat_table_max_bytes(786432) >> 20, 104);
+	printf("bytes per translation: %.1f (%d held, bound %d), %.1f (%d held, unbounded)\n",
+	       (double)b.bytes / MAX, MAX, MAX, (double)u.bytes / N, N);
+	xlat_table_free(bounded);
+	xlat_table_free(unbounded);
+}
+
+/*
+ * A removed connection (waiting out its grace) is evicted before any live
+ * one; then the least recently seen. A smaller bound evicts at once, and
+ * expiry still frees what is left.
+ */
+static void test_bound_dying_first(void)
+{
+	struct xlat_table *tab = xlat_table_new(60000, 4);
+	struct xlat_table_stats st;
+	struct xf_xlat_event ev[6];
+
+	for (int i = 0; i < 6; i++)
+		ev[i] = numbered(i);
+	for (int i = 0; i < 4; i++)
+		xlat_table_update(tab, &ev[i], 1000 + (uint64_t)i);
+	xlat_table_remove(tab, &ev[3].orig); /* the most recently seen, now dying */
+	xlat_table_update(tab, &ev[4], 2000);
+	CHECK(!numbered_found(tab, 3));
+	CHECK(numbered_found(tab, 0));
+	xlat_table_update(tab, &ev[0], 2001); /* 0 refreshed: 1 is the least recently seen */
+	xlat_table_update(tab, &ev[5], 2002);
+	CHECK(!numbered_found(tab, 1));
+	CHECK(numbered_found(tab, 0) && numbered_found(tab, 2) && numbered_found(tab, 4) &&
+	      numbered_found(tab, 5));
+	xlat_table_get_stats(tab, &st);
+	CHECK_U64(st.evicted, 2);
+	/* armed and disarmed dying records leave the lists intact when evicted */
+	xlat_table_remove(tab, &ev[2].orig);
+	xlat_table_expire(tab, 3000); /* 2 goes at 5000 */
+	xlat_table_remove(tab, &ev[4].orig);
+	xlat_table_set_max(tab, 2); /* evicts 2, then 4 (removal order) */
+	xlat_table_get_stats(tab, &st);
+	CHECK_U64(st.evicted, 4);
+	CHECK_U64(st.translations, 2);
+	CHECK(numbered_found(tab, 0) && numbered_found(tab, 5));
+	CHECK(!numbered_found(tab, 2) && !numbered_found(tab, 4));
+	xlat_table_expire(tab, 62001); /* 0 unseen for 60000 ms */
+	CHECK_U64(xlat_table_size(tab), 1);
+	CHECK(numbered_found(tab, 5));
+	xlat_table_expire(tab, 62002);
+	CHECK_U64(xlat_table_size(tab), 0);
+	/* refilled after emptying: the free list and the lists are consistent */
+	for (int i = 0; i < 6; i++)
+		xlat_table_update(tab, &ev[i], 70000 + (uint64_t)i);
+	CHECK_U64(xlat_table_size(tab), 2);
+	CHECK(numbered_found(tab, 4) && numbered_found(tab, 5));
+	xlat_table_get_stats(tab, &st);
+	CHECK_U64(st.evicted, 8);
+	xlat_table_free(tab);
+}
+
 int main(void)
 {
 	xlat_table_free(NULL);
@@ -602,5 +785,8 @@ int main(void)
 	test_chained();
 	test_churn();
 	test_many();
+	test_bound_lru();
+	test_bound_memory();
+	test_bound_dying_first();
 	return tu_finish();
 }

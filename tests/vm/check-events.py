@@ -25,7 +25,7 @@ Passes when:
 - PORTS_EXHAUSTED events equal conntrack's insert_failed increase (> 0),
   each a masquerade to 198.18.2.1:40000-40003 of a connection to
   198.18.2.2:7000; TABLE_FULL events equal its drop increase (> 0), each a
-  connection to 198.19.0.10:80;
+  connection to 198.19.0.12:80;
 - every event comes from SOURCE, the hook's counters agree with the lines,
   nothing was lost, and the "already reported" map is empty again (N left).
 """
@@ -187,8 +187,8 @@ def main():
         bad.append("%d TABLE_FULL, conntrack's drop grew by %d" % (len(full), a.drop))
     for o in full:
         if not (o["proto"] == "tcp" and o["orig"].startswith("198.18.1.2:")
-                and o["orig"].endswith("->198.19.0.10:80") and o["count"] == 1):
-            bad.append("TABLE_FULL not for 198.19.0.10:80: %s" % (key_of(o),))
+                and o["orig"].endswith("->198.19.0.12:80") and o["count"] == 1):
+            bad.append("TABLE_FULL not for 198.19.0.12:80: %s" % (key_of(o),))
 
     with open(a.stderr) as f:
         text = f.read()

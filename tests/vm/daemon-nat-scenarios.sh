@@ -6,15 +6,16 @@
 #   daemon-nat-scenarios.sh MODE...   (MODE: fentry, kprobe, conntrack, auto;
 #                                      default: fentry kprobe conntrack)
 #
-# Topology and NAT rules: tests/vm/nat-topology.sh. For each MODE the daemon
-# runs in the router namespace, captures on r1 and r2 (both directions) and
-# exports to a real nfcapd and to xf-collect on the router's loopback;
-# zone_as_vrf puts the conntrack zone in ingressVRFID. After one connection
-# per case, SIGTERM makes it export every cached flow, and the translations
-# decoded by nfdump (IPv4 NAT fields, VRF) and xf-collect (enterprise
-# elements: pre/post tuples, xlatType, xlatZoneId, observation point, IPv6)
-# must be exactly those of docs/nat.md's table, for each of the four flows
-# (r1 in/out, r2 in/out) of a connection (tests/vm/check-daemon.py).
+# Topology and NAT rules: tests/lib/nat-topology.sh, cases $cases below. For
+# each MODE the daemon runs in the node namespace, captures on r1 (cli), r2
+# (srv1) and r9 (ext), both directions, and exports to a real nfcapd and to
+# xf-collect on the node's loopback; zone_as_vrf puts the conntrack zone in
+# ingressVRFID. After one connection per case, SIGTERM makes it export every
+# cached flow, and the translations decoded by nfdump (IPv4 NAT fields, VRF)
+# and xf-collect (enterprise elements: pre/post tuples, xlatType,
+# xlatZoneId, observation point, IPv6) must be exactly those of docs/nat.md's
+# table, for each of the four flows (in/out on each side) of a connection
+# (tests/vm/check-daemon.py).
 set -u
 
 B=$XF_BUILDDIR
@@ -22,7 +23,7 @@ S=$XF_SRCDIR
 OUT=${XF_OUT:-/tmp}
 xlatflowd=$B/src/xlatflowd
 collect=$B/tests/tools/xf-collect
-peer=$S/tests/vm/nat-peer.py
+cases="clusterip nodeport egress zones ipv6 icmp output"
 
 [ $# -ge 1 ] || set -- fentry kprobe conntrack
 for f in "$xlatflowd" "$collect"; do
@@ -31,18 +32,15 @@ done
 command -v nfcapd >/dev/null && command -v nfdump >/dev/null ||
 	{ echo "SKIP: nfdump not installed"; exit 77; }
 
-. "$S/tests/vm/nat-topology.sh"
+. "$S/tests/lib/nat-topology.sh"
 
+# one python3 process for every host's connections (seconds each under TCG)
 traffic() {
 	b=$1
-	nsx cli python3 "$peer" client \
-		tcp,198.19.0.10,80,$((b + 1)) \
-		udp,198.18.2.2,9000,$((b + 2)) \
-		tcp,198.19.0.40,80,$((b + 3)) \
-		tcp,198.19.0.30,80,$((b + 5)) \
-		tcp,2001:db8:ffff::10,80,$((b + 7)) || return 1
-	nsx cli ping -c 1 -W 3 198.19.0.20 >/dev/null || { echo "ping 198.19.0.20 failed"; return 1; }
-	nsx rtr python3 "$peer" client tcp,198.19.0.10,80,$((b + 8)) || return 1
+	topo_client cli tcp,198.19.0.12,80,$((b + 1)) tcp,198.19.0.30,80,$((b + 5)) \
+		tcp,2001:db8:ffff::10,80,$((b + 7)) @srv1 udp,198.18.9.2,9000,$((b + 2)) \
+		@ext tcp,198.18.9.1,30080,$((b + 3)) @node tcp,198.19.0.12,80,$((b + 8)) || return 1
+	topo_exec cli ping -c 1 -W 3 198.19.0.20 >/dev/null || { echo "ping 198.19.0.20 failed"; return 1; }
 }
 
 # One flow of a translated connection as docs/nat.md describes it:
@@ -55,7 +53,8 @@ flow() {
 
 expectations() {
 	b=$1
-	CL=198.18.1.2 SVC=198.19.0.10 BK=198.18.2.2 RT=198.18.2.1
+	CL=198.18.1.2 SVC=198.19.0.12 BK=198.18.2.2 RT=198.18.2.1
+	EXT=198.18.9.2 NP=198.18.9.1
 	p=$((b + 1))
 	# ClusterIP DNAT: O = CL:p -> SVC:80, R = BK:8080 -> CL:p
 	flow dnat-r1-in 6 $CL $p $SVC 80 $CL $p $SVC 80 $CL $p $BK 8080 pre 2 0
@@ -63,18 +62,18 @@ expectations() {
 	flow dnat-r2-in 6 $BK 8080 $CL $p $BK 8080 $CL $p $SVC 80 $CL $p pre 2 0
 	flow dnat-r1-out 6 $SVC 80 $CL $p $BK 8080 $CL $p $SVC 80 $CL $p post 2 0
 	p=$((b + 2))
-	# masquerade: O = CL:p -> BK:9000, R = BK:9000 -> RT:p
-	flow masq-r1-in 17 $CL $p $BK 9000 $CL $p $BK 9000 $RT $p $BK 9000 pre 1 0
-	flow masq-r2-out 17 $RT $p $BK 9000 $CL $p $BK 9000 $RT $p $BK 9000 post 1 0
-	flow masq-r2-in 17 $BK 9000 $RT $p $BK 9000 $RT $p $BK 9000 $CL $p pre 1 0
-	flow masq-r1-out 17 $BK 9000 $CL $p $BK 9000 $RT $p $BK 9000 $CL $p post 1 0
+	# pod egress masquerade: O = BK:p -> EXT:9000, R = EXT:9000 -> NP:p
+	flow egress-r2-in 17 $BK $p $EXT 9000 $BK $p $EXT 9000 $NP $p $EXT 9000 pre 1 0
+	flow egress-r9-out 17 $NP $p $EXT 9000 $BK $p $EXT 9000 $NP $p $EXT 9000 post 1 0
+	flow egress-r9-in 17 $EXT 9000 $NP $p $EXT 9000 $NP $p $EXT 9000 $BK $p pre 1 0
+	flow egress-r2-out 17 $EXT 9000 $BK $p $EXT 9000 $NP $p $EXT 9000 $BK $p post 1 0
 	p=$((b + 3))
-	# DNAT + masquerade: O = CL:p -> .40:80, R = BK:8080 -> RT:p (the hook's
-	# first, DNAT-only report must have been replaced by the final one)
-	flow dnat+masq-r1-in 6 $CL $p 198.19.0.40 80 $CL $p 198.19.0.40 80 $RT $p $BK 8080 pre 3 0
-	flow dnat+masq-r2-out 6 $RT $p $BK 8080 $CL $p 198.19.0.40 80 $RT $p $BK 8080 post 3 0
-	flow dnat+masq-r2-in 6 $BK 8080 $RT $p $BK 8080 $RT $p 198.19.0.40 80 $CL $p pre 3 0
-	flow dnat+masq-r1-out 6 198.19.0.40 80 $CL $p $BK 8080 $RT $p 198.19.0.40 80 $CL $p post 3 0
+	# NodePort, DNAT + masquerade: O = EXT:p -> NP:30080, R = BK:8080 -> RT:p
+	# (the hook's first, DNAT-only report must have been replaced by the final one)
+	flow nodeport-r9-in 6 $EXT $p $NP 30080 $EXT $p $NP 30080 $RT $p $BK 8080 pre 3 0
+	flow nodeport-r2-out 6 $RT $p $BK 8080 $EXT $p $NP 30080 $RT $p $BK 8080 post 3 0
+	flow nodeport-r2-in 6 $BK 8080 $RT $p $BK 8080 $RT $p $NP 30080 $EXT $p pre 3 0
+	flow nodeport-r9-out 6 $NP 30080 $EXT $p $BK 8080 $RT $p $NP 30080 $EXT $p post 3 0
 	p=$((b + 5))
 	# zone 7
 	flow zone7-r1-in 6 $CL $p 198.19.0.30 80 $CL $p 198.19.0.30 80 $CL $p $BK 8081 pre 2 7
@@ -88,7 +87,7 @@ expectations() {
 	flow icmp-dnat-r1-in 1 $CL 0 198.19.0.20 0 $CL 0 198.19.0.20 0 $CL 0 $BK 0 pre 2 0
 	flow icmp-dnat-r2-out 1 $CL 0 $BK 0 $CL 0 198.19.0.20 0 $CL 0 $BK 0 post 2 0
 	p=$((b + 8))
-	# the router's own connection, DNATed in OUTPUT: only r2 sees it
+	# the node's own connection, DNATed in OUTPUT: only r2 sees it
 	flow output-dnat-r2-out 6 $RT $p $BK 8080 $RT $p $SVC 80 $RT $p $BK 8080 post 2 0
 	flow output-dnat-r2-in 6 $BK 8080 $RT $p $BK 8080 $RT $p $SVC 80 $RT $p pre 2 0
 }
@@ -101,19 +100,20 @@ run_mode() {
 	t0=$(date +%s.%N)
 	topo_flush_conntrack
 
-	# background jobs via ip netns exec itself, not the nsx function: $!
-	# must be the process we signal, not a subshell around it
-	ip netns exec rtr nfcapd -b 127.0.0.1 -p 4739 -w "$dir/nfcapd" -t 3600 >"$dir/nfcapd.log" 2>&1 &
+	# background jobs via ip netns exec itself, not topo_exec: $! must be
+	# the process we signal, not a subshell around it
+	node=$(topo_ns node)
+	ip netns exec "$node" nfcapd -b 127.0.0.1 -p 4739 -w "$dir/nfcapd" -t 3600 >"$dir/nfcapd.log" 2>&1 &
 	nfcapd_pid=$!
-	ip netns exec rtr "$collect" --udp 4740 --bind 127.0.0.1 --timeout 120 --out "$dir/collect.json" \
+	ip netns exec "$node" "$collect" --udp 4740 --bind 127.0.0.1 --timeout 120 --out "$dir/collect.json" \
 		>"$dir/collect.log" 2>&1 &
 	collect_pid=$!
 	cat >"$dir/xlatflowd.conf" <<EOF
-interfaces = { include = [ "r1", "r2" ]; };
+interfaces = { include = [ "r1", "r2", "r9" ]; };
 collectors = ( { url = "udp://127.0.0.1:4739"; }, { url = "udp://127.0.0.1:4740"; } );
 zone_as_vrf = true;
 EOF
-	ip netns exec rtr "$xlatflowd" --foreground --config "$dir/xlatflowd.conf" --nat-hook "$mode" \
+	ip netns exec "$node" "$xlatflowd" --foreground --config "$dir/xlatflowd.conf" --nat-hook "$mode" \
 		--idle-timeout 5 --active-timeout 60 --drain-interval 100 >"$dir/xlatflowd.log" 2>&1 &
 	pid=$!
 	i=0
@@ -162,13 +162,15 @@ EOF
 	return $rc
 }
 
-topo_modules || exit 99
-topo_setup || { echo "FAIL: setup"; exit 99; }
+topo_modules $cases || exit 99
+topo_setup "" "$S" "$OUT" && topo_nat $cases &&
+	topo_serve srv1 tcp,::,8080 tcp,0.0.0.0,8081 @ext udp,0.0.0.0,9000 ||
+	{ echo "FAIL: setup"; exit 99; }
 rc=0
 base=50000
 for mode in "$@"; do
 	run_mode "$mode" $base || rc=1
 	base=$((base + 100))
 done
-kill $server_pid 2>/dev/null
+topo_teardown
 exit $rc

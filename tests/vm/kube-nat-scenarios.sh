@@ -6,11 +6,9 @@
 # ClusterIPs with two endpoints, NodePort, egress masquerade, IPv6, ICMP,
 # zones, OUTPUT DNAT), run with the daemon's kernel hooks instead of conntrack
 # netlink:  kube-nat-scenarios.sh MODE...   (default: fentry kprobe)
+# The scenario loads its modules itself (topo_modules, tests/lib/nat-topology.sh)
+# before the daemon attaches the hook to nf_nat.
 [ $# -ge 1 ] || set -- fentry kprobe
-for m in veth nf_tables nf_nat nft_chain_nat nft_ct nft_numgen xt_statistic xt_nat \
-	iptable_nat nf_conntrack_netlink; do
-	modprobe -q $m 2>/dev/null
-done
 rc=0
 for mode in "$@"; do
 	echo "=== NAT_MODE=$mode"

@@ -5,21 +5,24 @@
 # kernel hooks, run as root inside the run-vm.sh guest:
 #   nat-events-scenarios.sh MODE...     (MODE: fentry, kprobe; default both)
 #
-# Topology and NAT rules: tests/vm/nat-topology.sh, plus a masquerade to a
-# 4-port range (198.18.2.2 tcp 7000 -> 198.18.2.1:40000-40003). For each
+# Topology: tests/lib/nat-topology.sh, cases clusterip, nodeport, egress,
+# ipv6 and zones, plus a masquerade to a 4-port range (cli -> srv1
+# 198.18.2.2 tcp 7000 masqueraded to 198.18.2.1:40000-40003). For each
 # MODE, with `xf-natwatch --mode MODE --events --destroy` in the root
-# namespace (the hooks are kernel-wide) and `conntrack -E` in the router's
-# (the truth for creates, deletes, their tuples, zones, counters and times):
-#   1. N connections of each kind: ClusterIP-style DNAT, DNAT + masquerade,
-#      pod egress masquerade (UDP), IPv6 DNAT, DNAT in zone 7; conntrack
+# namespace (the hooks are kernel-wide) and `conntrack -E` in node's (the
+# truth for creates, deletes, their tuples, zones, counters and times):
+#   1. N connections of each kind: ClusterIP DNAT (cli), NodePort DNAT +
+#      masquerade (ext), pod egress masquerade (UDP, srv1 -> ext), IPv6
+#      DNAT (cli), DNAT in zone 7 (cli); conntrack
 #      timeouts are short, so they are deleted by expiry; what is left after
 #      a bounded wait is flushed (conntrack -F deletes too);
 #   2. port exhaustion: 20 concurrent TCP connections to 198.18.2.2:7000,
 #      4 ports to masquerade them to; PORTS_EXHAUSTED events must equal
 #      the increase of conntrack's insert_failed (conntrack -S, all CPUs);
 #   3. table full: nf_conntrack_max set to what the table holds + 4, four
-#      connections held open (assured: early_drop cannot evict them), then
-#      new connections; TABLE_FULL events must equal the increase of drop.
+#      connections to the ClusterIP held open (assured: early_drop cannot
+#      evict them), then new ones; TABLE_FULL events must equal the increase
+#      of drop.
 # tests/vm/check-events.py compares everything (accounting and timestamps
 # on: exact per-direction packets and octets, start times, event times).
 set -u
@@ -28,7 +31,6 @@ B=$XF_BUILDDIR
 S=$XF_SRCDIR
 OUT=${XF_OUT:-/tmp}
 natwatch=$B/tests/tools/xf-natwatch
-peer=$S/tests/vm/nat-peer.py
 check=$S/tests/vm/check-events.py
 N=3 # connections of each kind
 
@@ -36,11 +38,11 @@ N=3 # connections of each kind
 [ -x "$natwatch" ] || { echo "no $natwatch: run make check (check_PROGRAMS)"; exit 99; }
 command -v conntrack >/dev/null || { echo "SKIP: conntrack (conntrack-tools) not installed"; exit 77; }
 
-. "$S/tests/vm/nat-topology.sh"
+. "$S/tests/lib/nat-topology.sh"
 
-# conntrack's own statistics of the router, summed over CPUs: "insert_failed drop"
+# conntrack's own statistics of node, summed over CPUs: "insert_failed drop"
 ct_stats() {
-	nsx rtr conntrack -S 2>/dev/null | awk '{
+	topo_exec node conntrack -S 2>/dev/null | awk '{
 		for (i = 1; i <= NF; i++) {
 			split($i, kv, "=")
 			if (kv[1] == "insert_failed") f += kv[2]
@@ -50,9 +52,9 @@ ct_stats() {
 }
 
 # Accounting and timestamps for the DELETEs, short timeouts so that they
-# come soon; the port-range masquerade. All in the router's namespace.
+# come soon; the port-range masquerade; the servers. All NAT in node.
 events_setup() {
-	nsx rtr sysctl -qw net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_timestamp=1 \
+	topo_exec node sysctl -qw net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_timestamp=1 \
 		net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 \
 		net.netfilter.nf_conntrack_tcp_timeout_close=1 \
 		net.netfilter.nf_conntrack_tcp_timeout_close_wait=1 \
@@ -60,17 +62,15 @@ events_setup() {
 		net.netfilter.nf_conntrack_tcp_timeout_last_ack=1 \
 		net.netfilter.nf_conntrack_udp_timeout=1 \
 		net.netfilter.nf_conntrack_udp_timeout_stream=1 || return 1
-	nsx rtr nft -f - <<'EOF' || return 1
-table ip xfev {
+	topo_nft <<'EOF' || return 1
+table ip xf_events {
 	chain post {
 		type nat hook postrouting priority srcnat - 1;
 		oifname "r2" ip daddr 198.18.2.2 tcp dport 7000 masquerade to :40000-40003
 	}
 }
 EOF
-	ip netns exec srv python3 "$S/tests/vm/nat-peer.py" serve tcp,0.0.0.0,7000 \
-		>"$OUT/server7000.log" 2>&1 &
-	server7000_pid=$!
+	topo_serve srv1 tcp,::,8080 tcp,0.0.0.0,8081 tcp,0.0.0.0,7000 @ext udp,0.0.0.0,9000
 }
 
 # N connections of each kind, source ports from $1
@@ -78,19 +78,17 @@ traffic() {
 	b=$1
 	for i in $(seq $N); do
 		p=$((b + 10 * i))
-		nsx cli python3 "$peer" client \
-			tcp,198.19.0.10,80,$((p + 1)) \
-			tcp,198.19.0.40,80,$((p + 2)) \
-			udp,198.18.2.2,9000,$((p + 3)) \
-			tcp,2001:db8:ffff::10,80,$((p + 4)) \
-			tcp,198.19.0.30,80,$((p + 5)) || return 1
+		topo_client cli tcp,198.19.0.12,80,$((p + 1)) \
+			tcp,2001:db8:ffff::10,80,$((p + 4)) tcp,198.19.0.30,80,$((p + 5)) \
+			@ext tcp,198.18.9.1,30080,$((p + 2)) \
+			@srv1 udp,198.18.9.2,9000,$((p + 3)) || return 1
 	done
 }
 
 # $1 TCP connections to $2:$3 from ports $4..., all at once, held for $5 s:
 # prints how many were established
 hold() {
-	nsx cli python3 - "$@" <<'EOF'
+	topo_exec cli python3 - "$@" <<'EOF'
 import socket, sys, time
 n, addr, port, base, secs = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 socks = []
@@ -140,7 +138,7 @@ run_mode() {
 	# conntrack stamps an event when it reads it: real-time priority keeps that
 	# close to the kernel's time under emulation
 	# (ip netns exec itself, not nsx: $! must be the process)
-	ip netns exec rtr chrt -f 50 conntrack -E -o timestamp,extended,ktimestamp,id \
+	ip netns exec "$(topo_ns node)" chrt -f 50 conntrack -E -o timestamp,extended,ktimestamp,id \
 		>"$dir/conntrack.txt" 2>"$dir/conntrack.err" &
 	ctpid=$!
 	"$natwatch" --mode "$mode" --events --destroy --timeout 600 >"$dir/events.json" \
@@ -185,16 +183,16 @@ run_mode() {
 	topo_flush_conntrack
 	wait_deletes "$dir/conntrack.txt" 10 || echo "$mode: deletes missing before table full"
 	max=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
-	count=$(nsx rtr conntrack -C)
+	count=$(topo_exec node conntrack -C)
 	sysctl -qw net.netfilter.nf_conntrack_max=$((count + 4))
 	set -- $(ct_stats)
 	d0=$2
-	ip netns exec cli python3 - $((b + 200)) >"$dir/full.log" 2>&1 <<'EOF' &
+	ip netns exec "$(topo_ns cli)" python3 - $((b + 200)) >"$dir/full.log" 2>&1 <<'EOF' &
 import socket, sys, time
 base = int(sys.argv[1])
 held = []
 for i in range(4):
-    s = socket.create_connection(("198.19.0.10", 80), timeout=5, source_address=("198.18.1.2", base + i))
+    s = socket.create_connection(("198.19.0.12", 80), timeout=5, source_address=("198.18.1.2", base + i))
     s.send(b"hello\n")
     s.recv(64)
     held.append(s)
@@ -208,7 +206,7 @@ EOF
 		[ $i -lt 100 ] && kill -0 $fullpid 2>/dev/null || break
 		sleep 0.1
 	done
-	more=$(hold 6 198.19.0.10 80 $((b + 210)) 2.5)
+	more=$(hold 6 198.19.0.12 80 $((b + 210)) 2.5)
 	wait $fullpid
 	set -- $(ct_stats)
 	d1=$2
@@ -239,15 +237,17 @@ print(sum(1 for e in json.load(sys.stdin) for w in e["formatted"]["value"]["way"
 	return $rc
 }
 
-topo_modules || exit 99
-modprobe nf_conntrack_netlink 2>/dev/null
+cases="clusterip nodeport egress ipv6 zones"
+# shellcheck disable=SC2086 # a word list
+topo_modules $cases || exit 99
 rc=0
-topo_setup || { echo "FAIL: setup"; exit 99; }
-events_setup || { echo "FAIL: events setup"; exit 99; }
+# shellcheck disable=SC2086
+{ topo_setup "" "$S" "$OUT" && topo_nat $cases && events_setup; } ||
+	{ echo "FAIL: setup"; topo_teardown; exit 99; }
 base=41000
 for mode in "$@"; do
 	run_mode "$mode" $base || rc=1
 	base=$((base + 1000))
 done
-kill $server_pid $server7000_pid 2>/dev/null
+topo_teardown
 exit $rc

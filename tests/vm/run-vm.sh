@@ -2,11 +2,24 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # Run one scenario script as root inside a throw-away QEMU guest that boots
-# the distribution kernel (Debian 6.1: kprobes, fentry, BTF) on top of the
+# a distribution kernel (Debian's: kprobes, fentry, BTF) on top of the
 # host's root file system, shared read-only over 9p.
 #
-#   run-vm.sh [-t TIMEOUT] [-w WORKDIR] [-k VMLINUZ] SCENARIO [ARG...]
+#   run-vm.sh [-t TIMEOUT] [-w WORKDIR] [-k KERNEL] SCENARIO [ARG...]
+#   run-vm.sh -l          list the installed kernels, newest first
 #
+# The kernels are the images /boot/vmlinuz-VERSION whose modules are
+# installed (/lib/modules/VERSION/modules.dep), whatever their version:
+# linux-image-amd64's, and any other linux-image-* package. KERNEL (-k, or
+# XF_VM_KERNEL; -k wins) chooses:
+#   newest    the highest VERSION (sort -V), the default
+#   all       each installed kernel in turn, one boot each, in
+#             WORKDIR-VERSION when there are several; fails if one fails,
+#             skips if all skip, and reports a kernel whose scenario
+#             skipped as "SKIP-CHECK: kernel VERSION: ..."
+#   VERSION   /boot/vmlinuz-VERSION
+#   /PATH     that image; its modules in /lib/modules/VERSION, where the
+#             file is named vmlinuz-VERSION
 # Set XF_SKIP_VM=1 to skip (exit 77) without booting.
 #
 # SCENARIO (an absolute path on the host, so the guest sees it at the same
@@ -26,16 +39,31 @@ set -eu
 
 timeout=240
 workdir=
-kernel=${XF_VM_KERNEL:-}
-while getopts t:w:k: opt; do
+kernel=${XF_VM_KERNEL:-newest}
+list=
+while getopts t:w:k:l opt; do
 	case $opt in
 	t) timeout=$OPTARG ;;
 	w) workdir=$OPTARG ;;
 	k) kernel=$OPTARG ;;
-	*) echo "usage: $0 [-t TIMEOUT] [-w WORKDIR] [-k VMLINUZ] SCENARIO [ARG...]" >&2; exit 2 ;;
+	l) list=1 ;;
+	*) echo "usage: $0 [-t TIMEOUT] [-w WORKDIR] [-k KERNEL] SCENARIO [ARG...] | -l" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
+
+# The installed kernels' versions, newest first: an image and its modules.
+installed_kernels() {
+	for k in /boot/vmlinuz-*; do
+		[ -r "$k" ] || continue
+		v=${k#/boot/vmlinuz-}
+		[ -f "/lib/modules/$v/modules.dep" ] && echo "$v"
+	done | sort -rV
+}
+if [ -n "$list" ]; then
+	installed_kernels
+	exit 0
+fi
 [ $# -ge 1 ] || { echo "$0: no scenario given" >&2; exit 2; }
 scenario=$1
 shift
@@ -51,16 +79,25 @@ skip() { echo "SKIP: $*" >&2; exit 77; }
 qemu=$(command -v qemu-system-x86_64 || true)
 [ -n "$qemu" ] || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
 [ "$(uname -m)" = x86_64 ] || skip "guest image is x86_64 only"
-if [ -z "$kernel" ]; then
-	# newest 6.x distribution kernel with its modules installed
-	for k in $(ls /boot/vmlinuz-6.* 2>/dev/null | sort -rV); do
-		[ -r "$k" ] && [ -d "/lib/modules/${k#/boot/vmlinuz-}" ] && { kernel=$k; break; }
-	done
+kvers=$(installed_kernels)
+case $kernel in
+newest | all)
+	[ -n "$kvers" ] ||
+		skip "no /boot/vmlinuz-VERSION with its modules in /lib/modules (apt-get install linux-image-amd64)"
+	;;
+esac
+case $kernel in
+newest) kernel=/boot/vmlinuz-$(echo "$kvers" | head -n 1) ;;
+all) [ "$(echo "$kvers" | wc -l)" -gt 1 ] || kernel=/boot/vmlinuz-$kvers ;;
+/*) ;;
+*) kernel=/boot/vmlinuz-$kernel ;;
+esac
+if [ "$kernel" != all ]; then
+	[ -r "$kernel" ] || skip "cannot read kernel image $kernel"
+	kver=$(basename "$kernel")
+	kver=${kver#vmlinuz-}
+	[ -f "/lib/modules/$kver/modules.dep" ] || skip "no modules for $kernel in /lib/modules/$kver"
 fi
-[ -n "$kernel" ] && [ -r "$kernel" ] ||
-	skip "no readable /boot/vmlinuz-6.* with modules (apt-get install linux-image-amd64)"
-kver=${kernel#/boot/vmlinuz-}
-[ -d "/lib/modules/$kver" ] || skip "no /lib/modules/$kver for $kernel"
 busybox=$(command -v busybox || true)
 [ -n "$busybox" ] || skip "busybox-static not installed"
 # the initramfs has no libc: busybox must be the static build
@@ -75,6 +112,24 @@ esac
 # one work dir per scenario, so VM tests can run in parallel (make -j check)
 name=$(basename "$scenario")
 workdir=${workdir:-$builddir/tests/vm/work-${name%.*}}
+
+if [ "$kernel" = all ]; then
+	# one boot per kernel, newest first, each in its own work dir
+	fails=0 passes=0
+	for v in $kvers; do
+		rc=0
+		XF_SRCDIR=$srcdir XF_BUILDDIR=$builddir sh "$0" -t "$timeout" -w "$workdir-$v" \
+			-k "/boot/vmlinuz-$v" "$scenario" "$@" || rc=$?
+		case $rc in
+		0) passes=$((passes + 1)); echo "run-vm: kernel $v: pass" >&2 ;;
+		77) echo "SKIP-CHECK: kernel $v: the scenario skipped (see $workdir-$v/console.txt)" ;;
+		*) fails=$((fails + 1)); echo "run-vm: kernel $v: FAIL" >&2 ;;
+		esac
+	done
+	[ $fails -eq 0 ] || exit 1
+	[ $passes -gt 0 ] || exit 77
+	exit 0
+fi
 for d in "$workdir" "$builddir" "$srcdir" "$scenario"; do
 	case $d in
 	/tmp/* | /tmp) echo "$0: $d is under /tmp, which the guest cannot see" >&2; exit 2 ;;
