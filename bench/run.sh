@@ -235,7 +235,7 @@ fi
 
 # --- 2. NAT hook in the VM ---
 if want vm; then
-	section "2. NAT hook cost per call (QEMU guest, Debian 6.1 kernel)"
+	section "2. NAT hook cost per call (QEMU guest, the newest installed Debian kernel)"
 	vmwork=$build/bench/vm-work
 	runvm=$src/tests/vm/run-vm.sh
 	# Deterministic time: with -icount the guest clock advances 2^shift ns per emulated

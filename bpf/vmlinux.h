@@ -87,8 +87,13 @@ struct pt_regs {
 	long unsigned int ss;
 };
 
-/* Only passed through as the first argument of nf_nat_manip_pkt. */
-struct sk_buff;
+/* The packet's conntrack entry (nf_conn pointer | ctinfo in the low 3 bits). */
+struct sk_buff {
+	long unsigned int _nfct;
+};
+
+/* Only passed through (__nf_conntrack_alloc's first argument). */
+struct net;
 
 struct in_addr {
 	__be32 s_addr;
@@ -181,10 +186,46 @@ struct nf_conntrack_zone {
 	u8 dir;
 };
 
+/*
+ * Conntrack extensions (nf_conntrack_extend.h): offset[id] is where
+ * extension id starts inside the area, 0 when absent. The array's length
+ * (NF_CT_EXT_NUM) and the ids depend on the kernel configuration, hence
+ * bpf_core_enum_value() for the ids; 6.1 has a gen_id member after len that
+ * 6.12 dropped, which offset[] does not care about.
+ */
+struct nf_ct_ext {
+	u8 offset[16];
+};
+
+enum nf_ct_ext_id {
+	NF_CT_EXT_ACCT = 3,
+	NF_CT_EXT_TSTAMP = 5,
+};
+
+typedef struct {
+	s64 counter;
+} atomic64_t;
+
+struct nf_conn_counter {
+	atomic64_t packets;
+	atomic64_t bytes;
+};
+
+struct nf_conn_acct {
+	struct nf_conn_counter counter[2];
+};
+
+struct nf_conn_tstamp {
+	u64 start;
+	u64 stop;
+};
+
 /* Only the members the NAT hook reads; the rest are relocated around. */
 struct nf_conn {
 	struct nf_conntrack_zone zone;
 	struct nf_conntrack_tuple_hash tuplehash[2];
+	long unsigned int status;
+	struct nf_ct_ext *ext;
 };
 
 enum ip_conntrack_dir {

@@ -152,12 +152,36 @@ struct xf_xlat_session {
 
 #define XF_XLAT_REFRESH_NS (10ULL * 1000000000ULL)
 
-/* Value of the NAT hook's dedup map (keyed by struct xf_tuple orig). */
+/*
+ * The NAT hook's "already reported" table (xlat_conns): an array of sets of
+ * XF_CONN_WAYS entries, one entry per translated connection, found by the
+ * struct nf_conn address (ct). What a packet's connection must still match
+ * for the hook to send nothing (docs/nat.md, "What the per-packet hook
+ * costs"). Only the BPF programs read it; userspace sizes it.
+ */
+#define XF_CONN_WAYS 4
+
 struct xf_xlat_seen {
-	struct xf_tuple reply;
-	__u64 emitted_ns;
-	__u16 zone_id;
-	__u8 pad[6];
+	__u64 ct;      /* struct nf_conn address; 0: a free entry */
+	__u64 emitted; /* when the last translation was sent: bpf_jiffies64(), or ns without CONFIG_HZ */
+	__u64 digest; /* of the last translation sent (tuples, zone) */
+	/*
+	 * Identity (struct nf_conn is SLAB_TYPESAFE_BY_RCU), of the reply tuple;
+	 * also what the set is hashed from.
+	 */
+	__u32 dst_addr; /* the first 4 bytes of the destination address */
+	__u16 src_port; /* both ports, as conntrack holds them */
+	__u16 dst_port;
+	__u32 status;  /* ct->status & XF_SEEN_STATUS_MASK when last checked */
+	__u32 created; /* 1 once the CREATE of this connection was sent */
+	__u64 pad;
+};
+
+/* IPS_CONFIRMED, IPS_SRC_NAT_DONE, IPS_DST_NAT_DONE (uapi bits) */
+#define XF_SEEN_STATUS_MASK ((1U << 3) | (1U << 7) | (1U << 8))
+
+struct xf_xlat_seen_set {
+	struct xf_xlat_seen way[XF_CONN_WAYS];
 };
 
 /*
@@ -178,12 +202,38 @@ enum xf_counter {
 	XF_CNT_MAP_FULL,	/* no free flow slot: packets sent to flow_events or lost */
 	XF_CNT_RB_LOST_PACKETS, /* map full and ring buffer full: lost */
 	XF_CNT_RB_LOST_OCTETS,
-	XF_CNT_XLAT_CALLS,	 /* NAT hook invocations */
+	/*
+	 * NAT hook calls that took the slow path (a new connection, a change,
+	 * the refresh): the per-packet fast path counts nothing (bpf_stats'
+	 * run_cnt has every call)
+	 */
+	XF_CNT_XLAT_CALLS,
 	XF_CNT_XLAT_EVENTS,	 /* translations emitted */
 	XF_CNT_XLAT_RB_LOST,	 /* translations lost: ring buffer full */
 	XF_CNT_XLAT_UNSUPPORTED, /* translations of unsupported families */
+	/*
+	 * The NAT hook's "already reported" table: packets whose connection was
+	 * not in it (first packet, a connection older than the hook, or one whose
+	 * entry was taken), and entries taken from a connection still tracked
+	 * because every entry of its set was in use (its next packet is a miss).
+	 */
+	XF_CNT_XLAT_MISSES,
+	XF_CNT_XLAT_MAP_FULL,
+	/* NAT events sent, by kind: XF_CNT_NATEV(kind) */
+	XF_CNT_NATEV_CREATE,
+	XF_CNT_NATEV_DELETE,
+	XF_CNT_NATEV_PORTS_EXHAUSTED,
+	XF_CNT_NATEV_TABLE_FULL,
+	/* NAT events lost (ring buffer full), by kind: XF_CNT_NATEV_LOST(kind) */
+	XF_CNT_NATEV_LOST_CREATE,
+	XF_CNT_NATEV_LOST_DELETE,
+	XF_CNT_NATEV_LOST_PORTS_EXHAUSTED,
+	XF_CNT_NATEV_LOST_TABLE_FULL,
 	XF_CNT_MAX,
 };
+
+#define XF_CNT_NATEV(kind) (XF_CNT_NATEV_CREATE + (kind)-XF_XLAT_KIND_CREATE)
+#define XF_CNT_NATEV_LOST(kind) (XF_CNT_NATEV_LOST_CREATE + (kind)-XF_XLAT_KIND_CREATE)
 
 /*
  * Flow slots: how the TC programs hand flows to userspace without a system

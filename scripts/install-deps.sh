@@ -10,9 +10,11 @@ build=(autoconf automake libtool pkg-config make gcc clang llvm bpftool
 	libmnl-dev libsystemd-dev)
 test=(python3 iproute2 iputils-ping nftables iptables conntrack ethtool procps psmisc kmod
 	nfdump pmacct postgresql tshark libfixbuf-tools softflowd iperf3
-	qemu-system-x86 linux-image-amd64 busybox-static cpio valgrind systemd
+	qemu-system-x86 linux-image-amd64 linux-image-6.12-amd64 busybox-static cpio valgrind systemd
 	systemd-container man-db gnuplot-nox cppcheck clang-format clang-tidy libclang-rt-14-dev)
 pkg=(debhelper dpkg-dev rpm fakeroot)
+# linux-image-amd64 is Debian 12's 6.1, linux-image-6.12-amd64 (bookworm-security)
+# the 6.12 the NAT hooks are also tested on (tests/vm/nat-events.test boots both).
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps.sh: run as root (apt-get install)" >&2

@@ -23,4 +23,8 @@ _Static_assert(offsetof(struct xf_xlat_event, ts_ns) == 80, "xf_xlat_event ts");
 _Static_assert(offsetof(struct xf_xlat_event, kind) == 91, "xf_xlat_event kind");
 _Static_assert(sizeof(struct xf_xlat_session) == 152, "xf_xlat_session layout");
 _Static_assert(offsetof(struct xf_xlat_session, packets) == 112, "xf_xlat_session counters");
-_Static_assert(sizeof(struct xf_xlat_seen) == 56, "xf_xlat_seen layout");
+_Static_assert(sizeof(struct xf_xlat_seen) == 48, "xf_xlat_seen layout");
+_Static_assert(sizeof(struct xf_xlat_seen_set) == 48 * XF_CONN_WAYS, "xf_xlat_seen_set layout");
+_Static_assert(XF_CNT_NATEV(XF_XLAT_KIND_TABLE_FULL) == XF_CNT_NATEV_TABLE_FULL &&
+		       XF_CNT_NATEV_LOST(XF_XLAT_KIND_TABLE_FULL) == XF_CNT_NATEV_LOST_TABLE_FULL,
+	       "NAT event counters follow the kinds");

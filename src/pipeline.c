@@ -129,7 +129,7 @@ static void on_xlat(void *ctx, const struct xf_xlat_event *ev)
 	xlat_table_update(p->xlat, ev, mono_ms());
 }
 
-/* conntrack mode: the connection is gone; its last flows still find it. */
+/* conntrack deleted the connection; its last flows still find it. */
 static void on_xlat_destroy(void *ctx, const struct xf_xlat_event *ev)
 {
 	struct pipeline *p = ctx;

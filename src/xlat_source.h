@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The NAT translation source and its selection: the eBPF hook on
- * nf_nat_manip_pkt (fentry or kprobe, bpf/nat.bpf.c) or, where tracing
- * programs are refused, conntrack netlink events (src/xlat_conntrack.c).
- * Every source delivers the same struct xf_xlat_event to one callback, of
- * the type xlat_conntrack.h declares.
+ * The NAT translation source and its selection: the eBPF hooks
+ * (bpf/nat.bpf.c, a fentry/fexit or a kprobe/kretprobe set) or, where
+ * tracing programs are refused, conntrack netlink events
+ * (src/xlat_conntrack.c). Every source delivers the same struct
+ * xf_xlat_event to one callback, of the type xlat_conntrack.h declares,
+ * and the NAT event log's struct nat_event to another (nat_event.h).
  */
 #ifndef XF_XLAT_SOURCE_H
 #define XF_XLAT_SOURCE_H
@@ -37,22 +38,35 @@ int xlat_source_open(struct xlat_source **out, enum xf_nat_hook mode, xlat_connt
 		     void *ctx, char *err, size_t len);
 
 /*
- * Conntrack mode only: also report connections conntrack destroys (pass
- * &ev->orig to xlat_table_remove()). The BPF hooks see packets, not
- * connection ends, so there this is a no-op and translations expire by
- * timeout. Call right after xlat_source_open(), before the first poll.
+ * Also report translated connections conntrack deletes (the caller passes
+ * &ev->orig to xlat_table_remove()); NULL: none. Conntrack mode: DESTROY
+ * events; the BPF modes attach their DELETE hook (nf_ct_helper_destroy)
+ * for it. Call right after xlat_source_open(), before the first poll.
  */
 void xlat_source_set_destroy_cb(struct xlat_source *s, xlat_conntrack_cb cb, void *ctx);
 
 /*
- * The NAT event log's callback (struct nat_event), NULL for none. Conntrack
- * mode: CREATE/DELETE over reliable event delivery, failures from
- * conntrack's statistics (xlat_conntrack_set_nat_event_cb), and the
- * net.netfilter.nf_conntrack_timestamp/_acct sysctls set to 1 so DELETEs
- * carry start times and counters (xlat_conntrack_enable_extensions). Call
- * right after xlat_source_open(), before the first poll.
+ * The NAT event log's callback: CREATE, DELETE, PORTS_EXHAUSTED and
+ * TABLE_FULL as struct nat_event; NULL for none. Conntrack mode:
+ * CREATE/DELETE over reliable event delivery, failures from conntrack's
+ * statistics (xlat_conntrack_set_nat_event_cb). Every mode sets the
+ * net.netfilter.nf_conntrack_timestamp/_acct sysctls to 1 so DELETEs carry
+ * start times and counters (xlat_conntrack_enable_extensions). The BPF
+ * modes attach their event hooks only while a callback is set, so without
+ * one they cost nothing; a kind whose kernel function is missing or
+ * refused is logged once (log_warnx "NAT events: KIND unavailable: why")
+ * and left out, see xlat_source_nat_event_kinds(). Call right after
+ * xlat_source_open(), before the first poll.
  */
 void xlat_source_set_nat_event_cb(struct xlat_source *s, nat_event_cb cb, void *ctx);
+
+/*
+ * The kinds the source delivers now, as bits (1U << XF_XLAT_KIND_*): in
+ * the BPF modes those whose hooks are attached (DELETE also while only the
+ * destroy callback wants it); in conntrack mode all four while a NAT event
+ * callback is set.
+ */
+uint32_t xlat_source_nat_event_kinds(const struct xlat_source *s);
 
 /*
  * Conntrack mode: the conntrack source's statistics (event losses by cause,
@@ -71,11 +85,12 @@ int xlat_source_fd(struct xlat_source *s);
 int xlat_source_poll(struct xlat_source *s);
 
 /*
- * Sum the hook's per-CPU counters into out (indices enum xf_counter; only
- * XF_CNT_XLAT_* are non-zero). Conntrack mode: CALLS = event messages
- * received, EVENTS = translations reported, RB_LOST = events the kernel
- * dropped for good (overruns while delivery was unreliable), UNSUPPORTED =
- * connections of other families. Returns 0 or -errno.
+ * Sum the source's counters into out (indices enum xf_counter; only
+ * XF_CNT_XLAT_* and XF_CNT_NATEV_* are non-zero). BPF modes: the hooks'
+ * per-CPU counters. Conntrack mode: CALLS = event messages received, EVENTS
+ * = translations reported, RB_LOST = events the kernel dropped for good
+ * (overruns while delivery was unreliable), UNSUPPORTED = connections of
+ * other families. Returns 0 or -errno.
  */
 int xlat_source_read_counters(struct xlat_source *s, uint64_t out[XF_CNT_MAX]);
 

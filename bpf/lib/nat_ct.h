@@ -33,6 +33,52 @@
 #define NAT_CT_IPPROTO_SCTP 132
 #define NAT_CT_IPPROTO_UDPLITE 136
 
+/* ct->status bits (uapi enum ip_conntrack_status: stable values). */
+#define NAT_CT_IPS_CONFIRMED (1UL << 3)
+#define NAT_CT_IPS_SRC_NAT (1UL << 4)
+#define NAT_CT_IPS_DST_NAT (1UL << 5)
+#define NAT_CT_IPS_NAT_MASK (NAT_CT_IPS_SRC_NAT | NAT_CT_IPS_DST_NAT)
+#define NAT_CT_IPS_SRC_NAT_DONE (1UL << 7)
+#define NAT_CT_IPS_DST_NAT_DONE (1UL << 8)
+/* IPS_NAT_CLASH shares IPS_UNTRACKED's bit: a clash loser kept for replies */
+#define NAT_CT_IPS_NAT_CLASH (1UL << 12)
+
+/* skb->_nfct holds the nf_conn address with ctinfo in the low 3 bits. */
+#define NAT_CT_NFCT_PTRMASK (~7UL)
+
+/*
+ * The start of struct nf_conn that every hook needs (zone, both tuples,
+ * status), copied with one bpf_probe_read_kernel where kernel memory cannot
+ * be loaded directly (kprobes; fentry/fexit programs that find the nf_conn
+ * through skb->_nfct, which the verifier sees as a plain number). Copied
+ * from offset 0, so that the copy reads like the kernel's struct (the
+ * verifier refuses to subtract from a stack pointer) and 8-byte members
+ * stay aligned (it refuses misaligned stack loads too). 136 bytes on 6.1
+ * and 6.12.
+ */
+#define NAT_CT_HEAD_MAX 160
+struct nat_ct_head {
+	__u64 w[NAT_CT_HEAD_MAX / 8];
+};
+
+/*
+ * Copy the head of the kernel's *ct into h. Returns h as a struct nf_conn
+ * (the same CO-RE offsets), or NULL when the read fails or the kernel's
+ * layout does not fit NAT_CT_HEAD_MAX. Only zone, tuplehash[] and status
+ * may be read through it.
+ */
+static __always_inline const struct nf_conn *nat_ct_copy_head(struct nat_ct_head *h,
+							      const struct nf_conn *ct)
+{
+	__u32 end = bpf_core_field_offset(ct->status) + sizeof(ct->status);
+
+	if (end > sizeof(*h))
+		return NULL;
+	if (bpf_probe_read_kernel(h, end, ct))
+		return NULL;
+	return (const struct nf_conn *)h;
+}
+
 /*
  * Copy size bytes of kernel memory at src. size is a constant after
  * inlining, so the direct branch becomes plain loads the verifier checks
@@ -105,6 +151,14 @@ static __always_inline __u16 nat_ct_zone(const struct nf_conn *ct, const bool di
 	return id;
 }
 
+static __always_inline unsigned long nat_ct_status(const struct nf_conn *ct, const bool direct)
+{
+	unsigned long status = 0;
+
+	nat_ct_read(&status, &ct->status, sizeof(status), direct);
+	return status;
+}
+
 /*
  * Fill ev (zeroed by the caller, so padding is zero) from ct. Returns 0, or
  * -1 when either tuple has an unsupported family.
@@ -118,6 +172,57 @@ static __always_inline int nat_ct_event(struct xf_xlat_event *ev, const struct n
 		return -1;
 	ev->zone_id = nat_ct_zone(ct, direct);
 	return 0;
+}
+
+
+/*
+ * Whether the kernel's conntrack extension area of ct has extension id and
+ * where it starts (0: absent). ct is a kernel address: always probe-read
+ * (the area is found through a pointer, beyond what a head copy holds).
+ */
+static __always_inline __u64 nat_ct_ext_find(const struct nf_conn *ct, __u32 id)
+{
+	struct nf_ct_ext *ext = NULL;
+	__u8 off = 0;
+
+	if (bpf_probe_read_kernel(&ext, sizeof(ext), &ct->ext) || !ext || id >= 16)
+		return 0;
+	if (bpf_probe_read_kernel(&off, sizeof(off), &ext->offset[id]) || !off)
+		return 0;
+	return (__u64)ext + off;
+}
+
+/*
+ * A deleted connection's accounting (per-direction packets and octets) and
+ * timestamps (start, stop) from its extensions, when conntrack keeps them
+ * (net.netfilter.nf_conntrack_acct / _timestamp). Sets XF_SESSION_F_* in
+ * s->flags for what was there.
+ */
+static __always_inline void nat_ct_session(struct xf_xlat_session *s, const struct nf_conn *ct)
+{
+	struct nf_conn_acct *acct;
+	struct nf_conn_tstamp *ts;
+
+	if (bpf_core_enum_value_exists(enum nf_ct_ext_id, NF_CT_EXT_ACCT)) {
+		acct = (void *)nat_ct_ext_find(
+			ct, bpf_core_enum_value(enum nf_ct_ext_id, NF_CT_EXT_ACCT));
+		if (acct) {
+			bpf_core_read(&s->packets[0], 8, &acct->counter[0].packets.counter);
+			bpf_core_read(&s->octets[0], 8, &acct->counter[0].bytes.counter);
+			bpf_core_read(&s->packets[1], 8, &acct->counter[1].packets.counter);
+			bpf_core_read(&s->octets[1], 8, &acct->counter[1].bytes.counter);
+			s->flags |= XF_SESSION_F_ACCT;
+		}
+	}
+	if (bpf_core_enum_value_exists(enum nf_ct_ext_id, NF_CT_EXT_TSTAMP)) {
+		ts = (void *)nat_ct_ext_find(
+			ct, bpf_core_enum_value(enum nf_ct_ext_id, NF_CT_EXT_TSTAMP));
+		if (ts) {
+			bpf_core_read(&s->start_wall_ns, 8, &ts->start);
+			bpf_core_read(&s->stop_wall_ns, 8, &ts->stop);
+			s->flags |= XF_SESSION_F_TSTAMP;
+		}
+	}
 }
 
 #endif /* XF_NAT_CT_H */

@@ -3,10 +3,18 @@
  * xf-natwatch: run the NAT translation source (src/xlat_source.c) alone and
  * print every translation as one JSON line on stdout, for the VM tests.
  *
- *   xf-natwatch --mode auto|fentry|kprobe|conntrack [--count N] [--timeout SEC]
+ *   xf-natwatch --mode auto|fentry|kprobe|conntrack [--events] [--destroy]
+ *               [--count N] [--timeout SEC]
+ *
+ * Lines have "kind": "seen" (the flow enrichment's translations), with
+ * --events also "create", "delete", "ports_exhausted", "table_full" (the NAT
+ * event log's struct nat_event), with --destroy "destroy" (what the
+ * daemon's translation table is told to forget). ts_ns is CLOCK_MONOTONIC,
+ * wall_ns the same instant on CLOCK_REALTIME (converted when printed).
  *
  * stderr gets "xf-natwatch: mode <name>" once the source is attached (tests
- * wait for it before sending traffic) and "xf-natwatch: counters ..." at exit.
+ * wait for it before sending traffic), with --events "xf-natwatch: events
+ * KIND..." (the kinds attached), and "xf-natwatch: counters ..." at exit.
  * Exit status: 0 when --count events arrived (or, without --count, on
  * timeout/signal), 1 when the timeout hit first, 2 on usage or load errors.
  */
@@ -70,18 +78,63 @@ static void tuple_text(const struct xf_tuple *t, char *buf, size_t len)
 	snprintf(buf, len, fmt, src, t->src_port, dst, t->dst_port);
 }
 
-static void print_event(void *ctx, const struct xf_xlat_event *ev)
+static const char *kind_name(uint8_t kind)
+{
+	switch (kind) {
+	case XF_XLAT_KIND_SEEN: return "seen";
+	case XF_XLAT_KIND_CREATE: return "create";
+	case XF_XLAT_KIND_DELETE: return "delete";
+	case XF_XLAT_KIND_PORTS_EXHAUSTED: return "ports_exhausted";
+	case XF_XLAT_KIND_TABLE_FULL: return "table_full";
+	}
+	return "unknown";
+}
+
+/* CLOCK_REALTIME - CLOCK_MONOTONIC now, to print event times as wall clock */
+static int64_t wall_offset_ns(void)
+{
+	struct timespec m, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	clock_gettime(CLOCK_REALTIME, &r);
+	return ((int64_t)r.tv_sec - m.tv_sec) * 1000000000LL + (r.tv_nsec - m.tv_nsec);
+}
+
+/* The fields every line has, without the closing brace. */
+static void print_common(const char *kind, uint8_t source, const struct xf_tuple *o,
+			 const struct xf_tuple *r, uint16_t zone, uint64_t ts_ns)
 {
 	char orig[128], reply[128], pbuf[8];
 
-	tuple_text(&ev->orig, orig, sizeof(orig));
-	tuple_text(&ev->reply, reply, sizeof(reply));
-	printf("{\"source\":\"%s\",\"family\":%u,\"proto\":\"%s\",\"zone\":%u,"
-	       "\"orig\":\"%s\",\"reply\":\"%s\",\"reply_family\":%u,\"reply_proto\":%u,"
-	       "\"ts_ns\":%" PRIu64 "}\n",
-	       source_name(ev->source), ev->orig.family,
-	       proto_name(ev->orig.proto, pbuf, sizeof(pbuf)), ev->zone_id, orig, reply,
-	       ev->reply.family, ev->reply.proto, (uint64_t)ev->ts_ns);
+	tuple_text(o, orig, sizeof(orig));
+	tuple_text(r, reply, sizeof(reply));
+	printf("{\"kind\":\"%s\",\"source\":\"%s\",\"family\":%u,\"proto\":\"%s\","
+	       "\"zone\":%u,\"orig\":\"%s\",\"reply\":\"%s\",\"reply_family\":%u,"
+	       "\"reply_proto\":%u,\"ts_ns\":%" PRIu64 ",\"wall_ns\":%" PRId64,
+	       kind, source_name(source), o->family, proto_name(o->proto, pbuf, sizeof(pbuf)), zone,
+	       orig, reply, r->family, r->proto, ts_ns, (int64_t)ts_ns + wall_offset_ns());
+}
+
+static void print_event(void *ctx, const struct xf_xlat_event *ev)
+{
+	print_common(ctx ? "destroy" : kind_name(ev->kind), ev->source, &ev->orig, &ev->reply,
+		     ev->zone_id, ev->ts_ns);
+	printf("}\n");
+	fflush(stdout);
+	seen++;
+}
+
+static void print_nat_event(void *ctx, const struct nat_event *ev)
+{
+	print_common(kind_name(ev->kind), ev->source, &ev->orig, &ev->reply, ev->zone_id,
+		     ev->time_mono_ns);
+	printf(",\"flags\":%u,\"count\":%" PRIu64, ev->flags, ev->count);
+	if (ev->kind == XF_XLAT_KIND_DELETE)
+		printf(",\"start_wall_ns\":%" PRIu64 ",\"packets\":[%" PRIu64 ",%" PRIu64
+		       "],\"octets\":[%" PRIu64 ",%" PRIu64 "]",
+		       ev->start_wall_ns, ev->packets[0], ev->packets[1], ev->octets[0],
+		       ev->octets[1]);
+	printf("}\n");
 	fflush(stdout);
 	seen++;
 }
@@ -97,7 +150,7 @@ static uint64_t now_ms(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: xf-natwatch --mode auto|fentry|kprobe|conntrack [--count N] "
-			"[--timeout SEC] [-v]\n");
+			"[--timeout SEC] [--events] [--destroy] [-v]\n");
 	exit(2);
 }
 
@@ -108,6 +161,8 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "events", no_argument, NULL, 'e' },
+		{ "destroy", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	enum xf_nat_hook mode = XF_NAT_AUTO;
@@ -117,9 +172,9 @@ int main(int argc, char **argv)
 	struct epoll_event epev = { .events = EPOLLIN };
 	struct xlat_source *h;
 	char err[512];
-	int c, ep, rc = 0, verbose = 0;
+	int c, ep, rc = 0, verbose = 0, events = 0, destroy = 0;
 
-	while ((c = getopt_long(argc, argv, "m:c:t:v", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:c:t:ved", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': {
 			/* the daemon's names; "off" would watch nothing */
@@ -133,6 +188,8 @@ int main(int argc, char **argv)
 		case 'c': count = strtoul(optarg, NULL, 10); break;
 		case 't': timeout = strtod(optarg, NULL); break;
 		case 'v': verbose = 1; break;
+		case 'e': events = 1; break;
+		case 'd': destroy = 1; break;
 		default: usage();
 		}
 	}
@@ -148,6 +205,19 @@ int main(int argc, char **argv)
 	if (xlat_source_open(&h, mode, print_event, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "xf-natwatch: %s\n", err);
 		return 2;
+	}
+	if (destroy)
+		xlat_source_set_destroy_cb(h, print_event, &destroy);
+	if (events) {
+		uint32_t kinds;
+
+		xlat_source_set_nat_event_cb(h, print_nat_event, NULL);
+		kinds = xlat_source_nat_event_kinds(h);
+		fprintf(stderr, "xf-natwatch: events");
+		for (uint8_t k = XF_XLAT_KIND_CREATE; k <= XF_XLAT_KIND_TABLE_FULL; k++)
+			if (kinds & (1U << k))
+				fprintf(stderr, " %s", kind_name(k));
+		fprintf(stderr, "\n");
 	}
 	fprintf(stderr, "xf-natwatch: mode %s\n", config_nat_hook_name(xlat_source_mode(h)));
 
@@ -194,9 +264,18 @@ int main(int argc, char **argv)
 	if (xlat_source_read_counters(h, cnt) == 0)
 		fprintf(stderr,
 			"xf-natwatch: counters calls=%" PRIu64 " events=%" PRIu64
-			" rb_lost=%" PRIu64 " unsupported=%" PRIu64 " printed=%lu\n",
+			" rb_lost=%" PRIu64 " unsupported=%" PRIu64 " printed=%lu misses=%" PRIu64
+			" map_full=%" PRIu64 " create=%" PRIu64 " delete=%" PRIu64
+			" ports_exhausted=%" PRIu64 " table_full=%" PRIu64 " lost_create=%" PRIu64
+			" lost_delete=%" PRIu64 " lost_ports_exhausted=%" PRIu64
+			" lost_table_full=%" PRIu64 "\n",
 			cnt[XF_CNT_XLAT_CALLS], cnt[XF_CNT_XLAT_EVENTS], cnt[XF_CNT_XLAT_RB_LOST],
-			cnt[XF_CNT_XLAT_UNSUPPORTED], seen);
+			cnt[XF_CNT_XLAT_UNSUPPORTED], seen, cnt[XF_CNT_XLAT_MISSES],
+			cnt[XF_CNT_XLAT_MAP_FULL], cnt[XF_CNT_NATEV_CREATE],
+			cnt[XF_CNT_NATEV_DELETE], cnt[XF_CNT_NATEV_PORTS_EXHAUSTED],
+			cnt[XF_CNT_NATEV_TABLE_FULL], cnt[XF_CNT_NATEV_LOST_CREATE],
+			cnt[XF_CNT_NATEV_LOST_DELETE], cnt[XF_CNT_NATEV_LOST_PORTS_EXHAUSTED],
+			cnt[XF_CNT_NATEV_LOST_TABLE_FULL]);
 	close(ep);
 	xlat_source_free(h);
 	return rc;

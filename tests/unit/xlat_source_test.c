@@ -35,6 +35,54 @@ static void no_event(void *ctx, const struct xf_xlat_event *ev)
 {
 }
 
+static void no_nat_event(void *ctx, const struct nat_event *ev)
+{
+}
+
+#define ALL_KINDS                                                    \
+	((1U << XF_XLAT_KIND_CREATE) | (1U << XF_XLAT_KIND_DELETE) | \
+	 (1U << XF_XLAT_KIND_PORTS_EXHAUSTED) | (1U << XF_XLAT_KIND_TABLE_FULL))
+
+/*
+ * The NAT event hooks of the BPF modes are attached only while wanted: the
+ * event callback wants all four kinds, the destroy callback DELETE alone.
+ * Conntrack mode delivers all four while the event callback is set.
+ * all: the kernel has every hook (Debian's 6.1 and 6.12 do: the VM tests).
+ */
+static void check_event_hooks(enum xf_nat_hook mode, bool all)
+{
+	struct xlat_source *h;
+	char err[1024];
+	uint32_t kinds;
+
+	if (xlat_source_open(&h, mode, no_event, NULL, err, sizeof(err)) < 0) {
+		CHECK(0, "%s: %s", config_nat_hook_name(mode), err);
+		return;
+	}
+	CHECK(xlat_source_nat_event_kinds(h) == 0, "%s: kinds 0x%x before any callback",
+	      config_nat_hook_name(mode), xlat_source_nat_event_kinds(h));
+	xlat_source_set_nat_event_cb(h, no_nat_event, NULL);
+	kinds = xlat_source_nat_event_kinds(h);
+	if (mode == XF_NAT_CONNTRACK)
+		CHECK(kinds == ALL_KINDS, "conntrack: kinds 0x%x, want 0x%x", kinds, ALL_KINDS);
+	else if (all)
+		CHECK(kinds == ALL_KINDS, "%s: kinds 0x%x, want 0x%x", config_nat_hook_name(mode),
+		      kinds, ALL_KINDS);
+	CHECK(xlat_source_poll(h) >= 0, "poll");
+	xlat_source_set_nat_event_cb(h, NULL, NULL);
+	CHECK(xlat_source_nat_event_kinds(h) == 0, "%s: kinds 0x%x after the callback went",
+	      config_nat_hook_name(mode), xlat_source_nat_event_kinds(h));
+	xlat_source_set_destroy_cb(h, no_event, NULL);
+	kinds = xlat_source_nat_event_kinds(h);
+	if (mode != XF_NAT_CONNTRACK && all)
+		CHECK(kinds == 1U << XF_XLAT_KIND_DELETE, "%s: destroy callback: kinds 0x%x",
+		      config_nat_hook_name(mode), kinds);
+	xlat_source_set_destroy_cb(h, NULL, NULL);
+	CHECK(xlat_source_nat_event_kinds(h) == 0, "%s: kinds 0x%x without callbacks",
+	      config_nat_hook_name(mode), xlat_source_nat_event_kinds(h));
+	xlat_source_free(h);
+}
+
 /* Names come from config.c's table: the ones the log lines and the VM tests use. */
 static void check_names(void)
 {
@@ -151,6 +199,13 @@ int main(int argc, char **argv)
 	if (want)
 		CHECK(!strcmp(config_nat_hook_name(chosen), want), "auto chose %s, want %s",
 		      config_nat_hook_name(chosen), want);
+	/* the event hooks of what works here; with "fentry" (the VM) both BPF modes */
+	if (chosen == XF_NAT_FENTRY) {
+		check_event_hooks(XF_NAT_FENTRY, want != NULL);
+		check_event_hooks(XF_NAT_KPROBE, want != NULL);
+	} else if (chosen != XF_NAT_OFF) {
+		check_event_hooks(chosen, false);
+	}
 	if (failures)
 		printf("%d failures\n", failures);
 	return failures ? 1 : 0;
