@@ -595,8 +595,11 @@ void pipeline_pace(struct pipeline *p)
 	 * packets still in the kernel, which the next cycle drains first.
 	 */
 	budget = export_budget(p);
-	if (budget)
+	if (budget && flowcache_count(p->cache)) {
+		/* records convert kernel times with the wall clock of now (clock.h) */
+		clock_sync(&p->clock);
 		flowcache_expire(p->cache, p->drained_ns, budget);
+	}
 }
 
 uint64_t pipeline_next_send_ns(const struct pipeline *p)
@@ -670,8 +673,10 @@ void pipeline_shutdown_begin(struct pipeline *p)
 bool pipeline_shutdown_step(struct pipeline *p)
 {
 	exporter_pace(p->exp);
-	if (flowcache_count(p->cache))
+	if (flowcache_count(p->cache)) {
+		clock_sync(&p->clock);
 		flowcache_flush(p->cache, FLOW_END_FORCED, export_budget(p));
+	}
 	if (!flowcache_count(p->cache))
 		exporter_flush(p->exp);
 	/* TCP: writes what waits in its queue, reconnects */
@@ -684,6 +689,7 @@ void pipeline_shutdown_finish(struct pipeline *p)
 	uint32_t left = flowcache_count(p->cache);
 	uint64_t waiting;
 
+	clock_sync(&p->clock);
 	flowcache_flush(p->cache, FLOW_END_FORCED, UINT32_MAX);
 	exporter_flush(p->exp);
 	waiting = exporter_waiting(p->exp);
