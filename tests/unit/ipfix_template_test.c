@@ -142,17 +142,24 @@ static void test_describe_netflow9(void)
 struct seen {
 	int n;
 	uint16_t tid[16];
-	uint8_t rec[16][128];
-	int stop_at; /* return -ECANCELED at this call (0: never) */
+	uint8_t rec[16][256];
+	int stop_at;			     /* return -ECANCELED at this call (0: never) */
+	const struct ipfix_template_desc *d; /* IPFIX_N_TEMPLATES: how long each record is */
 };
 
 static int collect(void *ctx, uint16_t tid, const void *rec)
 {
 	struct seen *s = ctx;
+	size_t len = 0;
 
-	if (s->n < 16) {
+	/* the record is as long as its template says, no longer (ASan checks the copy) */
+	for (int i = 0; i < IPFIX_N_TEMPLATES; i++)
+		if (s->d[i].tid == tid)
+			len = s->d[i].record_len;
+	CHECK(len > 0 && len <= sizeof(s->rec[0]));
+	if (s->n < 16 && len <= sizeof(s->rec[0])) {
 		s->tid[s->n] = tid;
-		memcpy(s->rec[s->n], rec, sizeof(s->rec[0]));
+		memcpy(s->rec[s->n], rec, len);
 	}
 	s->n++;
 	return s->n == s->stop_at ? -ECANCELED : 0;
@@ -195,6 +202,7 @@ static void test_options(void)
 	double prob;
 
 	CHECK_U64(ipfix_describe_templates(&params, false, d, err, sizeof(err)), IPFIX_N_TEMPLATES);
+	s.d = d;
 	CHECK_U64(ipfix_options_foreach(&o, ODID, collect, &s), 0);
 	CHECK_U64(s.n, 7);
 	for (int i = 0; i < 7; i++)
@@ -235,6 +243,7 @@ static void test_options(void)
 	/* 1:1 sampling is deterministic, systematic count-based, space 0 */
 	o.sampling = 0;
 	memset(&s, 0, sizeof(s));
+	s.d = d;
 	CHECK_U64(ipfix_options_foreach(&o, ODID, collect, &s), 0);
 	CHECK_U64(host_at(s.rec[2], field(&d[6], 34, 0)), 1);
 	CHECK_U64(host_at(s.rec[2], field(&d[6], 35, 0)), 1);
@@ -243,11 +252,13 @@ static void test_options(void)
 
 	/* the walk stops at the first error and returns it */
 	memset(&s, 0, sizeof(s));
+	s.d = d;
 	s.stop_at = 2;
 	CHECK_U64(ipfix_options_foreach(&o, ODID, collect, &s), (uint64_t)-ECANCELED);
 	CHECK_U64(s.n, 2);
 	/* no interfaces: the four exporter-wide records */
 	memset(&s, 0, sizeof(s));
+	s.d = d;
 	o.n_interfaces = 0;
 	CHECK_U64(ipfix_options_foreach(&o, ODID, collect, &s), 0);
 	CHECK_U64(s.n, 4);
