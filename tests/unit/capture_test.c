@@ -873,7 +873,8 @@ static void test_vlan_offload(struct rig *r, int ifindex)
 	snprintf(cmd, sizeof(cmd), "ip link add link %s name %s.100 type vlan id 100 2>/dev/null",
 		 veth_a, veth_a);
 	if (system(cmd) != 0) {
-		tu_skip_check("test_vlan_offload", "no 802.1Q support in this kernel");
+		fprintf(stderr, "FAIL: no 802.1Q in this kernel (%s)\n", cmd);
+		CHECK(0);
 		return;
 	}
 	if (sh("ip -n %s link add link %s name %s.100 type vlan id 100", ns_b, veth_b, veth_b) ||
@@ -932,7 +933,7 @@ static void test_vanished_interface(struct rig *r)
 	CHECK_U64(sh("ip link del xfc%d", (int)owner), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct capture_opts o = { .kernel_max_flows = 4096 };
 	struct rig rig, *r = &rig;
@@ -993,10 +994,22 @@ int main(void)
 	CHECK(tc_lists(veth_a, "egress", "xf_tc_egress"));
 	CHECK(has_clsact(veth_a));
 
+	/*
+	 * `capture_test vlan`: the VLAN check alone, in the VM
+	 * (tests/vm/capture-vlan.test) on Debian's kernel, which has 802.1Q;
+	 * the CI machines' kernel has not, so the host run leaves it out
+	 * rather than skipping it.
+	 */
+	if (argc > 1 && strcmp(argv[1], "vlan") == 0) {
+		RUN_WITH(test_vlan_offload, r, ifindex);
+		rig_close(r);
+		cleanup();
+		return tu_finish();
+	}
+	printf("# test_vlan_offload runs in tests/vm/capture-vlan.test\n");
 	RUN_WITH(test_traffic, r, ifindex);
 	RUN_WITH(test_epoch_under_traffic, r, ifindex);
 	RUN_WITH(test_two_captures, r, ifindex);
-	RUN_WITH(test_vlan_offload, r, ifindex);
 	RUN_WITH(test_detach, r, ifindex);
 	RUN_WITH(test_foreign_filters, r, ifindex);
 	RUN_WITH(test_repair, r, ifindex);
