@@ -287,7 +287,8 @@ static int bpf_open(struct xlat_source *src, enum xf_nat_hook mode, bool with_ev
 	rc = bpf_map__set_max_entries(src->skel->maps.xlat_conns, 1U << bits);
 	if (rc)
 		return errbuf_set(why, len, rc, "map size: %s", strerror(-rc));
-	bpf_object__for_each_program(p, src->skel->obj) bpf_program__set_autoload(p, false);
+	bpf_object__for_each_program (p, src->skel->obj)
+		bpf_program__set_autoload(p, false);
 	for (int i = 0; i < HOOK_MAX; i++) {
 		struct hook *h = &src->hooks[i];
 
