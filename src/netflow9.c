@@ -10,11 +10,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 #include <glib.h>
 
+#include "clock.h"
 #include "ipfix_wire.h"
 #include "netflow9.h"
 
@@ -36,14 +35,6 @@ struct netflow9_encoder {
 	void *ctx;
 };
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const struct ipfix_template_desc *desc_find(const struct netflow9_encoder *enc, uint16_t tid)
 {
 	for (int i = 0; i < enc->n_tmpl; i++)
@@ -54,7 +45,7 @@ static const struct ipfix_template_desc *desc_find(const struct netflow9_encoder
 
 static int encoder_emit(struct netflow9_encoder *enc)
 {
-	uint64_t now = wall_ms();
+	uint64_t now = clock_wall_ms();
 
 	if (!enc->count)
 		return 0;

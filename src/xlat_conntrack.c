@@ -1562,17 +1562,9 @@ static int events_read(struct xlat_conntrack *c, uint64_t deadline)
 	return 0;
 }
 
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 int xlat_conntrack_dispatch(struct xlat_conntrack *c)
 {
-	uint64_t start = clock_mono_ns(), cpu = thread_cpu_ns(), expirations, took;
+	uint64_t start = clock_mono_ns(), cpu = clock_thread_cpu_ns(), expirations, took;
 	int ret;
 
 	c->callbacks = 0;
@@ -1603,7 +1595,7 @@ out:
 	took = clock_mono_ns() - start;
 	if (took > c->stats.dispatch_max_ns)
 		c->stats.dispatch_max_ns = took;
-	took = thread_cpu_ns() - cpu;
+	took = clock_thread_cpu_ns() - cpu;
 	if (took > c->stats.dispatch_max_cpu_ns)
 		c->stats.dispatch_max_cpu_ns = took;
 	return ret;
