@@ -17,6 +17,7 @@
 
 #include "capture.h"
 #include "flow.skel.h"
+#include "percpu.h"
 
 #define CAPTURE_DEFAULT_MAX_FLOWS 65536
 #define CAPTURE_DEFAULT_RINGBUF (256 * 1024)
@@ -162,26 +163,7 @@ void capture_free(struct capture *c)
 
 int capture_read_counters(struct capture *c, uint64_t out[XF_CNT_MAX])
 {
-	int ncpus = libbpf_num_possible_cpus();
-	int fd = bpf_map__fd(c->skel->maps.counters);
-	uint64_t *vals;
-	int ret = 0;
-
-	if (ncpus < 0)
-		return ncpus;
-	vals = calloc((size_t)ncpus, sizeof(*vals));
-	if (!vals)
-		abort();
-	for (uint32_t i = 0; i < XF_CNT_MAX; i++) {
-		ret = bpf_map_lookup_elem(fd, &i, vals);
-		if (ret)
-			break;
-		out[i] = 0;
-		for (int cpu = 0; cpu < ncpus; cpu++)
-			out[i] += vals[cpu];
-	}
-	free(vals);
-	return ret;
+	return percpu_sum(bpf_map__fd(c->skel->maps.counters), 0, XF_CNT_MAX, out);
 }
 
 uint32_t capture_sampling(const struct capture *c)

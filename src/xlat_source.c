@@ -26,6 +26,7 @@
 #include "errbuf.h"
 #include "log.h"
 #include "nat.skel.h"
+#include "percpu.h"
 #include "xlat_source.h"
 
 /*
@@ -551,9 +552,6 @@ int xlat_source_poll(struct xlat_source *src)
 
 int xlat_source_read_counters(struct xlat_source *src, uint64_t out[XF_CNT_MAX])
 {
-	int ncpus, fd, ret = 0;
-	uint64_t *vals;
-
 	memset(out, 0, sizeof(uint64_t) * XF_CNT_MAX);
 	if (src->mode == XF_NAT_CONNTRACK) {
 		struct xlat_conntrack_stats st;
@@ -566,23 +564,8 @@ int xlat_source_read_counters(struct xlat_source *src, uint64_t out[XF_CNT_MAX])
 		return 0;
 	}
 
-	ncpus = libbpf_num_possible_cpus();
-	if (ncpus < 0)
-		return ncpus;
-	vals = calloc(ncpus, sizeof(*vals));
-	if (!vals)
-		abort();
-	fd = bpf_map__fd(src->skel->maps.nat_counters);
-	for (uint32_t idx = XF_CNT_XLAT_CALLS; idx < XF_CNT_MAX; idx++) {
-		if (bpf_map_lookup_elem(fd, &idx, vals)) {
-			ret = -errno;
-			break;
-		}
-		for (int cpu = 0; cpu < ncpus; cpu++)
-			out[idx] += vals[cpu];
-	}
-	free(vals);
-	return ret;
+	return percpu_sum(bpf_map__fd(src->skel->maps.nat_counters), XF_CNT_XLAT_CALLS, XF_CNT_MAX,
+			  out);
 }
 
 void xlat_source_free(struct xlat_source *src)
