@@ -14,6 +14,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <glib.h>
 
 #include "capture.h"
 #include "flow.skel.h"
@@ -66,9 +67,7 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 	uint32_t info_len;
 	int ret;
 
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		abort();
+	c = g_new0(struct capture, 1);
 	c->max_flows = o->kernel_max_flows ? o->kernel_max_flows : CAPTURE_DEFAULT_MAX_FLOWS;
 	c->sampling = o->sampling ? o->sampling : 1;
 	c->flags = o->flags;
@@ -147,7 +146,7 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 fail:
 	capture_unmap_slots(c);
 	flow_bpf__destroy(c->skel);
-	free(c);
+	g_free(c);
 	errno = -ret;
 	return NULL;
 }
@@ -158,7 +157,7 @@ void capture_free(struct capture *c)
 		return;
 	capture_unmap_slots(c);
 	flow_bpf__destroy(c->skel);
-	free(c);
+	g_free(c);
 }
 
 int capture_read_counters(struct capture *c, uint64_t out[XF_CNT_MAX])

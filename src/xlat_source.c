@@ -22,6 +22,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <glib.h>
 
 #include "errbuf.h"
 #include "log.h"
@@ -415,9 +416,7 @@ int xlat_source_open(struct xlat_source **out, enum xf_nat_hook mode, xlat_connt
 	if (mode == XF_NAT_OFF)
 		return 0;
 
-	src = calloc(1, sizeof(*src));
-	if (!src)
-		abort();
+	src = g_new0(struct xlat_source, 1);
 	src->cb = cb;
 	src->ctx = ctx;
 
@@ -442,7 +441,7 @@ int xlat_source_open(struct xlat_source **out, enum xf_nat_hook mode, xlat_connt
 		}
 	}
 	if (rc < 0) {
-		free(src);
+		g_free(src);
 		return rc;
 	}
 	log_info("NAT translations: %s", config_nat_hook_name(src->mode));
@@ -574,5 +573,5 @@ void xlat_source_free(struct xlat_source *src)
 		return;
 	bpf_release(src);
 	xlat_conntrack_free(src->conntrack);
-	free(src);
+	g_free(src);
 }
