@@ -17,6 +17,7 @@
 #include <glib.h>
 
 #include "capture.h"
+#include "errbuf.h"
 #include "flow.skel.h"
 #include "percpu.h"
 
@@ -78,15 +79,13 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 	c->skel = flow_bpf__open();
 	if (!c->skel) {
 		ret = -errno;
-		if (err)
-			snprintf(err, err_len, "opening the flow BPF object: %s", strerror(-ret));
+		errbuf_set(err, err_len, ret, "opening the flow BPF object: %s", strerror(-ret));
 		goto fail;
 	}
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus < 1) {
 		ret = c->ncpus < 0 ? c->ncpus : -EINVAL;
-		if (err)
-			snprintf(err, err_len, "counting the possible CPUs: %s", strerror(-ret));
+		errbuf_set(err, err_len, ret, "counting the possible CPUs: %s", strerror(-ret));
 		goto fail;
 	}
 	if ((ret = bpf_map__set_max_entries(c->skel->maps.flow_index, c->max_flows)) ||
@@ -97,8 +96,7 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 	    (ret = bpf_map__set_value_size(c->skel->maps.flow_slots_1,
 					   (uint32_t)XF_SLOT_SIZE(c->ncpus))) ||
 	    (ret = bpf_map__set_max_entries(c->skel->maps.flow_events, rb_size))) {
-		if (err)
-			snprintf(err, err_len, "sizing the flow maps: %s", strerror(-ret));
+		errbuf_set(err, err_len, ret, "sizing the flow maps: %s", strerror(-ret));
 		goto fail;
 	}
 	c->skel->data->sampling = c->sampling;
@@ -107,8 +105,7 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 
 	ret = flow_bpf__load(c->skel);
 	if (ret) {
-		if (err)
-			snprintf(err, err_len, "loading the flow BPF programs: %s", strerror(-ret));
+		errbuf_set(err, err_len, ret, "loading the flow BPF programs: %s", strerror(-ret));
 		goto fail;
 	}
 	for (int dir = 0; dir < 2; dir++) {
@@ -117,9 +114,8 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 		ret = bpf_obj_get_info_by_fd(bpf_program__fd(capture_prog(c, dir)), &info,
 					     &info_len);
 		if (ret) {
-			if (err)
-				snprintf(err, err_len, "reading BPF program info: %s",
-					 strerror(-ret));
+			errbuf_set(err, err_len, ret, "reading BPF program info: %s",
+				   strerror(-ret));
 			goto fail;
 		}
 		c->prog_id[dir] = info.id;
@@ -134,9 +130,8 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 
 		if (p == MAP_FAILED) {
 			ret = -errno;
-			if (err)
-				snprintf(err, err_len, "mapping the flow slots (%zu bytes): %s",
-					 c->slots_len, strerror(-ret));
+			errbuf_set(err, err_len, ret, "mapping the flow slots (%zu bytes): %s",
+				   c->slots_len, strerror(-ret));
 			goto fail;
 		}
 		c->slots[i] = p;

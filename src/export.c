@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "collector.h"
+#include "errbuf.h"
 #include "export.h"
 #include "ipfix.h"
 #include "log.h"
@@ -533,7 +534,7 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 
 	/* a v9 header has no length: over TCP a receiver cannot find messages */
 	if (cc->protocol == XF_PROTO_NETFLOW9 && cc->transport == XF_TRANSPORT_TCP) {
-		snprintf(err, err_len, "collector %s: NetFlow v9 is UDP only", cc->url);
+		errbuf_set(err, err_len, 0, "collector %s: NetFlow v9 is UDP only", cc->url);
 		return NULL;
 	}
 	t = g_new0(struct export_target, 1);
@@ -541,7 +542,7 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 	t->ops = cc->protocol == XF_PROTO_NETFLOW9 ? &netflow9_ops : &ipfix_ops;
 	t->enc = t->ops->new (&params, exp->system_init_ms, target_emit, t, why, sizeof(why));
 	if (!t->enc) {
-		snprintf(err, err_len, "collector %s: %s", cc->url, why);
+		errbuf_set(err, err_len, 0, "collector %s: %s", cc->url, why);
 		g_free(t);
 		return NULL;
 	}
