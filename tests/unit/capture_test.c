@@ -29,13 +29,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 
 #include "capture.h"
+#include "clock.h"
 #include "drain.h"
 #include "log.h"
 #include "tc_hook.h"
@@ -532,14 +532,6 @@ static int tcp_exchange(uint16_t sport)
 
 /* --- epoch flips under traffic ---------------------------------------------- */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static volatile bool stop_drainer;
 static int drains_under_traffic;
 
@@ -635,10 +627,10 @@ static void test_epoch_under_traffic(struct rig *r, int ifindex)
 	stop_drainer = false;
 	drains_under_traffic = 0;
 	CHECK(pthread_create(&th, NULL, drainer, r->d) == 0);
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	CHECK_U64(udp_pingpong(4, A_V4, 4003, B_V4, n, 64), n);
 	stop_drainer = true;
-	printf("%d round trips in %" PRIu64 " ms\n", n, now_ms() - t0);
+	printf("%d round trips in %" PRIu64 " ms\n", n, clock_mono_ms() - t0);
 	pthread_join(th, NULL);
 	/* Late updates to the map just drained land in the next-but-one drain. */
 	drain_all(r->d);
