@@ -302,27 +302,49 @@ static void loop_signals(sigset_t *mask)
 }
 
 /*
- * daemon(3), except that a signal sent to the starting process (the pid its
- * caller knows) while it set up is passed on to the daemon instead of being
- * lost with the parent: a SIGTERM then still stops the daemon cleanly.
+ * daemon(3), except for two things. The starting process (the pid its caller
+ * knows) exits only when the daemon has written its own pid into the pid
+ * file (daemon_ready()), or has died: whoever reads the pid file after it
+ * returned (systemd's Type=forking, an init script, a test) finds the
+ * daemon's pid, never the starting process's. And a signal sent to the
+ * starting process meanwhile is passed on to the daemon instead of being
+ * lost with it: a SIGTERM then still stops the daemon cleanly. In the
+ * daemon, *ready is the pipe end daemon_ready() closes.
  */
-static int daemonize(const sigset_t *mask)
+static int daemonize(const sigset_t *mask, int *ready)
 {
 	sigset_t pending;
+	int fd, pfd[2];
 	pid_t pid;
-	int fd;
+	char byte;
 
+	if (pipe(pfd) < 0)
+		return -errno;
+	fcntl(pfd[0], F_SETFD, FD_CLOEXEC);
+	fcntl(pfd[1], F_SETFD, FD_CLOEXEC);
 	fflush(NULL);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
 		return -errno;
+	}
 	if (pid > 0) {
+		ssize_t n;
+
+		close(pfd[1]);
+		do
+			n = read(pfd[0], &byte, 1);
+		while (n < 0 && errno == EINTR);
 		if (sigpending(&pending) == 0)
 			for (int sig = 1; sig < NSIG; sig++)
 				if (sigismember(mask, sig) == 1 && sigismember(&pending, sig) == 1)
 					kill(pid, sig);
-		_exit(0);
+		/* no byte: the daemon died before it was ready */
+		_exit(n == 1 ? 0 : 1);
 	}
+	close(pfd[0]);
+	*ready = pfd[1];
 	if (setsid() < 0 || chdir("/") < 0)
 		return -errno;
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -334,6 +356,17 @@ static int daemonize(const sigset_t *mask)
 	if (fd > 2)
 		close(fd);
 	return 0;
+}
+
+/* The daemon is set up and its pid file holds its pid: the starting process may exit. */
+static void daemon_ready(int *ready)
+{
+	if (*ready < 0)
+		return;
+	if (write(*ready, "1", 1) != 1)
+		log_warn("telling the starting process");
+	close(*ready);
+	*ready = -1;
 }
 
 static int timer_arm(int tfd, uint32_t ms)
@@ -433,7 +466,7 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 	struct pipeline *p = NULL;
 	char err[1024];
 	sigset_t mask;
-	int ep = -1, sfd = -1, tfd = -1, pfd = -1, pidfd = -1, rc, status = 1;
+	int ep = -1, sfd = -1, tfd = -1, pfd = -1, pidfd = -1, ready = -1, rc, status = 1;
 	bool running = true, at_once = false;
 	uint64_t armed = 0, deadline = 0;
 
@@ -480,7 +513,7 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 	 * own must be made after the fork.
 	 */
 	if (!cfg->foreground) {
-		if ((rc = daemonize(&mask)) < 0) {
+		if ((rc = daemonize(&mask, &ready)) < 0) {
 			log_warnx("detaching: %s", strerror(-rc));
 			goto out;
 		}
@@ -507,6 +540,7 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 
 	pipeline_log_summary(p);
 	sd_notify(0, "READY=1");
+	daemon_ready(&ready);
 
 	for (;;) {
 		struct epoll_event evs[8];
@@ -582,6 +616,9 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 		pipeline_shutdown_begin(p); /* an error ended the loop: export what is cached */
 	pipeline_shutdown_finish(p);
 out:
+	/* a start that failed after the fork: the starting process exits 1 */
+	if (ready >= 0)
+		close(ready);
 	/* Every exit after setup goes through here: pipeline_free detaches. */
 	pipeline_free(p);
 	if (pidfd >= 0) {
