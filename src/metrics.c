@@ -11,8 +11,8 @@
 #include "metrics.h"
 
 /* flowEndReason 1..5 (RFC 5102), as label values */
-static const char *const end_reasons[6] = { NULL, "idle", "active", "end_of_flow", "forced",
-					    "lack_of_resources" };
+static const char *const end_reasons[6] = { NULL,	   "idle",   "active",
+					    "end_of_flow", "forced", "lack_of_resources" };
 
 /* NAT event kinds, in XF_XLAT_KIND_CREATE order */
 static const char *const nat_event_kinds[4] = { "create", "delete", "ports_exhausted",
@@ -80,8 +80,8 @@ static void render_process(const struct metrics_snapshot *s, GString *out)
 	       "When the exporting process started, seconds since the epoch "
 	       "(systemInitTimeMilliseconds).");
 	sample_seconds(out, "xlatflow_start_time_seconds", s->start_time_ms, 1000, 3);
-	single(out, "xlatflow_sampling_packet_interval", "gauge",
-	       "One packet in this many is counted (samplingPacketInterval; 1: every packet).",
+	single(out, "xlatflow_sampling_interval", "gauge",
+	       "One packet in this many is counted (samplingInterval; 1: every packet).",
 	       s->sampling);
 }
 
@@ -93,15 +93,24 @@ static void render_metering(const struct metrics_snapshot *s, GString *out)
 	single(out, "xlatflow_observed_packets_total", "counter",
 	       "IP packets the TC programs saw, before sampling (selectorIdTotalPktsObserved).",
 	       m->observed_packets);
+	single(out, "xlatflow_selected_packets_total", "counter",
+	       "Of them, the packets sampling kept (selectorIdTotalPktsSelected).",
+	       m->observed_packets >= m->sampled_out_packets
+		       ? m->observed_packets - m->sampled_out_packets
+		       : 0);
 	single(out, "xlatflow_observed_bytes_total", "counter",
 	       "IP bytes (header and payload) of the packets the TC programs saw.",
 	       s->kernel[XF_CNT_OCTETS]);
 	single(out, "xlatflow_non_ip_packets_total", "counter",
-	       "Packets that are not IPv4 or IPv6 (ARP, LLDP, ...): in no flow.", m->non_ip_packets);
+	       "Packets that are not IPv4 or IPv6 (ARP, LLDP, ...): in no flow.",
+	       m->non_ip_packets);
 	single(out, "xlatflow_malformed_packets_total", "counter",
 	       "Packets with truncated or invalid headers: in no flow.", m->malformed_packets);
-	single(out, "xlatflow_sampled_out_packets_total", "counter",
-	       "Packets skipped by sampling.", m->sampled_out_packets);
+	single(out, "xlatflow_ignored_packets_total", "counter",
+	       "Non-IP and malformed packets together (ignoredPacketTotalCount).",
+	       m->non_ip_packets + m->malformed_packets);
+	single(out, "xlatflow_sampled_out_packets_total", "counter", "Packets skipped by sampling.",
+	       m->sampled_out_packets);
 	single(out, "xlatflow_kernel_slots_full_packets_total", "counter",
 	       "Packets that found no free kernel flow slot and went through the ring buffer "
 	       "(kernel_max_flows reached in one drain interval).",
@@ -136,8 +145,8 @@ static void render_cache(const struct metrics_snapshot *s, GString *out)
 	single(out, "xlatflow_kernel_flow_slots", "gauge",
 	       "Flow slots the kernel holds per drain interval (kernel_max_flows).",
 	       s->kernel_slots);
-	single(out, "xlatflow_kernel_flow_slots_used", "gauge",
-	       "Flow slots the last drain read.", s->kernel_slots_used);
+	single(out, "xlatflow_kernel_flow_slots_used", "gauge", "Flow slots the last drain read.",
+	       s->kernel_slots_used);
 	family(out, "xlatflow_drain_duration_seconds", "summary",
 	       "Time the drain cycles took (flip, grace period, reading the slots and the ring "
 	       "buffer).");
@@ -146,8 +155,8 @@ static void render_cache(const struct metrics_snapshot *s, GString *out)
 	sample_u64(out, "xlatflow_drain_duration_seconds_count", s->drains, NULL);
 	family(out, "xlatflow_drain_last_duration_seconds", "gauge",
 	       "Time the last drain cycle took.");
-	sample_seconds(out, "xlatflow_drain_last_duration_seconds", s->drain_ns_last,
-		       1000000000ULL, 9);
+	sample_seconds(out, "xlatflow_drain_last_duration_seconds", s->drain_ns_last, 1000000000ULL,
+		       9);
 }
 
 static void render_nat(const struct metrics_snapshot *s, GString *out)
@@ -186,8 +195,8 @@ static void render_nat(const struct metrics_snapshot *s, GString *out)
 	for (int k = 0; k < 4; k++) {
 		const char *l[] = { "kind", nat_event_kinds[k], NULL };
 
-		sample_u64(out, "xlatflow_nat_events_lost_total", s->nat[XF_CNT_NATEV_LOST_CREATE + k],
-			   l);
+		sample_u64(out, "xlatflow_nat_events_lost_total",
+			   s->nat[XF_CNT_NATEV_LOST_CREATE + k], l);
 	}
 	if (s->has_conntrack) {
 		single(out, "xlatflow_conntrack_enobufs_total", "counter",
@@ -262,9 +271,10 @@ static void render_collectors(const struct metrics_snapshot *s, GString *out)
 	per_collector(s, out, "xlatflow_collector_exported_bytes_total", "counter",
 		      "Bytes of the messages sent to the collector (exportedOctetTotalCount).",
 		      COLLECTOR_FIELD(bytes));
-	per_collector(s, out, "xlatflow_collector_not_sent_records_total", "counter",
-		      "Flow records that could not be sent to the collector (notSentFlowTotalCount).",
-		      COLLECTOR_FIELD(not_sent_records));
+	per_collector(
+		s, out, "xlatflow_collector_not_sent_records_total", "counter",
+		"Flow records that could not be sent to the collector (notSentFlowTotalCount).",
+		COLLECTOR_FIELD(not_sent_records));
 	per_collector(s, out, "xlatflow_collector_not_sent_packets_total", "counter",
 		      "Packets the not sent records counted (notSentPacketTotalCount).",
 		      COLLECTOR_FIELD(not_sent_packets));
@@ -278,7 +288,8 @@ static void render_collectors(const struct metrics_snapshot *s, GString *out)
 		      "TCP: flow records kept while the connection is down.",
 		      COLLECTOR_FIELD(backlog_records));
 	per_collector(s, out, "xlatflow_collector_connections_total", "counter",
-		      "TCP connections established to the collector.", COLLECTOR_FIELD(connections));
+		      "TCP connections established to the collector.",
+		      COLLECTOR_FIELD(connections));
 	family(out, "xlatflow_collector_reconnects_total", "counter",
 	       "TCP connections established after the first one.");
 	for (int i = 0; i < s->n_collectors; i++) {
@@ -293,8 +304,9 @@ static void render_collectors(const struct metrics_snapshot *s, GString *out)
 
 static void render_interfaces(const struct metrics_snapshot *s, GString *out)
 {
-	static const char *const dirs[2] = { [XF_DIR_INGRESS] = "ingress",
-					     [XF_DIR_EGRESS] = "egress" };
+	static const char *const dirs[2] = {
+		[XF_DIR_INGRESS] = "ingress", [XF_DIR_EGRESS] = "egress"
+	};
 
 	family(out, "xlatflow_interface_attached", "gauge",
 	       "1 while the TC programs are attached to the interface; 0 while our filters are "
@@ -308,8 +320,8 @@ static void render_interfaces(const struct metrics_snapshot *s, GString *out)
 		sample_u64(out, "xlatflow_interface_attached", m->attached, l);
 	}
 	for (int what = 0; what < 2; what++) {
-		const char *name =
-			what ? "xlatflow_interface_bytes_total" : "xlatflow_interface_packets_total";
+		const char *name = what ? "xlatflow_interface_bytes_total"
+					: "xlatflow_interface_packets_total";
 
 		family(out, name, "counter",
 		       what ? "IP bytes of the packets counted into flows, by interface and "
@@ -322,9 +334,8 @@ static void render_interfaces(const struct metrics_snapshot *s, GString *out)
 
 			g_snprintf(idx, sizeof(idx), "%u", m->ifindex);
 			for (int d = 0; d < 2; d++) {
-				const char *l[] = { "interface", m->name,   "ifindex",
-						    idx,	 "direction", dirs[d],
-						    NULL };
+				const char *l[] = { "interface", m->name, "ifindex", idx,
+						    "direction", dirs[d], NULL };
 
 				sample_u64(out, name, what ? m->octets[d] : m->packets[d], l);
 			}

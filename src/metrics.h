@@ -79,7 +79,8 @@ struct metrics_snapshot {
 	struct metrics_collector collectors[XF_MAX_COLLECTORS];
 	int n_collectors;
 
-	struct metrics_interface *interfaces; /* g_new()ed, n_interfaces; metrics_snapshot_clear() */
+	struct metrics_interface
+		*interfaces; /* g_new()ed, n_interfaces; metrics_snapshot_clear() */
 	int n_interfaces;
 };
 

@@ -165,9 +165,10 @@ struct metrics_http *metrics_http_open(const char *listen_addr, metrics_fill_fn 
 	m->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, m,
 				  MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
 				  (unsigned int)METRICS_MAX_CONNECTIONS,
-				  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)METRICS_MAX_PER_IP,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)METRICS_TIMEOUT_S,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+				  MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				  (unsigned int)METRICS_MAX_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
+				  (unsigned int)METRICS_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER,
+				  mhd_log, NULL, MHD_OPTION_END);
 	if (!m->mhd) {
 		errbuf_set(err, err_len, -EINVAL, "metrics_listen %s: libmicrohttpd did not start",
 			   listen_addr);
@@ -178,8 +179,8 @@ struct metrics_http *metrics_http_open(const char *listen_addr, metrics_fill_fn 
 	info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	m->epoll_fd = info ? info->epoll_fd : -1;
 	if (m->epoll_fd < 0) {
-		errbuf_set(err, err_len, -EINVAL, "metrics_listen %s: libmicrohttpd has no epoll fd",
-			   listen_addr);
+		errbuf_set(err, err_len, -EINVAL,
+			   "metrics_listen %s: libmicrohttpd has no epoll fd", listen_addr);
 		metrics_http_free(m);
 		return NULL;
 	}

@@ -23,6 +23,9 @@ static void fill(struct metrics_snapshot *s)
 	s->kernel[XF_CNT_PACKETS] = 1234;
 	s->kernel[XF_CNT_OCTETS] = 99999;
 	s->metering.map_full_packets = 7;
+	s->metering.sampled_out_packets = 34;
+	s->metering.non_ip_packets = 10;
+	s->metering.malformed_packets = 1;
 	s->metering.lost_packets = 3;
 	s->metering.lost_octets = 300;
 	s->metering.cache_evicted_flows = 2;
@@ -34,7 +37,7 @@ static void fill(struct metrics_snapshot *s)
 	s->kernel_slots = 65536;
 	s->kernel_slots_used = 12;
 	s->drains = 3;
-	s->drain_ns_sum = 1500000;	/* 1.5 ms */
+	s->drain_ns_sum = 1500000;     /* 1.5 ms */
 	s->drain_ns_last = 1000000007; /* 1 s + 7 ns */
 	s->nat_source = "conntrack";
 	s->nat[XF_CNT_XLAT_EVENTS] = 17;
@@ -93,6 +96,9 @@ static void test_samples(void)
 	CHECK(has_line(out->str, "xlatflow_start_time_seconds 1765000000.123"));
 	CHECK(has_line(out->str, "xlatflow_observed_packets_total 1234"));
 	CHECK(has_line(out->str, "xlatflow_observed_bytes_total 99999"));
+	CHECK(has_line(out->str, "xlatflow_selected_packets_total 1200"));
+	CHECK(has_line(out->str, "xlatflow_ignored_packets_total 11"));
+	CHECK(has_line(out->str, "xlatflow_sampling_interval 1"));
 	CHECK(has_line(out->str, "xlatflow_kernel_slots_full_packets_total 7"));
 	CHECK(has_line(out->str, "xlatflow_lost_packets_total 3"));
 	CHECK(has_line(out->str, "xlatflow_lost_bytes_total 300"));
@@ -113,23 +119,27 @@ static void test_samples(void)
 	CHECK(has_line(out->str, "xlatflow_translation_table_evicted_total 5"));
 	CHECK(has_line(out->str, "xlatflow_collector_up{collector=\"udp://127.0.0.1:4739\","
 				 "protocol=\"ipfix\",transport=\"udp\"} 1"));
-	CHECK(has_line(out->str,
-		       "xlatflow_collector_exported_records_total{collector=\"udp://127.0.0.1:4739\","
-		       "protocol=\"ipfix\",transport=\"udp\"} 42"));
+	CHECK(has_line(
+		out->str,
+		"xlatflow_collector_exported_records_total{collector=\"udp://127.0.0.1:4739\","
+		"protocol=\"ipfix\",transport=\"udp\"} 42"));
 	CHECK(has_line(out->str, "xlatflow_collector_up{collector=\"tcp://[2001:db8::1]:4739\","
 				 "protocol=\"netflow9\",transport=\"tcp\"} 0"));
-	CHECK(has_line(out->str, "xlatflow_collector_reconnects_total{collector=\"tcp://"
-				 "[2001:db8::1]:4739\",protocol=\"netflow9\",transport=\"tcp\"} 2"));
+	CHECK(has_line(out->str,
+		       "xlatflow_collector_reconnects_total{collector=\"tcp://"
+		       "[2001:db8::1]:4739\",protocol=\"netflow9\",transport=\"tcp\"} 2"));
 	CHECK(has_line(out->str, "xlatflow_collector_reconnects_total{collector=\"udp://"
 				 "127.0.0.1:4739\",protocol=\"ipfix\",transport=\"udp\"} 0"));
-	CHECK(has_line(out->str, "xlatflow_collector_backlog_records{collector=\"tcp://"
-				 "[2001:db8::1]:4739\",protocol=\"netflow9\",transport=\"tcp\"} 11"));
+	CHECK(has_line(out->str,
+		       "xlatflow_collector_backlog_records{collector=\"tcp://"
+		       "[2001:db8::1]:4739\",protocol=\"netflow9\",transport=\"tcp\"} 11"));
 	/* a quote and a backslash in a label value are escaped */
 	CHECK(has_line(out->str, "xlatflow_interface_packets_total{interface=\"veth\\\"a\\\\b\","
 				 "ifindex=\"5\",direction=\"ingress\"} 100"));
 	CHECK(has_line(out->str, "xlatflow_interface_bytes_total{interface=\"veth\\\"a\\\\b\","
 				 "ifindex=\"5\",direction=\"egress\"} 6400"));
-	CHECK(has_line(out->str, "xlatflow_interface_attached{interface=\"eth0\",ifindex=\"2\"} 0"));
+	CHECK(has_line(out->str,
+		       "xlatflow_interface_attached{interface=\"eth0\",ifindex=\"2\"} 0"));
 	g_string_free(out, TRUE);
 }
 
@@ -176,7 +186,8 @@ static void test_format(void)
 			CHECK(sscanf(l, "# HELP %127s", fam) == 1);
 			CHECK(!g_hash_table_contains(seen, fam));
 			g_hash_table_add(seen, g_strdup(fam));
-			CHECK(lines[i + 1] && sscanf(lines[i + 1], "# TYPE %127s %15s", name, type) == 2);
+			CHECK(lines[i + 1] &&
+			      sscanf(lines[i + 1], "# TYPE %127s %15s", name, type) == 2);
 			CHECK_STR(name, fam);
 			CHECK(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0 ||
 			      strcmp(type, "summary") == 0);
