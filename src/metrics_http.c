@@ -72,20 +72,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	static int headers_seen;
 	struct metrics_http *m = cls;
 	struct metrics_snapshot s;
-	GString *body = g_string_new(NULL);
+	GString *body;
 	const char *text = "text/plain; charset=utf-8";
 	unsigned int status = MHD_HTTP_OK;
 
-	/* The first call has the headers only; answer on the second. */
+	/* The first call has the headers only, then come the body's parts; answer on the last. */
 	if (!*req) {
 		*req = &headers_seen;
-		g_string_free(body, TRUE);
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		/* a body is not read: the request is refused below */
+		/* a body (POST, PUT): skipped; the last call, without data, refuses it below */
 		*upload_size = 0;
+		return MHD_YES;
 	}
+	body = g_string_new(NULL);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
 		g_string_append(body, "only GET and HEAD\n");
 		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, body);

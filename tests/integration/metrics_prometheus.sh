@@ -62,7 +62,15 @@ r=$(http /healthz)
 [ "$r" = "200 ok" ] || fail "/healthz: '$r'"
 r=$(http /nothing)
 [ "${r%% *}" = 404 ] || fail "/nothing: '$r'"
-echo "ok /readyz 503 without an interface, /healthz 200, 404 elsewhere"
+# a request with a body is read to its end and refused
+r=$(ip netns exec "$b" python3 -c '
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1], data=b"x" * 100000, timeout=5)
+except urllib.error.HTTPError as e:
+    print(e.code, e.headers["Allow"])' "http://127.0.0.1:$mport/metrics")
+[ "$r" = "405 GET, HEAD" ] || fail "POST /metrics: '$r'"
+echo "ok /readyz 503 without an interface, /healthz 200, 404 elsewhere, POST 405"
 
 ip netns exec "$b" "$abs_top_builddir/tests/tools/xf-collect" --tcp "$tport" --bind 127.0.0.1 \
 	--out "$WORK/xfc.json" 2>"$WORK/xf-collect.log" &
