@@ -53,7 +53,10 @@ http() {
 
 # The daemon starts before its interface exists: not ready until it does.
 start_nfcapd "$b" "$nport"
-start_xlatflowd "$b" --interface vb --collector "udp://127.0.0.1:$nport" \
+# No template or options refresh during the test: the exported messages and
+# bytes stay put between the endpoint's answer and prometheus's scrape.
+echo 'template_refresh = 3600;' >"$WORK/xlatflowd.conf"
+start_xlatflowd "$b" --config "$WORK/xlatflowd.conf" --interface vb --collector "udp://127.0.0.1:$nport" \
 	--collector "tcp://127.0.0.1:$tport" --idle-timeout 1 --drain-interval 100 \
 	--nat-hook off --metrics-listen "127.0.0.1:$mport"
 r=$(http /readyz)
@@ -95,7 +98,8 @@ r=$(http /readyz --until '^ready$')
 [ "$r" = "200 ready" ] || fail "/readyz after vb appeared: '$r'"
 echo "ok /readyz 200 once vb is attached"
 # the TCP collector connects on its back-off (1 s after the refused first try)
-http /metrics --until '^xlatflow_collector_up\{collector="tcp://.*\} 1$' >/dev/null
+http /metrics --until '^xlatflow_collector_up\{collector="tcp://.*\} 1$' |
+	grep -q '^xlatflow_collector_up{collector="tcp://.*} 1$' || fail "xlatflowd did not connect to xf-collect"
 
 # Known traffic: 10 UDP datagrams of 100 bytes into b, 5 pings and their replies.
 ip netns exec "$b" python3 -c '
