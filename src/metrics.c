@@ -167,7 +167,9 @@ static void render_nat(const struct metrics_snapshot *s, GString *out)
 	       "Always 1; the source label is the NAT translation source in use.");
 	sample_u64(out, "xlatflow_nat_source_info", 1, src);
 	single(out, "xlatflow_nat_translations_total", "counter",
-	       "Translations the NAT source delivered.", s->nat[XF_CNT_XLAT_EVENTS]);
+	       "Translation reports the NAT source delivered (new connections, changes, and "
+	       "every translated connection again each 10 s).",
+	       s->nat[XF_CNT_XLAT_EVENTS]);
 	single(out, "xlatflow_nat_lost_translations_total", "counter",
 	       "Translations lost on the way from the kernel (ring buffer full, or conntrack "
 	       "events dropped while delivery was unreliable).",
@@ -176,7 +178,8 @@ static void render_nat(const struct metrics_snapshot *s, GString *out)
 	       "Translations of connections that are neither IPv4 nor IPv6.",
 	       s->metering.unsupported_translations);
 	single(out, "xlatflow_nat_hook_calls_total", "counter",
-	       "NAT hook calls that took the slow path (new connection, change, refresh).",
+	       "NAT hook calls that took the slow path (new connection, change, refresh); "
+	       "conntrack mode: event messages received.",
 	       s->nat[XF_CNT_XLAT_CALLS]);
 	single(out, "xlatflow_nat_hook_misses_total", "counter",
 	       "NAT hook packets whose connection was not in its reported table.",

@@ -6,14 +6,15 @@
 # daemon's counters, which must in turn be exactly what the collectors
 # received: data records at xf-collect (TCP) and nfcapd (UDP), packets
 # and bytes by interface and direction, flows by end reason, the final
-# options records' totals. promtool check metrics finds nothing to say
+# options records' totals, and (nat_hook "conntrack", one nftables DNAT)
+# the translations conntrack -L lists. promtool check metrics finds nothing to say
 # about the endpoint's text, and promtool check rules accepts the alert
 # rules in templates/prometheus-alerts.yml. /readyz is 503 (with the
 # reason) until the watched interface appears, then 200; /healthz 200.
 XF_TEST=mp
 source "$(dirname "$0")/lib.sh"
 need_root
-need_cmd nfcapd nfdump prometheus promtool python3 ping
+need_cmd nfcapd nfdump prometheus promtool python3 ping nft conntrack
 [ -x "$XLATFLOWD" ] || fail "$XLATFLOWD not built"
 
 promtool check rules "$abs_top_srcdir/templates/prometheus-alerts.yml" >"$WORK/rules.log" 2>&1 ||
@@ -58,7 +59,7 @@ start_nfcapd "$b" "$nport"
 echo 'template_refresh = 3600;' >"$WORK/xlatflowd.conf"
 start_xlatflowd "$b" --config "$WORK/xlatflowd.conf" --interface vb --collector "udp://127.0.0.1:$nport" \
 	--collector "tcp://127.0.0.1:$tport" --idle-timeout 1 --drain-interval 100 \
-	--nat-hook off --metrics-listen "127.0.0.1:$mport"
+	--nat-hook conntrack --metrics-listen "127.0.0.1:$mport"
 r=$(http /readyz)
 [ "$r" = "503 the programs are attached to no interface" ] || fail "/readyz before vb: '$r'"
 r=$(http /healthz)
@@ -91,6 +92,17 @@ ip -n "$b" addr add 198.18.0.2/24 dev vb
 # and no ARP either (not IP, but counted, and it comes when it likes)
 ip -n "$a" neigh replace 198.18.0.2 lladdr "$(ip netns exec "$b" cat /sys/class/net/vb/address)" \
 	dev va nud permanent
+# 198.18.0.99:5001 is a "Service" b DNATs to itself (198.18.0.2:5001)
+ip -n "$a" neigh replace 198.18.0.99 lladdr "$(ip netns exec "$b" cat /sys/class/net/vb/address)" \
+	dev va nud permanent
+ip netns exec "$b" nft -f - <<'NFT'
+table ip xfmetrics {
+	chain pre {
+		type nat hook prerouting priority -100;
+		ip daddr 198.18.0.99 udp dport 5001 dnat to 198.18.0.2:5001
+	}
+}
+NFT
 ip -n "$b" neigh replace 198.18.0.1 lladdr "$(ip netns exec "$a" cat /sys/class/net/va/address)" \
 	dev vb nud permanent
 vb_index=$(ip netns exec "$b" cat /sys/class/net/vb/ifindex)
@@ -101,7 +113,8 @@ echo "ok /readyz 200 once vb is attached"
 http /metrics --until '^xlatflow_collector_up\{collector="tcp://.*\} 1$' |
 	grep -q '^xlatflow_collector_up{collector="tcp://.*} 1$' || fail "xlatflowd did not connect to xf-collect"
 
-# Known traffic: 10 UDP datagrams of 100 bytes into b, 5 pings and their replies.
+# Known traffic: 10 UDP datagrams of 100 bytes into b (through the DNAT), 5
+# pings and their replies.
 ip netns exec "$b" python3 -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("198.18.0.2", 5001))
@@ -111,7 +124,7 @@ sleep 0.3
 ip netns exec "$a" python3 -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("198.18.0.1", 40001))
-for _ in range(10): s.sendto(b"u" * 100, ("198.18.0.2", 5001))'
+for _ in range(10): s.sendto(b"u" * 100, ("198.18.0.99", 5001))'
 ip netns exec "$a" ping -q -c 5 -i 0.2 -s 56 198.18.0.2 >/dev/null || fail "ping"
 
 # Idle timeout 1 s: wait until the three flows left the cache.
@@ -126,6 +139,10 @@ promtool check metrics <"$WORK/metrics.txt" >"$WORK/promtool.log" 2>&1 ||
 [ ! -s "$WORK/promtool.log" ] || fail "promtool check metrics: $(cat "$WORK/promtool.log")"
 echo "ok promtool check metrics: clean ($(grep -c '^xlatflow_' "$WORK/metrics.txt") samples)"
 scraped_after=$(date +%s.%N)
+# conntrack's own list: the one DNATed connection (the pings are not translated)
+ip netns exec "$b" conntrack -L 2>/dev/null >"$WORK/conntrack.txt"
+dnat=$(grep -c 'dst=198.18.0.99 .*dport=5001' "$WORK/conntrack.txt" || true)
+[ "$dnat" = 1 ] || fail "conntrack lists $dnat DNATed connections: $(cat "$WORK/conntrack.txt")"
 
 # Prometheus starts only now: every sample it holds is from after the traffic.
 cat >"$WORK/prometheus.yml" <<EOF
@@ -167,11 +184,13 @@ PY
 	fail "prometheus: $(tail -n 5 "$WORK/prometheus.log")"
 
 # Prometheus's values equal the daemon's own text, series by series. The
-# drain timings move every cycle; everything else is at rest now.
+# drain timings move every cycle, and the conntrack source re-reports every
+# translated connection every 10 s (its refresh dump); everything else is
+# at rest now.
 python3 - "$WORK/metrics.txt" "$WORK/prom.json" <<'PY'
 import json, re, sys
 text, prom = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
-skip = ("xlatflow_drain_",)
+skip = ("xlatflow_drain_", "xlatflow_nat_translations_total")
 def key(name, labels):
     return name + "{" + ",".join('%s="%s"' % kv for kv in sorted(labels.items())) + "}"
 mine = {}
@@ -207,9 +226,9 @@ wait "$XFC_PID" 2>/dev/null || true
 nfdump_json "$WORK/nfcapd.json"
 
 python3 - "$WORK/prom.json" "$WORK/xfc.json" "$WORK/nfcapd.json" "$vb_index" \
-	"$("$XLATFLOWD" --version)" <<'PY'
+	"$("$XLATFLOWD" --version)" "$dnat" <<'PY'
 import json, sys
-prom, xfc_path, nf_path, vb, version = sys.argv[1:6]
+prom, xfc_path, nf_path, vb, version, dnat = sys.argv[1:7]
 prom = json.load(open(prom))
 recs = [json.loads(l) for l in open(xfc_path) if l.strip()]
 data = [r for r in recs if r.get("set") == "data" and "packetDeltaCount" in r]
@@ -274,7 +293,20 @@ eq("tcp connections", p("xlatflow_collector_connections_total", transport="tcp")
 eq("tcp reconnects", p("xlatflow_collector_reconnects_total", transport="tcp"), 0)
 eq("cache flows", p("xlatflow_flow_cache_flows"), 0)
 eq("build info " + version.split()[-1], p("xlatflow_build_info", version=version.split()[-1]), 1)
-eq("nat source off", p("xlatflow_nat_source_info", source="off"), 1)
+eq("nat source conntrack", p("xlatflow_nat_source_info", source="conntrack"), 1)
+eq("translations held (conntrack -L: DNATed connections)", p("xlatflow_translation_table_entries"), int(dnat))
+n = p("xlatflow_nat_translations_total")
+if n is None or n < int(dnat):
+    fails.append("translations delivered: %s, fewer than conntrack's %s" % (n, dnat))
+else:
+    print("ok translations delivered: %d (the NEW event and the refresh dumps since)" % n)
+for name in ("xlatflow_nat_lost_translations_total", "xlatflow_conntrack_lost_events_total",
+             "xlatflow_conntrack_overruns_total", "xlatflow_translation_table_evicted_total"):
+    eq(name, p(name), 0)
+udp = [r for r in data if r.get("protocolIdentifier") == 17]
+eq("the UDP flow's post-NAT destination at xf-collect",
+   "198.18.0.2:5001", "%s:%s" % (udp[0].get("postNATDestinationIPv4Address"),
+                                 udp[0].get("postNAPTDestinationTransportPort")) if len(udp) == 1 else udp)
 eq("non-IP packets (no ARP: permanent neighbours)", p("xlatflow_non_ip_packets_total"), 0)
 for f in fails:
     print("FAIL", f)
