@@ -468,10 +468,14 @@ static void shutdown_begin(struct pipeline *p, int ep, int tfd, uint32_t signo)
 	pipeline_shutdown_begin(p);
 }
 
-/* metrics_http's view of the pipeline */
+/*
+ * metrics_http's view of the pipeline. ctx is run()'s pipeline pointer:
+ * the endpoint is opened before the pipeline exists, and answers only
+ * inside the event loop, once it does.
+ */
 static void fill_metrics(void *ctx, struct metrics_snapshot *s)
 {
-	pipeline_metrics(ctx, s);
+	pipeline_metrics(*(struct pipeline **)ctx, s);
 }
 
 static int run(struct cli *cli, struct xf_config *cfg)
@@ -498,6 +502,19 @@ static int run(struct cli *cli, struct xf_config *cfg)
 
 	if (!cfg->foreground && cfg->pidfile[0] && (pidfd = pidfile_lock(cfg->pidfile)) < 0)
 		goto out;
+	/*
+	 * Bound first: a port in use stops the start before any program is
+	 * loaded or attached, and before the capabilities go and the fork.
+	 */
+	if (cfg->metrics_listen[0]) {
+		metrics =
+			metrics_http_open(cfg->metrics_listen, fill_metrics, &p, err, sizeof(err));
+		if (!metrics) {
+			log_warnx("%s", err);
+			goto out;
+		}
+	}
+	snprintf(cli->metrics_listen, sizeof(cli->metrics_listen), "%s", cfg->metrics_listen);
 	p = pipeline_new(cfg, err, sizeof(err));
 	if (!p) {
 		log_warnx("%s", err);
@@ -507,15 +524,6 @@ static int run(struct cli *cli, struct xf_config *cfg)
 		goto out;
 	}
 	pipeline_scan_interfaces(p);
-	/* Bound before the capabilities go and before the fork: a port in use fails the start. */
-	if (cfg->metrics_listen[0]) {
-		metrics = metrics_http_open(cfg->metrics_listen, fill_metrics, p, err, sizeof(err));
-		if (!metrics) {
-			log_warnx("%s", err);
-			goto out;
-		}
-	}
-	snprintf(cli->metrics_listen, sizeof(cli->metrics_listen), "%s", cfg->metrics_listen);
 
 	/* Before the fork, so that a refused drop fails the start visibly. */
 	if ((rc = privdrop_after_setup(err, sizeof(err))) < 0) {

@@ -76,6 +76,18 @@ except urllib.error.HTTPError as e:
 [ "$r" = "405 GET, HEAD" ] || fail "POST /metrics: '$r'"
 echo "ok /readyz 503 without an interface, /healthz 200, 404 elsewhere, POST 405"
 
+# A second daemon on the same port stops at once, naming the address, before
+# it loads or attaches anything (exit 1).
+rc=0
+ip netns exec "$b" "$XLATFLOWD" --foreground --interface vb --collector "udp://127.0.0.1:$nport" \
+	--nat-hook off --metrics-listen "127.0.0.1:$mport" >"$WORK/second.out" 2>&1 || rc=$?
+[ $rc = 1 ] || fail "a second daemon on the metrics port exited $rc: $(cat "$WORK/second.out")"
+grep -q "^metrics_listen 127.0.0.1:$mport: bind: Address already in use$" "$WORK/second.out" ||
+	fail "second daemon: $(cat "$WORK/second.out")"
+grep -q "NAT enrichment\|capture" "$WORK/second.out" &&
+	fail "the second daemon got as far as loading: $(cat "$WORK/second.out")"
+echo "ok a second daemon on the same metrics port: exit 1, bind: Address already in use"
+
 ip netns exec "$b" "$abs_top_builddir/tests/tools/xf-collect" --tcp "$tport" --bind 127.0.0.1 \
 	--out "$WORK/xfc.json" 2>"$WORK/xf-collect.log" &
 XFC_PID=$!
