@@ -14,6 +14,15 @@
  * stay in order) and are encoded after the templates once it is back.
  * Every record that cannot be sent is counted in records_dropped.
  * A reload changes the targets in place (exporter_reconfigure()).
+ *
+ * Collector groups (xf_pool_config): the targets of a group share the
+ * records, mirror (each gets all), round-robin or hash (pool.h); templates
+ * and options records go to every member. A member that is down (TCP: not
+ * connected; UDP: refused) gets no records: its share goes to the members
+ * that are up, counted on both (collector_redirected, collector_taken_over
+ * in its options records), and comes back when it is up again. When every
+ * member is down, a record goes where it would have gone, which keeps it
+ * (TCP backlog) or counts it as not sent.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,6 +39,7 @@
 #include "ipfix.h"
 #include "log.h"
 #include "netflow9.h"
+#include "pool.h"
 
 /* Records kept per TCP collector while it is down. */
 #define EXPORT_BACKLOG_RECORDS 16384
@@ -178,12 +188,26 @@ struct export_target {
 	uint64_t backlog_dropped_packets;
 	uint64_t backlog_dropped_octets;
 	uint64_t encode_errors;
+	uint64_t seed;	     /* pool_member_seed() of its URL */
+	uint64_t redirected; /* records of its share another member took */
+	uint64_t taken_over; /* records of others' shares it took */
+};
+
+/* A collector group: its targets are targets[first .. first + n). */
+struct export_pool {
+	enum xf_pool_mode mode;
+	int first;
+	int n;
+	uint32_t rr_next; /* round-robin: the next member's turn */
+	uint64_t seeds[XF_MAX_COLLECTORS];
 };
 
 struct exporter {
 	/* allocated one by one: each encoder keeps its target as its context */
 	struct export_target *targets[XF_MAX_COLLECTORS];
 	int n_targets;
+	struct export_pool pools[XF_MAX_COLLECTORS];
+	int n_pools;
 	/* what the encoders were made with (exporter_reconfigure() compares) */
 	uint32_t observation_domain_id;
 	uint32_t enterprise_number;
@@ -257,6 +281,10 @@ static void target_options(struct export_target *t, uint64_t now_ms)
 	opts.not_sent_records = cs.records_dropped + t->backlog_dropped;
 	opts.not_sent_packets = cs.packets_dropped + t->backlog_dropped_packets;
 	opts.not_sent_octets = cs.octets_dropped + t->backlog_dropped_octets;
+	collector_local_addr(t->coll, opts.exporter_addr);
+	opts.collector_down = cs.downs;
+	opts.collector_redirected = t->redirected;
+	opts.collector_taken_over = t->taken_over;
 	if (t->ops->add_options(t->enc, &opts) < 0)
 		log_warnx("collector %s: cannot encode options records", collector_url(t->coll));
 	t->options_due = false;
@@ -350,31 +378,88 @@ static void target_poll(struct export_target *t, uint64_t now_ms)
 		target_lost(t);
 	if (ev & COLLECTOR_EV_CONNECTED)
 		target_connected(t, now_ms);
+	if (ev & COLLECTOR_EV_PROBE) {
+		/* UDP, refused before: templates first, and they tell whether it is back */
+		target_templates(t, now_ms);
+		target_flush(t);
+	}
+}
+
+/*
+ * TCP: at the start of each message look whether the collector went away,
+ * so records go to the backlog (or, in a group, to another member) instead
+ * of a dead socket.
+ */
+static void target_check_lost(struct export_target *t)
+{
+	if (t->tcp && t->encoder_live && !t->ops->pending(t->enc) &&
+	    !collector_check(t->coll, clock_mono_ms()))
+		target_lost(t);
+}
+
+/* Can the target take records now (a group sends a member that cannot none)? */
+static bool target_up(struct export_target *t)
+{
+	target_check_lost(t);
+	if (t->tcp)
+		return t->encoder_live && collector_is_up(t->coll);
+	return collector_is_up(t->coll);
+}
+
+static void target_add(struct export_target *t, const struct flow_record *rec)
+{
+	if (!t->tcp) {
+		target_encode(t, rec);
+		return;
+	}
+	target_check_lost(t);
+	if (t->encoder_live && g_queue_is_empty(&t->backlog)) {
+		target_encode(t, rec);
+		if (!collector_is_up(t->coll))
+			target_lost(t);
+	} else {
+		backlog_push(t, rec);
+	}
+}
+
+/* The member of a round-robin or hash group that takes rec. */
+static struct export_target *pool_target(struct exporter *exp, struct export_pool *p,
+					 const struct flow_record *rec)
+{
+	struct export_target **m = &exp->targets[p->first];
+	uint32_t up = 0, all = p->n >= 32 ? UINT32_MAX : (1u << p->n) - 1;
+	uint64_t key = 0;
+	int home, pick;
+
+	for (int i = 0; i < p->n; i++)
+		if (target_up(m[i]))
+			up |= 1u << i;
+	if (p->mode == XF_POOL_HASH) {
+		key = pool_flow_key(rec);
+		home = pool_pick_hash(p->seeds, p->n, all, key);
+		pick = up & (1u << home) ? home : pool_pick_hash(p->seeds, p->n, up, key);
+	} else {
+		home = (int)(p->rr_next % (uint32_t)p->n);
+		pick = pool_pick_next(&p->rr_next, p->n, up);
+	}
+	if (pick != home) {
+		m[home]->redirected++;
+		m[pick]->taken_over++;
+	}
+	return m[pick];
 }
 
 void exporter_add(struct exporter *exp, const struct flow_record *rec)
 {
-	for (int i = 0; i < exp->n_targets; i++) {
-		struct export_target *t = exp->targets[i];
+	for (int k = 0; k < exp->n_pools; k++) {
+		struct export_pool *p = &exp->pools[k];
 
-		if (!t->tcp) {
-			target_encode(t, rec);
+		if (p->mode == XF_POOL_MIRROR) {
+			for (int i = 0; i < p->n; i++)
+				target_add(exp->targets[p->first + i], rec);
 			continue;
 		}
-		/*
-		 * At the start of each message look whether the collector went
-		 * away, so records go to the backlog instead of a dead socket.
-		 */
-		if (t->encoder_live && !t->ops->pending(t->enc) &&
-		    !collector_check(t->coll, clock_mono_ms()))
-			target_lost(t);
-		if (t->encoder_live && g_queue_is_empty(&t->backlog)) {
-			target_encode(t, rec);
-			if (!collector_is_up(t->coll))
-				target_lost(t);
-		} else {
-			backlog_push(t, rec);
-		}
+		target_add(pool_target(exp, p, rec), rec);
 	}
 }
 
@@ -557,6 +642,7 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 		.enterprise_number = cfg->enterprise_number,
 		.zone_as_vrf = cfg->zone_as_vrf,
 		.max_message_len = message_len(cc),
+		.exporter_ipv6 = cc->addr.ss_family == AF_INET6,
 	};
 	uint64_t now_ms = clock_mono_ms();
 	char why[256] = "";
@@ -653,7 +739,9 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 {
 	struct export_target *next[XF_MAX_COLLECTORS] = { 0 };
 	bool kept[XF_MAX_COLLECTORS] = { false }, made[XF_MAX_COLLECTORS] = { false };
+	struct xf_pool_config pools[XF_MAX_COLLECTORS];
 	uint64_t now_ms = clock_mono_ms();
+	int n_pools;
 
 	/* Everything that can fail comes first, so a failure changes nothing. */
 	for (int i = 0; i < cfg->n_collectors; i++) {
@@ -685,9 +773,31 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 		/* sampling or the interface table may differ: tell the collector */
 		if (!made[i])
 			t->options_due = true;
+		t->seed = pool_member_seed(cfg->collectors[i].url);
 		exp->targets[i] = t;
 	}
 	exp->n_targets = cfg->n_collectors;
+	/* a configuration made without groups (config.c always makes them): one per collector */
+	n_pools = cfg->n_pools;
+	for (int k = 0; k < n_pools; k++)
+		pools[k] = cfg->pools[k];
+	if (!n_pools)
+		for (; n_pools < cfg->n_collectors; n_pools++)
+			pools[n_pools] =
+				(struct xf_pool_config){ .first = n_pools, .n_members = 1 };
+	for (int k = 0; k < n_pools; k++) {
+		struct export_pool *p = &exp->pools[k];
+		const struct xf_pool_config *pc = &pools[k];
+
+		if (k >= exp->n_pools || p->mode != pc->mode || p->n != pc->n_members)
+			p->rr_next = 0;
+		p->mode = pc->mode;
+		p->first = pc->first;
+		p->n = pc->n_members;
+		for (int i = 0; i < p->n; i++)
+			p->seeds[i] = exp->targets[p->first + i]->seed;
+	}
+	exp->n_pools = n_pools;
 	exp->observation_domain_id = cfg->observation_domain_id;
 	exp->enterprise_number = cfg->enterprise_number;
 	exp->zone_as_vrf = cfg->zone_as_vrf;

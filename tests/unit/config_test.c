@@ -136,7 +136,7 @@ static void test_defaults(void)
 	CHECK_INT(cfg.n_exclude, 1);
 	CHECK_STR(cfg.exclude[0], "lo");
 	CHECK_INT(cfg.n_collectors, 0);
-	CHECK_INT(cfg.observation_domain_id, 1);
+	CHECK_INT(cfg.observation_domain_auto, true);
 	CHECK_INT(cfg.active_timeout, 60);
 	CHECK_INT(cfg.idle_timeout, 15);
 	CHECK_INT(cfg.max_flows, 1000000);
@@ -217,6 +217,7 @@ static void test_full(void)
 	CHECK_INT(cfg.collectors[2].rate, 0);
 	CHECK_INT(ntohs(((struct sockaddr_in6 *)&cfg.collectors[2].addr)->sin6_port), 2055);
 	CHECK_INT(cfg.observation_domain_id, 4000000000u);
+	CHECK_INT(cfg.observation_domain_auto, false);
 	CHECK_INT(cfg.ringbuf_size, 0x1000000);
 	CHECK_INT(cfg.nat_hook, XF_NAT_CONNTRACK);
 	CHECK_INT(cfg.zone_as_vrf, true);
@@ -230,6 +231,66 @@ static void test_full(void)
 	free(out);
 	free(want);
 	check_round_trip(&cfg, "full.conf");
+	config_release(&cfg);
+}
+
+/* Collector groups: members in order, each in its group; printed as groups, round trip. */
+static void test_pools(void)
+{
+	struct xf_config cfg;
+	char err[1024] = "";
+	char *out, *want;
+	int rc;
+
+	copy_data("pools.conf");
+	config_defaults(&cfg);
+	cfg.observation_domain_auto = false;
+	rc = config_load_file(&cfg, "pools.conf", err, sizeof(err));
+	CHECK_INT(rc, 0);
+	if (rc)
+		fprintf(stderr, "pools.conf: %s\n", err);
+	CHECK_INT(config_validate(&cfg, err, sizeof(err)), 0);
+	CHECK_INT(cfg.observation_domain_auto, true);
+	CHECK_INT(cfg.n_collectors, 8);
+	CHECK_INT(cfg.n_pools, 4);
+	CHECK_INT(cfg.pools[0].mode, XF_POOL_MIRROR);
+	CHECK_INT(cfg.pools[0].first, 0);
+	CHECK_INT(cfg.pools[0].n_members, 1);
+	CHECK_INT(cfg.pools[1].mode, XF_POOL_HASH);
+	CHECK_INT(cfg.pools[1].first, 1);
+	CHECK_INT(cfg.pools[1].n_members, 3);
+	CHECK_INT(cfg.pools[2].mode, XF_POOL_ROUND_ROBIN);
+	CHECK_INT(cfg.pools[2].first, 4);
+	CHECK_INT(cfg.pools[2].n_members, 2);
+	CHECK_INT(cfg.pools[3].mode, XF_POOL_MIRROR); /* the default mode */
+	CHECK_INT(cfg.pools[3].n_members, 2);
+	for (int i = 0; i < cfg.n_collectors; i++)
+		CHECK_INT(cfg.collectors[i].pool, i == 0 ? 0 : i < 4 ? 1 : i < 6 ? 2 : 3);
+	CHECK_STR(cfg.collectors[3].url, "udp://127.0.0.1:4803");
+	CHECK_INT(cfg.collectors[3].rate, 1000); /* a member keeps its own pacing */
+	CHECK_INT(cfg.collectors[3].burst, 10);
+	CHECK_INT(cfg.collectors[1].transport, XF_TRANSPORT_TCP);
+	CHECK_INT(cfg.collectors[4].addr.ss_family, AF_INET6);
+	out = printed(&cfg);
+	want = golden("pools.golden");
+	CHECK_STR(out, want);
+	free(out);
+	free(want);
+	check_round_trip(&cfg, "pools.conf");
+	config_release(&cfg);
+
+	/* --collector: one plain collector (a group of its own) each */
+	config_defaults(&cfg);
+	CHECK_INT(config_add_collector(&cfg, "udp://127.0.0.1:1", "--collector", err, sizeof(err)),
+		  0);
+	CHECK_INT(config_add_collector(&cfg, "udp://127.0.0.1:2", "--collector", err, sizeof(err)),
+		  0);
+	CHECK_INT(cfg.n_pools, 2);
+	CHECK_INT(cfg.pools[1].first, 1);
+	CHECK_INT(cfg.pools[1].n_members, 1);
+	CHECK_INT(cfg.collectors[1].pool, 1);
+	config_clear_collectors(&cfg);
+	CHECK_INT(cfg.n_pools, 0);
 	config_release(&cfg);
 }
 
@@ -969,6 +1030,7 @@ int main(void)
 	test_defaults();
 	test_full();
 	test_shipped();
+	test_pools();
 	test_error_files();
 	test_ranges();
 	test_unresolvable();
