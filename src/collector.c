@@ -311,11 +311,15 @@ static int tcp_progress(struct collector *c, uint64_t now_ms)
 	return COLLECTOR_EV_CONNECTED;
 }
 
+static void udp_check(struct collector *c);
+
 bool collector_check(struct collector *c, uint64_t now_ms)
 {
 	uint8_t junk[512];
 	ssize_t n;
 
+	if (!c->tcp)
+		udp_check(c);
 	if (!c->tcp || c->state != CONN_UP)
 		return c->state == CONN_UP;
 	/* An IPFIX collector sends nothing: readable means closed (or junk to discard). */
@@ -409,13 +413,21 @@ static bool udp_refused(int err)
 	return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH;
 }
 
-/* A datagram was refused: the collector is down until a probe finds it back. */
-static void udp_down(struct collector *c)
+/*
+ * A datagram was refused: the collector is down until a probe finds it
+ * back. The datagram before the refusal was lost, perhaps with templates:
+ * they go first again (collector_take_send_failed()).
+ */
+static void udp_down(struct collector *c, int err)
 {
 	uint64_t now_ms = clock_mono_ns() / 1000000;
 
-	if (c->state == CONN_UP)
+	c->send_failed = true;
+	if (c->state == CONN_UP) {
 		c->stats.downs++;
+		log_warnx("collector %s: datagrams refused (%s): down, probing in %u s", c->cc.url,
+			  strerror(err), c->backoff_ms / 1000);
+	}
 	if (c->state != CONN_DOWN)
 		backoff(c, now_ms);
 	c->state = CONN_DOWN;
@@ -424,7 +436,7 @@ static void udp_down(struct collector *c)
 static void udp_queue_failed(struct collector *c, int err)
 {
 	if (udp_refused(err))
-		udp_down(c);
+		udp_down(c, err);
 	if (!c->warned_down) {
 		log_warnx("collector %s: send: %s", c->cc.url,
 			  err ? strerror(err) : "datagram refused");
@@ -478,6 +490,18 @@ static int udp_take_error(struct collector *c)
 		if (!err)
 			err = ECONNREFUSED; /* an entry without its report: still an error */
 	}
+}
+
+/* UDP: a refusal waiting in the error queue takes the collector down. */
+static void udp_check(struct collector *c)
+{
+	int err;
+
+	if (c->state != CONN_UP || c->fd < 0)
+		return;
+	err = udp_take_error(c);
+	if (udp_refused(err))
+		udp_down(c, err);
 }
 
 /* One sendmmsg() entry: datagrams [first, first + count) of the queue. */
@@ -850,6 +874,7 @@ static int udp_probe(struct collector *c, uint64_t now_ms)
 {
 	int err;
 
+	udp_check(c);
 	if (c->state == CONN_DOWN && now_ms >= c->retry_at_ms) {
 		udp_take_error(c); /* what an earlier refusal left: not this probe's */
 		c->state = CONN_CONNECTING;

@@ -147,7 +147,9 @@ bool collector_take_send_failed(struct collector *c);
 
 /*
  * TCP: look (without blocking) whether the peer closed the connection and
- * take it down if so; returns collector_is_up(). Cheap: one recv() call.
+ * take it down if so. UDP: whether a refusal (ICMP unreachable) came back
+ * and take it down if so. Returns collector_is_up(). Cheap: one recv()
+ * call.
  */
 bool collector_check(struct collector *c, uint64_t now_ms);
 

@@ -392,8 +392,11 @@ static void target_poll(struct export_target *t, uint64_t now_ms)
  */
 static void target_check_lost(struct export_target *t)
 {
-	if (t->tcp && t->encoder_live && !t->ops->pending(t->enc) &&
-	    !collector_check(t->coll, clock_mono_ms()))
+	if (t->ops->pending(t->enc))
+		return;
+	if (!t->tcp)
+		collector_check(t->coll, clock_mono_ms()); /* a refusal: down, templates first */
+	else if (t->encoder_live && !collector_check(t->coll, clock_mono_ms()))
 		target_lost(t);
 }
 

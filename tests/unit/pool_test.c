@@ -148,8 +148,9 @@ static void test_hash_pick(void)
 	CHECK(seeds[0] != seeds[1] && seeds[1] != seeds[2]);
 	CHECK_U64(pool_member_seed(urls[1]), seeds[1]); /* no per-process salt */
 	for (int i = 0; i < n; i++) {
-		struct flow_record f = flow4(IPPROTO_UDP, "198.18.0.1", (uint16_t)(10000 + i % 50000),
-					     "198.18.0.2", (uint16_t)(5000 + i / 50000));
+		struct flow_record f = flow4(IPPROTO_UDP, "198.18.0.1",
+					     (uint16_t)(10000 + i % 50000), "198.18.0.2",
+					     (uint16_t)(5000 + i / 50000));
 		uint64_t key = pool_flow_key(&f);
 		int home = pool_pick_hash(seeds, 3, 0x7, key), down;
 
