@@ -189,6 +189,7 @@ struct export_target {
 	uint64_t backlog_dropped_octets;
 	uint64_t encode_errors;
 	uint64_t seed;	     /* pool_member_seed() of its URL */
+	uint64_t checked_ms; /* when target_check_lost() last looked */
 	uint64_t redirected; /* records of its share another member took */
 	uint64_t taken_over; /* records of others' shares it took */
 };
@@ -388,22 +389,32 @@ static void target_poll(struct export_target *t, uint64_t now_ms)
 /*
  * TCP: at the start of each message look whether the collector went away,
  * so records go to the backlog (or, in a group, to another member) instead
- * of a dead socket.
+ * of a dead socket. UDP: whether a refusal came back. throttled (a group
+ * choosing a member, which asks every member for every record): at most
+ * once a millisecond; the member chosen looks again, unthrottled, when it
+ * starts its message.
  */
-static void target_check_lost(struct export_target *t)
+static void target_check_lost(struct export_target *t, bool throttled)
 {
+	uint64_t now_ms;
+
 	if (t->ops->pending(t->enc))
 		return;
+	/* a group asks every member for every record: one system call a millisecond */
+	now_ms = clock_mono_ms();
+	if (throttled && now_ms == t->checked_ms)
+		return;
+	t->checked_ms = now_ms;
 	if (!t->tcp)
-		collector_check(t->coll, clock_mono_ms()); /* a refusal: down, templates first */
-	else if (t->encoder_live && !collector_check(t->coll, clock_mono_ms()))
+		collector_check(t->coll, now_ms); /* a refusal: down, templates first */
+	else if (t->encoder_live && !collector_check(t->coll, now_ms))
 		target_lost(t);
 }
 
 /* Can the target take records now (a group sends a member that cannot none)? */
 static bool target_up(struct export_target *t)
 {
-	target_check_lost(t);
+	target_check_lost(t, true);
 	if (t->tcp)
 		return t->encoder_live && collector_is_up(t->coll);
 	return collector_is_up(t->coll);
@@ -415,7 +426,7 @@ static void target_add(struct export_target *t, const struct flow_record *rec)
 		target_encode(t, rec);
 		return;
 	}
-	target_check_lost(t);
+	target_check_lost(t, false);
 	if (t->encoder_live && g_queue_is_empty(&t->backlog)) {
 		target_encode(t, rec);
 		if (!collector_is_up(t->coll))
