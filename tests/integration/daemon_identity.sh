@@ -8,7 +8,8 @@
 # compute; nfcapd keeps them as two exporters with their own sequence
 # numbers (nfdump -E), counts no sequence failure (nfdump -I), and each
 # exporter's flows are exactly the ones its daemon saw. The options
-# records (xf-collect) carry exporterIPv4Address 127.0.0.1.
+# records (xf-collect) carry exporterIPv4Address 127.0.0.1, and to a
+# collector reached over IPv6 exporterIPv6Address ::1.
 # A machine id that is missing or not one is refused, naming the file.
 XF_TEST=id
 source "$(dirname "$0")/lib.sh"
@@ -55,11 +56,16 @@ echo "machine ids give domains $dom1 and $dom2"
 
 port=$(free_port)
 xport=$(free_port)
+x6port=$(free_port)
 start_nfcapd "$b" "$port"
 ip netns exec "$b" "$abs_top_builddir/tests/tools/xf-collect" --udp "$xport" --bind 127.0.0.1 \
 	--out "$WORK/xfc.json" 2>"$WORK/xf-collect.log" &
 XFC_PID=$!
 XF_PIDS+=("$XFC_PID")
+ip netns exec "$b" "$abs_top_builddir/tests/tools/xf-collect" --udp "$x6port" --bind ::1 \
+	--out "$WORK/xfc6.json" 2>"$WORK/xf-collect6.log" &
+XFC6_PID=$!
+XF_PIDS+=("$XFC6_PID")
 
 # node N: its machine id over /etc/machine-id in a mount namespace of its own
 DPID=()
@@ -70,6 +76,7 @@ start_node() { # N
 	ip netns exec "$b" unshare -m sh -c 'mount --bind "$1" /etc/machine-id && shift && exec "$@"' \
 		sh "$WORK/machine-id.$n" "$XLATFLOWD" --foreground --interface "vb$n" \
 		--collector "udp://127.0.0.1:$port" --collector "udp://127.0.0.1:$xport" \
+		--collector "udp://[::1]:$x6port" \
 		--idle-timeout 1 --active-timeout 60 --drain-interval 100 --nat-hook off \
 		>"$WORK/node$n.log" 2>&1 &
 	DPID[$n]=$!
@@ -103,8 +110,8 @@ for n in 1 2; do
 done
 stop_nfcapd
 sleep 0.3
-kill -TERM "$XFC_PID"
-wait "$XFC_PID" 2>/dev/null || true
+kill -TERM "$XFC_PID" "$XFC6_PID"
+wait "$XFC_PID" "$XFC6_PID" 2>/dev/null || true
 
 for f in "$WORK"/nfcapd/nfcapd.*; do
 	nfdump -E "$f" >>"$WORK/exporters.txt" 2>&1 || fail "nfdump -E $f: $(cat "$WORK/exporters.txt")"
@@ -112,10 +119,11 @@ done
 nfdump -R "$WORK/nfcapd" -I >"$WORK/stat.txt" 2>&1 || fail "nfdump -I: $(cat "$WORK/stat.txt")"
 nfdump -R "$WORK/nfcapd" -o json >"$WORK/flows.json" 2>"$WORK/nfdump.log" || fail "nfdump -o json"
 grep SysID "$WORK/exporters.txt" 
-python3 - "$WORK/exporters.txt" "$WORK/stat.txt" "$WORK/flows.json" "$WORK/xfc.json" "$dom1" "$dom2" <<'PY'
+python3 - "$WORK/exporters.txt" "$WORK/stat.txt" "$WORK/flows.json" "$WORK/xfc.json" "$WORK/xfc6.json" \
+	"$dom1" "$dom2" <<'PY'
 import json, re, sys
-exp_txt, stat_txt, flows_path, xfc_path = sys.argv[1:5]
-dom = {int(sys.argv[5]): ("198.18.1.1", 5001, 30, 3, 128), int(sys.argv[6]): ("198.18.2.1", 5002, 20, 5, 88)}
+exp_txt, stat_txt, flows_path, xfc_path, xfc6_path = sys.argv[1:6]
+dom = {int(sys.argv[6]): ("198.18.1.1", 5001, 30, 3, 128), int(sys.argv[7]): ("198.18.2.1", 5002, 20, 5, 88)}
 fails = []
 # nfdump -E: one exporter per (address, domain), with the domain as its id
 ids = {}
@@ -150,6 +158,13 @@ opt = {r['observation_domain']: r.get('exporterIPv4Address') for r in recs
        if r.get('set') == 'options' and 'exportedFlowRecordTotalCount' in r}
 if opt != {d: '127.0.0.1' for d in dom}:
     fails.append(f'exporterIPv4Address per domain {opt}')
+# to a collector reached over IPv6: exporterIPv6Address (131) instead
+recs = [json.loads(l) for l in open(xfc6_path) if l.strip()]
+opt6 = {r['observation_domain']: (r.get('exporterIPv6Address'), 'exporterIPv4Address' in r)
+        for r in recs if r.get('set') == 'options' and 'exportedFlowRecordTotalCount' in r}
+if opt6 != {d: ('::1', False) for d in dom}:
+    fails.append(f'exporterIPv6Address per domain {opt6}')
+print(f'exporter addresses: {opt} over IPv4, {opt6} over IPv6')
 for f in fails:
     print('FAIL:', f, file=sys.stderr)
 sys.exit(1 if fails else 0)
