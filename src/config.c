@@ -1177,7 +1177,12 @@ void config_print(const struct xf_config *cfg, FILE *out)
 		switch (d->type) {
 		case KEY_U32:
 			if (d->auto_off1 && *(const bool *)((const char *)cfg + d->auto_off1 - 1)) {
-				fputs("\"auto\";\n", out);
+				/* resolved (never 0) by the daemon: show this node's value */
+				v = *(const uint32_t *)field;
+				if (v)
+					fprintf(out, "\"auto\"; # %u on this node\n", v);
+				else
+					fputs("\"auto\";\n", out);
 				break;
 			}
 			v = *(const uint32_t *)field;
