@@ -849,6 +849,11 @@ static int parse_pool(struct loader *ld, const config_setting_t *grp, const char
 	if (config_setting_length(members) == 0)
 		return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s' is empty",
 				  where(ld, members, w, sizeof(w)), sub);
+	if (cfg->n_collectors + config_setting_length(members) > XF_MAX_COLLECTORS)
+		return errbuf_set(ld->err, ld->err_len, -EINVAL,
+				  "%s: '%s': too many collectors (at most %d, members of groups "
+				  "included)",
+				  where(ld, members, w, sizeof(w)), sub, XF_MAX_COLLECTORS);
 	cfg->pools[cfg->n_pools++] = (struct xf_pool_config){
 		.mode = (enum xf_pool_mode)mode,
 		.first = cfg->n_collectors,
