@@ -216,14 +216,14 @@ static void conn_down(struct collector *c, uint64_t now_ms, const char *why, int
 	close_fd(c);
 	drop_queue(c);
 	c->state = CONN_DOWN;
-	if (was_up || !c->warned_down)
-		c->stats.downs++;
-	if (was_up || !c->warned_down)
+	if (was_up || !c->warned_down) {
+		c->stats.downs++; /* once an outage */
 		log_warnx("collector %s: %s%s%s; retrying in %u s", c->cc.url, why, err ? ": " : "",
 			  err ? strerror(err) : "", c->backoff_ms / 1000);
-	else
+	} else {
 		log_debug("collector %s: %s%s%s; retrying in %u s", c->cc.url, why, err ? ": " : "",
 			  err ? strerror(err) : "", c->backoff_ms / 1000);
+	}
 	c->warned_down = true;
 	backoff(c, now_ms);
 }
@@ -402,12 +402,6 @@ static void udp_compact(struct collector *c)
 	c->uhead = 0;
 }
 
-/*
- * Datagram upend[uhead] was not sent: it and every datagram waiting after
- * it are counted as not sent. They were encoded without the templates that
- * must now go first (collector_take_send_failed()), so a collector that is
- * back could not decode them anyway.
- */
 static bool udp_refused(int err)
 {
 	return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH;
@@ -433,6 +427,12 @@ static void udp_down(struct collector *c, int err)
 	c->state = CONN_DOWN;
 }
 
+/*
+ * Datagram upend[uhead] was not sent: it and every datagram waiting after
+ * it are counted as not sent. They were encoded without the templates that
+ * must now go first (collector_take_send_failed()), so a collector that is
+ * back could not decode them anyway.
+ */
 static void udp_queue_failed(struct collector *c, int err)
 {
 	if (udp_refused(err))
