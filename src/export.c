@@ -557,6 +557,9 @@ void exporter_get_collectors(const struct exporter *exp, struct metrics_collecto
 		m->queued_records = collector_waiting(t->coll);
 		m->backlog_records = g_queue_get_length((GQueue *)&t->backlog);
 		m->connections = cs.connects;
+		m->downs = cs.downs;
+		m->redirected = t->redirected;
+		m->taken_over = t->taken_over;
 	}
 	*n = exp->n_targets;
 }

@@ -17,7 +17,8 @@
 # Over all phases the TCP group lost nothing; the options records at exit
 # say that member 1's redirected records equal what 0 and 2 took over, and
 # carry the sending socket's address (exporterIPv4Address 127.0.0.1) and
-# the machine-id derived observation domain.
+# the machine-id derived observation domain; the metrics endpoint says the
+# same.
 XF_TEST=po
 source "$(dirname "$0")/faultlib.sh"
 pair_setup
@@ -55,7 +56,7 @@ PY
 }
 
 declare -A PORT
-for m in h0 h1 h2 r0 r1 r2 t0 t1 t2; do PORT[$m]=$(free_port); done
+for m in h0 h1 h2 r0 r1 r2 t0 t1 t2 metrics; do PORT[$m]=$(free_port); done
 for m in h0 h1 h2 r0 r1 r2; do start_xfc "$m" udp "${PORT[$m]}"; done
 for m in t0 t1 t2; do start_xfc "$m" tcp "${PORT[$m]}"; done
 u() { echo "{ url = \"udp://127.0.0.1:${PORT[$1]}\"; }"; }
@@ -71,6 +72,7 @@ idle_timeout = 1;
 active_timeout = 60;
 drain_interval_ms = 100;
 nat_hook = "off";
+metrics_listen = "127.0.0.1:${PORT[metrics]}";
 EOF2
 start_xlatflowd "$B" --config "$WORK/xlatflowd.conf"
 wait_log "tcp://127.0.0.1:${PORT[t2]}: connected" 10
@@ -137,6 +139,10 @@ check C "$J/r0.json" "$J/r1.json" "$J/r2.json" --dport 7004 --sport-base 23000 -
 check C "$J/t0.json" "$J/t1.json,$J/t1b.json" "$J/t2.json" --dport 7004 --sport-base 23000 --hash \
 	--present 0,1,2
 
+# the same counters on the metrics endpoint, before the daemon stops
+ip netns exec "$B" python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+	"http://127.0.0.1:${PORT[metrics]}/metrics" >"$WORK/metrics.txt" || fail "metrics endpoint"
 stop_xlatflowd
 for m in h0 h1b h2 r0 r1 r2 t0 t1b t2; do stop_xfc "$m"; done
 
@@ -158,9 +164,15 @@ print(d or 1)
 PY
 )
 python3 - "$want_domain" "$J/t0.json" "$J/t1b.json" "$J/t2.json" "$J/h0.json" "$J/h1b.json" \
-	"$J/h2.json" <<'PY' || fail "options records of the groups"
-import json, sys
+	"$J/h2.json" "$J/metrics.txt" "${PORT[t0]},${PORT[t1]},${PORT[t2]}" \
+	"${PORT[h0]},${PORT[h1]},${PORT[h2]}" <<'PY' || fail "options records of the groups"
+import json, re, sys
 want_domain = int(sys.argv[1])
+metrics = open(sys.argv[8]).read()
+ports = {'tcp': sys.argv[9].split(','), 'udp': sys.argv[10].split(',')}
+def metric(name, url):
+    m = re.search(r'^%s\{collector="%s",[^}]*\} (\d+)$' % (name, re.escape(url)), metrics, re.M)
+    return int(m.group(1)) if m else None
 fails = []
 def last(path):
     recs = [json.loads(l) for l in open(path) if l.strip()]
@@ -183,6 +195,12 @@ for group, paths in (('tcp', sys.argv[2:5]), ('udp', sys.argv[5:8])):
         fails.append(f'{group}: down counts {down}')
     if addr != {'127.0.0.1'}:
         fails.append(f'{group}: exporterIPv4Address {addr}')
+    urls = [f'{group}://127.0.0.1:{p}' for p in ports[group]]
+    got = ([metric('xlatflow_collector_redirected_records_total', u) for u in urls],
+           [metric('xlatflow_collector_taken_over_records_total', u) for u in urls],
+           [metric('xlatflow_collector_down_total', u) for u in urls])
+    if got != (red, took, down):
+        fails.append(f'{group}: metrics say redirected/taken over/down {got}, options {(red, took, down)}')
 for f in fails:
     print('FAIL:', f, file=sys.stderr)
 sys.exit(1 if fails else 0)
