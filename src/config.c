@@ -117,6 +117,8 @@ static const struct key_desc key_table[] = {
 	{ KEY(log_level, KEY_ENUM), .choice = log_level_choice, OPT("log-level", "LEVEL", NULL) },
 	{ KEY(pidfile, KEY_PATH), OPT("pidfile", "FILE", "pid file when daemonized") },
 	{ KEY(allow_capabilities_kept, KEY_BOOL) },
+	{ KEY(spool_dir, KEY_PATH) },
+	{ U32(spool_max_bytes, 1048576, UINT32_MAX) }, /* >= SPOOL_MIN_BYTES */
 };
 
 #define N_KEYS (sizeof(key_table) / sizeof(key_table[0]))
@@ -189,6 +191,9 @@ void config_defaults(struct xf_config *cfg)
 	cfg->max_translations = 786432;
 	cfg->log_level = LOG_LEVEL_INFO;
 	snprintf(cfg->pidfile, sizeof(cfg->pidfile), "%s", "/run/xlatflowd.pid");
+	/* the systemd unit's StateDirectory=xlatflow */
+	snprintf(cfg->spool_dir, sizeof(cfg->spool_dir), "%s", "/var/lib/xlatflow/spool");
+	cfg->spool_max_bytes = 64u << 20;
 }
 
 void config_release(struct xf_config *cfg)
@@ -491,7 +496,10 @@ static int set_enum(const struct origin *o, const struct key_desc *k, struct xf_
 	return 0;
 }
 
-/* The only path key is pidfile, which also gives the size. */
+/* The path keys (pidfile, spool_dir) are all as long as pidfile. */
+_Static_assert(sizeof(((struct xf_config *)0)->spool_dir) ==
+		       sizeof(((struct xf_config *)0)->pidfile),
+	       "path keys differ in size");
 static int set_path(const struct origin *o, const struct key_desc *k, struct xf_config *cfg,
 		    const char *str, const char *shown)
 {
@@ -643,6 +651,7 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 	const config_setting_t *url = NULL;
 	const char *protocol = "ipfix";
 	long long mtu = DEFAULT_MTU, rate = XF_DEFAULT_RATE, burst = XF_DEFAULT_BURST;
+	const config_setting_t *spool = NULL;
 	char key[64], prefix[4400], w[4200];
 	int rc;
 
@@ -683,6 +692,10 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 			rc = get_int(ld, s, sub, 1, MAX_BURST, &burst);
 			if (rc)
 				return rc;
+		} else if (strcmp(name, "spool") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+				return type_error(ld, s, sub, "true or false");
+			spool = s;
 		} else {
 			snprintf(sub, sizeof(sub), "%s.", key);
 			return unknown_key(ld, s, sub);
@@ -692,8 +705,17 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 		return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s.url' is missing",
 				  where(ld, grp, w, sizeof(w)), key);
 	snprintf(prefix, sizeof(prefix), "%s: '%s.url'", where(ld, url, w, sizeof(w)), key);
-	return add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, rate, burst,
-			     prefix, ld->err, ld->err_len);
+	rc = add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, rate, burst,
+			   prefix, ld->err, ld->err_len);
+	if (rc || !spool || !config_setting_get_bool(spool))
+		return rc;
+	/* UDP has no connection to tell when a collector took a record */
+	if (ld->cfg->collectors[ld->cfg->n_collectors - 1].transport != XF_TRANSPORT_TCP)
+		return errbuf_set(ld->err, ld->err_len, -EINVAL,
+				  "%s: '%s.spool' needs a tcp:// url",
+				  where(ld, spool, w, sizeof(w)), key);
+	ld->cfg->collectors[ld->cfg->n_collectors - 1].spool = true;
+	return 0;
 }
 
 static int parse_collectors(struct loader *ld, const config_setting_t *list)
@@ -899,6 +921,12 @@ int config_validate(const struct xf_config *cfg, char *err_buf, size_t err_len)
 				"%s: 'collectors[%d]' (%s): protocol \"netflow9\" needs a udp:// "
 				"url (NetFlow v9 messages carry no length to frame them on TCP)",
 				src, i, cfg->collectors[i].url);
+	for (int i = 0; i < cfg->n_collectors; i++)
+		if (cfg->collectors[i].spool && !cfg->spool_dir[0])
+			return errbuf_set(err_buf, err_len, -EINVAL,
+					  "%s: 'collectors[%d]' (%s): spool = true needs a "
+					  "'spool_dir'",
+					  src, i, cfg->collectors[i].url);
 	return 0;
 }
 
@@ -968,9 +996,9 @@ void config_print(const struct xf_config *cfg, FILE *out)
 
 		fputs("\t{ url = ", out);
 		print_string(out, c->url);
-		fprintf(out, "; protocol = \"%s\"; mtu = %u; rate = %u; burst = %u; }%s # ",
+		fprintf(out, "; protocol = \"%s\"; mtu = %u; rate = %u; burst = %u;%s }%s # ",
 			config_protocol_name(c->protocol), c->mtu, c->rate, c->burst,
-			i + 1 < cfg->n_collectors ? "," : "");
+			c->spool ? " spool = true;" : "", i + 1 < cfg->n_collectors ? "," : "");
 		print_addr(out, c);
 		fputc('\n', out);
 	}

@@ -46,6 +46,11 @@ struct xf_collector_config {
 	 */
 	uint32_t rate;
 	uint32_t burst;
+	/*
+	 * TCP only: records to this collector go through the on-disk spool
+	 * (spool_dir): kept while it is down and across a restart, sent once.
+	 */
+	bool spool;
 };
 
 struct xf_config {
@@ -78,6 +83,8 @@ struct xf_config {
 	int log_level;		    /* enum log_level */
 	char pidfile[4096];
 	bool allow_capabilities_kept; /* run on when the capability drop fails */
+	char spool_dir[4096];	      /* one subdirectory per spooled collector; "" none */
+	uint32_t spool_max_bytes;     /* bound of each collector's spool */
 	bool foreground;
 	bool verbose;
 };

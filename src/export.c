@@ -14,6 +14,13 @@
  * stay in order) and are encoded after the templates once it is back.
  * Every record that cannot be sent is counted in records_dropped.
  * A reload changes the targets in place (exporter_reconfigure()).
+ *
+ * A TCP collector with spool = true takes every record through its on-disk
+ * spool (spool.h, docs/nat-events.md "Delivery"): records are appended,
+ * and read back, encoded and sent while the connection is up (after the
+ * templates on each new connection); the spool's position moves past a
+ * message's records when the kernel took the whole message. A lost
+ * connection or a restart sends again what was read but not taken.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -29,6 +36,7 @@
 #include "ipfix.h"
 #include "log.h"
 #include "netflow9.h"
+#include "spool.h"
 
 /* Records kept per TCP collector while it is down. */
 #define EXPORT_BACKLOG_RECORDS 16384
@@ -39,6 +47,20 @@
 #define EXPORT_DEFAULT_MTU 1500
 /* How long exporter_free waits for TCP queues to drain. */
 #define EXPORT_DRAIN_MS 2000
+/* fdatasync of a spool at most this often (ms) */
+#define EXPORT_SPOOL_SYNC_MS 1000
+
+/*
+ * A spooled record: what it is and the size of its layout, then the layout.
+ * A spool written by a build with another layout is not misread: such a
+ * record is counted as damaged.
+ */
+#define SPOOLED_FLOW 1 /* struct flow_record */
+struct spooled_hdr {
+	uint8_t kind;
+	uint8_t pad;
+	uint16_t size;
+};
 
 struct exporter;
 
@@ -177,6 +199,15 @@ struct export_target {
 	uint64_t backlog_dropped_packets;
 	uint64_t backlog_dropped_octets;
 	uint64_t encode_errors;
+	struct spool *spool;	     /* TCP, spool = true: every record goes through it */
+	char spool_path[4200];	     /* its directory */
+	struct spool_mark open_mark; /* the end of the open message's last spooled record */
+	bool open_spooled;	     /* the open message holds spooled records */
+	uint64_t spool_sync_ms;	     /* last fdatasync */
+	uint64_t spool_unreadable;   /* spooled records of an unknown kind or layout */
+	uint64_t spool_lost_packets; /* packets and octets of records the spool refused */
+	uint64_t spool_lost_octets;
+	uint64_t spool_errors; /* read or position errors (logged once) */
 };
 
 struct exporter {
@@ -187,6 +218,8 @@ struct exporter {
 	uint32_t observation_domain_id;
 	uint32_t enterprise_number;
 	bool zone_as_vrf;
+	char spool_dir[4096]; /* and its bound, for spooled collectors */
+	uint32_t spool_max_bytes;
 	struct exporter_stats retired; /* totals of collectors a reload removed */
 	uint64_t system_init_ms;       /* wall clock */
 	uint32_t sampling;
@@ -243,13 +276,26 @@ static void target_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t reco
 		.records = records,
 		.packets = t->open.packets,
 		.octets = t->open.octets,
+		.spooled = t->open_spooled,
+		.mark = { t->open_mark.off, t->open_mark.records },
 	};
 
 	memset(&t->open, 0, sizeof(t->open));
+	t->open_spooled = false;
 	collector_send(t->coll, msg, len, &load, mono_ms());
 	target_check_sent(t);
 	if (records && !t->tcp && t->refresh_messages && ++t->data_messages >= t->refresh_messages)
 		t->templates_due = true;
+}
+
+/* Records the spool refused, lost to damage or to a layout this build does not read. */
+static uint64_t spool_lost(const struct export_target *t, struct spool_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!t->spool)
+		return 0;
+	spool_get_stats(t->spool, st);
+	return st->lost_full + st->lost_io + st->lost_corrupt + t->spool_unreadable;
 }
 
 /* The options records of this target, with its own exporting process counters. */
@@ -265,13 +311,22 @@ static void target_options(struct export_target *t, uint64_t now_ms)
 		.n_interfaces = exp->interfaces->len,
 	};
 
+	struct spool_stats ss;
+	uint64_t spool_lost_records = spool_lost(t, &ss);
+
 	collector_get_stats(t->coll, &cs);
 	opts.exported_messages = cs.messages;
 	opts.exported_records = cs.records;
 	opts.exported_octets = cs.bytes;
-	opts.not_sent_records = cs.records_dropped + t->backlog_dropped;
-	opts.not_sent_packets = cs.packets_dropped + t->backlog_dropped_packets;
-	opts.not_sent_octets = cs.octets_dropped + t->backlog_dropped_octets;
+	opts.not_sent_records = cs.records_dropped + t->backlog_dropped + spool_lost_records;
+	opts.not_sent_packets =
+		cs.packets_dropped + t->backlog_dropped_packets + t->spool_lost_packets;
+	opts.not_sent_octets = cs.octets_dropped + t->backlog_dropped_octets + t->spool_lost_octets;
+	opts.spool.full = ss.lost_full;
+	opts.spool.write_error = ss.lost_io;
+	opts.spool.damaged = ss.lost_corrupt + t->spool_unreadable;
+	opts.spool.pending = ss.pending;
+	opts.spool.octets = ss.bytes;
 	if (t->ops->add_options(t->enc, &opts) < 0)
 		log_warnx("collector %s: cannot encode options records", collector_url(t->coll));
 	t->options_due = false;
@@ -316,16 +371,98 @@ static void target_encode(struct export_target *t, const struct flow_record *rec
 	t->open.octets += rec->octets;
 }
 
+/* Messages the kernel took completely: their records leave the spool. */
+static void target_ack(struct export_target *t)
+{
+	uint64_t m[2];
+	struct spool_mark mark;
+	int rc;
+
+	if (!t->spool || !collector_take_sent_mark(t->coll, m))
+		return;
+	mark.off = m[0];
+	mark.records = m[1];
+	rc = spool_ack(t->spool, &mark);
+	if (rc < 0 && !t->spool_errors++)
+		log_warnx("collector %s: spool position: %s (records sent may be sent again "
+			  "after a restart)",
+			  collector_url(t->coll), strerror(-rc));
+}
+
+static void spool_add(struct export_target *t, const struct flow_record *rec)
+{
+	uint8_t buf[sizeof(struct spooled_hdr) + sizeof(struct flow_record)];
+	struct spooled_hdr h = { .kind = SPOOLED_FLOW, .size = sizeof(struct flow_record) };
+
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), rec, sizeof(*rec));
+	/* refused: counted by the spool (by cause) */
+	if (spool_append(t->spool, buf, sizeof(buf)) < 0) {
+		t->spool_lost_packets += rec->packets;
+		t->spool_lost_octets += rec->octets;
+	}
+}
+
+static bool spooled_decode(const uint8_t *buf, size_t len, struct flow_record *rec)
+{
+	struct spooled_hdr h;
+
+	if (len < sizeof(h))
+		return false;
+	memcpy(&h, buf, sizeof(h));
+	if (h.kind != SPOOLED_FLOW || h.size != sizeof(*rec) || len != sizeof(h) + h.size)
+		return false;
+	memcpy(rec, buf + sizeof(h), sizeof(*rec));
+	return true;
+}
+
+/*
+ * Connection up: read the spool on, encode and send, while the send queue
+ * has room for two more messages (a spooled message is never refused by
+ * the queue: it must not be skipped while later ones go out).
+ */
+static void target_pump(struct export_target *t)
+{
+	static uint8_t buf[SPOOL_MAX_RECORD];
+	struct spool_mark mark;
+	struct flow_record rec;
+	size_t len;
+	int rc;
+
+	while (t->encoder_live && collector_is_up(t->coll) &&
+	       collector_queued_bytes(t->coll) + 2 * EXPORT_TCP_MESSAGE_LEN <=
+		       EXPORT_TCP_QUEUE_BYTES) {
+		rc = spool_read(t->spool, buf, sizeof(buf), &len, &mark);
+		if (rc < 0 && !t->spool_errors++)
+			log_warnx("collector %s: spool: read: %s", collector_url(t->coll),
+				  strerror(-rc));
+		if (rc <= 0)
+			break;
+		if (spooled_decode(buf, len, &rec))
+			target_encode(t, &rec);
+		else
+			t->spool_unreadable++;
+		/* after the add: a message it emitted ends with the record before */
+		t->open_mark = mark;
+		t->open_spooled = true;
+	}
+	if (t->encoder_live && collector_is_up(t->coll) && t->ops->pending(t->enc))
+		target_flush(t);
+	target_ack(t);
+}
+
 /*
  * The TCP connection went down: the open message belongs to it, so emit it
  * now, while the collector is down, which drops and counts its records.
  */
 static void target_lost(struct export_target *t)
 {
+	target_ack(t);
 	if (t->encoder_live) {
 		target_flush(t);
 		t->encoder_live = false;
 	}
+	t->open_spooled = false;
 }
 
 static void backlog_push(struct export_target *t, const struct flow_record *rec)
@@ -348,6 +485,11 @@ static void target_connected(struct export_target *t, uint64_t now_ms)
 
 	t->encoder_live = true;
 	target_templates(t, now_ms);
+	if (t->spool) {
+		/* what the last connection did not take completely, in order */
+		spool_rewind(t->spool);
+		target_pump(t);
+	}
 	while (collector_is_up(t->coll) && (rec = g_queue_pop_head(&t->backlog))) {
 		target_encode(t, rec);
 		g_free(rec);
@@ -361,6 +503,7 @@ static void target_poll(struct export_target *t, uint64_t now_ms)
 {
 	int ev = collector_poll(t->coll, now_ms);
 
+	target_ack(t);
 	if (ev & COLLECTOR_EV_LOST)
 		target_lost(t);
 	if (ev & COLLECTOR_EV_CONNECTED)
@@ -374,6 +517,10 @@ void exporter_add(struct exporter *exp, const struct flow_record *rec)
 
 		if (!t->tcp) {
 			target_encode(t, rec);
+			continue;
+		}
+		if (t->spool) {
+			spool_add(t, rec); /* sent by exporter_flush() */
 			continue;
 		}
 		/*
@@ -398,6 +545,11 @@ void exporter_flush(struct exporter *exp)
 	for (int i = 0; i < exp->n_targets; i++) {
 		struct export_target *t = exp->targets[i];
 
+		if (t->spool) {
+			/* on disk now (a SIGKILL keeps them), then sent as far as it goes */
+			spool_flush(t->spool);
+			target_pump(t);
+		}
 		if (t->tcp && !t->encoder_live)
 			continue;
 		target_flush(t);
@@ -412,6 +564,13 @@ void exporter_tick(struct exporter *exp, uint64_t now_ms)
 		struct export_target *t = exp->targets[i];
 
 		target_poll(t, now_ms);
+		if (t->spool) {
+			target_pump(t); /* the queue made room */
+			if (now_ms >= t->spool_sync_ms + EXPORT_SPOOL_SYNC_MS) {
+				spool_sync(t->spool);
+				t->spool_sync_ms = now_ms;
+			}
+		}
 		if (t->tcp) {
 			/* options records only: the connection keeps the templates */
 			if (t->encoder_live && collector_is_up(t->coll) && t->refresh_s &&
@@ -437,13 +596,17 @@ void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out)
 	for (int i = 0; i < exp->n_targets; i++) {
 		const struct export_target *t = exp->targets[i];
 		struct collector_stats cs;
+		struct spool_stats ss;
+		uint64_t lost = spool_lost(t, &ss);
 
 		collector_get_stats(t->coll, &cs);
 		out->messages += cs.messages;
 		out->records += cs.records;
-		out->records_dropped += cs.records_dropped + t->backlog_dropped;
-		out->packets_dropped += cs.packets_dropped + t->backlog_dropped_packets;
-		out->octets_dropped += cs.octets_dropped + t->backlog_dropped_octets;
+		out->records_dropped += cs.records_dropped + t->backlog_dropped + lost;
+		out->packets_dropped +=
+			cs.packets_dropped + t->backlog_dropped_packets + t->spool_lost_packets;
+		out->octets_dropped +=
+			cs.octets_dropped + t->backlog_dropped_octets + t->spool_lost_octets;
 		out->bytes += cs.bytes;
 	}
 }
@@ -507,6 +670,8 @@ uint64_t exporter_waiting(const struct exporter *exp)
 		/* a TCP queue only empties while its connection is up */
 		if (!t->tcp || collector_is_up(t->coll))
 			n += collector_waiting(t->coll);
+		if (t->spool && collector_is_up(t->coll))
+			n += spool_unread(t->spool);
 	}
 	return n;
 }
@@ -530,6 +695,20 @@ static uint16_t message_len(const struct xf_collector_config *cc)
 	if (cc->transport == XF_TRANSPORT_TCP)
 		return EXPORT_TCP_MESSAGE_LEN;
 	return mtu > headers ? mtu - headers : 0;
+}
+
+/*
+ * A collector's spool directory: spool_dir/URL, with "://" as "-" and any
+ * other '/' as '_': "/var/lib/xlatflow/spool/tcp-192.0.2.1:4739".
+ */
+static void spool_path(char *buf, size_t len, const char *dir, const char *url)
+{
+	const char *rest = strstr(url, "://");
+	size_t n = (size_t)snprintf(buf, len, "%s/%.*s-", dir, rest ? (int)(rest - url) : 0, url);
+
+	for (const char *p = rest ? rest + 3 : url; *p && n + 1 < len; p++)
+		buf[n++] = *p == '/' ? '_' : *p;
+	buf[n < len ? n : len - 1] = '\0';
 }
 
 /* A new target for cc: encoder and transport (TCP connects in the background). */
@@ -562,6 +741,8 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 		return NULL;
 	}
 	t->tcp = cc->transport == XF_TRANSPORT_TCP;
+	if (cc->spool)
+		spool_path(t->spool_path, sizeof(t->spool_path), cfg->spool_dir, cc->url);
 	t->coll = collector_new(cc, EXPORT_TCP_QUEUE_BYTES);
 	t->templates_due = !t->tcp; /* UDP: before the first record */
 	t->templates_ms = now_ms;
@@ -576,6 +757,7 @@ static void target_free(struct export_target *t)
 	if (!t)
 		return;
 	g_queue_clear_full(&t->backlog, g_free);
+	spool_free(t->spool);
 	t->ops->free(t->enc);
 	collector_free(t->coll);
 	g_free(t);
@@ -608,8 +790,26 @@ static void target_retire(struct exporter *exp, struct export_target *t)
 		log_warnx("collector %s removed by the reload: %" PRIu64 " records not sent "
 			  "(%" PRIu64 " queued, %u waiting for the connection)",
 			  collector_url(t->coll), waiting + backlog, waiting, backlog);
+	target_ack(t);
+	if (t->spool) {
+		struct spool_stats ss;
+
+		spool_get_stats(t->spool, &ss);
+		if (ss.pending)
+			log_warnx("collector %s removed by the reload: %" PRIu64
+				  " records stay in its spool %s for when it comes back",
+				  collector_url(t->coll), ss.pending, t->spool_path);
+	}
 	collector_get_stats(t->coll, &cs);
 	st = exp->retired;
+	{
+		struct spool_stats ss;
+		uint64_t lost = spool_lost(t, &ss);
+
+		st.records_dropped += lost;
+		st.packets_dropped += t->spool_lost_packets;
+		st.octets_dropped += t->spool_lost_octets;
+	}
 	st.messages += cs.messages;
 	st.records += cs.records;
 	st.records_dropped += cs.records_dropped + t->backlog_dropped;
@@ -626,6 +826,10 @@ static bool target_keeps(const struct exporter *exp, const struct export_target 
 {
 	const struct xf_collector_config *old = collector_config(t->coll);
 
+	if (old->spool != cc->spool ||
+	    (cc->spool && (strcmp(exp->spool_dir, cfg->spool_dir) != 0 ||
+			   exp->spool_max_bytes != cfg->spool_max_bytes)))
+		return false;
 	return exp->observation_domain_id == cfg->observation_domain_id &&
 	       exp->enterprise_number == cfg->enterprise_number &&
 	       exp->zone_as_vrf == cfg->zone_as_vrf && strcmp(old->url, cc->url) == 0 &&
@@ -639,6 +843,7 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 {
 	struct export_target *next[XF_MAX_COLLECTORS] = { 0 };
 	bool kept[XF_MAX_COLLECTORS] = { false }, made[XF_MAX_COLLECTORS] = { false };
+	int heir[XF_MAX_COLLECTORS]; /* the replaced target whose spool target i takes over */
 	uint64_t now_ms = mono_ms();
 
 	/* Everything that can fail comes first, so a failure changes nothing. */
@@ -658,7 +863,41 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 			goto fail;
 		made[i] = true;
 	}
+	/* spools: one process, one owner; a replaced collector hands its own over */
+	for (int i = 0; i < cfg->n_collectors; i++) {
+		char why[4400];
+		int rc;
 
+		heir[i] = -1;
+		if (!made[i] || !cfg->collectors[i].spool)
+			continue;
+		for (int j = 0; j < exp->n_targets && heir[i] < 0; j++)
+			if (!kept[j] && exp->targets[j]->spool &&
+			    strcmp(exp->targets[j]->spool_path, next[i]->spool_path) == 0)
+				heir[i] = j;
+		if (heir[i] >= 0)
+			continue;
+		rc = spool_open(next[i]->spool_path, cfg->spool_max_bytes, &next[i]->spool, why,
+				sizeof(why));
+		if (rc < 0) {
+			snprintf(err, err_len, "collector %s: %s", cfg->collectors[i].url, why);
+			goto fail;
+		}
+	}
+
+	for (int i = 0; i < cfg->n_collectors; i++) {
+		struct export_target *old;
+
+		if (heir[i] < 0)
+			continue;
+		old = exp->targets[heir[i]];
+		/* what its connection took completely leaves the spool first */
+		if (old->encoder_live)
+			target_flush(old);
+		target_ack(old);
+		next[i]->spool = old->spool;
+		old->spool = NULL;
+	}
 	for (int j = 0; j < exp->n_targets; j++)
 		if (!kept[j])
 			target_retire(exp, exp->targets[j]);
@@ -677,6 +916,8 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 	exp->observation_domain_id = cfg->observation_domain_id;
 	exp->enterprise_number = cfg->enterprise_number;
 	exp->zone_as_vrf = cfg->zone_as_vrf;
+	snprintf(exp->spool_dir, sizeof(exp->spool_dir), "%s", cfg->spool_dir);
+	exp->spool_max_bytes = cfg->spool_max_bytes;
 	exp->sampling = cfg->sampling ? cfg->sampling : 1;
 	/* TCP: start connecting now, in the background */
 	for (int i = 0; i < exp->n_targets; i++)
@@ -719,6 +960,15 @@ void exporter_free(struct exporter *exp)
 		size_t left = collector_drain(t->coll, now < deadline ? (int)(deadline - now) : 0);
 		guint waiting = g_queue_get_length(&t->backlog);
 
+		target_ack(t);
+		if (t->spool) {
+			struct spool_stats ss;
+
+			spool_get_stats(t->spool, &ss);
+			if (ss.pending)
+				log_info("collector %s: %" PRIu64 " records stay in the spool %s",
+					 collector_url(t->coll), ss.pending, t->spool_path);
+		}
 		if (left || waiting)
 			log_warnx("collector %s: %zu bytes unsent and %u records waiting at exit",
 				  collector_url(t->coll), left, waiting);

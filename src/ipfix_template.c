@@ -108,6 +108,11 @@ struct exporter_rec {
 	uint64_t not_sent_records;
 	uint64_t not_sent_packets;
 	uint64_t not_sent_octets;
+	uint64_t spool_full;
+	uint64_t spool_write_error;
+	uint64_t spool_damaged;
+	uint64_t spool_pending;
+	uint64_t spool_octets;
 	uint64_t system_init_ms;
 } __attribute__((packed));
 
@@ -119,6 +124,15 @@ static const struct element exporter_elements[] = {
 	{ "notSentFlowTotalCount", 166, 8, ELEM_INT, 0 },
 	{ "notSentPacketTotalCount", 167, 8, ELEM_INT, 0 },
 	{ "notSentOctetTotalCount", 168, 8, ELEM_INT, 0 },
+	{ "xlatSpoolFullRecordTotalCount", IE_XLAT_SPOOL_FULL_RECORD_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatSpoolWriteErrorRecordTotalCount", IE_XLAT_SPOOL_WRITE_ERROR_RECORD_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatSpoolDamagedRecordTotalCount", IE_XLAT_SPOOL_DAMAGED_RECORD_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatSpoolPendingRecordCount", IE_XLAT_SPOOL_PENDING_RECORD_COUNT, 8, ELEM_ENT | ELEM_INT,
+	  0 },
+	{ "xlatSpoolOctetCount", IE_XLAT_SPOOL_OCTET_COUNT, 8, ELEM_ENT | ELEM_INT, 0 },
 	{ "systemInitTimeMilliseconds", 160, 8, ELEM_INT, 0 },
 };
 
@@ -483,6 +497,11 @@ static void options_fill(union options_rec *u, uint16_t tid, const struct ipfix_
 			.not_sent_records = opts->not_sent_records,
 			.not_sent_packets = opts->not_sent_packets,
 			.not_sent_octets = opts->not_sent_octets,
+			.spool_full = opts->spool.full,
+			.spool_write_error = opts->spool.write_error,
+			.spool_damaged = opts->spool.damaged,
+			.spool_pending = opts->spool.pending,
+			.spool_octets = opts->spool.octets,
 			.system_init_ms = opts->system_init_ms,
 		};
 		break;

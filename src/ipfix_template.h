@@ -83,6 +83,14 @@ struct ipfix_options {
 	uint64_t not_sent_records; /* records that could not be sent to it */
 	uint64_t not_sent_packets; /* packets and octets those records counted */
 	uint64_t not_sent_octets;
+	/* its on-disk spool (all 0 without one): records lost by cause, what it holds */
+	struct {
+		uint64_t full;	      /* not spooled: spool_max_bytes reached */
+		uint64_t write_error; /* not spooled: the write failed */
+		uint64_t damaged;     /* torn or failed checksum */
+		uint64_t pending;     /* records not sent yet */
+		uint64_t octets;      /* bytes of its files */
+	} spool;
 	uint32_t sampling; /* 1 packet in sampling (1 = every packet) */
 	struct ipfix_metering metering;
 	const struct ipfix_interface *interfaces;

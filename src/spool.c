@@ -25,7 +25,7 @@
 #include "spool.h"
 
 #define SEG_MAGIC "XFSPOOL1"
-#define SEG_HDR 16 /* magic, base (little-endian u64) */
+#define SEG_HDR 16	      /* magic, base (little-endian u64) */
 #define REC_MAGIC 0x31525358u /* "XSR1" as little-endian bytes */
 #define REC_HDR 12	      /* magic, payload length, CRC32C(length, payload): u32 LE each */
 #define POS_MAGIC "XFSPPOS1"
@@ -365,8 +365,8 @@ int spool_flush(struct spool *sp)
 	size_t done = 0;
 
 	while (done < sp->wlen) {
-		ssize_t n = pwrite(sp->wfd, sp->wbuf + done, sp->wlen - done,
-				   (off_t)(s->size + done));
+		ssize_t n =
+			pwrite(sp->wfd, sp->wbuf + done, sp->wlen - done, (off_t)(s->size + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -612,8 +612,8 @@ static int scan(struct spool *sp, char *err, size_t err_len)
 			int64_t next;
 
 			if (n < 0)
-				return errbuf_set(err, err_len, (int)n, "spool %s: read: %s", sp->dir,
-						  strerror((int)-n));
+				return errbuf_set(err, err_len, (int)n, "spool %s: read: %s",
+						  sp->dir, strerror((int)-n));
 			if (n > 0) {
 				off += REC_HDR + (uint64_t)n;
 				records++;
@@ -628,8 +628,8 @@ static int scan(struct spool *sp, char *err, size_t err_len)
 				continue;
 			}
 			/* a torn tail: the append the crash interrupted */
-			log_warnx("spool %s: torn record at offset %" PRIu64
-				  " (%" PRIu64 " bytes) cut off",
+			log_warnx("spool %s: torn record at offset %" PRIu64 " (%" PRIu64
+				  " bytes) cut off",
 				  sp->dir, off, limit - off);
 			if (ftruncate(sp->wfd, (off_t)(off - s->base)) < 0)
 				return errbuf_set(err, err_len, -errno, "spool %s: truncate: %s",
@@ -645,8 +645,7 @@ static int scan(struct spool *sp, char *err, size_t err_len)
 	return 0;
 }
 
-int spool_open(const char *dir, uint64_t max_bytes, struct spool **out, char *err,
-	       size_t err_len)
+int spool_open(const char *dir, uint64_t max_bytes, struct spool **out, char *err, size_t err_len)
 {
 	struct spool *sp;
 	uint64_t pos = 0;
@@ -654,8 +653,9 @@ int spool_open(const char *dir, uint64_t max_bytes, struct spool **out, char *er
 
 	*out = NULL;
 	if (max_bytes < SPOOL_MIN_BYTES)
-		return errbuf_set(err, err_len, -EINVAL, "spool %s: bound %" PRIu64
-				  " bytes is below %u", dir, max_bytes, SPOOL_MIN_BYTES);
+		return errbuf_set(err, err_len, -EINVAL,
+				  "spool %s: bound %" PRIu64 " bytes is below %u", dir, max_bytes,
+				  SPOOL_MIN_BYTES);
 	rc = mkdirs(dir);
 	if (rc < 0)
 		return errbuf_set(err, err_len, rc, "spool %s: create: %s", dir, strerror(-rc));

@@ -66,8 +66,7 @@ struct spool_stats {
  * err filled (naming the file). The spool owns its files; one process at a
  * time (an exclusive flock on the directory: -EBUSY when held).
  */
-int spool_open(const char *dir, uint64_t max_bytes, struct spool **out, char *err,
-	       size_t err_len);
+int spool_open(const char *dir, uint64_t max_bytes, struct spool **out, char *err, size_t err_len);
 /* Write what is buffered and close; spool_free(NULL) is a no-op. */
 void spool_free(struct spool *sp);
 

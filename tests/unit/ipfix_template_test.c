@@ -56,10 +56,9 @@ static void test_describe_ipfix(void)
 		IPFIX_TID_SAMPLING, IPFIX_TID_SELECTOR, IPFIX_TID_INTERFACE,
 	};
 	/* 19 common fields: 4 x 8 times and counters, 2 addresses, ports, ... = 74 (v4) */
-	static const uint16_t n_fields[IPFIX_N_TEMPLATES] = { 19, 19, 34, 34, 8, 15, 3, 8, 3 };
-	static const uint16_t record_len[IPFIX_N_TEMPLATES] = {
-		74, 98, 114, 210, 60, 116, 9, 46, 84
-	};
+	static const uint16_t n_fields[IPFIX_N_TEMPLATES] = { 19, 19, 34, 34, 13, 15, 3, 8, 3 };
+	static const uint16_t record_len[IPFIX_N_TEMPLATES] = { 74,  98, 114, 210, 100,
+								116, 9,	 46,  84 };
 	struct ipfix_template_desc d[IPFIX_N_TEMPLATES];
 	char err[256] = "";
 	int n = ipfix_describe_templates(&params, false, d, err, sizeof(err));
@@ -181,6 +180,11 @@ static void test_options(void)
 		.not_sent_records = 4,
 		.not_sent_packets = 55,
 		.not_sent_octets = 666,
+		.spool = { .full = 31,
+			   .write_error = 32,
+			   .damaged = 33,
+			   .pending = 34,
+			   .octets = 35 },
 		.sampling = 100,
 		.metering = { .observed_packets = 1000,
 			      .non_ip_packets = 2,
@@ -213,6 +217,15 @@ static void test_options(void)
 	CHECK_U64(host_at(s.rec[0], field(&d[4], 41, 0)), 11);
 	CHECK_U64(host_at(s.rec[0], field(&d[4], 167, 0)), 55);
 	CHECK_U64(host_at(s.rec[0], field(&d[4], 160, 0)), 1700000000123ull);
+	/* its spool: lost by cause, what it holds */
+	CHECK_U64(host_at(s.rec[0], field(&d[4], IE_XLAT_SPOOL_FULL_RECORD_TOTAL_COUNT, PEN)), 31);
+	CHECK_U64(
+		host_at(s.rec[0], field(&d[4], IE_XLAT_SPOOL_WRITE_ERROR_RECORD_TOTAL_COUNT, PEN)),
+		32);
+	CHECK_U64(host_at(s.rec[0], field(&d[4], IE_XLAT_SPOOL_DAMAGED_RECORD_TOTAL_COUNT, PEN)),
+		  33);
+	CHECK_U64(host_at(s.rec[0], field(&d[4], IE_XLAT_SPOOL_PENDING_RECORD_COUNT, PEN)), 34);
+	CHECK_U64(host_at(s.rec[0], field(&d[4], IE_XLAT_SPOOL_OCTET_COUNT, PEN)), 35);
 	/* metering (d[5]): ignored = non-IP + malformed, dropped = lost */
 	CHECK_U64(host_at(s.rec[1], field(&d[5], 164, 0)), 5);
 	CHECK_U64(host_at(s.rec[1], field(&d[5], 135, 0)), 6);

@@ -403,8 +403,9 @@ static void test_sigkill(void)
 		/* the first record follows the last acknowledgement (made or intended) */
 		if (first != UINT64_MAX && acked != UINT64_MAX && first != acked + 1 &&
 		    first != intent + 1) {
-			fprintf(stderr, "round %d: first %" PRIu64 ", acked %" PRIu64
-					", intended %" PRIu64 "\n",
+			fprintf(stderr,
+				"round %d: first %" PRIu64 ", acked %" PRIu64 ", intended %" PRIu64
+				"\n",
 				r, first, acked, intent);
 			bad++;
 		}
