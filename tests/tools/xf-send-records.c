@@ -6,15 +6,19 @@
  *   xf-send-records --collector URL [--odid N] [--pen N] [--zone-as-vrf]
  *                   [--mtu N] [--refresh SEC] [--refresh-messages N]
  *                   [--netflow9] [--sampling N] [--rate N] [--burst N]
+ *                   [--spool DIR] [--spool-max BYTES]
  *
  * --rate and --burst pace every UDP collector (records/s, records; the
  * default 0 sends unpaced).
  * --netflow9 makes every collector a NetFlow v9 one (protocol = "netflow9").
+ * --spool DIR gives every TCP collector spool = true with spool_dir DIR
+ * (spool_max_bytes --spool-max, default 64 MiB).
  * URL is udp://ADDR:PORT or tcp://ADDR:PORT (ADDR numeric; [v6] allowed).
  * Commands come on stdin, one per line; between them the exporter ticks
  * every 100 ms (reconnects, template refresh):
  *   send a | send b     export record set a (4 records) or b (2 records)
- *   bulk N              export N IPv4 records with packets = 1..N
+ *   bulk N [FIRST]      export N IPv4 records with packets = FIRST..FIRST+N-1
+ *                       (FIRST default 1)
  *   paced N             N IPv4 records of 1 packet and 100 octets each,
  *                       handed over as the exporter has room (as the
  *                       daemon's flow cache does), then sent to the end
@@ -305,6 +309,8 @@ int main(int argc, char **argv)
 		{ "sampling", required_argument, NULL, 's' },
 		{ "rate", required_argument, NULL, 'a' },
 		{ "burst", required_argument, NULL, 'b' },
+		{ "spool", required_argument, NULL, 'S' },
+		{ "spool-max", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct xf_config cfg;
@@ -313,11 +319,13 @@ int main(int argc, char **argv)
 	uint16_t mtu = 1500;
 	uint32_t rate = 0, burst = 1;
 	bool netflow9 = false;
+	const char *spool_dir = NULL;
 	int opt;
 
 	cfg.observation_domain_id = 1;
 	cfg.enterprise_number = 32473;
 	cfg.template_refresh = 600;
+	cfg.spool_max_bytes = 64u << 20;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -338,6 +346,8 @@ int main(int argc, char **argv)
 		case 's': cfg.sampling = strtoul(optarg, NULL, 10); break;
 		case 'a': rate = strtoul(optarg, NULL, 10); break;
 		case 'b': burst = strtoul(optarg, NULL, 10); break;
+		case 'S': spool_dir = optarg; break;
+		case 'M': cfg.spool_max_bytes = strtoul(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: xf-send-records --collector URL [options]\n");
 			return 1;
@@ -352,7 +362,11 @@ int main(int argc, char **argv)
 		cfg.collectors[i].rate = rate;
 		cfg.collectors[i].burst = burst;
 		cfg.collectors[i].protocol = netflow9 ? XF_PROTO_NETFLOW9 : XF_PROTO_IPFIX;
+		cfg.collectors[i].spool = spool_dir &&
+					  cfg.collectors[i].transport == XF_TRANSPORT_TCP;
 	}
+	if (spool_dir)
+		snprintf(cfg.spool_dir, sizeof(cfg.spool_dir), "%s", spool_dir);
 	log_init(true, LOG_LEVEL_INFO, "xf-send-records");
 	/* poll() watches fd 0: keep no lines hidden in a stdio buffer */
 	setvbuf(stdin, NULL, _IONBF, 0);
@@ -379,7 +393,11 @@ int main(int argc, char **argv)
 		} else if (!strcmp(line, "send b")) {
 			k = set_b(recs);
 		} else if (sscanf(line, "bulk %lu", &n) == 1) {
-			for (unsigned long i = 1; i <= n; i++) {
+			unsigned long first = 1;
+
+			if (sscanf(line, "bulk %lu %lu", &n, &first) < 2)
+				first = 1;
+			for (unsigned long i = first; i < first + n; i++) {
 				bulk_record(&recs[0], i);
 				exporter_add(exp, &recs[0]);
 			}
