@@ -51,6 +51,7 @@ struct encoder_ops {
 		     void *ctx, char *err, size_t err_len);
 	void (*free)(void *enc);
 	int (*add)(void *enc, const struct flow_record *rec);
+	int (*add_nat_event)(void *enc, const struct ipfix_natev_rec *rec);
 	int (*add_templates)(void *enc);
 	int (*add_options)(void *enc, const struct ipfix_options *opts);
 	int (*flush)(void *enc);
@@ -73,6 +74,11 @@ static void ipfix_free(void *enc)
 static int ipfix_add(void *enc, const struct flow_record *rec)
 {
 	return ipfix_encoder_add(enc, rec);
+}
+
+static int ipfix_add_nat_event(void *enc, const struct ipfix_natev_rec *rec)
+{
+	return ipfix_encoder_add_nat_event(enc, rec);
 }
 
 static int ipfix_add_templates(void *enc)
@@ -99,6 +105,7 @@ static const struct encoder_ops ipfix_ops = {
 	.new = ipfix_new,
 	.free = ipfix_free,
 	.add = ipfix_add,
+	.add_nat_event = ipfix_add_nat_event,
 	.add_templates = ipfix_add_templates,
 	.add_options = ipfix_add_options,
 	.flush = ipfix_flush,
@@ -119,6 +126,11 @@ static void nf9_free(void *enc)
 static int nf9_add(void *enc, const struct flow_record *rec)
 {
 	return netflow9_encoder_add(enc, rec);
+}
+
+static int nf9_add_nat_event(void *enc, const struct ipfix_natev_rec *rec)
+{
+	return netflow9_encoder_add_nat_event(enc, rec);
 }
 
 static int nf9_add_templates(void *enc)
@@ -150,6 +162,7 @@ static const struct encoder_ops netflow9_ops = {
 	.new = nf9_new,
 	.free = nf9_free,
 	.add = nf9_add,
+	.add_nat_event = nf9_add_nat_event,
 	.add_templates = nf9_add_templates,
 	.add_options = nf9_add_options,
 	.flush = nf9_flush,
@@ -171,7 +184,12 @@ struct export_target {
 	uint32_t data_messages; /* data messages since templates */
 	uint32_t refresh_s;
 	uint32_t refresh_messages;
-	GQueue backlog;		    /* TCP: struct flow_record copies while down */
+	GQueue backlog;			  /* TCP: struct flow_record copies while down */
+	bool flows;			  /* the collector takes flow records */
+	bool nat_events;		  /* the collector takes the NAT event log */
+	GQueue ev_backlog;		  /* TCP: struct ipfix_natev_rec copies while down */
+	uint32_t open_events;		  /* NAT event records in the open message */
+	struct ipfix_natlog_stats natlog; /* not_sent: events never encoded (backlog full) */
 	struct collector_load open; /* packets and octets of the records in the open message */
 	uint64_t backlog_dropped;   /* records never encoded: backlog full, not encodable */
 	uint64_t backlog_dropped_packets;
@@ -191,7 +209,9 @@ struct exporter {
 	uint64_t system_init_ms;       /* wall clock */
 	uint32_t sampling;
 	struct ipfix_metering metering; /* as last set by the daemon */
-	GArray *interfaces;		/* of struct ipfix_interface, by ifindex */
+	uint64_t natlog_source_lost;	/* exporter_set_natlog_source() */
+	uint64_t natlog_recovered;
+	GArray *interfaces; /* of struct ipfix_interface, by ifindex */
 };
 
 static uint64_t wall_ms(void)
@@ -245,7 +265,10 @@ static void target_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t reco
 		.octets = t->open.octets,
 	};
 
+
+	load.events = t->open_events;
 	memset(&t->open, 0, sizeof(t->open));
+	t->open_events = 0;
 	collector_send(t->coll, msg, len, &load, mono_ms());
 	target_check_sent(t);
 	if (records && !t->tcp && t->refresh_messages && ++t->data_messages >= t->refresh_messages)
@@ -272,6 +295,11 @@ static void target_options(struct export_target *t, uint64_t now_ms)
 	opts.not_sent_records = cs.records_dropped + t->backlog_dropped;
 	opts.not_sent_packets = cs.packets_dropped + t->backlog_dropped_packets;
 	opts.not_sent_octets = cs.octets_dropped + t->backlog_dropped_octets;
+	opts.nat_events = t->nat_events;
+	opts.natlog.exported = cs.events;
+	opts.natlog.not_sent = cs.events_dropped + t->natlog.not_sent;
+	opts.natlog.source_lost = exp->natlog_source_lost;
+	opts.natlog.recovered = exp->natlog_recovered;
 	if (t->ops->add_options(t->enc, &opts) < 0)
 		log_warnx("collector %s: cannot encode options records", collector_url(t->coll));
 	t->options_due = false;
@@ -316,6 +344,25 @@ static void target_encode(struct export_target *t, const struct flow_record *rec
 	t->open.octets += rec->octets;
 }
 
+static void target_encode_event(struct export_target *t, const struct ipfix_natev_rec *rec)
+{
+	int rc;
+
+	if (t->templates_due)
+		target_templates(t, mono_ms());
+	else if (t->options_due)
+		target_options(t, mono_ms());
+	rc = t->ops->add_nat_event(t->enc, rec);
+	if (rc < 0) {
+		if (!t->encode_errors++)
+			log_warnx("collector %s: cannot encode a NAT event record: %s",
+				  collector_url(t->coll), strerror(-rc));
+		t->natlog.not_sent++;
+		return;
+	}
+	t->open_events++;
+}
+
 /*
  * The TCP connection went down: the open message belongs to it, so emit it
  * now, while the collector is down, which drops and counts its records.
@@ -346,8 +393,14 @@ static void target_connected(struct export_target *t, uint64_t now_ms)
 {
 	struct flow_record *rec;
 
+	struct ipfix_natev_rec *ev;
+
 	t->encoder_live = true;
 	target_templates(t, now_ms);
+	while (collector_is_up(t->coll) && (ev = g_queue_pop_head(&t->ev_backlog))) {
+		target_encode_event(t, ev);
+		g_free(ev);
+	}
 	while (collector_is_up(t->coll) && (rec = g_queue_pop_head(&t->backlog))) {
 		target_encode(t, rec);
 		g_free(rec);
@@ -367,22 +420,91 @@ static void target_poll(struct export_target *t, uint64_t now_ms)
 		target_connected(t, now_ms);
 }
 
+/*
+ * TCP, at the start of each message: whether the collector went away, so
+ * records go to the backlog instead of a dead socket.
+ */
+static void target_check_live(struct export_target *t)
+{
+	if (t->encoder_live && !t->ops->pending(t->enc) && !collector_check(t->coll, mono_ms()))
+		target_lost(t);
+}
+
+/*
+ * While a TCP collector is down, events wait in a bounded backlog (the
+ * on-disk spool for TCP collectors hooks in here and in target_connected()).
+ */
+static void ev_backlog_push(struct export_target *t, const struct ipfix_natev_rec *rec)
+{
+	if (g_queue_get_length(&t->ev_backlog) >= EXPORT_BACKLOG_RECORDS) {
+		t->natlog.not_sent++;
+		return;
+	}
+	g_queue_push_tail(&t->ev_backlog, g_memdup2(rec, sizeof(*rec)));
+}
+
+void exporter_add_nat_event(struct exporter *exp, const struct ipfix_natev_rec *rec)
+{
+	for (int i = 0; i < exp->n_targets; i++) {
+		struct export_target *t = exp->targets[i];
+
+		if (!t->nat_events)
+			continue;
+		if (!t->tcp) {
+			target_encode_event(t, rec);
+			continue;
+		}
+		target_check_live(t);
+		if (t->encoder_live && g_queue_is_empty(&t->ev_backlog)) {
+			target_encode_event(t, rec);
+			if (!collector_is_up(t->coll))
+				target_lost(t);
+		} else {
+			ev_backlog_push(t, rec);
+		}
+	}
+}
+
+void exporter_set_natlog_source(struct exporter *exp, uint64_t source_lost, uint64_t recovered)
+{
+	exp->natlog_source_lost = source_lost;
+	exp->natlog_recovered = recovered;
+}
+
+bool exporter_wants_nat_events(const struct exporter *exp)
+{
+	for (int i = 0; i < exp->n_targets; i++)
+		if (exp->targets[i]->nat_events)
+			return true;
+	return false;
+}
+
+void exporter_get_natlog_stats(const struct exporter *exp, struct ipfix_natlog_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < exp->n_targets; i++) {
+		struct collector_stats cs;
+
+		collector_get_stats(exp->targets[i]->coll, &cs);
+		out->exported += cs.events;
+		out->not_sent += cs.events_dropped + exp->targets[i]->natlog.not_sent;
+	}
+	out->source_lost = exp->natlog_source_lost;
+	out->recovered = exp->natlog_recovered;
+}
+
 void exporter_add(struct exporter *exp, const struct flow_record *rec)
 {
 	for (int i = 0; i < exp->n_targets; i++) {
 		struct export_target *t = exp->targets[i];
 
+		if (!t->flows)
+			continue;
 		if (!t->tcp) {
 			target_encode(t, rec);
 			continue;
 		}
-		/*
-		 * At the start of each message look whether the collector went
-		 * away, so records go to the backlog instead of a dead socket.
-		 */
-		if (t->encoder_live && !t->ops->pending(t->enc) &&
-		    !collector_check(t->coll, mono_ms()))
-			target_lost(t);
+		target_check_live(t);
 		if (t->encoder_live && g_queue_is_empty(&t->backlog)) {
 			target_encode(t, rec);
 			if (!collector_is_up(t->coll))
@@ -543,6 +665,7 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 		.enterprise_number = cfg->enterprise_number,
 		.zone_as_vrf = cfg->zone_as_vrf,
 		.max_message_len = message_len(cc),
+		.nat_events = cc->nat_events,
 	};
 	uint64_t now_ms = mono_ms();
 	char why[256] = "";
@@ -566,7 +689,10 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 	t->templates_due = !t->tcp; /* UDP: before the first record */
 	t->templates_ms = now_ms;
 	t->options_ms = now_ms;
+	t->flows = !cc->no_flows;
+	t->nat_events = cc->nat_events;
 	g_queue_init(&t->backlog);
+	g_queue_init(&t->ev_backlog);
 	return t;
 }
 
@@ -576,6 +702,7 @@ static void target_free(struct export_target *t)
 	if (!t)
 		return;
 	g_queue_clear_full(&t->backlog, g_free);
+	g_queue_clear_full(&t->ev_backlog, g_free);
 	t->ops->free(t->enc);
 	collector_free(t->coll);
 	g_free(t);
@@ -594,6 +721,7 @@ static void target_retire(struct exporter *exp, struct export_target *t)
 	struct collector_stats cs;
 	uint64_t waiting;
 	guint backlog = g_queue_get_length(&t->backlog);
+	guint ev_backlog = g_queue_get_length(&t->ev_backlog);
 	struct flow_record *rec;
 
 	if (!t->tcp || t->encoder_live)
@@ -604,6 +732,9 @@ static void target_retire(struct exporter *exp, struct export_target *t)
 		count_unsent(t, rec);
 		g_free(rec);
 	}
+	if (ev_backlog)
+		log_warnx("collector %s removed by the reload: %u NAT events not sent",
+			  collector_url(t->coll), ev_backlog);
 	if (waiting || backlog)
 		log_warnx("collector %s removed by the reload: %" PRIu64 " records not sent "
 			  "(%" PRIu64 " queued, %u waiting for the connection)",
@@ -630,8 +761,8 @@ static bool target_keeps(const struct exporter *exp, const struct export_target 
 	       exp->enterprise_number == cfg->enterprise_number &&
 	       exp->zone_as_vrf == cfg->zone_as_vrf && strcmp(old->url, cc->url) == 0 &&
 	       old->transport == cc->transport && old->protocol == cc->protocol &&
-	       old->mtu == cc->mtu && old->addrlen == cc->addrlen &&
-	       memcmp(&old->addr, &cc->addr, cc->addrlen) == 0;
+	       old->mtu == cc->mtu && old->nat_events == cc->nat_events &&
+	       old->addrlen == cc->addrlen && memcmp(&old->addr, &cc->addr, cc->addrlen) == 0;
 }
 
 int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char *err,
@@ -666,6 +797,7 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 		struct export_target *t = next[i];
 
 		collector_set_pacing(t->coll, cfg->collectors[i].rate, cfg->collectors[i].burst);
+		t->flows = !cfg->collectors[i].no_flows;
 		t->refresh_s = cfg->template_refresh;
 		t->refresh_messages = cfg->template_refresh_messages;
 		/* sampling or the interface table may differ: tell the collector */
@@ -718,10 +850,12 @@ void exporter_free(struct exporter *exp)
 		uint64_t now = mono_ms();
 		size_t left = collector_drain(t->coll, now < deadline ? (int)(deadline - now) : 0);
 		guint waiting = g_queue_get_length(&t->backlog);
+		guint ev_waiting = g_queue_get_length(&t->ev_backlog);
 
-		if (left || waiting)
-			log_warnx("collector %s: %zu bytes unsent and %u records waiting at exit",
-				  collector_url(t->coll), left, waiting);
+		if (left || waiting || ev_waiting)
+			log_warnx("collector %s: %zu bytes unsent, %u records and %u NAT events "
+				  "waiting at exit",
+				  collector_url(t->coll), left, waiting, ev_waiting);
 		target_free(t);
 	}
 	g_array_free(exp->interfaces, TRUE);
