@@ -235,12 +235,14 @@ static const struct element interface_elements[] = {
 /*
  * The NAT event log (RFC 8158 section 4; docs/nat-events.md). Session
  * create and delete share one layout: a CREATE carries zero counters, a
- * DELETE the session's start and conntrack's counters (NSEL style,
- * initiator = the original direction). NAT66 uses the IPv6 elements.
+ * DELETE the session's start and end (pmacct's timestamp_start/_end,
+ * nfdump's first/last) and conntrack's counters (NSEL style, initiator =
+ * the original direction). NAT66 uses the IPv6 elements.
  */
 static const struct element natev_session_elements[] = {
 	{ "observationTimeMilliseconds", 323, 8, ELEM_INT, 0 },
 	{ "flowStartMilliseconds", 152, 8, ELEM_INT, 0 },
+	{ "flowEndMilliseconds", 153, 8, ELEM_INT, 0 },
 	{ "initiatorOctets", 231, 8, ELEM_INT, 0 },
 	{ "responderOctets", 232, 8, ELEM_INT, 0 },
 	{ "initiatorPackets", 298, 8, ELEM_INT, 0 },

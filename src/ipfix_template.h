@@ -234,6 +234,7 @@ uint16_t ipfix_record_flow(struct ipfix_flow_rec *r, const struct flow_record *r
 struct ipfix_natev_session_rec {
 	uint64_t time_ms;    /* observationTimeMilliseconds: when it happened */
 	uint64_t start_ms;   /* flowStartMilliseconds: the session's start */
+	uint64_t end_ms;     /* flowEndMilliseconds: DELETE: its end (= time_ms) */
 	uint64_t octets[2];  /* initiatorOctets, responderOctets (DELETE) */
 	uint64_t packets[2]; /* initiatorPackets, responderPackets (DELETE) */
 	uint32_t src_ip4;    /* pre-NAT (the original direction as sent) */

@@ -39,8 +39,8 @@ struct natlog {
 	void *ctx;
 	GHashTable *aggs; /* struct agg, keyed by its key */
 	unsigned int threshold_pct;
-	bool above;		/* the fill is at or above the threshold (event sent) */
-	uint64_t max_sessions;	/* nf_conntrack_max, last known */
+	bool above;	       /* the fill is at or above the threshold (event sent) */
+	uint64_t max_sessions; /* nf_conntrack_max, last known */
 	struct natlog_stats stats;
 };
 
@@ -109,6 +109,8 @@ int natlog_session_record(struct ipfix_natev_rec *out, const struct nat_event *e
 		r->start_ms = ev->start_wall_ns / 1000000ULL;
 	else if (ev->kind == XF_XLAT_KIND_CREATE)
 		r->start_ms = r->time_ms;
+	if (ev->kind == XF_XLAT_KIND_DELETE)
+		r->end_ms = r->time_ms;
 	if (ev->kind == XF_XLAT_KIND_DELETE && (ev->flags & NAT_EVENT_F_ACCT)) {
 		r->octets[0] = ev->octets[0];
 		r->octets[1] = ev->octets[1];

@@ -154,9 +154,11 @@ common = dict(sourceIPv4Address="198.18.0.2", destinationIPv4Address="198.19.0.1
               ingressVRFID="5", xlatZoneId="5", protocolIdentifier="6")
 want = [dict(common, natEvent="4", observationTimeMilliseconds="2025-11-26 06:53:21.250",
              flowStartMilliseconds="2025-11-26 06:53:21.250", initiatorOctets="0",
+             flowEndMilliseconds="1970-01-01 00:00:00.000",
              responderOctets="0", initiatorPackets="0", responderPackets="0"),
         dict(common, natEvent="5", observationTimeMilliseconds="2025-11-26 06:53:23.500",
              flowStartMilliseconds="2025-11-26 06:53:21.250", initiatorOctets="300",
+             flowEndMilliseconds="2025-11-26 06:53:23.500",
              responderOctets="4000", initiatorPackets="3", responderPackets="4")]
 for i, w in enumerate(want):
     for k, v in w.items():

@@ -64,6 +64,7 @@ static void test_session(void)
 	CHECK_U64(s->nat_event, 4);
 	CHECK_U64(s->time_ms, 1700000005123ULL);
 	CHECK_U64(s->start_ms, 1700000005123ULL);
+	CHECK_U64(s->end_ms, 0);
 	CHECK_U64(s->src_ip4, 0xc6120002);
 	CHECK_U64(s->dst_ip4, 0xc6126401);
 	CHECK_U64(s->post_src_ip4, 0xc6120001);
@@ -87,6 +88,7 @@ static void test_session(void)
 	CHECK_INT(natlog_session_record(&r, &ev, &clk), 0);
 	CHECK_U64(s->nat_event, 5);
 	CHECK_U64(s->start_ms, 1700000001000ULL);
+	CHECK_U64(s->end_ms, 1700000005123ULL);
 	CHECK_U64(s->packets[0], 3);
 	CHECK_U64(s->packets[1], 4);
 	CHECK_U64(s->octets[0], 300);
