@@ -149,6 +149,7 @@ static void count_dropped(struct collector *c, const struct collector_load *load
 	if (load->spooled)
 		return; /* its spool sends it again */
 	c->stats.records_dropped += load->records;
+	c->stats.events_dropped += load->events;
 	c->stats.packets_dropped += load->packets;
 	c->stats.octets_dropped += load->octets;
 }
@@ -322,6 +323,7 @@ static void tcp_flush(struct collector *c, uint64_t now_ms)
 			return;
 		c->stats.messages++;
 		c->stats.records += m->load.records;
+		c->stats.events += m->load.events;
 		c->stats.bytes += m->len;
 		c->queued_records -= m->load.records;
 		if (m->load.spooled) {
@@ -337,6 +339,7 @@ static void udp_datagram_sent(struct collector *c, const struct udp_pending *u)
 {
 	c->stats.messages++;
 	c->stats.records += u->load.records;
+	c->stats.events += u->load.events;
 	c->stats.bytes += u->len;
 	if (paced(c)) {
 		c->pace_queued -= pace_cost(&u->load);

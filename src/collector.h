@@ -38,8 +38,10 @@ struct collector_stats {
 	uint64_t records_dropped; /* records in messages that could not be sent */
 	uint64_t packets_dropped; /* packets and octets those records counted */
 	uint64_t octets_dropped;
-	uint64_t bytes;	   /* bytes of those messages */
-	uint64_t connects; /* TCP connections established */
+	uint64_t bytes;		 /* bytes of those messages */
+	uint64_t connects;	 /* TCP connections established */
+	uint64_t events;	 /* of the records sent, NAT event records */
+	uint64_t events_dropped; /* of the records dropped, NAT event records */
 };
 
 /* collector_poll() result bits */
@@ -69,7 +71,8 @@ bool collector_is_up(const struct collector *c);
 
 /* What a message carries, for the drop counters. */
 struct collector_load {
-	uint32_t records; /* flow records (0 for templates and options) */
+	uint32_t records; /* flow and NAT event records (0 for templates and options) */
+	uint32_t events;  /* of them, NAT event records */
 	uint64_t packets; /* their packetDeltaCount sum */
 	uint64_t octets;  /* their octetDeltaCount sum */
 	/*

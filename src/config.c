@@ -114,6 +114,7 @@ static const struct key_desc key_table[] = {
 	{ KEY(zone_as_vrf, KEY_BOOL) },
 	{ U32(xlat_timeout, 1, 86400) },
 	{ U32(max_translations, 1, 100000000) }, /* XLAT_MAX_TRANSLATIONS */
+	{ U32(nat_table_threshold, 0, 100) },
 	{ KEY(log_level, KEY_ENUM), .choice = log_level_choice, OPT("log-level", "LEVEL", NULL) },
 	{ KEY(pidfile, KEY_PATH), OPT("pidfile", "FILE", "pid file when daemonized") },
 	{ KEY(allow_capabilities_kept, KEY_BOOL) },
@@ -339,8 +340,8 @@ static int resolve(struct xf_collector_config *c, char *why, size_t why_len)
  * ("file:line: 'collectors[0].url'" or "--collector").
  */
 static int add_collector(struct xf_config *cfg, const char *url, const char *protocol,
-			 long long mtu, long long rate, long long burst, const char *prefix,
-			 char *err, size_t err_len)
+			 long long mtu, long long rate, long long burst, bool flows,
+			 bool nat_events, const char *prefix, char *err, size_t err_len)
 {
 	struct xf_collector_config c = { 0 };
 	char why[512];
@@ -358,6 +359,8 @@ static int add_collector(struct xf_config *cfg, const char *url, const char *pro
 	c.mtu = (uint16_t)mtu;
 	c.rate = (uint32_t)rate;
 	c.burst = (uint32_t)burst;
+	c.no_flows = !flows;
+	c.nat_events = nat_events;
 	rc = resolve(&c, why, sizeof(why));
 	if (rc)
 		return errbuf_set(err, err_len, rc, "%s: %s", prefix, why);
@@ -369,7 +372,7 @@ int config_add_collector(struct xf_config *cfg, const char *url, const char *whe
 			 size_t err_len)
 {
 	return add_collector(cfg, url, "ipfix", DEFAULT_MTU, XF_DEFAULT_RATE, XF_DEFAULT_BURST,
-			     where_, err_buf, err_len);
+			     true, false, where_, err_buf, err_len);
 }
 
 /* ---- interfaces ---- */
@@ -651,6 +654,7 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 	const config_setting_t *url = NULL;
 	const char *protocol = "ipfix";
 	long long mtu = DEFAULT_MTU, rate = XF_DEFAULT_RATE, burst = XF_DEFAULT_BURST;
+	bool flows = true, nat_events = false;
 	const config_setting_t *spool = NULL;
 	char key[64], prefix[4400], w[4200];
 	int rc;
@@ -692,6 +696,10 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 			rc = get_int(ld, s, sub, 1, MAX_BURST, &burst);
 			if (rc)
 				return rc;
+		} else if (strcmp(name, "flows") == 0 || strcmp(name, "nat_events") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+				return type_error(ld, s, sub, "true or false");
+			*(name[0] == 'f' ? &flows : &nat_events) = config_setting_get_bool(s);
 		} else if (strcmp(name, "spool") == 0) {
 			if (config_setting_type(s) != CONFIG_TYPE_BOOL)
 				return type_error(ld, s, sub, "true or false");
@@ -704,9 +712,14 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 	if (!url)
 		return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s.url' is missing",
 				  where(ld, grp, w, sizeof(w)), key);
+	if (!flows && !nat_events)
+		return errbuf_set(ld->err, ld->err_len, -EINVAL,
+				  "%s: '%s': flows = false and nat_events = false: the collector "
+				  "would receive nothing",
+				  where(ld, grp, w, sizeof(w)), key);
 	snprintf(prefix, sizeof(prefix), "%s: '%s.url'", where(ld, url, w, sizeof(w)), key);
 	rc = add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, rate, burst,
-			   prefix, ld->err, ld->err_len);
+			   flows, nat_events, prefix, ld->err, ld->err_len);
 	if (rc || !spool || !config_setting_get_bool(spool))
 		return rc;
 	/* UDP has no connection to tell when a collector took a record */
@@ -996,9 +1009,16 @@ void config_print(const struct xf_config *cfg, FILE *out)
 
 		fputs("\t{ url = ", out);
 		print_string(out, c->url);
-		fprintf(out, "; protocol = \"%s\"; mtu = %u; rate = %u; burst = %u;%s }%s # ",
-			config_protocol_name(c->protocol), c->mtu, c->rate, c->burst,
-			c->spool ? " spool = true;" : "", i + 1 < cfg->n_collectors ? "," : "");
+		fprintf(out, "; protocol = \"%s\"; mtu = %u; rate = %u; burst = %u;",
+			config_protocol_name(c->protocol), c->mtu, c->rate, c->burst);
+		/* the defaults left out, so files without them print as before */
+		if (c->no_flows)
+			fputs(" flows = false;", out);
+		if (c->nat_events)
+			fputs(" nat_events = true;", out);
+		if (c->spool)
+			fputs(" spool = true;", out);
+		fprintf(out, " }%s # ", i + 1 < cfg->n_collectors ? "," : "");
 		print_addr(out, c);
 		fputc('\n', out);
 	}

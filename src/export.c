@@ -55,7 +55,12 @@
  * A spool written by a build with another layout is not misread: such a
  * record is counted as damaged.
  */
-#define SPOOLED_FLOW 1 /* struct flow_record */
+#define SPOOLED_FLOW 1	    /* struct flow_record */
+#define SPOOLED_NAT_EVENT 2 /* struct ipfix_natev_rec */
+#define SPOOLED_MAX                                                  \
+	(sizeof(struct flow_record) > sizeof(struct ipfix_natev_rec) \
+		 ? sizeof(struct flow_record)                        \
+		 : sizeof(struct ipfix_natev_rec))
 struct spooled_hdr {
 	uint8_t kind;
 	uint8_t pad;
@@ -73,6 +78,7 @@ struct encoder_ops {
 		     void *ctx, char *err, size_t err_len);
 	void (*free)(void *enc);
 	int (*add)(void *enc, const struct flow_record *rec);
+	int (*add_nat_event)(void *enc, const struct ipfix_natev_rec *rec);
 	int (*add_templates)(void *enc);
 	int (*add_options)(void *enc, const struct ipfix_options *opts);
 	int (*flush)(void *enc);
@@ -95,6 +101,11 @@ static void ipfix_free(void *enc)
 static int ipfix_add(void *enc, const struct flow_record *rec)
 {
 	return ipfix_encoder_add(enc, rec);
+}
+
+static int ipfix_add_nat_event(void *enc, const struct ipfix_natev_rec *rec)
+{
+	return ipfix_encoder_add_nat_event(enc, rec);
 }
 
 static int ipfix_add_templates(void *enc)
@@ -121,6 +132,7 @@ static const struct encoder_ops ipfix_ops = {
 	.new = ipfix_new,
 	.free = ipfix_free,
 	.add = ipfix_add,
+	.add_nat_event = ipfix_add_nat_event,
 	.add_templates = ipfix_add_templates,
 	.add_options = ipfix_add_options,
 	.flush = ipfix_flush,
@@ -141,6 +153,11 @@ static void nf9_free(void *enc)
 static int nf9_add(void *enc, const struct flow_record *rec)
 {
 	return netflow9_encoder_add(enc, rec);
+}
+
+static int nf9_add_nat_event(void *enc, const struct ipfix_natev_rec *rec)
+{
+	return netflow9_encoder_add_nat_event(enc, rec);
 }
 
 static int nf9_add_templates(void *enc)
@@ -172,6 +189,7 @@ static const struct encoder_ops netflow9_ops = {
 	.new = nf9_new,
 	.free = nf9_free,
 	.add = nf9_add,
+	.add_nat_event = nf9_add_nat_event,
 	.add_templates = nf9_add_templates,
 	.add_options = nf9_add_options,
 	.flush = nf9_flush,
@@ -193,7 +211,12 @@ struct export_target {
 	uint32_t data_messages; /* data messages since templates */
 	uint32_t refresh_s;
 	uint32_t refresh_messages;
-	GQueue backlog;		    /* TCP: struct flow_record copies while down */
+	GQueue backlog;			  /* TCP: struct flow_record copies while down */
+	bool flows;			  /* the collector takes flow records */
+	bool nat_events;		  /* the collector takes the NAT event log */
+	GQueue ev_backlog;		  /* TCP: struct ipfix_natev_rec copies while down */
+	uint32_t open_events;		  /* NAT event records in the open message */
+	struct ipfix_natlog_stats natlog; /* not_sent: events never encoded (backlog full) */
 	struct collector_load open; /* packets and octets of the records in the open message */
 	uint64_t backlog_dropped;   /* records never encoded: backlog full, not encodable */
 	uint64_t backlog_dropped_packets;
@@ -205,9 +228,7 @@ struct export_target {
 	bool open_spooled;	     /* the open message holds spooled records */
 	uint64_t spool_sync_ms;	     /* last fdatasync */
 	uint64_t spool_unreadable;   /* spooled records of an unknown kind or layout */
-	uint64_t spool_lost_packets; /* packets and octets of records the spool refused */
-	uint64_t spool_lost_octets;
-	uint64_t spool_errors; /* read or position errors (logged once) */
+	uint64_t spool_errors;	     /* read or position errors (logged once) */
 };
 
 struct exporter {
@@ -224,7 +245,9 @@ struct exporter {
 	uint64_t system_init_ms;       /* wall clock */
 	uint32_t sampling;
 	struct ipfix_metering metering; /* as last set by the daemon */
-	GArray *interfaces;		/* of struct ipfix_interface, by ifindex */
+	uint64_t natlog_source_lost;	/* exporter_set_natlog_source() */
+	uint64_t natlog_recovered;
+	GArray *interfaces; /* of struct ipfix_interface, by ifindex */
 };
 
 static uint64_t wall_ms(void)
@@ -280,22 +303,15 @@ static void target_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t reco
 		.mark = { t->open_mark.off, t->open_mark.records },
 	};
 
+
+	load.events = t->open_events;
 	memset(&t->open, 0, sizeof(t->open));
+	t->open_events = 0;
 	t->open_spooled = false;
 	collector_send(t->coll, msg, len, &load, mono_ms());
 	target_check_sent(t);
 	if (records && !t->tcp && t->refresh_messages && ++t->data_messages >= t->refresh_messages)
 		t->templates_due = true;
-}
-
-/* Records the spool refused, lost to damage or to a layout this build does not read. */
-static uint64_t spool_lost(const struct export_target *t, struct spool_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	if (!t->spool)
-		return 0;
-	spool_get_stats(t->spool, st);
-	return st->lost_full + st->lost_io + st->lost_corrupt + t->spool_unreadable;
 }
 
 /* The options records of this target, with its own exporting process counters. */
@@ -311,17 +327,28 @@ static void target_options(struct export_target *t, uint64_t now_ms)
 		.n_interfaces = exp->interfaces->len,
 	};
 
-	struct spool_stats ss;
-	uint64_t spool_lost_records = spool_lost(t, &ss);
+	/*
+	 * Records its spool refused are in the not-sent counters of their kind;
+	 * those lost in the spool (a torn or damaged record: its kind is not
+	 * known) only in the spool's own.
+	 */
+	struct spool_stats ss = { 0 };
+
+	if (t->spool)
+		spool_get_stats(t->spool, &ss);
 
 	collector_get_stats(t->coll, &cs);
 	opts.exported_messages = cs.messages;
 	opts.exported_records = cs.records;
 	opts.exported_octets = cs.bytes;
-	opts.not_sent_records = cs.records_dropped + t->backlog_dropped + spool_lost_records;
-	opts.not_sent_packets =
-		cs.packets_dropped + t->backlog_dropped_packets + t->spool_lost_packets;
-	opts.not_sent_octets = cs.octets_dropped + t->backlog_dropped_octets + t->spool_lost_octets;
+	opts.not_sent_records = cs.records_dropped + t->backlog_dropped;
+	opts.not_sent_packets = cs.packets_dropped + t->backlog_dropped_packets;
+	opts.not_sent_octets = cs.octets_dropped + t->backlog_dropped_octets;
+	opts.nat_events = t->nat_events;
+	opts.natlog.exported = cs.events;
+	opts.natlog.not_sent = cs.events_dropped + t->natlog.not_sent;
+	opts.natlog.source_lost = exp->natlog_source_lost;
+	opts.natlog.recovered = exp->natlog_recovered;
 	opts.spool.full = ss.lost_full;
 	opts.spool.write_error = ss.lost_io;
 	opts.spool.damaged = ss.lost_corrupt + t->spool_unreadable;
@@ -371,6 +398,25 @@ static void target_encode(struct export_target *t, const struct flow_record *rec
 	t->open.octets += rec->octets;
 }
 
+static void target_encode_event(struct export_target *t, const struct ipfix_natev_rec *rec)
+{
+	int rc;
+
+	if (t->templates_due)
+		target_templates(t, mono_ms());
+	else if (t->options_due)
+		target_options(t, mono_ms());
+	rc = t->ops->add_nat_event(t->enc, rec);
+	if (rc < 0) {
+		if (!t->encode_errors++)
+			log_warnx("collector %s: cannot encode a NAT event record: %s",
+				  collector_url(t->coll), strerror(-rc));
+		t->natlog.not_sent++;
+		return;
+	}
+	t->open_events++;
+}
+
 /* Messages the kernel took completely: their records leave the spool. */
 static void target_ack(struct export_target *t)
 {
@@ -389,31 +435,45 @@ static void target_ack(struct export_target *t)
 			  collector_url(t->coll), strerror(-rc));
 }
 
-static void spool_add(struct export_target *t, const struct flow_record *rec)
+/*
+ * Append one record of kind (SPOOLED_*); false when the spool refused it
+ * (counted there by cause; the caller counts it as not sent).
+ */
+static bool spool_add(struct export_target *t, uint8_t kind, const void *rec, size_t len)
 {
-	uint8_t buf[sizeof(struct spooled_hdr) + sizeof(struct flow_record)];
-	struct spooled_hdr h = { .kind = SPOOLED_FLOW, .size = sizeof(struct flow_record) };
+	uint8_t buf[sizeof(struct spooled_hdr) + SPOOLED_MAX];
+	struct spooled_hdr h = { .kind = kind, .size = (uint16_t)len };
 
 	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), rec, sizeof(*rec));
-	/* refused: counted by the spool (by cause) */
-	if (spool_append(t->spool, buf, sizeof(buf)) < 0) {
-		t->spool_lost_packets += rec->packets;
-		t->spool_lost_octets += rec->octets;
-	}
+	memcpy(buf + sizeof(h), rec, len);
+	return spool_append(t->spool, buf, sizeof(h) + len) == 0;
 }
 
-static bool spooled_decode(const uint8_t *buf, size_t len, struct flow_record *rec)
+/* Encode one spooled record; false when this build does not know its kind or layout. */
+static bool spooled_encode(struct export_target *t, const uint8_t *buf, size_t len)
 {
 	struct spooled_hdr h;
+	union {
+		struct flow_record flow;
+		struct ipfix_natev_rec event;
+	} u;
 
 	if (len < sizeof(h))
 		return false;
 	memcpy(&h, buf, sizeof(h));
-	if (h.kind != SPOOLED_FLOW || h.size != sizeof(*rec) || len != sizeof(h) + h.size)
+	if (len != sizeof(h) + h.size)
 		return false;
-	memcpy(rec, buf + sizeof(h), sizeof(*rec));
-	return true;
+	if (h.kind == SPOOLED_FLOW && h.size == sizeof(u.flow)) {
+		memcpy(&u.flow, buf + sizeof(h), sizeof(u.flow));
+		target_encode(t, &u.flow);
+		return true;
+	}
+	if (h.kind == SPOOLED_NAT_EVENT && h.size == sizeof(u.event)) {
+		memcpy(&u.event, buf + sizeof(h), sizeof(u.event));
+		target_encode_event(t, &u.event);
+		return true;
+	}
+	return false;
 }
 
 /*
@@ -425,7 +485,6 @@ static void target_pump(struct export_target *t)
 {
 	static uint8_t buf[SPOOL_MAX_RECORD];
 	struct spool_mark mark;
-	struct flow_record rec;
 	size_t len;
 	int rc;
 
@@ -438,9 +497,7 @@ static void target_pump(struct export_target *t)
 				  strerror(-rc));
 		if (rc <= 0)
 			break;
-		if (spooled_decode(buf, len, &rec))
-			target_encode(t, &rec);
-		else
+		if (!spooled_encode(t, buf, len))
 			t->spool_unreadable++;
 		/* after the add: a message it emitted ends with the record before */
 		t->open_mark = mark;
@@ -483,12 +540,18 @@ static void target_connected(struct export_target *t, uint64_t now_ms)
 {
 	struct flow_record *rec;
 
+	struct ipfix_natev_rec *ev;
+
 	t->encoder_live = true;
 	target_templates(t, now_ms);
 	if (t->spool) {
 		/* what the last connection did not take completely, in order */
 		spool_rewind(t->spool);
 		target_pump(t);
+	}
+	while (collector_is_up(t->coll) && (ev = g_queue_pop_head(&t->ev_backlog))) {
+		target_encode_event(t, ev);
+		g_free(ev);
 	}
 	while (collector_is_up(t->coll) && (rec = g_queue_pop_head(&t->backlog))) {
 		target_encode(t, rec);
@@ -510,26 +573,102 @@ static void target_poll(struct export_target *t, uint64_t now_ms)
 		target_connected(t, now_ms);
 }
 
+/*
+ * TCP, at the start of each message: whether the collector went away, so
+ * records go to the backlog instead of a dead socket.
+ */
+static void target_check_live(struct export_target *t)
+{
+	if (t->encoder_live && !t->ops->pending(t->enc) && !collector_check(t->coll, mono_ms()))
+		target_lost(t);
+}
+
+/*
+ * While a TCP collector without a spool is down, events wait in a bounded
+ * backlog (with spool = true they go to the spool, exporter_add_nat_event()).
+ */
+static void ev_backlog_push(struct export_target *t, const struct ipfix_natev_rec *rec)
+{
+	if (g_queue_get_length(&t->ev_backlog) >= EXPORT_BACKLOG_RECORDS) {
+		t->natlog.not_sent++;
+		return;
+	}
+	g_queue_push_tail(&t->ev_backlog, g_memdup2(rec, sizeof(*rec)));
+}
+
+void exporter_add_nat_event(struct exporter *exp, const struct ipfix_natev_rec *rec)
+{
+	for (int i = 0; i < exp->n_targets; i++) {
+		struct export_target *t = exp->targets[i];
+
+		if (!t->nat_events)
+			continue;
+		if (!t->tcp) {
+			target_encode_event(t, rec);
+			continue;
+		}
+		if (t->spool) {
+			if (!spool_add(t, SPOOLED_NAT_EVENT, rec, sizeof(*rec)))
+				t->natlog.not_sent++;
+			continue; /* sent by exporter_flush() */
+		}
+		target_check_live(t);
+		if (t->encoder_live && g_queue_is_empty(&t->ev_backlog)) {
+			target_encode_event(t, rec);
+			if (!collector_is_up(t->coll))
+				target_lost(t);
+		} else {
+			ev_backlog_push(t, rec);
+		}
+	}
+}
+
+void exporter_set_natlog_source(struct exporter *exp, uint64_t source_lost, uint64_t recovered)
+{
+	exp->natlog_source_lost = source_lost;
+	exp->natlog_recovered = recovered;
+}
+
+bool exporter_wants_nat_events(const struct exporter *exp)
+{
+	for (int i = 0; i < exp->n_targets; i++)
+		if (exp->targets[i]->nat_events)
+			return true;
+	return false;
+}
+
+void exporter_get_natlog_stats(const struct exporter *exp, struct ipfix_natlog_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < exp->n_targets; i++) {
+		struct collector_stats cs;
+
+		collector_get_stats(exp->targets[i]->coll, &cs);
+		out->exported += cs.events;
+		out->not_sent += cs.events_dropped + exp->targets[i]->natlog.not_sent;
+	}
+	out->source_lost = exp->natlog_source_lost;
+	out->recovered = exp->natlog_recovered;
+}
+
 void exporter_add(struct exporter *exp, const struct flow_record *rec)
 {
 	for (int i = 0; i < exp->n_targets; i++) {
 		struct export_target *t = exp->targets[i];
 
+		if (!t->flows)
+			continue;
 		if (!t->tcp) {
 			target_encode(t, rec);
 			continue;
 		}
 		if (t->spool) {
-			spool_add(t, rec); /* sent by exporter_flush() */
-			continue;
+			/* refused: counted by the spool by cause, and as not sent */
+			if (!spool_add(t, SPOOLED_FLOW, rec, sizeof(*rec)))
+				count_unsent(t, rec);
+			continue; /* sent by exporter_flush() */
 		}
-		/*
-		 * At the start of each message look whether the collector went
-		 * away, so records go to the backlog instead of a dead socket.
-		 */
-		if (t->encoder_live && !t->ops->pending(t->enc) &&
-		    !collector_check(t->coll, mono_ms()))
-			target_lost(t);
+		target_check_live(t);
 		if (t->encoder_live && g_queue_is_empty(&t->backlog)) {
 			target_encode(t, rec);
 			if (!collector_is_up(t->coll))
@@ -596,17 +735,12 @@ void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out)
 	for (int i = 0; i < exp->n_targets; i++) {
 		const struct export_target *t = exp->targets[i];
 		struct collector_stats cs;
-		struct spool_stats ss;
-		uint64_t lost = spool_lost(t, &ss);
-
 		collector_get_stats(t->coll, &cs);
 		out->messages += cs.messages;
 		out->records += cs.records;
-		out->records_dropped += cs.records_dropped + t->backlog_dropped + lost;
-		out->packets_dropped +=
-			cs.packets_dropped + t->backlog_dropped_packets + t->spool_lost_packets;
-		out->octets_dropped +=
-			cs.octets_dropped + t->backlog_dropped_octets + t->spool_lost_octets;
+		out->records_dropped += cs.records_dropped + t->backlog_dropped;
+		out->packets_dropped += cs.packets_dropped + t->backlog_dropped_packets;
+		out->octets_dropped += cs.octets_dropped + t->backlog_dropped_octets;
 		out->bytes += cs.bytes;
 	}
 }
@@ -722,6 +856,7 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 		.enterprise_number = cfg->enterprise_number,
 		.zone_as_vrf = cfg->zone_as_vrf,
 		.max_message_len = message_len(cc),
+		.nat_events = cc->nat_events,
 	};
 	uint64_t now_ms = mono_ms();
 	char why[256] = "";
@@ -747,7 +882,10 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 	t->templates_due = !t->tcp; /* UDP: before the first record */
 	t->templates_ms = now_ms;
 	t->options_ms = now_ms;
+	t->flows = !cc->no_flows;
+	t->nat_events = cc->nat_events;
 	g_queue_init(&t->backlog);
+	g_queue_init(&t->ev_backlog);
 	return t;
 }
 
@@ -757,6 +895,7 @@ static void target_free(struct export_target *t)
 	if (!t)
 		return;
 	g_queue_clear_full(&t->backlog, g_free);
+	g_queue_clear_full(&t->ev_backlog, g_free);
 	spool_free(t->spool);
 	t->ops->free(t->enc);
 	collector_free(t->coll);
@@ -776,6 +915,7 @@ static void target_retire(struct exporter *exp, struct export_target *t)
 	struct collector_stats cs;
 	uint64_t waiting;
 	guint backlog = g_queue_get_length(&t->backlog);
+	guint ev_backlog = g_queue_get_length(&t->ev_backlog);
 	struct flow_record *rec;
 
 	if (!t->tcp || t->encoder_live)
@@ -786,6 +926,9 @@ static void target_retire(struct exporter *exp, struct export_target *t)
 		count_unsent(t, rec);
 		g_free(rec);
 	}
+	if (ev_backlog)
+		log_warnx("collector %s removed by the reload: %u NAT events not sent",
+			  collector_url(t->coll), ev_backlog);
 	if (waiting || backlog)
 		log_warnx("collector %s removed by the reload: %" PRIu64 " records not sent "
 			  "(%" PRIu64 " queued, %u waiting for the connection)",
@@ -802,14 +945,6 @@ static void target_retire(struct exporter *exp, struct export_target *t)
 	}
 	collector_get_stats(t->coll, &cs);
 	st = exp->retired;
-	{
-		struct spool_stats ss;
-		uint64_t lost = spool_lost(t, &ss);
-
-		st.records_dropped += lost;
-		st.packets_dropped += t->spool_lost_packets;
-		st.octets_dropped += t->spool_lost_octets;
-	}
 	st.messages += cs.messages;
 	st.records += cs.records;
 	st.records_dropped += cs.records_dropped + t->backlog_dropped;
@@ -834,8 +969,8 @@ static bool target_keeps(const struct exporter *exp, const struct export_target 
 	       exp->enterprise_number == cfg->enterprise_number &&
 	       exp->zone_as_vrf == cfg->zone_as_vrf && strcmp(old->url, cc->url) == 0 &&
 	       old->transport == cc->transport && old->protocol == cc->protocol &&
-	       old->mtu == cc->mtu && old->addrlen == cc->addrlen &&
-	       memcmp(&old->addr, &cc->addr, cc->addrlen) == 0;
+	       old->mtu == cc->mtu && old->nat_events == cc->nat_events &&
+	       old->addrlen == cc->addrlen && memcmp(&old->addr, &cc->addr, cc->addrlen) == 0;
 }
 
 int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char *err,
@@ -905,6 +1040,7 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 		struct export_target *t = next[i];
 
 		collector_set_pacing(t->coll, cfg->collectors[i].rate, cfg->collectors[i].burst);
+		t->flows = !cfg->collectors[i].no_flows;
 		t->refresh_s = cfg->template_refresh;
 		t->refresh_messages = cfg->template_refresh_messages;
 		/* sampling or the interface table may differ: tell the collector */
@@ -959,6 +1095,7 @@ void exporter_free(struct exporter *exp)
 		uint64_t now = mono_ms();
 		size_t left = collector_drain(t->coll, now < deadline ? (int)(deadline - now) : 0);
 		guint waiting = g_queue_get_length(&t->backlog);
+		guint ev_waiting = g_queue_get_length(&t->ev_backlog);
 
 		target_ack(t);
 		if (t->spool) {
@@ -969,9 +1106,10 @@ void exporter_free(struct exporter *exp)
 				log_info("collector %s: %" PRIu64 " records stay in the spool %s",
 					 collector_url(t->coll), ss.pending, t->spool_path);
 		}
-		if (left || waiting)
-			log_warnx("collector %s: %zu bytes unsent and %u records waiting at exit",
-				  collector_url(t->coll), left, waiting);
+		if (left || waiting || ev_waiting)
+			log_warnx("collector %s: %zu bytes unsent, %u records and %u NAT events "
+				  "waiting at exit",
+				  collector_url(t->coll), left, waiting, ev_waiting);
 		target_free(t);
 	}
 	g_array_free(exp->interfaces, TRUE);

@@ -852,7 +852,7 @@ static void test_docs_match(void)
 		keys++;
 		tu_checks++;
 	}
-	CHECK_INT(keys, 24);
+	CHECK_INT(keys, 25);
 	free(out);
 	config_release(&cfg);
 

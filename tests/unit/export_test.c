@@ -249,17 +249,17 @@ static void test_udp_templates_and_refresh(void)
 	}
 	read_udp(fd, kinds, sizeof(kinds), info);
 	/*
-	 * T = type records' options template, R = type records (three messages
+	 * T = type records' options template, R = type records (four messages
 	 * at this MTU), T = flow and options templates, D = options records
 	 * and data; templates again after two data messages
 	 */
-	CHECK_STR(kinds, "TRRRTDDTRRRTDDTRRRTD");
+	CHECK_STR(kinds, "TRRRRTDDTRRRRTDDTRRRRTD");
 	for (int i = 0; kinds[i]; i++)
 		CHECK_U64(info[i].odid, ODID);
 	exporter_get_stats(exp, &st);
 	CHECK_U64(st.records, 5);
 	CHECK_U64(st.records_dropped, 0);
-	CHECK_U64(st.messages, 20);
+	CHECK_U64(st.messages, 23);
 
 	/* nothing due before 30 s, templates alone at 30 s */
 	exporter_tick(exp, mono_ms() + 29000);
@@ -267,7 +267,7 @@ static void test_udp_templates_and_refresh(void)
 	CHECK_STR(kinds, "");
 	exporter_tick(exp, mono_ms() + 30000);
 	read_udp(fd, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRRTO");
+	CHECK_STR(kinds, "TRRRRTO");
 	exporter_free(exp);
 	close(fd);
 }
@@ -362,8 +362,8 @@ static void check_burst_received(int fd, const struct exporter_stats *st, struct
 	int n = read_udp(fd, kinds, sizeof(kinds), info);
 
 	CHECK_U64(n, st->messages);
-	CHECK(strncmp(kinds, "TRRRTD", 6) == 0);
-	for (int i = 6; i < n; i++)
+	CHECK(strncmp(kinds, "TRRRRTD", 7) == 0);
+	for (int i = 7; i < n; i++)
 		CHECK(kinds[i] == 'D' && info[i].seq > info[i - 1].seq);
 }
 
@@ -420,7 +420,7 @@ static void test_udp_burst(void)
 	exporter_add(exp, &r);
 	exporter_flush(exp);
 	read_udp(fd, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRRTD");
+	CHECK_STR(kinds, "TRRRRTD");
 	exporter_free(exp);
 	close(fd);
 	free(info);
@@ -654,14 +654,14 @@ static void test_two_collectors(void)
 	exporter_flush(exp);
 	read_udp(fa, ka, sizeof(ka), ia);
 	read_udp(fb, kb, sizeof(kb), ib);
-	CHECK_STR(ka, "TRRRTD");
-	CHECK_STR(kb, "TRRRTD");
+	CHECK_STR(ka, "TRRRRTD");
+	CHECK_STR(kb, "TRRRRTD");
 	/*
 	 * each session counts its own records: the type records, then the
 	 * exporter, metering and sampling options records, then data
 	 */
-	CHECK_U64(ia[4].seq, IE_REGISTRY_COUNT);
-	CHECK_U64(ib[4].seq, IE_REGISTRY_COUNT);
+	CHECK_U64(ia[5].seq, IE_REGISTRY_COUNT);
+	CHECK_U64(ib[5].seq, IE_REGISTRY_COUNT);
 	exporter_get_stats(exp, &st);
 	CHECK_U64(st.records, 8); /* summed over collectors */
 	exporter_free(exp);
@@ -793,14 +793,15 @@ static void test_options_on_change(void)
 	exporter_add(exp, &r);
 	exporter_flush(exp);
 	n = read_udp(fd, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRRTD");
-	if (n == 5) {
-		CHECK(has_set(&info[4], IPFIX_TID_EXPORTER));
-		CHECK(has_set(&info[4], IPFIX_TID_METERING));
-		CHECK(has_set(&info[4], IPFIX_TID_SAMPLING));
-		CHECK(has_set(&info[4], IPFIX_TID_SELECTOR));
-		CHECK(!has_set(&info[4], IPFIX_TID_INTERFACE));
-		CHECK(has_set(&info[4], IPFIX_TID_IPV4));
+	CHECK_STR(kinds, "TRRRRTD");
+	CHECK_U64(n, 7);
+	if (n == 7) {
+		CHECK(has_set(&info[6], IPFIX_TID_EXPORTER));
+		CHECK(has_set(&info[6], IPFIX_TID_METERING));
+		CHECK(has_set(&info[6], IPFIX_TID_SAMPLING));
+		CHECK(has_set(&info[6], IPFIX_TID_SELECTOR));
+		CHECK(!has_set(&info[6], IPFIX_TID_INTERFACE));
+		CHECK(has_set(&info[6], IPFIX_TID_IPV4));
 	}
 
 	exporter_set_interface(exp, 3, "eth0", "uplink");
@@ -1017,8 +1018,8 @@ static void test_udp_paced(void)
 	CHECK(max_sent_at_once <= burst);
 	n = read_udp(fd, kinds, 1024, info);
 	CHECK_U64(n, st.messages);
-	CHECK(strncmp(kinds, "TRRRTD", 6) == 0);
-	for (int i = 6; i < n; i++)
+	CHECK(strncmp(kinds, "TRRRRTD", 7) == 0);
+	for (int i = 7; i < n; i++)
 		CHECK(kinds[i] == 'D' && info[i].seq > info[i - 1].seq);
 	exporter_free(exp);
 	close(fd);
@@ -1140,8 +1141,8 @@ static void test_reconfigure(void)
 		exporter_flush(exp);
 	}
 	n = read_udp(fu, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRRTDDD");
-	seq = n == 8 ? info[7].seq : 0;
+	CHECK_STR(kinds, "TRRRRTDDD");
+	seq = n == 9 ? info[8].seq : 0;
 
 	/* the same collectors, another refresh setting: both kept */
 	cfg.template_refresh_messages = 100;
@@ -1208,7 +1209,7 @@ static void test_reconfigure(void)
 	exporter_add(exp, &r);
 	exporter_flush(exp);
 	read_udp(fu2, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRRTD");
+	CHECK_STR(kinds, "TRRRRTD");
 	read_udp(fu, kinds, sizeof(kinds), info);
 	CHECK_STR(kinds, "D"); /* record 5, before the reload; nothing after it */
 	exporter_get_stats(exp, &st);
