@@ -6,8 +6,9 @@
 
 WORK holds conntrack.xml (`conntrack -L -o xml,ktimestamp` before the flush),
 conntrack.events (`conntrack -E -o timestamp,extended,id`), nfdump.json and
-nfdump.nel (IPFIX), nfdump9.json (NetFlow v9), nfacctd.json, tshark.txt and
-xfc.json. Every difference is printed; the exit status is 1 if there is one.
+nfdump.nel (IPFIX), nfdump9.json (NetFlow v9), nfacctd.json, tshark.json and
+xfc.json; with the failure rounds (tests/vm) also exhaust.xml and the
+`conntrack -S` output before and after each round. Every difference is printed; the exit status is 1 if there is one.
 """
 import datetime
 import ipaddress
@@ -16,7 +17,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conntrack_events import parse_events, parse_xml  # noqa: E402
+from conntrack_events import conntrack_stats, parse_events, parse_xml  # noqa: E402
 
 TIME_SLACK = 0.050  # seconds between an event's time and conntrack -E's
 CREATE, DELETE = 4, 5  # natEvent, IANA (RFC 8158): NAT44 session create/delete
@@ -130,11 +131,13 @@ def nfdump_events(path):
     return events
 
 
-def xfc_events(path, flows):
+def xfc_events(path, flows, failures=None):
     events, stats, n_flows = [], [], 0
     for line in open(path):
         r = json.loads(line)
         tid = r.get("template_id")
+        if tid in (268, 269, 270) and failures is not None:
+            failures.append(r)
         if tid in (256, 257, 258, 259):
             n_flows += 1
         if tid == 271:
@@ -157,6 +160,46 @@ def xfc_events(path, flows):
     return events, stats, n_flows
 
 
+def check_failures(work, recs):
+    """natEvent 12, 13 and 18 at xf-collect against conntrack's statistics."""
+    def delta(name, key):
+        before = conntrack_stats("%s/%s.stats-before" % (work, name))
+        after = conntrack_stats("%s/%s.stats-after" % (work, name))
+        return after.get(key, 0) - before.get(key, 0)
+
+    failed = delta("exhaust", "insert_failed")
+    ports = [r for r in recs if r.get("natEvent") == 12]
+    if failed != 16:
+        err("exhaustion: conntrack insert_failed +%d, want 16 (20 connections, 4 ports)" % failed)
+    if sum(r["xlatNatEventCount"] for r in ports) != failed:
+        err("exhaustion: natEvent 12 counts %s, conntrack insert_failed +%d" % (
+            [r["xlatNatEventCount"] for r in ports], failed))
+    for r in ports:
+        got = (r.get("postNATSourceIPv4Address"), r.get("destinationIPv4Address"),
+               r.get("destinationTransportPort"), r.get("protocolIdentifier"),
+               r.get("droppedPacketDeltaCount"))
+        if got != ("198.18.9.1", "198.18.9.2", 9100, 17, r["xlatNatEventCount"]):
+            err("exhaustion: natEvent 12 record %s" % (got,))
+    dropped = delta("tablefull", "drop")
+    full = [r for r in recs if r.get("natEvent") == 13]
+    if dropped != 3:
+        err("table full: conntrack drop +%d, want 3" % dropped)
+    if sum(r["xlatNatEventCount"] for r in full) != dropped:
+        err("table full: natEvent 13 counts %s, conntrack drop +%d" % (
+            [r["xlatNatEventCount"] for r in full], dropped))
+    for r in full:
+        if (r.get("natQuotaExceededEvent"), r.get("maxSessionEntries")) != (1, 64):
+            err("table full: natEvent 13 record %s" % r)
+    thr = [r for r in recs if r.get("natEvent") == 18]
+    if len(thr) != 1 or (thr[0].get("natThresholdEvent"), thr[0].get("maxSessionEntries"),
+                         thr[0].get("addressPortMappingHighThreshold")) != (3, 64, 32):
+        err("threshold: natEvent 18 records %s, want one (3, max 64, threshold 32)" % thr)
+    print("failures: natEvent 12 counts %s (insert_failed +%d), natEvent 13 counts %s "
+          "(drop +%d), %d threshold record" % (
+              [r["xlatNatEventCount"] for r in ports], failed,
+              [r["xlatNatEventCount"] for r in full], dropped, len(thr)))
+
+
 def main():
     work, b = sys.argv[1], int(sys.argv[2])
     expected = expected_connections(b)
@@ -170,8 +213,20 @@ def main():
     if zones != [0, 7, 9]:
         err("zones %s, want [0, 7, 9]" % zones)
 
+    with_failures = os.path.exists(work + "/failures")
+    if with_failures:
+        # the connections of the exhaustion round that got a port: sessions too
+        exhaust = {k: v for k, v in parse_xml(work + "/exhaust.xml").items()
+                   if k[0] == "udp" and k[4] == 9100}
+        if len(exhaust) != 4:
+            err("exhaustion: %d connections got a port, want 4: %s" % (len(exhaust),
+                                                                        sorted(exhaust)))
+        flows.update(exhaust)
+        expected = expected + sorted(exhaust)
+
     # xf-collect: every field; deletes with conntrack's start and counters
-    events, stats, n_flows = xfc_events(work + "/xfc.json", flows)
+    failures = []
+    events, stats, n_flows = xfc_events(work + "/xfc.json", flows, failures)
     check_collector("xf-collect", events, expected, flows, times)
     for ev in events:
         truth = flows.get(ev["key"])
@@ -203,6 +258,9 @@ def main():
             if last.get(k) != v:
                 err("xf-collect: statistics %s = %s, want %s" % (k, last.get(k), v))
 
+    if with_failures:
+        check_failures(work, failures)
+
     # nfcapd, IPFIX and NetFlow v9 (nfdump maps no post-NAT IPv6 address)
     check_collector("nfdump IPFIX", nfdump_events(work + "/nfdump.json"), expected, flows,
                     times, want_post_addr6=False)
@@ -223,15 +281,19 @@ def main():
     check_collector("nfacctd", events, expected, flows, times, want_post_addr6=False,
                     check_times=False, check_zone=False)
 
-    # tshark: cflow.nat_event, ports and the post-NAT destination port, per record
+    # tshark: cflow.nat_event, ports and the post-NAT destination port of each
+    # record of the session templates (266, 267)
     events = []
-    for line in open(work + "/tshark.txt"):
-        cols = line.rstrip("\n").split("\t")
-        if not cols[0]:
-            continue
-        kinds, sports, dports, pdports = (c.split(",") for c in cols)
-        for k, sp, dp, pdp in zip(kinds, sports, dports, pdports):
-            events.append((int(k), int(sp), int(dp), int(pdp)))
+    for pkt in json.load(open(work + "/tshark.json")):
+        cflow = pkt["_source"]["layers"].get("cflow", {})
+        for name, flowset in cflow.items():
+            if not name.startswith("Set ") or not ("[id=266]" in name or "[id=267]" in name):
+                continue
+            for rec_name, r in flowset.items():
+                if rec_name.startswith("Flow "):
+                    events.append((int(r["cflow.nat_event"]), int(r["cflow.srcport"]),
+                                   int(r["cflow.dstport"]),
+                                   int(r["cflow.post_naptdestination_transport_port"])))
     for key in expected:
         truth = flows.get(key)
         for kind in (CREATE, DELETE):
@@ -239,6 +301,8 @@ def main():
                     if e[:3] == (kind, key[2], key[4]) and (not truth or e[3] == truth["reply"][1]))
             if n != 1:
                 err("tshark: %d cflow.nat_event == %d for %s" % (n, kind, key))
+    if len(events) != 2 * len(expected):
+        err("tshark: %d session records, want %d" % (len(events), 2 * len(expected)))
     print("tshark: %d creates, %d deletes" % (sum(e[0] == CREATE for e in events),
                                                sum(e[0] == DELETE for e in events)))
 

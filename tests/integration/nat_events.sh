@@ -21,6 +21,14 @@
 # conntrack -E saw the event; xf-collect's delete with the session's start
 # and both directions' counters (accounting on) and the event log's
 # statistics record counting every event as exported.
+#
+#   NAT_MODE=conntrack (default; the host) or fentry / kprobe (tests/vm)
+#   NATEV_FAILURES=1 (tests/vm: the guest's nf_conntrack_max is ours to
+#   change) adds the failures: 20 concurrent UDP connections masqueraded
+#   into a 4-port range (natEvent 12 records whose counts add up to
+#   conntrack's insert_failed), a full table at nf_conntrack_max 64 (natEvent
+#   13, counts adding up to conntrack's drops, maxSessionEntries 64) and the
+#   threshold at 50% of it (one natEvent 18 record).
 XF_TEST=natev
 source "$(dirname "$0")/lib.sh"
 source "$abs_top_srcdir/tests/lib/nat-topology.sh"
@@ -38,6 +46,14 @@ topo_nat $cases 2>"$WORK/nft.err" || fail "nftables NAT: $(cat "$WORK/nft.err")"
 topo_serve srv1 tcp,::,8080 tcp,0.0.0.0,8081 udp,0.0.0.0,5353 udp,0.0.0.0,9053 \
 	@ext udp,0.0.0.0,9000 || fail "servers"
 node=$(topo_ns node)
+NAT_MODE=${NAT_MODE:-conntrack}
+# the daemon's datagrams to its collectors on loopback stay out of conntrack
+ip netns exec "$node" nft -f - <<'NFT' || fail "nftables notrack on lo"
+table inet xf_natev_lo {
+	chain pre { type filter hook prerouting priority raw; iif "lo" notrack; }
+	chain out { type filter hook output priority raw; oif "lo" notrack; }
+}
+NFT
 topo_flush_conntrack || fail "conntrack flush"
 
 p_nfcapd=$(free_port)
@@ -101,6 +117,8 @@ ip netns exec "$node" "$collect" --udp "$p_xfc" --bind 127.0.0.1 --out "$WORK/xf
 XFC_PID=$!
 XF_PIDS+=("$XFC_PID")
 
+threshold=0
+[ -z "${NATEV_FAILURES:-}" ] || threshold=50
 cat >"$WORK/xlatflowd.conf" <<CONF
 interfaces = { include = [ "r*" ]; };
 collectors = (
@@ -110,15 +128,16 @@ collectors = (
 	{ url = "udp://127.0.0.1:$p_tshark"; flows = false; nat_events = true; },
 	{ url = "udp://127.0.0.1:$p_xfc"; nat_events = true; }
 );
-nat_hook = "conntrack";
+nat_hook = "$NAT_MODE";
 drain_interval_ms = 100;
 idle_timeout = 3;
+nat_table_threshold = $threshold;
 CONF
 chmod 600 "$WORK/xlatflowd.conf"
 sleep 1 # nfacctd binds late
 start_xlatflowd "$node" --config "$WORK/xlatflowd.conf"
-grep -q "NAT enrichment: conntrack" "$WORK/xlatflowd.log" ||
-	fail "NAT source is not conntrack: $(grep -i nat "$WORK/xlatflowd.log")"
+grep -q "NAT enrichment: $NAT_MODE" "$WORK/xlatflowd.log" ||
+	fail "NAT source is not $NAT_MODE: $(grep -i nat "$WORK/xlatflowd.log")"
 ip netns exec "$node" conntrack -E -o timestamp,extended,id >"$WORK/conntrack.events" 2>&1 &
 EV_PID=$!
 XF_PIDS+=("$EV_PID")
@@ -138,6 +157,58 @@ sleep 0.5 # the last FIN/ACKs
 ip netns exec "$node" conntrack -L -o xml,ktimestamp >"$WORK/conntrack.xml" 2>/dev/null
 ip netns exec "$node" conntrack -L -f ipv6 -o xml,ktimestamp >>"$WORK/conntrack.xml" 2>/dev/null
 topo_flush_conntrack || fail "conntrack flush"
+
+if [ -n "${NATEV_FAILURES:-}" ]; then
+	# ports exhausted: cli -> ext udp 9100 masqueraded into 4 ports, 20 at once
+	ip netns exec "$node" nft -f - <<'NFT' || fail "nftables snat range"
+table ip xf_exhaust {
+	chain post {
+		type nat hook postrouting priority srcnat - 1;
+		oifname "r9" ip saddr 198.18.1.2 udp dport 9100 snat to 198.18.9.1:20000-20003
+	}
+}
+NFT
+	ip netns exec "$node" conntrack -S >"$WORK/exhaust.stats-before"
+	topo_exec cli python3 -c '
+import socket
+socks = []
+for p in range(45001, 45021):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("198.18.1.2", p))
+    socks.append(s)
+for s in socks:
+    s.sendto(b"x", ("198.18.9.2", 9100))
+' || fail "exhaust clients"
+	sleep 0.5
+	ip netns exec "$node" conntrack -S >"$WORK/exhaust.stats-after"
+	ip netns exec "$node" conntrack -L -o xml,ktimestamp >"$WORK/exhaust.xml" 2>/dev/null
+	# a full table at nf_conntrack_max 64 (the guest's, global), filled with
+	# assured entries early_drop may not evict; the threshold at 50% on the way
+	old_max=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
+	echo 64 >/proc/sys/net/netfilter/nf_conntrack_max
+	awk -v n=$((64 - $(ip netns exec "$node" conntrack -C))) 'BEGIN {
+		for (i = 0; i < n; i++)
+			printf "-I -p udp -s 198.18.5.%d -d 198.18.6.1 --sport 1024 --dport 53 -t 600 " \
+				"--status ASSURED,SEEN_REPLY\n", i + 1 }' >"$WORK/fill.txt"
+	ip netns exec "$node" conntrack -R "$WORK/fill.txt" >/dev/null 2>&1
+	[ "$(ip netns exec "$node" conntrack -C)" = 64 ] ||
+		fail "conntrack -R filled $(ip netns exec "$node" conntrack -C) of 64"
+	sleep 1.2 # a threshold check sees the fill
+	ip netns exec "$node" conntrack -S >"$WORK/tablefull.stats-before"
+	topo_exec cli python3 -c '
+import socket
+for p in range(45101, 45104):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("198.18.1.2", p))
+    s.sendto(b"x", ("198.19.0.12", 53))
+    s.close()
+' || fail "tablefull clients"
+	sleep 0.5
+	ip netns exec "$node" conntrack -S >"$WORK/tablefull.stats-after"
+	echo "$old_max" >/proc/sys/net/netfilter/nf_conntrack_max
+	topo_flush_conntrack || fail "conntrack flush"
+	touch "$WORK/failures"
+fi
 sleep 1.5 # DESTROY events read, exported in the next cycle
 stop_xlatflowd
 sleep 0.3
@@ -163,10 +234,8 @@ nfdump_json "$WORK/nfdump.json"
 nfdump -R "$WORK/nfcapd" -o nel >"$WORK/nfdump.nel" 2>>"$WORK/nfdump.log" || fail "nfdump -o nel"
 nfdump -R "$WORK/nfcapd9" -o json >"$WORK/nfdump9.json" 2>>"$WORK/nfdump.log" ||
 	fail "nfdump v9 failed: $(cat "$WORK/nfdump.log")"
-tshark -r "$WORK/tshark.pcap" -d "udp.port==$p_tshark,cflow" -T fields -E occurrence=a \
-	-E aggregator=, -e cflow.nat_event -e cflow.srcport -e cflow.dstport \
-	-e cflow.post_naptdestination_transport_port >"$WORK/tshark.txt" 2>"$WORK/tshark.log" ||
-	fail "tshark: $(cat "$WORK/tshark.log")"
+tshark -r "$WORK/tshark.pcap" -d "udp.port==$p_tshark,cflow" -T json >"$WORK/tshark.json" \
+	2>"$WORK/tshark.log" || fail "tshark: $(cat "$WORK/tshark.log")"
 
 [ -z "${XF_KEEP:-}" ] || cp -r "$WORK" "$XF_KEEP"
 python3 "$abs_top_srcdir/tests/integration/nat_events.py" "$WORK" "$b"
