@@ -33,6 +33,7 @@
 #include "ie_registry.h"
 #include "ipfix.h"
 #include "log.h"
+#include "spool.h"
 #include "testutil.h"
 
 #define ODID 99
@@ -1220,6 +1221,100 @@ static void test_reconfigure(void)
 	close(fu2);
 }
 
+/*
+ * spool = true across a reload that replaces the collector's target (its
+ * mtu changed): the new target takes the spool over (one owner: a second
+ * open would be refused), records spooled before and after the reload
+ * while the collector is down are all sent once it listens, and the spool
+ * is empty afterwards, also for the next process.
+ */
+static void test_tcp_spool_reload(void)
+{
+	struct sockaddr_in sin;
+	int lfd = tcp_listener(&sin), conn;
+	struct xf_config cfg, cfg2;
+	struct exporter *exp;
+	struct exporter_stats st;
+	struct spool *sp = NULL;
+	struct spool_stats ss;
+	char kinds[256], err[256] = "", dir[] = "/tmp/xf-export-spool.XXXXXX", cmd[300];
+	struct flow_record r;
+	uint64_t now;
+
+	close(lfd); /* the collector is down: connection refused */
+	if (!mkdtemp(dir))
+		abort();
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_TCP, &sin);
+	cfg.collectors[0].spool = true;
+	snprintf(cfg.spool_dir, sizeof(cfg.spool_dir), "%s", dir);
+	cfg.spool_max_bytes = 1u << 20;
+	exp = exporter_new(&cfg, err, sizeof(err));
+	CHECK(exp != NULL);
+	if (!exp)
+		return;
+	for (int i = 1; i <= 10; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	cfg2 = cfg;
+	cfg2.collectors[0].mtu = 1400;
+	CHECK_INT(exporter_reconfigure(exp, &cfg2, err, sizeof(err)), 0);
+	for (int i = 11; i <= 20; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 0);
+	CHECK_U64(st.records_dropped, 0);
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	{
+		int one = 1;
+
+		setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
+	CHECK(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0 && listen(lfd, 4) == 0);
+	/* a refused connect may still be in progress: tick on until one is accepted */
+	now = mono_ms();
+	conn = -1;
+	for (int k = 1; k <= 10 && conn < 0; k++) {
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+
+		now += 2000;
+		exporter_tick(exp, now);
+		if (poll(&pfd, 1, 100) > 0)
+			conn = accept(lfd, NULL, NULL);
+	}
+	CHECK(conn >= 0);
+	exporter_tick(exp, now + 1);
+	exporter_flush(exp);
+	if (conn >= 0)
+		read_tcp(conn, kinds, sizeof(kinds));
+	exporter_tick(exp, now + 2);
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 20);
+	CHECK_U64(st.records_dropped, 0);
+	exporter_free(exp);
+	if (conn >= 0)
+		close(conn);
+	close(lfd);
+
+	/* what the next process finds: nothing left to send */
+	snprintf(cmd, sizeof(cmd), "%s/tcp-127.0.0.1:%u", dir, ntohs(sin.sin_port));
+	CHECK_INT(spool_open(cmd, 1u << 20, &sp, err, sizeof(err)), 0);
+	if (sp) {
+		spool_get_stats(sp, &ss);
+		CHECK_U64(ss.pending, 0);
+		spool_free(sp);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
 int main(void)
 {
 	log_init(true, LOG_LEVEL_ERR, "export_test");
@@ -1239,5 +1334,6 @@ int main(void)
 	RUN(test_udp_paced_small_burst);
 	RUN(test_udp_paced_queue_full);
 	RUN(test_reconfigure);
+	RUN(test_tcp_spool_reload);
 	return tu_finish();
 }
