@@ -13,8 +13,8 @@
 # flows = false, nat_events = true, spool = true, where nothing listens
 # (connection refused) until the end:
 #   1. 5000 connections open and close; once conntrack destroyed them all
-#      and the spool stopped growing, the daemon is SIGKILLed and started
-#      again on the same spool;
+#      and the spool holds their 10000 events, the daemon is SIGKILLed and
+#      started again on the same spool;
 #   2. 5000 more connections open and close;
 #   3. tests/tools/xf-collect comes up on the port.
 # The truth is conntrack itself: the kernel's table before each flush (the
@@ -100,16 +100,24 @@ table_empty() {
 	fail "$1: conntrack still holds $(ip netns exec "$node" conntrack -C) connections"
 }
 
-# spool_settled NAME: the spool stopped growing (the daemon spools each cycle, 100 ms)
-spool_settled() {
-	local last=-1 size
-	for _ in $(seq 1 100); do
-		size=$(cat "$dir"/*.seg 2>/dev/null | wc -c)
-		[ "$size" = "$last" ] && [ "$size" -gt 16 ] && return 0
-		last=$size
-		sleep 0.5
+# spooled NAME COUNT: the spool holds exactly COUNT records. Every record
+# here is an IPv4 session event of one size: 12 bytes of framing and the
+# payload length the first record's header gives (bytes 20..23 of the
+# first segment, little-endian), after one 16-byte header per segment.
+spooled() {
+	local first len segs size want=-
+	for _ in $(seq 1 300); do
+		first=$(ls "$dir"/*.seg 2>/dev/null | head -n 1)
+		if [ -n "$first" ] && [ "$(wc -c <"$first")" -ge 24 ]; then
+			len=$(od -A n -t u4 -j 20 -N 4 "$first" | tr -d ' ')
+			segs=$(ls "$dir"/*.seg | wc -l)
+			size=$(cat "$dir"/*.seg | wc -c)
+			want=$((segs * 16 + $2 * (12 + len)))
+			[ "$size" = "$want" ] && return 0
+		fi
+		sleep 0.1
 	done
-	fail "$1: the spool in $dir did not settle ($size bytes)"
+	fail "$1: the spool in $dir holds ${size:-0} bytes, not $want ($2 records)"
 }
 
 # burst NAME: all N connections in the table; record them (the truth), end them
@@ -132,7 +140,7 @@ grep -q "NAT enrichment: conntrack" "$WORK/xlatflowd.log" ||
 ip netns exec "$gen" "$GEN" -s 198.18.1.2 -d 198.19.0.10 -n $N -r 20000 >"$WORK/gen1.log" ||
 	fail "generator 1"
 burst "burst 1"
-spool_settled "burst 1"
+spooled "burst 1" $((2 * N))
 kill -KILL "$XLATFLOWD_PID"
 wait "$XLATFLOWD_PID" 2>/dev/null || true
 size1=$(cat "$dir"/*.seg | wc -c)
@@ -143,7 +151,7 @@ start_xlatflowd "$node" --config "$WORK/xlatflowd.conf"
 ip netns exec "$gen" "$GEN" -s 198.18.1.2 -d 198.19.0.10 -n $N -o $N -r 20000 \
 	>"$WORK/gen2.log" || fail "generator 2"
 burst "burst 2"
-spool_settled "burst 2"
+spooled "burst 2" $((4 * N))
 [ "$(ctstat)" = "$stats_before" ] ||
 	fail "conntrack insert_failed/drop/early_drop went from $stats_before to $(ctstat)"
 size2=$(cat "$dir"/*.seg | wc -c)
