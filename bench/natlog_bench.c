@@ -181,7 +181,7 @@ static void to_exporter(void *ctx, const struct ipfix_natev_rec *rec)
 }
 
 __attribute__((noinline)) static double stage_tcp(const struct nat_event *ev, size_t n,
-						 uint64_t *not_sent, uint64_t *received)
+						  uint64_t *not_sent, uint64_t *received)
 {
 	static struct xf_config cfg;
 	struct sockaddr_in sin = { .sin_family = AF_INET };
@@ -303,7 +303,8 @@ __attribute__((noinline)) static double stage_raw(const struct raw_rec *recs, si
 	fbSessionAddTemplate(session, FALSE, 266, tmpl, &gerr);
 	exp = fbExporterAllocBuffer(buf, MSG_LEN);
 	fbuf = fBufAllocForExport(session, exp);
-	if (!fbSessionExportTemplates(session, &gerr) || !fBufSetInternalTemplate(fbuf, 266, &gerr) ||
+	if (!fbSessionExportTemplates(session, &gerr) ||
+	    !fBufSetInternalTemplate(fbuf, 266, &gerr) ||
 	    !fBufSetExportTemplate(fbuf, 266, &gerr)) {
 		fprintf(stderr, "raw setup: %s\n", gerr->message);
 		exit(1);
@@ -390,9 +391,11 @@ int main(int argc, char **argv)
 	       rec / n * 1e9, n / rec / 1e6, rw / rec);
 	printf("| nat_event -> IPFIX messages (natlog + encoder) | %.0f | %.2fM | %.2f |\n",
 	       enc / n * 1e9, n / enc / 1e6, rw / enc);
-	printf("| nat_event -> TCP collector (natlog + exporter + socket) | %.0f | %.2fM | %.2f |\n",
+	printf("| nat_event -> TCP collector (natlog + exporter + socket) | %.0f | %.2fM | %.2f "
+	       "|\n",
 	       tcp / n * 1e9, n / tcp / 1e6, rw / tcp);
-	printf("\nTCP: events not sent (all rounds) %llu; the collector read %llu bytes in the last "
+	printf("\nTCP: events not sent (all rounds) %llu; the collector read %llu bytes in the "
+	       "last "
 	       "round (%.1f per event, templates and headers included)\n",
 	       (unsigned long long)not_sent, (unsigned long long)received, (double)received / n);
 	free(ev);
