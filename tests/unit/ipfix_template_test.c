@@ -319,10 +319,52 @@ static void test_record_flow(void)
 	CHECK_U64(r.packets, 0xaaaaaaaaaaaaaaaaull); /* untouched */
 }
 
+/* The NAT event log's templates: only with nat_events, after the others. */
+static void test_describe_nat_events(void)
+{
+	static const uint16_t tids[IPFIX_N_NAT_TEMPLATES] = {
+		IPFIX_TID_NAT44_SESSION, IPFIX_TID_NAT66_SESSION, IPFIX_TID_NAT44_PORTS,
+		IPFIX_TID_NAT66_PORTS,	 IPFIX_TID_NAT_QUOTA,	  IPFIX_TID_NATLOG_STATS,
+	};
+	static const uint16_t n_fields[IPFIX_N_NAT_TEMPLATES] = { 19, 19, 10, 10, 10, 6 };
+	static const uint16_t n_fields_v9[IPFIX_N_NAT_TEMPLATES] = { 18, 18, 8, 8, 8, 2 };
+	static const uint16_t record_len[IPFIX_N_NAT_TEMPLATES] = { 88, 136, 42, 66, 47, 44 };
+	struct ipfix_template_desc d[IPFIX_MAX_TEMPLATES];
+	struct ipfix_params nat = params;
+	char err[256] = "";
+
+	nat.nat_events = true;
+	CHECK_U64(ipfix_describe_templates(&nat, false, d, err, sizeof(err)), IPFIX_MAX_TEMPLATES);
+	CHECK(!err[0]);
+	for (int i = 0; i < IPFIX_N_NAT_TEMPLATES; i++) {
+		const struct ipfix_template_desc *t = &d[IPFIX_N_TEMPLATES + i];
+
+		CHECK_U64(t->tid, tids[i]);
+		CHECK_U64(t->n_fields, n_fields[i]);
+		CHECK_U64(t->record_len, record_len[i]);
+		CHECK_U64(t->scope_count, tids[i] == IPFIX_TID_NATLOG_STATS ? 1 : 0);
+	}
+	/* offsets into the internal records natlog.c fills */
+	CHECK_U64(field(&d[9], 230, 0)->offset,
+		  offsetof(struct ipfix_natev_session_rec, nat_event));
+	CHECK_U64(field(&d[10], 281, 0)->offset,
+		  offsetof(struct ipfix_natev_session_rec, post_src_ip6));
+	CHECK(!field(&d[9], 27, 0) && !field(&d[10], 8, 0));
+	CHECK_U64(field(&d[11], IE_XLAT_NAT_EVENT_COUNT, PEN)->offset,
+		  offsetof(struct ipfix_natev_ports_rec, count));
+	CHECK_U64(field(&d[13], 471, 0)->offset,
+		  offsetof(struct ipfix_natev_quota_rec, max_sessions));
+	/* NetFlow v9: the same without the enterprise elements */
+	CHECK_U64(ipfix_describe_templates(&nat, true, d, err, sizeof(err)), IPFIX_MAX_TEMPLATES);
+	for (int i = 0; i < IPFIX_N_NAT_TEMPLATES; i++)
+		CHECK_U64(d[IPFIX_N_TEMPLATES + i].n_fields, n_fields_v9[i]);
+}
+
 int main(void)
 {
 	RUN(test_describe_ipfix);
 	RUN(test_describe_netflow9);
+	RUN(test_describe_nat_events);
 	RUN(test_options);
 	RUN(test_record_flow);
 	return tu_finish();
