@@ -64,7 +64,12 @@ struct spool {
 	struct spool_stats stats;
 };
 
-/* ---- CRC32C, reflected polynomial 0x82F63B78 (RFC 3720 B.4) ---- */
+/*
+ * ---- CRC32C, reflected polynomial 0x82F63B78 (RFC 3720 B.4) ----
+ * x86-64 with SSE4.2 has an instruction for it (about 20 times faster than
+ * the table: every record is checksummed when written and when read back);
+ * elsewhere, or without SSE4.2, a table of 256 entries.
+ */
 
 static uint32_t crc_table[256];
 
@@ -84,15 +89,57 @@ static void crc_init(void)
 	done = true;
 }
 
-uint32_t spool_crc32c(uint32_t crc, const void *data, size_t len)
+static uint32_t crc_soft(uint32_t crc, const uint8_t *p, size_t len)
 {
-	const uint8_t *p = data;
-
 	crc_init();
-	crc = ~crc;
 	while (len--)
 		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
+	return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = crc;
+
+	for (; len >= 8; len -= 8, p += 8) {
+		uint64_t v;
+
+		memcpy(&v, p, 8); /* little-endian, as the instruction wants it */
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	crc = (uint32_t)c;
+	while (len--)
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	return crc;
+}
+
+static bool crc_has_hw(void)
+{
+	static int has = -1;
+
+	if (has < 0) {
+		__builtin_cpu_init();
+		has = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+	}
+	return has;
+}
+#endif
+
+uint32_t spool_crc32c(uint32_t crc, const void *data, size_t len)
+{
+	crc = ~crc;
+#if defined(__x86_64__)
+	if (crc_has_hw())
+		return ~crc_hw(crc, data, len);
+#endif
+	return ~crc_soft(crc, data, len);
+}
+
+/* The table's result, whatever the machine (for the tests). */
+uint32_t spool_crc32c_table(uint32_t crc, const void *data, size_t len)
+{
+	return ~crc_soft(~crc, data, len);
 }
 
 static void put32(uint8_t *p, uint32_t v)
