@@ -461,6 +461,8 @@ static bool spooled_encode(struct export_target *t, const uint8_t *buf, size_t l
 	return false;
 }
 
+static void target_lost(struct export_target *t);
+
 /*
  * Connection up: read the spool on, encode and send, while the send queue
  * has room for two more messages (a spooled message is never refused by
@@ -490,6 +492,9 @@ static void target_pump(struct export_target *t)
 	}
 	if (t->encoder_live && collector_is_up(t->coll) && t->ops->pending(t->enc))
 		target_flush(t);
+	/* the connection broke under a send: the open message dies with it */
+	if (t->encoder_live && !collector_is_up(t->coll))
+		target_lost(t);
 	target_ack(t);
 }
 
