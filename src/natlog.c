@@ -32,6 +32,7 @@ struct agg {
 	struct agg_key key;
 	uint64_t first_ms; /* the first failure's time */
 	uint64_t count;
+	uint64_t max_sessions; /* nf_conntrack_max when it failed (table full) */
 };
 
 struct natlog {
@@ -154,7 +155,7 @@ static void agg_emit(struct natlog *nl, const struct agg *a)
 		q->time_ms = a->first_ms;
 		q->nat_event = NATLOG_EV_QUOTA_EXCEEDED;
 		q->quota_event = NATLOG_QUOTA_MAX_SESSIONS;
-		q->max_sessions = sat32(nl->max_sessions);
+		q->max_sessions = sat32(a->max_sessions);
 		q->dropped = a->count;
 		q->vrf = a->key.zone;
 		q->zone = a->key.zone;
@@ -249,6 +250,8 @@ static void failure(struct natlog *nl, const struct nat_event *ev, const struct 
 		g_hash_table_insert(nl->aggs, &a->key, a);
 	}
 	a->count += count;
+	/* the limit the failure hit, not what it is when the second is over */
+	a->max_sessions = nl->max_sessions;
 }
 
 void natlog_event(struct natlog *nl, const struct nat_event *ev, const struct xf_clock *clk)

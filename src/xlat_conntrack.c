@@ -504,13 +504,10 @@ static void session_event(struct xlat_conntrack *c, const struct ct_msg *m, uint
 	}
 	if (kind == XF_XLAT_KIND_CREATE) {
 		c->stats.creates++;
-		/*
-		 * The connection's start is when it was created: conntrack's own
-		 * time, not when this (possibly busy) reader got the NEW.
-		 */
-		if (m->has & CTM_START)
-			ev.time_mono_ns = wall_to_mono(c, m->start_ns);
 		if (recovered) {
+			/* the connection's start is when it was created */
+			if (m->has & CTM_START)
+				ev.time_mono_ns = wall_to_mono(c, m->start_ns);
 			ev.flags |= NAT_EVENT_F_RECOVERED;
 			c->stats.recovered_creates++;
 		}

@@ -18,9 +18,10 @@
 # collector must hold exactly one session create (natEvent 4) and one
 # session delete (5) per connection, with conntrack's pre- and post-NAT
 # tuples; nfdump's and xf-collect's event times within 50 ms of the time
-# conntrack -E saw the event (with the kernel hooks: creates within 50 ms of
-# conntrack's own start timestamp; deletes at most NATEV_EARLY_SLACK_MS,
-# default 50, before conntrack -E read them); xf-collect's delete with the session's start
+# conntrack -E saw the event (with the kernel hooks, which stamp events in
+# the kernel while conntrack -E stamps them when it reads them, late in a TCG
+# guest: creates within 50 ms of conntrack's own start timestamp, deletes
+# within 50 ms of the `conntrack -F` that deleted them); xf-collect's delete with the session's start
 # and both directions' counters (accounting on) and the event log's
 # statistics record counting every event as exported.
 #
@@ -163,7 +164,14 @@ topo_client cli tcp,198.19.0.12,80,$((b + 1)),2,0.05 tcp,198.19.0.12,80,$((b + 2
 sleep 0.5 # the last FIN/ACKs
 ip netns exec "$node" conntrack -L -o xml,ktimestamp >"$WORK/conntrack.xml" 2>/dev/null
 ip netns exec "$node" conntrack -L -f ipv6 -o xml,ktimestamp >>"$WORK/conntrack.xml" 2>/dev/null
-topo_flush_conntrack || fail "conntrack flush"
+# the flush deletes the connections: its interval is the kernel's delete time
+timed_flush() {
+	local t0
+	t0=$(date +%s.%N)
+	topo_flush_conntrack || fail "conntrack flush"
+	echo "$t0 $(date +%s.%N)" >>"$WORK/flush.times"
+}
+timed_flush
 
 if [ -n "${NATEV_FAILURES:-}" ]; then
 	# ports exhausted: cli -> ext udp 9100 masqueraded into 4 ports, 20 at once
@@ -213,7 +221,7 @@ for p in range(45101, 45104):
 	sleep 0.5
 	ip netns exec "$node" conntrack -S >"$WORK/tablefull.stats-after"
 	echo "$old_max" >/proc/sys/net/netfilter/nf_conntrack_max
-	topo_flush_conntrack || fail "conntrack flush"
+	timed_flush
 	touch "$WORK/failures"
 fi
 sleep 1.5 # DESTROY events read, exported in the next cycle

@@ -159,7 +159,8 @@ static void test_aggregation(void)
 	natlog_event(nl, &ev, &clk);
 	CHECK_INT(n_got, 0);
 
-	natlog_tick(nl, 11 * SEC_NS + 2000, &clk); /* second 10 is over */
+	natlog_table_fill(nl, 10, 65536, 11 * SEC_NS, &clk); /* raised before the record goes */
+	natlog_tick(nl, 11 * SEC_NS + 2000, &clk);	     /* second 10 is over */
 	CHECK_INT(n_got, 3);
 	CHECK_U64(got[0].tid, IPFIX_TID_NAT44_PORTS);
 	CHECK_U64(got[0].u.ports.count, 5);
