@@ -24,13 +24,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <glib.h>
 #include <libconfig.h>
 
 #include "config.h"
 #include "errbuf.h"
 #include "log.h"
 
-enum key_type { KEY_U32, KEY_BOOL, KEY_ENUM, KEY_PATH };
+enum key_type { KEY_U32, KEY_BOOL, KEY_ENUM, KEY_PATH, KEY_LISTEN };
 
 /* Names of an enumeration's values: choice(i) for i = 0, 1, ... until NULL. */
 typedef const char *(*choice_fn)(int i);
@@ -118,6 +119,8 @@ static const struct key_desc key_table[] = {
 	{ KEY(log_level, KEY_ENUM), .choice = log_level_choice, OPT("log-level", "LEVEL", NULL) },
 	{ KEY(pidfile, KEY_PATH), OPT("pidfile", "FILE", "pid file when daemonized") },
 	{ KEY(allow_capabilities_kept, KEY_BOOL) },
+	{ KEY(metrics_listen, KEY_LISTEN),
+	  OPT("metrics-listen", "ADDR", "serve Prometheus metrics there (\"\": off)") },
 };
 
 #define N_KEYS (sizeof(key_table) / sizeof(key_table[0]))
@@ -150,19 +153,10 @@ static const char *where(const struct loader *ld, const config_setting_t *s, cha
 	return buf;
 }
 
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (!d)
-		fatal("strdup");
-	return d;
-}
-
 static void free_patterns(char **v, int *n)
 {
 	for (int i = 0; i < *n; i++) {
-		free(v[i]);
+		g_free(v[i]);
 		v[i] = NULL;
 	}
 	*n = 0;
@@ -171,7 +165,7 @@ static void free_patterns(char **v, int *n)
 void config_defaults(struct xf_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->exclude[cfg->n_exclude++] = xstrdup("lo");
+	cfg->exclude[cfg->n_exclude++] = g_strdup("lo");
 	cfg->observation_domain_id = 1;
 	cfg->active_timeout = 60;
 	cfg->idle_timeout = 15;
@@ -382,7 +376,7 @@ static int add_pattern(char **v, int *n, const char *pattern, const char *prefix
 		return errbuf_set(err, err_len, -EINVAL,
 				  "%s: too many interface patterns (at most %d)", prefix,
 				  XF_MAX_PATTERNS);
-	v[(*n)++] = xstrdup(pattern);
+	v[(*n)++] = g_strdup(pattern);
 	return 0;
 }
 
@@ -511,6 +505,70 @@ static int set_path(const struct origin *o, const struct key_desc *k, struct xf_
 	return 0;
 }
 
+int config_parse_listen(const char *str, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2], *end;
+	const char *colon = strrchr(str, ':');
+	unsigned long port;
+	bool v6 = str[0] == '[';
+	size_t hlen;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!colon || colon == str)
+		return -EINVAL;
+	hlen = (size_t)(colon - str);
+	if (v6) {
+		/* [IPv6]:PORT */
+		if (hlen < 3 || str[hlen - 1] != ']')
+			return -EINVAL;
+		str++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, str, hlen);
+	host[hlen] = '\0';
+	if (colon[1] < '1' || colon[1] > '9')
+		return -EINVAL;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || port > 65535)
+		return -EINVAL;
+	if (v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+			return -EINVAL;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return -EINVAL;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*s4);
+	}
+	return 0;
+}
+
+/* metrics_listen: "" (off), "IPv4:PORT" or "[IPv6]:PORT", numeric only. */
+static int set_listen(const struct origin *o, const struct key_desc *k, struct xf_config *cfg,
+		      const char *str, const char *shown)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (str[0] != '\0' &&
+	    (strlen(str) >= sizeof(cfg->metrics_listen) || config_parse_listen(str, &ss, &len) < 0))
+		return bad_value(o, shown, "",
+				 "\"\" (off), \"ADDRESS:PORT\" or \"[IPv6]:PORT\" (numeric, port "
+				 "1..65535)");
+	snprintf(key_field(cfg, k), sizeof(cfg->metrics_listen), "%s", str);
+	return 0;
+}
+
 /* ---- file parsing ---- */
 
 static const char *type_word(int type)
@@ -574,12 +632,15 @@ static int parse_key(struct loader *ld, const struct key_desc *k, const config_s
 		return 0;
 	case KEY_ENUM:
 	case KEY_PATH:
+	case KEY_LISTEN:
 		if (type != CONFIG_TYPE_STRING)
 			return type_error(ld, s, k->name, "a string");
 		str = config_setting_get_string(s);
 		snprintf(shown, sizeof(shown), "\"%s\"", str);
 		if (k->type == KEY_ENUM)
 			return set_enum(&o, k, ld->cfg, str, shown);
+		if (k->type == KEY_LISTEN)
+			return set_listen(&o, k, ld->cfg, str, shown);
 		return set_path(&o, k, ld->cfg, str, shown);
 	}
 	return -EINVAL;
@@ -1016,6 +1077,7 @@ void config_print(const struct xf_config *cfg, FILE *out)
 			break;
 		}
 		case KEY_PATH:
+		case KEY_LISTEN:
 			print_string(out, field);
 			fputs(";\n", out);
 			break;
@@ -1086,6 +1148,7 @@ int config_set_option(struct xf_config *cfg, size_t i, const char *arg, char *er
 		return rc ? rc : set_u32(&o, k, cfg, v, arg, false);
 	case KEY_ENUM: return set_enum(&o, k, cfg, arg, arg);
 	case KEY_PATH: return set_path(&o, k, cfg, arg, arg);
+	case KEY_LISTEN: return set_listen(&o, k, cfg, arg, arg);
 	case KEY_BOOL: break; /* no boolean key has an option */
 	}
 	return errbuf_set(err, err_len, -EINVAL, "%s: no command-line form", name);

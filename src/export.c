@@ -20,11 +20,12 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <glib.h>
 
+#include "clock.h"
 #include "collector.h"
+#include "errbuf.h"
 #include "export.h"
 #include "ipfix.h"
 #include "log.h"
@@ -214,14 +215,6 @@ struct exporter {
 	GArray *interfaces; /* of struct ipfix_interface, by ifindex */
 };
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * UDP: a datagram that could not be sent (the collector's port refused it:
  * down or restarting) means the templates may not have arrived either; send
@@ -244,14 +237,6 @@ static int target_flush(struct export_target *t)
 	return rc;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * A finished message. The encoder emits the open message before it appends
  * the record that did not fit, so t->open holds exactly this message's sums.
@@ -269,7 +254,7 @@ static void target_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t reco
 	load.events = t->open_events;
 	memset(&t->open, 0, sizeof(t->open));
 	t->open_events = 0;
-	collector_send(t->coll, msg, len, &load, mono_ms());
+	collector_send(t->coll, msg, len, &load, clock_mono_ms());
 	target_check_sent(t);
 	if (records && !t->tcp && t->refresh_messages && ++t->data_messages >= t->refresh_messages)
 		t->templates_due = true;
@@ -328,9 +313,9 @@ static void target_encode(struct export_target *t, const struct flow_record *rec
 	int rc;
 
 	if (t->templates_due)
-		target_templates(t, mono_ms());
+		target_templates(t, clock_mono_ms());
 	else if (t->options_due)
-		target_options(t, mono_ms());
+		target_options(t, clock_mono_ms());
 	rc = t->ops->add(t->enc, rec);
 	if (rc < 0) {
 		/* not sendable (unknown family): counted, never silent */
@@ -349,9 +334,9 @@ static void target_encode_event(struct export_target *t, const struct ipfix_nate
 	int rc;
 
 	if (t->templates_due)
-		target_templates(t, mono_ms());
+		target_templates(t, clock_mono_ms());
 	else if (t->options_due)
-		target_options(t, mono_ms());
+		target_options(t, clock_mono_ms());
 	rc = t->ops->add_nat_event(t->enc, rec);
 	if (rc < 0) {
 		if (!t->encode_errors++)
@@ -426,7 +411,8 @@ static void target_poll(struct export_target *t, uint64_t now_ms)
  */
 static void target_check_live(struct export_target *t)
 {
-	if (t->encoder_live && !t->ops->pending(t->enc) && !collector_check(t->coll, mono_ms()))
+	if (t->encoder_live && !t->ops->pending(t->enc) &&
+	    !collector_check(t->coll, clock_mono_ms()))
 		target_lost(t);
 }
 
@@ -570,6 +556,35 @@ void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out)
 	}
 }
 
+void exporter_get_collectors(const struct exporter *exp, struct metrics_collector *out, int *n)
+{
+	for (int i = 0; i < exp->n_targets; i++) {
+		const struct export_target *t = exp->targets[i];
+		struct metrics_collector *m = &out[i];
+		struct collector_stats cs;
+
+		collector_get_stats(t->coll, &cs);
+		memset(m, 0, sizeof(*m));
+		g_strlcpy(m->url, collector_url(t->coll), sizeof(m->url));
+		/* (as config.c names them; the exporter's tests link no config.c) */
+		m->protocol = collector_config(t->coll)->protocol == XF_PROTO_NETFLOW9 ? "netflow9"
+										       : "ipfix";
+		m->transport = t->tcp ? "tcp" : "udp";
+		m->up = collector_is_up(t->coll);
+		/* the same sums target_options() puts in the options records */
+		m->messages = cs.messages;
+		m->records = cs.records;
+		m->bytes = cs.bytes;
+		m->not_sent_records = cs.records_dropped + t->backlog_dropped;
+		m->not_sent_packets = cs.packets_dropped + t->backlog_dropped_packets;
+		m->not_sent_octets = cs.octets_dropped + t->backlog_dropped_octets;
+		m->queued_records = collector_waiting(t->coll);
+		m->backlog_records = g_queue_get_length((GQueue *)&t->backlog);
+		m->connections = cs.connects;
+	}
+	*n = exp->n_targets;
+}
+
 /* The open message counts against the queue it will go to. */
 static uint64_t target_room(const struct export_target *t)
 {
@@ -667,12 +682,12 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 		.max_message_len = message_len(cc),
 		.nat_events = cc->nat_events,
 	};
-	uint64_t now_ms = mono_ms();
+	uint64_t now_ms = clock_mono_ms();
 	char why[256] = "";
 
 	/* a v9 header has no length: over TCP a receiver cannot find messages */
 	if (cc->protocol == XF_PROTO_NETFLOW9 && cc->transport == XF_TRANSPORT_TCP) {
-		snprintf(err, err_len, "collector %s: NetFlow v9 is UDP only", cc->url);
+		errbuf_set(err, err_len, 0, "collector %s: NetFlow v9 is UDP only", cc->url);
 		return NULL;
 	}
 	t = g_new0(struct export_target, 1);
@@ -680,7 +695,7 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 	t->ops = cc->protocol == XF_PROTO_NETFLOW9 ? &netflow9_ops : &ipfix_ops;
 	t->enc = t->ops->new (&params, exp->system_init_ms, target_emit, t, why, sizeof(why));
 	if (!t->enc) {
-		snprintf(err, err_len, "collector %s: %s", cc->url, why);
+		errbuf_set(err, err_len, 0, "collector %s: %s", cc->url, why);
 		g_free(t);
 		return NULL;
 	}
@@ -770,7 +785,7 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 {
 	struct export_target *next[XF_MAX_COLLECTORS] = { 0 };
 	bool kept[XF_MAX_COLLECTORS] = { false }, made[XF_MAX_COLLECTORS] = { false };
-	uint64_t now_ms = mono_ms();
+	uint64_t now_ms = clock_mono_ms();
 
 	/* Everything that can fail comes first, so a failure changes nothing. */
 	for (int i = 0; i < cfg->n_collectors; i++) {
@@ -827,7 +842,7 @@ struct exporter *exporter_new(const struct xf_config *cfg, char *err, size_t err
 {
 	struct exporter *exp = g_new0(struct exporter, 1);
 
-	exp->system_init_ms = wall_ms();
+	exp->system_init_ms = clock_wall_ms();
 	exp->interfaces = g_array_new(FALSE, TRUE, sizeof(struct ipfix_interface));
 	if (exporter_reconfigure(exp, cfg, err, err_len) < 0) {
 		exporter_free(exp);
@@ -844,10 +859,10 @@ void exporter_free(struct exporter *exp)
 		return;
 	exporter_flush_all(exp);
 	/* one wait for all TCP queues together, not one per collector */
-	deadline = mono_ms() + EXPORT_DRAIN_MS;
+	deadline = clock_mono_ms() + EXPORT_DRAIN_MS;
 	for (int i = 0; i < exp->n_targets; i++) {
 		struct export_target *t = exp->targets[i];
-		uint64_t now = mono_ms();
+		uint64_t now = clock_mono_ms();
 		size_t left = collector_drain(t->coll, now < deadline ? (int)(deadline - now) : 0);
 		guint waiting = g_queue_get_length(&t->backlog);
 		guint ev_waiting = g_queue_get_length(&t->ev_backlog);
@@ -910,7 +925,7 @@ void exporter_set_interface(struct exporter *exp, uint32_t ifindex, const char *
 
 void exporter_send_options(struct exporter *exp)
 {
-	uint64_t now_ms = mono_ms();
+	uint64_t now_ms = clock_mono_ms();
 
 	for (int i = 0; i < exp->n_targets; i++) {
 		struct export_target *t = exp->targets[i];

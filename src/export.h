@@ -18,6 +18,7 @@
 #include "config.h"
 #include "flow.h"
 #include "ipfix_template.h"
+#include "metrics.h"
 
 struct exporter;
 
@@ -91,6 +92,13 @@ void exporter_flush(struct exporter *exp);
 void exporter_tick(struct exporter *exp, uint64_t now_ms);
 
 void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out);
+
+/*
+ * Each configured collector's counters (those its options records carry)
+ * and transport state into out[0..*n) (XF_MAX_COLLECTORS rows), in the
+ * configuration's order. Collectors a reload removed are not listed.
+ */
+void exporter_get_collectors(const struct exporter *exp, struct metrics_collector *out, int *n);
 
 /*
  * Pacing (UDP collectors with a rate, collector.h): how many flow records

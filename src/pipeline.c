@@ -16,6 +16,7 @@
 #include "flowcache.h"
 #include "ifwatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "natlog.h"
 #include "pipeline.h"
 #include "tc_hook.h"
@@ -63,6 +64,11 @@ struct pipeline {
 	uint64_t start_wall_ms; /* systemInitTimeMilliseconds, kept across reloads */
 	uint64_t sweep_ms;	/* next check of every attached interface's filters */
 	uint64_t reattached;	/* filters put back after someone removed them */
+	/* for the metrics endpoint */
+	uint64_t drains, drain_ns_sum, drain_ns_last;
+	uint32_t slots_used;	  /* flows the last drain_flows() read */
+	struct monitored *last_m; /* on_drained()'s last interface (most flows share one) */
+	int last_ifindex;
 };
 
 /* An interface the programs are attached to. */
@@ -74,6 +80,8 @@ struct monitored {
 	uint32_t backoff_ms;  /* how long the next re-attachment waits */
 	uint64_t retry_ms;    /* no re-attachment before this (monotonic ms) */
 	uint64_t reattach_ms; /* the last re-attachment */
+	uint64_t packets[2];  /* drained into flows, by XF_DIR_* (metrics) */
+	uint64_t octets[2];
 };
 
 static void monitored_free(gpointer data)
@@ -87,11 +95,6 @@ static void monitored_free(gpointer data)
 static struct monitored *monitored_get(const struct pipeline *p, int ifindex)
 {
 	return g_hash_table_lookup(p->attached, GINT_TO_POINTER(ifindex));
-}
-
-static uint64_t mono_ms(void)
-{
-	return clock_mono_ns() / 1000000ULL;
 }
 
 /* --- flow path ------------------------------------------------------------ */
@@ -111,8 +114,19 @@ static void on_flow_export(void *ctx, const struct xf_flow_key *key, const struc
 static void on_drained(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st)
 {
 	struct pipeline *p = ctx;
+	struct monitored *m;
 
 	flowcache_update(p->cache, key, st);
+	/* the per-interface totals of the metrics endpoint */
+	if (!p->last_m || p->last_ifindex != (int)key->ifindex) {
+		p->last_m = monitored_get(p, (int)key->ifindex);
+		p->last_ifindex = (int)key->ifindex;
+	}
+	m = p->last_m;
+	if (m && key->direction <= XF_DIR_EGRESS) {
+		m->packets[key->direction] += st->packets;
+		m->octets[key->direction] += st->octets;
+	}
 }
 
 /* drain_flows() names the flow it will hand over a few slots ahead. */
@@ -129,7 +143,7 @@ static void on_xlat(void *ctx, const struct xf_xlat_event *ev)
 {
 	struct pipeline *p = ctx;
 
-	xlat_table_update(p->xlat, ev, mono_ms());
+	xlat_table_update(p->xlat, ev, clock_mono_ms());
 }
 
 /* conntrack deleted the connection; its last flows still find it. */
@@ -216,6 +230,7 @@ static void on_link(void *ctx, int ifindex, const char *name, bool present)
 			log_warnx("%s: detach: %s", m->name, strerror(-rc));
 		log_info("interface %s (index %d) %s", m->name, ifindex,
 			 present ? "no longer monitored" : "removed");
+		p->last_m = NULL; /* on_drained()'s cache may point at it */
 		g_hash_table_remove(p->attached, GINT_TO_POINTER(ifindex));
 		exporter_set_interface(p->exp, (uint32_t)ifindex, NULL, NULL);
 	} else if (!m && wanted) {
@@ -372,42 +387,124 @@ static int rescan(struct pipeline *p)
 		}
 	}
 	g_slist_free(gone);
-	check_hooks(p, mono_ms());
+	check_hooks(p, clock_mono_ms());
 	return 0;
 }
 
 /* --- lifecycle ------------------------------------------------------------ */
+
+/* The metering statistics options records' counters from the kernel's and the NAT source's. */
+static void metering_from(const struct pipeline *p, const uint64_t kc[XF_CNT_MAX],
+			  const uint64_t nc[XF_CNT_MAX], struct ipfix_metering *m)
+{
+	struct flowcache_stats fs;
+
+	flowcache_get_stats(p->cache, &fs);
+	if (p->xlat) {
+		struct xlat_table_stats xs;
+
+		xlat_table_get_stats(p->xlat, &xs);
+		m->evicted_translations = xs.evicted;
+	}
+	m->observed_packets = kc[XF_CNT_PACKETS];
+	m->non_ip_packets = kc[XF_CNT_NON_IP];
+	m->malformed_packets = kc[XF_CNT_MALFORMED];
+	m->sampled_out_packets = kc[XF_CNT_SAMPLED_OUT];
+	m->map_full_packets = kc[XF_CNT_MAP_FULL];
+	m->lost_packets = kc[XF_CNT_RB_LOST_PACKETS];
+	m->lost_octets = kc[XF_CNT_RB_LOST_OCTETS];
+	m->lost_translations = nc[XF_CNT_XLAT_RB_LOST];
+	m->unsupported_translations = nc[XF_CNT_XLAT_UNSUPPORTED];
+	m->cache_evicted_flows = fs.evicted;
+	m->filter_reattachments = p->reattached;
+}
 
 /* Kernel and cache counters for the metering statistics options records. */
 static void report_metering(struct pipeline *p)
 {
 	uint64_t kc[XF_CNT_MAX] = { 0 }, nc[XF_CNT_MAX] = { 0 };
 	struct ipfix_metering m = { 0 };
-	struct flowcache_stats fs;
 
 	if (capture_read_counters(p->capture, kc) < 0)
 		return;
 	if (p->nat)
 		xlat_source_read_counters(p->nat, nc);
+	metering_from(p, kc, nc, &m);
+	exporter_set_metering(p->exp, &m);
+}
+
+static gint ifindex_cmp(gconstpointer a, gconstpointer b)
+{
+	return GPOINTER_TO_INT(a) - GPOINTER_TO_INT(b);
+}
+
+/* The per-interface rows of the metrics snapshot, in ifindex order. */
+static void metrics_interfaces(const struct pipeline *p, struct metrics_snapshot *s)
+{
+	GList *keys = g_list_sort(g_hash_table_get_keys(p->attached), ifindex_cmp);
+	int n = 0;
+
+	s->interfaces = g_new0(struct metrics_interface, g_hash_table_size(p->attached) + 1);
+	for (GList *l = keys; l; l = l->next) {
+		int ifindex = GPOINTER_TO_INT(l->data);
+		const struct monitored *m = monitored_get(p, ifindex);
+		struct metrics_interface *row = &s->interfaces[n++];
+
+		g_strlcpy(row->name, m->name, sizeof(row->name));
+		row->ifindex = (uint32_t)ifindex;
+		row->attached = !m->failing;
+		memcpy(row->packets, m->packets, sizeof(row->packets));
+		memcpy(row->octets, m->octets, sizeof(row->octets));
+	}
+	s->n_interfaces = n;
+	g_list_free(keys);
+}
+
+void pipeline_metrics(struct pipeline *p, struct metrics_snapshot *s)
+{
+	struct flowcache_stats fs;
+	struct ipfix_metering m = { 0 };
+
+	s->start_time_ms = p->start_wall_ms;
+	s->sampling = p->cfg.sampling ? p->cfg.sampling : 1;
+	capture_read_counters(p->capture, s->kernel);
+	if (p->nat)
+		xlat_source_read_counters(p->nat, s->nat);
+	metering_from(p, s->kernel, s->nat, &m);
+	s->metering = m;
 	flowcache_get_stats(p->cache, &fs);
+	s->cache_flows = flowcache_count(p->cache);
+	s->cache_max_flows = p->cfg.max_flows;
+	s->cache_created = fs.created;
+	memcpy(s->cache_exported, fs.exported, sizeof(s->cache_exported));
+	s->kernel_slots = p->cfg.kernel_max_flows;
+	s->kernel_slots_used = p->slots_used;
+	s->drains = p->drains;
+	s->drain_ns_sum = p->drain_ns_sum;
+	s->drain_ns_last = p->drain_ns_last;
+	s->nat_source = config_nat_hook_name(p->nat ? xlat_source_mode(p->nat) : XF_NAT_OFF);
+	if (p->nat) {
+		struct xlat_conntrack_stats cs;
+
+		if (xlat_source_conntrack_stats(p->nat, &cs) == 0) {
+			s->has_conntrack = true;
+			s->ct_enobufs = cs.enobufs;
+			s->ct_overruns = cs.overruns;
+			s->ct_lost_events = cs.lost_events;
+			s->ct_errors = cs.errors;
+		}
+	}
 	if (p->xlat) {
 		struct xlat_table_stats xs;
 
 		xlat_table_get_stats(p->xlat, &xs);
-		m.evicted_translations = xs.evicted;
+		s->has_xlat = true;
+		s->xlat_translations = xs.translations;
+		s->xlat_max = p->cfg.max_translations;
+		s->xlat_bytes = xs.bytes;
 	}
-	m.observed_packets = kc[XF_CNT_PACKETS];
-	m.non_ip_packets = kc[XF_CNT_NON_IP];
-	m.malformed_packets = kc[XF_CNT_MALFORMED];
-	m.sampled_out_packets = kc[XF_CNT_SAMPLED_OUT];
-	m.map_full_packets = kc[XF_CNT_MAP_FULL];
-	m.lost_packets = kc[XF_CNT_RB_LOST_PACKETS];
-	m.lost_octets = kc[XF_CNT_RB_LOST_OCTETS];
-	m.lost_translations = nc[XF_CNT_XLAT_RB_LOST];
-	m.unsupported_translations = nc[XF_CNT_XLAT_UNSUPPORTED];
-	m.cache_evicted_flows = fs.evicted;
-	m.filter_reattachments = p->reattached;
-	exporter_set_metering(p->exp, &m);
+	exporter_get_collectors(p->exp, s->collectors, &s->n_collectors);
+	metrics_interfaces(p, s);
 }
 
 /* The exporter learns the start time and the interfaces (a reload keeps both). */
@@ -520,7 +617,7 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 
 	cfg_adopt(p, cfg);
 	p->attached = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, monitored_free);
-	p->sweep_ms = mono_ms() + HOOK_SWEEP_MS;
+	p->sweep_ms = clock_mono_ms() + HOOK_SWEEP_MS;
 	clock_sync(&p->clock);
 	p->start_wall_ms = clock_mono_to_wall_ms(&p->clock, clock_mono_ns());
 
@@ -613,7 +710,7 @@ void pipeline_handle_fd(struct pipeline *p, enum pipeline_fd which)
 				  strerror(-rc));
 			rescan(p);
 		} else {
-			check_hooks(p, mono_ms());
+			check_hooks(p, clock_mono_ms());
 		}
 		break;
 	default: break;
@@ -647,16 +744,21 @@ void pipeline_cycle(struct pipeline *p)
 	rc = drain_flows(p->drain, on_drained, p);
 	if (rc < 0)
 		log_warnx("draining the flow slots: %s", strerror(-rc));
+	else
+		p->slots_used = (uint32_t)rc;
+	p->drain_ns_last = clock_mono_ns() - p->drained_ns;
+	p->drain_ns_sum += p->drain_ns_last;
+	p->drains++;
 	clock_sync(&p->clock);
 	/* no more than paced collectors take: the rest waits here, due (pipeline_pace) */
 	flowcache_expire(p->cache, clock_mono_ns(), export_budget(p));
-	hooks_tick(p, mono_ms());
+	hooks_tick(p, clock_mono_ms());
 	natlog_cycle(p);
 	report_metering(p);
 	exporter_flush(p->exp);
-	exporter_tick(p->exp, mono_ms());
+	exporter_tick(p->exp, clock_mono_ms());
 	if (p->xlat)
-		xlat_table_expire(p->xlat, mono_ms());
+		xlat_table_expire(p->xlat, clock_mono_ms());
 }
 
 void pipeline_pace(struct pipeline *p)
@@ -764,7 +866,7 @@ bool pipeline_shutdown_step(struct pipeline *p)
 	if (!flowcache_count(p->cache))
 		exporter_flush(p->exp);
 	/* TCP: writes what waits in its queue, reconnects */
-	exporter_tick(p->exp, mono_ms());
+	exporter_tick(p->exp, clock_mono_ms());
 	return !flowcache_count(p->cache) && !exporter_waiting(p->exp);
 }
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 
 struct pipeline;
 
@@ -61,6 +62,13 @@ int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *
 void pipeline_shutdown_begin(struct pipeline *p);
 bool pipeline_shutdown_step(struct pipeline *p);
 void pipeline_shutdown_finish(struct pipeline *p);
+
+/*
+ * The counters for the metrics endpoint, read now (the kernel's summed
+ * over CPUs); s is zeroed by the caller, its rows are freed with
+ * metrics_snapshot_clear().
+ */
+void pipeline_metrics(struct pipeline *p, struct metrics_snapshot *s);
 
 /* Print the startup summary (version, hooks, interfaces, collectors). */
 void pipeline_log_summary(const struct pipeline *p);

@@ -35,7 +35,7 @@ check "file and command line" "$abs_top_srcdir/tests/integration/check_config_cl
 	--config full.conf --interface 'pod*' --interface eth1 --collector udp://127.0.0.1:9995 \
 	--collector tcp://[::1]:4739 --active-timeout 30 --idle-timeout 5 --nat-hook off \
 	--sampling 4 --max-flows 1000 --kernel-max-flows 4096 --drain-interval 50 --log-level warn \
-	--pidfile /run/x.pid
+	--pidfile /run/x.pid --metrics-listen 127.0.0.1:9477
 
 for conf in bad-*.conf; do
 	want="${conf%.conf}.err"
@@ -88,6 +88,7 @@ done <<'EOF'
 --nat-hook bpf|--nat-hook: 'bpf' must be one of auto, fentry, kprobe, conntrack, off
 --log-level loud|--log-level: 'loud' must be one of err, warn, info, debug
 --pidfile x.pid|--pidfile: 'x.pid' must be an absolute path or ""
+--metrics-listen localhost:9477|--metrics-listen: 'localhost:9477' must be "" (off), "ADDRESS:PORT" or "[IPv6]:PORT" (numeric, port 1..65535)
 EOF
 
 # --help is built from the same table; every option it lists is in xlatflowd(8).

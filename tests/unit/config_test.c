@@ -583,6 +583,7 @@ static void test_option_table(void)
 		{ "nat-hook", "MODE", "auto|fentry|kprobe|conntrack|off" },
 		{ "log-level", "LEVEL", "err|warn|info|debug" },
 		{ "pidfile", "FILE", "pid file when daemonized" },
+		{ "metrics-listen", "ADDR", "serve Prometheus metrics there (\"\": off)" },
 	};
 	size_t n = sizeof(want) / sizeof(want[0]);
 	char help[256], err[1024];
@@ -604,7 +605,7 @@ static void test_option_table(void)
 	CHECK_STR(help, "");
 	config_defaults(&cfg);
 	CHECK_INT(config_set_option(&cfg, n, "1", err, sizeof(err)), -EINVAL);
-	CHECK_STR(err, "no command-line option 9");
+	CHECK_STR(err, "no command-line option 10");
 	config_release(&cfg);
 }
 
@@ -717,6 +718,48 @@ static void test_option_strings(void)
 	CHECK_INT(set_opt(&cfg, "pidfile", longpath, err, sizeof(err)), -EINVAL);
 	CHECK_STR(err, "--pidfile: longer than 4095 characters");
 	CHECK_STR(cfg.pidfile, "");
+
+	/* metrics_listen: numeric addresses only, IPv6 in brackets, a port */
+	CHECK_STR(cfg.metrics_listen, "");
+	CHECK_INT(set_opt(&cfg, "metrics-listen", "127.0.0.1:9477", err, sizeof(err)), 0);
+	CHECK_STR(cfg.metrics_listen, "127.0.0.1:9477");
+	CHECK_INT(set_opt(&cfg, "metrics-listen", "[::1]:65535", err, sizeof(err)), 0);
+	CHECK_STR(cfg.metrics_listen, "[::1]:65535");
+	CHECK_INT(set_opt(&cfg, "metrics-listen", "", err, sizeof(err)), 0);
+	CHECK_STR(cfg.metrics_listen, "");
+	{
+		static const char *const bad[] = {
+			"localhost:9477", "127.0.0.1", "127.0.0.1:0",	 "127.0.0.1:65536",
+			"::1:9477",	  "[::1]9477", "[127.0.0.1]:80", "1.2.3.4:09477",
+			":9477",	  "[::1]:",    "1.2.3.4:80x"
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char want[256];
+
+			CHECK_INT(set_opt(&cfg, "metrics-listen", bad[i], err, sizeof(err)),
+				  -EINVAL);
+			snprintf(want, sizeof(want),
+				 "--metrics-listen: '%s' must be \"\" (off), \"ADDRESS:PORT\" or "
+				 "\"[IPv6]:PORT\" (numeric, port 1..65535)",
+				 bad[i]);
+			CHECK_STR(err, want);
+		}
+	}
+	CHECK_STR(cfg.metrics_listen, "");
+	{
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		CHECK_INT(config_parse_listen("198.18.0.1:9477", &ss, &len), 0);
+		CHECK_INT(ss.ss_family, AF_INET);
+		CHECK_INT(ntohs(((struct sockaddr_in *)&ss)->sin_port), 9477);
+		CHECK_INT(len, sizeof(struct sockaddr_in));
+		CHECK_INT(config_parse_listen("[2001:db8::1]:80", &ss, &len), 0);
+		CHECK_INT(ss.ss_family, AF_INET6);
+		CHECK_INT(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 80);
+		CHECK_INT(len, sizeof(struct sockaddr_in6));
+	}
 	config_release(&cfg);
 }
 
@@ -852,7 +895,7 @@ static void test_docs_match(void)
 		keys++;
 		tu_checks++;
 	}
-	CHECK_INT(keys, 23);
+	CHECK_INT(keys, 24);
 	free(out);
 	config_release(&cfg);
 
