@@ -131,9 +131,12 @@ static const struct key_desc key_table[] = {
 	{ KEY(zone_as_vrf, KEY_BOOL) },
 	{ U32(xlat_timeout, 1, 86400) },
 	{ U32(max_translations, 1, 100000000) }, /* XLAT_MAX_TRANSLATIONS */
+	{ U32(nat_table_threshold, 0, 100) },
 	{ KEY(log_level, KEY_ENUM), .choice = log_level_choice, OPT("log-level", "LEVEL", NULL) },
 	{ KEY(pidfile, KEY_PATH), OPT("pidfile", "FILE", "pid file when daemonized") },
 	{ KEY(allow_capabilities_kept, KEY_BOOL) },
+	{ KEY(spool_dir, KEY_PATH) },
+	{ U32(spool_max_bytes, 1048576, UINT32_MAX) }, /* >= SPOOL_MIN_BYTES */
 	{ KEY(metrics_listen, KEY_LISTEN),
 	  OPT("metrics-listen", "ADDR", "serve Prometheus metrics there (\"\": off)") },
 };
@@ -200,6 +203,9 @@ void config_defaults(struct xf_config *cfg)
 	cfg->max_translations = 786432;
 	cfg->log_level = LOG_LEVEL_INFO;
 	snprintf(cfg->pidfile, sizeof(cfg->pidfile), "%s", "/run/xlatflowd.pid");
+	/* the systemd unit's StateDirectory=xlatflow */
+	snprintf(cfg->spool_dir, sizeof(cfg->spool_dir), "%s", "/var/lib/xlatflow/spool");
+	cfg->spool_max_bytes = 64u << 20;
 }
 
 void config_release(struct xf_config *cfg)
@@ -354,8 +360,8 @@ static int resolve(struct xf_collector_config *c, char *why, size_t why_len)
  * ("file:line: 'collectors[0].url'" or "--collector").
  */
 static int add_collector(struct xf_config *cfg, const char *url, const char *protocol,
-			 long long mtu, long long rate, long long burst, int pool,
-			 const char *prefix, char *err, size_t err_len)
+			 long long mtu, long long rate, long long burst, bool flows,
+			 bool nat_events, int pool, const char *prefix, char *err, size_t err_len)
 {
 	struct xf_collector_config c = { 0 };
 	char why[512];
@@ -373,6 +379,8 @@ static int add_collector(struct xf_config *cfg, const char *url, const char *pro
 	c.mtu = (uint16_t)mtu;
 	c.rate = (uint32_t)rate;
 	c.burst = (uint32_t)burst;
+	c.no_flows = !flows;
+	c.nat_events = nat_events;
 	rc = resolve(&c, why, sizeof(why));
 	if (rc)
 		return errbuf_set(err, err_len, rc, "%s: %s", prefix, why);
@@ -390,8 +398,8 @@ static int add_collector(struct xf_config *cfg, const char *url, const char *pro
 int config_add_collector(struct xf_config *cfg, const char *url, const char *where_, char *err_buf,
 			 size_t err_len)
 {
-	return add_collector(cfg, url, "ipfix", DEFAULT_MTU, XF_DEFAULT_RATE, XF_DEFAULT_BURST, -1,
-			     where_, err_buf, err_len);
+	return add_collector(cfg, url, "ipfix", DEFAULT_MTU, XF_DEFAULT_RATE, XF_DEFAULT_BURST,
+			     true, false, -1, where_, err_buf, err_len);
 }
 
 /* ---- interfaces ---- */
@@ -518,7 +526,10 @@ static int set_enum(const struct origin *o, const struct key_desc *k, struct xf_
 	return 0;
 }
 
-/* The only path key is pidfile, which also gives the size. */
+/* The path keys (pidfile, spool_dir) are all as long as pidfile. */
+_Static_assert(sizeof(((struct xf_config *)0)->spool_dir) ==
+		       sizeof(((struct xf_config *)0)->pidfile),
+	       "path keys differ in size");
 static int set_path(const struct origin *o, const struct key_desc *k, struct xf_config *cfg,
 		    const char *str, const char *shown)
 {
@@ -754,6 +765,8 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, const
 	const config_setting_t *url = NULL;
 	const char *protocol = "ipfix";
 	long long mtu = DEFAULT_MTU, rate = XF_DEFAULT_RATE, burst = XF_DEFAULT_BURST;
+	bool flows = true, nat_events = false;
+	const config_setting_t *spool = NULL;
 	char prefix[4400], w[4200];
 	int rc;
 
@@ -793,6 +806,14 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, const
 			rc = get_int(ld, s, sub, 1, MAX_BURST, &burst);
 			if (rc)
 				return rc;
+		} else if (strcmp(name, "flows") == 0 || strcmp(name, "nat_events") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+				return type_error(ld, s, sub, "true or false");
+			*(name[0] == 'f' ? &flows : &nat_events) = config_setting_get_bool(s);
+		} else if (strcmp(name, "spool") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+				return type_error(ld, s, sub, "true or false");
+			spool = s;
 		} else {
 			snprintf(sub, sizeof(sub), "%s.", key);
 			return unknown_key(ld, s, sub);
@@ -801,9 +822,23 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, const
 	if (!url)
 		return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s.url' is missing",
 				  where(ld, grp, w, sizeof(w)), key);
+	if (!flows && !nat_events)
+		return errbuf_set(ld->err, ld->err_len, -EINVAL,
+				  "%s: '%s': flows = false and nat_events = false: the collector "
+				  "would receive nothing",
+				  where(ld, grp, w, sizeof(w)), key);
 	snprintf(prefix, sizeof(prefix), "%s: '%s.url'", where(ld, url, w, sizeof(w)), key);
-	return add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, rate, burst,
-			     pool, prefix, ld->err, ld->err_len);
+	rc = add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, rate, burst,
+			   flows, nat_events, pool, prefix, ld->err, ld->err_len);
+	if (rc || !spool || !config_setting_get_bool(spool))
+		return rc;
+	/* UDP has no connection to tell when a collector took a record */
+	if (ld->cfg->collectors[ld->cfg->n_collectors - 1].transport != XF_TRANSPORT_TCP)
+		return errbuf_set(ld->err, ld->err_len, -EINVAL,
+				  "%s: '%s.spool' needs a tcp:// url",
+				  where(ld, spool, w, sizeof(w)), key);
+	ld->cfg->collectors[ld->cfg->n_collectors - 1].spool = true;
+	return 0;
 }
 
 /*
@@ -1081,6 +1116,12 @@ int config_validate(const struct xf_config *cfg, char *err_buf, size_t err_len)
 				"%s: 'collectors[%d]' (%s): protocol \"netflow9\" needs a udp:// "
 				"url (NetFlow v9 messages carry no length to frame them on TCP)",
 				src, i, cfg->collectors[i].url);
+	for (int i = 0; i < cfg->n_collectors; i++)
+		if (cfg->collectors[i].spool && !cfg->spool_dir[0])
+			return errbuf_set(err_buf, err_len, -EINVAL,
+					  "%s: 'collectors[%d]' (%s): spool = true needs a "
+					  "'spool_dir'",
+					  src, i, cfg->collectors[i].url);
 	return 0;
 }
 
@@ -1140,8 +1181,16 @@ static void print_collector(FILE *out, const struct xf_collector_config *c, cons
 {
 	fprintf(out, "%s{ url = ", indent);
 	print_string(out, c->url);
-	fprintf(out, "; protocol = \"%s\"; mtu = %u; rate = %u; burst = %u; }%s # ",
-		config_protocol_name(c->protocol), c->mtu, c->rate, c->burst, more ? "," : "");
+	fprintf(out, "; protocol = \"%s\"; mtu = %u; rate = %u; burst = %u;",
+		config_protocol_name(c->protocol), c->mtu, c->rate, c->burst);
+	/* the defaults left out, so files without them print as before */
+	if (c->no_flows)
+		fputs(" flows = false;", out);
+	if (c->nat_events)
+		fputs(" nat_events = true;", out);
+	if (c->spool)
+		fputs(" spool = true;", out);
+	fprintf(out, " }%s # ", more ? "," : "");
 	print_addr(out, c);
 	fputc('\n', out);
 }

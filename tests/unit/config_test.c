@@ -956,7 +956,7 @@ static void test_docs_match(void)
 		keys++;
 		tu_checks++;
 	}
-	CHECK_INT(keys, 23);
+	CHECK_INT(keys, 26);
 	free(out);
 	config_release(&cfg);
 
