@@ -9,7 +9,8 @@
 # at every interface, is on one member and the same member; over the three
 # members together every translated flow is there with exactly the
 # translation conntrack applied (natcheck.py, as for one collector); and
-# every member took some.
+# every member took some. The members also take the NAT event log: each
+# connection's session events go to the member that has its flows.
 XF_TEST=natp
 source "$(dirname "$0")/lib.sh"
 source "$abs_top_srcdir/tests/lib/nat-topology.sh"
@@ -37,7 +38,7 @@ for m in 0 1 2; do
 		2>"$WORK/m$m.log" &
 	XFC+=("$!")
 	XF_PIDS+=("$!")
-	members="$members${members:+, }{ url = \"udp://127.0.0.1:$p\"; }"
+	members="$members${members:+, }{ url = \"udp://127.0.0.1:$p\"; nat_events = true; }"
 done
 (umask 077; cat >"$WORK/xlatflowd.conf") <<EOF2
 interfaces = { include = [ "r*" ]; };
@@ -64,8 +65,9 @@ kill -TERM "${XFC[@]}"
 wait "${XFC[@]}" 2>/dev/null || true
 nfdump_json "$WORK/nfdump.json"
 
-# the group as a whole: what one collector would have got
-cat "$WORK"/m[012].json >"$WORK/all.json"
+# the group as a whole: what one collector would have got (the flows: the
+# NAT event log's records, templates 266-270, are checked below)
+cat "$WORK"/m[012].json | grep -v '"template_id":2\(6[6-9]\|70\),' >"$WORK/all.json"
 python3 "$abs_top_srcdir/tests/integration/natcheck.py" "$WORK/conntrack.txt" "$WORK/all.json" \
 	"$WORK/nfdump.json" "$b" || fail "natcheck over the group"
 
@@ -81,20 +83,25 @@ for i, c in enumerate(conns):
     o, r = c["orig"], c["reply"]
     for t in (o, natcheck.inv(r), r, natcheck.inv(o)):
         index.setdefault(t, i)
-where, count, fails = {}, [0, 0, 0], []
+where, count, events, fails = {}, [0, 0, 0], 0, []
 for m, path in enumerate(sys.argv[3:]):
     for rec in natcheck.load_jsonl(path):
         if rec.get("set") != "data" or "protocolIdentifier" not in rec:
             continue
+        # a session event (266, 267) names the connection's original tuple
         i = index.get(natcheck.flow_tuple(rec))
         if i is None:
             continue
         where.setdefault(i, set()).add(m)
         count[m] += 1
+        events += rec.get("template_id") in (266, 267)
 for i, ms in sorted(where.items()):
     if len(ms) != 1:
         fails.append(f'{conns[i]["line"]}: on members {sorted(ms)}')
-print(f'{len(where)} translated connections, records per member {count}')
+print(f'{len(where)} translated connections, records per member {count} '
+      f'({events} of them NAT session events)')
+if events < len(where):
+    fails.append(f'{events} session events for {len(where)} connections')
 if len(where) < 10 or min(count) == 0:
     fails.append(f'{len(where)} connections, {count}: expected at least 10, some on every member')
 for f in fails:
