@@ -497,6 +497,29 @@ void exporter_pace(struct exporter *exp)
 	}
 }
 
+bool exporter_collector_stats(const struct exporter *exp, int i, const char **url,
+			      struct exporter_stats *out, uint64_t *queued)
+{
+	const struct export_target *t;
+	struct collector_stats cs;
+
+	if (i < 0 || i >= exp->n_targets)
+		return false;
+	t = exp->targets[i];
+	collector_get_stats(t->coll, &cs);
+	*url = collector_url(t->coll);
+	*out = (struct exporter_stats){
+		.messages = cs.messages,
+		.records = cs.records,
+		.records_dropped = cs.records_dropped + t->backlog_dropped,
+		.packets_dropped = cs.packets_dropped + t->backlog_dropped_packets,
+		.octets_dropped = cs.octets_dropped + t->backlog_dropped_octets,
+		.bytes = cs.bytes,
+	};
+	*queued = collector_waiting(t->coll) + t->backlog.length;
+	return true;
+}
+
 uint64_t exporter_waiting(const struct exporter *exp)
 {
 	uint64_t n = 0;

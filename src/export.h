@@ -12,6 +12,7 @@
 #ifndef XF_EXPORT_H
 #define XF_EXPORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -71,6 +72,15 @@ void exporter_flush(struct exporter *exp);
 void exporter_tick(struct exporter *exp, uint64_t now_ms);
 
 void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out);
+
+/*
+ * One collector's totals (i = 0, 1, ... in the configuration's order) for
+ * the daemon's statistics line: *url is the collector's (valid until the
+ * next reconfiguration), *queued the records waiting in its queue or TCP
+ * backlog. Returns false past the last collector.
+ */
+bool exporter_collector_stats(const struct exporter *exp, int i, const char **url,
+			      struct exporter_stats *out, uint64_t *queued);
 
 /*
  * Pacing (UDP collectors with a rate, collector.h): how many flow records

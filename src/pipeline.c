@@ -60,6 +60,7 @@ struct pipeline {
 	uint64_t start_wall_ms; /* systemInitTimeMilliseconds, kept across reloads */
 	uint64_t sweep_ms;	/* next check of every attached interface's filters */
 	uint64_t reattached;	/* filters put back after someone removed them */
+	uint64_t stats_ms;	/* next periodic statistics line (monotonic ms); 0: off */
 };
 
 /* An interface the programs are attached to. */
@@ -315,15 +316,16 @@ static int rescan(struct pipeline *p)
 
 /* --- lifecycle ------------------------------------------------------------ */
 
-/* Kernel and cache counters for the metering statistics options records. */
-static void report_metering(struct pipeline *p)
+/* Kernel and cache counters, totals since start; -errno when the kernel's are unreadable. */
+static int gather_metering(const struct pipeline *p, struct ipfix_metering *out)
 {
 	uint64_t kc[XF_CNT_MAX] = { 0 }, nc[XF_CNT_MAX] = { 0 };
 	struct ipfix_metering m = { 0 };
 	struct flowcache_stats fs;
+	int rc;
 
-	if (capture_read_counters(p->capture, kc) < 0)
-		return;
+	if ((rc = capture_read_counters(p->capture, kc)) < 0)
+		return rc;
 	if (p->nat)
 		xlat_source_read_counters(p->nat, nc);
 	flowcache_get_stats(p->cache, &fs);
@@ -344,7 +346,52 @@ static void report_metering(struct pipeline *p)
 	m.unsupported_translations = nc[XF_CNT_XLAT_UNSUPPORTED];
 	m.cache_evicted_flows = fs.evicted;
 	m.filter_reattachments = p->reattached;
-	exporter_set_metering(p->exp, &m);
+	*out = m;
+	return 0;
+}
+
+/* The metering statistics options records carry them. */
+static void report_metering(struct pipeline *p)
+{
+	struct ipfix_metering m;
+
+	if (gather_metering(p, &m) == 0)
+		exporter_set_metering(p->exp, &m);
+}
+
+void pipeline_log_stats(const struct pipeline *p, const char *why)
+{
+	struct ipfix_metering m;
+	struct exporter_stats es;
+	const char *url;
+	uint64_t queued;
+	int rc;
+
+	if ((rc = gather_metering(p, &m)) < 0) {
+		log_warnx("stats (%s): reading the kernel counters: %s", why, strerror(-rc));
+		return;
+	}
+	log_info("stats (%s): kernel: %" PRIu64 " packets observed, %" PRIu64 " lost (%" PRIu64
+		 " octets; flow slots and ring buffer full), %" PRIu64
+		 " past full flow slots (through the ring buffer), %" PRIu64
+		 " sampled out, %" PRIu64 " not IP or malformed; %" PRIu64
+		 " translations lost, %" PRIu64 " evicted; %" PRIu64
+		 " flows evicted from a full cache; %" PRIu64 " TC filter re-attachments",
+		 why, m.observed_packets, m.lost_packets, m.lost_octets, m.map_full_packets,
+		 m.sampled_out_packets, m.non_ip_packets + m.malformed_packets, m.lost_translations,
+		 m.evicted_translations, m.cache_evicted_flows, m.filter_reattachments);
+	for (int i = 0; exporter_collector_stats(p->exp, i, &url, &es, &queued); i++)
+		log_info("stats (%s): collector %s: %" PRIu64 " flow records exported in %" PRIu64
+			 " messages, %" PRIu64 " not sent (%" PRIu64 " packets, %" PRIu64
+			 " octets dropped with them), %" PRIu64 " queued",
+			 why, url, es.records, es.messages, es.records_dropped, es.packets_dropped,
+			 es.octets_dropped, queued);
+}
+
+/* The next periodic statistics line: stats_interval from now, or never. */
+static uint64_t next_stats_ms(const struct xf_config *cfg, uint64_t now)
+{
+	return cfg->stats_interval ? now + (uint64_t)cfg->stats_interval * 1000 : 0;
 }
 
 /* The exporter learns the start time and the interfaces (a reload keeps both). */
@@ -458,6 +505,7 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 	cfg_adopt(p, cfg);
 	p->attached = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, monitored_free);
 	p->sweep_ms = mono_ms() + HOOK_SWEEP_MS;
+	p->stats_ms = next_stats_ms(cfg, mono_ms());
 	clock_sync(&p->clock);
 	p->start_wall_ms = clock_mono_to_wall_ms(&p->clock, clock_mono_ns());
 
@@ -582,6 +630,10 @@ void pipeline_cycle(struct pipeline *p)
 	exporter_tick(p->exp, mono_ms());
 	if (p->xlat)
 		xlat_table_expire(p->xlat, mono_ms());
+	if (p->stats_ms && mono_ms() >= p->stats_ms) {
+		pipeline_log_stats(p, "periodic");
+		p->stats_ms = next_stats_ms(&p->cfg, mono_ms());
+	}
 }
 
 void pipeline_pace(struct pipeline *p)
@@ -610,34 +662,38 @@ uint64_t pipeline_next_send_ns(const struct pipeline *p)
 int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *err, size_t err_len)
 {
 	struct flowcache_timeouts t;
+	char kept[256];
+	int n;
 
 	/* Collectors first: the only step that can fail, and it changes nothing then. */
 	if (exporter_reconfigure(p->exp, cfg, err, err_len) < 0)
 		return -EINVAL;
-	if (cfg->nat_hook != p->cfg.nat_hook || cfg->kernel_max_flows != p->cfg.kernel_max_flows ||
-	    cfg->ringbuf_size != p->cfg.ringbuf_size)
-		log_warnx("reload: nat_hook, kernel_max_flows and ringbuf_size take effect on "
-			  "restart only; the running values stay");
+	/* config.c's key table says which keys these are */
+	n = config_restart_changes(&p->cfg, cfg, kept, sizeof(kept));
+	if (n)
+		log_warnx("reload: %s take%s effect on restart only; the running value%s stay%s",
+			  kept, n == 1 ? "s" : "", n == 1 ? "" : "s", n == 1 ? "s" : "");
 
 	cache_timeouts(cfg, &t);
 	flowcache_set_timeouts(p->cache, &t);
 	flowcache_set_max_flows(p->cache, cfg->max_flows);
 	if (p->xlat) {
+		xlat_table_set_timeout(p->xlat, xlat_keep_ms(cfg));
 		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
 		xlat_table_set_max(p->xlat, cfg->max_translations);
 	}
+	if (cfg->stats_interval != p->cfg.stats_interval)
+		p->stats_ms = next_stats_ms(cfg, mono_ms());
 
 	{
 		/* what the loaded programs and maps were sized with stays */
-		enum xf_nat_hook hook = p->cfg.nat_hook;
-		uint32_t kmax = p->cfg.kernel_max_flows, rb = p->cfg.ringbuf_size;
+		struct xf_config running = p->cfg;
 
 		cfg_release_patterns(p);
 		cfg_adopt(p, cfg);
-		p->cfg.nat_hook = hook;
-		p->cfg.kernel_max_flows = kmax;
-		p->cfg.ringbuf_size = rb;
+		config_keep_restart_keys(&p->cfg, &running);
 	}
+	/* a global of the loaded programs, written through the skeleton: at once */
 	capture_set_sampling(p->capture, cfg->sampling);
 	rescan(p);
 	return 0;
@@ -700,6 +756,7 @@ void pipeline_shutdown_finish(struct pipeline *p)
 	/* the final totals (pipeline_shutdown_begin), so a collector sees what this run counted */
 	exporter_send_options(p->exp);
 	exporter_flush_all(p->exp);
+	pipeline_log_stats(p, "exit");
 }
 
 void pipeline_log_summary(const struct pipeline *p)

@@ -62,6 +62,15 @@ void pipeline_shutdown_begin(struct pipeline *p);
 bool pipeline_shutdown_step(struct pipeline *p);
 void pipeline_shutdown_finish(struct pipeline *p);
 
+/*
+ * Log the counters, totals since start (at info): the kernel's (packets
+ * observed, lost, past full flow slots, translations lost) and, one line
+ * each, every collector's (flow records exported, not sent, queued). why
+ * says what asked: "SIGUSR1", "periodic" (every stats_interval seconds,
+ * from pipeline_cycle()), "exit".
+ */
+void pipeline_log_stats(const struct pipeline *p, const char *why);
+
 /* Print the startup summary (version, hooks, interfaces, collectors). */
 void pipeline_log_summary(const struct pipeline *p);
 
