@@ -44,8 +44,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bpf_attach: load %s: %s\n", argv[1], strerror(-err));
 		return 1;
 	}
-	bpf_object__for_each_program(prog, obj)
-	{
+	bpf_object__for_each_program (prog, obj) {
 		if (n == 16)
 			break;
 		links[n] = bpf_program__attach(prog);

@@ -31,14 +31,6 @@
 
 #define BATCH 64
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void build(uint8_t *f, const uint8_t *dmac, const uint8_t *smac, uint32_t flow,
 		  uint16_t ip_len, uint16_t dport)
 {
@@ -117,7 +109,7 @@ int main(int argc, char **argv)
 		msgs[i].msg_hdr.msg_namelen = sizeof(sll);
 	}
 	total = (uint64_t)flows * packets;
-	t0 = now_s();
+	t0 = bench_wall_s();
 	while (sent < total) {
 		unsigned int n = total - sent < BATCH ? (unsigned int)(total - sent) : BATCH;
 		int k;
@@ -135,13 +127,13 @@ int main(int argc, char **argv)
 		}
 		sent += (unsigned int)k;
 		/* pace: never ahead of rate */
-		double ahead = (double)sent / rate - (now_s() - t0);
+		double ahead = (double)sent / rate - (bench_wall_s() - t0);
 
 		if (ahead > 0)
 			usleep((useconds_t)(ahead * 1e6));
 	}
 	printf("packets=%llu ip_bytes=%llu seconds=%.3f\n", (unsigned long long)sent,
-	       (unsigned long long)sent * ip_len, now_s() - t0);
+	       (unsigned long long)sent * ip_len, bench_wall_s() - t0);
 	close(fd);
 	return 0;
 usage:

@@ -15,9 +15,12 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <glib.h>
 
 #include "capture.h"
+#include "errbuf.h"
 #include "flow.skel.h"
+#include "percpu.h"
 
 #define CAPTURE_DEFAULT_MAX_FLOWS 65536
 #define CAPTURE_DEFAULT_RINGBUF (256 * 1024)
@@ -109,9 +112,7 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 	uint32_t info_len;
 	int ret;
 
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		abort();
+	c = g_new0(struct capture, 1);
 	c->max_flows = o->kernel_max_flows ? o->kernel_max_flows : CAPTURE_DEFAULT_MAX_FLOWS;
 	c->sampling = o->sampling ? o->sampling : 1;
 	c->flags = o->flags;
@@ -122,15 +123,13 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 	c->skel = flow_bpf__open();
 	if (!c->skel) {
 		ret = -errno;
-		if (err)
-			snprintf(err, err_len, "opening the flow BPF object: %s", strerror(-ret));
+		errbuf_set(err, err_len, ret, "opening the flow BPF object: %s", strerror(-ret));
 		goto fail;
 	}
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus < 1) {
 		ret = c->ncpus < 0 ? c->ncpus : -EINVAL;
-		if (err)
-			snprintf(err, err_len, "counting the possible CPUs: %s", strerror(-ret));
+		errbuf_set(err, err_len, ret, "counting the possible CPUs: %s", strerror(-ret));
 		goto fail;
 	}
 	if ((ret = bpf_map__set_max_entries(c->skel->maps.flow_index, c->max_flows)) ||
@@ -141,8 +140,7 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 	    (ret = bpf_map__set_value_size(c->skel->maps.flow_slots_1,
 					   (uint32_t)XF_SLOT_SIZE(c->ncpus))) ||
 	    (ret = bpf_map__set_max_entries(c->skel->maps.flow_events, rb_size))) {
-		if (err)
-			snprintf(err, err_len, "sizing the flow maps: %s", strerror(-ret));
+		errbuf_set(err, err_len, ret, "sizing the flow maps: %s", strerror(-ret));
 		goto fail;
 	}
 	c->skel->data->sampling = c->sampling;
@@ -154,9 +152,8 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 		char hint[320];
 
 		load_hint(ret, hint, sizeof(hint));
-		if (err)
-			snprintf(err, err_len, "loading the flow BPF programs: %s%s",
-				 strerror(-ret), hint);
+		errbuf_set(err, err_len, ret, "loading the flow BPF programs: %s%s", strerror(-ret),
+			   hint);
 		goto fail;
 	}
 	for (int dir = 0; dir < 2; dir++) {
@@ -165,9 +162,8 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 		ret = bpf_obj_get_info_by_fd(bpf_program__fd(capture_prog(c, dir)), &info,
 					     &info_len);
 		if (ret) {
-			if (err)
-				snprintf(err, err_len, "reading BPF program info: %s",
-					 strerror(-ret));
+			errbuf_set(err, err_len, ret, "reading BPF program info: %s",
+				   strerror(-ret));
 			goto fail;
 		}
 		c->prog_id[dir] = info.id;
@@ -182,9 +178,8 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 
 		if (p == MAP_FAILED) {
 			ret = -errno;
-			if (err)
-				snprintf(err, err_len, "mapping the flow slots (%zu bytes): %s",
-					 c->slots_len, strerror(-ret));
+			errbuf_set(err, err_len, ret, "mapping the flow slots (%zu bytes): %s",
+				   c->slots_len, strerror(-ret));
 			goto fail;
 		}
 		c->slots[i] = p;
@@ -194,7 +189,7 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 fail:
 	capture_unmap_slots(c);
 	flow_bpf__destroy(c->skel);
-	free(c);
+	g_free(c);
 	errno = -ret;
 	return NULL;
 }
@@ -205,31 +200,12 @@ void capture_free(struct capture *c)
 		return;
 	capture_unmap_slots(c);
 	flow_bpf__destroy(c->skel);
-	free(c);
+	g_free(c);
 }
 
 int capture_read_counters(struct capture *c, uint64_t out[XF_CNT_MAX])
 {
-	int ncpus = libbpf_num_possible_cpus();
-	int fd = bpf_map__fd(c->skel->maps.counters);
-	uint64_t *vals;
-	int ret = 0;
-
-	if (ncpus < 0)
-		return ncpus;
-	vals = calloc((size_t)ncpus, sizeof(*vals));
-	if (!vals)
-		abort();
-	for (uint32_t i = 0; i < XF_CNT_MAX; i++) {
-		ret = bpf_map_lookup_elem(fd, &i, vals);
-		if (ret)
-			break;
-		out[i] = 0;
-		for (int cpu = 0; cpu < ncpus; cpu++)
-			out[i] += vals[cpu];
-	}
-	free(vals);
-	return ret;
+	return percpu_sum(bpf_map__fd(c->skel->maps.counters), 0, XF_CNT_MAX, out);
 }
 
 uint32_t capture_sampling(const struct capture *c)

@@ -16,6 +16,21 @@ uint64_t clock_mono_ns(void)
 	return read_ns(CLOCK_MONOTONIC);
 }
 
+uint64_t clock_mono_ms(void)
+{
+	return read_ns(CLOCK_MONOTONIC) / 1000000ULL;
+}
+
+uint64_t clock_wall_ms(void)
+{
+	return read_ns(CLOCK_REALTIME) / 1000000ULL;
+}
+
+uint64_t clock_thread_cpu_ns(void)
+{
+	return read_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
 void clock_sync(struct xf_clock *c)
 {
 	int64_t best_gap = INT64_MAX, best = 0;

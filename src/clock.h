@@ -17,7 +17,12 @@ struct xf_clock {
 	int64_t offset_ns; /* realtime - monotonic */
 };
 
+/* The clocks now: CLOCK_MONOTONIC in ns and ms, CLOCK_REALTIME in ms since
+ * the epoch, and the calling thread's CPU time in ns. */
 uint64_t clock_mono_ns(void);
+uint64_t clock_mono_ms(void);
+uint64_t clock_wall_ms(void);
+uint64_t clock_thread_cpu_ns(void);
 /* Re-sample the offset (call once per export cycle). */
 void clock_sync(struct xf_clock *c);
 /* Set the offset directly (tests). */

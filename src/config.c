@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <glib.h>
 #include <libconfig.h>
 
 #include "config.h"
@@ -162,19 +163,10 @@ static const char *where(const struct loader *ld, const config_setting_t *s, cha
 	return buf;
 }
 
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (!d)
-		fatal("strdup");
-	return d;
-}
-
 static void free_patterns(char **v, int *n)
 {
 	for (int i = 0; i < *n; i++) {
-		free(v[i]);
+		g_free(v[i]);
 		v[i] = NULL;
 	}
 	*n = 0;
@@ -183,7 +175,7 @@ static void free_patterns(char **v, int *n)
 void config_defaults(struct xf_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->exclude[cfg->n_exclude++] = xstrdup("lo");
+	cfg->exclude[cfg->n_exclude++] = g_strdup("lo");
 	cfg->observation_domain_id = 1;
 	cfg->active_timeout = 60;
 	cfg->idle_timeout = 15;
@@ -508,7 +500,7 @@ static int add_pattern(char **v, int *n, const char *pattern, const char *prefix
 		return errbuf_set(err, err_len, -EINVAL,
 				  "%s: too many interface patterns (at most %d)", prefix,
 				  XF_MAX_PATTERNS);
-	v[(*n)++] = xstrdup(pattern);
+	v[(*n)++] = g_strdup(pattern);
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include <glib.h>
 
 #include "drain.h"
 
@@ -37,10 +38,8 @@ struct drain {
 
 struct drain *drain_new(struct capture *c)
 {
-	struct drain *d = calloc(1, sizeof(*d));
+	struct drain *d = g_new0(struct drain, 1);
 
-	if (!d)
-		abort();
 	d->c = c;
 	return d;
 }
@@ -50,7 +49,7 @@ void drain_free(struct drain *d)
 	if (!d)
 		return;
 	ring_buffer__free(d->rb);
-	free(d);
+	g_free(d);
 }
 
 bool drain_merge_percpu(const struct xf_flow_stats *percpu, int ncpus, struct xf_flow_stats *out)

@@ -20,11 +20,12 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <glib.h>
 
+#include "clock.h"
 #include "collector.h"
+#include "errbuf.h"
 #include "export.h"
 #include "ipfix.h"
 #include "log.h"
@@ -194,14 +195,6 @@ struct exporter {
 	GArray *interfaces;		/* of struct ipfix_interface, by ifindex */
 };
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * UDP: a datagram that could not be sent (the collector's port refused it:
  * down or restarting) means the templates may not have arrived either; send
@@ -224,14 +217,6 @@ static int target_flush(struct export_target *t)
 	return rc;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * A finished message. The encoder emits the open message before it appends
  * the record that did not fit, so t->open holds exactly this message's sums.
@@ -246,7 +231,7 @@ static void target_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t reco
 	};
 
 	memset(&t->open, 0, sizeof(t->open));
-	collector_send(t->coll, msg, len, &load, mono_ms());
+	collector_send(t->coll, msg, len, &load, clock_mono_ms());
 	target_check_sent(t);
 	if (records && !t->tcp && t->refresh_messages && ++t->data_messages >= t->refresh_messages)
 		t->templates_due = true;
@@ -300,9 +285,9 @@ static void target_encode(struct export_target *t, const struct flow_record *rec
 	int rc;
 
 	if (t->templates_due)
-		target_templates(t, mono_ms());
+		target_templates(t, clock_mono_ms());
 	else if (t->options_due)
-		target_options(t, mono_ms());
+		target_options(t, clock_mono_ms());
 	rc = t->ops->add(t->enc, rec);
 	if (rc < 0) {
 		/* not sendable (unknown family): counted, never silent */
@@ -381,7 +366,7 @@ void exporter_add(struct exporter *exp, const struct flow_record *rec)
 		 * away, so records go to the backlog instead of a dead socket.
 		 */
 		if (t->encoder_live && !t->ops->pending(t->enc) &&
-		    !collector_check(t->coll, mono_ms()))
+		    !collector_check(t->coll, clock_mono_ms()))
 			target_lost(t);
 		if (t->encoder_live && g_queue_is_empty(&t->backlog)) {
 			target_encode(t, rec);
@@ -567,12 +552,12 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 		.zone_as_vrf = cfg->zone_as_vrf,
 		.max_message_len = message_len(cc),
 	};
-	uint64_t now_ms = mono_ms();
+	uint64_t now_ms = clock_mono_ms();
 	char why[256] = "";
 
 	/* a v9 header has no length: over TCP a receiver cannot find messages */
 	if (cc->protocol == XF_PROTO_NETFLOW9 && cc->transport == XF_TRANSPORT_TCP) {
-		snprintf(err, err_len, "collector %s: NetFlow v9 is UDP only", cc->url);
+		errbuf_set(err, err_len, 0, "collector %s: NetFlow v9 is UDP only", cc->url);
 		return NULL;
 	}
 	t = g_new0(struct export_target, 1);
@@ -580,7 +565,7 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 	t->ops = cc->protocol == XF_PROTO_NETFLOW9 ? &netflow9_ops : &ipfix_ops;
 	t->enc = t->ops->new (&params, exp->system_init_ms, target_emit, t, why, sizeof(why));
 	if (!t->enc) {
-		snprintf(err, err_len, "collector %s: %s", cc->url, why);
+		errbuf_set(err, err_len, 0, "collector %s: %s", cc->url, why);
 		g_free(t);
 		return NULL;
 	}
@@ -662,7 +647,7 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 {
 	struct export_target *next[XF_MAX_COLLECTORS] = { 0 };
 	bool kept[XF_MAX_COLLECTORS] = { false }, made[XF_MAX_COLLECTORS] = { false };
-	uint64_t now_ms = mono_ms();
+	uint64_t now_ms = clock_mono_ms();
 
 	/* Everything that can fail comes first, so a failure changes nothing. */
 	for (int i = 0; i < cfg->n_collectors; i++) {
@@ -718,7 +703,7 @@ struct exporter *exporter_new(const struct xf_config *cfg, char *err, size_t err
 {
 	struct exporter *exp = g_new0(struct exporter, 1);
 
-	exp->system_init_ms = wall_ms();
+	exp->system_init_ms = clock_wall_ms();
 	exp->interfaces = g_array_new(FALSE, TRUE, sizeof(struct ipfix_interface));
 	if (exporter_reconfigure(exp, cfg, err, err_len) < 0) {
 		exporter_free(exp);
@@ -735,10 +720,10 @@ void exporter_free(struct exporter *exp)
 		return;
 	exporter_flush_all(exp);
 	/* one wait for all TCP queues together, not one per collector */
-	deadline = mono_ms() + EXPORT_DRAIN_MS;
+	deadline = clock_mono_ms() + EXPORT_DRAIN_MS;
 	for (int i = 0; i < exp->n_targets; i++) {
 		struct export_target *t = exp->targets[i];
-		uint64_t now = mono_ms();
+		uint64_t now = clock_mono_ms();
 		size_t left = collector_drain(t->coll, now < deadline ? (int)(deadline - now) : 0);
 		guint waiting = g_queue_get_length(&t->backlog);
 
@@ -799,7 +784,7 @@ void exporter_set_interface(struct exporter *exp, uint32_t ifindex, const char *
 
 void exporter_send_options(struct exporter *exp)
 {
-	uint64_t now_ms = mono_ms();
+	uint64_t now_ms = clock_mono_ms();
 
 	for (int i = 0; i < exp->n_targets; i++) {
 		struct export_target *t = exp->targets[i];

@@ -30,6 +30,7 @@
 
 #include <fixbuf/public.h>
 
+#include "errbuf.h"
 #include "ie_registry_fb.h"
 #include "ipfix.h"
 #include "ipfix_wire.h"
@@ -63,8 +64,7 @@ struct ipfix_encoder {
 
 static void set_err(char *err, size_t err_len, const char *what, GError *gerr)
 {
-	if (err && err_len)
-		snprintf(err, err_len, "%s: %s", what, gerr ? gerr->message : "failed");
+	errbuf_set(err, err_len, 0, "%s: %s", what, gerr ? gerr->message : "failed");
 	g_clear_error(&gerr);
 }
 
@@ -81,8 +81,9 @@ static bool element_check(fbInfoModel_t *model, const struct ipfix_template_desc
 	bool integer;
 
 	if (!ie) {
-		snprintf(err, err_len, "%s: element %s is not in libfixbuf's information model",
-			 d->name, f->name);
+		errbuf_set(err, err_len, 0,
+			   "%s: element %s is not in libfixbuf's information model", d->name,
+			   f->name);
 		return false;
 	}
 	integer = (ie->flags & FB_IE_F_ENDIAN) != 0;
@@ -90,11 +91,11 @@ static bool element_check(fbInfoModel_t *model, const struct ipfix_template_desc
 	    (ie->len == FB_IE_VARLEN || ie->len == f->len) &&
 	    (f->len == 1 || integer == f->integer))
 		return true;
-	snprintf(err, err_len,
-		 "%s: element %s is id %u, enterprise %u, %u bytes, %s in the template table but "
-		 "id %u, enterprise %u, %u bytes, %s in libfixbuf's information model",
-		 d->name, f->name, f->id, f->pen, f->len, f->integer ? "integer" : "bytes", ie->num,
-		 ie->ent, ie->len, integer ? "integer" : "bytes");
+	errbuf_set(err, err_len, 0,
+		   "%s: element %s is id %u, enterprise %u, %u bytes, %s in the template table but "
+		   "id %u, enterprise %u, %u bytes, %s in libfixbuf's information model",
+		   d->name, f->name, f->id, f->pen, f->len, f->integer ? "integer" : "bytes",
+		   ie->num, ie->ent, ie->len, integer ? "integer" : "bytes");
 	return false;
 }
 
@@ -124,8 +125,9 @@ static bool template_add(struct ipfix_encoder *enc, const struct ipfix_template_
 		return false;
 	}
 	if (fbTemplateGetIELenOfMemBuffer(tmpl) != record_len) {
-		snprintf(err, err_len, "%s: libfixbuf's template is %u bytes a record, ours %u",
-			 d->name, fbTemplateGetIELenOfMemBuffer(tmpl), record_len);
+		errbuf_set(err, err_len, 0,
+			   "%s: libfixbuf's template is %u bytes a record, ours %u", d->name,
+			   fbTemplateGetIELenOfMemBuffer(tmpl), record_len);
 		fbTemplateFreeUnused(tmpl);
 		return false;
 	}
@@ -146,8 +148,8 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 	GError *gerr = NULL;
 
 	if (params->max_message_len < IPFIX_MIN_MESSAGE_LEN) {
-		snprintf(err, err_len, "IPFIX message limit %u is below the minimum %u",
-			 params->max_message_len, IPFIX_MIN_MESSAGE_LEN);
+		errbuf_set(err, err_len, 0, "IPFIX message limit %u is below the minimum %u",
+			   params->max_message_len, IPFIX_MIN_MESSAGE_LEN);
 		return NULL;
 	}
 	if (ipfix_describe_templates(params, false, desc, err, err_len) < 0)
@@ -169,8 +171,8 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 	fbSessionSetDomain(enc->session, params->observation_domain_id);
 	for (size_t i = 0; i < IPFIX_N_TEMPLATES; i++) {
 		if (ipfix_wire_compile(&enc->wire[i], &desc[i])) {
-			snprintf(err, err_len, "%s: cannot compile the record writer",
-				 desc[i].name);
+			errbuf_set(err, err_len, 0, "%s: cannot compile the record writer",
+				   desc[i].name);
 			goto fail;
 		}
 		if (!template_add(enc, &desc[i], enc->wire[i].record_len, err, err_len))

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errbuf.h"
 #include "ie_registry.h"
 #include "ipfix_template.h"
 
@@ -302,11 +303,10 @@ static int registry_check(const struct template_def *def, const struct element *
 			break;
 		return 0;
 	}
-	snprintf(err, err_len,
-		 "%s: element %s (enterprise id %u, %u bytes) does not match "
-		 "templates/xlatflow-ies.txt",
-		 def->name, e->name, e->id, e->len);
-	return -EINVAL;
+	return errbuf_set(err, err_len, -EINVAL,
+			  "%s: element %s (enterprise id %u, %u bytes) does not match "
+			  "templates/xlatflow-ies.txt",
+			  def->name, e->name, e->id, e->len);
 }
 
 /*
@@ -332,11 +332,9 @@ static int describe(const struct template_def *def, const struct ipfix_params *p
 			return -EINVAL;
 		if ((e->variants & variants) != e->variants || (netflow9 && (e->kind & ELEM_ENT)))
 			continue;
-		if (d->n_fields >= IPFIX_MAX_FIELDS) {
-			snprintf(err, err_len, "%s: more than %d fields", def->name,
-				 IPFIX_MAX_FIELDS);
-			return -EINVAL;
-		}
+		if (d->n_fields >= IPFIX_MAX_FIELDS)
+			return errbuf_set(err, err_len, -EINVAL, "%s: more than %d fields",
+					  def->name, IPFIX_MAX_FIELDS);
 		d->fields[d->n_fields++] = (struct ipfix_field){
 			.name = e->name,
 			.id = e->id,
@@ -350,11 +348,9 @@ static int describe(const struct template_def *def, const struct ipfix_params *p
 			d->scope_count++;
 	}
 	/* Records are written from the struct at these offsets: the table must be the struct. */
-	if (offset != def->rec_len) {
-		snprintf(err, err_len, "%s: the table is %u bytes, its struct %u", def->name,
-			 offset, def->rec_len);
-		return -EINVAL;
-	}
+	if (offset != def->rec_len)
+		return errbuf_set(err, err_len, -EINVAL, "%s: the table is %u bytes, its struct %u",
+				  def->name, offset, def->rec_len);
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <glib.h>
 #include <systemd/sd-daemon.h>
 
 #include "clock.h"
@@ -148,11 +149,9 @@ static int build_config(const struct cli *cli, struct xf_config *cfg, char *err,
 /* getopt_long()'s table and short options: ours, then the key table's. */
 static struct option *long_options(size_t n_keys, char *shortopts)
 {
-	struct option *opts = calloc(N_CLI_OPTIONS + n_keys + 1, sizeof(*opts));
+	struct option *opts = g_new0(struct option, N_CLI_OPTIONS + n_keys + 1);
 	size_t n = 0;
 
-	if (!opts)
-		abort();
 	for (size_t i = 0; i < N_CLI_OPTIONS; i++) {
 		const struct cli_option *o = &cli_options[i];
 
@@ -184,9 +183,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 	cli->config_path = XF_CONFIG_DEFAULT_PATH;
 	while (config_option(n_keys))
 		n_keys++;
-	cli->key_args = calloc(n_keys ? n_keys : 1, sizeof(*cli->key_args));
-	if (!cli->key_args)
-		abort();
+	cli->key_args = g_new0(const char *, n_keys ? n_keys : 1);
 	cli->n_key_options = n_keys;
 	opts = long_options(n_keys, shortopts);
 	while (rc == 0 && (c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
@@ -221,7 +218,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 			rc = -EINVAL;
 		}
 	}
-	free(opts);
+	g_free(opts);
 	if (rc == 0 && optind < argc) {
 		fprintf(stderr, "xlatflowd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
@@ -650,6 +647,6 @@ int main(int argc, char **argv)
 	}
 	config_release(&cfg);
 out:
-	free(cli.key_args);
+	g_free(cli.key_args);
 	return rc;
 }

@@ -10,11 +10,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 #include <glib.h>
 
+#include "clock.h"
+#include "errbuf.h"
 #include "ipfix_wire.h"
 #include "netflow9.h"
 
@@ -36,14 +36,6 @@ struct netflow9_encoder {
 	void *ctx;
 };
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const struct ipfix_template_desc *desc_find(const struct netflow9_encoder *enc, uint16_t tid)
 {
 	for (int i = 0; i < enc->n_tmpl; i++)
@@ -54,7 +46,7 @@ static const struct ipfix_template_desc *desc_find(const struct netflow9_encoder
 
 static int encoder_emit(struct netflow9_encoder *enc)
 {
-	uint64_t now = wall_ms();
+	uint64_t now = clock_wall_ms();
 
 	if (!enc->count)
 		return 0;
@@ -159,8 +151,8 @@ struct netflow9_encoder *netflow9_encoder_new(const struct ipfix_params *params,
 	int n;
 
 	if (params->max_message_len < IPFIX_MIN_MESSAGE_LEN) {
-		snprintf(err, err_len, "NetFlow v9 message limit %u is below the minimum %u",
-			 params->max_message_len, IPFIX_MIN_MESSAGE_LEN);
+		errbuf_set(err, err_len, 0, "NetFlow v9 message limit %u is below the minimum %u",
+			   params->max_message_len, IPFIX_MIN_MESSAGE_LEN);
 		return NULL;
 	}
 	enc = g_new0(struct netflow9_encoder, 1);
@@ -181,14 +173,15 @@ struct netflow9_encoder *netflow9_encoder_new(const struct ipfix_params *params,
 				     6 + 4 * enc->tmpl[i].n_fields, params->max_message_len) ||
 		    !ipfix_sets_fits(&empty, enc->tmpl[i].tid, enc->tmpl[i].record_len,
 				     params->max_message_len)) {
-			snprintf(err, err_len, "template %u does not fit %u bytes",
-				 enc->tmpl[i].tid, params->max_message_len);
+			errbuf_set(err, err_len, 0, "template %u does not fit %u bytes",
+				   enc->tmpl[i].tid, params->max_message_len);
 			g_free(enc);
 			return NULL;
 		}
 		if (ipfix_wire_compile(&enc->wire[i], &enc->tmpl[i])) {
-			snprintf(err, err_len, "template %u: integer field of unsupported length",
-				 enc->tmpl[i].tid);
+			errbuf_set(err, err_len, 0,
+				   "template %u: integer field of unsupported length",
+				   enc->tmpl[i].tid);
 			g_free(enc);
 			return NULL;
 		}

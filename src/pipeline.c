@@ -87,11 +87,6 @@ static struct monitored *monitored_get(const struct pipeline *p, int ifindex)
 	return g_hash_table_lookup(p->attached, GINT_TO_POINTER(ifindex));
 }
 
-static uint64_t mono_ms(void)
-{
-	return clock_mono_ns() / 1000000ULL;
-}
-
 /* --- flow path ------------------------------------------------------------ */
 
 /* The flow cache decided a record is due: join its translation, export it. */
@@ -127,7 +122,7 @@ static void on_xlat(void *ctx, const struct xf_xlat_event *ev)
 {
 	struct pipeline *p = ctx;
 
-	xlat_table_update(p->xlat, ev, mono_ms());
+	xlat_table_update(p->xlat, ev, clock_mono_ms());
 }
 
 /* conntrack deleted the connection; its last flows still find it. */
@@ -310,7 +305,7 @@ static int rescan(struct pipeline *p)
 		}
 	}
 	g_slist_free(gone);
-	check_hooks(p, mono_ms());
+	check_hooks(p, clock_mono_ms());
 	return 0;
 }
 
@@ -504,8 +499,8 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 
 	cfg_adopt(p, cfg);
 	p->attached = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, monitored_free);
-	p->sweep_ms = mono_ms() + HOOK_SWEEP_MS;
-	p->stats_ms = next_stats_ms(cfg, mono_ms());
+	p->sweep_ms = clock_mono_ms() + HOOK_SWEEP_MS;
+	p->stats_ms = next_stats_ms(cfg, clock_mono_ms());
 	clock_sync(&p->clock);
 	p->start_wall_ms = clock_mono_to_wall_ms(&p->clock, clock_mono_ns());
 
@@ -587,7 +582,7 @@ void pipeline_handle_fd(struct pipeline *p, enum pipeline_fd which)
 				  strerror(-rc));
 			rescan(p);
 		} else {
-			check_hooks(p, mono_ms());
+			check_hooks(p, clock_mono_ms());
 		}
 		break;
 	default: break;
@@ -624,15 +619,15 @@ void pipeline_cycle(struct pipeline *p)
 	clock_sync(&p->clock);
 	/* no more than paced collectors take: the rest waits here, due (pipeline_pace) */
 	flowcache_expire(p->cache, clock_mono_ns(), export_budget(p));
-	hooks_tick(p, mono_ms());
+	hooks_tick(p, clock_mono_ms());
 	report_metering(p);
 	exporter_flush(p->exp);
-	exporter_tick(p->exp, mono_ms());
+	exporter_tick(p->exp, clock_mono_ms());
 	if (p->xlat)
-		xlat_table_expire(p->xlat, mono_ms());
-	if (p->stats_ms && mono_ms() >= p->stats_ms) {
+		xlat_table_expire(p->xlat, clock_mono_ms());
+	if (p->stats_ms && clock_mono_ms() >= p->stats_ms) {
 		pipeline_log_stats(p, "periodic");
-		p->stats_ms = next_stats_ms(&p->cfg, mono_ms());
+		p->stats_ms = next_stats_ms(&p->cfg, clock_mono_ms());
 	}
 }
 
@@ -683,7 +678,7 @@ int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *
 		xlat_table_set_max(p->xlat, cfg->max_translations);
 	}
 	if (cfg->stats_interval != p->cfg.stats_interval)
-		p->stats_ms = next_stats_ms(cfg, mono_ms());
+		p->stats_ms = next_stats_ms(cfg, clock_mono_ms());
 
 	{
 		/* what the loaded programs and maps were sized with stays */
@@ -736,7 +731,7 @@ bool pipeline_shutdown_step(struct pipeline *p)
 	if (!flowcache_count(p->cache))
 		exporter_flush(p->exp);
 	/* TCP: writes what waits in its queue, reconnects */
-	exporter_tick(p->exp, mono_ms());
+	exporter_tick(p->exp, clock_mono_ms());
 	return !flowcache_count(p->cache) && !exporter_waiting(p->exp);
 }
 

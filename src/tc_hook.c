@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include <glib.h>
 #include <libmnl/libmnl.h>
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
@@ -63,10 +64,8 @@ static const enum bpf_tc_attach_point tc_point[2] = { BPF_TC_INGRESS, BPF_TC_EGR
 
 struct tc_hook *tc_hook_new(const struct tc_hook_prog prog[2])
 {
-	struct tc_hook *h = calloc(1, sizeof(*h));
+	struct tc_hook *h = g_new0(struct tc_hook, 1);
 
-	if (!h)
-		abort();
 	for (int dir = 0; dir < 2; dir++) {
 		h->prog[dir].fd = prog[dir].fd;
 		h->prog[dir].id = prog[dir].id;
@@ -572,9 +571,7 @@ int tc_hook_attach(struct tc_hook *h, int ifindex)
 
 	if (h->n_links == h->cap_links) {
 		h->cap_links = h->cap_links ? h->cap_links * 2 : 4;
-		h->links = realloc(h->links, h->cap_links * sizeof(*h->links));
-		if (!h->links)
-			abort();
+		h->links = g_renew(struct tc_link, h->links, h->cap_links);
 	}
 	h->links[h->n_links++] = l;
 	return 0;
@@ -713,10 +710,10 @@ void tc_hook_free(struct tc_hook *h)
 			log_warnx("detaching flow capture from ifindex %d: %s", ifindex,
 				  strerror(-ret));
 	}
-	free(h->links);
+	g_free(h->links);
 	if (h->nl)
 		mnl_socket_close(h->nl);
-	free(h);
+	g_free(h);
 }
 
 const char *tc_hook_attach_mode(const struct tc_hook *h)

@@ -37,6 +37,8 @@
 #include <sys/random.h>
 #include <netinet/in.h>
 
+#include <glib.h>
+
 #include "xlat.h"
 
 /* A conntrack DESTROY does not drop the record at once: flows drained just
@@ -123,24 +125,6 @@ struct xlat_table {
 	uint64_t seed;
 	uint64_t evicted;
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n, size);
-
-	if (!p)
-		abort();
-	return p;
-}
-
-static void *xreallocarray(void *old, size_t n, size_t size)
-{
-	void *p = reallocarray(old, n, size);
-
-	if (!p)
-		abort();
-	return p;
-}
 
 static void list_unlink(struct xlat_table *tab, struct xlat_list *l, uint32_t idx)
 {
@@ -287,14 +271,14 @@ static void index_resize(struct xlat_table *tab, uint32_t nslots)
 	struct xlat_slot *old = tab->slots;
 	uint32_t old_n = tab->mask + 1;
 
-	tab->slots = xreallocarray(NULL, nslots, sizeof(*tab->slots));
+	tab->slots = g_new(struct xlat_slot, nslots);
 	memset(tab->slots, 0xff, (size_t)nslots * sizeof(*tab->slots));
 	tab->mask = nslots - 1;
 	/* Keys are unique already: re-place without comparing. */
 	for (uint32_t i = 0; i < old_n; i++)
 		if (old[i].ref != XLAT_SLOT_EMPTY)
 			index_place(tab->slots, tab->mask, old[i].ref, old[i].hash);
-	free(old);
+	g_free(old);
 }
 
 /* Point key at ref; a key another record held now belongs to this one. */
@@ -430,7 +414,7 @@ static uint32_t record_alloc(struct xlat_table *tab)
 
 			if (cap > tab->max)
 				cap = tab->max;
-			tab->recs = xreallocarray(tab->recs, cap, sizeof(*tab->recs));
+			tab->recs = g_renew(struct xlat_record, tab->recs, cap);
 			tab->cap_recs = (uint32_t)cap;
 		}
 		idx = tab->n_recs++;
@@ -486,7 +470,7 @@ static uint32_t record_find_orig(const struct xlat_table *tab, const struct xlat
 
 struct xlat_table *xlat_table_new(uint64_t timeout_ms, uint32_t max_translations)
 {
-	struct xlat_table *tab = xcalloc(1, sizeof(*tab));
+	struct xlat_table *tab = g_new0(struct xlat_table, 1);
 
 	tab->timeout_ms = timeout_ms;
 	tab->remove_grace_ms = XLAT_REMOVE_GRACE_MS;
@@ -494,7 +478,7 @@ struct xlat_table *xlat_table_new(uint64_t timeout_ms, uint32_t max_translations
 	tab->seen.head = tab->seen.tail = XLAT_NIL;
 	tab->dying.head = tab->dying.tail = XLAT_NIL;
 	xlat_table_set_max(tab, max_translations);
-	tab->slots = xreallocarray(NULL, XLAT_MIN_SLOTS, sizeof(*tab->slots));
+	tab->slots = g_new(struct xlat_slot, XLAT_MIN_SLOTS);
 	memset(tab->slots, 0xff, XLAT_MIN_SLOTS * sizeof(*tab->slots));
 	tab->mask = XLAT_MIN_SLOTS - 1;
 	if (getrandom(&tab->seed, sizeof(tab->seed), GRND_NONBLOCK) != sizeof(tab->seed))
@@ -527,9 +511,9 @@ void xlat_table_free(struct xlat_table *tab)
 {
 	if (!tab)
 		return;
-	free(tab->slots);
-	free(tab->recs);
-	free(tab);
+	g_free(tab->slots);
+	g_free(tab->recs);
+	g_free(tab);
 }
 
 void xlat_table_update(struct xlat_table *tab, const struct xf_xlat_event *ev, uint64_t now_ms)

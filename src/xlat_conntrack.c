@@ -43,6 +43,7 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 
+#include <glib.h>
 #include <libmnl/libmnl.h>
 
 #include "clock.h"
@@ -395,9 +396,7 @@ static uint64_t sess_key(const struct ct_msg *m)
 
 static void sess_alloc(struct sess_table *t, uint32_t slots)
 {
-	t->slot = calloc(slots, sizeof(*t->slot));
-	if (!t->slot)
-		abort();
+	t->slot = g_new0(struct sess, slots);
 	t->mask = slots - 1;
 	t->used = 0;
 }
@@ -428,7 +427,7 @@ static void sess_resize(struct sess_table *t, uint32_t slots)
 		t->slot[j] = old[i];
 		t->used++;
 	}
-	free(old);
+	g_free(old);
 }
 
 /* The slot of a new key (not present); grows at 3/4 full. */
@@ -1126,11 +1125,9 @@ static int handle_stats_cpu(const struct nlmsghdr *nlh, void *data)
 	if (cpu >= c->kst_cpus) {
 		unsigned int n = cpu + 1;
 
-		c->kst_prev = realloc(c->kst_prev, n * KST_N * sizeof(uint32_t));
-		c->kst_cur = realloc(c->kst_cur, n * KST_N * sizeof(uint32_t));
-		c->kst_seen = realloc(c->kst_seen, n);
-		if (!c->kst_prev || !c->kst_cur || !c->kst_seen)
-			abort();
+		c->kst_prev = g_renew(uint32_t, c->kst_prev, n * KST_N);
+		c->kst_cur = g_renew(uint32_t, c->kst_cur, n * KST_N);
+		c->kst_seen = g_renew(uint8_t, c->kst_seen, n);
 		memset(c->kst_seen + c->kst_cpus, 0, n - c->kst_cpus);
 		c->kst_cpus = n;
 	}
@@ -1338,7 +1335,7 @@ void xlat_conntrack_set_nat_event_cb(struct xlat_conntrack *c, nat_event_cb cb, 
 			log_info("conntrack netlink: net.netfilter.nf_conntrack_acct is 0: "
 				 "DELETE events carry no packet and octet counts");
 	} else if (!cb && was) {
-		free(c->sessions.slot);
+		g_free(c->sessions.slot);
 		memset(&c->sessions, 0, sizeof(c->sessions));
 		c->sess_dead = 0;
 		c->sweeping = false;
@@ -1443,12 +1440,10 @@ static int add_fd(int ep, int fd)
 
 struct xlat_conntrack *xlat_conntrack_open(xlat_conntrack_cb cb, void *ctx, char *err, size_t len)
 {
-	struct xlat_conntrack *c = calloc(1, sizeof(*c));
+	struct xlat_conntrack *c = g_new0(struct xlat_conntrack, 1);
 	const char *step;
 	int ret;
 
-	if (!c)
-		abort();
 	c->cb = cb;
 	c->ctx = ctx;
 	c->refresh_fd = c->stats_fd = c->work_fd = c->epoll_fd = -1;
@@ -1562,17 +1557,9 @@ static int events_read(struct xlat_conntrack *c, uint64_t deadline)
 	return 0;
 }
 
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 int xlat_conntrack_dispatch(struct xlat_conntrack *c)
 {
-	uint64_t start = clock_mono_ns(), cpu = thread_cpu_ns(), expirations, took;
+	uint64_t start = clock_mono_ns(), cpu = clock_thread_cpu_ns(), expirations, took;
 	int ret;
 
 	c->callbacks = 0;
@@ -1603,7 +1590,7 @@ out:
 	took = clock_mono_ns() - start;
 	if (took > c->stats.dispatch_max_ns)
 		c->stats.dispatch_max_ns = took;
-	took = thread_cpu_ns() - cpu;
+	took = clock_thread_cpu_ns() - cpu;
 	if (took > c->stats.dispatch_max_cpu_ns)
 		c->stats.dispatch_max_cpu_ns = took;
 	return ret;
@@ -1632,9 +1619,9 @@ void xlat_conntrack_free(struct xlat_conntrack *c)
 		mnl_socket_close(c->dumper);
 	if (c->query)
 		mnl_socket_close(c->query);
-	free(c->sessions.slot);
-	free(c->kst_prev);
-	free(c->kst_cur);
-	free(c->kst_seen);
-	free(c);
+	g_free(c->sessions.slot);
+	g_free(c->kst_prev);
+	g_free(c->kst_cur);
+	g_free(c->kst_seen);
+	g_free(c);
 }

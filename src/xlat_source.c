@@ -22,10 +22,12 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <glib.h>
 
 #include "errbuf.h"
 #include "log.h"
 #include "nat.skel.h"
+#include "percpu.h"
 #include "xlat_source.h"
 
 /*
@@ -287,7 +289,8 @@ static int bpf_open(struct xlat_source *src, enum xf_nat_hook mode, bool with_ev
 	rc = bpf_map__set_max_entries(src->skel->maps.xlat_conns, 1U << bits);
 	if (rc)
 		return errbuf_set(why, len, rc, "map size: %s", strerror(-rc));
-	bpf_object__for_each_program(p, src->skel->obj) bpf_program__set_autoload(p, false);
+	bpf_object__for_each_program (p, src->skel->obj)
+		bpf_program__set_autoload(p, false);
 	for (int i = 0; i < HOOK_MAX; i++) {
 		struct hook *h = &src->hooks[i];
 
@@ -420,9 +423,7 @@ int xlat_source_open(struct xlat_source **out, enum xf_nat_hook mode, xlat_connt
 	if (mode == XF_NAT_OFF)
 		return 0;
 
-	src = calloc(1, sizeof(*src));
-	if (!src)
-		abort();
+	src = g_new0(struct xlat_source, 1);
 	src->cb = cb;
 	src->ctx = ctx;
 
@@ -447,7 +448,7 @@ int xlat_source_open(struct xlat_source **out, enum xf_nat_hook mode, xlat_connt
 		}
 	}
 	if (rc < 0) {
-		free(src);
+		g_free(src);
 		return rc;
 	}
 	log_info("NAT translations: %s", config_nat_hook_name(src->mode));
@@ -557,9 +558,6 @@ int xlat_source_poll(struct xlat_source *src)
 
 int xlat_source_read_counters(struct xlat_source *src, uint64_t out[XF_CNT_MAX])
 {
-	int ncpus, fd, ret = 0;
-	uint64_t *vals;
-
 	memset(out, 0, sizeof(uint64_t) * XF_CNT_MAX);
 	if (src->mode == XF_NAT_CONNTRACK) {
 		struct xlat_conntrack_stats st;
@@ -572,23 +570,8 @@ int xlat_source_read_counters(struct xlat_source *src, uint64_t out[XF_CNT_MAX])
 		return 0;
 	}
 
-	ncpus = libbpf_num_possible_cpus();
-	if (ncpus < 0)
-		return ncpus;
-	vals = calloc(ncpus, sizeof(*vals));
-	if (!vals)
-		abort();
-	fd = bpf_map__fd(src->skel->maps.nat_counters);
-	for (uint32_t idx = XF_CNT_XLAT_CALLS; idx < XF_CNT_MAX; idx++) {
-		if (bpf_map_lookup_elem(fd, &idx, vals)) {
-			ret = -errno;
-			break;
-		}
-		for (int cpu = 0; cpu < ncpus; cpu++)
-			out[idx] += vals[cpu];
-	}
-	free(vals);
-	return ret;
+	return percpu_sum(bpf_map__fd(src->skel->maps.nat_counters), XF_CNT_XLAT_CALLS, XF_CNT_MAX,
+			  out);
 }
 
 void xlat_source_free(struct xlat_source *src)
@@ -597,5 +580,5 @@ void xlat_source_free(struct xlat_source *src)
 		return;
 	bpf_release(src);
 	xlat_conntrack_free(src->conntrack);
-	free(src);
+	g_free(src);
 }

@@ -29,7 +29,7 @@ XF_TEST=ctev
 source "$(dirname "$0")/lib.sh"
 source "$abs_top_srcdir/tests/lib/nat-topology.sh"
 need_root
-need_cmd nft conntrack python3 ping
+need_cmd nft conntrack python3 ping chrt
 LISTEN=$abs_top_builddir/tests/integration/xlat_conntrack_listen
 [ -x "$LISTEN" ] || fail "$LISTEN not built"
 check=$abs_top_srcdir/tests/integration/conntrack_events.py
@@ -59,15 +59,18 @@ wait_for() { # FILE PATTERN SECONDS
 	return 1
 }
 
-# ROUND NAME DELETES LISTEN_ARGS...: probe and `conntrack -E` beside it
+# ROUND NAME DELETES LISTEN_ARGS...: probe and `conntrack -E` beside it.
+# Both at a real-time priority (chrt -f 1), as export_burst.sh's collectors:
+# the 50 ms compare two processes' wake-ups, and on a loaded 2-CPU test
+# machine (make -j2, VM tests beside) either can be kept off the CPU longer.
 start_round() {
 	local name=$1 deletes=$2
 	shift 2
-	ip netns exec "$node" "$LISTEN" -q -D "$deletes" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+	ip netns exec "$node" chrt -f 1 "$LISTEN" -q -D "$deletes" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
 	PROBE_PID=$!
 	XF_PIDS+=("$PROBE_PID")
 	wait_for "$WORK/$name.out" '^READY$' 10 || fail "probe not ready: $(cat "$WORK/$name.err")"
-	ip netns exec "$node" conntrack -E -o timestamp,extended,id >"$WORK/$name.events" 2>&1 &
+	ip netns exec "$node" chrt -f 1 conntrack -E -o timestamp,extended,id >"$WORK/$name.events" 2>&1 &
 	EV_PID=$!
 	XF_PIDS+=("$EV_PID")
 	sleep 0.3

@@ -63,7 +63,8 @@ nfcapd_stop() {
 	wait "$nfpid" 2>/dev/null || true
 	nfpid=
 	cat "$1.log"
-	TZ=UTC nfdump -r "$(ls "$1"/nfcapd.2* | head -n 1)" -o json >"$1.json"
+	# every file: nfcapd starts a new one at each 5-minute boundary
+	TZ=UTC nfdump -R "$1" -o json >"$1.json"
 }
 
 check_sets_ab() { # MODE FLOWS_JSON STATS_JSON NFCAPD_LOG
@@ -159,7 +160,7 @@ for mode in ipfix netflow9; do
 	nfcapd_stop "$tmp/$mode"
 	check_sets_ab "$mode" "$tmp/$mode.json" "$tmp/$mode.stats" "$tmp/$mode.log"
 	# the shipped nfdump format (templates/nfdump-format.txt) shows the translation
-	TZ=UTC nfdump -q -r "$(ls "$tmp/$mode"/nfcapd.2* | head -n 1)" \
+	TZ=UTC nfdump -q -R "$tmp/$mode" \
 		-o "$(grep -v '^#' "$srcdir/templates/nfdump-format.txt")" >"$tmp/$mode.fmt"
 	grep -Eq 'UDP +198\.18\.0\.2: +5353 -> +198\.19\.0\.53: +53 +198\.18\.100\.1: 61000 -> +198\.18\.200\.53: +5353 +2 +152$' \
 		"$tmp/$mode.fmt" || { cat "$tmp/$mode.fmt"; echo "FAIL: $mode: nfdump format line"; exit 1; }

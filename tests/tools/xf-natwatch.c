@@ -27,9 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "xlat_source.h"
@@ -93,11 +93,10 @@ static const char *kind_name(uint8_t kind)
 /* CLOCK_REALTIME - CLOCK_MONOTONIC now, to print event times as wall clock */
 static int64_t wall_offset_ns(void)
 {
-	struct timespec m, r;
+	struct xf_clock clk;
 
-	clock_gettime(CLOCK_MONOTONIC, &m);
-	clock_gettime(CLOCK_REALTIME, &r);
-	return ((int64_t)r.tv_sec - m.tv_sec) * 1000000000LL + (r.tv_nsec - m.tv_nsec);
+	clock_sync(&clk);
+	return clk.offset_ns;
 }
 
 /* The fields every line has, without the closing brace. */
@@ -137,14 +136,6 @@ static void print_nat_event(void *ctx, const struct nat_event *ev)
 	printf("}\n");
 	fflush(stdout);
 	seen++;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void usage(void)
@@ -228,13 +219,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (timeout > 0)
-		deadline = now_ms() + (uint64_t)(timeout * 1000);
+		deadline = clock_mono_ms() + (uint64_t)(timeout * 1000);
 
 	while (!stop && (!count || seen < count)) {
 		int wait_ms = 200, n;
 
 		if (deadline) {
-			uint64_t now = now_ms();
+			uint64_t now = clock_mono_ms();
 
 			if (now >= deadline) {
 				rc = count ? 1 : 0;

@@ -44,16 +44,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "export.h"
 #include "log.h"
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void addr(uint8_t *dst, const char *text)
 {
@@ -217,14 +210,6 @@ static int parse_url(const char *url, struct xf_collector_config *cc)
 	return 0;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static void bulk_record(struct flow_record *r, unsigned long i)
 {
 	flow(r, "198.18.2.1", 1024 + i % 60000, "198.19.2.1", 9, 17, i, i * 100,
@@ -235,7 +220,7 @@ static void bulk_record(struct flow_record *r, unsigned long i)
 /* Sleep until CLOCK_MONOTONIC at_ns (0: a millisecond). */
 static void sleep_until(uint64_t at_ns)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = clock_mono_ns();
 	struct timespec ts;
 
 	if (!at_ns)
@@ -250,7 +235,7 @@ static void sleep_until(uint64_t at_ns)
 /* The daemon's loop in small: records as the exporter has room, sends at its pace. */
 static void paced(struct exporter *exp, unsigned long n)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = clock_mono_ns();
 	unsigned long i = 1;
 	struct flow_record r;
 
@@ -271,11 +256,11 @@ static void paced(struct exporter *exp, unsigned long n)
 	}
 	while (exporter_waiting(exp)) {
 		exporter_pace(exp);
-		exporter_tick(exp, mono_ms());
+		exporter_tick(exp, clock_mono_ms());
 		if (exporter_waiting(exp))
 			sleep_until(exporter_next_send_ns(exp));
 	}
-	fprintf(stderr, "paced %lu records in %.3f s\n", n, (double)(mono_ns() - t0) / 1e9);
+	fprintf(stderr, "paced %lu records in %.3f s\n", n, (double)(clock_mono_ns() - t0) / 1e9);
 }
 
 static void print_stats(struct exporter *exp)
@@ -368,7 +353,7 @@ int main(int argc, char **argv)
 		unsigned long n;
 		int k = 0;
 
-		exporter_tick(exp, mono_ms());
+		exporter_tick(exp, clock_mono_ms());
 		if (poll(&pfd, 1, 100) <= 0)
 			continue;
 		if (!fgets(line, sizeof(line), stdin))
@@ -388,10 +373,10 @@ int main(int argc, char **argv)
 		} else if (!strcmp(line, "flush")) {
 			exporter_flush(exp);
 		} else if (sscanf(line, "sleep %lu", &n) == 1) {
-			uint64_t until = mono_ms() + n;
+			uint64_t until = clock_mono_ms() + n;
 
-			while (mono_ms() < until) {
-				exporter_tick(exp, mono_ms());
+			while (clock_mono_ms() < until) {
+				exporter_tick(exp, clock_mono_ms());
 				usleep(50000);
 			}
 		} else if (!strcmp(line, "stats")) {
@@ -424,7 +409,7 @@ int main(int argc, char **argv)
 			exporter_add(exp, &recs[i]);
 	}
 	exporter_flush(exp);
-	exporter_tick(exp, mono_ms());
+	exporter_tick(exp, clock_mono_ms());
 	exporter_free(exp);
 	return 0;
 }

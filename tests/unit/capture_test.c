@@ -29,13 +29,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 
 #include "capture.h"
+#include "clock.h"
 #include "drain.h"
 #include "log.h"
 #include "tc_hook.h"
@@ -532,16 +532,8 @@ static int tcp_exchange(uint16_t sport)
 
 /* --- epoch flips under traffic ---------------------------------------------- */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static volatile bool stop_drainer;
-static int drains_under_traffic;
+static volatile int drains_under_traffic; /* written by the drainer thread only */
 
 static void *drainer(void *arg)
 {
@@ -629,16 +621,26 @@ static void test_epoch_under_traffic(struct rig *r, int ifindex)
 {
 	struct xf_flow_key k;
 	pthread_t th;
-	const int n = 20000;
-	uint64_t t0;
+	const int per_round = 20000;
+	uint64_t t0, n = 0;
+	int rounds;
 
 	stop_drainer = false;
 	drains_under_traffic = 0;
 	CHECK(pthread_create(&th, NULL, drainer, r->d) == 0);
-	t0 = now_ms();
-	CHECK_U64(udp_pingpong(4, A_V4, 4003, B_V4, n, 64), n);
+	t0 = clock_mono_ms();
+	/*
+	 * Rounds of round trips until the drainer flipped the epoch at least 10
+	 * times under them: on a loaded machine (make -j, VM tests beside) one
+	 * round can take less time than 10 drains get the CPU for.
+	 */
+	for (rounds = 0; rounds < 10 && (rounds == 0 || drains_under_traffic < 10); rounds++) {
+		CHECK_U64(udp_pingpong(4, A_V4, 4003, B_V4, per_round, 64), per_round);
+		n += per_round;
+	}
 	stop_drainer = true;
-	printf("%d round trips in %" PRIu64 " ms\n", n, now_ms() - t0);
+	printf("%" PRIu64 " round trips in %" PRIu64 " ms (%d rounds)\n", n, clock_mono_ms() - t0,
+	       rounds);
 	pthread_join(th, NULL);
 	/* Late updates to the map just drained land in the next-but-one drain. */
 	drain_all(r->d);
@@ -646,9 +648,9 @@ static void test_epoch_under_traffic(struct rig *r, int ifindex)
 	printf("epoch flipped %d times under traffic\n", drains_under_traffic);
 	CHECK(drains_under_traffic >= 10);
 	k = make_key(4, IPPROTO_UDP, A_V4, B_V4, 4003, UDP_ECHO_PORT, ifindex, XF_DIR_EGRESS);
-	check_flow("udp4 egress under flips", &k, n, (uint64_t)n * (20 + 8 + 64));
+	check_flow("udp4 egress under flips", &k, n, n * (20 + 8 + 64));
 	k = make_key(4, IPPROTO_UDP, B_V4, A_V4, UDP_ECHO_PORT, 4003, ifindex, XF_DIR_INGRESS);
-	check_flow("udp4 ingress under flips", &k, n, (uint64_t)n * (20 + 8 + 64));
+	check_flow("udp4 ingress under flips", &k, n, n * (20 + 8 + 64));
 }
 
 /*
@@ -873,7 +875,8 @@ static void test_vlan_offload(struct rig *r, int ifindex)
 	snprintf(cmd, sizeof(cmd), "ip link add link %s name %s.100 type vlan id 100 2>/dev/null",
 		 veth_a, veth_a);
 	if (system(cmd) != 0) {
-		tu_skip_check("test_vlan_offload", "no 802.1Q support in this kernel");
+		fprintf(stderr, "FAIL: no 802.1Q in this kernel (%s)\n", cmd);
+		CHECK(0);
 		return;
 	}
 	if (sh("ip -n %s link add link %s name %s.100 type vlan id 100", ns_b, veth_b, veth_b) ||
@@ -932,7 +935,7 @@ static void test_vanished_interface(struct rig *r)
 	CHECK_U64(sh("ip link del xfc%d", (int)owner), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct capture_opts o = { .kernel_max_flows = 4096 };
 	struct rig rig, *r = &rig;
@@ -993,10 +996,22 @@ int main(void)
 	CHECK(tc_lists(veth_a, "egress", "xf_tc_egress"));
 	CHECK(has_clsact(veth_a));
 
+	/*
+	 * `capture_test vlan`: the VLAN check alone, in the VM
+	 * (tests/vm/capture-vlan.test) on Debian's kernel, which has 802.1Q;
+	 * the CI machines' kernel has not, so the host run leaves it out
+	 * rather than skipping it.
+	 */
+	if (argc > 1 && strcmp(argv[1], "vlan") == 0) {
+		RUN_WITH(test_vlan_offload, r, ifindex);
+		rig_close(r);
+		cleanup();
+		return tu_finish();
+	}
+	printf("# test_vlan_offload runs in tests/vm/capture-vlan.test\n");
 	RUN_WITH(test_traffic, r, ifindex);
 	RUN_WITH(test_epoch_under_traffic, r, ifindex);
 	RUN_WITH(test_two_captures, r, ifindex);
-	RUN_WITH(test_vlan_offload, r, ifindex);
 	RUN_WITH(test_detach, r, ifindex);
 	RUN_WITH(test_foreign_filters, r, ifindex);
 	RUN_WITH(test_repair, r, ifindex);

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "collector.h"
 #include "export.h"
 #include "ie_registry.h"
@@ -67,14 +68,6 @@ struct msg_info {
 	int n_sets;
 	uint16_t set_id[16];
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint16_t rd16(const uint8_t *p)
 {
@@ -262,10 +255,10 @@ static void test_udp_templates_and_refresh(void)
 	CHECK_U64(st.messages, 20);
 
 	/* nothing due before 30 s, templates alone at 30 s */
-	exporter_tick(exp, mono_ms() + 29000);
+	exporter_tick(exp, clock_mono_ms() + 29000);
 	read_udp(fd, kinds, sizeof(kinds), info);
 	CHECK_STR(kinds, "");
-	exporter_tick(exp, mono_ms() + 30000);
+	exporter_tick(exp, clock_mono_ms() + 30000);
 	read_udp(fd, kinds, sizeof(kinds), info);
 	CHECK_STR(kinds, "TRRRTO");
 	exporter_free(exp);
@@ -515,7 +508,7 @@ static void test_tcp_reconnect(void)
 	base_config(&cfg);
 	add_collector(&cfg, XF_TRANSPORT_TCP, &sin);
 	exp = exporter_new(&cfg, err, sizeof(err));
-	exporter_tick(exp, mono_ms());
+	exporter_tick(exp, clock_mono_ms());
 	conn = accept_wait(lfd);
 	CHECK(conn >= 0);
 	for (int i = 1; i <= 3; i++) {
@@ -539,7 +532,7 @@ static void test_tcp_reconnect(void)
 	CHECK_U64(st.records_dropped, 0);
 
 	/* not before the 1 s backoff */
-	now = mono_ms();
+	now = clock_mono_ms();
 	exporter_tick(exp, now + 500);
 	{
 		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
@@ -854,7 +847,7 @@ static void test_tcp_options_refresh(void)
 	cfg.template_refresh = 30;
 	add_collector(&cfg, XF_TRANSPORT_TCP, &sin);
 	exp = exporter_new(&cfg, err, sizeof(err));
-	exporter_tick(exp, mono_ms());
+	exporter_tick(exp, clock_mono_ms());
 	conn = accept_wait(lfd);
 	CHECK(conn >= 0);
 	record(&r, 1);
@@ -862,10 +855,10 @@ static void test_tcp_options_refresh(void)
 	exporter_flush(exp);
 	read_tcp(conn, kinds, sizeof(kinds));
 	CHECK_STR(kinds, "TRTOD");
-	exporter_tick(exp, mono_ms() + 29000);
+	exporter_tick(exp, clock_mono_ms() + 29000);
 	read_tcp(conn, kinds, sizeof(kinds));
 	CHECK_STR(kinds, "");
-	exporter_tick(exp, mono_ms() + 30500);
+	exporter_tick(exp, clock_mono_ms() + 30500);
 	read_tcp(conn, kinds, sizeof(kinds));
 	CHECK_STR(kinds, "O");
 	exporter_free(exp);
@@ -942,10 +935,7 @@ static void test_udp_full_is_not_refused(void)
 
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)clock_mono_ns() / 1e9;
 }
 
 /*
@@ -1167,7 +1157,7 @@ static void test_reconfigure(void)
 		setsockopt(lt, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	}
 	CHECK(bind(lt, (struct sockaddr *)&st_, sizeof(st_)) == 0 && listen(lt, 4) == 0);
-	now = mono_ms();
+	now = clock_mono_ms();
 	/* past any backoff; a refused connect may be seen by the next tick only */
 	for (int i = 1; i <= 4; i++)
 		exporter_tick(exp, now + 61000 * (uint64_t)i);
