@@ -20,7 +20,7 @@
 XF_TEST=ds
 source "$(dirname "$0")/lib.sh"
 need_root
-need_cmd nfcapd nfdump python3 ping
+need_cmd nfcapd nfdump python3 ping ss
 [ -x "$XLATFLOWD" ] || fail "$XLATFLOWD not built"
 
 a=$(ns_add a)
@@ -38,11 +38,14 @@ ip -n "$a" neigh replace 198.18.0.2 dev va nud permanent \
 ip -n "$b" neigh replace 198.18.0.1 dev vb nud permanent \
 	lladdr "$(ip netns exec "$a" cat /sys/class/net/va/address)"
 
-pv9=$(free_port)  # the tap for the v9 collector
-pnf=$(free_port)  # nfcapd behind it
-pfix=$(free_port) # the tap for the IPFIX collector
-pxfc=$(free_port) # xf-collect behind it
-ptcp=$(free_port) # nobody listens
+# Five distinct ports (free_port one at a time may hand out one twice): the
+# tap for the v9 collector, nfcapd behind it, the tap for the IPFIX
+# collector, xf-collect behind it, and a TCP port nobody listens on.
+read -r pv9 pnf pfix pxfc ptcp < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(5)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
 start_nfcapd "$b" "$pnf"
 ip netns exec "$b" "$abs_top_builddir/tests/tools/xf-collect" --udp "$pxfc" --bind 127.0.0.1 \
 	--out "$WORK/xfc.json" 2>"$WORK/xf-collect.log" &
@@ -75,7 +78,15 @@ threading.Thread(target=sink, daemon=True).start()
 threading.Event().wait()
 PY
 XF_PIDS+=($!)
-sleep 0.5
+# Every receiver listening before the daemon sends: a datagram refused by a
+# port not yet bound would make the next send fail and count as not sent.
+for p in "$pnf" "$pxfc" "$pv9" "$pfix"; do
+	for _ in $(seq 1 100); do
+		[ -n "$(ip netns exec "$b" ss -Hlun "sport = :$p")" ] && break
+		sleep 0.1
+	done
+	[ -n "$(ip netns exec "$b" ss -Hlun "sport = :$p")" ] || fail "nothing listens on udp $p"
+done
 
 # Restart-only keys come from the file (the command line is applied again
 # at a reload and would hide the change).
