@@ -7,6 +7,7 @@
 #   shipped etc/xlatflowd.conf;
 # - every option `xlatflowd --help` lists is in xlatflowd(8), rendered with
 #   its argument on the option's own line (a .TP tag, not the body);
+# - the guides the pages name are installed;
 # - both pages render without a warning (`man --warnings`, groff -ww).
 set -euo pipefail
 abs_top_builddir=${abs_top_builddir:-$(pwd)}
@@ -71,6 +72,15 @@ while read -r line; do
 		bad "xlatflowd(8) has no tag line '$want' (--help: $line)"
 	fi
 done < <(grep -E '^ +(-[a-zA-Z], )?--[a-z]' "$work/help")
+
+# The guides the pages name are the ones installed in /usr/share/doc/xlatflow.
+for doc in $(grep -ho '[a-z]*\.md' "$man8" "$man5" | sort -u); do
+	if grep -q "docs/$doc" "$abs_top_srcdir/etc/xlatflow.am"; then
+		ok "$doc (named in a man page) is installed"
+	else
+		bad "$doc is named in a man page but not installed (etc/xlatflow.am dist_doc_DATA)"
+	fi
+done
 
 for page in "$man8" "$man5"; do
 	w=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null || true)
