@@ -317,6 +317,9 @@ static int parse_url_params(const char *query, struct coll_keys *keys, char *why
 		if (keys->set[k])
 			return errbuf_set(why, why_len, -EINVAL, "parameter '%s' given twice",
 					  coll_key_desc[k].name);
+		if (len - nlen - 1 >= sizeof(val))
+			return errbuf_set(why, why_len, -EINVAL, "parameter '%s' is too long",
+					  coll_key_desc[k].name);
 		snprintf(val, sizeof(val), "%.*s", (int)(len - nlen - 1), eq + 1);
 		if (k == CK_PROTOCOL) {
 			int proto = choice_index(protocol_choice, val);
