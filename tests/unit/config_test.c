@@ -765,6 +765,13 @@ static void test_url_params(void)
 		  "given twice" },
 		{ "udp://127.0.0.1?mtu=1400",
 		  "--collector: bad URL \"udp://127.0.0.1?mtu=1400\": missing :PORT" },
+		/* 64 digits: refused whole, never cut to a prefix that parses */
+		{ "udp://"
+		  "127.0.0.1:1?mtu="
+		  "1000000000000000000000000000000000000000000000000000000000000000",
+		  "--collector: bad URL "
+		  "\"udp://127.0.0.1:1?mtu=10000000000000000000000000000000000000"
+		  "00000000000000000000000000\": parameter 'mtu' is too long" },
 	};
 	struct xf_config cfg;
 	char err[1024] = "";
