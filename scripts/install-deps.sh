@@ -7,11 +7,12 @@ set -euo pipefail
 
 build=(autoconf automake libtool pkg-config make gcc clang llvm bpftool
 	libbpf-dev libfixbuf-dev libglib2.0-dev libconfig-dev libelf-dev zlib1g-dev
-	libmnl-dev libsystemd-dev)
+	libmnl-dev libsystemd-dev libmicrohttpd-dev)
 test=(python3 iproute2 iputils-ping nftables iptables conntrack ethtool procps psmisc kmod
 	nfdump pmacct postgresql tshark libfixbuf-tools softflowd iperf3
 	qemu-system-x86 linux-image-amd64 linux-image-6.12-amd64 busybox-static cpio valgrind systemd
-	systemd-container man-db gnuplot-nox cppcheck clang-format clang-tidy libclang-rt-14-dev)
+	systemd-container man-db gnuplot-nox cppcheck clang-format clang-tidy libclang-rt-14-dev
+	prometheus)
 pkg=(debhelper dpkg-dev rpm fakeroot)
 # linux-image-amd64 is Debian 12's 6.1, linux-image-6.12-amd64 (bookworm-security)
 # the 6.12 the NAT hooks are also tested on (tests/vm/nat-events.test boots both).
@@ -26,9 +27,11 @@ echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${build[@]}" "${test[@]}" "${pkg[@]}" >/dev/null
 # nfdump and pmacct ship services that would grab the collector ports, and
-# postgresql a cluster on port 5432: the tests start their own collectors on
-# loopback and their own database cluster (tests/integration/nat_pgsql.sh).
-for svc in nfdump nfacctd pmacctd sfacctd uacctd softflowd postgresql; do
+# postgresql a cluster on port 5432, prometheus a server on port 9090: the
+# tests start their own collectors on loopback, their own database cluster
+# (tests/integration/nat_pgsql.sh) and their own prometheus
+# (tests/integration/metrics_prometheus.sh).
+for svc in nfdump nfacctd pmacctd sfacctd uacctd softflowd postgresql prometheus; do
 	systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done
 echo "install-deps.sh: dependencies installed"

@@ -31,7 +31,7 @@
 #include "errbuf.h"
 #include "log.h"
 
-enum key_type { KEY_U32, KEY_BOOL, KEY_ENUM, KEY_PATH };
+enum key_type { KEY_U32, KEY_BOOL, KEY_ENUM, KEY_PATH, KEY_LISTEN };
 
 /* Names of an enumeration's values: choice(i) for i = 0, 1, ... until NULL. */
 typedef const char *(*choice_fn)(int i);
@@ -131,6 +131,9 @@ static const struct key_desc key_table[] = {
 	{ KEY(pidfile, KEY_PATH), .restart = true,
 	  OPT("pidfile", "FILE", "pid file when daemonized") },
 	{ KEY(allow_capabilities_kept, KEY_BOOL), .restart = true },
+	/* main.c binds it once, before the programs are loaded */
+	{ KEY(metrics_listen, KEY_LISTEN), .restart = true,
+	  OPT("metrics-listen", "ADDR", "serve Prometheus metrics there (\"\": off)") },
 };
 
 #define N_KEYS (sizeof(key_table) / sizeof(key_table[0]))
@@ -632,6 +635,70 @@ static int set_path(const struct origin *o, const struct key_desc *k, struct xf_
 	return 0;
 }
 
+int config_parse_listen(const char *str, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2], *end;
+	const char *colon = strrchr(str, ':');
+	unsigned long port;
+	bool v6 = str[0] == '[';
+	size_t hlen;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!colon || colon == str)
+		return -EINVAL;
+	hlen = (size_t)(colon - str);
+	if (v6) {
+		/* [IPv6]:PORT */
+		if (hlen < 3 || str[hlen - 1] != ']')
+			return -EINVAL;
+		str++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, str, hlen);
+	host[hlen] = '\0';
+	if (colon[1] < '1' || colon[1] > '9')
+		return -EINVAL;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || port > 65535)
+		return -EINVAL;
+	if (v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+			return -EINVAL;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return -EINVAL;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*s4);
+	}
+	return 0;
+}
+
+/* metrics_listen: "" (off), "IPv4:PORT" or "[IPv6]:PORT", numeric only. */
+static int set_listen(const struct origin *o, const struct key_desc *k, struct xf_config *cfg,
+		      const char *str, const char *shown)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (str[0] != '\0' &&
+	    (strlen(str) >= sizeof(cfg->metrics_listen) || config_parse_listen(str, &ss, &len) < 0))
+		return bad_value(o, shown, "",
+				 "\"\" (off), \"ADDRESS:PORT\" or \"[IPv6]:PORT\" (numeric, port "
+				 "1..65535)");
+	snprintf(key_field(cfg, k), sizeof(cfg->metrics_listen), "%s", str);
+	return 0;
+}
+
 /* ---- file parsing ---- */
 
 static const char *type_word(int type)
@@ -695,12 +762,15 @@ static int parse_key(struct loader *ld, const struct key_desc *k, const config_s
 		return 0;
 	case KEY_ENUM:
 	case KEY_PATH:
+	case KEY_LISTEN:
 		if (type != CONFIG_TYPE_STRING)
 			return type_error(ld, s, k->name, "a string");
 		str = config_setting_get_string(s);
 		snprintf(shown, sizeof(shown), "\"%s\"", str);
 		if (k->type == KEY_ENUM)
 			return set_enum(&o, k, ld->cfg, str, shown);
+		if (k->type == KEY_LISTEN)
+			return set_listen(&o, k, ld->cfg, str, shown);
 		return set_path(&o, k, ld->cfg, str, shown);
 	}
 	return -EINVAL;
@@ -1120,6 +1190,7 @@ void config_print(const struct xf_config *cfg, FILE *out)
 			break;
 		}
 		case KEY_PATH:
+		case KEY_LISTEN:
 			print_string(out, field);
 			fputs(";\n", out);
 			break;
@@ -1157,7 +1228,8 @@ static void key_value(const struct key_desc *k, const struct xf_config *cfg, cha
 		name = k->choice(*(const int *)field);
 		snprintf(buf, len, "%s", name ? name : "?");
 		break;
-	case KEY_PATH: snprintf(buf, len, "%s", field[0] ? field : "\"\""); break;
+	case KEY_PATH:
+	case KEY_LISTEN: snprintf(buf, len, "%s", field[0] ? field : "\"\""); break;
 	}
 }
 
@@ -1214,6 +1286,7 @@ void config_keep_restart_keys(struct xf_config *next, const struct xf_config *ru
 		[KEY_BOOL] = sizeof(bool),
 		[KEY_ENUM] = sizeof(int),
 		[KEY_PATH] = sizeof(running->pidfile), /* the only path key */
+		[KEY_LISTEN] = sizeof(running->metrics_listen),
 	};
 
 	for (size_t k = 0; k < N_KEYS; k++)
@@ -1264,6 +1337,7 @@ int config_set_option(struct xf_config *cfg, size_t i, const char *arg, char *er
 		return rc ? rc : set_u32(&o, k, cfg, v, arg, false);
 	case KEY_ENUM: return set_enum(&o, k, cfg, arg, arg);
 	case KEY_PATH: return set_path(&o, k, cfg, arg, arg);
+	case KEY_LISTEN: return set_listen(&o, k, cfg, arg, arg);
 	case KEY_BOOL:
 		/* a flag: main.c passes "true" when it is given */
 		if (strcmp(arg, "true") != 0 && strcmp(arg, "false") != 0)

@@ -79,6 +79,7 @@ struct xf_config {
 	int log_level;		    /* enum log_level */
 	char pidfile[4096];
 	bool allow_capabilities_kept; /* run on when the capability drop fails */
+	char metrics_listen[64];      /* "ADDR:PORT" of the metrics endpoint; "" = none */
 	bool foreground;
 	bool verbose;
 };
@@ -166,6 +167,12 @@ void config_keep_restart_keys(struct xf_config *next, const struct xf_config *ru
 bool config_key_needs_restart(const char *key);
 
 /* "auto", "fentry", "kprobe", "conntrack", "off" ("?" out of range). */
+/*
+ * A listening address as metrics_listen takes it: "A.B.C.D:PORT" or
+ * "[IPv6]:PORT", numeric, port 1..65535. 0, or -EINVAL.
+ */
+int config_parse_listen(const char *str, struct sockaddr_storage *ss, socklen_t *len);
+
 const char *config_nat_hook_name(enum xf_nat_hook hook);
 /* The enum xf_nat_hook of a name, or -1 when it is none. */
 int config_nat_hook_parse(const char *name);

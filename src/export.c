@@ -433,6 +433,35 @@ void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out)
 	}
 }
 
+void exporter_get_collectors(const struct exporter *exp, struct metrics_collector *out, int *n)
+{
+	for (int i = 0; i < exp->n_targets; i++) {
+		const struct export_target *t = exp->targets[i];
+		struct metrics_collector *m = &out[i];
+		struct collector_stats cs;
+
+		collector_get_stats(t->coll, &cs);
+		memset(m, 0, sizeof(*m));
+		g_strlcpy(m->url, collector_url(t->coll), sizeof(m->url));
+		/* (as config.c names them; the exporter's tests link no config.c) */
+		m->protocol = collector_config(t->coll)->protocol == XF_PROTO_NETFLOW9 ? "netflow9"
+										       : "ipfix";
+		m->transport = t->tcp ? "tcp" : "udp";
+		m->up = collector_is_up(t->coll);
+		/* the same sums target_options() puts in the options records */
+		m->messages = cs.messages;
+		m->records = cs.records;
+		m->bytes = cs.bytes;
+		m->not_sent_records = cs.records_dropped + t->backlog_dropped;
+		m->not_sent_packets = cs.packets_dropped + t->backlog_dropped_packets;
+		m->not_sent_octets = cs.octets_dropped + t->backlog_dropped_octets;
+		m->queued_records = collector_waiting(t->coll);
+		m->backlog_records = g_queue_get_length((GQueue *)&t->backlog);
+		m->connections = cs.connects;
+	}
+	*n = exp->n_targets;
+}
+
 /* The open message counts against the queue it will go to. */
 static uint64_t target_room(const struct export_target *t)
 {
@@ -480,29 +509,6 @@ void exporter_pace(struct exporter *exp)
 		collector_flush(t->coll);
 		target_check_sent(t);
 	}
-}
-
-bool exporter_collector_stats(const struct exporter *exp, int i, const char **url,
-			      struct exporter_stats *out, uint64_t *queued)
-{
-	const struct export_target *t;
-	struct collector_stats cs;
-
-	if (i < 0 || i >= exp->n_targets)
-		return false;
-	t = exp->targets[i];
-	collector_get_stats(t->coll, &cs);
-	*url = collector_url(t->coll);
-	*out = (struct exporter_stats){
-		.messages = cs.messages,
-		.records = cs.records,
-		.records_dropped = cs.records_dropped + t->backlog_dropped,
-		.packets_dropped = cs.packets_dropped + t->backlog_dropped_packets,
-		.octets_dropped = cs.octets_dropped + t->backlog_dropped_octets,
-		.bytes = cs.bytes,
-	};
-	*queued = collector_waiting(t->coll) + t->backlog.length;
-	return true;
 }
 
 uint64_t exporter_waiting(const struct exporter *exp)

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "flow.h"
 #include "ipfix_template.h"
+#include "metrics.h"
 
 struct exporter;
 
@@ -74,13 +75,11 @@ void exporter_tick(struct exporter *exp, uint64_t now_ms);
 void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out);
 
 /*
- * One collector's totals (i = 0, 1, ... in the configuration's order) for
- * the daemon's statistics line: *url is the collector's (valid until the
- * next reconfiguration), *queued the records waiting in its queue or TCP
- * backlog. Returns false past the last collector.
+ * Each configured collector's counters (those its options records carry)
+ * and transport state into out[0..*n) (XF_MAX_COLLECTORS rows), in the
+ * configuration's order. Collectors a reload removed are not listed.
  */
-bool exporter_collector_stats(const struct exporter *exp, int i, const char **url,
-			      struct exporter_stats *out, uint64_t *queued);
+void exporter_get_collectors(const struct exporter *exp, struct metrics_collector *out, int *n);
 
 /*
  * Pacing (UDP collectors with a rate, collector.h): how many flow records

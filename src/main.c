@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "pipeline.h"
 #include "privdrop.h"
 
@@ -39,6 +40,7 @@ struct cli {
 	const char **key_args; /* by config_option() index; NULL: not given */
 	size_t n_key_options;
 	bool foreground, check_config, verbose;
+	char metrics_listen[64]; /* as the daemon started: a reload does not move it */
 };
 
 /* getopt_long() values past the short options; a key's is OPT_KEY + its index. */
@@ -319,27 +321,49 @@ static void loop_signals(sigset_t *mask)
 }
 
 /*
- * daemon(3), except that a signal sent to the starting process (the pid its
- * caller knows) while it set up is passed on to the daemon instead of being
- * lost with the parent: a SIGTERM then still stops the daemon cleanly.
+ * daemon(3), except for two things. The starting process (the pid its caller
+ * knows) exits only when the daemon has written its own pid into the pid
+ * file (daemon_ready()), or has died: whoever reads the pid file after it
+ * returned (systemd's Type=forking, an init script, a test) finds the
+ * daemon's pid, never the starting process's. And a signal sent to the
+ * starting process meanwhile is passed on to the daemon instead of being
+ * lost with it: a SIGTERM then still stops the daemon cleanly. In the
+ * daemon, *ready is the pipe end daemon_ready() closes.
  */
-static int daemonize(const sigset_t *mask)
+static int daemonize(const sigset_t *mask, int *ready)
 {
 	sigset_t pending;
+	int fd, pfd[2];
 	pid_t pid;
-	int fd;
+	char byte;
 
+	if (pipe(pfd) < 0)
+		return -errno;
+	fcntl(pfd[0], F_SETFD, FD_CLOEXEC);
+	fcntl(pfd[1], F_SETFD, FD_CLOEXEC);
 	fflush(NULL);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
 		return -errno;
+	}
 	if (pid > 0) {
+		ssize_t n;
+
+		close(pfd[1]);
+		do
+			n = read(pfd[0], &byte, 1);
+		while (n < 0 && errno == EINTR);
 		if (sigpending(&pending) == 0)
 			for (int sig = 1; sig < NSIG; sig++)
 				if (sigismember(mask, sig) == 1 && sigismember(&pending, sig) == 1)
 					kill(pid, sig);
-		_exit(0);
+		/* no byte: the daemon died before it was ready */
+		_exit(n == 1 ? 0 : 1);
 	}
+	close(pfd[0]);
+	*ready = pfd[1];
 	if (setsid() < 0 || chdir("/") < 0)
 		return -errno;
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -351,6 +375,17 @@ static int daemonize(const sigset_t *mask)
 	if (fd > 2)
 		close(fd);
 	return 0;
+}
+
+/* The daemon is set up and its pid file holds its pid: the starting process may exit. */
+static void daemon_ready(int *ready)
+{
+	if (*ready < 0)
+		return;
+	if (write(*ready, "1", 1) != 1)
+		log_warn("telling the starting process");
+	close(*ready);
+	*ready = -1;
 }
 
 static int timer_arm(int tfd, uint32_t ms)
@@ -377,6 +412,7 @@ static int epoll_add(int ep, int fd, uint64_t tag)
 #define TAG_SIGNAL 100
 #define TAG_TIMER 101
 #define TAG_PACE 102
+#define TAG_METRICS 103
 
 /*
  * At SIGTERM, cached flows leave at the collectors' pace for at most this
@@ -445,12 +481,23 @@ static void shutdown_begin(struct pipeline *p, int ep, int tfd, uint32_t signo)
 	pipeline_shutdown_begin(p);
 }
 
-static int run(const struct cli *cli, struct xf_config *cfg)
+/*
+ * metrics_http's view of the pipeline. ctx is run()'s pipeline pointer:
+ * the endpoint is opened before the pipeline exists, and answers only
+ * inside the event loop, once it does.
+ */
+static void fill_metrics(void *ctx, struct metrics_snapshot *s)
+{
+	pipeline_metrics(*(struct pipeline **)ctx, s);
+}
+
+static int run(struct cli *cli, struct xf_config *cfg)
 {
 	struct pipeline *p = NULL;
+	struct metrics_http *metrics = NULL;
 	char err[1024];
 	sigset_t mask;
-	int ep = -1, sfd = -1, tfd = -1, pfd = -1, pidfd = -1, rc, status = 1;
+	int ep = -1, sfd = -1, tfd = -1, pfd = -1, pidfd = -1, ready = -1, rc, status = 1;
 	bool running = true, at_once = false;
 	uint64_t armed = 0, deadline = 0;
 
@@ -468,6 +515,19 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 
 	if (!cfg->foreground && cfg->pidfile[0] && (pidfd = pidfile_lock(cfg->pidfile)) < 0)
 		goto out;
+	/*
+	 * Bound first: a port in use stops the start before any program is
+	 * loaded or attached, and before the capabilities go and the fork.
+	 */
+	if (cfg->metrics_listen[0]) {
+		metrics =
+			metrics_http_open(cfg->metrics_listen, fill_metrics, &p, err, sizeof(err));
+		if (!metrics) {
+			log_warnx("%s", err);
+			goto out;
+		}
+	}
+	snprintf(cli->metrics_listen, sizeof(cli->metrics_listen), "%s", cfg->metrics_listen);
 	p = pipeline_new(cfg, err, sizeof(err));
 	if (!p) {
 		log_warnx("%s", err);
@@ -497,7 +557,7 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 	 * own must be made after the fork.
 	 */
 	if (!cfg->foreground) {
-		if ((rc = daemonize(&mask)) < 0) {
+		if ((rc = daemonize(&mask, &ready)) < 0) {
 			log_warnx("detaching: %s", strerror(-rc));
 			goto out;
 		}
@@ -516,7 +576,8 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 	}
 	timer_arm(tfd, pipeline_drain_interval_ms(p));
 	if (epoll_add(ep, sfd, TAG_SIGNAL) < 0 || epoll_add(ep, tfd, TAG_TIMER) < 0 ||
-	    epoll_add(ep, pfd, TAG_PACE) < 0)
+	    epoll_add(ep, pfd, TAG_PACE) < 0 ||
+	    (metrics && epoll_add(ep, metrics_http_fd(metrics), TAG_METRICS) < 0))
 		goto out;
 	for (int i = 0; i < PIPE_FD_MAX; i++)
 		if (epoll_add(ep, pipeline_fd(p, i), (uint64_t)i) < 0)
@@ -524,6 +585,7 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 
 	pipeline_log_summary(p);
 	sd_notify(0, "READY=1");
+	daemon_ready(&ready);
 
 	for (;;) {
 		struct epoll_event evs[8];
@@ -547,10 +609,16 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 					armed = 0; /* fired: a one-shot timer is disarmed */
 				if (!running)
 					continue;
-				if (tag == TAG_TIMER)
+				if (tag == TAG_TIMER) {
 					pipeline_cycle(p);
-				else
+					/* connection timeouts: at most a drain interval late */
+					if (metrics)
+						metrics_http_run(metrics);
+				} else {
 					pipeline_pace(p);
+				}
+			} else if (tag == TAG_METRICS) {
+				metrics_http_run(metrics);
 			} else if (tag == TAG_SIGNAL) {
 				struct signalfd_siginfo si;
 
@@ -601,7 +669,11 @@ static int run(const struct cli *cli, struct xf_config *cfg)
 		pipeline_shutdown_begin(p); /* an error ended the loop: export what is cached */
 	pipeline_shutdown_finish(p);
 out:
+	/* a start that failed after the fork: the starting process exits 1 */
+	if (ready >= 0)
+		close(ready);
 	/* Every exit after setup goes through here: pipeline_free detaches. */
+	metrics_http_free(metrics);
 	pipeline_free(p);
 	if (pidfd >= 0) {
 		unlink(cfg->pidfile);

@@ -15,6 +15,7 @@
 #include "flowcache.h"
 #include "ifwatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "tc_hook.h"
 #include "xlat.h"
@@ -61,6 +62,11 @@ struct pipeline {
 	uint64_t sweep_ms;	/* next check of every attached interface's filters */
 	uint64_t reattached;	/* filters put back after someone removed them */
 	uint64_t stats_ms;	/* next periodic statistics line (monotonic ms); 0: off */
+	/* for the metrics endpoint */
+	uint64_t drains, drain_ns_sum, drain_ns_last;
+	uint32_t slots_used;	  /* flows the last drain_flows() read */
+	struct monitored *last_m; /* on_drained()'s last interface (most flows share one) */
+	int last_ifindex;
 };
 
 /* An interface the programs are attached to. */
@@ -72,6 +78,8 @@ struct monitored {
 	uint32_t backoff_ms;  /* how long the next re-attachment waits */
 	uint64_t retry_ms;    /* no re-attachment before this (monotonic ms) */
 	uint64_t reattach_ms; /* the last re-attachment */
+	uint64_t packets[2];  /* drained into flows, by XF_DIR_* (metrics) */
+	uint64_t octets[2];
 };
 
 static void monitored_free(gpointer data)
@@ -104,8 +112,19 @@ static void on_flow_export(void *ctx, const struct xf_flow_key *key, const struc
 static void on_drained(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st)
 {
 	struct pipeline *p = ctx;
+	struct monitored *m;
 
 	flowcache_update(p->cache, key, st);
+	/* the per-interface totals of the metrics endpoint */
+	if (!p->last_m || p->last_ifindex != (int)key->ifindex) {
+		p->last_m = monitored_get(p, (int)key->ifindex);
+		p->last_ifindex = (int)key->ifindex;
+	}
+	m = p->last_m;
+	if (m && key->direction <= XF_DIR_EGRESS) {
+		m->packets[key->direction] += st->packets;
+		m->octets[key->direction] += st->octets;
+	}
 }
 
 /* drain_flows() names the flow it will hand over a few slots ahead. */
@@ -149,6 +168,7 @@ static void on_link(void *ctx, int ifindex, const char *name, bool present)
 			log_warnx("%s: detach: %s", m->name, strerror(-rc));
 		log_info("interface %s (index %d) %s", m->name, ifindex,
 			 present ? "no longer monitored" : "removed");
+		p->last_m = NULL; /* on_drained()'s cache may point at it */
 		g_hash_table_remove(p->attached, GINT_TO_POINTER(ifindex));
 		exporter_set_interface(p->exp, (uint32_t)ifindex, NULL, NULL);
 	} else if (!m && wanted) {
@@ -311,82 +331,157 @@ static int rescan(struct pipeline *p)
 
 /* --- lifecycle ------------------------------------------------------------ */
 
-/* Kernel and cache counters, totals since start; -errno when the kernel's are unreadable. */
-static int gather_metering(const struct pipeline *p, struct ipfix_metering *out)
+/* The metering statistics options records' counters from the kernel's and the NAT source's. */
+static void metering_from(const struct pipeline *p, const uint64_t kc[XF_CNT_MAX],
+			  const uint64_t nc[XF_CNT_MAX], struct ipfix_metering *m)
 {
-	uint64_t kc[XF_CNT_MAX] = { 0 }, nc[XF_CNT_MAX] = { 0 };
-	struct ipfix_metering m = { 0 };
 	struct flowcache_stats fs;
-	int rc;
 
-	if ((rc = capture_read_counters(p->capture, kc)) < 0)
-		return rc;
-	if (p->nat)
-		xlat_source_read_counters(p->nat, nc);
 	flowcache_get_stats(p->cache, &fs);
 	if (p->xlat) {
 		struct xlat_table_stats xs;
 
 		xlat_table_get_stats(p->xlat, &xs);
-		m.evicted_translations = xs.evicted;
+		m->evicted_translations = xs.evicted;
 	}
-	m.observed_packets = kc[XF_CNT_PACKETS];
-	m.non_ip_packets = kc[XF_CNT_NON_IP];
-	m.malformed_packets = kc[XF_CNT_MALFORMED];
-	m.sampled_out_packets = kc[XF_CNT_SAMPLED_OUT];
-	m.map_full_packets = kc[XF_CNT_MAP_FULL];
-	m.lost_packets = kc[XF_CNT_RB_LOST_PACKETS];
-	m.lost_octets = kc[XF_CNT_RB_LOST_OCTETS];
-	m.lost_translations = nc[XF_CNT_XLAT_RB_LOST];
-	m.unsupported_translations = nc[XF_CNT_XLAT_UNSUPPORTED];
-	m.cache_evicted_flows = fs.evicted;
-	m.filter_reattachments = p->reattached;
-	*out = m;
-	return 0;
+	m->observed_packets = kc[XF_CNT_PACKETS];
+	m->non_ip_packets = kc[XF_CNT_NON_IP];
+	m->malformed_packets = kc[XF_CNT_MALFORMED];
+	m->sampled_out_packets = kc[XF_CNT_SAMPLED_OUT];
+	m->map_full_packets = kc[XF_CNT_MAP_FULL];
+	m->lost_packets = kc[XF_CNT_RB_LOST_PACKETS];
+	m->lost_octets = kc[XF_CNT_RB_LOST_OCTETS];
+	m->lost_translations = nc[XF_CNT_XLAT_RB_LOST];
+	m->unsupported_translations = nc[XF_CNT_XLAT_UNSUPPORTED];
+	m->cache_evicted_flows = fs.evicted;
+	m->filter_reattachments = p->reattached;
 }
 
-/* The metering statistics options records carry them. */
+/* Kernel and cache counters for the metering statistics options records. */
 static void report_metering(struct pipeline *p)
 {
-	struct ipfix_metering m;
+	uint64_t kc[XF_CNT_MAX] = { 0 }, nc[XF_CNT_MAX] = { 0 };
+	struct ipfix_metering m = { 0 };
 
-	if (gather_metering(p, &m) == 0)
-		exporter_set_metering(p->exp, &m);
+	if (capture_read_counters(p->capture, kc) < 0)
+		return;
+	if (p->nat)
+		xlat_source_read_counters(p->nat, nc);
+	metering_from(p, kc, nc, &m);
+	exporter_set_metering(p->exp, &m);
 }
 
-void pipeline_log_stats(const struct pipeline *p, const char *why)
+/*
+ * The counters of the metrics endpoint's snapshot (pipeline_metrics), so
+ * that the log and the endpoint never disagree.
+ */
+void pipeline_log_stats(struct pipeline *p, const char *why)
 {
-	struct ipfix_metering m;
-	struct exporter_stats es;
-	const char *url;
-	uint64_t queued;
-	int rc;
+	struct metrics_snapshot s = { 0 };
+	const struct ipfix_metering *m = &s.metering;
 
-	if ((rc = gather_metering(p, &m)) < 0) {
-		log_warnx("stats (%s): reading the kernel counters: %s", why, strerror(-rc));
-		return;
-	}
+	pipeline_metrics(p, &s);
 	log_info("stats (%s): kernel: %" PRIu64 " packets observed, %" PRIu64 " lost (%" PRIu64
 		 " octets; flow slots and ring buffer full), %" PRIu64
 		 " past full flow slots (through the ring buffer), %" PRIu64
 		 " sampled out, %" PRIu64 " not IP or malformed; %" PRIu64
 		 " translations lost, %" PRIu64 " evicted; %" PRIu64
 		 " flows evicted from a full cache; %" PRIu64 " TC filter re-attachments",
-		 why, m.observed_packets, m.lost_packets, m.lost_octets, m.map_full_packets,
-		 m.sampled_out_packets, m.non_ip_packets + m.malformed_packets, m.lost_translations,
-		 m.evicted_translations, m.cache_evicted_flows, m.filter_reattachments);
-	for (int i = 0; exporter_collector_stats(p->exp, i, &url, &es, &queued); i++)
+		 why, m->observed_packets, m->lost_packets, m->lost_octets, m->map_full_packets,
+		 m->sampled_out_packets, m->non_ip_packets + m->malformed_packets,
+		 m->lost_translations, m->evicted_translations, m->cache_evicted_flows,
+		 m->filter_reattachments);
+	for (int i = 0; i < s.n_collectors; i++) {
+		const struct metrics_collector *c = &s.collectors[i];
+
 		log_info("stats (%s): collector %s: %" PRIu64 " flow records exported in %" PRIu64
 			 " messages, %" PRIu64 " not sent (%" PRIu64 " packets, %" PRIu64
 			 " octets dropped with them), %" PRIu64 " queued",
-			 why, url, es.records, es.messages, es.records_dropped, es.packets_dropped,
-			 es.octets_dropped, queued);
+			 why, c->url, c->records, c->messages, c->not_sent_records,
+			 c->not_sent_packets, c->not_sent_octets,
+			 c->queued_records + c->backlog_records);
+	}
+	metrics_snapshot_clear(&s);
 }
 
 /* The next periodic statistics line: stats_interval from now, or never. */
 static uint64_t next_stats_ms(const struct xf_config *cfg, uint64_t now)
 {
 	return cfg->stats_interval ? now + (uint64_t)cfg->stats_interval * 1000 : 0;
+}
+
+static gint ifindex_cmp(gconstpointer a, gconstpointer b)
+{
+	return GPOINTER_TO_INT(a) - GPOINTER_TO_INT(b);
+}
+
+/* The per-interface rows of the metrics snapshot, in ifindex order. */
+static void metrics_interfaces(const struct pipeline *p, struct metrics_snapshot *s)
+{
+	GList *keys = g_list_sort(g_hash_table_get_keys(p->attached), ifindex_cmp);
+	int n = 0;
+
+	s->interfaces = g_new0(struct metrics_interface, g_hash_table_size(p->attached) + 1);
+	for (GList *l = keys; l; l = l->next) {
+		int ifindex = GPOINTER_TO_INT(l->data);
+		const struct monitored *m = monitored_get(p, ifindex);
+		struct metrics_interface *row = &s->interfaces[n++];
+
+		g_strlcpy(row->name, m->name, sizeof(row->name));
+		row->ifindex = (uint32_t)ifindex;
+		row->attached = !m->failing;
+		memcpy(row->packets, m->packets, sizeof(row->packets));
+		memcpy(row->octets, m->octets, sizeof(row->octets));
+	}
+	s->n_interfaces = n;
+	g_list_free(keys);
+}
+
+void pipeline_metrics(struct pipeline *p, struct metrics_snapshot *s)
+{
+	struct flowcache_stats fs;
+	struct ipfix_metering m = { 0 };
+
+	s->start_time_ms = p->start_wall_ms;
+	s->sampling = p->cfg.sampling ? p->cfg.sampling : 1;
+	capture_read_counters(p->capture, s->kernel);
+	if (p->nat)
+		xlat_source_read_counters(p->nat, s->nat);
+	metering_from(p, s->kernel, s->nat, &m);
+	s->metering = m;
+	flowcache_get_stats(p->cache, &fs);
+	s->cache_flows = flowcache_count(p->cache);
+	s->cache_max_flows = p->cfg.max_flows;
+	s->cache_created = fs.created;
+	memcpy(s->cache_exported, fs.exported, sizeof(s->cache_exported));
+	s->kernel_slots = p->cfg.kernel_max_flows;
+	s->kernel_slots_used = p->slots_used;
+	s->drains = p->drains;
+	s->drain_ns_sum = p->drain_ns_sum;
+	s->drain_ns_last = p->drain_ns_last;
+	s->nat_source = config_nat_hook_name(p->nat ? xlat_source_mode(p->nat) : XF_NAT_OFF);
+	if (p->nat) {
+		struct xlat_conntrack_stats cs;
+
+		if (xlat_source_conntrack_stats(p->nat, &cs) == 0) {
+			s->has_conntrack = true;
+			s->ct_enobufs = cs.enobufs;
+			s->ct_overruns = cs.overruns;
+			s->ct_lost_events = cs.lost_events;
+			s->ct_errors = cs.errors;
+		}
+	}
+	if (p->xlat) {
+		struct xlat_table_stats xs;
+
+		xlat_table_get_stats(p->xlat, &xs);
+		s->has_xlat = true;
+		s->xlat_translations = xs.translations;
+		s->xlat_max = p->cfg.max_translations;
+		s->xlat_bytes = xs.bytes;
+	}
+	exporter_get_collectors(p->exp, s->collectors, &s->n_collectors);
+	metrics_interfaces(p, s);
 }
 
 /* The exporter learns the start time and the interfaces (a reload keeps both). */
@@ -616,6 +711,11 @@ void pipeline_cycle(struct pipeline *p)
 	rc = drain_flows(p->drain, on_drained, p);
 	if (rc < 0)
 		log_warnx("draining the flow slots: %s", strerror(-rc));
+	else
+		p->slots_used = (uint32_t)rc;
+	p->drain_ns_last = clock_mono_ns() - p->drained_ns;
+	p->drain_ns_sum += p->drain_ns_last;
+	p->drains++;
 	clock_sync(&p->clock);
 	/* no more than paced collectors take: the rest waits here, due (pipeline_pace) */
 	flowcache_expire(p->cache, clock_mono_ns(), export_budget(p));

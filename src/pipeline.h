@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 
 struct pipeline;
 
@@ -63,13 +64,21 @@ bool pipeline_shutdown_step(struct pipeline *p);
 void pipeline_shutdown_finish(struct pipeline *p);
 
 /*
+ * The counters for the metrics endpoint, read now (the kernel's summed
+ * over CPUs); s is zeroed by the caller, its rows are freed with
+ * metrics_snapshot_clear().
+ */
+void pipeline_metrics(struct pipeline *p, struct metrics_snapshot *s);
+
+/*
  * Log the counters, totals since start (at info): the kernel's (packets
  * observed, lost, past full flow slots, translations lost) and, one line
- * each, every collector's (flow records exported, not sent, queued). why
+ * each, every collector's (flow records exported, not sent, queued), as
+ * pipeline_metrics() reads them. why
  * says what asked: "SIGUSR1", "periodic" (every stats_interval seconds,
  * from pipeline_cycle()), "exit".
  */
-void pipeline_log_stats(const struct pipeline *p, const char *why);
+void pipeline_log_stats(struct pipeline *p, const char *why);
 
 /* Print the startup summary (version, hooks, interfaces, collectors). */
 void pipeline_log_summary(const struct pipeline *p);

@@ -36,7 +36,7 @@ check "file and command line" "$abs_top_srcdir/tests/integration/check_config_cl
 	--collector tcp://[::1]:4739 --active-timeout 30 --idle-timeout 5 --nat-hook off \
 	--sampling 4 --max-flows 1000 --kernel-max-flows 4096 --drain-interval 50 --log-level warn \
 	--pidfile /run/x.pid --collector 'udp://127.0.0.1:2055?protocol=netflow9&mtu=9000&rate=1000' \
-	--observation-domain 9 --stats-interval 0 --zone-as-vrf
+	--observation-domain 9 --stats-interval 0 --zone-as-vrf --metrics-listen 127.0.0.1:9477
 
 for conf in bad-*.conf; do
 	want="${conf%.conf}.err"
@@ -94,6 +94,7 @@ done <<'EOF'
 --collector udp://127.0.0.1:2055?mtu=9001x|--collector: bad URL "udp://127.0.0.1:2055?mtu=9001x": 'mtu' must be an integer in 576..65535, not '9001x'
 --collector udp://127.0.0.1:2055?protocol=v9|--collector: bad URL "udp://127.0.0.1:2055?protocol=v9": 'protocol' must be ipfix or netflow9, not 'v9'
 --collector tcp://127.0.0.1:2055?protocol=netflow9|full.conf: 'collectors[0]' (tcp://127.0.0.1:2055?protocol=netflow9): protocol "netflow9" needs a udp:// url (NetFlow v9 messages carry no length to frame them on TCP)
+--metrics-listen localhost:9477|--metrics-listen: 'localhost:9477' must be "" (off), "ADDRESS:PORT" or "[IPv6]:PORT" (numeric, port 1..65535)
 EOF
 
 # --help is built from the same table; every option it lists is in xlatflowd(8).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # Without --foreground xlatflowd forks, writes its pid file and logs to
-# syslog; SIGHUP and SIGTERM still reach its event loop (its signalfd is made
+# syslog; the command returns only when the pid file holds the daemon's pid
+# (before, it could still hold the starting process's for a moment); SIGHUP and SIGTERM still reach its event loop (its signalfd is made
 # after the fork), SIGTERM exports every cached flow and removes the pid file.
 XF_TEST=bg
 source "$(dirname "$0")/lib.sh"
@@ -24,8 +25,8 @@ pidfile=$WORK/xlatflowd.pid
 
 ip netns exec "$b" "$XLATFLOWD" --interface vb --collector "udp://127.0.0.1:$port" \
 	--idle-timeout 60 --nat-hook off --pidfile "$pidfile" || fail "start returned $?"
-for _ in $(seq 1 50); do [ -s "$pidfile" ] && break; sleep 0.1; done
-[ -s "$pidfile" ] || fail "no pid file"
+# no waiting: the starting process returns once the daemon wrote its own pid
+[ -s "$pidfile" ] || fail "no pid file when the start returned"
 pid=$(cat "$pidfile")
 XF_PIDS+=("$pid")
 kill -0 "$pid" || fail "pid $pid from the pid file is not running"

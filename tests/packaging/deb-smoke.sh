@@ -49,6 +49,7 @@ expected="/etc/xlatflow/xlatflowd.conf
 /usr/share/doc/xlatflow/copyright
 /usr/share/doc/xlatflow/datapath.md
 /usr/share/doc/xlatflow/ipfix.md
+/usr/share/doc/xlatflow/metrics.md
 /usr/share/doc/xlatflow/nat.md
 /usr/share/doc/xlatflow/operation.md
 /usr/share/doc/xlatflow/scaling.md
@@ -61,6 +62,7 @@ expected="/etc/xlatflow/xlatflowd.conf
 /usr/share/xlatflow/templates/pmacct-postgresql/nfacctd.conf
 /usr/share/xlatflow/templates/pmacct-postgresql/schema.sql
 /usr/share/xlatflow/templates/pmacct-primitives.lst
+/usr/share/xlatflow/templates/prometheus-alerts.yml
 /usr/share/xlatflow/templates/xlatflow-ies.txt"
 actual=$(dpkg -L xlatflow | while read -r f; do [ -d "$f" ] || echo "$f"; done | sort)
 if [ "$actual" = "$expected" ]; then

@@ -29,6 +29,7 @@ check_eq "installed files" "/etc/xlatflow/xlatflowd.conf
 /usr/share/doc/xlatflow/collectors.md
 /usr/share/doc/xlatflow/datapath.md
 /usr/share/doc/xlatflow/ipfix.md
+/usr/share/doc/xlatflow/metrics.md
 /usr/share/doc/xlatflow/nat.md
 /usr/share/doc/xlatflow/operation.md
 /usr/share/doc/xlatflow/scaling.md
@@ -40,6 +41,7 @@ check_eq "installed files" "/etc/xlatflow/xlatflowd.conf
 /usr/share/xlatflow/templates/pmacct-postgresql/nfacctd.conf
 /usr/share/xlatflow/templates/pmacct-postgresql/schema.sql
 /usr/share/xlatflow/templates/pmacct-primitives.lst
+/usr/share/xlatflow/templates/prometheus-alerts.yml
 /usr/share/xlatflow/templates/xlatflow-ies.txt" "$(cd "$dest" && find . -type f | sed 's/^\.//' | sort)"
 check_eq "config mode" 640 "$(stat -c %a "$conf")"
 check "config is the shipped one" cmp -s "$conf" "$src/etc/xlatflowd.conf"

@@ -22,6 +22,7 @@ expected="/etc/xlatflow
 /usr/share/doc/xlatflow/collectors.md
 /usr/share/doc/xlatflow/datapath.md
 /usr/share/doc/xlatflow/ipfix.md
+/usr/share/doc/xlatflow/metrics.md
 /usr/share/doc/xlatflow/nat.md
 /usr/share/doc/xlatflow/operation.md
 /usr/share/doc/xlatflow/scaling.md
@@ -36,6 +37,7 @@ expected="/etc/xlatflow
 /usr/share/xlatflow/templates/pmacct-postgresql/nfacctd.conf
 /usr/share/xlatflow/templates/pmacct-postgresql/schema.sql
 /usr/share/xlatflow/templates/pmacct-primitives.lst
+/usr/share/xlatflow/templates/prometheus-alerts.yml
 /usr/share/xlatflow/templates/xlatflow-ies.txt"
 # What the distribution's rpm adds or renames by its own policy is left out:
 # build-id links, man page compression (brp-compress), and the doc directory

@@ -46,6 +46,7 @@ active_timeout = 300;
 idle_timeout = 300;
 nat_hook = "conntrack";
 log_level = "debug";
+metrics_listen = "127.0.0.1:9477";
 CONF
 chmod 0640 "$conf"
 
@@ -72,6 +73,36 @@ attached() {	# attached DEV: both TC hooks carry a bpf filter
 check "TC programs on xfu0" attached xfu0
 ip netns exec xfp1 ping -q -c 5 -i 0.2 198.18.1.1 > /dev/null
 check_eq "ping over xfu0" 0 "$?"
+
+# The metrics endpoint through the unit's sandbox (RestrictAddressFamilies,
+# the system call filter): it listens, answers the probes, and counts the
+# five pings each way over xfu0 (drained every second).
+endpoint() {	# endpoint PATH [REGEX...]: "STATUS BODY", asked until every REGEX matches (5 s)
+	python3 - "http://127.0.0.1:9477$1" "$@" <<'PY'
+import re, sys, time, urllib.request, urllib.error
+url, want, deadline = sys.argv[1], sys.argv[3:], time.time() + 5
+while True:
+    try:
+        r = urllib.request.urlopen(url, timeout=5)
+        code, body = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        code, body = e.code, e.read().decode()
+    except OSError as e:
+        code, body = 0, str(e)
+    if all(re.search(w, body, re.M) for w in want) or time.time() > deadline:
+        break
+    time.sleep(0.1)
+sys.stdout.write("%d %s" % (code, body))
+PY
+}
+check_eq "metrics endpoint: /healthz" "200 ok" "$(endpoint /healthz)"
+check_eq "metrics endpoint: /readyz" "200 ready" "$(endpoint /readyz)"
+pings=$(endpoint /metrics \
+	'^xlatflow_interface_packets_total\{interface="xfu0",ifindex="\d+",direction="ingress"\} 5$' \
+	'^xlatflow_interface_packets_total\{interface="xfu0",ifindex="\d+",direction="egress"\} 5$' |
+	sed -n 's/^xlatflow_interface_packets_total{interface="xfu0",ifindex="[0-9]*",direction="\([a-z]*\)"} /\1 /p')
+check_eq "metrics endpoint: pings over xfu0 by direction" "ingress 5
+egress 5" "$pings"
 
 # An interface that appears later: only CAP_NET_ADMIN is left to attach it.
 veth xfp2 xfu2 xfv2 198.18.2

@@ -592,6 +592,8 @@ static void test_option_table(void)
 		  "log the counters every SEC seconds, 0: off (default 300)" },
 		{ "log-level", "LEVEL", "err|warn|info|debug (default info)" },
 		{ "pidfile", "FILE", "pid file when daemonized (default /run/xlatflowd.pid)" },
+		{ "metrics-listen", "ADDR",
+		  "serve Prometheus metrics there (\"\": off) (default \"\")" },
 	};
 	size_t n = sizeof(want) / sizeof(want[0]);
 	char help[256], err[1024];
@@ -613,7 +615,7 @@ static void test_option_table(void)
 	CHECK_STR(help, "");
 	config_defaults(&cfg);
 	CHECK_INT(config_set_option(&cfg, n, "1", err, sizeof(err)), -EINVAL);
-	CHECK_STR(err, "no command-line option 12");
+	CHECK_STR(err, "no command-line option 13");
 	config_release(&cfg);
 }
 
@@ -729,6 +731,48 @@ static void test_option_strings(void)
 	CHECK_INT(set_opt(&cfg, "pidfile", longpath, err, sizeof(err)), -EINVAL);
 	CHECK_STR(err, "--pidfile: longer than 4095 characters");
 	CHECK_STR(cfg.pidfile, "");
+
+	/* metrics_listen: numeric addresses only, IPv6 in brackets, a port */
+	CHECK_STR(cfg.metrics_listen, "");
+	CHECK_INT(set_opt(&cfg, "metrics-listen", "127.0.0.1:9477", err, sizeof(err)), 0);
+	CHECK_STR(cfg.metrics_listen, "127.0.0.1:9477");
+	CHECK_INT(set_opt(&cfg, "metrics-listen", "[::1]:65535", err, sizeof(err)), 0);
+	CHECK_STR(cfg.metrics_listen, "[::1]:65535");
+	CHECK_INT(set_opt(&cfg, "metrics-listen", "", err, sizeof(err)), 0);
+	CHECK_STR(cfg.metrics_listen, "");
+	{
+		static const char *const bad[] = {
+			"localhost:9477", "127.0.0.1", "127.0.0.1:0",	 "127.0.0.1:65536",
+			"::1:9477",	  "[::1]9477", "[127.0.0.1]:80", "1.2.3.4:09477",
+			":9477",	  "[::1]:",    "1.2.3.4:80x"
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char want[256];
+
+			CHECK_INT(set_opt(&cfg, "metrics-listen", bad[i], err, sizeof(err)),
+				  -EINVAL);
+			snprintf(want, sizeof(want),
+				 "--metrics-listen: '%s' must be \"\" (off), \"ADDRESS:PORT\" or "
+				 "\"[IPv6]:PORT\" (numeric, port 1..65535)",
+				 bad[i]);
+			CHECK_STR(err, want);
+		}
+	}
+	CHECK_STR(cfg.metrics_listen, "");
+	{
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		CHECK_INT(config_parse_listen("198.18.0.1:9477", &ss, &len), 0);
+		CHECK_INT(ss.ss_family, AF_INET);
+		CHECK_INT(ntohs(((struct sockaddr_in *)&ss)->sin_port), 9477);
+		CHECK_INT(len, sizeof(struct sockaddr_in));
+		CHECK_INT(config_parse_listen("[2001:db8::1]:80", &ss, &len), 0);
+		CHECK_INT(ss.ss_family, AF_INET6);
+		CHECK_INT(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 80);
+		CHECK_INT(len, sizeof(struct sockaddr_in6));
+	}
 	config_release(&cfg);
 }
 
@@ -849,9 +893,11 @@ static void test_restart_keys(void)
 	next.sampling = 8;
 	next.xlat_timeout = 20;
 	next.stats_interval = 0;
-	CHECK_INT(config_restart_changes(&running, &next, buf, sizeof(buf)), 5);
+	snprintf(next.metrics_listen, sizeof(next.metrics_listen), "%s", "127.0.0.1:9100");
+	CHECK_INT(config_restart_changes(&running, &next, buf, sizeof(buf)), 6);
 	CHECK_STR(buf,
-		  "kernel_max_flows, ringbuf_size, nat_hook, pidfile, allow_capabilities_kept");
+		  "kernel_max_flows, ringbuf_size, nat_hook, pidfile, allow_capabilities_kept, "
+		  "metrics_listen");
 	config_keep_restart_keys(&next, &running);
 	CHECK_INT(config_restart_changes(&running, &next, buf, sizeof(buf)), 0);
 	CHECK_INT(next.nat_hook, XF_NAT_AUTO);
@@ -859,6 +905,7 @@ static void test_restart_keys(void)
 	CHECK_INT(next.kernel_max_flows, 65536);
 	CHECK_STR(next.pidfile, "/run/xlatflowd.pid");
 	CHECK_INT(next.allow_capabilities_kept, false);
+	CHECK_STR(next.metrics_listen, "");
 	/* applied by a reload */
 	CHECK_INT(next.sampling, 8);
 	CHECK_INT(next.xlat_timeout, 20);
@@ -1002,7 +1049,7 @@ static void test_docs_match(void)
 		keys++;
 		tu_checks++;
 	}
-	CHECK_INT(keys, 23);
+	CHECK_INT(keys, 24);
 	free(out);
 	config_release(&cfg);
 
