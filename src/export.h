@@ -12,7 +12,6 @@
 #ifndef XF_EXPORT_H
 #define XF_EXPORT_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
