@@ -5,8 +5,10 @@
 # nftables DNAT the way kube-proxy programs it, with masquerade, in network
 # namespaces (the test topology, tests/lib/nat-topology.sh: cases
 # clusterip_nft and masquerade_all); xlatflowd on the "node" exporting IPFIX
-# to a real nfcapd on the node's loopback; nfdump printing the flows with
-# their translated endpoints.
+# to a real nfcapd on the node's loopback, flows and the NAT event log
+# (nat_events = true, docs/nat-events.md); nfdump printing the flows with
+# their translated endpoints and its NEL view (-o nel) of the connections'
+# session create and delete events.
 # Usage: demo.sh BUILDDIR   (run as root)
 set -euo pipefail
 
@@ -36,8 +38,16 @@ sleep 1
 
 port=$(free_port)
 start_nfcapd "$node" "$port"
-start_xlatflowd "$node" --interface 'r*' --collector "udp://127.0.0.1:$port" \
-	--idle-timeout 2 --active-timeout 60 --drain-interval 200
+# flows and NAT events to the same collector (a collector block: nat_events)
+cat >"$WORK/xlatflowd.conf" <<CONF
+interfaces = { include = [ "r*" ]; };
+collectors = ( { url = "udp://127.0.0.1:$port"; nat_events = true; } );
+idle_timeout = 2;
+active_timeout = 60;
+drain_interval_ms = 200;
+CONF
+chmod 600 "$WORK/xlatflowd.conf"
+start_xlatflowd "$node" --config "$WORK/xlatflowd.conf"
 echo "== xlatflowd started:"
 sed 's/^/   /' "$WORK/xlatflowd.log"
 
@@ -48,7 +58,11 @@ import urllib.request
 print("   ", urllib.request.urlopen("http://198.19.0.10/", timeout=5).status, end=" ")'
 done
 echo
-sleep 4
+sleep 1
+# Their connections sit in TIME_WAIT for two minutes: end them now, as
+# conntrack would then (a session delete event each).
+topo_flush_conntrack || fail "conntrack flush"
+sleep 3
 stop_xlatflowd
 stop_nfcapd
 
@@ -59,3 +73,9 @@ echo
 echo "Every flow of a Service connection carries its translation: the client's flows to"
 echo "198.19.0.10:80 show which backend pod (198.18.2.2:8080 or 198.18.3.2:8080) served them,"
 echo "and the pods' flows show the masquerade address (198.18.2.1 or 198.18.3.1) the node used."
+echo
+echo "== the NAT event log, nfdump's NEL view (natEvent 4 = session create, 5 = delete;"
+echo "   nfdump 1.7.1 prints UNKNOW for these IANA values, its JSON names them):"
+nfdump -R "$WORK/nfcapd" -o nel 'nat event 4 or nat event 5' | sed '/^Summary\|^Time window\|^Total\|^Sys:/d'
+echo "Each connection: a create when conntrack confirmed it, a delete when it ended; X-Src is"
+echo "the masquerade address and port, X-Dst the backend pod the Service chose."

@@ -95,6 +95,8 @@ struct collector {
 	bool warned_full;    /* paced queue overflowed: one warning until it is empty again */
 	bool no_gso;	     /* the kernel refused UDP_SEGMENT for this socket: one by one */
 	bool send_failed;    /* a datagram was not sent since collector_take_send_failed() */
+	bool have_mark;	     /* TCP: a spooled message was written since the last take */
+	uint64_t sent_mark[2];
 };
 
 #define NS_PER_S 1000000000LL
@@ -144,7 +146,10 @@ uint64_t collector_retry_in(const struct collector *c, uint64_t now_ms)
 
 static void count_dropped(struct collector *c, const struct collector_load *load)
 {
+	if (load->spooled)
+		return; /* its spool sends it again */
 	c->stats.records_dropped += load->records;
+	c->stats.events_dropped += load->events;
 	c->stats.packets_dropped += load->packets;
 	c->stats.octets_dropped += load->octets;
 }
@@ -318,8 +323,14 @@ static void tcp_flush(struct collector *c, uint64_t now_ms)
 			return;
 		c->stats.messages++;
 		c->stats.records += m->load.records;
+		c->stats.events += m->load.events;
 		c->stats.bytes += m->len;
 		c->queued_records -= m->load.records;
+		if (m->load.spooled) {
+			c->sent_mark[0] = m->load.mark[0];
+			c->sent_mark[1] = m->load.mark[1];
+			c->have_mark = true;
+		}
 		g_free(g_queue_pop_head(&c->queue));
 	}
 }
@@ -328,6 +339,7 @@ static void udp_datagram_sent(struct collector *c, const struct udp_pending *u)
 {
 	c->stats.messages++;
 	c->stats.records += u->load.records;
+	c->stats.events += u->load.events;
 	c->stats.bytes += u->len;
 	if (paced(c)) {
 		c->pace_queued -= pace_cost(&u->load);
@@ -768,7 +780,7 @@ void collector_send(struct collector *c, const uint8_t *msg, size_t len,
 		udp_send_msg(c, msg, len, load);
 		return;
 	}
-	if (c->state != CONN_UP || c->queued_bytes + len > c->queue_limit) {
+	if (c->state != CONN_UP || (c->queued_bytes + len > c->queue_limit && !load->spooled)) {
 		count_dropped(c, load);
 		return;
 	}
@@ -781,6 +793,21 @@ void collector_send(struct collector *c, const uint8_t *msg, size_t len,
 	c->queued_bytes += len;
 	c->queued_records += load->records;
 	tcp_flush(c, now_ms);
+}
+
+size_t collector_queued_bytes(const struct collector *c)
+{
+	return c->queued_bytes;
+}
+
+bool collector_take_sent_mark(struct collector *c, uint64_t mark[2])
+{
+	if (!c->have_mark)
+		return false;
+	mark[0] = c->sent_mark[0];
+	mark[1] = c->sent_mark[1];
+	c->have_mark = false;
+	return true;
 }
 
 int collector_poll(struct collector *c, uint64_t now_ms)

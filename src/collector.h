@@ -38,8 +38,10 @@ struct collector_stats {
 	uint64_t records_dropped; /* records in messages that could not be sent */
 	uint64_t packets_dropped; /* packets and octets those records counted */
 	uint64_t octets_dropped;
-	uint64_t bytes;	   /* bytes of those messages */
-	uint64_t connects; /* TCP connections established */
+	uint64_t bytes;		 /* bytes of those messages */
+	uint64_t connects;	 /* TCP connections established */
+	uint64_t events;	 /* of the records sent, NAT event records */
+	uint64_t events_dropped; /* of the records dropped, NAT event records */
 };
 
 /* collector_poll() result bits */
@@ -69,9 +71,19 @@ bool collector_is_up(const struct collector *c);
 
 /* What a message carries, for the drop counters. */
 struct collector_load {
-	uint32_t records; /* flow records (0 for templates and options) */
+	uint32_t records; /* flow and NAT event records (0 for templates and options) */
+	uint32_t events;  /* of them, NAT event records */
 	uint64_t packets; /* their packetDeltaCount sum */
 	uint64_t octets;  /* their octetDeltaCount sum */
+	/*
+	 * TCP: the message carries records of an on-disk spool (export.c),
+	 * which sends them again after a lost connection: dropping it is not
+	 * counted, the queue bound does not refuse it while the connection is
+	 * up (the caller keeps to collector_queued_bytes()), and once it is
+	 * written completely, mark is what collector_take_sent_mark() returns.
+	 */
+	bool spooled;
+	uint64_t mark[2];
 };
 
 /*
@@ -107,6 +119,16 @@ uint64_t collector_next_send_ns(const struct collector *c);
  * before it is full. UINT64_MAX when not paced (TCP, rate 0).
  */
 uint64_t collector_room(const struct collector *c);
+
+/* TCP: bytes in the send queue. */
+size_t collector_queued_bytes(const struct collector *c);
+
+/*
+ * TCP: the mark of the last spooled message written completely (the
+ * kernel took all of its bytes) since the last call. Returns false when
+ * none was.
+ */
+bool collector_take_sent_mark(struct collector *c, uint64_t mark[2]);
 
 /* Flow records waiting: in the UDP queue, or in the TCP send queue. */
 uint64_t collector_waiting(const struct collector *c);

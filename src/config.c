@@ -127,10 +127,13 @@ static const struct key_desc key_table[] = {
 	{ U32(max_translations, 1, 100000000) }, /* XLAT_MAX_TRANSLATIONS */
 	{ U32(stats_interval, 0, 86400),
 	  OPT("stats-interval", "SEC", "log the counters every SEC seconds, 0: off") },
+	{ U32(nat_table_threshold, 0, 100) },
 	{ KEY(log_level, KEY_ENUM), .choice = log_level_choice, OPT("log-level", "LEVEL", NULL) },
 	{ KEY(pidfile, KEY_PATH), .restart = true,
 	  OPT("pidfile", "FILE", "pid file when daemonized") },
 	{ KEY(allow_capabilities_kept, KEY_BOOL), .restart = true },
+	{ KEY(spool_dir, KEY_PATH) },
+	{ U32(spool_max_bytes, 1048576, UINT32_MAX) }, /* >= SPOOL_MIN_BYTES */
 	/* main.c binds it once, before the programs are loaded */
 	{ KEY(metrics_listen, KEY_LISTEN), .restart = true,
 	  OPT("metrics-listen", "ADDR", "serve Prometheus metrics there (\"\": off)") },
@@ -198,6 +201,9 @@ void config_defaults(struct xf_config *cfg)
 	cfg->stats_interval = 300;
 	cfg->log_level = LOG_LEVEL_INFO;
 	snprintf(cfg->pidfile, sizeof(cfg->pidfile), "%s", "/run/xlatflowd.pid");
+	/* the systemd unit's StateDirectory=xlatflow */
+	snprintf(cfg->spool_dir, sizeof(cfg->spool_dir), "%s", "/var/lib/xlatflow/spool");
+	cfg->spool_max_bytes = 64u << 20;
 }
 
 void config_release(struct xf_config *cfg)
@@ -448,7 +454,7 @@ static int resolve(struct xf_collector_config *c, char *why, size_t why_len)
  * must have one value.
  */
 static int add_collector(struct xf_config *cfg, const char *url, const struct coll_keys *file,
-			 const char *prefix, char *err, size_t err_len)
+			 bool flows, bool nat_events, const char *prefix, char *err, size_t err_len)
 {
 	struct xf_collector_config c = { 0 };
 	struct coll_keys keys = {
@@ -481,6 +487,8 @@ static int add_collector(struct xf_config *cfg, const char *url, const struct co
 	c.mtu = (uint16_t)keys.v[CK_MTU];
 	c.rate = (uint32_t)keys.v[CK_RATE];
 	c.burst = (uint32_t)keys.v[CK_BURST];
+	c.no_flows = !flows;
+	c.nat_events = nat_events;
 	rc = resolve(&c, why, sizeof(why));
 	if (rc)
 		return errbuf_set(err, err_len, rc, "%s: %s", prefix, why);
@@ -491,7 +499,7 @@ static int add_collector(struct xf_config *cfg, const char *url, const struct co
 int config_add_collector(struct xf_config *cfg, const char *url, const char *where_, char *err_buf,
 			 size_t err_len)
 {
-	return add_collector(cfg, url, NULL, where_, err_buf, err_len);
+	return add_collector(cfg, url, NULL, true, false, where_, err_buf, err_len);
 }
 
 /* ---- interfaces ---- */
@@ -618,7 +626,10 @@ static int set_enum(const struct origin *o, const struct key_desc *k, struct xf_
 	return 0;
 }
 
-/* The only path key is pidfile, which also gives the size. */
+/* The path keys (pidfile, spool_dir) are all as long as pidfile. */
+_Static_assert(sizeof(((struct xf_config *)0)->spool_dir) ==
+		       sizeof(((struct xf_config *)0)->pidfile),
+	       "path keys differ in size");
 static int set_path(const struct origin *o, const struct key_desc *k, struct xf_config *cfg,
 		    const char *str, const char *shown)
 {
@@ -836,6 +847,8 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 {
 	const config_setting_t *url = NULL;
 	struct coll_keys keys = { 0 };
+	bool flows = true, nat_events = false;
+	const config_setting_t *spool = NULL;
 	char key[64], prefix[4400], w[4200];
 	int rc;
 
@@ -875,6 +888,14 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 			if (rc)
 				return rc;
 			keys.set[k] = true;
+		} else if (strcmp(name, "flows") == 0 || strcmp(name, "nat_events") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+				return type_error(ld, s, sub, "true or false");
+			*(name[0] == 'f' ? &flows : &nat_events) = config_setting_get_bool(s);
+		} else if (strcmp(name, "spool") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+				return type_error(ld, s, sub, "true or false");
+			spool = s;
 		} else {
 			snprintf(sub, sizeof(sub), "%s.", key);
 			return unknown_key(ld, s, sub);
@@ -883,9 +904,23 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 	if (!url)
 		return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s.url' is missing",
 				  where(ld, grp, w, sizeof(w)), key);
+	if (!flows && !nat_events)
+		return errbuf_set(ld->err, ld->err_len, -EINVAL,
+				  "%s: '%s': flows = false and nat_events = false: the collector "
+				  "would receive nothing",
+				  where(ld, grp, w, sizeof(w)), key);
 	snprintf(prefix, sizeof(prefix), "%s: '%s.url'", where(ld, url, w, sizeof(w)), key);
-	return add_collector(ld->cfg, config_setting_get_string(url), &keys, prefix, ld->err,
-			     ld->err_len);
+	rc = add_collector(ld->cfg, config_setting_get_string(url), &keys, flows, nat_events,
+			   prefix, ld->err, ld->err_len);
+	if (rc || !spool || !config_setting_get_bool(spool))
+		return rc;
+	/* UDP has no connection to tell when a collector took a record */
+	if (ld->cfg->collectors[ld->cfg->n_collectors - 1].transport != XF_TRANSPORT_TCP)
+		return errbuf_set(ld->err, ld->err_len, -EINVAL,
+				  "%s: '%s.spool' needs a tcp:// url",
+				  where(ld, spool, w, sizeof(w)), key);
+	ld->cfg->collectors[ld->cfg->n_collectors - 1].spool = true;
+	return 0;
 }
 
 static int parse_collectors(struct loader *ld, const config_setting_t *list)
@@ -1091,6 +1126,12 @@ int config_validate(const struct xf_config *cfg, char *err_buf, size_t err_len)
 				"%s: 'collectors[%d]' (%s): protocol \"netflow9\" needs a udp:// "
 				"url (NetFlow v9 messages carry no length to frame them on TCP)",
 				src, i, cfg->collectors[i].url);
+	for (int i = 0; i < cfg->n_collectors; i++)
+		if (cfg->collectors[i].spool && !cfg->spool_dir[0])
+			return errbuf_set(err_buf, err_len, -EINVAL,
+					  "%s: 'collectors[%d]' (%s): spool = true needs a "
+					  "'spool_dir'",
+					  src, i, cfg->collectors[i].url);
 	return 0;
 }
 
@@ -1160,9 +1201,16 @@ void config_print(const struct xf_config *cfg, FILE *out)
 
 		fputs("\t{ url = ", out);
 		print_string(out, c->url);
-		fprintf(out, "; protocol = \"%s\"; mtu = %u; rate = %u; burst = %u; }%s # ",
-			config_protocol_name(c->protocol), c->mtu, c->rate, c->burst,
-			i + 1 < cfg->n_collectors ? "," : "");
+		fprintf(out, "; protocol = \"%s\"; mtu = %u; rate = %u; burst = %u;",
+			config_protocol_name(c->protocol), c->mtu, c->rate, c->burst);
+		/* the defaults left out, so files without them print as before */
+		if (c->no_flows)
+			fputs(" flows = false;", out);
+		if (c->nat_events)
+			fputs(" nat_events = true;", out);
+		if (c->spool)
+			fputs(" spool = true;", out);
+		fprintf(out, " }%s # ", i + 1 < cfg->n_collectors ? "," : "");
 		print_addr(out, c);
 		fputc('\n', out);
 	}
@@ -1285,7 +1333,7 @@ void config_keep_restart_keys(struct xf_config *next, const struct xf_config *ru
 		[KEY_U32] = sizeof(uint32_t),
 		[KEY_BOOL] = sizeof(bool),
 		[KEY_ENUM] = sizeof(int),
-		[KEY_PATH] = sizeof(running->pidfile), /* the only path key */
+		[KEY_PATH] = sizeof(running->pidfile), /* every path key's (set_path) */
 		[KEY_LISTEN] = sizeof(running->metrics_listen),
 	};
 

@@ -46,6 +46,13 @@ struct xf_collector_config {
 	 */
 	uint32_t rate;
 	uint32_t burst;
+	bool no_flows;	 /* flows = false: send no flow records (zero: the default, flows) */
+	bool nat_events; /* send the NAT event log (default false), docs/nat-events.md */
+	/*
+	 * TCP only: records to this collector go through the on-disk spool
+	 * (spool_dir): kept while it is down and across a restart, sent once.
+	 */
+	bool spool;
 };
 
 struct xf_config {
@@ -71,14 +78,17 @@ struct xf_config {
 	uint32_t template_refresh_messages; /* also every N messages (UDP), 0 = off */
 	uint32_t sampling;		    /* 1 = every packet */
 	enum xf_nat_hook nat_hook;
-	uint32_t enterprise_number; /* PEN of the xlatflow elements */
-	bool zone_as_vrf;	    /* copy zone id into ingressVRFID (IE 234) */
-	uint32_t xlat_timeout;	    /* seconds a translation is kept unseen */
-	uint32_t max_translations;  /* translation table bound (LRU eviction) */
-	uint32_t stats_interval;    /* seconds between the counters' log lines, 0 = off */
-	int log_level;		    /* enum log_level */
+	uint32_t enterprise_number;   /* PEN of the xlatflow elements */
+	bool zone_as_vrf;	      /* copy zone id into ingressVRFID (IE 234) */
+	uint32_t xlat_timeout;	      /* seconds a translation is kept unseen */
+	uint32_t max_translations;    /* translation table bound (LRU eviction) */
+	uint32_t nat_table_threshold; /* NAT events: percent of nf_conntrack_max, 0 = off */
+	uint32_t stats_interval;      /* seconds between the counters' log lines, 0 = off */
+	int log_level;		      /* enum log_level */
 	char pidfile[4096];
 	bool allow_capabilities_kept; /* run on when the capability drop fails */
+	char spool_dir[4096];	      /* one subdirectory per spooled collector; "" none */
+	uint32_t spool_max_bytes;     /* bound of each collector's spool */
 	char metrics_listen[64];      /* "ADDR:PORT" of the metrics endpoint; "" = none */
 	bool foreground;
 	bool verbose;

@@ -14,6 +14,13 @@
  * stay in order) and are encoded after the templates once it is back.
  * Every record that cannot be sent is counted in records_dropped.
  * A reload changes the targets in place (exporter_reconfigure()).
+ *
+ * A TCP collector with spool = true takes every record through its on-disk
+ * spool (spool.h, docs/nat-events.md "Delivery"): records are appended,
+ * and read back, encoded and sent while the connection is up (after the
+ * templates on each new connection); the spool's position moves past a
+ * message's records when the kernel took the whole message. A lost
+ * connection or a restart sends again what was read but not taken.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,6 +37,7 @@
 #include "ipfix.h"
 #include "log.h"
 #include "netflow9.h"
+#include "spool.h"
 
 /* Records kept per TCP collector while it is down. */
 #define EXPORT_BACKLOG_RECORDS 16384
@@ -40,6 +48,25 @@
 #define EXPORT_DEFAULT_MTU 1500
 /* How long exporter_free waits for TCP queues to drain. */
 #define EXPORT_DRAIN_MS 2000
+/* fdatasync of a spool at most this often (ms) */
+#define EXPORT_SPOOL_SYNC_MS 1000
+
+/*
+ * A spooled record: what it is and the size of its layout, then the layout.
+ * A spool written by a build with another layout is not misread: such a
+ * record is counted as damaged.
+ */
+#define SPOOLED_FLOW 1	    /* struct flow_record */
+#define SPOOLED_NAT_EVENT 2 /* struct ipfix_natev_rec */
+#define SPOOLED_MAX                                                  \
+	(sizeof(struct flow_record) > sizeof(struct ipfix_natev_rec) \
+		 ? sizeof(struct flow_record)                        \
+		 : sizeof(struct ipfix_natev_rec))
+struct spooled_hdr {
+	uint8_t kind;
+	uint8_t pad;
+	uint16_t size;
+};
 
 struct exporter;
 
@@ -52,6 +79,7 @@ struct encoder_ops {
 		     void *ctx, char *err, size_t err_len);
 	void (*free)(void *enc);
 	int (*add)(void *enc, const struct flow_record *rec);
+	int (*add_nat_event)(void *enc, const struct ipfix_natev_rec *rec);
 	int (*add_templates)(void *enc);
 	int (*add_options)(void *enc, const struct ipfix_options *opts);
 	int (*flush)(void *enc);
@@ -74,6 +102,11 @@ static void ipfix_free(void *enc)
 static int ipfix_add(void *enc, const struct flow_record *rec)
 {
 	return ipfix_encoder_add(enc, rec);
+}
+
+static int ipfix_add_nat_event(void *enc, const struct ipfix_natev_rec *rec)
+{
+	return ipfix_encoder_add_nat_event(enc, rec);
 }
 
 static int ipfix_add_templates(void *enc)
@@ -100,6 +133,7 @@ static const struct encoder_ops ipfix_ops = {
 	.new = ipfix_new,
 	.free = ipfix_free,
 	.add = ipfix_add,
+	.add_nat_event = ipfix_add_nat_event,
 	.add_templates = ipfix_add_templates,
 	.add_options = ipfix_add_options,
 	.flush = ipfix_flush,
@@ -120,6 +154,11 @@ static void nf9_free(void *enc)
 static int nf9_add(void *enc, const struct flow_record *rec)
 {
 	return netflow9_encoder_add(enc, rec);
+}
+
+static int nf9_add_nat_event(void *enc, const struct ipfix_natev_rec *rec)
+{
+	return netflow9_encoder_add_nat_event(enc, rec);
 }
 
 static int nf9_add_templates(void *enc)
@@ -151,6 +190,7 @@ static const struct encoder_ops netflow9_ops = {
 	.new = nf9_new,
 	.free = nf9_free,
 	.add = nf9_add,
+	.add_nat_event = nf9_add_nat_event,
 	.add_templates = nf9_add_templates,
 	.add_options = nf9_add_options,
 	.flush = nf9_flush,
@@ -172,12 +212,24 @@ struct export_target {
 	uint32_t data_messages; /* data messages since templates */
 	uint32_t refresh_s;
 	uint32_t refresh_messages;
-	GQueue backlog;		    /* TCP: struct flow_record copies while down */
+	GQueue backlog;			  /* TCP: struct flow_record copies while down */
+	bool flows;			  /* the collector takes flow records */
+	bool nat_events;		  /* the collector takes the NAT event log */
+	GQueue ev_backlog;		  /* TCP: struct ipfix_natev_rec copies while down */
+	uint32_t open_events;		  /* NAT event records in the open message */
+	struct ipfix_natlog_stats natlog; /* not_sent: events never encoded (backlog full) */
 	struct collector_load open; /* packets and octets of the records in the open message */
 	uint64_t backlog_dropped;   /* records never encoded: backlog full, not encodable */
 	uint64_t backlog_dropped_packets;
 	uint64_t backlog_dropped_octets;
 	uint64_t encode_errors;
+	struct spool *spool;	     /* TCP, spool = true: every record goes through it */
+	char spool_path[4200];	     /* its directory */
+	struct spool_mark open_mark; /* the end of the open message's last spooled record */
+	bool open_spooled;	     /* the open message holds spooled records */
+	uint64_t spool_sync_ms;	     /* last fdatasync */
+	uint64_t spool_unreadable;   /* spooled records of an unknown kind or layout */
+	uint64_t spool_errors;	     /* read or position errors (logged once) */
 };
 
 struct exporter {
@@ -188,11 +240,15 @@ struct exporter {
 	uint32_t observation_domain_id;
 	uint32_t enterprise_number;
 	bool zone_as_vrf;
+	char spool_dir[4096]; /* and its bound, for spooled collectors */
+	uint32_t spool_max_bytes;
 	struct exporter_stats retired; /* totals of collectors a reload removed */
 	uint64_t system_init_ms;       /* wall clock */
 	uint32_t sampling;
 	struct ipfix_metering metering; /* as last set by the daemon */
-	GArray *interfaces;		/* of struct ipfix_interface, by ifindex */
+	uint64_t natlog_source_lost;	/* exporter_set_natlog_source() */
+	uint64_t natlog_recovered;
+	GArray *interfaces; /* of struct ipfix_interface, by ifindex */
 };
 
 /*
@@ -228,9 +284,15 @@ static void target_emit(void *ctx, const uint8_t *msg, size_t len, uint32_t reco
 		.records = records,
 		.packets = t->open.packets,
 		.octets = t->open.octets,
+		.spooled = t->open_spooled,
+		.mark = { t->open_mark.off, t->open_mark.records },
 	};
 
+
+	load.events = t->open_events;
 	memset(&t->open, 0, sizeof(t->open));
+	t->open_events = 0;
+	t->open_spooled = false;
 	collector_send(t->coll, msg, len, &load, clock_mono_ms());
 	target_check_sent(t);
 	if (records && !t->tcp && t->refresh_messages && ++t->data_messages >= t->refresh_messages)
@@ -250,6 +312,16 @@ static void target_options(struct export_target *t, uint64_t now_ms)
 		.n_interfaces = exp->interfaces->len,
 	};
 
+	/*
+	 * Records its spool refused are in the not-sent counters of their kind;
+	 * those lost in the spool (a torn or damaged record: its kind is not
+	 * known) only in the spool's own.
+	 */
+	struct spool_stats ss = { 0 };
+
+	if (t->spool)
+		spool_get_stats(t->spool, &ss);
+
 	collector_get_stats(t->coll, &cs);
 	opts.exported_messages = cs.messages;
 	opts.exported_records = cs.records;
@@ -257,6 +329,16 @@ static void target_options(struct export_target *t, uint64_t now_ms)
 	opts.not_sent_records = cs.records_dropped + t->backlog_dropped;
 	opts.not_sent_packets = cs.packets_dropped + t->backlog_dropped_packets;
 	opts.not_sent_octets = cs.octets_dropped + t->backlog_dropped_octets;
+	opts.nat_events = t->nat_events;
+	opts.natlog.exported = cs.events;
+	opts.natlog.not_sent = cs.events_dropped + t->natlog.not_sent;
+	opts.natlog.source_lost = exp->natlog_source_lost;
+	opts.natlog.recovered = exp->natlog_recovered;
+	opts.spool.full = ss.lost_full;
+	opts.spool.write_error = ss.lost_io;
+	opts.spool.damaged = ss.lost_corrupt + t->spool_unreadable;
+	opts.spool.pending = ss.pending;
+	opts.spool.octets = ss.bytes;
 	if (t->ops->add_options(t->enc, &opts) < 0)
 		log_warnx("collector %s: cannot encode options records", collector_url(t->coll));
 	t->options_due = false;
@@ -301,16 +383,133 @@ static void target_encode(struct export_target *t, const struct flow_record *rec
 	t->open.octets += rec->octets;
 }
 
+static void target_encode_event(struct export_target *t, const struct ipfix_natev_rec *rec)
+{
+	int rc;
+
+	if (t->templates_due)
+		target_templates(t, clock_mono_ms());
+	else if (t->options_due)
+		target_options(t, clock_mono_ms());
+	rc = t->ops->add_nat_event(t->enc, rec);
+	if (rc < 0) {
+		if (!t->encode_errors++)
+			log_warnx("collector %s: cannot encode a NAT event record: %s",
+				  collector_url(t->coll), strerror(-rc));
+		t->natlog.not_sent++;
+		return;
+	}
+	t->open_events++;
+}
+
+/* Messages the kernel took completely: their records leave the spool. */
+static void target_ack(struct export_target *t)
+{
+	uint64_t m[2];
+	struct spool_mark mark;
+	int rc;
+
+	if (!t->spool || !collector_take_sent_mark(t->coll, m))
+		return;
+	mark.off = m[0];
+	mark.records = m[1];
+	rc = spool_ack(t->spool, &mark);
+	if (rc < 0 && !t->spool_errors++)
+		log_warnx("collector %s: spool position: %s (records sent may be sent again "
+			  "after a restart)",
+			  collector_url(t->coll), strerror(-rc));
+}
+
+/*
+ * Append one record of kind (SPOOLED_*); false when the spool refused it
+ * (counted there by cause; the caller counts it as not sent).
+ */
+static bool spool_add(struct export_target *t, uint8_t kind, const void *rec, size_t len)
+{
+	uint8_t buf[sizeof(struct spooled_hdr) + SPOOLED_MAX];
+	struct spooled_hdr h = { .kind = kind, .size = (uint16_t)len };
+
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), rec, len);
+	return spool_append(t->spool, buf, sizeof(h) + len) == 0;
+}
+
+/* Encode one spooled record; false when this build does not know its kind or layout. */
+static bool spooled_encode(struct export_target *t, const uint8_t *buf, size_t len)
+{
+	struct spooled_hdr h;
+	union {
+		struct flow_record flow;
+		struct ipfix_natev_rec event;
+	} u;
+
+	if (len < sizeof(h))
+		return false;
+	memcpy(&h, buf, sizeof(h));
+	if (len != sizeof(h) + h.size)
+		return false;
+	if (h.kind == SPOOLED_FLOW && h.size == sizeof(u.flow)) {
+		memcpy(&u.flow, buf + sizeof(h), sizeof(u.flow));
+		target_encode(t, &u.flow);
+		return true;
+	}
+	if (h.kind == SPOOLED_NAT_EVENT && h.size == sizeof(u.event)) {
+		memcpy(&u.event, buf + sizeof(h), sizeof(u.event));
+		target_encode_event(t, &u.event);
+		return true;
+	}
+	return false;
+}
+
+static void target_lost(struct export_target *t);
+
+/*
+ * Connection up: read the spool on, encode and send, while the send queue
+ * has room for two more messages (a spooled message is never refused by
+ * the queue: it must not be skipped while later ones go out).
+ */
+static void target_pump(struct export_target *t)
+{
+	static uint8_t buf[SPOOL_MAX_RECORD];
+	struct spool_mark mark;
+	size_t len;
+	int rc;
+
+	while (t->encoder_live && collector_is_up(t->coll) &&
+	       collector_queued_bytes(t->coll) + 2 * EXPORT_TCP_MESSAGE_LEN <=
+		       EXPORT_TCP_QUEUE_BYTES) {
+		rc = spool_read(t->spool, buf, sizeof(buf), &len, &mark);
+		if (rc < 0 && !t->spool_errors++)
+			log_warnx("collector %s: spool: read: %s", collector_url(t->coll),
+				  strerror(-rc));
+		if (rc <= 0)
+			break;
+		if (!spooled_encode(t, buf, len))
+			t->spool_unreadable++;
+		/* after the add: a message it emitted ends with the record before */
+		t->open_mark = mark;
+		t->open_spooled = true;
+	}
+	if (t->encoder_live && collector_is_up(t->coll) && t->ops->pending(t->enc))
+		target_flush(t);
+	/* the connection broke under a send: the open message dies with it */
+	if (t->encoder_live && !collector_is_up(t->coll))
+		target_lost(t);
+	target_ack(t);
+}
+
 /*
  * The TCP connection went down: the open message belongs to it, so emit it
  * now, while the collector is down, which drops and counts its records.
  */
 static void target_lost(struct export_target *t)
 {
+	target_ack(t);
 	if (t->encoder_live) {
 		target_flush(t);
 		t->encoder_live = false;
 	}
+	t->open_spooled = false;
 }
 
 static void backlog_push(struct export_target *t, const struct flow_record *rec)
@@ -331,8 +530,19 @@ static void target_connected(struct export_target *t, uint64_t now_ms)
 {
 	struct flow_record *rec;
 
+	struct ipfix_natev_rec *ev;
+
 	t->encoder_live = true;
 	target_templates(t, now_ms);
+	if (t->spool) {
+		/* what the last connection did not take completely, in order */
+		spool_rewind(t->spool);
+		target_pump(t);
+	}
+	while (collector_is_up(t->coll) && (ev = g_queue_pop_head(&t->ev_backlog))) {
+		target_encode_event(t, ev);
+		g_free(ev);
+	}
 	while (collector_is_up(t->coll) && (rec = g_queue_pop_head(&t->backlog))) {
 		target_encode(t, rec);
 		g_free(rec);
@@ -346,10 +556,90 @@ static void target_poll(struct export_target *t, uint64_t now_ms)
 {
 	int ev = collector_poll(t->coll, now_ms);
 
+	target_ack(t);
 	if (ev & COLLECTOR_EV_LOST)
 		target_lost(t);
 	if (ev & COLLECTOR_EV_CONNECTED)
 		target_connected(t, now_ms);
+}
+
+/*
+ * TCP, at the start of each message: whether the collector went away, so
+ * records go to the backlog instead of a dead socket.
+ */
+static void target_check_live(struct export_target *t)
+{
+	if (t->encoder_live && !t->ops->pending(t->enc) &&
+	    !collector_check(t->coll, clock_mono_ms()))
+		target_lost(t);
+}
+
+/*
+ * While a TCP collector without a spool is down, events wait in a bounded
+ * backlog (with spool = true they go to the spool, exporter_add_nat_event()).
+ */
+static void ev_backlog_push(struct export_target *t, const struct ipfix_natev_rec *rec)
+{
+	if (g_queue_get_length(&t->ev_backlog) >= EXPORT_BACKLOG_RECORDS) {
+		t->natlog.not_sent++;
+		return;
+	}
+	g_queue_push_tail(&t->ev_backlog, g_memdup2(rec, sizeof(*rec)));
+}
+
+void exporter_add_nat_event(struct exporter *exp, const struct ipfix_natev_rec *rec)
+{
+	for (int i = 0; i < exp->n_targets; i++) {
+		struct export_target *t = exp->targets[i];
+
+		if (!t->nat_events)
+			continue;
+		if (!t->tcp) {
+			target_encode_event(t, rec);
+			continue;
+		}
+		if (t->spool) {
+			if (!spool_add(t, SPOOLED_NAT_EVENT, rec, sizeof(*rec)))
+				t->natlog.not_sent++;
+			continue; /* sent by exporter_flush() */
+		}
+		target_check_live(t);
+		if (t->encoder_live && g_queue_is_empty(&t->ev_backlog)) {
+			target_encode_event(t, rec);
+			if (!collector_is_up(t->coll))
+				target_lost(t);
+		} else {
+			ev_backlog_push(t, rec);
+		}
+	}
+}
+
+void exporter_set_natlog_source(struct exporter *exp, uint64_t source_lost, uint64_t recovered)
+{
+	exp->natlog_source_lost = source_lost;
+	exp->natlog_recovered = recovered;
+}
+
+bool exporter_wants_nat_events(const struct exporter *exp)
+{
+	for (int i = 0; i < exp->n_targets; i++)
+		if (exp->targets[i]->nat_events)
+			return true;
+	return false;
+}
+
+void exporter_get_natlog_stats(const struct exporter *exp, struct ipfix_natlog_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < exp->n_targets; i++) {
+		struct collector_stats cs;
+
+		collector_get_stats(exp->targets[i]->coll, &cs);
+		out->exported += cs.events;
+		out->not_sent += cs.events_dropped + exp->targets[i]->natlog.not_sent;
+	}
+	out->source_lost = exp->natlog_source_lost;
+	out->recovered = exp->natlog_recovered;
 }
 
 void exporter_add(struct exporter *exp, const struct flow_record *rec)
@@ -357,17 +647,19 @@ void exporter_add(struct exporter *exp, const struct flow_record *rec)
 	for (int i = 0; i < exp->n_targets; i++) {
 		struct export_target *t = exp->targets[i];
 
+		if (!t->flows)
+			continue;
 		if (!t->tcp) {
 			target_encode(t, rec);
 			continue;
 		}
-		/*
-		 * At the start of each message look whether the collector went
-		 * away, so records go to the backlog instead of a dead socket.
-		 */
-		if (t->encoder_live && !t->ops->pending(t->enc) &&
-		    !collector_check(t->coll, clock_mono_ms()))
-			target_lost(t);
+		if (t->spool) {
+			/* refused: counted by the spool by cause, and as not sent */
+			if (!spool_add(t, SPOOLED_FLOW, rec, sizeof(*rec)))
+				count_unsent(t, rec);
+			continue; /* sent by exporter_flush() */
+		}
+		target_check_live(t);
 		if (t->encoder_live && g_queue_is_empty(&t->backlog)) {
 			target_encode(t, rec);
 			if (!collector_is_up(t->coll))
@@ -383,6 +675,11 @@ void exporter_flush(struct exporter *exp)
 	for (int i = 0; i < exp->n_targets; i++) {
 		struct export_target *t = exp->targets[i];
 
+		if (t->spool) {
+			/* on disk now (a SIGKILL keeps them), then sent as far as it goes */
+			spool_flush(t->spool);
+			target_pump(t);
+		}
 		if (t->tcp && !t->encoder_live)
 			continue;
 		target_flush(t);
@@ -397,6 +694,13 @@ void exporter_tick(struct exporter *exp, uint64_t now_ms)
 		struct export_target *t = exp->targets[i];
 
 		target_poll(t, now_ms);
+		if (t->spool) {
+			target_pump(t); /* the queue made room */
+			if (now_ms >= t->spool_sync_ms + EXPORT_SPOOL_SYNC_MS) {
+				spool_sync(t->spool);
+				t->spool_sync_ms = now_ms;
+			}
+		}
 		if (t->tcp) {
 			/* options records only: the connection keeps the templates */
 			if (t->encoder_live && collector_is_up(t->coll) && t->refresh_s &&
@@ -422,7 +726,6 @@ void exporter_get_stats(const struct exporter *exp, struct exporter_stats *out)
 	for (int i = 0; i < exp->n_targets; i++) {
 		const struct export_target *t = exp->targets[i];
 		struct collector_stats cs;
-
 		collector_get_stats(t->coll, &cs);
 		out->messages += cs.messages;
 		out->records += cs.records;
@@ -521,6 +824,8 @@ uint64_t exporter_waiting(const struct exporter *exp)
 		/* a TCP queue only empties while its connection is up */
 		if (!t->tcp || collector_is_up(t->coll))
 			n += collector_waiting(t->coll);
+		if (t->spool && collector_is_up(t->coll))
+			n += spool_unread(t->spool);
 	}
 	return n;
 }
@@ -546,6 +851,20 @@ static uint16_t message_len(const struct xf_collector_config *cc)
 	return mtu > headers ? mtu - headers : 0;
 }
 
+/*
+ * A collector's spool directory: spool_dir/URL, with "://" as "-" and any
+ * other '/' as '_': "/var/lib/xlatflow/spool/tcp-192.0.2.1:4739".
+ */
+static void spool_path(char *buf, size_t len, const char *dir, const char *url)
+{
+	const char *rest = strstr(url, "://");
+	size_t n = (size_t)snprintf(buf, len, "%s/%.*s-", dir, rest ? (int)(rest - url) : 0, url);
+
+	for (const char *p = rest ? rest + 3 : url; *p && n + 1 < len; p++)
+		buf[n++] = *p == '/' ? '_' : *p;
+	buf[n < len ? n : len - 1] = '\0';
+}
+
 /* A new target for cc: encoder and transport (TCP connects in the background). */
 static struct export_target *target_new(struct exporter *exp, const struct xf_config *cfg,
 					const struct xf_collector_config *cc, char *err,
@@ -557,6 +876,7 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 		.enterprise_number = cfg->enterprise_number,
 		.zone_as_vrf = cfg->zone_as_vrf,
 		.max_message_len = message_len(cc),
+		.nat_events = cc->nat_events,
 	};
 	uint64_t now_ms = clock_mono_ms();
 	char why[256] = "";
@@ -576,11 +896,16 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 		return NULL;
 	}
 	t->tcp = cc->transport == XF_TRANSPORT_TCP;
+	if (cc->spool)
+		spool_path(t->spool_path, sizeof(t->spool_path), cfg->spool_dir, cc->url);
 	t->coll = collector_new(cc, EXPORT_TCP_QUEUE_BYTES);
 	t->templates_due = !t->tcp; /* UDP: before the first record */
 	t->templates_ms = now_ms;
 	t->options_ms = now_ms;
+	t->flows = !cc->no_flows;
+	t->nat_events = cc->nat_events;
 	g_queue_init(&t->backlog);
+	g_queue_init(&t->ev_backlog);
 	return t;
 }
 
@@ -590,6 +915,8 @@ static void target_free(struct export_target *t)
 	if (!t)
 		return;
 	g_queue_clear_full(&t->backlog, g_free);
+	g_queue_clear_full(&t->ev_backlog, g_free);
+	spool_free(t->spool);
 	t->ops->free(t->enc);
 	collector_free(t->coll);
 	g_free(t);
@@ -608,6 +935,7 @@ static void target_retire(struct exporter *exp, struct export_target *t)
 	struct collector_stats cs;
 	uint64_t waiting;
 	guint backlog = g_queue_get_length(&t->backlog);
+	guint ev_backlog = g_queue_get_length(&t->ev_backlog);
 	struct flow_record *rec;
 
 	if (!t->tcp || t->encoder_live)
@@ -618,10 +946,23 @@ static void target_retire(struct exporter *exp, struct export_target *t)
 		count_unsent(t, rec);
 		g_free(rec);
 	}
+	if (ev_backlog)
+		log_warnx("collector %s removed by the reload: %u NAT events not sent",
+			  collector_url(t->coll), ev_backlog);
 	if (waiting || backlog)
 		log_warnx("collector %s removed by the reload: %" PRIu64 " records not sent "
 			  "(%" PRIu64 " queued, %u waiting for the connection)",
 			  collector_url(t->coll), waiting + backlog, waiting, backlog);
+	target_ack(t);
+	if (t->spool) {
+		struct spool_stats ss;
+
+		spool_get_stats(t->spool, &ss);
+		if (ss.pending)
+			log_warnx("collector %s removed by the reload: %" PRIu64
+				  " records stay in its spool %s for when it comes back",
+				  collector_url(t->coll), ss.pending, t->spool_path);
+	}
 	collector_get_stats(t->coll, &cs);
 	st = exp->retired;
 	st.messages += cs.messages;
@@ -640,12 +981,16 @@ static bool target_keeps(const struct exporter *exp, const struct export_target 
 {
 	const struct xf_collector_config *old = collector_config(t->coll);
 
+	if (old->spool != cc->spool ||
+	    (cc->spool && (strcmp(exp->spool_dir, cfg->spool_dir) != 0 ||
+			   exp->spool_max_bytes != cfg->spool_max_bytes)))
+		return false;
 	return exp->observation_domain_id == cfg->observation_domain_id &&
 	       exp->enterprise_number == cfg->enterprise_number &&
 	       exp->zone_as_vrf == cfg->zone_as_vrf && strcmp(old->url, cc->url) == 0 &&
 	       old->transport == cc->transport && old->protocol == cc->protocol &&
-	       old->mtu == cc->mtu && old->addrlen == cc->addrlen &&
-	       memcmp(&old->addr, &cc->addr, cc->addrlen) == 0;
+	       old->mtu == cc->mtu && old->nat_events == cc->nat_events &&
+	       old->addrlen == cc->addrlen && memcmp(&old->addr, &cc->addr, cc->addrlen) == 0;
 }
 
 int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char *err,
@@ -653,6 +998,7 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 {
 	struct export_target *next[XF_MAX_COLLECTORS] = { 0 };
 	bool kept[XF_MAX_COLLECTORS] = { false }, made[XF_MAX_COLLECTORS] = { false };
+	int heir[XF_MAX_COLLECTORS]; /* the replaced target whose spool target i takes over */
 	uint64_t now_ms = clock_mono_ms();
 
 	/* Everything that can fail comes first, so a failure changes nothing. */
@@ -672,7 +1018,42 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 			goto fail;
 		made[i] = true;
 	}
+	/* spools: one process, one owner; a replaced collector hands its own over */
+	for (int i = 0; i < cfg->n_collectors; i++) {
+		char why[4400];
+		int rc;
 
+		heir[i] = -1;
+		if (!made[i] || !cfg->collectors[i].spool)
+			continue;
+		for (int j = 0; j < exp->n_targets && heir[i] < 0; j++)
+			if (!kept[j] && exp->targets[j]->spool &&
+			    strcmp(exp->targets[j]->spool_path, next[i]->spool_path) == 0)
+				heir[i] = j;
+		if (heir[i] >= 0)
+			continue;
+		rc = spool_open(next[i]->spool_path, cfg->spool_max_bytes, &next[i]->spool, why,
+				sizeof(why));
+		if (rc < 0) {
+			errbuf_set(err, err_len, rc, "collector %s: %s", cfg->collectors[i].url,
+				   why);
+			goto fail;
+		}
+	}
+
+	for (int i = 0; i < cfg->n_collectors; i++) {
+		struct export_target *old;
+
+		if (heir[i] < 0)
+			continue;
+		old = exp->targets[heir[i]];
+		/* what its connection took completely leaves the spool first */
+		if (old->encoder_live)
+			target_flush(old);
+		target_ack(old);
+		next[i]->spool = old->spool;
+		old->spool = NULL;
+	}
 	for (int j = 0; j < exp->n_targets; j++)
 		if (!kept[j])
 			target_retire(exp, exp->targets[j]);
@@ -680,6 +1061,7 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 		struct export_target *t = next[i];
 
 		collector_set_pacing(t->coll, cfg->collectors[i].rate, cfg->collectors[i].burst);
+		t->flows = !cfg->collectors[i].no_flows;
 		t->refresh_s = cfg->template_refresh;
 		t->refresh_messages = cfg->template_refresh_messages;
 		/* sampling or the interface table may differ: tell the collector */
@@ -691,6 +1073,8 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 	exp->observation_domain_id = cfg->observation_domain_id;
 	exp->enterprise_number = cfg->enterprise_number;
 	exp->zone_as_vrf = cfg->zone_as_vrf;
+	snprintf(exp->spool_dir, sizeof(exp->spool_dir), "%s", cfg->spool_dir);
+	exp->spool_max_bytes = cfg->spool_max_bytes;
 	exp->sampling = cfg->sampling ? cfg->sampling : 1;
 	/* TCP: start connecting now, in the background */
 	for (int i = 0; i < exp->n_targets; i++)
@@ -732,10 +1116,21 @@ void exporter_free(struct exporter *exp)
 		uint64_t now = clock_mono_ms();
 		size_t left = collector_drain(t->coll, now < deadline ? (int)(deadline - now) : 0);
 		guint waiting = g_queue_get_length(&t->backlog);
+		guint ev_waiting = g_queue_get_length(&t->ev_backlog);
 
-		if (left || waiting)
-			log_warnx("collector %s: %zu bytes unsent and %u records waiting at exit",
-				  collector_url(t->coll), left, waiting);
+		target_ack(t);
+		if (t->spool) {
+			struct spool_stats ss;
+
+			spool_get_stats(t->spool, &ss);
+			if (ss.pending)
+				log_info("collector %s: %" PRIu64 " records stay in the spool %s",
+					 collector_url(t->coll), ss.pending, t->spool_path);
+		}
+		if (left || waiting || ev_waiting)
+			log_warnx("collector %s: %zu bytes unsent, %u records and %u NAT events "
+				  "waiting at exit",
+				  collector_url(t->coll), left, waiting, ev_waiting);
 		target_free(t);
 	}
 	g_array_free(exp->interfaces, TRUE);

@@ -12,6 +12,7 @@
 #ifndef XF_EXPORT_H
 #define XF_EXPORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -60,6 +61,25 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 
 /* Queue one record for every collector; full messages are sent at once. */
 void exporter_add(struct exporter *exp, const struct flow_record *rec);
+
+/*
+ * Queue one NAT event record (src/natlog.c) for every collector with
+ * nat_events = true, as exporter_add() does a flow record: UDP at once;
+ * TCP at once while up, else into a bounded backlog (EXPORT_BACKLOG_RECORDS)
+ * replayed in order, after the templates, on reconnect. Every record that
+ * cannot be sent is counted (ipfix_natlog_stats.not_sent) and reported in
+ * the collector's IPFIX_TID_NATLOG_STATS options record.
+ */
+void exporter_add_nat_event(struct exporter *exp, const struct ipfix_natev_rec *rec);
+
+/* Some collector takes NAT events. */
+bool exporter_wants_nat_events(const struct exporter *exp);
+
+/* The source's losses and recoveries for the NAT event log's options records (totals). */
+void exporter_set_natlog_source(struct exporter *exp, uint64_t source_lost, uint64_t recovered);
+
+/* The NAT event log's delivery counters, summed over collectors. */
+void exporter_get_natlog_stats(const struct exporter *exp, struct ipfix_natlog_stats *out);
 
 /* Send all partially filled messages now. */
 void exporter_flush(struct exporter *exp);

@@ -46,7 +46,9 @@ struct ipfix_encoder {
 	uint32_t pen;
 	uint32_t odid;
 	bool zone_as_vrf;
-	uint16_t tid[IPFIX_N_TEMPLATES]; /* of each template, in description order */
+	uint16_t tid[IPFIX_MAX_TEMPLATES]; /* of each template, in description order */
+	bool options[IPFIX_MAX_TEMPLATES]; /* it is an options template */
+	int n_templates;
 	ipfix_emit_fn emit;
 	void *ctx;
 	bool has_content;    /* libfixbuf's message holds something */
@@ -56,10 +58,10 @@ struct ipfix_encoder {
 	 * The data message (flow and options records): header, then one set
 	 * per run of a template.
 	 */
-	struct ipfix_wire wire[IPFIX_N_TEMPLATES]; /* template tid[i] compiled */
-	struct ipfix_sets data;			   /* .len 0: no message open */
-	uint32_t records;			   /* flow records in the open message */
-	uint32_t d_records;			   /* data records of any template in it */
+	struct ipfix_wire wire[IPFIX_MAX_TEMPLATES]; /* template tid[i] compiled */
+	struct ipfix_sets data;			     /* .len 0: no message open */
+	uint32_t records;			     /* flow records in the open message */
+	uint32_t d_records;			     /* data records of any template in it */
 };
 
 static void set_err(char *err, size_t err_len, const char *what, GError *gerr)
@@ -143,16 +145,18 @@ static bool template_add(struct ipfix_encoder *enc, const struct ipfix_template_
 struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix_emit_fn emit,
 					void *ctx, char *err, size_t err_len)
 {
-	struct ipfix_template_desc desc[IPFIX_N_TEMPLATES];
+	struct ipfix_template_desc desc[IPFIX_MAX_TEMPLATES];
 	struct ipfix_encoder *enc;
 	GError *gerr = NULL;
+	int n;
 
 	if (params->max_message_len < IPFIX_MIN_MESSAGE_LEN) {
 		errbuf_set(err, err_len, 0, "IPFIX message limit %u is below the minimum %u",
 			   params->max_message_len, IPFIX_MIN_MESSAGE_LEN);
 		return NULL;
 	}
-	if (ipfix_describe_templates(params, false, desc, err, err_len) < 0)
+	n = ipfix_describe_templates(params, false, desc, err, err_len);
+	if (n < 0)
 		return NULL;
 
 	enc = g_new0(struct ipfix_encoder, 1);
@@ -169,7 +173,8 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 
 	/* External templates live in the observation domain: set it first. */
 	fbSessionSetDomain(enc->session, params->observation_domain_id);
-	for (size_t i = 0; i < IPFIX_N_TEMPLATES; i++) {
+	enc->n_templates = n;
+	for (int i = 0; i < n; i++) {
 		if (ipfix_wire_compile(&enc->wire[i], &desc[i])) {
 			errbuf_set(err, err_len, 0, "%s: cannot compile the record writer",
 				   desc[i].name);
@@ -178,6 +183,7 @@ struct ipfix_encoder *ipfix_encoder_new(const struct ipfix_params *params, ipfix
 		if (!template_add(enc, &desc[i], enc->wire[i].record_len, err, err_len))
 			goto fail;
 		enc->tid[i] = desc[i].tid;
+		enc->options[i] = desc[i].scope_count > 0;
 	}
 	/*
 	 * RFC 5610 type records: "enabled" would describe every non-IANA
@@ -355,31 +361,46 @@ int ipfix_encoder_add_templates(struct ipfix_encoder *enc)
 		rc = encoder_write(enc, WRITE_TYPE_RECORD, 0, ie);
 	}
 	/*
-	 * Flow and options templates alternate so that every options
+	 * Data and options templates alternate so that every options
 	 * template opens a set of its own: nfacctd (pmacct 1.7.7) loses its
 	 * place after the first options template of a set (the 6-byte record
 	 * header leaves the next one off a 4-byte boundary) and drops the rest.
+	 * There are at least as many data templates as options templates.
 	 */
-	for (size_t i = 0; !rc && i < IPFIX_N_TEMPLATES - IPFIX_N_FLOW_TEMPLATES; i++) {
-		rc = encoder_write(enc, WRITE_TEMPLATE, enc->tid[IPFIX_N_FLOW_TEMPLATES + i], NULL);
-		if (!rc && i < IPFIX_N_FLOW_TEMPLATES)
-			rc = encoder_write(enc, WRITE_TEMPLATE, enc->tid[i], NULL);
+	int data = 0;
+
+	for (int i = 0; !rc && i < enc->n_templates; i++) {
+		if (!enc->options[i])
+			continue;
+		rc = encoder_write(enc, WRITE_TEMPLATE, enc->tid[i], NULL);
+		while (!rc && data < enc->n_templates && enc->options[data])
+			data++;
+		if (!rc && data < enc->n_templates)
+			rc = encoder_write(enc, WRITE_TEMPLATE, enc->tid[data++], NULL);
 	}
-	_Static_assert(IPFIX_N_TEMPLATES - IPFIX_N_FLOW_TEMPLATES >= IPFIX_N_FLOW_TEMPLATES,
-		       "every flow template follows an options template");
+	for (; !rc && data < enc->n_templates; data++)
+		if (!enc->options[data])
+			rc = encoder_write(enc, WRITE_TEMPLATE, enc->tid[data], NULL);
 	return rc;
+}
+
+/* The index of template tid, or -1. */
+static int template_index(const struct ipfix_encoder *enc, uint16_t tid)
+{
+	for (int i = 0; i < enc->n_templates; i++)
+		if (enc->tid[i] == tid)
+			return i;
+	return -1;
 }
 
 static int options_write(void *ctx, uint16_t tid, const void *rec)
 {
 	struct ipfix_encoder *enc = ctx;
-	size_t i = IPFIX_N_FLOW_TEMPLATES;
+	int i = template_index(enc, tid);
 
-	while (i < IPFIX_N_TEMPLATES && enc->tid[i] != tid)
-		i++;
-	if (i == IPFIX_N_TEMPLATES)
+	if (i < 0)
 		return -EINVAL;
-	return data_write(enc, i, rec);
+	return data_write(enc, (size_t)i, rec);
 }
 
 int ipfix_encoder_add_options(struct ipfix_encoder *enc, const struct ipfix_options *opts)
@@ -397,6 +418,19 @@ int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec)
 		return -EINVAL;
 	/* the flow templates are the first four, in tid order */
 	rc = data_write(enc, tid - IPFIX_TID_IPV4, &r);
+	if (!rc)
+		enc->records++;
+	return rc;
+}
+
+int ipfix_encoder_add_nat_event(struct ipfix_encoder *enc, const struct ipfix_natev_rec *rec)
+{
+	int i = template_index(enc, rec->tid);
+	int rc;
+
+	if (i < 0 || enc->options[i])
+		return -EINVAL;
+	rc = data_write(enc, (size_t)i, &rec->u);
 	if (!rc)
 		enc->records++;
 	return rc;

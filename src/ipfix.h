@@ -60,4 +60,10 @@ uint32_t ipfix_encoder_pending(const struct ipfix_encoder *enc);
  */
 int ipfix_encoder_add_options(struct ipfix_encoder *enc, const struct ipfix_options *opts);
 
+/*
+ * Append one NAT event record (params.nat_events, else -EINVAL); counted
+ * in ipfix_encoder_pending() like a flow record.
+ */
+int ipfix_encoder_add_nat_event(struct ipfix_encoder *enc, const struct ipfix_natev_rec *rec);
+
 #endif

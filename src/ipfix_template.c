@@ -109,6 +109,11 @@ struct exporter_rec {
 	uint64_t not_sent_records;
 	uint64_t not_sent_packets;
 	uint64_t not_sent_octets;
+	uint64_t spool_full;
+	uint64_t spool_write_error;
+	uint64_t spool_damaged;
+	uint64_t spool_pending;
+	uint64_t spool_octets;
 	uint64_t system_init_ms;
 } __attribute__((packed));
 
@@ -120,6 +125,15 @@ static const struct element exporter_elements[] = {
 	{ "notSentFlowTotalCount", 166, 8, ELEM_INT, 0 },
 	{ "notSentPacketTotalCount", 167, 8, ELEM_INT, 0 },
 	{ "notSentOctetTotalCount", 168, 8, ELEM_INT, 0 },
+	{ "xlatSpoolFullRecordTotalCount", IE_XLAT_SPOOL_FULL_RECORD_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatSpoolWriteErrorRecordTotalCount", IE_XLAT_SPOOL_WRITE_ERROR_RECORD_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatSpoolDamagedRecordTotalCount", IE_XLAT_SPOOL_DAMAGED_RECORD_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatSpoolPendingRecordCount", IE_XLAT_SPOOL_PENDING_RECORD_COUNT, 8, ELEM_ENT | ELEM_INT,
+	  0 },
+	{ "xlatSpoolOctetCount", IE_XLAT_SPOOL_OCTET_COUNT, 8, ELEM_ENT | ELEM_INT, 0 },
 	{ "systemInitTimeMilliseconds", 160, 8, ELEM_INT, 0 },
 };
 
@@ -233,6 +247,97 @@ static const struct element interface_elements[] = {
 	{ "interfaceDescription", 83, IPFIX_IFDESCR_LEN, ELEM_BYTES, 0 },
 };
 
+/*
+ * The NAT event log (RFC 8158 section 4; docs/nat-events.md). Session
+ * create and delete share one layout: a CREATE carries zero counters, a
+ * DELETE the session's start and end (pmacct's timestamp_start/_end,
+ * nfdump's first/last) and conntrack's counters (NSEL style, initiator =
+ * the original direction). NAT66 uses the IPv6 elements.
+ */
+static const struct element natev_session_elements[] = {
+	{ "observationTimeMilliseconds", 323, 8, ELEM_INT, 0 },
+	{ "flowStartMilliseconds", 152, 8, ELEM_INT, 0 },
+	{ "flowEndMilliseconds", 153, 8, ELEM_INT, 0 },
+	{ "initiatorOctets", 231, 8, ELEM_INT, 0 },
+	{ "responderOctets", 232, 8, ELEM_INT, 0 },
+	{ "initiatorPackets", 298, 8, ELEM_INT, 0 },
+	{ "responderPackets", 299, 8, ELEM_INT, 0 },
+	{ "sourceIPv4Address", 8, 4, ELEM_INT, TF_IPV4 },
+	{ "destinationIPv4Address", 12, 4, ELEM_INT, TF_IPV4 },
+	{ "postNATSourceIPv4Address", 225, 4, ELEM_INT, TF_IPV4 },
+	{ "postNATDestinationIPv4Address", 226, 4, ELEM_INT, TF_IPV4 },
+	{ "sourceIPv6Address", 27, 16, ELEM_BYTES, TF_IPV6 },
+	{ "destinationIPv6Address", 28, 16, ELEM_BYTES, TF_IPV6 },
+	{ "postNATSourceIPv6Address", 281, 16, ELEM_BYTES, TF_IPV6 },
+	{ "postNATDestinationIPv6Address", 282, 16, ELEM_BYTES, TF_IPV6 },
+	{ "sourceTransportPort", 7, 2, ELEM_INT, 0 },
+	{ "destinationTransportPort", 11, 2, ELEM_INT, 0 },
+	{ "postNAPTSourceTransportPort", 227, 2, ELEM_INT, 0 },
+	{ "postNAPTDestinationTransportPort", 228, 2, ELEM_INT, 0 },
+	{ "ingressVRFID", 234, 4, ELEM_INT, 0 },
+	{ "protocolIdentifier", 4, 1, ELEM_INT, 0 },
+	{ "natEvent", 230, 1, ELEM_INT, 0 },
+	{ "xlatZoneId", IE_XLAT_ZONE_ID, 2, ELEM_ENT | ELEM_INT, 0 },
+};
+
+/*
+ * NAT ports exhausted: no free source port on the post-NAT address towards
+ * one destination. One record per second, post-NAT address, destination
+ * and protocol, with how many failures (packets dropped) it stands for:
+ * droppedPacketDeltaCount for NetFlow v9, which has no enterprise elements,
+ * and xlatNatEventCount.
+ */
+static const struct element natev_ports_elements[] = {
+	{ "observationTimeMilliseconds", 323, 8, ELEM_INT, 0 },
+	{ "droppedPacketDeltaCount", 133, 8, ELEM_INT, 0 },
+	{ "postNATSourceIPv4Address", 225, 4, ELEM_INT, TF_IPV4 },
+	{ "destinationIPv4Address", 12, 4, ELEM_INT, TF_IPV4 },
+	{ "postNATSourceIPv6Address", 281, 16, ELEM_BYTES, TF_IPV6 },
+	{ "destinationIPv6Address", 28, 16, ELEM_BYTES, TF_IPV6 },
+	{ "destinationTransportPort", 11, 2, ELEM_INT, 0 },
+	{ "ingressVRFID", 234, 4, ELEM_INT, 0 },
+	{ "protocolIdentifier", 4, 1, ELEM_INT, 0 },
+	{ "natEvent", 230, 1, ELEM_INT, 0 },
+	{ "xlatZoneId", IE_XLAT_ZONE_ID, 2, ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatNatEventCount", IE_XLAT_NAT_EVENT_COUNT, 8, ELEM_ENT | ELEM_INT, 0 },
+};
+
+/* Conntrack table full (Quota Exceeded) and its fill threshold (Threshold Reached). */
+static const struct element natev_quota_elements[] = {
+	{ "observationTimeMilliseconds", 323, 8, ELEM_INT, 0 },
+	{ "natEvent", 230, 1, ELEM_INT, 0 },
+	{ "natQuotaExceededEvent", 466, 4, ELEM_INT, 0 },
+	{ "natThresholdEvent", 467, 4, ELEM_INT, 0 },
+	{ "maxSessionEntries", 471, 4, ELEM_INT, 0 },
+	{ "addressPortMappingHighThreshold", 478, 4, ELEM_INT, 0 },
+	{ "droppedPacketDeltaCount", 133, 8, ELEM_INT, 0 },
+	{ "ingressVRFID", 234, 4, ELEM_INT, 0 },
+	{ "xlatZoneId", IE_XLAT_ZONE_ID, 2, ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatNatEventCount", IE_XLAT_NAT_EVENT_COUNT, 8, ELEM_ENT | ELEM_INT, 0 },
+};
+
+struct natlog_stats_rec {
+	uint32_t odid;
+	uint64_t exported;
+	uint64_t not_sent;
+	uint64_t source_lost;
+	uint64_t recovered;
+	uint64_t system_init_ms;
+} __attribute__((packed));
+
+static const struct element natlog_stats_elements[] = {
+	{ "observationDomainId", 149, 4, ELEM_INT, 0 }, /* scope */
+	{ "xlatNatEventExportedTotalCount", IE_XLAT_NAT_EVENT_EXPORTED_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatNatEventNotSentTotalCount", IE_XLAT_NAT_EVENT_NOT_SENT_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatNatEventSourceLostTotalCount", IE_XLAT_NAT_EVENT_SOURCE_LOST_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatNatEventRecoveredTotalCount", IE_XLAT_NAT_EVENT_RECOVERED_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "systemInitTimeMilliseconds", 160, 8, ELEM_INT, 0 },
+};
+
 /* The internal record of any options template. */
 union options_rec {
 	struct exporter_rec exporter;
@@ -240,6 +345,7 @@ union options_rec {
 	struct sampling_rec sampling;
 	struct selector_rec selector;
 	struct interface_rec interface;
+	struct natlog_stats_rec natlog;
 };
 
 #define TABLE(a) a, sizeof(a) / sizeof(a[0])
@@ -276,10 +382,23 @@ static const struct template_def {
 	  sizeof(struct selector_rec) },
 	{ IPFIX_TID_INTERFACE, "interface table", TABLE(interface_elements), 0, 1,
 	  sizeof(struct interface_rec) },
+	/* the NAT event log's, only with nat_events */
+	{ IPFIX_TID_NAT44_SESSION, "NAT44 session event", TABLE(natev_session_elements), TF_IPV4, 0,
+	  sizeof(struct ipfix_natev_session_rec) },
+	{ IPFIX_TID_NAT66_SESSION, "NAT66 session event", TABLE(natev_session_elements), TF_IPV6, 0,
+	  sizeof(struct ipfix_natev_session_rec) },
+	{ IPFIX_TID_NAT44_PORTS, "NAT44 ports exhausted", TABLE(natev_ports_elements), TF_IPV4, 0,
+	  sizeof(struct ipfix_natev_ports_rec) },
+	{ IPFIX_TID_NAT66_PORTS, "NAT66 ports exhausted", TABLE(natev_ports_elements), TF_IPV6, 0,
+	  sizeof(struct ipfix_natev_ports_rec) },
+	{ IPFIX_TID_NAT_QUOTA, "NAT table full or threshold", TABLE(natev_quota_elements), 0, 0,
+	  sizeof(struct ipfix_natev_quota_rec) },
+	{ IPFIX_TID_NATLOG_STATS, "NAT event log statistics", TABLE(natlog_stats_elements), 0, 1,
+	  sizeof(struct natlog_stats_rec) },
 };
 
-_Static_assert(sizeof(templates) / sizeof(templates[0]) == IPFIX_N_TEMPLATES,
-	       "IPFIX_N_TEMPLATES counts the table");
+_Static_assert(sizeof(templates) / sizeof(templates[0]) == IPFIX_MAX_TEMPLATES,
+	       "IPFIX_MAX_TEMPLATES counts the table");
 _Static_assert(IPFIX_TID_IPV6 == IPFIX_TID_IPV4 + 1 && IPFIX_TID_IPV4_NAT == IPFIX_TID_IPV4 + 2 &&
 		       IPFIX_TID_IPV6_NAT == IPFIX_TID_IPV4 + 3 && IPFIX_N_FLOW_TEMPLATES == 4,
 	       "flow templates are templates[0..3], in tid order");
@@ -357,10 +476,12 @@ static int describe(const struct template_def *def, const struct ipfix_params *p
 int ipfix_describe_templates(const struct ipfix_params *params, bool netflow9,
 			     struct ipfix_template_desc *out, char *err, size_t err_len)
 {
-	for (size_t i = 0; i < IPFIX_N_TEMPLATES; i++)
+	int n = params->nat_events ? IPFIX_MAX_TEMPLATES : IPFIX_N_TEMPLATES;
+
+	for (int i = 0; i < n; i++)
 		if (describe(&templates[i], params, netflow9, &out[i], err, err_len))
 			return -EINVAL;
-	return IPFIX_N_TEMPLATES;
+	return n;
 }
 
 uint16_t ipfix_template_for(const struct flow_record *rec)
@@ -479,6 +600,11 @@ static void options_fill(union options_rec *u, uint16_t tid, const struct ipfix_
 			.not_sent_records = opts->not_sent_records,
 			.not_sent_packets = opts->not_sent_packets,
 			.not_sent_octets = opts->not_sent_octets,
+			.spool_full = opts->spool.full,
+			.spool_write_error = opts->spool.write_error,
+			.spool_damaged = opts->spool.damaged,
+			.spool_pending = opts->spool.pending,
+			.spool_octets = opts->spool.octets,
 			.system_init_ms = opts->system_init_ms,
 		};
 		break;
@@ -530,13 +656,23 @@ static void options_fill(union options_rec *u, uint16_t tid, const struct ipfix_
 		memcpy(u->interface.description, opts->interfaces[index].description,
 		       IPFIX_IFDESCR_LEN);
 		break;
+	case IPFIX_TID_NATLOG_STATS:
+		u->natlog = (struct natlog_stats_rec){
+			.odid = odid,
+			.exported = opts->natlog.exported,
+			.not_sent = opts->natlog.not_sent,
+			.source_lost = opts->natlog.source_lost,
+			.recovered = opts->natlog.recovered,
+			.system_init_ms = opts->system_init_ms,
+		};
+		break;
 	}
 }
 
 /* The options templates in the order their records go out; the interface table last. */
-static const uint16_t options_order[] = { IPFIX_TID_EXPORTER, IPFIX_TID_METERING,
-					  IPFIX_TID_SAMPLING, IPFIX_TID_SELECTOR,
-					  IPFIX_TID_INTERFACE };
+static const uint16_t options_order[] = { IPFIX_TID_EXPORTER,	  IPFIX_TID_METERING,
+					  IPFIX_TID_SAMPLING,	  IPFIX_TID_SELECTOR,
+					  IPFIX_TID_NATLOG_STATS, IPFIX_TID_INTERFACE };
 
 int ipfix_options_foreach(const struct ipfix_options *opts, uint32_t observation_domain_id,
 			  ipfix_options_fn fn, void *ctx)
@@ -547,6 +683,9 @@ int ipfix_options_foreach(const struct ipfix_options *opts, uint32_t observation
 	for (size_t i = 0; !rc && i < sizeof(options_order) / sizeof(options_order[0]); i++) {
 		uint16_t tid = options_order[i];
 		int n = tid == IPFIX_TID_INTERFACE ? opts->n_interfaces : 1;
+
+		if (tid == IPFIX_TID_NATLOG_STATS && !opts->nat_events)
+			continue;
 
 		for (int k = 0; !rc && k < n; k++) {
 			options_fill(&rec, tid, opts, observation_domain_id, k);

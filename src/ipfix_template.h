@@ -30,10 +30,24 @@
 #define IPFIX_TID_SAMPLING 263	/* samplingInterval/Algorithm, scope observationDomainId */
 #define IPFIX_TID_INTERFACE 264 /* interface names, scope ingressInterface */
 #define IPFIX_TID_SELECTOR 265	/* PSAMP packet selection, scope observationDomainId */
+/*
+ * The NAT event log (RFC 8158, docs/nat-events.md), only for collectors
+ * with nat_events = true: data templates, then the event log's delivery
+ * statistics (options, scope observationDomainId).
+ */
+#define IPFIX_TID_NAT44_SESSION 266 /* session create/delete, IPv4 */
+#define IPFIX_TID_NAT66_SESSION 267 /* session create/delete, IPv6 */
+#define IPFIX_TID_NAT44_PORTS 268   /* NAT ports exhausted, IPv4 */
+#define IPFIX_TID_NAT66_PORTS 269   /* NAT ports exhausted, IPv6 */
+#define IPFIX_TID_NAT_QUOTA 270	    /* conntrack table full, threshold reached */
+#define IPFIX_TID_NATLOG_STATS 271  /* the event log's counters (options) */
 
 /* Templates ipfix_describe_templates() describes: the flow templates first. */
 #define IPFIX_N_TEMPLATES 9
 #define IPFIX_N_FLOW_TEMPLATES 4
+/* Then, with ipfix_params.nat_events, the NAT event log's (266..271). */
+#define IPFIX_N_NAT_TEMPLATES 6
+#define IPFIX_MAX_TEMPLATES (IPFIX_N_TEMPLATES + IPFIX_N_NAT_TEMPLATES)
 
 /* Fields per template at most (Wireshark's default limit is 60). */
 #define IPFIX_MAX_FIELDS 60
@@ -74,6 +88,14 @@ struct ipfix_interface {
 	char description[IPFIX_IFDESCR_LEN]; /* NUL padded */
 };
 
+/* The NAT event log's delivery counters for one collector (IPFIX_TID_NATLOG_STATS). */
+struct ipfix_natlog_stats {
+	uint64_t exported;    /* event records sent to this collector */
+	uint64_t not_sent;    /* event records for it that could not be sent */
+	uint64_t source_lost; /* events the translation source lost */
+	uint64_t recovered;   /* CREATEs rebuilt from a later event */
+};
+
 /* What one round of options records reports (for one collector). */
 struct ipfix_options {
 	uint64_t system_init_ms;    /* systemInitTimeMilliseconds: exporter start, wall clock */
@@ -83,10 +105,20 @@ struct ipfix_options {
 	uint64_t not_sent_records; /* records that could not be sent to it */
 	uint64_t not_sent_packets; /* packets and octets those records counted */
 	uint64_t not_sent_octets;
+	/* its on-disk spool (all 0 without one): records lost by cause, what it holds */
+	struct {
+		uint64_t full;	      /* not spooled: spool_max_bytes reached */
+		uint64_t write_error; /* not spooled: the write failed */
+		uint64_t damaged;     /* torn or failed checksum */
+		uint64_t pending;     /* records not sent yet */
+		uint64_t octets;      /* bytes of its files */
+	} spool;
 	uint32_t sampling; /* 1 packet in sampling (1 = every packet) */
 	struct ipfix_metering metering;
 	const struct ipfix_interface *interfaces;
 	int n_interfaces;
+	bool nat_events; /* the collector takes NAT events: also IPFIX_TID_NATLOG_STATS */
+	struct ipfix_natlog_stats natlog;
 };
 
 /* The parameters of either encoder (one per collector). */
@@ -95,6 +127,7 @@ struct ipfix_params {
 	uint32_t enterprise_number; /* PEN of the xlatflow elements */
 	bool zone_as_vrf;	    /* also put the zone id in ingressVRFID (234) */
 	uint16_t max_message_len;   /* whole message, header included */
+	bool nat_events;	    /* also the NAT event log's templates (266..271) */
 };
 
 /*
@@ -125,13 +158,14 @@ struct ipfix_template_desc {
 };
 
 /*
- * Describe the templates into out (IPFIX_N_TEMPLATES of them): the flow
+ * Describe the templates into out (IPFIX_MAX_TEMPLATES entries): the flow
  * templates IPFIX_TID_IPV4..IPV6_NAT in that order, then the options
- * templates. netflow9: leave out the enterprise-specific elements and
+ * templates, then with params->nat_events the NAT event log's. netflow9: leave out the enterprise-specific elements and
  * always carry the zone id in ingressVRFID (NetFlow v9 has no enterprise
  * fields). The tables are checked on the way (each record layout against
  * its struct, the enterprise elements against templates/xlatflow-ies.txt,
- * the field limit). Returns IPFIX_N_TEMPLATES, or -EINVAL with err filled.
+ * the field limit). Returns how many (IPFIX_N_TEMPLATES, or
+ * IPFIX_MAX_TEMPLATES with nat_events), or -EINVAL with err filled.
  */
 int ipfix_describe_templates(const struct ipfix_params *params, bool netflow9,
 			     struct ipfix_template_desc *out, char *err, size_t err_len);
@@ -199,6 +233,73 @@ struct ipfix_flow_rec {
  */
 uint16_t ipfix_record_flow(struct ipfix_flow_rec *r, const struct flow_record *rec,
 			   bool zone_as_vrf);
+
+/*
+ * The internal records of the NAT event log (src/natlog.c fills them;
+ * host byte order like struct ipfix_flow_rec). Field meanings: the tables
+ * in ipfix_template.c and docs/nat-events.md.
+ */
+struct ipfix_natev_session_rec {
+	uint64_t time_ms;    /* observationTimeMilliseconds: when it happened */
+	uint64_t start_ms;   /* flowStartMilliseconds: the session's start */
+	uint64_t end_ms;     /* flowEndMilliseconds: DELETE: its end (= time_ms) */
+	uint64_t octets[2];  /* initiatorOctets, responderOctets (DELETE) */
+	uint64_t packets[2]; /* initiatorPackets, responderPackets (DELETE) */
+	uint32_t src_ip4;    /* pre-NAT (the original direction as sent) */
+	uint32_t dst_ip4;
+	uint32_t post_src_ip4; /* post-NAT */
+	uint32_t post_dst_ip4;
+	uint8_t src_ip6[16];
+	uint8_t dst_ip6[16];
+	uint8_t post_src_ip6[16];
+	uint8_t post_dst_ip6[16];
+	uint16_t src_port;
+	uint16_t dst_port;
+	uint16_t post_src_port;
+	uint16_t post_dst_port;
+	uint32_t vrf; /* ingressVRFID: the zone */
+	uint8_t proto;
+	uint8_t nat_event;
+	uint16_t zone;
+} __attribute__((packed));
+
+struct ipfix_natev_ports_rec {
+	uint64_t time_ms;      /* the start of the second the failures fell in */
+	uint64_t dropped;      /* droppedPacketDeltaCount: packets dropped */
+	uint32_t post_src_ip4; /* the post-NAT address that had no free port */
+	uint32_t dst_ip4;      /* the destination */
+	uint8_t post_src_ip6[16];
+	uint8_t dst_ip6[16];
+	uint16_t dst_port;
+	uint32_t vrf;
+	uint8_t proto;
+	uint8_t nat_event;
+	uint16_t zone;
+	uint64_t count; /* xlatNatEventCount: failures in this record */
+} __attribute__((packed));
+
+struct ipfix_natev_quota_rec {
+	uint64_t time_ms;
+	uint8_t nat_event;
+	uint32_t quota_event;	  /* natQuotaExceededEvent: 1 = maximum session entries */
+	uint32_t threshold_event; /* natThresholdEvent */
+	uint32_t max_sessions;	  /* maxSessionEntries: nf_conntrack_max */
+	uint32_t high_threshold;  /* addressPortMappingHighThreshold: entries */
+	uint64_t dropped;	  /* droppedPacketDeltaCount */
+	uint32_t vrf;
+	uint16_t zone;
+	uint64_t count; /* xlatNatEventCount */
+} __attribute__((packed));
+
+/* Any NAT event record, with its template. */
+struct ipfix_natev_rec {
+	uint16_t tid; /* IPFIX_TID_NAT44_SESSION .. IPFIX_TID_NAT_QUOTA */
+	union {
+		struct ipfix_natev_session_rec session;
+		struct ipfix_natev_ports_rec ports;
+		struct ipfix_natev_quota_rec quota;
+	} u;
+};
 
 /*
  * Called with each options record: tid is its template, rec its internal

@@ -22,8 +22,8 @@
 #define FLOWSET_ALIGN 4
 
 struct netflow9_encoder {
-	struct ipfix_template_desc tmpl[IPFIX_N_TEMPLATES];
-	struct ipfix_wire wire[IPFIX_N_TEMPLATES]; /* tmpl[i] compiled */
+	struct ipfix_template_desc tmpl[IPFIX_MAX_TEMPLATES];
+	struct ipfix_wire wire[IPFIX_MAX_TEMPLATES]; /* tmpl[i] compiled */
 	int n_tmpl;
 	uint32_t source_id;
 	uint64_t system_init_ms;
@@ -255,4 +255,13 @@ int netflow9_encoder_flush(struct netflow9_encoder *enc)
 uint32_t netflow9_encoder_pending(const struct netflow9_encoder *enc)
 {
 	return enc->records;
+}
+
+int netflow9_encoder_add_nat_event(struct netflow9_encoder *enc, const struct ipfix_natev_rec *rec)
+{
+	const struct ipfix_template_desc *d = desc_find(enc, rec->tid);
+
+	if (!d || is_options(d))
+		return -EINVAL;
+	return add_data(enc, d, (const uint8_t *)&rec->u, true);
 }

@@ -64,4 +64,7 @@ int netflow9_encoder_flush(struct netflow9_encoder *enc);
 /* Flow records in the open message. */
 uint32_t netflow9_encoder_pending(const struct netflow9_encoder *enc);
 
+/* Append one NAT event record (params.nat_events, else -EINVAL). */
+int netflow9_encoder_add_nat_event(struct netflow9_encoder *enc, const struct ipfix_natev_rec *rec);
+
 #endif

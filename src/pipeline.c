@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <net/if.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 #include "ifwatch.h"
 #include "log.h"
 #include "metrics.h"
+#include "natlog.h"
 #include "pipeline.h"
 #include "tc_hook.h"
 #include "xlat.h"
@@ -52,6 +54,7 @@ struct pipeline {
 	struct drain *drain;	 /* reads what they counted */
 	struct xlat_source *nat; /* NULL: nat_hook "off" */
 	struct xlat_table *xlat;
+	struct natlog *natlog; /* NULL: no collector takes NAT events */
 	struct flowcache *cache;
 	struct exporter *exp;
 	struct ifwatch *links;
@@ -150,6 +153,66 @@ static void on_xlat_destroy(void *ctx, const struct xf_xlat_event *ev)
 	struct pipeline *p = ctx;
 
 	xlat_table_remove(p->xlat, &ev->orig);
+}
+
+/* --- NAT event log --------------------------------------------------------- */
+
+static void on_nat_event(void *ctx, const struct nat_event *ev)
+{
+	struct pipeline *p = ctx;
+
+	natlog_event(p->natlog, ev, &p->clock);
+}
+
+static void on_natlog_record(void *ctx, const struct ipfix_natev_rec *rec)
+{
+	struct pipeline *p = ctx;
+
+	exporter_add_nat_event(p->exp, rec);
+}
+
+/* A number from /proc/sys, 0 when it cannot be read. */
+static uint64_t read_sysctl(const char *path)
+{
+	unsigned long long v = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v;
+}
+
+/*
+ * Once a cycle: the failure aggregates of past seconds, the table's fill
+ * for the threshold and the table-full records (the conntrack source's
+ * statistics poll, else /proc), the source's losses for the options records.
+ */
+static void natlog_cycle(struct pipeline *p)
+{
+	uint64_t nc[XF_CNT_MAX] = { 0 }, entries, max, lost = 0;
+	struct xlat_conntrack_stats cs;
+	struct natlog_stats ns;
+
+	if (!p->natlog)
+		return;
+	if (xlat_source_conntrack_stats(p->nat, &cs) == 0) {
+		entries = cs.table_entries;
+		max = cs.table_max;
+		lost = cs.lost_deletes + cs.lost_sessions;
+	} else {
+		entries = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_count");
+		max = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_max");
+		xlat_source_read_counters(p->nat, nc);
+		for (int k = XF_XLAT_KIND_CREATE; k <= XF_XLAT_KIND_TABLE_FULL; k++)
+			lost += nc[XF_CNT_NATEV_LOST(k)];
+	}
+	natlog_table_fill(p->natlog, entries, max, clock_mono_ns(), &p->clock);
+	natlog_tick(p->natlog, clock_mono_ns(), &p->clock);
+	natlog_get_stats(p->natlog, &ns);
+	exporter_set_natlog_source(p->exp, lost, ns.recovered);
 }
 
 /* --- interfaces ----------------------------------------------------------- */
@@ -619,6 +682,16 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
 		xlat_source_set_destroy_cb(p->nat, on_xlat_destroy, p);
 	}
+	if (exporter_wants_nat_events(p->exp)) {
+		if (p->nat) {
+			p->natlog = natlog_new(on_natlog_record, p);
+			natlog_set_threshold(p->natlog, cfg->nat_table_threshold);
+			xlat_source_set_nat_event_cb(p->nat, on_nat_event, p);
+		} else {
+			log_warnx("a collector has nat_events = true but nat_hook is \"off\": "
+				  "no NAT events");
+		}
+	}
 	p->links = ifwatch_open(on_link, on_tc, p, err, err_len);
 	if (!p->links)
 		goto fail;
@@ -634,6 +707,7 @@ void pipeline_free(struct pipeline *p)
 		return;
 	ifwatch_free(p->links);
 	xlat_source_free(p->nat);
+	natlog_free(p->natlog);
 	tc_hook_free(p->tc); /* detaches; before capture_free: it borrows the program fds */
 	drain_free(p->drain);
 	capture_free(p->capture);
@@ -720,6 +794,7 @@ void pipeline_cycle(struct pipeline *p)
 	/* no more than paced collectors take: the rest waits here, due (pipeline_pace) */
 	flowcache_expire(p->cache, clock_mono_ns(), export_budget(p));
 	hooks_tick(p, clock_mono_ms());
+	natlog_cycle(p);
 	report_metering(p);
 	exporter_flush(p->exp);
 	exporter_tick(p->exp, clock_mono_ms());
@@ -768,6 +843,11 @@ int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *
 	if (n)
 		log_warnx("reload: %s take%s effect on restart only; the running value%s stay%s",
 			  kept, n == 1 ? "s" : "", n == 1 ? "" : "s", n == 1 ? "s" : "");
+	if (p->natlog)
+		natlog_set_threshold(p->natlog, cfg->nat_table_threshold);
+	else if (p->nat && exporter_wants_nat_events(p->exp))
+		log_warnx("reload: NAT events start on restart only (no collector wanted them "
+			  "at start)");
 
 	cache_timeouts(cfg, &t);
 	flowcache_set_timeouts(p->cache, &t);
@@ -813,6 +893,10 @@ void pipeline_shutdown_begin(struct pipeline *p)
 	}
 	drain_events(p->drain, on_drained, p);
 	clock_sync(&p->clock);
+	if (p->natlog) {
+		natlog_cycle(p);
+		natlog_flush(p->natlog);
+	}
 	/*
 	 * The final totals are those of what was drained: packets the still
 	 * attached programs count from now on are in no record.

@@ -74,7 +74,7 @@ while read -r line; do
 done < <(grep -E '^ +(-[a-zA-Z], )?--[a-z]' "$work/help")
 
 # The guides the pages name are the ones installed in /usr/share/doc/xlatflow.
-for doc in $(grep -ho '[a-z]*\.md' "$man8" "$man5" | sort -u); do
+for doc in $(grep -ho '[-a-z\]*\.md' "$man8" "$man5" | sed 's/\\-/-/g' | sort -u); do
 	if grep -q "docs/$doc" "$abs_top_srcdir/etc/xlatflow.am"; then
 		ok "$doc (named in a man page) is installed"
 	else

@@ -7,7 +7,10 @@
 # type records alone (no XML element file) and print the exact values of
 # the NAT flows and of every options record: exporting process, metering
 # (standard and enterprise counters), sampling (34/35 and PSAMP), interface
-# table. Exits 77 when ipfixDump or python3 is missing.
+# table; and of the NAT event log (RFC 8158 records, docs/nat-events.md):
+# NAT44 and NAT66 session create/delete, ports exhausted, table full,
+# threshold, and the event log's statistics. Exits 77 when ipfixDump or
+# python3 is missing.
 set -eu
 
 for tool in ipfixDump python3; do
@@ -48,8 +51,8 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 port=$(cat "$tmp/port")
-printf 'metering\niface 3 eth0 uplink port\nsend a\nsend b\nflush\nstats\nquit\n' |
-	"$send" --collector "udp://127.0.0.1:$port" --odid 77 --pen 32473 --sampling 10 \
+printf 'metering\niface 3 eth0 uplink port\nsend a\nsend b\nnatev\nflush\noptions\nstats\nquit\n' |
+	"$send" --collector "udp://127.0.0.1:$port" --odid 77 --pen 32473 --sampling 10 --nat-events \
 	>"$tmp/stats.json"
 wait "$lpid"
 lpid=
@@ -136,6 +139,61 @@ ifr = last(264)
 check("interface ingressInterface", ifr.get("ingressInterface"), "3")
 check("interface interfaceName", ifr.get("interfaceName"), "(len: 16) eth0")
 check("interface interfaceDescription", ifr.get("interfaceDescription"), "(len: 64) uplink port")
+
+# the NAT event set of xf-send-records (natev_set()), wall clock 1764140000 s = 2025-11-26 06:53:20
+def nat(tid):
+    return [v for t, v in records if t == tid]
+def v6(s):
+    return str(ipaddress.ip_address(s)) if s and ":" in s and " " not in s else s
+s44 = nat(266)
+check("NAT44 session records", len(s44), 2)
+common = dict(sourceIPv4Address="198.18.0.2", destinationIPv4Address="198.19.0.10",
+              postNATSourceIPv4Address="198.18.100.1", postNATDestinationIPv4Address="198.18.1.2",
+              sourceTransportPort="40000", destinationTransportPort="80",
+              postNAPTSourceTransportPort="61000", postNAPTDestinationTransportPort="8080",
+              ingressVRFID="5", xlatZoneId="5", protocolIdentifier="6")
+want = [dict(common, natEvent="4", observationTimeMilliseconds="2025-11-26 06:53:21.250",
+             flowStartMilliseconds="2025-11-26 06:53:21.250", initiatorOctets="0",
+             flowEndMilliseconds="1970-01-01 00:00:00.000",
+             responderOctets="0", initiatorPackets="0", responderPackets="0"),
+        dict(common, natEvent="5", observationTimeMilliseconds="2025-11-26 06:53:23.500",
+             flowStartMilliseconds="2025-11-26 06:53:21.250", initiatorOctets="300",
+             flowEndMilliseconds="2025-11-26 06:53:23.500",
+             responderOctets="4000", initiatorPackets="3", responderPackets="4")]
+for i, w in enumerate(want):
+    for k, v in w.items():
+        check(f"NAT44 session {i} {k}", s44[i].get(k) if i < len(s44) else None, v)
+s66 = nat(267)
+check("NAT66 session records", len(s66), 1)
+for k, v in dict(natEvent="4", sourceIPv6Address="2001:db8::2", destinationIPv6Address="2001:db8:1::10",
+                 postNATSourceIPv6Address="2001:db8:100::1",
+                 postNATDestinationIPv6Address="2001:db8:2::20", sourceTransportPort="5000",
+                 destinationTransportPort="443", postNAPTSourceTransportPort="6000",
+                 postNAPTDestinationTransportPort="8443", protocolIdentifier="17",
+                 observationTimeMilliseconds="2025-11-26 06:53:22.000").items():
+    check(f"NAT66 session {k}", v6(s66[0].get(k)) if s66 else None, v)
+pe = nat(268)
+check("ports exhausted records", len(pe), 1)
+for k, v in dict(natEvent="12", observationTimeMilliseconds="2025-11-26 06:53:24.100",
+                 postNATSourceIPv4Address="198.18.100.1", destinationIPv4Address="198.18.9.9",
+                 destinationTransportPort="443", protocolIdentifier="6",
+                 droppedPacketDeltaCount="3", xlatNatEventCount="3").items():
+    check(f"ports exhausted {k}", pe[0].get(k) if pe else None, v)
+q = nat(270)
+check("quota records", len(q), 2)
+for i, w in enumerate([dict(natEvent="13", natQuotaExceededEvent="1", maxSessionEntries="512",
+                            droppedPacketDeltaCount="2", xlatNatEventCount="2",
+                            observationTimeMilliseconds="2025-11-26 06:53:24.500"),
+                       dict(natEvent="18", natThresholdEvent="3", maxSessionEntries="512",
+                            addressPortMappingHighThreshold="410", xlatNatEventCount="1",
+                            observationTimeMilliseconds="2025-11-26 06:53:25.000")]):
+    for k, v in w.items():
+        check(f"quota {i} {k}", q[i].get(k) if i < len(q) else None, v)
+st = last(271)
+for k, v in dict(observationDomainId="77", xlatNatEventExportedTotalCount="6",
+                 xlatNatEventNotSentTotalCount="0", xlatNatEventSourceLostTotalCount="0",
+                 xlatNatEventRecoveredTotalCount="0").items():
+    check(f"NAT event log statistics {k}", st.get(k), v)
 
 for f in failures:
     print("FAIL:", f)

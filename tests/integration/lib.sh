@@ -63,7 +63,7 @@ cleanup() {
 			tail -n 40 "$f"
 		done
 	fi
-	rm -rf "$WORK"
+	[ -n "${XF_KEEP:-}" ] || rm -rf "$WORK"
 	exit $rc
 }
 trap cleanup EXIT

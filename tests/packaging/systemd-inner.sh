@@ -168,6 +168,58 @@ systemctl stop xlatflowd
 echo "# bpf filters on xfu0 ingress after the stop:" \
 	"$(tc filter show dev xfu0 ingress | grep -c ' handle ')"
 
+# The spool of a TCP collector (spool = true) under the sandbox: the unit's
+# StateDirectory is the one place it may write. The collector is down: the
+# flows of a ping are spooled in /var/lib/xlatflow/spool; once a sink
+# listens, they are sent and the spool's position file is written.
+cp "$conf" "$out/good.conf"
+cat > "$conf" <<CONF
+interfaces = { include = [ "xfu*" ]; };
+collectors = ( { url = "tcp://127.0.0.1:4740"; spool = true; } );
+idle_timeout = 1;
+drain_interval_ms = 100;
+nat_hook = "conntrack";
+CONF
+chmod 0640 "$conf"
+systemctl start xlatflowd
+check_eq "active with a spooled TCP collector" active "$(systemctl is-active xlatflowd)"
+spool=/var/lib/xlatflow/spool/tcp-127.0.0.1:4740
+ip netns exec xfp1 ping -q -c 3 -i 0.2 198.18.1.1 > /dev/null
+spooled() {	# the flows reached a segment file
+	for _ in $(seq 1 100); do
+		[ "$(cat "$spool"/*.seg 2>/dev/null | wc -c)" -gt 16 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "flows spooled in $spool while the collector is down" spooled
+check_eq "StateDirectory mode" "700 root:root" "$(stat -c '%a %U:%G' /var/lib/xlatflow)"
+check_eq "spool directory mode" "700" "$(stat -c '%a' "$spool")"
+python3 -c '
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 4740)); s.listen(1); s.settimeout(20)
+c, _ = s.accept(); c.settimeout(3)
+try:
+    while c.recv(65536): pass
+except socket.timeout:
+    pass
+' > "$out/spool-sink.log" 2>&1 &
+sink_pid=$!
+sent() {	# the position file appears once a message was taken by the kernel
+	for _ in $(seq 1 150); do
+		[ -s "$spool/position" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "spooled flows sent after the collector came up (position written)" sent
+systemctl stop xlatflowd
+wait "$sink_pid" 2>/dev/null
+check "no spool error in the journal" \
+	sh -c "! journalctl -b --no-pager -o cat -u xlatflowd | grep -i 'spool.*\(error\|denied\|read-only\|cannot\)'"
+cp "$out/good.conf" "$conf"
+
 # Upgrade of an enabled, running service whose conffile was edited: the edit
 # stays (dpkg keeps a changed conffile when the package's did not change),
 # the daemon is restarted with the new binary, and stays enabled.
@@ -195,6 +247,7 @@ dpkg --purge xlatflow > "$out/purge.log" 2>&1
 check_eq "dpkg --purge" 0 "$?"
 check_eq "purge stopped the service" inactive "$(systemctl is-active xlatflowd 2>&1)"
 check "purge removed /etc/xlatflow" [ ! -e /etc/xlatflow ]
+check "purge removed /var/lib/xlatflow (the spools)" [ ! -e /var/lib/xlatflow ]
 check "purge removed the enablement link" \
 	[ ! -e /etc/systemd/system/multi-user.target.wants/xlatflowd.service ]
 finish_status=0

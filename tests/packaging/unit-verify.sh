@@ -53,5 +53,8 @@ for k in NoNewPrivileges ProtectHome PrivateTmp ProtectKernelTunables LockPerson
 	check_eq "$k" yes "$(prop "$k")"
 done
 check_eq "ProtectSystem" strict "$(prop ProtectSystem)"
+# the one writable place: spool_dir's default, /var/lib/xlatflow/spool
+check_eq "StateDirectory" xlatflow "$(prop StateDirectory)"
+check_eq "StateDirectoryMode" 0700 "$(prop StateDirectoryMode)"
 check_eq "SystemCallArchitectures" native "$(prop SystemCallArchitectures)"
 finish

@@ -6,15 +6,22 @@
  *   xf-send-records --collector URL [--odid N] [--pen N] [--zone-as-vrf]
  *                   [--mtu N] [--refresh SEC] [--refresh-messages N]
  *                   [--netflow9] [--sampling N] [--rate N] [--burst N]
+ *                   [--nat-events] [--no-flows]
+ *                   [--spool DIR] [--spool-max BYTES]
  *
  * --rate and --burst pace every UDP collector (records/s, records; the
  * default 0 sends unpaced).
  * --netflow9 makes every collector a NetFlow v9 one (protocol = "netflow9").
+ * --nat-events sets nat_events = true on every collector, --no-flows
+ * flows = false.
+ * --spool DIR gives every TCP collector spool = true with spool_dir DIR
+ * (spool_max_bytes --spool-max, default 64 MiB).
  * URL is udp://ADDR:PORT or tcp://ADDR:PORT (ADDR numeric; [v6] allowed).
  * Commands come on stdin, one per line; between them the exporter ticks
  * every 100 ms (reconnects, template refresh):
  *   send a | send b     export record set a (4 records) or b (2 records)
- *   bulk N              export N IPv4 records with packets = 1..N
+ *   bulk N [FIRST]      export N IPv4 records with packets = FIRST..FIRST+N-1
+ *                       (FIRST default 1)
  *   paced N             N IPv4 records of 1 packet and 100 octets each,
  *                       handed over as the exporter has room (as the
  *                       daemon's flow cache does), then sent to the end
@@ -26,6 +33,9 @@
  *   iface IDX NAME DESC exporter_set_interface() (DESC may contain spaces)
  *   metering            exporter_set_metering() with the fixed counters below
  *   options             exporter_send_options()
+ *   natev               the NAT event set natev_set() below, through the
+ *                       event log (src/natlog.c) and exporter_add_nat_event()
+ *   natev N             N NAT44 session create records (ports 1..N)
  *   quit                (or end of input) flush, free the exporter, exit
  * The record sets are set_a() and set_b() below; the integration tests
  * check their exact values.
@@ -47,6 +57,7 @@
 #include "clock.h"
 #include "export.h"
 #include "log.h"
+#include "natlog.h"
 
 static void addr(uint8_t *dst, const char *text)
 {
@@ -266,14 +277,125 @@ static void paced(struct exporter *exp, unsigned long n)
 static void print_stats(struct exporter *exp)
 {
 	struct exporter_stats st;
+	struct ipfix_natlog_stats ns;
 
 	exporter_get_stats(exp, &st);
+	exporter_get_natlog_stats(exp, &ns);
 	printf("{\"messages\":%" PRIu64 ",\"records\":%" PRIu64 ",\"records_dropped\":%" PRIu64
 	       ",\"packets_dropped\":%" PRIu64 ",\"octets_dropped\":%" PRIu64 ",\"bytes\":%" PRIu64
-	       "}\n",
+	       ",\"nat_events_exported\":%" PRIu64 ",\"nat_events_not_sent\":%" PRIu64 "}\n",
 	       st.messages, st.records, st.records_dropped, st.packets_dropped, st.octets_dropped,
-	       st.bytes);
+	       st.bytes, ns.exported, ns.not_sent);
 	fflush(stdout);
+}
+
+/*
+ * The NAT event set, at fixed wall-clock times (the monotonic clock is
+ * offset so that mono 0 is 1764140000.000 s):
+ *  1. NAT44 create 198.18.0.2:40000 -> 198.19.0.10:80 (zone 5), DNAT to
+ *     198.18.1.2:8080, SNAT to 198.18.100.1:61000, at +1.250 s
+ *  2. its delete at +3.500 s: started +1.250 s, 3/4 packets, 300/4000 octets
+ *  3. NAT66 create 2001:db8::2:5000 -> 2001:db8:1::10:443, post-NAT
+ *     2001:db8:100::1:6000 -> 2001:db8:2::20:8443 (UDP), at +2.000 s
+ *  4. ports exhausted x3 towards 198.18.9.9:443 TCP from 198.18.100.1 at
+ *     +4.100..4.300 s: one record, count 3, time +4.100 s
+ *  5. table full x2 (zone 0), nf_conntrack_max 512: one record, count 2,
+ *     time +4.500 s
+ *  6. threshold 80%: fill 410 of 512 at +5.000 s (threshold 410 entries)
+ */
+#define NATEV_WALL_NS (1764140000ULL * 1000000000ULL)
+
+static void natev_emit(void *ctx, const struct ipfix_natev_rec *rec)
+{
+	exporter_add_nat_event(ctx, rec);
+}
+
+static void natev_tuple(struct xf_tuple *t, int family, const char *src, uint16_t sp,
+			const char *dst, uint16_t dp, uint8_t proto)
+{
+	memset(t, 0, sizeof(*t));
+	inet_pton(family == XF_FAMILY_IPV4 ? AF_INET : AF_INET6, src, t->src_addr);
+	inet_pton(family == XF_FAMILY_IPV4 ? AF_INET : AF_INET6, dst, t->dst_addr);
+	t->src_port = sp;
+	t->dst_port = dp;
+	t->proto = proto;
+	t->family = family;
+}
+
+static void natev_set(struct exporter *exp)
+{
+	struct natlog *nl = natlog_new(natev_emit, exp);
+	struct xf_clock clk;
+	struct nat_event ev;
+	const uint64_t ms = 1000000;
+
+	clock_set_offset(&clk, (int64_t)NATEV_WALL_NS);
+	natlog_set_threshold(nl, 80);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = XF_XLAT_KIND_CREATE;
+	ev.zone_id = 5;
+	natev_tuple(&ev.orig, 4, "198.18.0.2", 40000, "198.19.0.10", 80, 6);
+	natev_tuple(&ev.reply, 4, "198.18.1.2", 8080, "198.18.100.1", 61000, 6);
+	ev.time_mono_ns = 1250 * ms;
+	natlog_event(nl, &ev, &clk);
+
+	ev.kind = XF_XLAT_KIND_DELETE;
+	ev.time_mono_ns = 3500 * ms;
+	ev.flags = NAT_EVENT_F_START | NAT_EVENT_F_ACCT;
+	ev.start_wall_ns = NATEV_WALL_NS + 1250 * ms;
+	ev.packets[0] = 3;
+	ev.packets[1] = 4;
+	ev.octets[0] = 300;
+	ev.octets[1] = 4000;
+	natlog_event(nl, &ev, &clk);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = XF_XLAT_KIND_CREATE;
+	natev_tuple(&ev.orig, 6, "2001:db8::2", 5000, "2001:db8:1::10", 443, 17);
+	natev_tuple(&ev.reply, 6, "2001:db8:2::20", 8443, "2001:db8:100::1", 6000, 17);
+	ev.time_mono_ns = 2000 * ms;
+	natlog_event(nl, &ev, &clk);
+
+	for (int i = 0; i < 3; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = XF_XLAT_KIND_PORTS_EXHAUSTED;
+		ev.count = 1;
+		natev_tuple(&ev.orig, 4, "198.18.0.3", (uint16_t)(41000 + i), "198.18.9.9", 443, 6);
+		natev_tuple(&ev.reply, 4, "198.18.9.9", 443, "198.18.100.1", 1024, 6);
+		ev.time_mono_ns = (4100 + 100 * (uint64_t)i) * ms;
+		natlog_event(nl, &ev, &clk);
+	}
+	natlog_table_fill(nl, 100, 512, 4000 * ms, &clk);
+	for (int i = 0; i < 2; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = XF_XLAT_KIND_TABLE_FULL;
+		ev.count = 1;
+		natev_tuple(&ev.orig, 4, "198.18.0.4", 42000, "198.18.9.9", 443, 6);
+		ev.time_mono_ns = (4500 + 10 * (uint64_t)i) * ms;
+		natlog_event(nl, &ev, &clk);
+	}
+	natlog_flush(nl);
+	natlog_table_fill(nl, 410, 512, 5000 * ms, &clk);
+	natlog_free(nl);
+}
+
+/* N NAT44 session creates, source port i, one ms apart. */
+static void natev_bulk(struct exporter *exp, unsigned long n)
+{
+	struct natlog *nl = natlog_new(natev_emit, exp);
+	struct xf_clock clk;
+	struct nat_event ev;
+
+	clock_set_offset(&clk, (int64_t)NATEV_WALL_NS);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = XF_XLAT_KIND_CREATE;
+	for (unsigned long i = 1; i <= n; i++) {
+		natev_tuple(&ev.orig, 4, "198.18.0.2", (uint16_t)i, "198.19.0.10", 80, 6);
+		natev_tuple(&ev.reply, 4, "198.18.1.2", 8080, "198.18.100.1", (uint16_t)i, 6);
+		ev.time_mono_ns = i * 1000000ULL;
+		natlog_event(nl, &ev, &clk);
+	}
+	natlog_free(nl);
 }
 
 int main(int argc, char **argv)
@@ -290,6 +412,10 @@ int main(int argc, char **argv)
 		{ "sampling", required_argument, NULL, 's' },
 		{ "rate", required_argument, NULL, 'a' },
 		{ "burst", required_argument, NULL, 'b' },
+		{ "nat-events", no_argument, NULL, 'n' },
+		{ "no-flows", no_argument, NULL, 'F' },
+		{ "spool", required_argument, NULL, 'S' },
+		{ "spool-max", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct xf_config cfg;
@@ -297,12 +423,14 @@ int main(int argc, char **argv)
 	char err[512] = "", line[256];
 	uint16_t mtu = 1500;
 	uint32_t rate = 0, burst = 1;
-	bool netflow9 = false;
+	bool netflow9 = false, nat_events = false, no_flows = false;
+	const char *spool_dir = NULL;
 	int opt;
 
 	cfg.observation_domain_id = 1;
 	cfg.enterprise_number = 32473;
 	cfg.template_refresh = 600;
+	cfg.spool_max_bytes = 64u << 20;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -323,6 +451,10 @@ int main(int argc, char **argv)
 		case 's': cfg.sampling = strtoul(optarg, NULL, 10); break;
 		case 'a': rate = strtoul(optarg, NULL, 10); break;
 		case 'b': burst = strtoul(optarg, NULL, 10); break;
+		case 'n': nat_events = true; break;
+		case 'F': no_flows = true; break;
+		case 'S': spool_dir = optarg; break;
+		case 'M': cfg.spool_max_bytes = strtoul(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: xf-send-records --collector URL [options]\n");
 			return 1;
@@ -337,7 +469,13 @@ int main(int argc, char **argv)
 		cfg.collectors[i].rate = rate;
 		cfg.collectors[i].burst = burst;
 		cfg.collectors[i].protocol = netflow9 ? XF_PROTO_NETFLOW9 : XF_PROTO_IPFIX;
+		cfg.collectors[i].nat_events = nat_events;
+		cfg.collectors[i].no_flows = no_flows;
+		cfg.collectors[i].spool = spool_dir &&
+					  cfg.collectors[i].transport == XF_TRANSPORT_TCP;
 	}
+	if (spool_dir)
+		snprintf(cfg.spool_dir, sizeof(cfg.spool_dir), "%s", spool_dir);
 	log_init(true, LOG_LEVEL_INFO, "xf-send-records");
 	/* poll() watches fd 0: keep no lines hidden in a stdio buffer */
 	setvbuf(stdin, NULL, _IONBF, 0);
@@ -364,7 +502,11 @@ int main(int argc, char **argv)
 		} else if (!strcmp(line, "send b")) {
 			k = set_b(recs);
 		} else if (sscanf(line, "bulk %lu", &n) == 1) {
-			for (unsigned long i = 1; i <= n; i++) {
+			unsigned long first = 1;
+
+			if (sscanf(line, "bulk %lu %lu", &n, &first) < 2)
+				first = 1;
+			for (unsigned long i = first; i < first + n; i++) {
 				bulk_record(&recs[0], i);
 				exporter_add(exp, &recs[0]);
 			}
@@ -398,6 +540,10 @@ int main(int argc, char **argv)
 			exporter_set_metering(exp, &m);
 		} else if (!strcmp(line, "options")) {
 			exporter_send_options(exp);
+		} else if (!strcmp(line, "natev")) {
+			natev_set(exp);
+		} else if (sscanf(line, "natev %lu", &n) == 1) {
+			natev_bulk(exp, n);
 		} else if (!strcmp(line, "quit")) {
 			break;
 		} else if (line[0]) {

@@ -1049,7 +1049,7 @@ static void test_docs_match(void)
 		keys++;
 		tu_checks++;
 	}
-	CHECK_INT(keys, 24);
+	CHECK_INT(keys, 27);
 	free(out);
 	config_release(&cfg);
 

@@ -34,6 +34,7 @@
 #include "ie_registry.h"
 #include "ipfix.h"
 #include "log.h"
+#include "spool.h"
 #include "testutil.h"
 
 #define ODID 99
@@ -242,17 +243,17 @@ static void test_udp_templates_and_refresh(void)
 	}
 	read_udp(fd, kinds, sizeof(kinds), info);
 	/*
-	 * T = type records' options template, R = type records (three messages
+	 * T = type records' options template, R = type records (four messages
 	 * at this MTU), T = flow and options templates, D = options records
 	 * and data; templates again after two data messages
 	 */
-	CHECK_STR(kinds, "TRRRTDDTRRRTDDTRRRTD");
+	CHECK_STR(kinds, "TRRRRTDDTRRRRTDDTRRRRTD");
 	for (int i = 0; kinds[i]; i++)
 		CHECK_U64(info[i].odid, ODID);
 	exporter_get_stats(exp, &st);
 	CHECK_U64(st.records, 5);
 	CHECK_U64(st.records_dropped, 0);
-	CHECK_U64(st.messages, 20);
+	CHECK_U64(st.messages, 23);
 
 	/* nothing due before 30 s, templates alone at 30 s */
 	exporter_tick(exp, clock_mono_ms() + 29000);
@@ -260,7 +261,7 @@ static void test_udp_templates_and_refresh(void)
 	CHECK_STR(kinds, "");
 	exporter_tick(exp, clock_mono_ms() + 30000);
 	read_udp(fd, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRRTO");
+	CHECK_STR(kinds, "TRRRRTO");
 	exporter_free(exp);
 	close(fd);
 }
@@ -355,8 +356,8 @@ static void check_burst_received(int fd, const struct exporter_stats *st, struct
 	int n = read_udp(fd, kinds, sizeof(kinds), info);
 
 	CHECK_U64(n, st->messages);
-	CHECK(strncmp(kinds, "TRRRTD", 6) == 0);
-	for (int i = 6; i < n; i++)
+	CHECK(strncmp(kinds, "TRRRRTD", 7) == 0);
+	for (int i = 7; i < n; i++)
 		CHECK(kinds[i] == 'D' && info[i].seq > info[i - 1].seq);
 }
 
@@ -413,7 +414,7 @@ static void test_udp_burst(void)
 	exporter_add(exp, &r);
 	exporter_flush(exp);
 	read_udp(fd, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRRTD");
+	CHECK_STR(kinds, "TRRRRTD");
 	exporter_free(exp);
 	close(fd);
 	free(info);
@@ -647,14 +648,14 @@ static void test_two_collectors(void)
 	exporter_flush(exp);
 	read_udp(fa, ka, sizeof(ka), ia);
 	read_udp(fb, kb, sizeof(kb), ib);
-	CHECK_STR(ka, "TRRRTD");
-	CHECK_STR(kb, "TRRRTD");
+	CHECK_STR(ka, "TRRRRTD");
+	CHECK_STR(kb, "TRRRRTD");
 	/*
 	 * each session counts its own records: the type records, then the
 	 * exporter, metering and sampling options records, then data
 	 */
-	CHECK_U64(ia[4].seq, IE_REGISTRY_COUNT);
-	CHECK_U64(ib[4].seq, IE_REGISTRY_COUNT);
+	CHECK_U64(ia[5].seq, IE_REGISTRY_COUNT);
+	CHECK_U64(ib[5].seq, IE_REGISTRY_COUNT);
 	exporter_get_stats(exp, &st);
 	CHECK_U64(st.records, 8); /* summed over collectors */
 	exporter_free(exp);
@@ -786,14 +787,15 @@ static void test_options_on_change(void)
 	exporter_add(exp, &r);
 	exporter_flush(exp);
 	n = read_udp(fd, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRRTD");
-	if (n == 5) {
-		CHECK(has_set(&info[4], IPFIX_TID_EXPORTER));
-		CHECK(has_set(&info[4], IPFIX_TID_METERING));
-		CHECK(has_set(&info[4], IPFIX_TID_SAMPLING));
-		CHECK(has_set(&info[4], IPFIX_TID_SELECTOR));
-		CHECK(!has_set(&info[4], IPFIX_TID_INTERFACE));
-		CHECK(has_set(&info[4], IPFIX_TID_IPV4));
+	CHECK_STR(kinds, "TRRRRTD");
+	CHECK_U64(n, 7);
+	if (n == 7) {
+		CHECK(has_set(&info[6], IPFIX_TID_EXPORTER));
+		CHECK(has_set(&info[6], IPFIX_TID_METERING));
+		CHECK(has_set(&info[6], IPFIX_TID_SAMPLING));
+		CHECK(has_set(&info[6], IPFIX_TID_SELECTOR));
+		CHECK(!has_set(&info[6], IPFIX_TID_INTERFACE));
+		CHECK(has_set(&info[6], IPFIX_TID_IPV4));
 	}
 
 	exporter_set_interface(exp, 3, "eth0", "uplink");
@@ -1007,8 +1009,8 @@ static void test_udp_paced(void)
 	CHECK(max_sent_at_once <= burst);
 	n = read_udp(fd, kinds, 1024, info);
 	CHECK_U64(n, st.messages);
-	CHECK(strncmp(kinds, "TRRRTD", 6) == 0);
-	for (int i = 6; i < n; i++)
+	CHECK(strncmp(kinds, "TRRRRTD", 7) == 0);
+	for (int i = 7; i < n; i++)
 		CHECK(kinds[i] == 'D' && info[i].seq > info[i - 1].seq);
 	exporter_free(exp);
 	close(fd);
@@ -1130,8 +1132,8 @@ static void test_reconfigure(void)
 		exporter_flush(exp);
 	}
 	n = read_udp(fu, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRRTDDD");
-	seq = n == 8 ? info[7].seq : 0;
+	CHECK_STR(kinds, "TRRRRTDDD");
+	seq = n == 9 ? info[8].seq : 0;
 
 	/* the same collectors, another refresh setting: both kept */
 	cfg.template_refresh_messages = 100;
@@ -1198,7 +1200,7 @@ static void test_reconfigure(void)
 	exporter_add(exp, &r);
 	exporter_flush(exp);
 	read_udp(fu2, kinds, sizeof(kinds), info);
-	CHECK_STR(kinds, "TRRRTD");
+	CHECK_STR(kinds, "TRRRRTD");
 	read_udp(fu, kinds, sizeof(kinds), info);
 	CHECK_STR(kinds, "D"); /* record 5, before the reload; nothing after it */
 	exporter_get_stats(exp, &st);
@@ -1207,6 +1209,100 @@ static void test_reconfigure(void)
 	close(lt);
 	close(fu);
 	close(fu2);
+}
+
+/*
+ * spool = true across a reload that replaces the collector's target (its
+ * mtu changed): the new target takes the spool over (one owner: a second
+ * open would be refused), records spooled before and after the reload
+ * while the collector is down are all sent once it listens, and the spool
+ * is empty afterwards, also for the next process.
+ */
+static void test_tcp_spool_reload(void)
+{
+	struct sockaddr_in sin;
+	int lfd = tcp_listener(&sin), conn;
+	struct xf_config cfg, cfg2;
+	struct exporter *exp;
+	struct exporter_stats st;
+	struct spool *sp = NULL;
+	struct spool_stats ss;
+	char kinds[256], err[256] = "", dir[] = "/tmp/xf-export-spool.XXXXXX", cmd[300];
+	struct flow_record r;
+	uint64_t now;
+
+	close(lfd); /* the collector is down: connection refused */
+	if (!mkdtemp(dir))
+		abort();
+	base_config(&cfg);
+	add_collector(&cfg, XF_TRANSPORT_TCP, &sin);
+	cfg.collectors[0].spool = true;
+	snprintf(cfg.spool_dir, sizeof(cfg.spool_dir), "%s", dir);
+	cfg.spool_max_bytes = 1u << 20;
+	exp = exporter_new(&cfg, err, sizeof(err));
+	CHECK(exp != NULL);
+	if (!exp)
+		return;
+	for (int i = 1; i <= 10; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	cfg2 = cfg;
+	cfg2.collectors[0].mtu = 1400;
+	CHECK_INT(exporter_reconfigure(exp, &cfg2, err, sizeof(err)), 0);
+	for (int i = 11; i <= 20; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 0);
+	CHECK_U64(st.records_dropped, 0);
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	{
+		int one = 1;
+
+		setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
+	CHECK(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0 && listen(lfd, 4) == 0);
+	/* a refused connect may still be in progress: tick on until one is accepted */
+	now = clock_mono_ms();
+	conn = -1;
+	for (int k = 1; k <= 10 && conn < 0; k++) {
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+
+		now += 2000;
+		exporter_tick(exp, now);
+		if (poll(&pfd, 1, 100) > 0)
+			conn = accept(lfd, NULL, NULL);
+	}
+	CHECK(conn >= 0);
+	exporter_tick(exp, now + 1);
+	exporter_flush(exp);
+	if (conn >= 0)
+		read_tcp(conn, kinds, sizeof(kinds));
+	exporter_tick(exp, now + 2);
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 20);
+	CHECK_U64(st.records_dropped, 0);
+	exporter_free(exp);
+	if (conn >= 0)
+		close(conn);
+	close(lfd);
+
+	/* what the next process finds: nothing left to send */
+	snprintf(cmd, sizeof(cmd), "%s/tcp-127.0.0.1:%u", dir, ntohs(sin.sin_port));
+	CHECK_INT(spool_open(cmd, 1u << 20, &sp, err, sizeof(err)), 0);
+	if (sp) {
+		spool_get_stats(sp, &ss);
+		CHECK_U64(ss.pending, 0);
+		spool_free(sp);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
 }
 
 int main(void)
@@ -1228,5 +1324,6 @@ int main(void)
 	RUN(test_udp_paced_small_burst);
 	RUN(test_udp_paced_queue_full);
 	RUN(test_reconfigure);
+	RUN(test_tcp_spool_reload);
 	return tu_finish();
 }

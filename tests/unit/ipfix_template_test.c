@@ -56,10 +56,9 @@ static void test_describe_ipfix(void)
 		IPFIX_TID_SAMPLING, IPFIX_TID_SELECTOR, IPFIX_TID_INTERFACE,
 	};
 	/* 19 common fields: 4 x 8 times and counters, 2 addresses, ports, ... = 74 (v4) */
-	static const uint16_t n_fields[IPFIX_N_TEMPLATES] = { 19, 19, 34, 34, 8, 15, 3, 8, 3 };
-	static const uint16_t record_len[IPFIX_N_TEMPLATES] = {
-		74, 98, 114, 210, 60, 116, 9, 46, 84
-	};
+	static const uint16_t n_fields[IPFIX_N_TEMPLATES] = { 19, 19, 34, 34, 13, 15, 3, 8, 3 };
+	static const uint16_t record_len[IPFIX_N_TEMPLATES] = { 74,  98, 114, 210, 100,
+								116, 9,	 46,  84 };
 	struct ipfix_template_desc d[IPFIX_N_TEMPLATES];
 	char err[256] = "";
 	int n = ipfix_describe_templates(&params, false, d, err, sizeof(err));
@@ -181,6 +180,11 @@ static void test_options(void)
 		.not_sent_records = 4,
 		.not_sent_packets = 55,
 		.not_sent_octets = 666,
+		.spool = { .full = 31,
+			   .write_error = 32,
+			   .damaged = 33,
+			   .pending = 34,
+			   .octets = 35 },
 		.sampling = 100,
 		.metering = { .observed_packets = 1000,
 			      .non_ip_packets = 2,
@@ -213,6 +217,15 @@ static void test_options(void)
 	CHECK_U64(host_at(s.rec[0], field(&d[4], 41, 0)), 11);
 	CHECK_U64(host_at(s.rec[0], field(&d[4], 167, 0)), 55);
 	CHECK_U64(host_at(s.rec[0], field(&d[4], 160, 0)), 1700000000123ull);
+	/* its spool: lost by cause, what it holds */
+	CHECK_U64(host_at(s.rec[0], field(&d[4], IE_XLAT_SPOOL_FULL_RECORD_TOTAL_COUNT, PEN)), 31);
+	CHECK_U64(
+		host_at(s.rec[0], field(&d[4], IE_XLAT_SPOOL_WRITE_ERROR_RECORD_TOTAL_COUNT, PEN)),
+		32);
+	CHECK_U64(host_at(s.rec[0], field(&d[4], IE_XLAT_SPOOL_DAMAGED_RECORD_TOTAL_COUNT, PEN)),
+		  33);
+	CHECK_U64(host_at(s.rec[0], field(&d[4], IE_XLAT_SPOOL_PENDING_RECORD_COUNT, PEN)), 34);
+	CHECK_U64(host_at(s.rec[0], field(&d[4], IE_XLAT_SPOOL_OCTET_COUNT, PEN)), 35);
 	/* metering (d[5]): ignored = non-IP + malformed, dropped = lost */
 	CHECK_U64(host_at(s.rec[1], field(&d[5], 164, 0)), 5);
 	CHECK_U64(host_at(s.rec[1], field(&d[5], 135, 0)), 6);
@@ -306,10 +319,52 @@ static void test_record_flow(void)
 	CHECK_U64(r.packets, 0xaaaaaaaaaaaaaaaaull); /* untouched */
 }
 
+/* The NAT event log's templates: only with nat_events, after the others. */
+static void test_describe_nat_events(void)
+{
+	static const uint16_t tids[IPFIX_N_NAT_TEMPLATES] = {
+		IPFIX_TID_NAT44_SESSION, IPFIX_TID_NAT66_SESSION, IPFIX_TID_NAT44_PORTS,
+		IPFIX_TID_NAT66_PORTS,	 IPFIX_TID_NAT_QUOTA,	  IPFIX_TID_NATLOG_STATS,
+	};
+	static const uint16_t n_fields[IPFIX_N_NAT_TEMPLATES] = { 19, 19, 10, 10, 10, 6 };
+	static const uint16_t n_fields_v9[IPFIX_N_NAT_TEMPLATES] = { 18, 18, 8, 8, 8, 2 };
+	static const uint16_t record_len[IPFIX_N_NAT_TEMPLATES] = { 88, 136, 42, 66, 47, 44 };
+	struct ipfix_template_desc d[IPFIX_MAX_TEMPLATES];
+	struct ipfix_params nat = params;
+	char err[256] = "";
+
+	nat.nat_events = true;
+	CHECK_U64(ipfix_describe_templates(&nat, false, d, err, sizeof(err)), IPFIX_MAX_TEMPLATES);
+	CHECK(!err[0]);
+	for (int i = 0; i < IPFIX_N_NAT_TEMPLATES; i++) {
+		const struct ipfix_template_desc *t = &d[IPFIX_N_TEMPLATES + i];
+
+		CHECK_U64(t->tid, tids[i]);
+		CHECK_U64(t->n_fields, n_fields[i]);
+		CHECK_U64(t->record_len, record_len[i]);
+		CHECK_U64(t->scope_count, tids[i] == IPFIX_TID_NATLOG_STATS ? 1 : 0);
+	}
+	/* offsets into the internal records natlog.c fills */
+	CHECK_U64(field(&d[9], 230, 0)->offset,
+		  offsetof(struct ipfix_natev_session_rec, nat_event));
+	CHECK_U64(field(&d[10], 281, 0)->offset,
+		  offsetof(struct ipfix_natev_session_rec, post_src_ip6));
+	CHECK(!field(&d[9], 27, 0) && !field(&d[10], 8, 0));
+	CHECK_U64(field(&d[11], IE_XLAT_NAT_EVENT_COUNT, PEN)->offset,
+		  offsetof(struct ipfix_natev_ports_rec, count));
+	CHECK_U64(field(&d[13], 471, 0)->offset,
+		  offsetof(struct ipfix_natev_quota_rec, max_sessions));
+	/* NetFlow v9: the same without the enterprise elements */
+	CHECK_U64(ipfix_describe_templates(&nat, true, d, err, sizeof(err)), IPFIX_MAX_TEMPLATES);
+	for (int i = 0; i < IPFIX_N_NAT_TEMPLATES; i++)
+		CHECK_U64(d[IPFIX_N_TEMPLATES + i].n_fields, n_fields_v9[i]);
+}
+
 int main(void)
 {
 	RUN(test_describe_ipfix);
 	RUN(test_describe_netflow9);
+	RUN(test_describe_nat_events);
 	RUN(test_options);
 	RUN(test_record_flow);
 	return tu_finish();
