@@ -41,6 +41,7 @@
 #include <fixbuf/public.h>
 
 #include "benchutil.h"
+#include "clock.h"
 #include "export.h"
 #include "ipfix.h"
 #include "log.h"
@@ -175,11 +176,6 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-static uint64_t mono_ms(void)
-{
-	return (uint64_t)(bench_wall_s() * 1000);
-}
-
 static void to_exporter(void *ctx, const struct ipfix_natev_rec *rec)
 {
 	exporter_add_nat_event(ctx, rec);
@@ -232,7 +228,7 @@ __attribute__((noinline)) static double stage_tcp(const struct nat_event *ev, si
 		exit(1);
 	}
 	for (int i = 0; i < 200; i++) { /* connected: templates sent */
-		exporter_tick(exp, mono_ms());
+		exporter_tick(exp, clock_mono_ms());
 		exporter_get_natlog_stats(exp, &ns);
 		if (rd.bytes)
 			break;
@@ -245,7 +241,7 @@ __attribute__((noinline)) static double stage_tcp(const struct nat_event *ev, si
 		natlog_event(nl, &ev[i], &clk);
 		/* the daemon's loop ticks (TCP writes what waits) every drain cycle */
 		if ((i & 4095) == 4095)
-			exporter_tick(exp, mono_ms());
+			exporter_tick(exp, clock_mono_ms());
 	}
 	exporter_flush(exp);
 	/* spooled: what the spool still holds goes as the daemon's loop would send it */
