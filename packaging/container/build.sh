@@ -105,7 +105,7 @@ if [ -z "$force" ] && [ "$have" = "$inputs" ]; then
 	echo "build.sh: $tag is already built from $(basename "$deb") and this script" >&2
 else
 	ctr=$(buildah from --pull-never "$base_tag")
-	trap 'buildah rm "$ctr" >/dev/null 2>&1; rm -rf "$work"' EXIT
+	trap 'buildah rm "$ctr" >/dev/null 2>&1 || :; rm -rf "$work"' EXIT
 	root=$(buildah mount "$ctr")
 	cp "$deb" "$root/tmp/xlatflow.deb"
 	chroot "$root" dpkg --path-exclude='/usr/share/man/*' --path-exclude='/usr/share/doc/*' \
