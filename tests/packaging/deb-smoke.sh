@@ -49,6 +49,7 @@ expected="/etc/xlatflow/xlatflowd.conf
 /usr/share/doc/xlatflow/copyright
 /usr/share/doc/xlatflow/datapath.md.gz
 /usr/share/doc/xlatflow/ipfix.md.gz
+/usr/share/doc/xlatflow/kubernetes.md.gz
 /usr/share/doc/xlatflow/metrics.md.gz
 /usr/share/doc/xlatflow/nat.md.gz
 /usr/share/doc/xlatflow/operation.md.gz
