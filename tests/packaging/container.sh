@@ -6,8 +6,9 @@
 # node's interfaces and its loopback, as hostNetwork gives a pod), only the
 # capabilities the daemon needs (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN; all
 # others dropped), the root file system read-only, /sys/kernel/btf and the
-# config mounted read-only. Known traffic crosses the node's veth; a local
-# nfcapd on the node's loopback must decode exactly those flows. The
+# config mounted read-only (in a ConfigMap volume's layout). Known traffic
+# crosses the node's veth; a local nfcapd on the node's loopback must decode
+# exactly those flows. The
 # timeouts are an hour, so every flow is still in the cache when
 # `podman stop` sends SIGTERM: the flows nfcapd holds afterwards are the ones
 # the daemon exported on its way out, and they must all be there, exactly.
@@ -75,16 +76,21 @@ nfcapd_pid=$!
 on_exit "kill $nfcapd_pid 2>/dev/null"
 
 # The DaemonSet's settings, with this test's interface and collector; the
-# timeouts keep every flow in the cache until the stop. 0600 root: the
-# daemon refuses a config others may write.
-cat > "$work/xlatflowd.conf" <<EOF
+# timeouts keep every flow in the cache until the stop. Laid out as the
+# kubelet lays out a ConfigMap volume (the key a symbolic link through
+# ..data to a timestamped directory, mode 0400 as the DaemonSet's
+# defaultMode): the daemon must follow it and accept the mode.
+mkdir -p "$work/config/..2026_01_01_00_00_00.000000000"
+ln -s ..2026_01_01_00_00_00.000000000 "$work/config/..data"
+ln -s ..data/xlatflowd.conf "$work/config/xlatflowd.conf"
+cat > "$work/config/..data/xlatflowd.conf" <<EOF
 interfaces = { include = [ "xfcn" ]; };
 collectors = ( { url = "udp://127.0.0.1:$port"; } );
 active_timeout = 3600;
 idle_timeout = 3600;
 nat_hook = "auto";
 EOF
-chmod 0600 "$work/xlatflowd.conf"
+chmod 0400 "$work/config/..data/xlatflowd.conf"
 # The runtime's default seccomp profile allows bpf(2) and perf_event_open(2)
 # only with CAP_SYS_ADMIN; this one allows them with CAP_BPF / CAP_PERFMON.
 python3 "$XF_SRCDIR/packaging/container/seccomp-profile.py" > "$work/seccomp.json" ||
@@ -99,7 +105,7 @@ podman run -d --name "$ctr" --runtime runc \
 	--security-opt "seccomp=$work/seccomp.json" \
 	--read-only \
 	-v /sys/kernel/btf:/sys/kernel/btf:ro \
-	-v "$work/xlatflowd.conf:/etc/xlatflow/xlatflowd.conf:ro" \
+	-v "$work/config:/etc/xlatflow:ro" \
 	"$image" > "$work/podman-run.log" 2>&1
 check_eq "podman run -d exits 0" 0 "$?"
 
