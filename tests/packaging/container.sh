@@ -89,6 +89,9 @@ collectors = ( { url = "udp://127.0.0.1:$port"; } );
 active_timeout = 3600;
 idle_timeout = 3600;
 nat_hook = "auto";
+max_flows = 262144;
+kernel_max_flows = 16384;
+max_translations = 262144;
 EOF
 chmod 0400 "$work/config/..data/xlatflowd.conf"
 # The runtime's default seccomp profile allows bpf(2) and perf_event_open(2)
@@ -126,6 +129,29 @@ check_eq "the daemon in the container attached TC programs to the node's xfcn" y
 pid=$(podman inspect --format '{{.State.Pid}}' "$ctr" 2>/dev/null)
 check_eq "the daemon's effective capabilities after setup: CAP_NET_ADMIN only" \
 	0000000000001000 "$(awk '/^CapEff:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)"
+
+# The container's memory cgroup (the BPF maps are charged to it) holds no
+# more after start than docs/kubernetes.md's "at start" figure for the
+# config's sizes (the DaemonSet's) and this machine's possible CPUs: the
+# figure the DaemonSet's memory request and limit are computed from.
+cg=$(sed -n 's/^[0-9]*:memory:\(.*\)/\1/p' "/proc/$pid/cgroup")
+if [ -n "$cg" ]; then
+	used=$(cat "/sys/fs/cgroup/memory$cg/memory.usage_in_bytes")
+else
+	used=$(cat "/sys/fs/cgroup$(sed -n 's/^0::\(.*\)/\1/p' "/proc/$pid/cgroup")/memory.current")
+fi
+cpus=$(awk -F- '{ print $NF + 1 }' /sys/devices/system/cpu/possible)
+bound=$(python3 -c '
+import sys
+sys.path.insert(0, sys.argv[1])
+import k8s_manifests
+print(k8s_manifests.fixed_at(open(sys.argv[2]).read(), int(sys.argv[3])))
+' "$XF_SRCDIR/tests/integration" "$work/config/..data/xlatflowd.conf" "$cpus")
+if [ -n "$used" ] && [ -n "$bound" ] && [ "$used" -le "$bound" ]; then
+	pass "memory cgroup after start: $((used / 1024)) KiB <= $((bound / 1024)) KiB ($cpus CPUs)"
+else
+	fail "memory cgroup after start: '$used' bytes, more than the '$bound' docs/kubernetes.md allows"
+fi
 
 if [ "$attached" = yes ]; then
 	# 7 echo requests in, 7 replies out; 5 UDP datagrams of 100 bytes to a
