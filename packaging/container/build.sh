@@ -86,10 +86,13 @@ if [ -n "$force" ] || [ "$have" != "$base_inputs" ]; then
 		echo "build.sh: mmdebstrap failed (last 40 lines above)" >&2
 		exit 1
 	}
+	old=$(podman image inspect --format '{{.Id}}' "$base_tag" 2>/dev/null || :)
 	podman import --quiet \
 		--change "LABEL org.xlatflow.base-inputs=$base_inputs" \
 		--message "Debian 12 minbase (mmdebstrap) with $include" \
 		"$work/rootfs.tar" "$base_tag" >/dev/null
+	# The base this one replaces, unless an image still builds on it.
+	[ -z "$old" ] || podman rmi "$old" >/dev/null 2>&1 || :
 	rm -f "$work/rootfs.tar"
 	force=1
 	echo "build.sh: built $base_tag" >&2

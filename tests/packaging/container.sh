@@ -8,7 +8,9 @@
 # others dropped), the root file system read-only, /sys/kernel/btf and the
 # config mounted read-only (in a ConfigMap volume's layout). Known traffic
 # crosses the node's veth; a local nfcapd on the node's loopback must decode
-# exactly those flows. The
+# exactly those flows, and the DaemonSet's probes (GET /healthz and /readyz
+# at 127.0.0.1, metrics_listen) sent from the node's namespace as the
+# kubelet sends them must answer 200. The
 # timeouts are an hour, so every flow is still in the cache when
 # `podman stop` sends SIGTERM: the flows nfcapd holds afterwards are the ones
 # the daemon exported on its way out, and they must all be there, exactly.
@@ -92,6 +94,7 @@ nat_hook = "auto";
 max_flows = 262144;
 kernel_max_flows = 16384;
 max_translations = 262144;
+metrics_listen = "127.0.0.1:$((port + 1))";
 EOF
 chmod 0400 "$work/config/..data/xlatflowd.conf"
 # The runtime's default seccomp profile allows bpf(2) and perf_event_open(2)
@@ -134,11 +137,14 @@ check_eq "the daemon's effective capabilities after setup: CAP_NET_ADMIN only" \
 # more after start than docs/kubernetes.md's "at start" figure for the
 # config's sizes (the DaemonSet's) and this machine's possible CPUs: the
 # figure the DaemonSet's memory request and limit are computed from.
-cg=$(sed -n 's/^[0-9]*:memory:\(.*\)/\1/p' "/proc/$pid/cgroup")
-if [ -n "$cg" ]; then
-	used=$(cat "/sys/fs/cgroup/memory$cg/memory.usage_in_bytes")
-else
-	used=$(cat "/sys/fs/cgroup$(sed -n 's/^0::\(.*\)/\1/p' "/proc/$pid/cgroup")/memory.current")
+used=
+if [ "${pid:-0}" -gt 0 ]; then
+	cg=$(sed -n 's/^[0-9]*:memory:\(.*\)/\1/p' "/proc/$pid/cgroup")
+	if [ -n "$cg" ]; then
+		used=$(cat "/sys/fs/cgroup/memory$cg/memory.usage_in_bytes")
+	else
+		used=$(cat "/sys/fs/cgroup$(sed -n 's/^0::\(.*\)/\1/p' "/proc/$pid/cgroup")/memory.current")
+	fi
 fi
 cpus=$(awk -F- '{ print $NF + 1 }' /sys/devices/system/cpu/possible)
 bound=$(python3 -c '
@@ -152,6 +158,22 @@ if [ -n "$used" ] && [ -n "$bound" ] && [ "$used" -le "$bound" ]; then
 else
 	fail "memory cgroup after start: '$used' bytes, more than the '$bound' docs/kubernetes.md allows"
 fi
+
+# The DaemonSet's probes as the kubelet sends them: from the node's network
+# namespace (which a hostNetwork pod shares) to host 127.0.0.1, the
+# daemon's metrics_listen. The image has no HTTP client; the node does.
+probes=$(ip netns exec "$node" python3 -c '
+import sys, urllib.request
+for path in ("/healthz", "/readyz"):
+    try:
+        r = urllib.request.urlopen("http://127.0.0.1:%s%s" % (sys.argv[1], path), timeout=5)
+        print(path, r.status, r.read().decode().strip())
+    except Exception as e:
+        print(path, e)
+' "$((port + 1))" 2>&1)
+check_eq "livenessProbe and readinessProbe (httpGet host 127.0.0.1) from the node's namespace" \
+"/healthz 200 ok
+/readyz 200 ready" "$probes"
 
 if [ "$attached" = yes ]; then
 	# 7 echo requests in, 7 replies out; 5 UDP datagrams of 100 bytes to a
