@@ -49,6 +49,7 @@ expected="/etc/xlatflow/xlatflowd.conf
 /usr/share/doc/xlatflow/copyright
 /usr/share/doc/xlatflow/datapath.md
 /usr/share/doc/xlatflow/ipfix.md
+/usr/share/doc/xlatflow/kubernetes.md
 /usr/share/doc/xlatflow/metrics.md
 /usr/share/doc/xlatflow/nat-events.md
 /usr/share/doc/xlatflow/nat.md
