@@ -13,7 +13,11 @@ test=(python3 iproute2 iputils-ping nftables iptables conntrack ethtool procps p
 	qemu-system-x86 linux-image-amd64 linux-image-6.12-amd64 busybox-static cpio valgrind systemd
 	systemd-container man-db gnuplot-nox cppcheck clang-format clang-tidy libclang-rt-14-dev
 	prometheus)
-pkg=(debhelper dpkg-dev rpm fakeroot)
+pkg=(debhelper dpkg-dev rpm fakeroot mmdebstrap podman buildah runc yamllint)
+# mmdebstrap, podman, buildah and runc build and run the container image
+# (packaging/container/build.sh, tests/packaging/container.sh; podman's crun
+# refuses the sandbox's hybrid cgroup layout, so the tests pass --runtime runc);
+# yamllint checks the Kubernetes manifests (deploy/kubernetes/).
 # linux-image-amd64 is Debian 12's 6.1, linux-image-6.12-amd64 (bookworm-security)
 # the 6.12 the NAT hooks are also tested on (tests/vm/nat-events.test boots both).
 

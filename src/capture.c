@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -43,6 +44,49 @@ static uint32_t round_up_pow2(uint32_t v)
 	while (p < v && p < (1u << 31))
 		p <<= 1;
 	return p;
+}
+
+/* Linux's ENOTSUPP (524), which BPF_PROG_LOAD can return; not in userspace errno.h. */
+#define XF_ENOTSUPP 524
+
+/*
+ * What a refused load most likely means, for the operator (docs/operation.md,
+ * Troubleshooting): the capability or kernel feature missing, and where the
+ * verifier log is.
+ */
+static void load_hint(int rc, char *buf, size_t len)
+{
+	struct utsname u;
+	const char *rel = uname(&u) == 0 ? u.release : "?";
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		snprintf(buf, len,
+			 "; the kernel (%s) has no BTF, /sys/kernel/btf/vmlinux is missing: "
+			 "xlatflowd needs Linux 5.12 or later built with CONFIG_DEBUG_INFO_BTF",
+			 rel);
+		return;
+	}
+	switch (rc) {
+	case -EPERM:
+	case -EACCES:
+		snprintf(buf, len,
+			 "; the kernel (%s) refused: the daemon needs CAP_BPF and CAP_NET_ADMIN "
+			 "(CAP_SYS_ADMIN where the kernel has no CAP_BPF), or the kernel is locked "
+			 "down (dmesg | grep -i lockdown); -v shows the verifier log",
+			 rel);
+		break;
+	case -EINVAL:
+	case -E2BIG:
+	case -XF_ENOTSUPP:
+	case -EOPNOTSUPP:
+		snprintf(buf, len,
+			 "; the kernel (%s) lacks a BPF feature the programs use (ring buffer: "
+			 "5.8, atomic fetch-and-add: 5.12; xlatflowd needs Linux 5.12 or later); "
+			 "-v shows the verifier log",
+			 rel);
+		break;
+	default: snprintf(buf, len, "; -v shows libbpf's account and the verifier log"); break;
+	}
 }
 
 static void capture_unmap_slots(struct capture *c)
@@ -105,7 +149,11 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 
 	ret = flow_bpf__load(c->skel);
 	if (ret) {
-		errbuf_set(err, err_len, ret, "loading the flow BPF programs: %s", strerror(-ret));
+		char hint[320];
+
+		load_hint(ret, hint, sizeof(hint));
+		errbuf_set(err, err_len, ret, "loading the flow BPF programs: %s%s", strerror(-ret),
+			   hint);
 		goto fail;
 	}
 	for (int dir = 0; dir < 2; dir++) {

@@ -50,6 +50,13 @@ struct key_desc {
 	choice_fn choice; /* KEY_ENUM only; the field is an int */
 	/* KEY_U32: the string "auto" is also taken and sets this bool (offset + 1; 0: none) */
 	size_t auto_off1;
+	/*
+	 * A reload keeps the running value (config_keep_restart_keys()): the
+	 * key sizes or chooses what was loaded into the kernel, which the
+	 * daemon can no longer do once it dropped its capabilities, or it only
+	 * matters at start-up.
+	 */
+	bool restart;
 	struct config_option opt;
 };
 
@@ -112,32 +119,40 @@ static const char *log_level_choice(int i)
 
 /* In the order config_print() writes them (the order of the shipped file). */
 static const struct key_desc key_table[] = {
-	{ U32(observation_domain_id, 0, UINT32_MAX), AUTO(observation_domain_auto) },
+	{ U32(observation_domain_id, 0, UINT32_MAX), AUTO(observation_domain_auto),
+	  OPT("observation-domain", "ID",
+	      "IPFIX observation domain id of every message, or auto") },
 	{ U32(active_timeout, 1, 86400),
 	  OPT("active-timeout", "SEC", "export long flows every SEC seconds") },
 	{ U32(idle_timeout, 1, 86400),
 	  OPT("idle-timeout", "SEC", "export flows idle for SEC seconds") },
 	{ U32(max_flows, 1, 100000000), OPT("max-flows", "N", "flow cache bound") },
-	{ U32(kernel_max_flows, 1024, 16777216),
+	{ U32(kernel_max_flows, 1024, 16777216), .restart = true,
 	  OPT("kernel-max-flows", "N", "flows per drain interval in the kernel (flow slots)") },
-	{ U32(ringbuf_size, 4096, 1073741824), .pow2 = true },
+	{ U32(ringbuf_size, 4096, 1073741824), .pow2 = true, .restart = true },
 	{ U32(drain_interval_ms, 10, 60000),
 	  OPT("drain-interval", "MS", "kernel map drain period") },
 	{ U32(template_refresh, 1, 86400) },
 	{ U32(template_refresh_messages, 0, 1000000) },
 	{ U32(sampling, 1, 1000000), OPT("sampling", "N", "keep 1 packet in N") },
-	{ KEY(nat_hook, KEY_ENUM), .choice = nat_hook_choice, OPT("nat-hook", "MODE", NULL) },
+	{ KEY(nat_hook, KEY_ENUM), .choice = nat_hook_choice, .restart = true,
+	  OPT("nat-hook", "MODE", NULL) },
 	{ U32(enterprise_number, 1, UINT32_MAX) },
-	{ KEY(zone_as_vrf, KEY_BOOL) },
+	{ KEY(zone_as_vrf, KEY_BOOL),
+	  OPT("zone-as-vrf", NULL, "also export the conntrack zone as ingressVRFID (IE 234)") },
 	{ U32(xlat_timeout, 1, 86400) },
 	{ U32(max_translations, 1, 100000000) }, /* XLAT_MAX_TRANSLATIONS */
+	{ U32(stats_interval, 0, 86400),
+	  OPT("stats-interval", "SEC", "log the counters every SEC seconds, 0: off") },
 	{ U32(nat_table_threshold, 0, 100) },
 	{ KEY(log_level, KEY_ENUM), .choice = log_level_choice, OPT("log-level", "LEVEL", NULL) },
-	{ KEY(pidfile, KEY_PATH), OPT("pidfile", "FILE", "pid file when daemonized") },
-	{ KEY(allow_capabilities_kept, KEY_BOOL) },
+	{ KEY(pidfile, KEY_PATH), .restart = true,
+	  OPT("pidfile", "FILE", "pid file when daemonized") },
+	{ KEY(allow_capabilities_kept, KEY_BOOL), .restart = true },
 	{ KEY(spool_dir, KEY_PATH) },
 	{ U32(spool_max_bytes, 1048576, UINT32_MAX) }, /* >= SPOOL_MIN_BYTES */
-	{ KEY(metrics_listen, KEY_LISTEN),
+	/* main.c binds it once, before the programs are loaded */
+	{ KEY(metrics_listen, KEY_LISTEN), .restart = true,
 	  OPT("metrics-listen", "ADDR", "serve Prometheus metrics there (\"\": off)") },
 };
 
@@ -201,6 +216,7 @@ void config_defaults(struct xf_config *cfg)
 	cfg->xlat_timeout = 300;
 	/* 3 * 2^18: its index of 4 keys a translation fits 2^22 slots; 104 MiB at most */
 	cfg->max_translations = 786432;
+	cfg->stats_interval = 300;
 	cfg->log_level = LOG_LEVEL_INFO;
 	snprintf(cfg->pidfile, sizeof(cfg->pidfile), "%s", "/run/xlatflowd.pid");
 	/* the systemd unit's StateDirectory=xlatflow */
@@ -277,19 +293,123 @@ const char *config_pool_mode_name(enum xf_pool_mode mode)
 /* ---- collectors ---- */
 
 /*
- * Split "udp://HOST:PORT" / "tcp://[V6]:PORT" into c. On error, a
+ * A collector's keys besides its url: from its group in the file, or from
+ * the url's parameters ("?protocol=netflow9&mtu=9000"). set: given there.
+ */
+enum coll_key { CK_PROTOCOL, CK_MTU, CK_RATE, CK_BURST, CK_MAX };
+
+struct coll_keys {
+	long long v[CK_MAX]; /* CK_PROTOCOL: enum xf_export_protocol */
+	bool set[CK_MAX];
+};
+
+static const struct {
+	const char *name;
+	long long min, max;
+} coll_key_desc[CK_MAX] = {
+	[CK_PROTOCOL] = { "protocol", 0, 0 },
+	[CK_MTU] = { "mtu", MIN_MTU, MAX_MTU },
+	[CK_RATE] = { "rate", 0, MAX_RATE },
+	[CK_BURST] = { "burst", 1, MAX_BURST },
+};
+
+static int coll_key_index(const char *name, size_t len)
+{
+	for (int k = 0; k < CK_MAX; k++)
+		if (strlen(coll_key_desc[k].name) == len &&
+		    strncmp(name, coll_key_desc[k].name, len) == 0)
+			return k;
+	return -1;
+}
+
+/*
+ * The url's parameters, "protocol=netflow9&mtu=9000", into keys, checked
+ * as the file's keys are; an error says which parameter and why.
+ */
+static int parse_url_params(const char *query, struct coll_keys *keys, char *why, size_t why_len)
+{
+	const char *p = query;
+
+	while (*p) {
+		const char *amp = strchr(p, '&'), *eq;
+		size_t len = amp ? (size_t)(amp - p) : strlen(p), nlen;
+		char val[64];
+		char *end;
+		long long v;
+		int k;
+
+		eq = memchr(p, '=', len);
+		if (!eq || eq == p)
+			return errbuf_set(why, why_len, -EINVAL,
+					  "parameter '%.*s' must be NAME=VALUE (protocol, mtu, "
+					  "rate, burst)",
+					  (int)len, p);
+		nlen = (size_t)(eq - p);
+		k = coll_key_index(p, nlen);
+		if (k < 0)
+			return errbuf_set(why, why_len, -EINVAL,
+					  "unknown parameter '%.*s' (protocol, mtu, rate, burst)",
+					  (int)nlen, p);
+		if (keys->set[k])
+			return errbuf_set(why, why_len, -EINVAL, "parameter '%s' given twice",
+					  coll_key_desc[k].name);
+		if (len - nlen - 1 >= sizeof(val))
+			return errbuf_set(why, why_len, -EINVAL, "parameter '%s' is too long",
+					  coll_key_desc[k].name);
+		snprintf(val, sizeof(val), "%.*s", (int)(len - nlen - 1), eq + 1);
+		if (k == CK_PROTOCOL) {
+			int proto = choice_index(protocol_choice, val);
+
+			if (proto < 0)
+				return errbuf_set(why, why_len, -EINVAL,
+						  "'protocol' must be ipfix or netflow9, not '%s'",
+						  val);
+			v = proto;
+		} else {
+			errno = 0;
+			v = strtoll(val, &end, 10);
+			if (val[0] < '0' || val[0] > '9' || *end != '\0' || errno ||
+			    v < coll_key_desc[k].min || v > coll_key_desc[k].max)
+				return errbuf_set(why, why_len, -EINVAL,
+						  "'%s' must be an integer in %lld..%lld, not '%s'",
+						  coll_key_desc[k].name, coll_key_desc[k].min,
+						  coll_key_desc[k].max, val);
+		}
+		keys->v[k] = v;
+		keys->set[k] = true;
+		p += len;
+		if (*p == '&')
+			p++;
+	}
+	return 0;
+}
+
+/*
+ * Split "udp://HOST:PORT" / "tcp://[V6]:PORT", and its parameters
+ * ("?protocol=netflow9&mtu=9000") into c and keys. On error, a
  * description (without location) goes to why.
  */
-static int parse_url(struct xf_collector_config *c, const char *url, char *why, size_t why_len)
+static int parse_url(struct xf_collector_config *c, struct coll_keys *keys, const char *url,
+		     char *why, size_t why_len)
 {
 	const char *p, *host, *host_end, *port;
+	char base[sizeof(c->url)], *query;
 	size_t hlen;
 	char *end;
 	unsigned long portnum;
+	int rc;
 
 	if (strlen(url) >= sizeof(c->url))
 		return errbuf_set(why, why_len, -EINVAL, "longer than %zu characters",
 				  sizeof(c->url) - 1);
+	snprintf(base, sizeof(base), "%s", url);
+	query = strchr(base, '?');
+	if (query) {
+		*query++ = '\0';
+		if ((rc = parse_url_params(query, keys, why, why_len)) < 0)
+			return rc;
+	}
+	url = base;
 	if (strncmp(url, "udp://", 6) == 0) {
 		c->transport = XF_TRANSPORT_UDP;
 	} else if (strncmp(url, "tcp://", 6) == 0) {
@@ -330,7 +450,6 @@ static int parse_url(struct xf_collector_config *c, const char *url, char *why, 
 	if (*port < '0' || *port > '9' || *end != '\0' || errno || portnum < 1 || portnum > 65535)
 		return errbuf_set(why, why_len, -EINVAL, "port must be a number in 1..65535");
 
-	snprintf(c->url, sizeof(c->url), "%s", url);
 	memcpy(c->host, host, hlen);
 	c->host[hlen] = '\0';
 	snprintf(c->port, sizeof(c->port), "%lu", portnum);
@@ -357,28 +476,45 @@ static int resolve(struct xf_collector_config *c, char *why, size_t why_len)
 
 /*
  * Parse, resolve and append one collector. prefix names where it came from
- * ("file:line: 'collectors[0].url'" or "--collector").
+ * ("file:line: 'collectors[0].url'" or "--collector"). file: the keys its
+ * group set (NULL: none); a key both there and in the url's parameters
+ * must have one value.
  */
-static int add_collector(struct xf_config *cfg, const char *url, const char *protocol,
-			 long long mtu, long long rate, long long burst, bool flows,
-			 bool nat_events, int pool, const char *prefix, char *err, size_t err_len)
+static int add_collector(struct xf_config *cfg, const char *url, const struct coll_keys *file,
+			 bool flows, bool nat_events, int pool, const char *prefix, char *err,
+			 size_t err_len)
 {
 	struct xf_collector_config c = { 0 };
+	struct coll_keys keys = {
+		.v = { [CK_PROTOCOL] = XF_PROTO_IPFIX,
+		       [CK_MTU] = DEFAULT_MTU,
+		       [CK_RATE] = XF_DEFAULT_RATE,
+		       [CK_BURST] = XF_DEFAULT_BURST },
+	};
 	char why[512];
 	int rc;
 
 	if (cfg->n_collectors >= XF_MAX_COLLECTORS)
 		return errbuf_set(err, err_len, -EINVAL, "%s: too many collectors (at most %d)",
 				  prefix, XF_MAX_COLLECTORS);
-	rc = parse_url(&c, url, why, sizeof(why));
+	rc = parse_url(&c, &keys, url, why, sizeof(why));
 	if (rc)
 		return errbuf_set(err, err_len, rc, "%s: bad URL \"%s\": %s", prefix, url, why);
-	c.protocol = XF_PROTO_IPFIX;
-	if (protocol && strcmp(protocol, "netflow9") == 0)
-		c.protocol = XF_PROTO_NETFLOW9;
-	c.mtu = (uint16_t)mtu;
-	c.rate = (uint32_t)rate;
-	c.burst = (uint32_t)burst;
+	for (int k = 0; file && k < CK_MAX; k++) {
+		if (!file->set[k])
+			continue;
+		if (keys.set[k] && keys.v[k] != file->v[k])
+			return errbuf_set(err, err_len, -EINVAL,
+					  "%s: the url's parameter '%s' and the key '%s' differ; "
+					  "give it once",
+					  prefix, coll_key_desc[k].name, coll_key_desc[k].name);
+		keys.v[k] = file->v[k];
+	}
+	snprintf(c.url, sizeof(c.url), "%s", url);
+	c.protocol = (enum xf_export_protocol)keys.v[CK_PROTOCOL];
+	c.mtu = (uint16_t)keys.v[CK_MTU];
+	c.rate = (uint32_t)keys.v[CK_RATE];
+	c.burst = (uint32_t)keys.v[CK_BURST];
 	c.no_flows = !flows;
 	c.nat_events = nat_events;
 	rc = resolve(&c, why, sizeof(why));
@@ -398,8 +534,7 @@ static int add_collector(struct xf_config *cfg, const char *url, const char *pro
 int config_add_collector(struct xf_config *cfg, const char *url, const char *where_, char *err_buf,
 			 size_t err_len)
 {
-	return add_collector(cfg, url, "ipfix", DEFAULT_MTU, XF_DEFAULT_RATE, XF_DEFAULT_BURST,
-			     true, false, -1, where_, err_buf, err_len);
+	return add_collector(cfg, url, NULL, true, false, -1, where_, err_buf, err_len);
 }
 
 /* ---- interfaces ---- */
@@ -500,6 +635,8 @@ static int set_u32(const struct origin *o, const struct key_desc *k, struct xf_c
 	if (k->pow2 && (v & (v - 1)))
 		return bad_value(o, shown, "", "a power of two");
 	*(uint32_t *)key_field(cfg, k) = (uint32_t)v;
+	if (k->auto_off1) /* a number replaces "auto" */
+		*(bool *)((char *)cfg + k->auto_off1 - 1) = false;
 	return 0;
 }
 
@@ -674,8 +811,6 @@ static int parse_key(struct loader *ld, const struct key_desc *k, const config_s
 			return type_error(ld, s, k->name,
 					  k->auto_off1 ? "an integer or \"auto\"" : "an integer");
 		v = config_setting_get_int64(s);
-		if (k->auto_off1)
-			*(bool *)((char *)ld->cfg + k->auto_off1 - 1) = false;
 		snprintf(shown, sizeof(shown), "%lld", v);
 		return set_u32(&o, k, ld->cfg, v, shown, type == CONFIG_TYPE_INT && v < 0);
 	case KEY_BOOL:
@@ -763,8 +898,7 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, const
 			   int pool)
 {
 	const config_setting_t *url = NULL;
-	const char *protocol = "ipfix";
-	long long mtu = DEFAULT_MTU, rate = XF_DEFAULT_RATE, burst = XF_DEFAULT_BURST;
+	struct coll_keys keys = { 0 };
 	bool flows = true, nat_events = false;
 	const config_setting_t *spool = NULL;
 	char prefix[4400], w[4200];
@@ -784,6 +918,7 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, const
 			url = s;
 		} else if (strcmp(name, "protocol") == 0) {
 			struct origin o = { where(ld, s, w, sizeof(w)), sub, ld->err, ld->err_len };
+			const char *protocol;
 			char shown[4200];
 			int proto;
 
@@ -794,18 +929,16 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, const
 			rc = check_choice(&o, protocol_choice, protocol, shown, &proto);
 			if (rc)
 				return rc;
-		} else if (strcmp(name, "mtu") == 0) {
-			rc = get_int(ld, s, sub, MIN_MTU, MAX_MTU, &mtu);
+			keys.v[CK_PROTOCOL] = proto;
+			keys.set[CK_PROTOCOL] = true;
+		} else if (coll_key_index(name, strlen(name)) > CK_PROTOCOL) {
+			int k = coll_key_index(name, strlen(name));
+
+			rc = get_int(ld, s, sub, coll_key_desc[k].min, coll_key_desc[k].max,
+				     &keys.v[k]);
 			if (rc)
 				return rc;
-		} else if (strcmp(name, "rate") == 0) {
-			rc = get_int(ld, s, sub, 0, MAX_RATE, &rate);
-			if (rc)
-				return rc;
-		} else if (strcmp(name, "burst") == 0) {
-			rc = get_int(ld, s, sub, 1, MAX_BURST, &burst);
-			if (rc)
-				return rc;
+			keys.set[k] = true;
 		} else if (strcmp(name, "flows") == 0 || strcmp(name, "nat_events") == 0) {
 			if (config_setting_type(s) != CONFIG_TYPE_BOOL)
 				return type_error(ld, s, sub, "true or false");
@@ -828,8 +961,8 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, const
 				  "would receive nothing",
 				  where(ld, grp, w, sizeof(w)), key);
 	snprintf(prefix, sizeof(prefix), "%s: '%s.url'", where(ld, url, w, sizeof(w)), key);
-	rc = add_collector(ld->cfg, config_setting_get_string(url), protocol, mtu, rate, burst,
-			   flows, nat_events, pool, prefix, ld->err, ld->err_len);
+	rc = add_collector(ld->cfg, config_setting_get_string(url), &keys, flows, nat_events, pool,
+			   prefix, ld->err, ld->err_len);
 	if (rc || !spool || !config_setting_get_bool(spool))
 		return rc;
 	/* UDP has no connection to tell when a collector took a record */
@@ -1278,16 +1411,97 @@ const struct config_option *config_option(size_t i)
 	return k ? &k->opt : NULL;
 }
 
+/* A key's value as --help shows it: 60, auto, /run/xlatflowd.pid, "" (none). */
+static void key_value(const struct key_desc *k, const struct xf_config *cfg, char *buf, size_t len)
+{
+	const char *field = (const char *)cfg + k->off;
+	const char *name;
+
+	switch (k->type) {
+	case KEY_U32:
+		if (k->auto_off1 && *(const bool *)((const char *)cfg + k->auto_off1 - 1))
+			snprintf(buf, len, "%s", "auto");
+		else
+			snprintf(buf, len, "%u", *(const uint32_t *)field);
+		break;
+	case KEY_BOOL: snprintf(buf, len, "%s", *(const bool *)field ? "on" : "off"); break;
+	case KEY_ENUM:
+		name = k->choice(*(const int *)field);
+		snprintf(buf, len, "%s", name ? name : "?");
+		break;
+	case KEY_PATH:
+	case KEY_LISTEN: snprintf(buf, len, "%s", field[0] ? field : "\"\""); break;
+	}
+}
+
 void config_option_help(size_t i, char *buf, size_t len)
 {
 	const struct key_desc *k = option_key(i);
+	struct xf_config def;
+	char text[256], value[128];
 
-	if (!k)
+	if (!k) {
 		snprintf(buf, len, "%s", "");
-	else if (k->type == KEY_ENUM)
-		choice_list(k->choice, "|", buf, len);
+		return;
+	}
+	if (k->type == KEY_ENUM)
+		choice_list(k->choice, "|", text, sizeof(text));
 	else
-		snprintf(buf, len, "%s", k->opt.help);
+		snprintf(text, sizeof(text), "%s", k->opt.help);
+	config_defaults(&def);
+	key_value(k, &def, value, sizeof(value));
+	config_release(&def);
+	snprintf(buf, len, "%s (default %s)", text, value);
+}
+
+int config_restart_changes(const struct xf_config *running, const struct xf_config *next, char *buf,
+			   size_t len)
+{
+	size_t off = 0;
+	int n = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (size_t k = 0; k < N_KEYS; k++) {
+		const struct key_desc *d = &key_table[k];
+		char a[128], b[128];
+
+		if (!d->restart)
+			continue;
+		key_value(d, running, a, sizeof(a));
+		key_value(d, next, b, sizeof(b));
+		if (strcmp(a, b) == 0)
+			continue;
+		if (off < len)
+			off += (size_t)snprintf(buf + off, len - off, "%s%s", n ? ", " : "",
+						d->name);
+		n++;
+	}
+	return n;
+}
+
+void config_keep_restart_keys(struct xf_config *next, const struct xf_config *running)
+{
+	static const size_t size[] = {
+		[KEY_U32] = sizeof(uint32_t),
+		[KEY_BOOL] = sizeof(bool),
+		[KEY_ENUM] = sizeof(int),
+		[KEY_PATH] = sizeof(running->pidfile), /* every path key's (set_path) */
+		[KEY_LISTEN] = sizeof(running->metrics_listen),
+	};
+
+	for (size_t k = 0; k < N_KEYS; k++)
+		if (key_table[k].restart)
+			memcpy((char *)next + key_table[k].off,
+			       (const char *)running + key_table[k].off, size[key_table[k].type]);
+}
+
+bool config_key_needs_restart(const char *key)
+{
+	for (size_t k = 0; k < N_KEYS; k++)
+		if (strcmp(key_table[k].name, key) == 0)
+			return key_table[k].restart;
+	return false;
 }
 
 /*
@@ -1320,12 +1534,21 @@ int config_set_option(struct xf_config *cfg, size_t i, const char *arg, char *er
 	snprintf(name, sizeof(name), "--%s", k->opt.name);
 	switch (k->type) {
 	case KEY_U32:
+		if (k->auto_off1 && strcmp(arg, "auto") == 0) {
+			*(bool *)((char *)cfg + k->auto_off1 - 1) = true;
+			return 0;
+		}
 		rc = parse_number(&o, k, arg, &v);
 		return rc ? rc : set_u32(&o, k, cfg, v, arg, false);
 	case KEY_ENUM: return set_enum(&o, k, cfg, arg, arg);
 	case KEY_PATH: return set_path(&o, k, cfg, arg, arg);
 	case KEY_LISTEN: return set_listen(&o, k, cfg, arg, arg);
-	case KEY_BOOL: break; /* no boolean key has an option */
+	case KEY_BOOL:
+		/* a flag: main.c passes "true" when it is given */
+		if (strcmp(arg, "true") != 0 && strcmp(arg, "false") != 0)
+			return bad_value(&o, arg, "", "true or false");
+		*(bool *)key_field(cfg, k) = strcmp(arg, "true") == 0;
+		return 0;
 	}
 	return errbuf_set(err, err_len, -EINVAL, "%s: no command-line form", name);
 }

@@ -103,6 +103,7 @@ struct xf_config {
 	uint32_t xlat_timeout;	      /* seconds a translation is kept unseen */
 	uint32_t max_translations;    /* translation table bound (LRU eviction) */
 	uint32_t nat_table_threshold; /* NAT events: percent of nf_conntrack_max, 0 = off */
+	uint32_t stats_interval;      /* seconds between the counters' log lines, 0 = off */
 	int log_level;		      /* enum log_level */
 	char pidfile[4096];
 	bool allow_capabilities_kept; /* run on when the capability drop fails */
@@ -127,7 +128,11 @@ int config_load_file(struct xf_config *cfg, const char *path, char *err_buf, siz
 int config_load_string(struct xf_config *cfg, const char *text, const char *name, char *err_buf,
 		       size_t err_len);
 
-/* Add a collector from a URL ("udp://HOST:PORT", "tcp://[v6]:PORT"). */
+/*
+ * Add a collector from a URL ("udp://HOST:PORT", "tcp://[v6]:PORT"), with
+ * the collector keys as parameters if wanted:
+ * "udp://HOST:PORT?protocol=netflow9&mtu=9000&rate=100000&burst=400".
+ */
 int config_add_collector(struct xf_config *cfg, const char *url, const char *where, char *err_buf,
 			 size_t err_len);
 
@@ -157,14 +162,17 @@ void config_release(struct xf_config *cfg);
  */
 struct config_option {
 	const char *name; /* the long option: "active-timeout" for --active-timeout */
-	const char *arg;  /* its argument as --help names it: "SEC" */
+	const char *arg;  /* its argument as --help names it: "SEC"; NULL: a flag (sets true) */
 	const char *help; /* NULL for a choice: config_option_help() lists the names */
 };
 
 /* Option i = 0, 1, ... (in the order of the key table), or NULL past the last. */
 const struct config_option *config_option(size_t i);
 
-/* Option i's --help text into buf: its help, or its choices ("auto|fentry|..."). */
+/*
+ * Option i's --help text into buf: its help, or its choices
+ * ("auto|fentry|..."), and the key's default: "... (default 60)".
+ */
 void config_option_help(size_t i, char *buf, size_t len);
 
 /*
@@ -174,6 +182,19 @@ void config_option_help(size_t i, char *buf, size_t len);
  */
 int config_set_option(struct xf_config *cfg, size_t i, const char *arg, char *err_buf,
 		      size_t err_len);
+
+/*
+ * The keys a reload cannot change (they size or choose what was loaded into
+ * the kernel, or only matter at start-up): their names that differ between
+ * running and next, joined by ", ", into buf ("" when none). Returns how
+ * many differ.
+ */
+int config_restart_changes(const struct xf_config *running, const struct xf_config *next, char *buf,
+			   size_t len);
+/* Copy the values of those keys from running into next (a reload keeps them). */
+void config_keep_restart_keys(struct xf_config *next, const struct xf_config *running);
+/* Is key (a name of the key table) one of those? */
+bool config_key_needs_restart(const char *key);
 
 /* "auto", "fentry", "kprobe", "conntrack", "off" ("?" out of range). */
 /*

@@ -61,7 +61,9 @@ static const struct cli_option {
 	{ "interface", 'i', "NAME",
 	  "capture on NAME (pattern; repeatable; replaces the file's list)" },
 	{ "collector", 'C', "URL",
-	  "udp://HOST:PORT or tcp://HOST:PORT (repeatable; replaces the file's)" },
+	  "udp://HOST:PORT or tcp://HOST:PORT (repeatable; replaces the file's)\n"
+	  "and ?protocol=ipfix|netflow9&mtu=N&rate=N&burst=N if wanted\n"
+	  "(default ipfix, mtu 1500, rate 200000, burst 400)" },
 	{ "foreground", 'f', NULL, "stay in the foreground, log to stderr" },
 	{ "check-config", OPT_CHECK, NULL, "validate the configuration, print it, exit" },
 	{ "verbose", 'v', NULL, "more logging (debug)" },
@@ -76,14 +78,21 @@ static bool has_short(int val)
 	return val > 0 && val < 256;
 }
 
+/* One option; a help text's further lines ("\n") are indented under its first. */
 static void usage_line(FILE *out, int val, const char *name, const char *arg, const char *help)
 {
 	char flag[8] = "", left[64];
+	const char *nl;
 
 	if (has_short(val))
 		snprintf(flag, sizeof(flag), "-%c,", val);
 	snprintf(left, sizeof(left), "  %-4s--%s%s%s", flag, name, arg ? " " : "", arg ? arg : "");
-	fprintf(out, "%-28s %s\n", left, help);
+	fprintf(out, "%-30s ", left);
+	while ((nl = strchr(help, '\n'))) {
+		fprintf(out, "%.*s\n%-30s ", (int)(nl - help), help, "");
+		help = nl + 1;
+	}
+	fprintf(out, "%s\n", help);
 }
 
 static void usage(FILE *out)
@@ -101,6 +110,10 @@ static void usage(FILE *out)
 		usage_line(out, cli_options[i].val, cli_options[i].name, cli_options[i].arg,
 			   cli_options[i].help);
 	}
+	fputs("Options override the configuration file; the defaults shown are the daemon's own.\n"
+	      "Signals: SIGHUP reloads, SIGTERM stops, SIGUSR1 logs the counters.\n"
+	      "See xlatflowd(8) and xlatflowd.conf(5).\n",
+	      out);
 }
 
 /* defaults <- file <- command line; then cross checks. */
@@ -159,8 +172,10 @@ static struct option *long_options(size_t n_keys, char *shortopts)
 	}
 	*shortopts = '\0';
 	for (size_t k = 0; k < n_keys; k++)
-		opts[n++] = (struct option){ config_option(k)->name, required_argument, NULL,
-					     OPT_KEY + (int)k };
+		opts[n++] =
+			(struct option){ config_option(k)->name,
+					 config_option(k)->arg ? required_argument : no_argument,
+					 NULL, OPT_KEY + (int)k };
 	return opts;
 }
 
@@ -202,7 +217,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		default:
 			/* checked, parsed and range-checked in build_config() */
 			if (c >= OPT_KEY && (size_t)(c - OPT_KEY) < n_keys) {
-				cli->key_args[c - OPT_KEY] = optarg;
+				/* a flag (--zone-as-vrf) sets its key to true */
+				cli->key_args[c - OPT_KEY] = optarg ? optarg : "true";
 				break;
 			}
 			usage(stderr);
@@ -306,6 +322,7 @@ static void loop_signals(sigset_t *mask)
 	sigaddset(mask, SIGTERM);
 	sigaddset(mask, SIGINT);
 	sigaddset(mask, SIGHUP);
+	sigaddset(mask, SIGUSR1); /* its default action would kill the daemon */
 }
 
 /*
@@ -439,10 +456,6 @@ static void reload(const struct cli *cli, struct pipeline *p, int tfd)
 	} else if (pipeline_reconfigure(p, &cfg, err, sizeof(err)) < 0) {
 		log_warnx("reload rejected, the running configuration stays: %s", err);
 	} else {
-		if (strcmp(cfg.metrics_listen, cli->metrics_listen) != 0)
-			log_warnx("reload: metrics_listen takes effect on restart only; the "
-				  "endpoint stays %s",
-				  cli->metrics_listen[0] ? cli->metrics_listen : "off");
 		log_set_level(cfg.log_level);
 		timer_arm(tfd, cfg.drain_interval_ms);
 		log_info("configuration reloaded");
@@ -617,6 +630,8 @@ static int run(struct cli *cli, struct xf_config *cfg)
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGHUP && running) {
 						reload(cli, p, tfd);
+					} else if (si.ssi_signo == SIGUSR1) {
+						pipeline_log_stats(p, "SIGUSR1");
 					} else if ((si.ssi_signo == SIGTERM ||
 						    si.ssi_signo == SIGINT) &&
 						   running) {

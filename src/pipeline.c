@@ -64,6 +64,7 @@ struct pipeline {
 	uint64_t start_wall_ms; /* systemInitTimeMilliseconds, kept across reloads */
 	uint64_t sweep_ms;	/* next check of every attached interface's filters */
 	uint64_t reattached;	/* filters put back after someone removed them */
+	uint64_t stats_ms;	/* next periodic statistics line (monotonic ms); 0: off */
 	/* for the metrics endpoint */
 	uint64_t drains, drain_ns_sum, drain_ns_last;
 	uint32_t slots_used;	  /* flows the last drain_flows() read */
@@ -433,6 +434,45 @@ static void report_metering(struct pipeline *p)
 	exporter_set_metering(p->exp, &m);
 }
 
+/*
+ * The counters of the metrics endpoint's snapshot (pipeline_metrics), so
+ * that the log and the endpoint never disagree.
+ */
+void pipeline_log_stats(struct pipeline *p, const char *why)
+{
+	struct metrics_snapshot s = { 0 };
+	const struct ipfix_metering *m = &s.metering;
+
+	pipeline_metrics(p, &s);
+	log_info("stats (%s): kernel: %" PRIu64 " packets observed, %" PRIu64 " lost (%" PRIu64
+		 " octets; flow slots and ring buffer full), %" PRIu64
+		 " past full flow slots (through the ring buffer), %" PRIu64
+		 " sampled out, %" PRIu64 " not IP or malformed; %" PRIu64
+		 " translations lost, %" PRIu64 " evicted; %" PRIu64
+		 " flows evicted from a full cache; %" PRIu64 " TC filter re-attachments",
+		 why, m->observed_packets, m->lost_packets, m->lost_octets, m->map_full_packets,
+		 m->sampled_out_packets, m->non_ip_packets + m->malformed_packets,
+		 m->lost_translations, m->evicted_translations, m->cache_evicted_flows,
+		 m->filter_reattachments);
+	for (int i = 0; i < s.n_collectors; i++) {
+		const struct metrics_collector *c = &s.collectors[i];
+
+		log_info("stats (%s): collector %s: %" PRIu64 " flow records exported in %" PRIu64
+			 " messages, %" PRIu64 " not sent (%" PRIu64 " packets, %" PRIu64
+			 " octets dropped with them), %" PRIu64 " queued",
+			 why, c->url, c->records, c->messages, c->not_sent_records,
+			 c->not_sent_packets, c->not_sent_octets,
+			 c->queued_records + c->backlog_records);
+	}
+	metrics_snapshot_clear(&s);
+}
+
+/* The next periodic statistics line: stats_interval from now, or never. */
+static uint64_t next_stats_ms(const struct xf_config *cfg, uint64_t now)
+{
+	return cfg->stats_interval ? now + (uint64_t)cfg->stats_interval * 1000 : 0;
+}
+
 static gint ifindex_cmp(gconstpointer a, gconstpointer b)
 {
 	return GPOINTER_TO_INT(a) - GPOINTER_TO_INT(b);
@@ -618,6 +658,7 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 	cfg_adopt(p, cfg);
 	p->attached = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, monitored_free);
 	p->sweep_ms = clock_mono_ms() + HOOK_SWEEP_MS;
+	p->stats_ms = next_stats_ms(cfg, clock_mono_ms());
 	clock_sync(&p->clock);
 	p->start_wall_ms = clock_mono_to_wall_ms(&p->clock, clock_mono_ns());
 
@@ -759,6 +800,10 @@ void pipeline_cycle(struct pipeline *p)
 	exporter_tick(p->exp, clock_mono_ms());
 	if (p->xlat)
 		xlat_table_expire(p->xlat, clock_mono_ms());
+	if (p->stats_ms && clock_mono_ms() >= p->stats_ms) {
+		pipeline_log_stats(p, "periodic");
+		p->stats_ms = next_stats_ms(&p->cfg, clock_mono_ms());
+	}
 }
 
 void pipeline_pace(struct pipeline *p)
@@ -787,14 +832,17 @@ uint64_t pipeline_next_send_ns(const struct pipeline *p)
 int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *err, size_t err_len)
 {
 	struct flowcache_timeouts t;
+	char kept[256];
+	int n;
 
 	/* Collectors first: the only step that can fail, and it changes nothing then. */
 	if (exporter_reconfigure(p->exp, cfg, err, err_len) < 0)
 		return -EINVAL;
-	if (cfg->nat_hook != p->cfg.nat_hook || cfg->kernel_max_flows != p->cfg.kernel_max_flows ||
-	    cfg->ringbuf_size != p->cfg.ringbuf_size)
-		log_warnx("reload: nat_hook, kernel_max_flows and ringbuf_size take effect on "
-			  "restart only; the running values stay");
+	/* config.c's key table says which keys these are */
+	n = config_restart_changes(&p->cfg, cfg, kept, sizeof(kept));
+	if (n)
+		log_warnx("reload: %s take%s effect on restart only; the running value%s stay%s",
+			  kept, n == 1 ? "s" : "", n == 1 ? "" : "s", n == 1 ? "s" : "");
 	if (p->natlog)
 		natlog_set_threshold(p->natlog, cfg->nat_table_threshold);
 	else if (p->nat && exporter_wants_nat_events(p->exp))
@@ -805,21 +853,22 @@ int pipeline_reconfigure(struct pipeline *p, const struct xf_config *cfg, char *
 	flowcache_set_timeouts(p->cache, &t);
 	flowcache_set_max_flows(p->cache, cfg->max_flows);
 	if (p->xlat) {
+		xlat_table_set_timeout(p->xlat, xlat_keep_ms(cfg));
 		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
 		xlat_table_set_max(p->xlat, cfg->max_translations);
 	}
+	if (cfg->stats_interval != p->cfg.stats_interval)
+		p->stats_ms = next_stats_ms(cfg, clock_mono_ms());
 
 	{
 		/* what the loaded programs and maps were sized with stays */
-		enum xf_nat_hook hook = p->cfg.nat_hook;
-		uint32_t kmax = p->cfg.kernel_max_flows, rb = p->cfg.ringbuf_size;
+		struct xf_config running = p->cfg;
 
 		cfg_release_patterns(p);
 		cfg_adopt(p, cfg);
-		p->cfg.nat_hook = hook;
-		p->cfg.kernel_max_flows = kmax;
-		p->cfg.ringbuf_size = rb;
+		config_keep_restart_keys(&p->cfg, &running);
 	}
+	/* a global of the loaded programs, written through the skeleton: at once */
 	capture_set_sampling(p->capture, cfg->sampling);
 	rescan(p);
 	return 0;
@@ -886,6 +935,7 @@ void pipeline_shutdown_finish(struct pipeline *p)
 	/* the final totals (pipeline_shutdown_begin), so a collector sees what this run counted */
 	exporter_send_options(p->exp);
 	exporter_flush_all(p->exp);
+	pipeline_log_stats(p, "exit");
 }
 
 void pipeline_log_summary(const struct pipeline *p)

@@ -70,6 +70,16 @@ void pipeline_shutdown_finish(struct pipeline *p);
  */
 void pipeline_metrics(struct pipeline *p, struct metrics_snapshot *s);
 
+/*
+ * Log the counters, totals since start (at info): the kernel's (packets
+ * observed, lost, past full flow slots, translations lost) and, one line
+ * each, every collector's (flow records exported, not sent, queued), as
+ * pipeline_metrics() reads them. why
+ * says what asked: "SIGUSR1", "periodic" (every stats_interval seconds,
+ * from pipeline_cycle()), "exit".
+ */
+void pipeline_log_stats(struct pipeline *p, const char *why);
+
 /* Print the startup summary (version, hooks, interfaces, collectors). */
 void pipeline_log_summary(const struct pipeline *p);
 

@@ -486,6 +486,11 @@ struct xlat_table *xlat_table_new(uint64_t timeout_ms, uint32_t max_translations
 	return tab;
 }
 
+void xlat_table_set_timeout(struct xlat_table *tab, uint64_t timeout_ms)
+{
+	tab->timeout_ms = timeout_ms;
+}
+
 void xlat_table_set_remove_grace(struct xlat_table *tab, uint64_t grace_ms)
 {
 	tab->remove_grace_ms = grace_ms;

@@ -34,6 +34,9 @@ struct xlat_table_stats {
 struct xlat_table *xlat_table_new(uint64_t timeout_ms, uint32_t max_translations);
 void xlat_table_free(struct xlat_table *tab);
 
+/* A new timeout_ms (a reload), applied from the next xlat_table_expire(). */
+void xlat_table_set_timeout(struct xlat_table *tab, uint64_t timeout_ms);
+
 /* A smaller bound evicts at once (the record array keeps its size). */
 void xlat_table_set_max(struct xlat_table *tab, uint32_t max_translations);
 

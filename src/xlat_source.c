@@ -321,6 +321,13 @@ static int bpf_load_error(int rc, char *why, size_t len)
 				  "BPF_PROG_LOAD: nf_nat_manip_pkt not found (%s; nf_nat not "
 				  "loaded?)",
 				  strerror(-rc));
+	/* the kernel refuses tracing programs: capability, lockdown, a sandbox */
+	if (rc == -EPERM || rc == -EACCES)
+		return errbuf_set(why, len, rc,
+				  "BPF_PROG_LOAD: %s (tracing programs need CAP_PERFMON and "
+				  "CAP_BPF, and a kernel that allows them: no lockdown, kprobes "
+				  "built in)",
+				  strerror(-rc));
 	return errbuf_set(why, len, rc, "BPF_PROG_LOAD: %s", strerror(-rc));
 }
 

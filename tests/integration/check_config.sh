@@ -35,7 +35,8 @@ check "file and command line" "$abs_top_srcdir/tests/integration/check_config_cl
 	--config full.conf --interface 'pod*' --interface eth1 --collector udp://127.0.0.1:9995 \
 	--collector tcp://[::1]:4739 --active-timeout 30 --idle-timeout 5 --nat-hook off \
 	--sampling 4 --max-flows 1000 --kernel-max-flows 4096 --drain-interval 50 --log-level warn \
-	--pidfile /run/x.pid --metrics-listen 127.0.0.1:9477
+	--pidfile /run/x.pid --collector 'udp://127.0.0.1:2055?protocol=netflow9&mtu=9000&rate=1000' \
+	--observation-domain 9 --stats-interval 0 --zone-as-vrf --metrics-listen 127.0.0.1:9477
 
 for conf in bad-*.conf; do
 	want="${conf%.conf}.err"
@@ -88,6 +89,11 @@ done <<'EOF'
 --nat-hook bpf|--nat-hook: 'bpf' must be one of auto, fentry, kprobe, conntrack, off
 --log-level loud|--log-level: 'loud' must be one of err, warn, info, debug
 --pidfile x.pid|--pidfile: 'x.pid' must be an absolute path or ""
+--observation-domain 4294967296|--observation-domain: '4294967296' must be in 0..4294967295
+--stats-interval 86401|--stats-interval: '86401' must be in 0..86400
+--collector udp://127.0.0.1:2055?mtu=9001x|--collector: bad URL "udp://127.0.0.1:2055?mtu=9001x": 'mtu' must be an integer in 576..65535, not '9001x'
+--collector udp://127.0.0.1:2055?protocol=v9|--collector: bad URL "udp://127.0.0.1:2055?protocol=v9": 'protocol' must be ipfix or netflow9, not 'v9'
+--collector tcp://127.0.0.1:2055?protocol=netflow9|full.conf: 'collectors[0]' (tcp://127.0.0.1:2055?protocol=netflow9): protocol "netflow9" needs a udp:// url (NetFlow v9 messages carry no length to frame them on TCP)
 --metrics-listen localhost:9477|--metrics-listen: 'localhost:9477' must be "" (off), "ADDRESS:PORT" or "[IPv6]:PORT" (numeric, port 1..65535)
 EOF
 

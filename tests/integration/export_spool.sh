@@ -139,7 +139,9 @@ check("no write error", last["xlatSpoolWriteErrorRecordTotalCount"], 0)
 # exporter 3 opened the spool after exporter 2's kill: a torn tail counts 1
 torn = "torn record" in open(sys.argv[2]).read()
 check("damaged = torn tails cut at open", last["xlatSpoolDamagedRecordTotalCount"], int(torn))
-check("notSentFlowTotalCount = damaged", last["notSentFlowTotalCount"], int(torn))
+# a torn record's kind is not known: it is counted in the spool's damaged
+# counter only (export.c), and nothing was refused
+check("notSentFlowTotalCount", last["notSentFlowTotalCount"], 0)
 print("exporter 2 spooled %d of 100000 records before its SIGKILL%s" %
       (len(b), " (its last write torn, cut at open)" if torn else ""))
 sys.exit(1 if bad else 0)

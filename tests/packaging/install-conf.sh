@@ -29,7 +29,9 @@ check_eq "installed files" "/etc/xlatflow/xlatflowd.conf
 /usr/share/doc/xlatflow/collectors.md
 /usr/share/doc/xlatflow/datapath.md
 /usr/share/doc/xlatflow/ipfix.md
+/usr/share/doc/xlatflow/kubernetes.md
 /usr/share/doc/xlatflow/metrics.md
+/usr/share/doc/xlatflow/nat-events.md
 /usr/share/doc/xlatflow/nat.md
 /usr/share/doc/xlatflow/operation.md
 /usr/share/doc/xlatflow/scaling.md

@@ -22,6 +22,7 @@ expected="/etc/xlatflow
 /usr/share/doc/xlatflow/collectors.md
 /usr/share/doc/xlatflow/datapath.md
 /usr/share/doc/xlatflow/ipfix.md
+/usr/share/doc/xlatflow/kubernetes.md
 /usr/share/doc/xlatflow/metrics.md
 /usr/share/doc/xlatflow/nat-events.md
 /usr/share/doc/xlatflow/nat.md

@@ -21,7 +21,7 @@ if [ -n "${1:-}" ]; then
 	}
 fi
 passed=0 failed=0 skipped=0
-for t in unit-verify install-conf rpm-files deb-smoke systemd-unit; do
+for t in unit-verify install-conf rpm-files deb-smoke systemd-unit container; do
 	echo "=== tests/packaging/$t.sh"
 	sh "$dir/$t.sh"
 	rc=$?

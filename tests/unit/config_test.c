@@ -151,6 +151,7 @@ static void test_defaults(void)
 	CHECK_INT(cfg.zone_as_vrf, false);
 	CHECK_INT(cfg.xlat_timeout, 300);
 	CHECK_INT(cfg.max_translations, 786432);
+	CHECK_INT(cfg.stats_interval, 300);
 	CHECK_INT(cfg.log_level, LOG_LEVEL_INFO);
 	CHECK_STR(cfg.pidfile, "/run/xlatflowd.pid");
 	CHECK_INT(cfg.foreground, false);
@@ -635,16 +636,25 @@ static void test_option_table(void)
 	static const struct {
 		const char *name, *arg, *help;
 	} want[] = {
-		{ "active-timeout", "SEC", "export long flows every SEC seconds" },
-		{ "idle-timeout", "SEC", "export flows idle for SEC seconds" },
-		{ "max-flows", "N", "flow cache bound" },
-		{ "kernel-max-flows", "N", "flows per drain interval in the kernel (flow slots)" },
-		{ "drain-interval", "MS", "kernel map drain period" },
-		{ "sampling", "N", "keep 1 packet in N" },
-		{ "nat-hook", "MODE", "auto|fentry|kprobe|conntrack|off" },
-		{ "log-level", "LEVEL", "err|warn|info|debug" },
-		{ "pidfile", "FILE", "pid file when daemonized" },
-		{ "metrics-listen", "ADDR", "serve Prometheus metrics there (\"\": off)" },
+		{ "observation-domain", "ID",
+		  "IPFIX observation domain id of every message, or auto (default auto)" },
+		{ "active-timeout", "SEC", "export long flows every SEC seconds (default 60)" },
+		{ "idle-timeout", "SEC", "export flows idle for SEC seconds (default 15)" },
+		{ "max-flows", "N", "flow cache bound (default 1000000)" },
+		{ "kernel-max-flows", "N",
+		  "flows per drain interval in the kernel (flow slots) (default 65536)" },
+		{ "drain-interval", "MS", "kernel map drain period (default 1000)" },
+		{ "sampling", "N", "keep 1 packet in N (default 1)" },
+		{ "nat-hook", "MODE", "auto|fentry|kprobe|conntrack|off (default auto)" },
+		/* a flag: no argument */
+		{ "zone-as-vrf", NULL,
+		  "also export the conntrack zone as ingressVRFID (IE 234) (default off)" },
+		{ "stats-interval", "SEC",
+		  "log the counters every SEC seconds, 0: off (default 300)" },
+		{ "log-level", "LEVEL", "err|warn|info|debug (default info)" },
+		{ "pidfile", "FILE", "pid file when daemonized (default /run/xlatflowd.pid)" },
+		{ "metrics-listen", "ADDR",
+		  "serve Prometheus metrics there (\"\": off) (default \"\")" },
 	};
 	size_t n = sizeof(want) / sizeof(want[0]);
 	char help[256], err[1024];
@@ -657,7 +667,7 @@ static void test_option_table(void)
 		if (!opt)
 			return;
 		CHECK_STR(opt->name, want[i].name);
-		CHECK_STR(opt->arg, want[i].arg);
+		CHECK_STR(opt->arg ? opt->arg : "(none)", want[i].arg ? want[i].arg : "(none)");
 		config_option_help(i, help, sizeof(help));
 		CHECK_STR(help, want[i].help);
 	}
@@ -666,7 +676,7 @@ static void test_option_table(void)
 	CHECK_STR(help, "");
 	config_defaults(&cfg);
 	CHECK_INT(config_set_option(&cfg, n, "1", err, sizeof(err)), -EINVAL);
-	CHECK_STR(err, "no command-line option 10");
+	CHECK_STR(err, "no command-line option 13");
 	config_release(&cfg);
 }
 
@@ -689,6 +699,9 @@ static void test_option_numbers(void)
 		  16777216 },
 		{ "drain-interval", offsetof(struct xf_config, drain_interval_ms), 10, 60000 },
 		{ "sampling", offsetof(struct xf_config, sampling), 1, 1000000 },
+		{ "observation-domain", offsetof(struct xf_config, observation_domain_id), 0,
+		  4294967295LL },
+		{ "stats-interval", offsetof(struct xf_config, stats_interval), 0, 86400 },
 	};
 	static const char *const junk[] = { "", "x", "1x", " 5", "+5", "0x10", "-", "5 ", "1.5" };
 
@@ -741,6 +754,15 @@ static void test_option_strings(void)
 	static const char *const levels[] = { "err", "warn", "info", "debug" };
 	struct xf_config cfg;
 	char err[1024], longpath[5000];
+
+	/* --observation-domain: a number replaces "auto", and "auto" a number */
+	config_defaults(&cfg);
+	CHECK_INT(set_opt(&cfg, "observation-domain", "7", err, sizeof(err)), 0);
+	CHECK_INT(cfg.observation_domain_auto, false);
+	CHECK_INT(cfg.observation_domain_id, 7);
+	CHECK_INT(set_opt(&cfg, "observation-domain", "auto", err, sizeof(err)), 0);
+	CHECK_INT(cfg.observation_domain_auto, true);
+	config_release(&cfg);
 
 	config_defaults(&cfg);
 	for (int i = 0; i < 5; i++) {
@@ -822,6 +844,147 @@ static void test_option_strings(void)
 		CHECK_INT(len, sizeof(struct sockaddr_in6));
 	}
 	config_release(&cfg);
+}
+
+/*
+ * Collector URLs with parameters: the file's keys in the url, checked the
+ * same way; a key both in the url and in the group must agree.
+ */
+static void test_url_params(void)
+{
+	static const struct {
+		const char *url, *err;
+	} bad[] = {
+		{ "udp://127.0.0.1:2055?mtu=575",
+		  "--collector: bad URL \"udp://127.0.0.1:2055?mtu=575\": 'mtu' must be an integer "
+		  "in 576..65535, not '575'" },
+		{ "udp://127.0.0.1:2055?mtu=1e3",
+		  "--collector: bad URL \"udp://127.0.0.1:2055?mtu=1e3\": 'mtu' must be an integer "
+		  "in 576..65535, not '1e3'" },
+		{ "udp://127.0.0.1:2055?burst=0",
+		  "--collector: bad URL \"udp://127.0.0.1:2055?burst=0\": 'burst' must be an "
+		  "integer "
+		  "in 1..10000000, not '0'" },
+		{ "udp://127.0.0.1:2055?protocol=v9",
+		  "--collector: bad URL \"udp://127.0.0.1:2055?protocol=v9\": 'protocol' must be "
+		  "ipfix or netflow9, not 'v9'" },
+		{ "udp://127.0.0.1:2055?proto=ipfix",
+		  "--collector: bad URL \"udp://127.0.0.1:2055?proto=ipfix\": unknown parameter "
+		  "'proto' (protocol, mtu, rate, burst)" },
+		{ "udp://127.0.0.1:2055?mtu",
+		  "--collector: bad URL \"udp://127.0.0.1:2055?mtu\": parameter 'mtu' must be "
+		  "NAME=VALUE (protocol, mtu, rate, burst)" },
+		{ "udp://127.0.0.1:2055?rate=1&rate=1",
+		  "--collector: bad URL \"udp://127.0.0.1:2055?rate=1&rate=1\": parameter 'rate' "
+		  "given twice" },
+		{ "udp://127.0.0.1?mtu=1400",
+		  "--collector: bad URL \"udp://127.0.0.1?mtu=1400\": missing :PORT" },
+		/* 64 digits: refused whole, never cut to a prefix that parses */
+		{ "udp://"
+		  "127.0.0.1:1?mtu="
+		  "1000000000000000000000000000000000000000000000000000000000000000",
+		  "--collector: bad URL "
+		  "\"udp://127.0.0.1:1?mtu=10000000000000000000000000000000000000"
+		  "00000000000000000000000000\": parameter 'mtu' is too long" },
+	};
+	struct xf_config cfg;
+	char err[1024] = "";
+
+	config_defaults(&cfg);
+	CHECK_INT(config_add_collector(&cfg, "udp://127.0.0.1:2055?protocol=netflow9&mtu=9000",
+				       "--collector", err, sizeof(err)),
+		  0);
+	CHECK_INT(config_add_collector(&cfg, "udp://[::1]:4739?rate=0&burst=7&protocol=ipfix",
+				       "--collector", err, sizeof(err)),
+		  0);
+	CHECK_INT(config_add_collector(&cfg, "tcp://127.0.0.1:4739?", "--collector", err,
+				       sizeof(err)),
+		  0);
+	CHECK_INT(cfg.n_collectors, 3);
+	CHECK_INT(cfg.collectors[0].protocol, XF_PROTO_NETFLOW9);
+	CHECK_INT(cfg.collectors[0].mtu, 9000);
+	CHECK_INT(cfg.collectors[0].rate, XF_DEFAULT_RATE);
+	CHECK_STR(cfg.collectors[0].port, "2055");
+	CHECK_STR(cfg.collectors[0].url, "udp://127.0.0.1:2055?protocol=netflow9&mtu=9000");
+	CHECK_INT(cfg.collectors[1].protocol, XF_PROTO_IPFIX);
+	CHECK_INT(cfg.collectors[1].rate, 0);
+	CHECK_INT(cfg.collectors[1].burst, 7);
+	CHECK_STR(cfg.collectors[1].host, "::1");
+	CHECK_INT(cfg.collectors[2].transport, XF_TRANSPORT_TCP);
+	CHECK_INT(cfg.collectors[2].mtu, 1500);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_INT(config_add_collector(&cfg, bad[i].url, "--collector", err, sizeof(err)),
+			  -EINVAL);
+		CHECK_STR(err, bad[i].err);
+	}
+	CHECK_INT(cfg.n_collectors, 3);
+	config_release(&cfg);
+
+	/* in a file: the url's parameters and the group's keys must agree */
+	config_defaults(&cfg);
+	CHECK_INT(config_load_string(&cfg,
+				     "collectors = ( { url = \"udp://127.0.0.1:1?mtu=1400\"; "
+				     "mtu = 1400; rate = 5; } );",
+				     "t.conf", err, sizeof(err)),
+		  0);
+	CHECK_INT(cfg.collectors[0].mtu, 1400);
+	CHECK_INT(cfg.collectors[0].rate, 5);
+	config_release(&cfg);
+	config_defaults(&cfg);
+	CHECK_INT(config_load_string(
+			  &cfg,
+			  "collectors = ( { url = \"udp://127.0.0.1:1?protocol=netflow9\"; "
+			  "protocol = \"ipfix\"; } );",
+			  "t.conf", err, sizeof(err)),
+		  -EINVAL);
+	CHECK_STR(err, "t.conf:1: 'collectors[0].url': the url's parameter 'protocol' and the key "
+		       "'protocol' differ; give it once");
+	config_release(&cfg);
+}
+
+/*
+ * The keys a reload cannot change, as the key table marks them: named when
+ * they differ, and kept by config_keep_restart_keys(); the others are not.
+ */
+static void test_restart_keys(void)
+{
+	struct xf_config running, next;
+	char buf[256];
+
+	config_defaults(&running);
+	config_defaults(&next);
+	CHECK_INT(config_restart_changes(&running, &next, buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "");
+	next.nat_hook = XF_NAT_OFF;
+	next.ringbuf_size = 8192;
+	next.kernel_max_flows = 2048;
+	snprintf(next.pidfile, sizeof(next.pidfile), "%s", "/run/other.pid");
+	next.allow_capabilities_kept = true;
+	next.sampling = 8;
+	next.xlat_timeout = 20;
+	next.stats_interval = 0;
+	snprintf(next.metrics_listen, sizeof(next.metrics_listen), "%s", "127.0.0.1:9100");
+	CHECK_INT(config_restart_changes(&running, &next, buf, sizeof(buf)), 6);
+	CHECK_STR(buf,
+		  "kernel_max_flows, ringbuf_size, nat_hook, pidfile, allow_capabilities_kept, "
+		  "metrics_listen");
+	config_keep_restart_keys(&next, &running);
+	CHECK_INT(config_restart_changes(&running, &next, buf, sizeof(buf)), 0);
+	CHECK_INT(next.nat_hook, XF_NAT_AUTO);
+	CHECK_INT(next.ringbuf_size, 4194304);
+	CHECK_INT(next.kernel_max_flows, 65536);
+	CHECK_STR(next.pidfile, "/run/xlatflowd.pid");
+	CHECK_INT(next.allow_capabilities_kept, false);
+	CHECK_STR(next.metrics_listen, "");
+	/* applied by a reload */
+	CHECK_INT(next.sampling, 8);
+	CHECK_INT(next.xlat_timeout, 20);
+	CHECK_INT(next.stats_interval, 0);
+	CHECK(config_key_needs_restart("nat_hook"));
+	CHECK(!config_key_needs_restart("sampling"));
+	CHECK(!config_key_needs_restart("no_such_key"));
+	config_release(&running);
+	config_release(&next);
 }
 
 /* The command line overrides the file, and its values are checked the same way. */
@@ -956,7 +1119,7 @@ static void test_docs_match(void)
 		keys++;
 		tu_checks++;
 	}
-	CHECK_INT(keys, 26);
+	CHECK_INT(keys, 27);
 	free(out);
 	config_release(&cfg);
 
@@ -1040,6 +1203,8 @@ int main(void)
 	test_option_numbers();
 	test_option_strings();
 	test_option_over_file();
+	test_url_params();
+	test_restart_keys();
 	test_interfaces();
 	test_escapes();
 	test_docs_match();
