@@ -2,10 +2,15 @@
 /*
  * Benchmarks' stand-in for the TC programs: put n flows where the programs
  * would have counted them. flow(ctx, i, key, percpu) writes flow i: the key,
- * and the stats of every possible CPU (percpu[0..ncpus), zeroed before the
- * call).
- *   kmap_fill_slots  xlatflowd's flow slots of the current epoch, and their
- *                    flow_index entries (as the programs leave them)
+ * and its stats (percpu[0..ncpus) for the per-CPU hash, percpu[0] alone for
+ * the flow table; zeroed before the call).
+ *   kmap_fill_slots  xlatflowd's flow table of the current epoch, each flow
+ *                    in the first free slot from its home, listed, as the
+ *                    programs leave them. With probes = XF_PROBES a flow
+ *                    that finds none is left out, as the programs would
+ *                    send it to the ring buffer; with more, every flow has
+ *                    a slot while one is free (what a drain reads is the
+ *                    same). Returns the flows placed.
  *   kmap_fill_hash   a per-CPU hash of struct xf_flow_key -> struct
  *                    xf_flow_stats (the benchmarks' reference transfer)
  */
@@ -55,45 +60,40 @@ static inline void kmap_fill_hash(int fd, size_t n, kmap_flow_fn flow, void *ctx
 	free(vals);
 }
 
-static inline void kmap_fill_slots(struct capture *c, size_t n, kmap_flow_fn flow, void *ctx)
+static inline size_t kmap_fill_slots(struct capture *c, size_t n, kmap_flow_fn flow, void *ctx,
+				     uint32_t probes)
 {
-	enum { BATCH = 8192 };
-	uint32_t epoch = capture_epoch(c);
-	struct xf_flow_key *keys = calloc(BATCH, sizeof(*keys));
-	uint64_t *refs = calloc(BATCH, sizeof(*refs));
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	const uint32_t *seed = capture_hash_seed(c);
+	struct xf_flow_key key;
+	struct xf_flow_stats st;
 	struct capture_slots s;
+	size_t placed = 0;
 
-	capture_slots(c, epoch & 1, &s);
-	if (!keys || !refs) {
-		fprintf(stderr, "kmap_fill_slots: out of memory\n");
-		exit(1);
-	}
-	for (size_t done = 0; done < n;) {
-		uint32_t cnt = (uint32_t)(n - done < BATCH ? n - done : BATCH);
+	capture_slots(c, capture_epoch(c) & 1, &s);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t hash;
+		uint32_t pos;
 
-		for (uint32_t i = 0; i < cnt; i++) {
-			uint32_t idx = __atomic_fetch_add(s.used, 1, __ATOMIC_RELAXED);
-			uint8_t *slot = s.base + (size_t)idx * s.stride;
+		memset(&key, 0, sizeof(key));
+		memset(&st, 0, sizeof(st));
+		flow(ctx, i, &key, &st);
+		hash = xf_flow_hash(&key, seed);
+		pos = xf_flow_home(hash, s.max);
+		for (uint32_t p = 0; p < probes && p < s.max;
+		     p++, pos = pos + 1 < s.max ? pos + 1 : 0) {
+			struct xf_flow_slot *slot = &s.slots[pos];
 
-			if (idx >= s.max) {
-				fprintf(stderr, "kmap_fill_slots: %zu flows, %u slots\n", n, s.max);
-				exit(1);
-			}
-			memset(slot, 0, s.stride);
-			flow(ctx, done + i, (struct xf_flow_key *)slot,
-			     (struct xf_flow_stats *)(slot + sizeof(struct xf_flow_key)));
-			keys[i] = *(struct xf_flow_key *)slot;
-			refs[i] = XF_REF(epoch, idx);
+			if (slot->tag != XF_SLOT_EMPTY)
+				continue;
+			slot->key = key;
+			slot->stats = st;
+			slot->tag = XF_SLOT_TAG(hash);
+			s.list[(*s.used)++] = pos;
+			placed++;
+			break;
 		}
-		if (bpf_map_update_batch(capture_index_fd(c), keys, refs, &cnt, &opts)) {
-			fprintf(stderr, "bpf_map_update_batch (flow_index): %s\n", strerror(errno));
-			exit(1);
-		}
-		done += cnt;
 	}
-	free(keys);
-	free(refs);
+	return placed;
 }
 
 #endif

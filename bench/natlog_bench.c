@@ -246,7 +246,7 @@ __attribute__((noinline)) static double stage_tcp(const struct nat_event *ev, si
 	exporter_flush(exp);
 	/* spooled: what the spool still holds goes as the daemon's loop would send it */
 	while (spool_dir && exporter_waiting(exp)) {
-		exporter_tick(exp, mono_ms());
+		exporter_tick(exp, clock_mono_ms());
 		exporter_flush(exp);
 	}
 	t = thread_cpu_s() - t0;

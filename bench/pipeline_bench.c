@@ -205,12 +205,16 @@ static void input_flow(void *ctx, size_t i, struct xf_flow_key *key, struct xf_f
 }
 
 /*
- * Put the input flows into the flow slots the programs are using (what the
- * TC programs would have counted). Not timed.
+ * Put the input flows into the flow table the programs are using (what the
+ * TC programs would have counted), every one of them (no probe limit). Not
+ * timed.
  */
 static void kmap_fill_input(struct capture *kc, const struct input *in, size_t n)
 {
-	kmap_fill_slots(kc, n, input_flow, (void *)in);
+	if (kmap_fill_slots(kc, n, input_flow, (void *)in, UINT32_MAX) != n) {
+		fprintf(stderr, "kmap_fill_slots: %zu flows do not fit\n", n);
+		exit(1);
+	}
 }
 
 /* xlatflowd's kernel side without the TC hook: the flow slots and their drain. */

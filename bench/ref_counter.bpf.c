@@ -7,6 +7,11 @@
  * counters: xf_tc_ingress divided by this is the price of its features.
  * Like xf_tc_ingress it returns TC_ACT_UNSPEC, so bench/e2e.sh can attach
  * it beside xlatflowd's filters on a real interface without stopping them.
+ *
+ * It reads the precise clock (bpf_ktime_get_ns) on every packet; its twin
+ * bench/ref_counter_coarse.bpf.c, this file with REF_COARSE, reads
+ * bpf_ktime_get_coarse_ns() as xf_tc_ingress does on established flows, so
+ * the two ratios separate the clock from the rest.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -31,6 +36,14 @@ struct ref_val {
 	__u64 last_ns;
 };
 
+#ifdef REF_COARSE
+#define REF_PROG ref_counter_coarse
+#define REF_NOW() bpf_ktime_get_coarse_ns()
+#else
+#define REF_PROG ref_counter
+#define REF_NOW() bpf_ktime_get_ns()
+#endif
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 65536);
@@ -39,7 +52,7 @@ struct {
 } ref_flows SEC(".maps");
 
 SEC("tc")
-int ref_counter(struct __sk_buff *skb)
+int REF_PROG(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -69,12 +82,12 @@ int ref_counter(struct __sk_buff *skb)
 	if (v) {
 		v->packets++;
 		v->bytes += bpf_ntohs(ip->tot_len);
-		v->last_ns = bpf_ktime_get_ns();
+		v->last_ns = REF_NOW();
 		return TC_ACT_UNSPEC;
 	}
 	nv.packets = 1;
 	nv.bytes = bpf_ntohs(ip->tot_len);
-	nv.last_ns = bpf_ktime_get_ns();
+	nv.last_ns = REF_NOW();
 	bpf_map_update_elem(&ref_flows, &key, &nv, BPF_ANY);
 	return TC_ACT_UNSPEC;
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * TC flow capture: xf_tc_ingress / xf_tc_egress count every IPv4/IPv6 packet
- * of the interface into per-CPU parts of flow slots and never change the traffic.
+ * of the interface into a flow table shared by all CPUs and never change the
+ * traffic.
  *
  * They return TC_ACT_UNSPEC, not TC_ACT_OK: with direct action, TC_ACT_OK
  * ends the clsact filter chain, so any filter behind ours (Cilium, a
@@ -9,12 +10,12 @@
  * the chain go on, and a chain that ends in UNSPEC passes the packet.
  *
  * Accounting invariant (in packets, a GSO super-packet counting gso_segs):
- *   XF_CNT_PACKETS = packets in flow_slots_0/1 + packets in flow_events
+ *   XF_CNT_PACKETS = packets in flow_table + packets in flow_events
  *                    + XF_CNT_SAMPLED_OUT + XF_CNT_RB_LOST_PACKETS
- * XF_CNT_MAP_FULL counts the packets that found no free flow slot, whether
- * their event reached the ring buffer or not. XF_CNT_PACKETS/OCTETS count
- * well-formed IP packets only; XF_CNT_NON_IP and XF_CNT_MALFORMED count skbs
- * that are not flows.
+ * XF_CNT_MAP_FULL counts the packets that found no slot for their flow,
+ * whether their event reached the ring buffer or not. XF_CNT_PACKETS/OCTETS
+ * count well-formed IP packets only; XF_CNT_NON_IP and XF_CNT_MALFORMED
+ * count skbs that are not flows.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -30,29 +31,26 @@
 #define XF_PULL_LEN 512
 
 /*
- * Flow slots (see xlatflow_shared.h): flow_index finds a flow's slot of the
- * current epoch, flow_slots_0/1 hold the slots. Userspace sets max_entries
- * of all three and the slots' value size (key + nr_cpus stats) before load,
- * and reads the slots in place through mmap().
+ * The flow table (see xlatflow_shared.h): flow_table holds the slots of
+ * both epoch parities, flow_list the positions taken in each. Userspace
+ * sets max_entries of both before load (2 * table_slots slots, 2 *
+ * table_slots positions) and reads them in place through mmap().
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, XF_DEFAULT_MAX_FLOWS);
-	__type(key, struct xf_flow_key);
-	__type(value, __u64); /* XF_REF(epoch, slot) */
-} flow_index SEC(".maps");
-
-struct xf_slots_map {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, XF_DEFAULT_MAX_FLOWS);
-	__uint(key_size, sizeof(__u32));
-	/* no BTF value type: userspace sets the size, XF_SLOT_SIZE(nr_cpus) */
-	__uint(value_size, XF_SLOT_SIZE(1));
-};
+	__uint(max_entries, 2 * XF_DEFAULT_MAX_FLOWS);
+	__type(key, __u32);
+	__type(value, struct xf_flow_slot);
+} flow_table SEC(".maps");
 
-struct xf_slots_map flow_slots_0 SEC(".maps");
-struct xf_slots_map flow_slots_1 SEC(".maps");
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 2 * XF_DEFAULT_MAX_FLOWS / XF_LIST_CHUNK);
+	__type(key, __u32);
+	__type(value, struct xf_flow_list_chunk);
+} flow_list SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -66,13 +64,14 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Even: programs write flow_slots_0, odd: flow_slots_1 (see xlatflow_shared.h). */
+/* Even: programs use slots [0, table_slots), odd: [table_slots, 2 * table_slots). */
 __u32 flows_epoch;
-/* Slots handed out in flow_slots_0/1 this epoch (may pass max_entries when full). */
+/* Slots taken (and listed in flow_list) in the even/odd table this epoch. */
 __u32 slots_used[2];
 
-/* Possible CPUs: the number of per-CPU stats in a slot. Set before load. */
-const volatile __u32 nr_cpus = 1;
+/* Slots of one epoch's table (kernel_max_flows) and the hash seed: set before load. */
+const volatile __u32 table_slots = XF_DEFAULT_MAX_FLOWS;
+const volatile __u32 hash_seed[XF_SEED_WORDS];
 
 /*
  * Keep one packet in `sampling` (1 keeps all). Not a load-time constant:
@@ -85,9 +84,9 @@ volatile __u32 sampling = 1;
  * Clock of the established-flow path. 0: bpf_ktime_get_coarse_ns(), the
  * CLOCK_MONOTONIC of the last tick (1-4 ms behind), because reading the
  * clock source costs about as much as the rest of the path (~20 ns in a
- * VM). A flow's first packet (on each CPU) always gets the precise clock,
- * and last_ns never moves backwards, so first_ns <= last_ns holds and a
- * flow's end is early by at most one tick. 1: precise clock every packet.
+ * VM). A flow's first packet always gets the precise clock, and last_ns
+ * never moves backwards, so first_ns <= last_ns holds and a flow's end is
+ * early by at most one tick. 1: precise clock every packet.
  */
 const volatile __u32 precise_time = 0;
 
@@ -114,27 +113,50 @@ static __always_inline void xf_copy_macs(struct xf_flow_stats *st, const struct 
 	*(__u32 *)&st->dst_mac[2] = *(const __u32 *)(e + 2);
 }
 
+/*
+ * Add a packet to a ready slot, shared by all CPUs: atomic adds for the
+ * counters, an atomic or for flags the slot lacks (most packets of a TCP
+ * flow bring none: a load, no atomic). Plain stores for the rest: two CPUs
+ * racing there leave one of their packets' values, which is all these say;
+ * last_ns only moves forward (a racing store may keep the earlier of two
+ * nearly equal times).
+ */
 static __always_inline void xf_account(struct xf_flow_stats *st, const struct xf_pkt *pkt,
 				       const struct ethhdr *eth, __u32 segs, __u64 octets)
 {
 	__u64 now;
 
-	if (!st->packets) {
-		/* First packet of the flow on this CPU (userspace zeroed the slot). */
-		now = bpf_ktime_get_ns();
-		st->first_ns = now;
+	__sync_fetch_and_add(&st->packets, segs);
+	__sync_fetch_and_add(&st->octets, octets);
+	if (pkt->tcp_flags & ~st->tcp_flags)
+		/* tcp_flags is a half of this aligned 4-byte word (tos and pad the other) */
+		__sync_fetch_and_or((__u32 *)&st->tcp_flags,
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+				    (__u32)pkt->tcp_flags << 16
+#else
+				    (__u32)pkt->tcp_flags
+#endif
+		);
+	now = precise_time ? bpf_ktime_get_ns() : bpf_ktime_get_coarse_ns();
+	if (now > st->last_ns)
 		st->last_ns = now;
-	} else if (precise_time) {
-		st->last_ns = bpf_ktime_get_ns();
-	} else {
-		now = bpf_ktime_get_coarse_ns();
-		if (now > st->last_ns)
-			st->last_ns = now;
-	}
-	st->packets += segs;
-	st->octets += octets;
-	st->tcp_flags |= pkt->tcp_flags;
 	st->tos = pkt->tos;
+	xf_copy_macs(st, eth);
+}
+
+/* The first packet's stats, in a slot only this CPU writes (BUSY): plain stores. */
+static __always_inline void xf_first(struct xf_flow_stats *st, const struct xf_pkt *pkt,
+				     const struct ethhdr *eth, __u32 segs, __u64 octets)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	st->packets = segs;
+	st->octets = octets;
+	st->first_ns = now;
+	st->last_ns = now;
+	st->tcp_flags = pkt->tcp_flags;
+	st->tos = pkt->tos;
+	st->pad = 0;
 	xf_copy_macs(st, eth);
 }
 
@@ -146,72 +168,71 @@ static __always_inline bool xf_key_eq(const struct xf_flow_key *a, const struct 
 		(x[5] ^ y[5])) == 0;
 }
 
-/* This CPU's stats in a slot, NULL on a CPU beyond nr_cpus (cannot happen). */
-static __always_inline struct xf_flow_stats *xf_slot_stats(void *slot)
+/*
+ * List a slot this CPU filled (position pos of the table of this epoch's
+ * parity), then publish it. Each position is taken once per epoch, so the
+ * list (table_slots entries per parity) cannot overflow.
+ */
+static __always_inline void xf_publish(struct xf_flow_slot *s, __u32 parity, __u32 pos, __u64 tag)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
+	__u32 nth = __sync_fetch_and_add(&slots_used[parity], 1);
+	__u32 at = (parity ? table_slots : 0) + nth;
+	__u32 chunk = at / XF_LIST_CHUNK;
+	struct xf_flow_list_chunk *l = bpf_map_lookup_elem(&flow_list, &chunk);
 
-	if (cpu >= nr_cpus)
-		return NULL;
-	return slot + sizeof(struct xf_flow_key) + cpu * sizeof(struct xf_flow_stats);
+	if (l)
+		l->slot[at % XF_LIST_CHUNK] = pos;
+	/* an exchange, so ordered after the key and stats stores on every architecture */
+	__sync_lock_test_and_set(&s->tag, tag);
 }
 
 /*
- * Add the packet to its flow in this epoch's slots. The stats are this
- * CPU's part of the slot, so the established-flow path is a lookup and
- * plain stores, no atomics. The slot's key is checked: an index entry the
- * LRU reused under us, or a slot another CPU took for the same flow at the
- * same time, only costs a second slot (userspace merges slots by key).
+ * Add the packet to its flow in this epoch's table: probe from the flow's
+ * home slot for its key (add to it) or an empty slot (take it), at most
+ * XF_PROBES slots. A slot another CPU is filling (BUSY) is passed over,
+ * even if it is for the same flow: that costs a second slot, which
+ * userspace merges by key, never a packet counted in another flow.
  */
-static __always_inline void xf_record(void *slots, __u32 *used, __u32 epoch, struct __sk_buff *skb,
-				      const struct xf_pkt *pkt, __u32 segs, __u64 octets)
+static __always_inline void xf_record(__u32 epoch, struct __sk_buff *skb, const struct xf_pkt *pkt,
+				      __u32 segs, __u64 octets)
 {
 	void *data = xf_skb_data(skb);
 	void *data_end = xf_skb_data_end(skb);
 	const struct ethhdr *eth = data;
-	struct xf_flow_event *ev;
-	struct xf_flow_stats *st;
+	__u32 n = table_slots, parity = epoch & 1, pos, idx;
 	struct xf_flow_stats nst;
-	__u64 *ref, nref;
-	__u32 idx;
-	void *slot;
+	struct xf_flow_event *ev;
+	struct xf_flow_slot *s;
+	__u64 hash, tag, t;
 
 	if ((void *)(eth + 1) > data_end)
 		return; /* cannot happen: the parser read it */
-	ref = bpf_map_lookup_elem(&flow_index, &pkt->key);
-	if (ref) {
-		nref = *(volatile __u64 *)ref;
-		if (XF_REF_EPOCH(nref) == epoch) {
-			idx = XF_REF_SLOT(nref);
-			slot = bpf_map_lookup_elem(slots, &idx);
-			if (slot && xf_key_eq(slot, &pkt->key)) {
-				st = xf_slot_stats(slot);
-				if (st) {
-					xf_account(st, pkt, eth, segs, octets);
-					return;
-				}
-			}
-		}
-	}
-
-	/* First packet of the flow in this epoch: take the next slot. */
-	idx = __sync_fetch_and_add(used, 1);
-	slot = bpf_map_lookup_elem(slots, &idx);
-	if (slot) {
-		st = xf_slot_stats(slot);
-		if (st) {
-			__builtin_memcpy(slot, &pkt->key, sizeof(pkt->key));
-			xf_account(st, pkt, eth, segs, octets);
-			nref = XF_REF(epoch, idx);
-			if (ref)
-				*(volatile __u64 *)ref = nref;
-			else
-				bpf_map_update_elem(&flow_index, &pkt->key, &nref, BPF_ANY);
+	hash = xf_flow_hash(&pkt->key, hash_seed);
+	tag = XF_SLOT_TAG(hash);
+	pos = xf_flow_home(hash, n);
+	for (int i = 0; i < XF_PROBES; i++) {
+		idx = (parity ? n : 0) + pos;
+		s = bpf_map_lookup_elem(&flow_table, &idx);
+		if (!s)
+			break;
+		t = *(volatile __u64 *)&s->tag;
+		if (t == tag && xf_key_eq(&s->key, &pkt->key)) {
+			xf_account(&s->stats, pkt, eth, segs, octets);
 			return;
 		}
+		if (t == XF_SLOT_EMPTY &&
+		    __sync_val_compare_and_swap(&s->tag, XF_SLOT_EMPTY, XF_SLOT_BUSY) ==
+			    XF_SLOT_EMPTY) {
+			__builtin_memcpy(&s->key, &pkt->key, sizeof(s->key));
+			xf_first(&s->stats, pkt, eth, segs, octets);
+			xf_publish(s, parity, pos, tag);
+			return;
+		}
+		if (++pos >= n)
+			pos = 0;
 	}
 
-	/* No slot left this epoch: hand the packet to userspace as an event. */
+	/* No slot for the flow this epoch: hand the packet to userspace as an event. */
 	xf_count(XF_CNT_MAP_FULL, segs);
 	ev = bpf_ringbuf_reserve(&flow_events, sizeof(*ev), 0);
 	if (!ev) {
@@ -286,12 +307,9 @@ static __always_inline int xf_handle(struct __sk_buff *skb, __u8 direction)
 
 	pkt.key.ifindex = skb->ifindex;
 	pkt.key.direction = direction;
-	/* Read once: lookup and insert must go to the same map. */
+	/* Read once: lookup and insert must go to the same table. */
 	epoch = *(volatile __u32 *)&flows_epoch;
-	if (epoch & 1)
-		xf_record(&flow_slots_1, &slots_used[1], epoch, skb, &pkt, segs, octets);
-	else
-		xf_record(&flow_slots_0, &slots_used[0], epoch, skb, &pkt, segs, octets);
+	xf_record(epoch, skb, &pkt, segs, octets);
 	return XF_TC_VERDICT;
 }
 

@@ -45,10 +45,11 @@ struct xf_flow_key {
 };
 
 /*
- * Per-CPU aggregate of one flow key. Userspace sums packets/octets over the
- * CPUs, takes min(first_ns) and max(last_ns), ORs tcp_flags, and takes MACs
- * and tos from the CPU with the largest last_ns.
- * Times are bpf_ktime_get_ns() (CLOCK_MONOTONIC).
+ * The counts of one flow key in one epoch: a flow slot's (struct
+ * xf_flow_slot, shared by all CPUs) or a ring buffer event's.
+ * Times are bpf_ktime_get_ns() (CLOCK_MONOTONIC): first_ns of the packet
+ * that took the slot, last_ns of the latest (see bpf/flow.bpf.c for the
+ * coarse clock). MACs and tos are the latest packet's.
  * octets counts the IP header and payload (RFC 7012 octetDeltaCount): the
  * IPv4 total length or the IPv6 payload length + 40.
  */
@@ -65,9 +66,10 @@ struct xf_flow_stats {
 };
 
 /*
- * Sent on the "flow_events" ring buffer when a packet finds no free flow
- * slot in its epoch (flow slots full): one event per packet, same aggregate layout
- * with packets == 1. Userspace merges it like a map entry.
+ * Sent on the "flow_events" ring buffer when a packet finds neither its
+ * flow's slot nor a free one in XF_PROBES probes of its epoch's table (the
+ * table is full there): one event per packet, same aggregate layout with
+ * packets == the packet's segments. Userspace merges it like a map entry.
  */
 struct xf_flow_event {
 	struct xf_flow_key key;
@@ -236,30 +238,94 @@ enum xf_counter {
 #define XF_CNT_NATEV_LOST(kind) (XF_CNT_NATEV_LOST_CREATE + (kind)-XF_XLAT_KIND_CREATE)
 
 /*
- * Flow slots: how the TC programs hand flows to userspace without a system
- * call per flow.
+ * The flow table: how the TC programs hand flows to userspace without a
+ * system call per flow, in memory that does not grow with the CPU count.
  *
- * flow_slots_0 and flow_slots_1 are mmap()able arrays of slots, one flow
- * each: its struct xf_flow_key, then one struct xf_flow_stats per possible
- * CPU (XF_SLOT_SIZE). The programs write flow_slots_0 when the global
- * "flows_epoch" is even and flow_slots_1 when odd. The first packet of a
- * flow in an epoch takes the next slot (an atomic add on slots_used[epoch & 1])
- * and records XF_REF(epoch, slot) in flow_index, an LRU hash keyed by
- * struct xf_flow_key; later packets of the epoch find the slot there and
- * update their CPU's stats with plain stores. An index entry of an older
- * epoch is simply replaced, so the index is never emptied; the LRU forgets
- * flows that went quiet.
+ * flow_table is one mmap()able array of 2 * n struct xf_flow_slot (n =
+ * kernel_max_flows, the rodata "table_slots"): slots [0, n) are the table of
+ * even epochs, [n, 2n) the table of odd epochs ("flows_epoch"). Each is an
+ * open-addressing hash table: a flow's home slot is
+ * xf_flow_home(xf_flow_hash(key, seed), n), and a packet probes at most
+ * XF_PROBES slots from there (linear probing, wrapping at n) for its key or
+ * an empty slot. The hash is keyed by a random seed the loader puts in
+ * .rodata, so which flows collide is not predictable from outside.
+ *
+ * A slot's tag says what it holds: XF_SLOT_EMPTY, XF_SLOT_BUSY (a program
+ * is filling it) or XF_SLOT_TAG(hash) (ready: the key and stats are
+ * valid). A program takes an empty slot with a compare-and-swap to BUSY,
+ * writes the key and the first packet's stats, appends the slot's position
+ * to its epoch's list (flow_list: 2 * n __u32, the first n for even
+ * epochs; slots_used[epoch & 1] counts them) and publishes the tag with an
+ * atomic exchange. Later packets find the ready slot and add to the one
+ * shared struct xf_flow_stats with atomic adds (packets, octets) and
+ * atomic or (tcp_flags); last_ns only moves forward, tos and MACs are the
+ * latest packet's. A flow that finds neither its key nor a free slot in
+ * XF_PROBES slots goes to the flow_events ring buffer.
  *
  * Userspace flips the epoch, waits until no program still runs on the old
- * one (an RCU grace period), reads slots [0, slots_used[old]) in place,
- * zeroes their stats and resets slots_used[old] to 0 for the epoch after
- * next. A flow can occupy two slots of one epoch (two CPUs starting it at
- * once, an index entry reused by the LRU under a program): both carry its
- * key, and userspace adds them up.
+ * one (an RCU grace period), reads the slots named by list[0,
+ * slots_used[old]) in place, sets their tags back to XF_SLOT_EMPTY and
+ * slots_used[old] to 0: the old table is empty again for the epoch after
+ * next. A flow can hold two slots of one epoch (two CPUs starting it at the
+ * same moment: one saw the other's slot BUSY): both carry its key, and
+ * userspace adds them up.
  */
-#define XF_SLOT_SIZE(ncpus) (sizeof(struct xf_flow_key) + (ncpus) * sizeof(struct xf_flow_stats))
-#define XF_REF(epoch, slot) (((__u64)(epoch) << 32) | (__u32)(slot))
-#define XF_REF_EPOCH(ref) ((__u32)((ref) >> 32))
-#define XF_REF_SLOT(ref) ((__u32)(ref))
+#define XF_PROBES 16
+#define XF_SLOT_EMPTY 0ULL
+#define XF_SLOT_BUSY 1ULL
+/* A ready slot's tag: the hash with bit 1 set, bit 0 clear (never EMPTY or BUSY). */
+#define XF_SLOT_TAG(hash) (((hash) & ~3ULL) | 2ULL)
+
+struct xf_flow_slot {
+	__u64 tag; /* XF_SLOT_* */
+	struct xf_flow_key key;
+	struct xf_flow_stats stats;
+};
+
+/* flow_list's values: XF_LIST_CHUNK positions each (an array map stores 8-byte multiples). */
+#define XF_LIST_CHUNK 16
+struct xf_flow_list_chunk {
+	__u32 slot[XF_LIST_CHUNK];
+};
+
+/* The hash seed: one random word per 32-bit word of struct xf_flow_key. */
+#define XF_SEED_WORDS 12
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((__always_inline__))
+#endif
+
+/*
+ * The flow key's hash: NH (UMAC's, RFC 4418), a sum of products of word
+ * pairs each offset by a seed word, universal for a random seed. Pairs are
+ * independent multiplies (no chain), which keeps it cheap in the datapath.
+ * IPv4 keys hash the 6 words that can be non-zero (addresses bytes 0..3,
+ * ports, ifindex, VLAN/proto/family/direction); the others are zero.
+ * Keys that differ in one small field (a port) give sums that differ in
+ * their low bits only: the final xor-shift and multiply carry that into
+ * the high bits, which pick the home slot.
+ */
+static __always_inline __u64 xf_flow_hash(const struct xf_flow_key *k, const volatile __u32 *seed)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u64 h;
+
+	h = (__u64)(__u32)(w[0] + seed[0]) * (__u32)(w[4] + seed[4]);
+	h += (__u64)(__u32)(w[8] + seed[8]) * (__u32)(w[9] + seed[9]);
+	h += (__u64)(__u32)(w[10] + seed[10]) * (__u32)(w[11] + seed[11]);
+	if (k->family != XF_FAMILY_IPV4) {
+		h += (__u64)(__u32)(w[1] + seed[1]) * (__u32)(w[5] + seed[5]);
+		h += (__u64)(__u32)(w[2] + seed[2]) * (__u32)(w[6] + seed[6]);
+		h += (__u64)(__u32)(w[3] + seed[3]) * (__u32)(w[7] + seed[7]);
+	}
+	h ^= h >> 31;
+	return h * 0x9e3779b97f4a7c15ULL;
+}
+
+/* The home slot of a hash in a table of n slots (the high 32 bits, scaled to n). */
+static __always_inline __u32 xf_flow_home(__u64 hash, __u32 n)
+{
+	return (__u32)(((hash >> 32) * n) >> 32);
+}
 
 #endif /* XLATFLOW_SHARED_H */

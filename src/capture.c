@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Loading bpf/flow.bpf.c: sizing and loading its maps, mapping the flow
- * slots of both epoch parities into this process, the epoch, the sampling
- * rate and the counters. Attaching the programs is tc_hook.c's job,
+ * Loading bpf/flow.bpf.c: sizing and loading its maps, seeding the flow
+ * table's hash, mapping the flow table and its slot lists into this
+ * process, the epoch, the sampling rate and the counters. Attaching the programs is tc_hook.c's job,
  * reading the slots drain.c's.
  */
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -29,10 +30,12 @@ struct capture {
 	struct flow_bpf *skel;
 	uint32_t prog_id[2];		     /* XF_DIR_* */
 	char prog_name[2][BPF_OBJ_NAME_LEN]; /* the kernel's: tc filters are named after it */
-	uint32_t max_flows;
-	int ncpus;
-	size_t slots_len; /* bytes of each mapping */
-	void *slots[2];	  /* flow_slots_0/1, mmapped */
+	uint32_t max_flows;		     /* slots of one epoch's table */
+	uint32_t seed[XF_SEED_WORDS];
+	size_t table_len;	    /* bytes of the flow_table mapping */
+	size_t list_len;	    /* bytes of the flow_list mapping */
+	struct xf_flow_slot *table; /* flow_table, mmapped: 2 * max_flows slots */
+	uint32_t *list;		    /* flow_list, mmapped: 2 * max_flows positions */
 	uint32_t sampling;
 	uint32_t flags;
 };
@@ -89,13 +92,30 @@ static void load_hint(int rc, char *buf, size_t len)
 	}
 }
 
-static void capture_unmap_slots(struct capture *c)
+static void capture_unmap(struct capture *c)
 {
-	for (int i = 0; i < 2; i++) {
-		if (c->slots[i])
-			munmap(c->slots[i], c->slots_len);
-		c->slots[i] = NULL;
-	}
+	if (c->table)
+		munmap(c->table, c->table_len);
+	if (c->list)
+		munmap(c->list, c->list_len);
+	c->table = NULL;
+	c->list = NULL;
+}
+
+static size_t page_round(size_t len, size_t page)
+{
+	return (len + page - 1) / page * page;
+}
+
+/* Map one of the flow maps read-write; 0 or -errno. */
+static int capture_map(struct bpf_map *m, size_t len, void **out)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	*out = p;
+	return 0;
 }
 
 static struct bpf_program *capture_prog(const struct capture *c, int direction)
@@ -107,7 +127,7 @@ static struct bpf_program *capture_prog(const struct capture *c, int direction)
 struct capture *capture_open(const struct capture_opts *o, char *err, size_t err_len)
 {
 	struct capture *c;
-	uint32_t rb_size, page = (uint32_t)sysconf(_SC_PAGESIZE);
+	uint32_t rb_size, list_chunks, page = (uint32_t)sysconf(_SC_PAGESIZE);
 	struct bpf_prog_info info;
 	uint32_t info_len;
 	int ret;
@@ -126,26 +146,24 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 		errbuf_set(err, err_len, ret, "opening the flow BPF object: %s", strerror(-ret));
 		goto fail;
 	}
-	c->ncpus = libbpf_num_possible_cpus();
-	if (c->ncpus < 1) {
-		ret = c->ncpus < 0 ? c->ncpus : -EINVAL;
-		errbuf_set(err, err_len, ret, "counting the possible CPUs: %s", strerror(-ret));
-		goto fail;
-	}
-	if ((ret = bpf_map__set_max_entries(c->skel->maps.flow_index, c->max_flows)) ||
-	    (ret = bpf_map__set_max_entries(c->skel->maps.flow_slots_0, c->max_flows)) ||
-	    (ret = bpf_map__set_max_entries(c->skel->maps.flow_slots_1, c->max_flows)) ||
-	    (ret = bpf_map__set_value_size(c->skel->maps.flow_slots_0,
-					   (uint32_t)XF_SLOT_SIZE(c->ncpus))) ||
-	    (ret = bpf_map__set_value_size(c->skel->maps.flow_slots_1,
-					   (uint32_t)XF_SLOT_SIZE(c->ncpus))) ||
+	/* 2 * max_flows positions in chunks of XF_LIST_CHUNK */
+	list_chunks = (2 * c->max_flows + XF_LIST_CHUNK - 1) / XF_LIST_CHUNK;
+	if ((ret = bpf_map__set_max_entries(c->skel->maps.flow_table, 2 * c->max_flows)) ||
+	    (ret = bpf_map__set_max_entries(c->skel->maps.flow_list, list_chunks)) ||
 	    (ret = bpf_map__set_max_entries(c->skel->maps.flow_events, rb_size))) {
 		errbuf_set(err, err_len, ret, "sizing the flow maps: %s", strerror(-ret));
 		goto fail;
 	}
+	/* the flow table's hash seed: where flows collide must not be guessable */
+	if (getrandom(c->seed, sizeof(c->seed), 0) != (ssize_t)sizeof(c->seed)) {
+		ret = -errno;
+		errbuf_set(err, err_len, ret, "seeding the flow table hash: %s", strerror(-ret));
+		goto fail;
+	}
+	memcpy((void *)c->skel->rodata->hash_seed, c->seed, sizeof(c->seed));
+	c->skel->rodata->table_slots = c->max_flows;
 	c->skel->data->sampling = c->sampling;
 	c->skel->rodata->precise_time = (c->flags & CAPTURE_F_PRECISE_TIME) ? 1 : 0;
-	c->skel->rodata->nr_cpus = (uint32_t)c->ncpus;
 
 	ret = flow_bpf__load(c->skel);
 	if (ret) {
@@ -169,25 +187,18 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 		c->prog_id[dir] = info.id;
 		snprintf(c->prog_name[dir], sizeof(c->prog_name[dir]), "%s", info.name);
 	}
-	c->slots_len = XF_SLOT_SIZE(c->ncpus) * (size_t)c->max_flows;
-	c->slots_len = (c->slots_len + page - 1) / page * page;
-	for (int i = 0; i < 2; i++) {
-		struct bpf_map *m = i ? c->skel->maps.flow_slots_1 : c->skel->maps.flow_slots_0;
-		void *p = mmap(NULL, c->slots_len, PROT_READ | PROT_WRITE, MAP_SHARED,
-			       bpf_map__fd(m), 0);
-
-		if (p == MAP_FAILED) {
-			ret = -errno;
-			errbuf_set(err, err_len, ret, "mapping the flow slots (%zu bytes): %s",
-				   c->slots_len, strerror(-ret));
-			goto fail;
-		}
-		c->slots[i] = p;
+	c->table_len = page_round(2 * (size_t)c->max_flows * sizeof(struct xf_flow_slot), page);
+	c->list_len = page_round((size_t)list_chunks * sizeof(struct xf_flow_list_chunk), page);
+	if ((ret = capture_map(c->skel->maps.flow_table, c->table_len, (void **)&c->table)) ||
+	    (ret = capture_map(c->skel->maps.flow_list, c->list_len, (void **)&c->list))) {
+		errbuf_set(err, err_len, ret, "mapping the flow table (%zu bytes): %s",
+			   c->table_len + c->list_len, strerror(-ret));
+		goto fail;
 	}
 	return c;
 
 fail:
-	capture_unmap_slots(c);
+	capture_unmap(c);
 	flow_bpf__destroy(c->skel);
 	g_free(c);
 	errno = -ret;
@@ -198,7 +209,7 @@ void capture_free(struct capture *c)
 {
 	if (!c)
 		return;
-	capture_unmap_slots(c);
+	capture_unmap(c);
 	flow_bpf__destroy(c->skel);
 	g_free(c);
 }
@@ -242,17 +253,17 @@ const char *capture_prog_name(const struct capture *c, int direction)
 
 void capture_slots(const struct capture *c, unsigned int which, struct capture_slots *out)
 {
-	out->fd = bpf_map__fd(which & 1 ? c->skel->maps.flow_slots_1 : c->skel->maps.flow_slots_0);
-	out->base = c->slots[which & 1];
-	out->stride = XF_SLOT_SIZE(c->ncpus);
+	out->table_fd = bpf_map__fd(c->skel->maps.flow_table);
+	out->list_fd = bpf_map__fd(c->skel->maps.flow_list);
+	out->slots = c->table + (which & 1) * (size_t)c->max_flows;
+	out->list = c->list + (which & 1) * (size_t)c->max_flows;
 	out->max = c->max_flows;
-	out->ncpus = c->ncpus;
 	out->used = &c->skel->bss->slots_used[which & 1];
 }
 
-int capture_index_fd(const struct capture *c)
+const uint32_t *capture_hash_seed(const struct capture *c)
 {
-	return bpf_map__fd(c->skel->maps.flow_index);
+	return c->seed;
 }
 
 int capture_events_map_fd(const struct capture *c)

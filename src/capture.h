@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * capture: loads bpf/flow.bpf.c (xf_tc_ingress, xf_tc_egress) with its maps,
- * maps the flow slots into this process and owns the epoch and the
+ * maps the flow table into this process and owns the epoch and the
  * counters. tc_hook.h attaches the programs to interfaces; drain.h reads
  * the flows they count.
  *
@@ -26,7 +26,7 @@ struct capture;
 #define CAPTURE_F_PRECISE_TIME 0x2
 
 struct capture_opts {
-	uint32_t kernel_max_flows; /* flows per epoch (slots, index entries); 0 = 65536 */
+	uint32_t kernel_max_flows; /* slots of each epoch's flow table; 0 = 65536 */
 	uint32_t ringbuf_size;	   /* bytes, rounded up to a power of two >= page; 0 = 256 KiB */
 	uint32_t sampling;	   /* keep 1 packet in N; 0 or 1 = all */
 	uint32_t flags;		   /* CAPTURE_F_* */
@@ -70,24 +70,27 @@ const char *capture_prog_name(const struct capture *c, int direction);
 /* --- The maps, for a reader (drain.h). fds are owned by the capture. --- */
 
 /*
- * The flow slots of one epoch parity (see xlatflow_shared.h), mapped
- * read-write into this process: slot i is at base + i * stride, a struct
- * xf_flow_key followed by ncpus struct xf_flow_stats. *used is the
- * programs' slots_used[which] (it passes max when the slots ran out); fd is
- * the array map's (owned by the capture).
+ * The flow table of one epoch parity (see xlatflow_shared.h), mapped
+ * read-write into this process: slots[0, max) are its slots, list[0,
+ * *used) the positions the programs took this epoch, in the order they
+ * took them (*used is the programs' slots_used[which], never above max).
+ * table_fd and list_fd are the maps' (both parities; owned by the capture).
  */
 struct capture_slots {
-	int fd;
-	uint8_t *base;
-	size_t stride;
+	int table_fd;
+	int list_fd;
+	struct xf_flow_slot *slots;
+	uint32_t *list;
 	uint32_t max;
-	int ncpus;
 	uint32_t *used;
 };
 
 void capture_slots(const struct capture *c, unsigned int which, struct capture_slots *out);
-/* fd of flow_index (struct xf_flow_key -> XF_REF(epoch, slot)). */
-int capture_index_fd(const struct capture *c);
+/*
+ * The flow table's hash seed (XF_SEED_WORDS words, owned by the capture):
+ * a flow's home slot is xf_flow_home(xf_flow_hash(key, seed), max).
+ */
+const uint32_t *capture_hash_seed(const struct capture *c);
 /* fd of the flow_events ring buffer map. */
 int capture_events_map_fd(const struct capture *c);
 uint32_t capture_epoch(const struct capture *c);

@@ -14,9 +14,20 @@ _Static_assert(offsetof(struct xf_flow_key, ifindex) == 36, "xf_flow_key ifindex
 _Static_assert(sizeof(struct xf_flow_stats) == 48, "xf_flow_stats layout");
 _Static_assert(offsetof(struct xf_flow_stats, tcp_flags) == 44, "xf_flow_stats flags");
 _Static_assert(sizeof(struct xf_flow_event) == 96, "xf_flow_event layout");
-/* drain.c reads the slots in place through mmap(), XF_SLOT_SIZE bytes apart */
-_Static_assert(sizeof(struct xf_flow_stats) % 8 == 0 && sizeof(struct xf_flow_key) % 8 == 0,
-	       "slots are 8-byte strided: the key and the stats must be too");
+/* drain.c reads the flow table in place through mmap(): 104-byte slots, no padding */
+_Static_assert(sizeof(struct xf_flow_slot) == 104, "xf_flow_slot layout");
+_Static_assert(offsetof(struct xf_flow_slot, key) == 8 &&
+		       offsetof(struct xf_flow_slot, stats) == 56,
+	       "xf_flow_slot: tag, key, stats");
+_Static_assert(sizeof(struct xf_flow_slot) % 8 == 0, "array maps store 8-byte multiples");
+_Static_assert(offsetof(struct xf_flow_stats, tcp_flags) % 4 == 0,
+	       "tcp_flags is half of an aligned word (the programs' atomic or)");
+_Static_assert(sizeof(struct xf_flow_list_chunk) == 4 * XF_LIST_CHUNK,
+	       "flow_list: positions back to back in the mapping");
+_Static_assert(sizeof(struct xf_flow_key) == 4 * XF_SEED_WORDS, "one seed word per key word");
+_Static_assert(XF_SLOT_TAG(0ULL) != XF_SLOT_EMPTY && XF_SLOT_TAG(~0ULL) != XF_SLOT_BUSY &&
+		       XF_SLOT_TAG(1ULL) != XF_SLOT_BUSY,
+	       "a ready tag is never EMPTY or BUSY");
 _Static_assert(sizeof(struct xf_tuple) == 40, "xf_tuple layout");
 _Static_assert(sizeof(struct xf_xlat_event) == 96, "xf_xlat_event layout");
 _Static_assert(offsetof(struct xf_xlat_event, ts_ns) == 80, "xf_xlat_event ts");

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Reading the flow slots and the flow_events ring buffer.
+ * Reading the flow table and the flow_events ring buffer.
  *
- * Why the epoch: the programs update their CPU's part of a slot in place,
- * without locks. Reading and zeroing a slot while a program still writes
- * it would lose that program's increment, so we only touch the slots the
- * programs have stopped using: flip the epoch, wait until every program
- * that read the old epoch has returned (they run inside RCU read sections:
- * one grace period), then read the old slots in place, with no system call
- * per flow (see xlatflow_shared.h).
+ * Why the epoch: the programs update the slots in place, without locks.
+ * Reading and emptying a slot while a program still adds to it would lose
+ * that packet, so we only touch the table the programs have stopped using:
+ * flip the epoch, wait until every program that read the old epoch has
+ * returned (they run inside RCU read sections: one grace period), then read
+ * the old table's slots in place, in the order the programs listed them,
+ * with no system call per flow (see xlatflow_shared.h).
  */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -52,33 +52,6 @@ void drain_free(struct drain *d)
 	g_free(d);
 }
 
-bool drain_merge_percpu(const struct xf_flow_stats *percpu, int ncpus, struct xf_flow_stats *out)
-{
-	bool seen = false;
-
-	memset(out, 0, sizeof(*out));
-	for (int cpu = 0; cpu < ncpus; cpu++) {
-		const struct xf_flow_stats *v = &percpu[cpu];
-
-		/* CPUs that saw no packet of the flow left their part zero. */
-		if (!v->packets)
-			continue;
-		out->packets += v->packets;
-		out->octets += v->octets;
-		out->tcp_flags |= v->tcp_flags;
-		if (!seen || v->first_ns < out->first_ns)
-			out->first_ns = v->first_ns;
-		if (!seen || v->last_ns > out->last_ns) {
-			out->last_ns = v->last_ns;
-			memcpy(out->src_mac, v->src_mac, sizeof(out->src_mac));
-			memcpy(out->dst_mac, v->dst_mac, sizeof(out->dst_mac));
-			out->tos = v->tos;
-		}
-		seen = true;
-	}
-	return seen;
-}
-
 /*
  * Wait until no program runs on the epoch we just left. membarrier(GLOBAL)
  * is synchronize_rcu(), and TC programs run inside RCU read sections. Where
@@ -101,31 +74,47 @@ void drain_set_prefetch(struct drain *d, drain_prefetch_cb pf)
 	d->prefetch = pf;
 }
 
+/*
+ * The slots are spread over the table in hash order, so each is a likely
+ * cache miss: prefetch the slot this many list entries ahead (twice the
+ * prefetch hook's distance, so its key is there when the hook reads it).
+ */
+#define DRAIN_SLOT_AHEAD (2 * DRAIN_PREFETCH_AHEAD)
+
 int drain_slots(struct drain *d, unsigned int which, drain_cb cb, void *ctx)
 {
 	struct capture_slots s;
-	struct xf_flow_stats merged;
 	uint32_t used;
 	int n = 0;
 
 	capture_slots(d->c, which, &s);
 	used = __atomic_load_n(s.used, __ATOMIC_ACQUIRE);
 	if (used > s.max)
-		used = s.max;
+		used = s.max; /* cannot happen: a position is taken once per epoch */
 	for (uint32_t i = 0; i < used; i++) {
-		uint8_t *slot = s.base + (size_t)i * s.stride;
-		struct xf_flow_stats *percpu;
+		struct xf_flow_slot *slot;
+		uint32_t pos = s.list[i];
 
-		if (d->prefetch && i + DRAIN_PREFETCH_AHEAD < used)
-			d->prefetch(ctx, (const struct xf_flow_key *)(slot + DRAIN_PREFETCH_AHEAD *
-										     s.stride));
-		percpu = (struct xf_flow_stats *)(slot + sizeof(struct xf_flow_key));
-		/* A slot taken on a CPU that then found no stats part holds nothing. */
-		if (drain_merge_percpu(percpu, s.ncpus, &merged)) {
-			cb(ctx, (const struct xf_flow_key *)slot, &merged);
+		if (i + DRAIN_SLOT_AHEAD < used && s.list[i + DRAIN_SLOT_AHEAD] < s.max) {
+			/* every cache line of the 104-byte slot: two or three */
+			const char *ahead = (const char *)&s.slots[s.list[i + DRAIN_SLOT_AHEAD]];
+
+			__builtin_prefetch(ahead, 1);
+			__builtin_prefetch(ahead + 56, 1);
+			__builtin_prefetch(ahead + sizeof(struct xf_flow_slot) - 1, 1);
+		}
+		if (d->prefetch && i + DRAIN_PREFETCH_AHEAD < used &&
+		    s.list[i + DRAIN_PREFETCH_AHEAD] < s.max)
+			d->prefetch(ctx, &s.slots[s.list[i + DRAIN_PREFETCH_AHEAD]].key);
+		if (pos >= s.max)
+			continue;
+		slot = &s.slots[pos];
+		/* every listed slot is ready: its program has returned */
+		if (slot->tag != XF_SLOT_EMPTY && slot->tag != XF_SLOT_BUSY) {
+			cb(ctx, &slot->key, &slot->stats);
 			n++;
 		}
-		memset(percpu, 0, (size_t)s.ncpus * sizeof(*percpu));
+		slot->tag = XF_SLOT_EMPTY;
 	}
 	__atomic_store_n(s.used, 0, __ATOMIC_RELEASE);
 	return n;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * drain: reads what the TC programs counted. drain_flows() empties the
- * double-buffered flow slots, drain_events() the ring buffer of packets
+ * double-buffered flow table, drain_events() the ring buffer of packets
  * that found no free slot. Each flow or event reaches the callback
  * exactly once, so summing what the callbacks see loses nothing.
  *
@@ -28,25 +28,24 @@ void drain_free(struct drain *d);
 
 /*
  * Called once per drained flow (or per event). key and merged are only
- * valid during the call: copy what you keep.
- * merged: packets/octets summed over CPUs, first_ns the minimum over CPUs
- * that saw packets, last_ns the maximum, tcp_flags ORed, MACs and tos from
- * the CPU with the latest packet.
+ * valid during the call: copy what you keep. merged: the flow's counts in
+ * the epoch, from all CPUs (one slot, or one ring buffer event).
  */
 typedef void (*drain_cb)(void *ctx, const struct xf_flow_key *key,
 			 const struct xf_flow_stats *merged);
 
 /**
- * Flip flows_epoch, wait for programs still writing to the old slots (an
+ * Flip flows_epoch, wait for programs still writing to the old table (an
  * RCU grace period through membarrier(); 5 ms where that is refused), then
- * call cb for every slot of the old epoch and zero it (drain_slots). A flow
- * may come twice in one drain (two slots, see xlatflow_shared.h): callers
- * add up by key. Returns the number of flows or -errno.
+ * call cb for every slot the old epoch took and empty it (drain_slots). A
+ * flow may come twice in one drain (two slots, see xlatflow_shared.h):
+ * callers add up by key. Returns the number of flows or -errno.
  */
 int drain_flows(struct drain *d, drain_cb cb, void *ctx);
 
 /**
- * Read and zero the slots of one epoch parity, without flipping or waiting:
+ * Read and empty the slots of one epoch parity, in the order the programs
+ * took them, without flipping or waiting:
  * which must be the parity of an epoch the programs have left, and none of
  * them may still run on it (drain_flows after its wait; tests and
  * benchmarks that flip the epoch between their own BPF_PROG_TEST_RUN
@@ -55,7 +54,7 @@ int drain_flows(struct drain *d, drain_cb cb, void *ctx);
 int drain_slots(struct drain *d, unsigned int which, drain_cb cb, void *ctx);
 
 /*
- * Called for the flow DRAIN_PREFETCH_AHEAD slots ahead of the one handed to
+ * Called for the flow DRAIN_PREFETCH_AHEAD flows ahead of the one handed to
  * drain_cb, with the same ctx: a chance to prefetch what the callback will
  * touch for that key (the flow cache's hash bucket). Optional.
  */
@@ -78,8 +77,5 @@ int drain_events_fd(struct drain *d);
  * Returns the number of events or -errno.
  */
 int drain_events(struct drain *d, drain_cb cb, void *ctx);
-
-/* Merge ncpus per-CPU values into out. Returns false when no CPU saw a packet. */
-bool drain_merge_percpu(const struct xf_flow_stats *percpu, int ncpus, struct xf_flow_stats *out);
 
 #endif /* XF_DRAIN_H */
