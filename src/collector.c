@@ -35,6 +35,8 @@
  */
 #define GSO_MAX_SEGS 64
 #define GSO_MAX_BYTES 63000
+/* UDP probe: templates sent, then this long for a refusal to come back. */
+#define PROBE_MS 200
 /* Paced: after EAGAIN (socket buffer full), the next try this much later. */
 #define UDP_BLOCKED_NS 2000000
 #ifndef SOL_UDP
@@ -95,7 +97,10 @@ struct collector {
 	bool warned_full;    /* paced queue overflowed: one warning until it is empty again */
 	bool no_gso;	     /* the kernel refused UDP_SEGMENT for this socket: one by one */
 	bool send_failed;    /* a datagram was not sent since collector_take_send_failed() */
-	bool have_mark;	     /* TCP: a spooled message was written since the last take */
+	uint64_t probe_ms;   /* UDP, CONN_CONNECTING: when the probe templates went */
+	uint8_t local[16];   /* getsockname() of the connected socket */
+	bool has_local;
+	bool have_mark; /* TCP: a spooled message was written since the last take */
 	uint64_t sent_mark[2];
 };
 
@@ -171,6 +176,41 @@ static void close_fd(struct collector *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	c->has_local = false;
+	memset(c->local, 0, sizeof(c->local));
+}
+
+static void take_local_addr(struct collector *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	memset(c->local, 0, sizeof(c->local));
+	c->has_local = false;
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		memcpy(c->local, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	else if (ss.ss_family == AF_INET6)
+		memcpy(c->local, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+	else
+		return;
+	c->has_local = true;
+}
+
+bool collector_local_addr(const struct collector *c, uint8_t addr[16])
+{
+	memcpy(addr, c->local, 16);
+	return c->has_local;
+}
+
+/* One more time found down, and the wait before the next try doubles. */
+static void backoff(struct collector *c, uint64_t now_ms)
+{
+	c->retry_at_ms = now_ms + c->backoff_ms;
+	c->backoff_ms *= 2;
+	if (c->backoff_ms > COLLECTOR_BACKOFF_MAX_MS)
+		c->backoff_ms = COLLECTOR_BACKOFF_MAX_MS;
 }
 
 /* The connection (or connect attempt) failed: drop what waits, back off. */
@@ -181,22 +221,22 @@ static void conn_down(struct collector *c, uint64_t now_ms, const char *why, int
 	close_fd(c);
 	drop_queue(c);
 	c->state = CONN_DOWN;
-	c->retry_at_ms = now_ms + c->backoff_ms;
-	if (was_up || !c->warned_down)
+	if (was_up || !c->warned_down) {
+		c->stats.downs++; /* once an outage */
 		log_warnx("collector %s: %s%s%s; retrying in %u s", c->cc.url, why, err ? ": " : "",
 			  err ? strerror(err) : "", c->backoff_ms / 1000);
-	else
+	} else {
 		log_debug("collector %s: %s%s%s; retrying in %u s", c->cc.url, why, err ? ": " : "",
 			  err ? strerror(err) : "", c->backoff_ms / 1000);
+	}
 	c->warned_down = true;
-	c->backoff_ms *= 2;
-	if (c->backoff_ms > COLLECTOR_BACKOFF_MAX_MS)
-		c->backoff_ms = COLLECTOR_BACKOFF_MAX_MS;
+	backoff(c, now_ms);
 }
 
 static void conn_up(struct collector *c)
 {
 	c->state = CONN_UP;
+	take_local_addr(c);
 	c->backoff_ms = COLLECTOR_BACKOFF_MIN_MS;
 	c->stats.connects++;
 	if (c->tcp)
@@ -276,11 +316,15 @@ static int tcp_progress(struct collector *c, uint64_t now_ms)
 	return COLLECTOR_EV_CONNECTED;
 }
 
+static void udp_check(struct collector *c);
+
 bool collector_check(struct collector *c, uint64_t now_ms)
 {
 	uint8_t junk[512];
 	ssize_t n;
 
+	if (!c->tcp)
+		udp_check(c);
 	if (!c->tcp || c->state != CONN_UP)
 		return c->state == CONN_UP;
 	/* An IPFIX collector sends nothing: readable means closed (or junk to discard). */
@@ -370,6 +414,31 @@ static void udp_compact(struct collector *c)
 	c->uhead = 0;
 }
 
+static bool udp_refused(int err)
+{
+	return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH;
+}
+
+/*
+ * A datagram was refused: the collector is down until a probe finds it
+ * back. The datagram before the refusal was lost, perhaps with templates:
+ * they go first again (collector_take_send_failed()).
+ */
+static void udp_down(struct collector *c, int err)
+{
+	uint64_t now_ms = clock_mono_ns() / 1000000;
+
+	c->send_failed = true;
+	if (c->state == CONN_UP) {
+		c->stats.downs++;
+		log_warnx("collector %s: datagrams refused (%s): down, probing in %u s", c->cc.url,
+			  strerror(err), c->backoff_ms / 1000);
+	}
+	if (c->state != CONN_DOWN)
+		backoff(c, now_ms);
+	c->state = CONN_DOWN;
+}
+
 /*
  * Datagram upend[uhead] was not sent: it and every datagram waiting after
  * it are counted as not sent. They were encoded without the templates that
@@ -378,6 +447,8 @@ static void udp_compact(struct collector *c)
  */
 static void udp_queue_failed(struct collector *c, int err)
 {
+	if (udp_refused(err))
+		udp_down(c, err);
 	if (!c->warned_down) {
 		log_warnx("collector %s: send: %s", c->cc.url,
 			  err ? strerror(err) : "datagram refused");
@@ -431,6 +502,18 @@ static int udp_take_error(struct collector *c)
 		if (!err)
 			err = ECONNREFUSED; /* an entry without its report: still an error */
 	}
+}
+
+/* UDP: a refusal waiting in the error queue takes the collector down. */
+static void udp_check(struct collector *c)
+{
+	int err;
+
+	if (c->state != CONN_UP || c->fd < 0)
+		return;
+	err = udp_take_error(c);
+	if (udp_refused(err))
+		udp_down(c, err);
 }
 
 /* One sendmmsg() entry: datagrams [first, first + count) of the queue. */
@@ -795,6 +878,37 @@ void collector_send(struct collector *c, const uint8_t *msg, size_t len,
 	tcp_flush(c, now_ms);
 }
 
+/*
+ * UDP, refused: after the backoff, a probe (the caller sends templates);
+ * PROBE_MS later, up again unless the error queue holds a refusal.
+ */
+static int udp_probe(struct collector *c, uint64_t now_ms)
+{
+	int err;
+
+	udp_check(c);
+	if (c->state == CONN_DOWN && now_ms >= c->retry_at_ms) {
+		udp_take_error(c); /* what an earlier refusal left: not this probe's */
+		c->state = CONN_CONNECTING;
+		c->probe_ms = now_ms;
+		return COLLECTOR_EV_PROBE;
+	}
+	if (c->state != CONN_CONNECTING || now_ms < c->probe_ms + PROBE_MS)
+		return 0;
+	err = udp_take_error(c);
+	if (udp_refused(err)) {
+		log_debug("collector %s: probe refused: %s", c->cc.url, strerror(err));
+		c->state = CONN_DOWN;
+		backoff(c, now_ms);
+		return 0;
+	}
+	log_info("collector %s: datagrams accepted again", c->cc.url);
+	c->state = CONN_UP;
+	c->backoff_ms = COLLECTOR_BACKOFF_MIN_MS;
+	c->warned_down = false;
+	return 0;
+}
+
 size_t collector_queued_bytes(const struct collector *c)
 {
 	return c->queued_bytes;
@@ -825,8 +939,9 @@ int collector_poll(struct collector *c, uint64_t now_ms)
 				log_warnx("collector %s: %s", c->cc.url, strerror(-rc));
 				c->warned_down = true;
 			}
+			return 0;
 		}
-		return 0;
+		return udp_probe(c, now_ms);
 	}
 	switch (c->state) {
 	case CONN_DOWN:

@@ -42,11 +42,13 @@ struct collector_stats {
 	uint64_t connects;	 /* TCP connections established */
 	uint64_t events;	 /* of the records sent, NAT event records */
 	uint64_t events_dropped; /* of the records dropped, NAT event records */
+	uint64_t downs;		 /* times found down: TCP lost or not connected, UDP refused */
 };
 
 /* collector_poll() result bits */
 #define COLLECTOR_EV_CONNECTED 0x01 /* a new TCP connection is up: send templates first */
 #define COLLECTOR_EV_LOST 0x02	    /* the TCP connection was lost */
+#define COLLECTOR_EV_PROBE 0x04	    /* UDP, down: send templates now to see if it is back */
 
 #define COLLECTOR_BACKOFF_MIN_MS 1000
 #define COLLECTOR_BACKOFF_MAX_MS 60000
@@ -66,8 +68,25 @@ const char *collector_url(const struct collector *c);
 const struct xf_collector_config *collector_config(const struct collector *c);
 bool collector_is_tcp(const struct collector *c);
 
-/* UDP: a socket is open. TCP: the connection is established. */
+/*
+ * UDP: a socket is open and no datagram was refused since the last probe.
+ * TCP: the connection is established.
+ *
+ * A UDP collector whose datagram was refused (ECONNREFUSED, EHOSTUNREACH,
+ * ENETUNREACH reported through IP_RECVERR) is down for the backoff (1 s,
+ * 2 s, ... 60 s); then collector_poll() reports COLLECTOR_EV_PROBE, the
+ * caller sends templates, and the next poll at least PROBE_MS later finds
+ * it up unless those were refused too. Sending to a down UDP collector
+ * still works as before (a group sends it nothing but the probes).
+ */
 bool collector_is_up(const struct collector *c);
+
+/*
+ * The local address of the socket that sends to c (getsockname() after
+ * connect), into addr[16]: IPv4 in bytes 0..3, network byte order. false
+ * (and zeros) while there is no connected socket.
+ */
+bool collector_local_addr(const struct collector *c, uint8_t addr[16]);
 
 /* What a message carries, for the drop counters. */
 struct collector_load {
@@ -150,7 +169,9 @@ bool collector_take_send_failed(struct collector *c);
 
 /*
  * TCP: look (without blocking) whether the peer closed the connection and
- * take it down if so; returns collector_is_up(). Cheap: one recv() call.
+ * take it down if so. UDP: whether a refusal (ICMP unreachable) came back
+ * and take it down if so. Returns collector_is_up(). Cheap: one recv()
+ * call.
  */
 bool collector_check(struct collector *c, uint64_t now_ms);
 

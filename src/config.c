@@ -48,6 +48,8 @@ struct key_desc {
 	uint32_t max;
 	bool pow2;
 	choice_fn choice; /* KEY_ENUM only; the field is an int */
+	/* KEY_U32: the string "auto" is also taken and sets this bool (offset + 1; 0: none) */
+	size_t auto_off1;
 	/*
 	 * A reload keeps the running value (config_keep_restart_keys()): the
 	 * key sizes or chooses what was loaded into the kernel, which the
@@ -77,6 +79,13 @@ static const char *const protocol_names[] = {
 };
 #define N_PROTOCOLS (sizeof(protocol_names) / sizeof(protocol_names[0]))
 
+static const char *const pool_mode_names[] = {
+	[XF_POOL_MIRROR] = "mirror",
+	[XF_POOL_ROUND_ROBIN] = "round-robin",
+	[XF_POOL_HASH] = "hash",
+};
+#define N_POOL_MODES (sizeof(pool_mode_names) / sizeof(pool_mode_names[0]))
+
 static const char *nat_hook_choice(int i)
 {
 	return i >= 0 && (size_t)i < N_NAT_HOOKS ? nat_hook_names[i] : NULL;
@@ -85,6 +94,11 @@ static const char *nat_hook_choice(int i)
 static const char *protocol_choice(int i)
 {
 	return i >= 0 && (size_t)i < N_PROTOCOLS ? protocol_names[i] : NULL;
+}
+
+static const char *pool_mode_choice(int i)
+{
+	return i >= 0 && (size_t)i < N_POOL_MODES ? pool_mode_names[i] : NULL;
 }
 
 /* log.c owns the level names. */
@@ -99,12 +113,15 @@ static const char *log_level_choice(int i)
 #define U32(n, lo, hi) KEY(n, KEY_U32), .min = lo, .max = hi
 /* --NAME ARG also sets the key; help is its --help line (for a choice, NULL: the names) */
 #define OPT(o, a, h) .opt = { .name = o, .arg = a, .help = h }
+/* the key also takes "auto", which sets bool field b */
+#define AUTO(b) .auto_off1 = offsetof(struct xf_config, b) + 1
 /* clang-format on */
 
 /* In the order config_print() writes them (the order of the shipped file). */
 static const struct key_desc key_table[] = {
-	{ U32(observation_domain_id, 0, UINT32_MAX),
-	  OPT("observation-domain", "ID", "IPFIX observation domain id of every message") },
+	{ U32(observation_domain_id, 0, UINT32_MAX), AUTO(observation_domain_auto),
+	  OPT("observation-domain", "ID",
+	      "IPFIX observation domain id of every message, or auto") },
 	{ U32(active_timeout, 1, 86400),
 	  OPT("active-timeout", "SEC", "export long flows every SEC seconds") },
 	{ U32(idle_timeout, 1, 86400),
@@ -182,7 +199,8 @@ void config_defaults(struct xf_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->exclude[cfg->n_exclude++] = g_strdup("lo");
-	cfg->observation_domain_id = 1;
+	cfg->observation_domain_auto = true; /* identity.h: from /etc/machine-id */
+	cfg->observation_domain_id = 0;
 	cfg->active_timeout = 60;
 	cfg->idle_timeout = 15;
 	cfg->max_flows = 1000000;
@@ -223,6 +241,8 @@ void config_clear_collectors(struct xf_config *cfg)
 {
 	memset(cfg->collectors, 0, sizeof(cfg->collectors));
 	cfg->n_collectors = 0;
+	memset(cfg->pools, 0, sizeof(cfg->pools));
+	cfg->n_pools = 0;
 }
 
 /* Index of name among the choices, or -1. */
@@ -259,6 +279,13 @@ int config_nat_hook_parse(const char *name)
 const char *config_protocol_name(enum xf_export_protocol proto)
 {
 	const char *name = protocol_choice((int)proto);
+
+	return name ? name : "?";
+}
+
+const char *config_pool_mode_name(enum xf_pool_mode mode)
+{
+	const char *name = pool_mode_choice((int)mode);
 
 	return name ? name : "?";
 }
@@ -454,7 +481,8 @@ static int resolve(struct xf_collector_config *c, char *why, size_t why_len)
  * must have one value.
  */
 static int add_collector(struct xf_config *cfg, const char *url, const struct coll_keys *file,
-			 bool flows, bool nat_events, const char *prefix, char *err, size_t err_len)
+			 bool flows, bool nat_events, int pool, const char *prefix, char *err,
+			 size_t err_len)
 {
 	struct xf_collector_config c = { 0 };
 	struct coll_keys keys = {
@@ -492,6 +520,13 @@ static int add_collector(struct xf_config *cfg, const char *url, const struct co
 	rc = resolve(&c, why, sizeof(why));
 	if (rc)
 		return errbuf_set(err, err_len, rc, "%s: %s", prefix, why);
+	c.pool = pool < 0 ? cfg->n_pools : pool;
+	if (pool < 0)
+		cfg->pools[cfg->n_pools++] = (struct xf_pool_config){
+			.mode = XF_POOL_MIRROR,
+			.first = cfg->n_collectors,
+		};
+	cfg->pools[c.pool].n_members++;
 	cfg->collectors[cfg->n_collectors++] = c;
 	return 0;
 }
@@ -499,7 +534,7 @@ static int add_collector(struct xf_config *cfg, const char *url, const struct co
 int config_add_collector(struct xf_config *cfg, const char *url, const char *where_, char *err_buf,
 			 size_t err_len)
 {
-	return add_collector(cfg, url, NULL, true, false, where_, err_buf, err_len);
+	return add_collector(cfg, url, NULL, true, false, -1, where_, err_buf, err_len);
 }
 
 /* ---- interfaces ---- */
@@ -600,6 +635,8 @@ static int set_u32(const struct origin *o, const struct key_desc *k, struct xf_c
 	if (k->pow2 && (v & (v - 1)))
 		return bad_value(o, shown, "", "a power of two");
 	*(uint32_t *)key_field(cfg, k) = (uint32_t)v;
+	if (k->auto_off1) /* a number replaces "auto" */
+		*(bool *)((char *)cfg + k->auto_off1 - 1) = false;
 	return 0;
 }
 
@@ -761,8 +798,18 @@ static int parse_key(struct loader *ld, const struct key_desc *k, const config_s
 
 	switch (k->type) {
 	case KEY_U32:
+		if (k->auto_off1 && type == CONFIG_TYPE_STRING) {
+			str = config_setting_get_string(s);
+			snprintf(shown, sizeof(shown), "\"%s\"", str);
+			if (strcmp(str, "auto"))
+				return bad_value(&o, shown, "", "an integer in %u..%u or \"auto\"",
+						 k->min, k->max);
+			*(bool *)((char *)ld->cfg + k->auto_off1 - 1) = true;
+			return 0;
+		}
 		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
-			return type_error(ld, s, k->name, "an integer");
+			return type_error(ld, s, k->name,
+					  k->auto_off1 ? "an integer or \"auto\"" : "an integer");
 		v = config_setting_get_int64(s);
 		snprintf(shown, sizeof(shown), "%lld", v);
 		return set_u32(&o, k, ld->cfg, v, shown, type == CONFIG_TYPE_INT && v < 0);
@@ -843,22 +890,26 @@ static int parse_interfaces(struct loader *ld, const config_setting_t *grp)
 	return 0;
 }
 
-static int parse_collector(struct loader *ld, const config_setting_t *grp, int idx)
+/*
+ * One collector, key its name ("collectors[0]", "collectors[1].members[2]"),
+ * pool its group (-1: a plain collector, a group of its own).
+ */
+static int parse_collector(struct loader *ld, const config_setting_t *grp, const char *key,
+			   int pool)
 {
 	const config_setting_t *url = NULL;
 	struct coll_keys keys = { 0 };
 	bool flows = true, nat_events = false;
 	const config_setting_t *spool = NULL;
-	char key[64], prefix[4400], w[4200];
+	char prefix[4400], w[4200];
 	int rc;
 
-	snprintf(key, sizeof(key), "collectors[%d]", idx);
 	if (config_setting_type(grp) != CONFIG_TYPE_GROUP)
 		return type_error(ld, grp, key, "a group { url = \"udp://HOST:PORT\"; }");
 	for (int i = 0; i < config_setting_length(grp); i++) {
 		const config_setting_t *s = config_setting_get_elem(grp, (unsigned int)i);
 		const char *name = config_setting_name(s);
-		char sub[96];
+		char sub[160];
 
 		snprintf(sub, sizeof(sub), "%s.%s", key, name);
 		if (strcmp(name, "url") == 0) {
@@ -910,7 +961,7 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 				  "would receive nothing",
 				  where(ld, grp, w, sizeof(w)), key);
 	snprintf(prefix, sizeof(prefix), "%s: '%s.url'", where(ld, url, w, sizeof(w)), key);
-	rc = add_collector(ld->cfg, config_setting_get_string(url), &keys, flows, nat_events,
+	rc = add_collector(ld->cfg, config_setting_get_string(url), &keys, flows, nat_events, pool,
 			   prefix, ld->err, ld->err_len);
 	if (rc || !spool || !config_setting_get_bool(spool))
 		return rc;
@@ -923,6 +974,70 @@ static int parse_collector(struct loader *ld, const config_setting_t *grp, int i
 	return 0;
 }
 
+/*
+ * A collector group: { mode = "hash"; members = ( { url = ...; }, ... ); }.
+ * Each member is a collector of its own (protocol, mtu, pacing).
+ */
+static int parse_pool(struct loader *ld, const config_setting_t *grp, const char *key)
+{
+	struct xf_config *cfg = ld->cfg;
+	const config_setting_t *members = config_setting_get_member(grp, "members");
+	int mode = XF_POOL_MIRROR, pool = cfg->n_pools, rc;
+	char w[4200], sub[160];
+
+	for (int i = 0; i < config_setting_length(grp); i++) {
+		const config_setting_t *s = config_setting_get_elem(grp, (unsigned int)i);
+		const char *name = config_setting_name(s);
+
+		snprintf(sub, sizeof(sub), "%s.%s", key, name);
+		if (strcmp(name, "mode") == 0) {
+			struct origin o = { where(ld, s, w, sizeof(w)), sub, ld->err, ld->err_len };
+			char shown[4200];
+
+			if (config_setting_type(s) != CONFIG_TYPE_STRING)
+				return type_error(ld, s, sub, "a string");
+			snprintf(shown, sizeof(shown), "\"%s\"", config_setting_get_string(s));
+			rc = check_choice(&o, pool_mode_choice, config_setting_get_string(s), shown,
+					  &mode);
+			if (rc)
+				return rc;
+		} else if (strcmp(name, "url") == 0) {
+			return errbuf_set(ld->err, ld->err_len, -EINVAL,
+					  "%s: '%s' is a group with 'members': its collectors "
+					  "each have their own 'url' there",
+					  where(ld, s, w, sizeof(w)), key);
+		} else if (strcmp(name, "members") != 0) {
+			snprintf(sub, sizeof(sub), "%s.", key);
+			return unknown_key(ld, s, sub);
+		}
+	}
+	snprintf(sub, sizeof(sub), "%s.members", key);
+	if (config_setting_type(members) != CONFIG_TYPE_LIST)
+		return type_error(ld, members, sub, "a list ( { url = ...; }, ... )");
+	if (config_setting_length(members) == 0)
+		return errbuf_set(ld->err, ld->err_len, -EINVAL, "%s: '%s' is empty",
+				  where(ld, members, w, sizeof(w)), sub);
+	if (cfg->n_collectors + config_setting_length(members) > XF_MAX_COLLECTORS)
+		return errbuf_set(ld->err, ld->err_len, -EINVAL,
+				  "%s: '%s': too many collectors (at most %d, members of groups "
+				  "included)",
+				  where(ld, members, w, sizeof(w)), sub, XF_MAX_COLLECTORS);
+	cfg->pools[cfg->n_pools++] = (struct xf_pool_config){
+		.mode = (enum xf_pool_mode)mode,
+		.first = cfg->n_collectors,
+	};
+	for (int i = 0; i < config_setting_length(members); i++) {
+		char mkey[200];
+
+		snprintf(mkey, sizeof(mkey), "%s[%d]", sub, i);
+		rc = parse_collector(ld, config_setting_get_elem(members, (unsigned int)i), mkey,
+				     pool);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int parse_collectors(struct loader *ld, const config_setting_t *list)
 {
 	int rc;
@@ -931,7 +1046,15 @@ static int parse_collectors(struct loader *ld, const config_setting_t *list)
 		return type_error(ld, list, "collectors", "a list ( { url = ...; }, ... )");
 	config_clear_collectors(ld->cfg);
 	for (int i = 0; i < config_setting_length(list); i++) {
-		rc = parse_collector(ld, config_setting_get_elem(list, (unsigned int)i), i);
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned int)i);
+		char key[64];
+
+		snprintf(key, sizeof(key), "collectors[%d]", i);
+		if (config_setting_type(e) == CONFIG_TYPE_GROUP &&
+		    config_setting_get_member(e, "members"))
+			rc = parse_pool(ld, e, key);
+		else
+			rc = parse_collector(ld, e, key, -1);
 		if (rc)
 			return rc;
 	}
@@ -1186,6 +1309,25 @@ static void print_addr(FILE *out, const struct xf_collector_config *c)
 	}
 }
 
+static void print_collector(FILE *out, const struct xf_collector_config *c, const char *indent,
+			    bool more)
+{
+	fprintf(out, "%s{ url = ", indent);
+	print_string(out, c->url);
+	fprintf(out, "; protocol = \"%s\"; mtu = %u; rate = %u; burst = %u;",
+		config_protocol_name(c->protocol), c->mtu, c->rate, c->burst);
+	/* the defaults left out, so files without them print as before */
+	if (c->no_flows)
+		fputs(" flows = false;", out);
+	if (c->nat_events)
+		fputs(" nat_events = true;", out);
+	if (c->spool)
+		fputs(" spool = true;", out);
+	fprintf(out, " }%s # ", more ? "," : "");
+	print_addr(out, c);
+	fputc('\n', out);
+}
+
 void config_print(const struct xf_config *cfg, FILE *out)
 {
 	fprintf(out, "# xlatflowd effective configuration (from %s)\n",
@@ -1196,23 +1338,20 @@ void config_print(const struct xf_config *cfg, FILE *out)
 	fputs("};\n", out);
 
 	fputs("collectors = (\n", out);
-	for (int i = 0; i < cfg->n_collectors; i++) {
-		const struct xf_collector_config *c = &cfg->collectors[i];
+	for (int p = 0; p < cfg->n_pools; p++) {
+		const struct xf_pool_config *pool = &cfg->pools[p];
+		/* a group of one that mirrors is a plain collector */
+		bool group = pool->mode != XF_POOL_MIRROR || pool->n_members > 1;
 
-		fputs("\t{ url = ", out);
-		print_string(out, c->url);
-		fprintf(out, "; protocol = \"%s\"; mtu = %u; rate = %u; burst = %u;",
-			config_protocol_name(c->protocol), c->mtu, c->rate, c->burst);
-		/* the defaults left out, so files without them print as before */
-		if (c->no_flows)
-			fputs(" flows = false;", out);
-		if (c->nat_events)
-			fputs(" nat_events = true;", out);
-		if (c->spool)
-			fputs(" spool = true;", out);
-		fprintf(out, " }%s # ", i + 1 < cfg->n_collectors ? "," : "");
-		print_addr(out, c);
-		fputc('\n', out);
+		if (group)
+			fprintf(out, "\t{ mode = \"%s\"; members = (\n",
+				config_pool_mode_name(pool->mode));
+		for (int m = 0; m < pool->n_members; m++)
+			print_collector(out, &cfg->collectors[pool->first + m],
+					group ? "\t\t" : "\t",
+					group ? m + 1 < pool->n_members : p + 1 < cfg->n_pools);
+		if (group)
+			fprintf(out, "\t); }%s\n", p + 1 < cfg->n_pools ? "," : "");
 	}
 	fputs(");\n", out);
 
@@ -1224,6 +1363,15 @@ void config_print(const struct xf_config *cfg, FILE *out)
 		fprintf(out, "%s = ", d->name);
 		switch (d->type) {
 		case KEY_U32:
+			if (d->auto_off1 && *(const bool *)((const char *)cfg + d->auto_off1 - 1)) {
+				/* resolved (never 0) by the daemon: show this node's value */
+				v = *(const uint32_t *)field;
+				if (v)
+					fprintf(out, "\"auto\"; # %u on this node\n", v);
+				else
+					fputs("\"auto\";\n", out);
+				break;
+			}
 			v = *(const uint32_t *)field;
 			/* libconfig 1.5 reads plain integers as 32-bit signed. */
 			fprintf(out, "%u%s;\n", v, v > INT32_MAX ? "L" : "");
@@ -1270,7 +1418,12 @@ static void key_value(const struct key_desc *k, const struct xf_config *cfg, cha
 	const char *name;
 
 	switch (k->type) {
-	case KEY_U32: snprintf(buf, len, "%u", *(const uint32_t *)field); break;
+	case KEY_U32:
+		if (k->auto_off1 && *(const bool *)((const char *)cfg + k->auto_off1 - 1))
+			snprintf(buf, len, "%s", "auto");
+		else
+			snprintf(buf, len, "%u", *(const uint32_t *)field);
+		break;
 	case KEY_BOOL: snprintf(buf, len, "%s", *(const bool *)field ? "on" : "off"); break;
 	case KEY_ENUM:
 		name = k->choice(*(const int *)field);
@@ -1381,6 +1534,10 @@ int config_set_option(struct xf_config *cfg, size_t i, const char *arg, char *er
 	snprintf(name, sizeof(name), "--%s", k->opt.name);
 	switch (k->type) {
 	case KEY_U32:
+		if (k->auto_off1 && strcmp(arg, "auto") == 0) {
+			*(bool *)((char *)cfg + k->auto_off1 - 1) = true;
+			return 0;
+		}
 		rc = parse_number(&o, k, arg, &v);
 		return rc ? rc : set_u32(&o, k, cfg, v, arg, false);
 	case KEY_ENUM: return set_enum(&o, k, cfg, arg, arg);

@@ -21,6 +21,14 @@
 #define XF_DEFAULT_BURST 400
 
 enum xf_transport { XF_TRANSPORT_UDP = 0, XF_TRANSPORT_TCP };
+/*
+ * How a collector group shares the records among its members (templates
+ * and options records go to every member in every mode):
+ * mirror: every member gets every record (a plain collector is a group of one);
+ * round-robin: each record to the next member that is up;
+ * hash: all records of one connection to one member (pool.h).
+ */
+enum xf_pool_mode { XF_POOL_MIRROR = 0, XF_POOL_ROUND_ROBIN, XF_POOL_HASH };
 enum xf_export_protocol { XF_PROTO_IPFIX = 0, XF_PROTO_NETFLOW9 };
 enum xf_nat_hook {
 	XF_NAT_AUTO = 0,
@@ -53,6 +61,14 @@ struct xf_collector_config {
 	 * (spool_dir): kept while it is down and across a restart, sent once.
 	 */
 	bool spool;
+	int pool; /* its group: index in xf_config.pools */
+};
+
+/* A collector group ("collectors" entry with members, or one plain collector). */
+struct xf_pool_config {
+	enum xf_pool_mode mode;
+	int first; /* its members: collectors[first .. first + n_members) */
+	int n_members;
 };
 
 struct xf_config {
@@ -66,7 +82,11 @@ struct xf_config {
 
 	struct xf_collector_config collectors[XF_MAX_COLLECTORS];
 	int n_collectors;
+	struct xf_pool_config pools[XF_MAX_COLLECTORS];
+	int n_pools;
 
+	/* "auto": derived from /etc/machine-id by identity_domain_id() */
+	bool observation_domain_auto;
 	uint32_t observation_domain_id;
 	uint32_t active_timeout;	    /* seconds */
 	uint32_t idle_timeout;		    /* seconds */
@@ -188,5 +208,7 @@ const char *config_nat_hook_name(enum xf_nat_hook hook);
 int config_nat_hook_parse(const char *name);
 /* "ipfix" or "netflow9". */
 const char *config_protocol_name(enum xf_export_protocol proto);
+/* "mirror", "round-robin" or "hash". */
+const char *config_pool_mode_name(enum xf_pool_mode mode);
 
 #endif

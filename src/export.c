@@ -21,6 +21,15 @@
  * templates on each new connection); the spool's position moves past a
  * message's records when the kernel took the whole message. A lost
  * connection or a restart sends again what was read but not taken.
+ *
+ * Collector groups (xf_pool_config): the targets of a group share the
+ * records, mirror (each gets all), round-robin or hash (pool.h); templates
+ * and options records go to every member. A member that is down (TCP: not
+ * connected; UDP: refused) gets no records: its share goes to the members
+ * that are up, counted on both (collector_redirected, collector_taken_over
+ * in its options records), and comes back when it is up again. When every
+ * member is down, a record goes where it would have gone, which keeps it
+ * (TCP backlog) or counts it as not sent.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +46,7 @@
 #include "ipfix.h"
 #include "log.h"
 #include "netflow9.h"
+#include "pool.h"
 #include "spool.h"
 
 /* Records kept per TCP collector while it is down. */
@@ -230,12 +240,27 @@ struct export_target {
 	uint64_t spool_sync_ms;	     /* last fdatasync */
 	uint64_t spool_unreadable;   /* spooled records of an unknown kind or layout */
 	uint64_t spool_errors;	     /* read or position errors (logged once) */
+	uint64_t seed;		     /* pool_member_seed() of its URL */
+	uint64_t checked_ms;	     /* when target_check_lost() last looked */
+	uint64_t redirected;	     /* records of its share another member took */
+	uint64_t taken_over;	     /* records of others' shares it took */
+};
+
+/* A collector group: its targets are targets[first .. first + n). */
+struct export_pool {
+	enum xf_pool_mode mode;
+	int first;
+	int n;
+	uint32_t rr_next; /* round-robin: the next member's turn */
+	uint64_t seeds[XF_MAX_COLLECTORS];
 };
 
 struct exporter {
 	/* allocated one by one: each encoder keeps its target as its context */
 	struct export_target *targets[XF_MAX_COLLECTORS];
 	int n_targets;
+	struct export_pool pools[XF_MAX_COLLECTORS];
+	int n_pools;
 	/* what the encoders were made with (exporter_reconfigure() compares) */
 	uint32_t observation_domain_id;
 	uint32_t enterprise_number;
@@ -329,6 +354,10 @@ static void target_options(struct export_target *t, uint64_t now_ms)
 	opts.not_sent_records = cs.records_dropped + t->backlog_dropped;
 	opts.not_sent_packets = cs.packets_dropped + t->backlog_dropped_packets;
 	opts.not_sent_octets = cs.octets_dropped + t->backlog_dropped_octets;
+	collector_local_addr(t->coll, opts.exporter_addr);
+	opts.collector_down = cs.downs;
+	opts.collector_redirected = t->redirected;
+	opts.collector_taken_over = t->taken_over;
 	opts.nat_events = t->nat_events;
 	opts.natlog.exported = cs.events;
 	opts.natlog.not_sent = cs.events_dropped + t->natlog.not_sent;
@@ -561,6 +590,107 @@ static void target_poll(struct export_target *t, uint64_t now_ms)
 		target_lost(t);
 	if (ev & COLLECTOR_EV_CONNECTED)
 		target_connected(t, now_ms);
+	if (ev & COLLECTOR_EV_PROBE) {
+		/* UDP, refused before: templates first, and they tell whether it is back */
+		target_templates(t, now_ms);
+		target_flush(t);
+	}
+}
+
+/*
+ * TCP: at the start of each message look whether the collector went away,
+ * so records go to the backlog (or, in a group, to another member) instead
+ * of a dead socket. UDP: whether a refusal came back. throttled (a group
+ * choosing a member, which asks every member for every record): at most
+ * once a millisecond; the member chosen looks again, unthrottled, when it
+ * starts its message.
+ */
+static void target_check_lost(struct export_target *t, bool throttled)
+{
+	uint64_t now_ms;
+
+	if (t->ops->pending(t->enc))
+		return;
+	/* a group asks every member for every record: one system call a millisecond */
+	now_ms = clock_mono_ms();
+	if (throttled && now_ms == t->checked_ms)
+		return;
+	t->checked_ms = now_ms;
+	if (!t->tcp)
+		collector_check(t->coll, now_ms); /* a refusal: down, templates first */
+	else if (t->encoder_live && !collector_check(t->coll, now_ms))
+		target_lost(t);
+}
+
+/* Can the target take records now (a group sends a member that cannot none)? */
+static bool target_up(struct export_target *t)
+{
+	target_check_lost(t, true);
+	if (t->tcp)
+		return t->encoder_live && collector_is_up(t->coll);
+	return collector_is_up(t->coll);
+}
+
+static void target_check_live(struct export_target *t);
+
+/* One flow record to one target. */
+static void target_add(struct export_target *t, const struct flow_record *rec)
+{
+	if (!t->tcp) {
+		target_encode(t, rec);
+		return;
+	}
+	if (t->spool) {
+		/* refused: counted by the spool by cause, and as not sent */
+		if (!spool_add(t, SPOOLED_FLOW, rec, sizeof(*rec)))
+			count_unsent(t, rec);
+		return; /* sent by exporter_flush() */
+	}
+	target_check_live(t);
+	if (t->encoder_live && g_queue_is_empty(&t->backlog)) {
+		target_encode(t, rec);
+		if (!collector_is_up(t->coll))
+			target_lost(t);
+	} else {
+		backlog_push(t, rec);
+	}
+}
+
+/*
+ * The member of a round-robin or hash group that takes a record with this
+ * connection key (hash), among the members that take its kind (flow
+ * records, or NAT events); NULL when none does.
+ */
+static struct export_target *pool_target(struct exporter *exp, struct export_pool *p, uint64_t key,
+					 bool events)
+{
+	struct export_target **m = &exp->targets[p->first];
+	uint32_t up = 0, takes = 0, turn;
+	int home, pick;
+
+	for (int i = 0; i < p->n; i++) {
+		if (!(events ? m[i]->nat_events : m[i]->flows))
+			continue;
+		takes |= 1u << i;
+		if (target_up(m[i]))
+			up |= 1u << i;
+	}
+	if (!takes)
+		return NULL;
+	if (p->mode == XF_POOL_HASH) {
+		home = pool_pick_hash(p->seeds, p->n, takes, key);
+		/* none up: where it would have gone (it keeps it or counts it) */
+		pick = !up || up & (1u << home) ? home : pool_pick_hash(p->seeds, p->n, up, key);
+	} else {
+		turn = p->rr_next;
+		home = pool_pick_next(&turn, p->n, takes);
+		pick = pool_pick_next(&p->rr_next, p->n, up ? up : takes);
+	}
+	if (pick != home) {
+		m[home]->redirected++;
+		m[pick]->taken_over++;
+	}
+	return m[pick];
 }
 
 /*
@@ -587,30 +717,92 @@ static void ev_backlog_push(struct export_target *t, const struct ipfix_natev_re
 	g_queue_push_tail(&t->ev_backlog, g_memdup2(rec, sizeof(*rec)));
 }
 
+/* One NAT event to one target. */
+static void target_add_event(struct export_target *t, const struct ipfix_natev_rec *rec)
+{
+	if (!t->tcp) {
+		target_encode_event(t, rec);
+		return;
+	}
+	if (t->spool) {
+		if (!spool_add(t, SPOOLED_NAT_EVENT, rec, sizeof(*rec)))
+			t->natlog.not_sent++;
+		return; /* sent by exporter_flush() */
+	}
+	target_check_live(t);
+	if (t->encoder_live && g_queue_is_empty(&t->ev_backlog)) {
+		target_encode_event(t, rec);
+		if (!collector_is_up(t->coll))
+			target_lost(t);
+	} else {
+		ev_backlog_push(t, rec);
+	}
+}
+
+/* An address of an internal record as a tuple holds it: IPv4 in bytes 0..3. */
+static void natev_addr(uint8_t *out, uint32_t ip4, const uint8_t *ip6, bool v6)
+{
+	uint32_t be = htonl(ip4);
+
+	memset(out, 0, 16);
+	if (v6)
+		memcpy(out, ip6, 16);
+	else
+		memcpy(out, &be, 4);
+}
+
+/*
+ * The connection key of a NAT event (pool.h): a session's pre- and
+ * post-NAT tuples give the key of its flow records; a failure (no free
+ * port, table full) has no connection and is keyed on what it names.
+ */
+static uint64_t natev_key(const struct ipfix_natev_rec *rec)
+{
+	struct xf_tuple a = { 0 }, b = { 0 };
+
+	if (rec->tid == IPFIX_TID_NAT44_SESSION || rec->tid == IPFIX_TID_NAT66_SESSION) {
+		const struct ipfix_natev_session_rec *r = &rec->u.session;
+		bool v6 = rec->tid == IPFIX_TID_NAT66_SESSION;
+
+		a.family = b.family = v6 ? XF_FAMILY_IPV6 : XF_FAMILY_IPV4;
+		a.proto = b.proto = r->proto;
+		natev_addr(a.src_addr, r->src_ip4, r->src_ip6, v6);
+		natev_addr(a.dst_addr, r->dst_ip4, r->dst_ip6, v6);
+		natev_addr(b.src_addr, r->post_src_ip4, r->post_src_ip6, v6);
+		natev_addr(b.dst_addr, r->post_dst_ip4, r->post_dst_ip6, v6);
+		a.src_port = r->src_port;
+		a.dst_port = r->dst_port;
+		b.src_port = r->post_src_port;
+		b.dst_port = r->post_dst_port;
+	} else if (rec->tid == IPFIX_TID_NAT44_PORTS || rec->tid == IPFIX_TID_NAT66_PORTS) {
+		const struct ipfix_natev_ports_rec *r = &rec->u.ports;
+		bool v6 = rec->tid == IPFIX_TID_NAT66_PORTS;
+
+		a.family = v6 ? XF_FAMILY_IPV6 : XF_FAMILY_IPV4;
+		a.proto = r->proto;
+		natev_addr(a.src_addr, r->post_src_ip4, r->post_src_ip6, v6);
+		natev_addr(a.dst_addr, r->dst_ip4, r->dst_ip6, v6);
+		a.dst_port = r->dst_port;
+		b = a;
+	}
+	return pool_tuple_key(&a, &b);
+}
+
 void exporter_add_nat_event(struct exporter *exp, const struct ipfix_natev_rec *rec)
 {
-	for (int i = 0; i < exp->n_targets; i++) {
-		struct export_target *t = exp->targets[i];
+	for (int k = 0; k < exp->n_pools; k++) {
+		struct export_pool *p = &exp->pools[k];
+		struct export_target *t;
 
-		if (!t->nat_events)
+		if (p->mode == XF_POOL_MIRROR) {
+			for (int i = 0; i < p->n; i++)
+				if (exp->targets[p->first + i]->nat_events)
+					target_add_event(exp->targets[p->first + i], rec);
 			continue;
-		if (!t->tcp) {
-			target_encode_event(t, rec);
-			continue;
 		}
-		if (t->spool) {
-			if (!spool_add(t, SPOOLED_NAT_EVENT, rec, sizeof(*rec)))
-				t->natlog.not_sent++;
-			continue; /* sent by exporter_flush() */
-		}
-		target_check_live(t);
-		if (t->encoder_live && g_queue_is_empty(&t->ev_backlog)) {
-			target_encode_event(t, rec);
-			if (!collector_is_up(t->coll))
-				target_lost(t);
-		} else {
-			ev_backlog_push(t, rec);
-		}
+		t = pool_target(exp, p, natev_key(rec), true);
+		if (t)
+			target_add_event(t, rec);
 	}
 }
 
@@ -644,29 +836,19 @@ void exporter_get_natlog_stats(const struct exporter *exp, struct ipfix_natlog_s
 
 void exporter_add(struct exporter *exp, const struct flow_record *rec)
 {
-	for (int i = 0; i < exp->n_targets; i++) {
-		struct export_target *t = exp->targets[i];
+	for (int k = 0; k < exp->n_pools; k++) {
+		struct export_pool *p = &exp->pools[k];
+		struct export_target *t;
 
-		if (!t->flows)
+		if (p->mode == XF_POOL_MIRROR) {
+			for (int i = 0; i < p->n; i++)
+				if (exp->targets[p->first + i]->flows)
+					target_add(exp->targets[p->first + i], rec);
 			continue;
-		if (!t->tcp) {
-			target_encode(t, rec);
-			continue;
 		}
-		if (t->spool) {
-			/* refused: counted by the spool by cause, and as not sent */
-			if (!spool_add(t, SPOOLED_FLOW, rec, sizeof(*rec)))
-				count_unsent(t, rec);
-			continue; /* sent by exporter_flush() */
-		}
-		target_check_live(t);
-		if (t->encoder_live && g_queue_is_empty(&t->backlog)) {
-			target_encode(t, rec);
-			if (!collector_is_up(t->coll))
-				target_lost(t);
-		} else {
-			backlog_push(t, rec);
-		}
+		t = pool_target(exp, p, pool_flow_key(rec), false);
+		if (t)
+			target_add(t, rec);
 	}
 }
 
@@ -761,6 +943,9 @@ void exporter_get_collectors(const struct exporter *exp, struct metrics_collecto
 		m->queued_records = collector_waiting(t->coll);
 		m->backlog_records = g_queue_get_length((GQueue *)&t->backlog);
 		m->connections = cs.connects;
+		m->downs = cs.downs;
+		m->redirected = t->redirected;
+		m->taken_over = t->taken_over;
 	}
 	*n = exp->n_targets;
 }
@@ -876,6 +1061,7 @@ static struct export_target *target_new(struct exporter *exp, const struct xf_co
 		.enterprise_number = cfg->enterprise_number,
 		.zone_as_vrf = cfg->zone_as_vrf,
 		.max_message_len = message_len(cc),
+		.exporter_ipv6 = cc->addr.ss_family == AF_INET6,
 		.nat_events = cc->nat_events,
 	};
 	uint64_t now_ms = clock_mono_ms();
@@ -998,8 +1184,10 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 {
 	struct export_target *next[XF_MAX_COLLECTORS] = { 0 };
 	bool kept[XF_MAX_COLLECTORS] = { false }, made[XF_MAX_COLLECTORS] = { false };
+	struct xf_pool_config pools[XF_MAX_COLLECTORS];
 	int heir[XF_MAX_COLLECTORS]; /* the replaced target whose spool target i takes over */
 	uint64_t now_ms = clock_mono_ms();
+	int n_pools;
 
 	/* Everything that can fail comes first, so a failure changes nothing. */
 	for (int i = 0; i < cfg->n_collectors; i++) {
@@ -1067,9 +1255,31 @@ int exporter_reconfigure(struct exporter *exp, const struct xf_config *cfg, char
 		/* sampling or the interface table may differ: tell the collector */
 		if (!made[i])
 			t->options_due = true;
+		t->seed = pool_member_seed(cfg->collectors[i].url);
 		exp->targets[i] = t;
 	}
 	exp->n_targets = cfg->n_collectors;
+	/* a configuration made without groups (config.c always makes them): one per collector */
+	n_pools = cfg->n_pools;
+	for (int k = 0; k < n_pools; k++)
+		pools[k] = cfg->pools[k];
+	if (!n_pools)
+		for (; n_pools < cfg->n_collectors; n_pools++)
+			pools[n_pools] =
+				(struct xf_pool_config){ .first = n_pools, .n_members = 1 };
+	for (int k = 0; k < n_pools; k++) {
+		struct export_pool *p = &exp->pools[k];
+		const struct xf_pool_config *pc = &pools[k];
+
+		if (k >= exp->n_pools || p->mode != pc->mode || p->n != pc->n_members)
+			p->rr_next = 0;
+		p->mode = pc->mode;
+		p->first = pc->first;
+		p->n = pc->n_members;
+		for (int i = 0; i < p->n; i++)
+			p->seeds[i] = exp->targets[p->first + i]->seed;
+	}
+	exp->n_pools = n_pools;
 	exp->observation_domain_id = cfg->observation_domain_id;
 	exp->enterprise_number = cfg->enterprise_number;
 	exp->zone_as_vrf = cfg->zone_as_vrf;

@@ -115,6 +115,11 @@ struct exporter_rec {
 	uint64_t spool_pending;
 	uint64_t spool_octets;
 	uint64_t system_init_ms;
+	uint32_t exporter_ip4;
+	uint8_t exporter_ip6[16];
+	uint64_t collector_down;
+	uint64_t collector_redirected;
+	uint64_t collector_taken_over;
 } __attribute__((packed));
 
 static const struct element exporter_elements[] = {
@@ -135,6 +140,15 @@ static const struct element exporter_elements[] = {
 	  0 },
 	{ "xlatSpoolOctetCount", IE_XLAT_SPOOL_OCTET_COUNT, 8, ELEM_ENT | ELEM_INT, 0 },
 	{ "systemInitTimeMilliseconds", 160, 8, ELEM_INT, 0 },
+	/* the sending socket's address: the template of a collector reached over IPv6 has 131 */
+	{ "exporterIPv4Address", 130, 4, ELEM_INT, TF_IPV4 },
+	{ "exporterIPv6Address", 131, 16, ELEM_BYTES, TF_IPV6 },
+	{ "xlatCollectorDownTotalCount", IE_XLAT_COLLECTOR_DOWN_TOTAL_COUNT, 8, ELEM_ENT | ELEM_INT,
+	  0 },
+	{ "xlatCollectorRedirectedFlowTotalCount", IE_XLAT_COLLECTOR_REDIRECTED_FLOW_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
+	{ "xlatCollectorTakenOverFlowTotalCount", IE_XLAT_COLLECTOR_TAKEN_OVER_FLOW_TOTAL_COUNT, 8,
+	  ELEM_ENT | ELEM_INT, 0 },
 };
 
 struct metering_rec {
@@ -441,6 +455,8 @@ static int describe(const struct template_def *def, const struct ipfix_params *p
 
 	if ((netflow9 || params->zone_as_vrf) && (variants & TF_NAT))
 		variants |= TF_VRF;
+	if (def->tid == IPFIX_TID_EXPORTER)
+		variants |= params->exporter_ipv6 ? TF_IPV6 : TF_IPV4;
 	memset(d, 0, sizeof(*d));
 	d->tid = def->tid;
 	d->name = def->name;
@@ -606,7 +622,12 @@ static void options_fill(union options_rec *u, uint16_t tid, const struct ipfix_
 			.spool_pending = opts->spool.pending,
 			.spool_octets = opts->spool.octets,
 			.system_init_ms = opts->system_init_ms,
+			.collector_down = opts->collector_down,
+			.collector_redirected = opts->collector_redirected,
+			.collector_taken_over = opts->collector_taken_over,
 		};
+		u->exporter.exporter_ip4 = ip4_host(opts->exporter_addr);
+		memcpy(u->exporter.exporter_ip6, opts->exporter_addr, 16);
 		break;
 	case IPFIX_TID_METERING:
 		u->metering = (struct metering_rec){

@@ -114,6 +114,15 @@ struct ipfix_options {
 		uint64_t octets;      /* bytes of its files */
 	} spool;
 	uint32_t sampling; /* 1 packet in sampling (1 = every packet) */
+	/*
+	 * exporterIPv4Address (bytes 0..3) or exporterIPv6Address, as
+	 * ipfix_params.exporter_ipv6 says: the local address of the socket
+	 * sending to this collector, network byte order; zeros while unknown.
+	 */
+	uint8_t exporter_addr[16];
+	uint64_t collector_down;       /* xlatCollectorDownTotalCount */
+	uint64_t collector_redirected; /* xlatCollectorRedirectedFlowTotalCount */
+	uint64_t collector_taken_over; /* xlatCollectorTakenOverFlowTotalCount */
 	struct ipfix_metering metering;
 	const struct ipfix_interface *interfaces;
 	int n_interfaces;
@@ -128,6 +137,7 @@ struct ipfix_params {
 	bool zone_as_vrf;	    /* also put the zone id in ingressVRFID (234) */
 	uint16_t max_message_len;   /* whole message, header included */
 	bool nat_events;	    /* also the NAT event log's templates (266..271) */
+	bool exporter_ipv6;	    /* the collector is reached over IPv6: exporterIPv6Address */
 };
 
 /*

@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "identity.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "pipeline.h"
@@ -145,7 +146,11 @@ static int build_config(const struct cli *cli, struct xf_config *cfg, char *err,
 		cfg->log_level = LOG_LEVEL_DEBUG;
 	cfg->foreground = cli->foreground;
 	cfg->verbose = cli->verbose;
-	return config_validate(cfg, err, err_len);
+	rc = config_validate(cfg, err, err_len);
+	if (rc == 0 && cfg->observation_domain_auto)
+		rc = identity_domain_id(IDENTITY_MACHINE_ID_PATH, &cfg->observation_domain_id, err,
+					err_len);
+	return rc;
 }
 
 /* getopt_long()'s table and short options: ours, then the key table's. */
@@ -715,6 +720,9 @@ int main(int argc, char **argv)
 		/* until it detaches, a daemon's start-up errors also go to the terminal */
 		log_copy_to_stderr(!cfg.foreground);
 		log_route_libraries();
+		if (cfg.observation_domain_auto)
+			log_info("observation domain %u (from %s)", cfg.observation_domain_id,
+				 IDENTITY_MACHINE_ID_PATH);
 		rc = run(&cli, &cfg);
 	}
 	config_release(&cfg);

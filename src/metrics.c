@@ -258,7 +258,8 @@ static void per_collector(const struct metrics_snapshot *s, GString *out, const 
 static void render_collectors(const struct metrics_snapshot *s, GString *out)
 {
 	family(out, "xlatflow_collector_up", "gauge",
-	       "1 when the collector's transport is up (UDP: socket open; TCP: connected).");
+	       "1 when the collector's transport is up (UDP: socket open and datagrams not "
+	       "refused; TCP: connected).");
 	for (int i = 0; i < s->n_collectors; i++) {
 		const char *l[7];
 
@@ -303,6 +304,18 @@ static void render_collectors(const struct metrics_snapshot *s, GString *out)
 		sample_u64(out, "xlatflow_collector_reconnects_total",
 			   c->connections ? c->connections - 1 : 0, l);
 	}
+	per_collector(s, out, "xlatflow_collector_down_total", "counter",
+		      "Times the collector was found down: TCP connection lost or not established, "
+		      "UDP datagrams refused (xlatCollectorDownTotalCount).",
+		      COLLECTOR_FIELD(downs));
+	per_collector(s, out, "xlatflow_collector_redirected_records_total", "counter",
+		      "Collector groups: flow records of this member's share another member took "
+		      "while it was down (xlatCollectorRedirectedFlowTotalCount).",
+		      COLLECTOR_FIELD(redirected));
+	per_collector(s, out, "xlatflow_collector_taken_over_records_total", "counter",
+		      "Collector groups: flow records of other members' shares this member took "
+		      "(xlatCollectorTakenOverFlowTotalCount).",
+		      COLLECTOR_FIELD(taken_over));
 }
 
 static void render_interfaces(const struct metrics_snapshot *s, GString *out)

@@ -24,7 +24,7 @@ struct metrics_collector {
 	char url[256];
 	const char *protocol;  /* "ipfix", "netflow9" (static storage) */
 	const char *transport; /* "udp", "tcp" */
-	bool up;	       /* UDP: socket open; TCP: connected */
+	bool up;	       /* UDP: socket open, not refused; TCP: connected */
 	uint64_t messages;     /* exportedMessageTotalCount */
 	uint64_t records;      /* exportedFlowRecordTotalCount */
 	uint64_t bytes;	       /* exportedOctetTotalCount */
@@ -34,6 +34,9 @@ struct metrics_collector {
 	uint64_t queued_records;  /* waiting in the UDP pacing or TCP send queue */
 	uint64_t backlog_records; /* TCP: kept, not encoded, while the connection is down */
 	uint64_t connections;	  /* TCP connections established */
+	uint64_t downs;		  /* xlatCollectorDownTotalCount */
+	uint64_t redirected;	  /* xlatCollectorRedirectedFlowTotalCount (groups) */
+	uint64_t taken_over;	  /* xlatCollectorTakenOverFlowTotalCount (groups) */
 };
 
 /* One interface the programs are attached to. */

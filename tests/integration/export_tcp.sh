@@ -161,13 +161,14 @@ def check_connection(name, lines, want):
     types = [l for l in lines if l["set"] == "options" and l["template_id"] == 260]
     opts = [l for l in lines if l["set"] == "options" and l["template_id"] != 260]
     first_data = lines.index(data[0]) if data else len(lines)
-    # the 35 RFC 5610 type records (templates/xlatflow-ies.txt) come first on every connection
-    check(f"{name} type records", len(types), 35)
-    check(f"{name} type records first", lines[:35] == types, True)
+    # the 38 RFC 5610 type records (templates/xlatflow-ies.txt) come first on every connection
+    check(f"{name} type records", len(types), 38)
+    check(f"{name} type records first", lines[:38] == types, True)
     check(f"{name} type record names",
-          sorted(t["informationElementName"] for t in types)[:3],
-          ["xlatCacheEvictedFlowTotalCount", "xlatEvictedTranslationTotalCount",
-           "xlatFilterReattachTotalCount"])
+          sorted(t["informationElementName"] for t in types)[:5],
+          ["xlatCacheEvictedFlowTotalCount", "xlatCollectorDownTotalCount",
+           "xlatCollectorRedirectedFlowTotalCount", "xlatCollectorTakenOverFlowTotalCount",
+           "xlatEvictedTranslationTotalCount"])
     check(f"{name} type record PEN", {t["privateEnterpriseNumber"] for t in types}, {32473})
     # then the options records (exporter, metering, sampling, selector), before any data
     check(f"{name} options records", [o["template_id"] for o in opts], [261, 262, 263, 265])

@@ -111,6 +111,7 @@ podman run -d --name "$ctr" --runtime runc \
 	--security-opt "seccomp=$work/seccomp.json" \
 	--read-only \
 	-v /sys/kernel/btf:/sys/kernel/btf:ro \
+	-v /etc/machine-id:/etc/machine-id:ro \
 	-v "$work/config:/etc/xlatflow:ro" \
 	"$image" > "$work/podman-run.log" 2>&1
 check_eq "podman run -d exits 0" 0 "$?"

@@ -136,7 +136,7 @@ static void test_defaults(void)
 	CHECK_INT(cfg.n_exclude, 1);
 	CHECK_STR(cfg.exclude[0], "lo");
 	CHECK_INT(cfg.n_collectors, 0);
-	CHECK_INT(cfg.observation_domain_id, 1);
+	CHECK_INT(cfg.observation_domain_auto, true);
 	CHECK_INT(cfg.active_timeout, 60);
 	CHECK_INT(cfg.idle_timeout, 15);
 	CHECK_INT(cfg.max_flows, 1000000);
@@ -218,6 +218,7 @@ static void test_full(void)
 	CHECK_INT(cfg.collectors[2].rate, 0);
 	CHECK_INT(ntohs(((struct sockaddr_in6 *)&cfg.collectors[2].addr)->sin6_port), 2055);
 	CHECK_INT(cfg.observation_domain_id, 4000000000u);
+	CHECK_INT(cfg.observation_domain_auto, false);
 	CHECK_INT(cfg.ringbuf_size, 0x1000000);
 	CHECK_INT(cfg.nat_hook, XF_NAT_CONNTRACK);
 	CHECK_INT(cfg.zone_as_vrf, true);
@@ -231,6 +232,66 @@ static void test_full(void)
 	free(out);
 	free(want);
 	check_round_trip(&cfg, "full.conf");
+	config_release(&cfg);
+}
+
+/* Collector groups: members in order, each in its group; printed as groups, round trip. */
+static void test_pools(void)
+{
+	struct xf_config cfg;
+	char err[1024] = "";
+	char *out, *want;
+	int rc;
+
+	copy_data("pools.conf");
+	config_defaults(&cfg);
+	cfg.observation_domain_auto = false;
+	rc = config_load_file(&cfg, "pools.conf", err, sizeof(err));
+	CHECK_INT(rc, 0);
+	if (rc)
+		fprintf(stderr, "pools.conf: %s\n", err);
+	CHECK_INT(config_validate(&cfg, err, sizeof(err)), 0);
+	CHECK_INT(cfg.observation_domain_auto, true);
+	CHECK_INT(cfg.n_collectors, 8);
+	CHECK_INT(cfg.n_pools, 4);
+	CHECK_INT(cfg.pools[0].mode, XF_POOL_MIRROR);
+	CHECK_INT(cfg.pools[0].first, 0);
+	CHECK_INT(cfg.pools[0].n_members, 1);
+	CHECK_INT(cfg.pools[1].mode, XF_POOL_HASH);
+	CHECK_INT(cfg.pools[1].first, 1);
+	CHECK_INT(cfg.pools[1].n_members, 3);
+	CHECK_INT(cfg.pools[2].mode, XF_POOL_ROUND_ROBIN);
+	CHECK_INT(cfg.pools[2].first, 4);
+	CHECK_INT(cfg.pools[2].n_members, 2);
+	CHECK_INT(cfg.pools[3].mode, XF_POOL_MIRROR); /* the default mode */
+	CHECK_INT(cfg.pools[3].n_members, 2);
+	for (int i = 0; i < cfg.n_collectors; i++)
+		CHECK_INT(cfg.collectors[i].pool, i == 0 ? 0 : i < 4 ? 1 : i < 6 ? 2 : 3);
+	CHECK_STR(cfg.collectors[3].url, "udp://127.0.0.1:4803");
+	CHECK_INT(cfg.collectors[3].rate, 1000); /* a member keeps its own pacing */
+	CHECK_INT(cfg.collectors[3].burst, 10);
+	CHECK_INT(cfg.collectors[1].transport, XF_TRANSPORT_TCP);
+	CHECK_INT(cfg.collectors[4].addr.ss_family, AF_INET6);
+	out = printed(&cfg);
+	want = golden("pools.golden");
+	CHECK_STR(out, want);
+	free(out);
+	free(want);
+	check_round_trip(&cfg, "pools.conf");
+	config_release(&cfg);
+
+	/* --collector: one plain collector (a group of its own) each */
+	config_defaults(&cfg);
+	CHECK_INT(config_add_collector(&cfg, "udp://127.0.0.1:1", "--collector", err, sizeof(err)),
+		  0);
+	CHECK_INT(config_add_collector(&cfg, "udp://127.0.0.1:2", "--collector", err, sizeof(err)),
+		  0);
+	CHECK_INT(cfg.n_pools, 2);
+	CHECK_INT(cfg.pools[1].first, 1);
+	CHECK_INT(cfg.pools[1].n_members, 1);
+	CHECK_INT(cfg.collectors[1].pool, 1);
+	config_clear_collectors(&cfg);
+	CHECK_INT(cfg.n_pools, 0);
 	config_release(&cfg);
 }
 
@@ -576,7 +637,7 @@ static void test_option_table(void)
 		const char *name, *arg, *help;
 	} want[] = {
 		{ "observation-domain", "ID",
-		  "IPFIX observation domain id of every message (default 1)" },
+		  "IPFIX observation domain id of every message, or auto (default auto)" },
 		{ "active-timeout", "SEC", "export long flows every SEC seconds (default 60)" },
 		{ "idle-timeout", "SEC", "export flows idle for SEC seconds (default 15)" },
 		{ "max-flows", "N", "flow cache bound (default 1000000)" },
@@ -693,6 +754,15 @@ static void test_option_strings(void)
 	static const char *const levels[] = { "err", "warn", "info", "debug" };
 	struct xf_config cfg;
 	char err[1024], longpath[5000];
+
+	/* --observation-domain: a number replaces "auto", and "auto" a number */
+	config_defaults(&cfg);
+	CHECK_INT(set_opt(&cfg, "observation-domain", "7", err, sizeof(err)), 0);
+	CHECK_INT(cfg.observation_domain_auto, false);
+	CHECK_INT(cfg.observation_domain_id, 7);
+	CHECK_INT(set_opt(&cfg, "observation-domain", "auto", err, sizeof(err)), 0);
+	CHECK_INT(cfg.observation_domain_auto, true);
+	config_release(&cfg);
 
 	config_defaults(&cfg);
 	for (int i = 0; i < 5; i++) {
@@ -1123,6 +1193,7 @@ int main(void)
 	test_defaults();
 	test_full();
 	test_shipped();
+	test_pools();
 	test_error_files();
 	test_ranges();
 	test_unresolvable();

@@ -34,6 +34,7 @@
 #include "ie_registry.h"
 #include "ipfix.h"
 #include "log.h"
+#include "pool.h"
 #include "spool.h"
 #include "testutil.h"
 
@@ -1211,6 +1212,160 @@ static void test_reconfigure(void)
 	close(fu2);
 }
 
+/* n UDP collectors as one group of mode. */
+static void group_config(struct xf_config *cfg, enum xf_pool_mode mode, const struct sockaddr_in *s,
+			 int n)
+{
+	base_config(cfg);
+	for (int i = 0; i < n; i++) {
+		add_collector(cfg, XF_TRANSPORT_UDP, &s[i]);
+		cfg->collectors[i].pool = 0;
+	}
+	cfg->pools[0] = (struct xf_pool_config){ .mode = mode, .first = 0, .n_members = n };
+	cfg->n_pools = 1;
+}
+
+/* Reply direction of record(): the same connection. */
+static void reply_record(struct flow_record *r, uint64_t packets)
+{
+	record(r, packets);
+	inet_pton(AF_INET, "198.19.0.1", r->key.src_addr);
+	inet_pton(AF_INET, "198.18.0.1", r->key.dst_addr);
+	r->key.src_port = 2000;
+	r->key.dst_port = 1000;
+}
+
+/* Only member `want` of fds got data messages; returns what it got. */
+static void check_only_data(int *fds, int n, int want, const char *what)
+{
+	struct msg_info info[32];
+	char kinds[32];
+
+	for (int i = 0; i < n; i++) {
+		read_udp(fds[i], kinds, sizeof(kinds), info);
+		if ((strchr(kinds, 'D') != NULL) != (i == want)) {
+			fprintf(stderr,
+				"%s: member %d got \"%s\", member %d should have the data\n", what,
+				i, kinds, want);
+			CHECK(false);
+		}
+	}
+}
+
+/*
+ * Groups over UDP: round-robin gives each member its turn; hash sends both
+ * directions of a connection to the member pool.h picks for it; when that
+ * member's port refuses, the connection moves to the member that scores
+ * next, and back after the probe finds the member listening again.
+ */
+static void test_groups(void)
+{
+	struct sockaddr_in s[3];
+	int fd[3];
+	struct xf_config cfg;
+	struct exporter *exp;
+	struct exporter_stats st;
+	struct msg_info info[32];
+	char kinds[32], err[256] = "";
+	struct flow_record r;
+	uint64_t seeds[3], key;
+	int home, next;
+
+	for (int i = 0; i < 3; i++)
+		fd[i] = udp_listener(&s[i]);
+
+	group_config(&cfg, XF_POOL_ROUND_ROBIN, s, 3);
+	exp = exporter_new(&cfg, err, sizeof(err));
+	for (int i = 1; i <= 3; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	for (int i = 0; i < 3; i++) {
+		read_udp(fd[i], kinds, sizeof(kinds), info);
+		CHECK_STR(kinds, "TRRRRTD"); /* templates and options to each, one record each */
+	}
+	exporter_free(exp);
+	for (int i = 0; i < 3; i++)
+		read_udp(fd[i], kinds, sizeof(kinds), info); /* the options at exit */
+
+	group_config(&cfg, XF_POOL_HASH, s, 3);
+	exp = exporter_new(&cfg, err, sizeof(err));
+	for (int i = 0; i < 3; i++)
+		seeds[i] = pool_member_seed(cfg.collectors[i].url);
+	record(&r, 1);
+	key = pool_flow_key(&r);
+	home = pool_pick_hash(seeds, 3, 0x7, key);
+	next = pool_pick_hash(seeds, 3, 0x7 & ~(1u << home), key);
+	for (int i = 1; i <= 5; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+		reply_record(&r, i);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	check_only_data(fd, 3, home, "hash, all up");
+
+	/* home stops listening: what it is sent now is refused, then it is down */
+	close(fd[home]);
+	record(&r, 1);
+	exporter_add(exp, &r);
+	exporter_flush(exp);
+	usleep(50000); /* the ICMP refusal comes back */
+	exporter_tick(exp, clock_mono_ms());
+	for (int i = 1; i <= 5; i++) {
+		record(&r, i);
+		exporter_add(exp, &r);
+		reply_record(&r, i);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	fd[home] = -1;
+	for (int i = 0; i < 3; i++) {
+		if (i == home)
+			continue;
+		read_udp(fd[i], kinds, sizeof(kinds), info);
+		CHECK((strchr(kinds, 'D') != NULL) == (i == next));
+	}
+	/*
+	 * the record sent before the refusal came back left as a datagram the
+	 * kernel took: counted as sent, lost at the closed port (UDP cannot
+	 * know); the refusal then took the member down before anything else
+	 * was sent to it, so nothing was refused
+	 */
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records, 21);
+	CHECK_U64(st.records_dropped, 0);
+
+	/* listening again: after the backoff (1 s) the probe, then its share again */
+	{
+		struct sockaddr_in again = s[home];
+		int one = 1;
+
+		fd[home] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+		setsockopt(fd[home], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		CHECK(bind(fd[home], (struct sockaddr *)&again, sizeof(again)) == 0);
+	}
+	usleep(1100000);
+	exporter_tick(exp, clock_mono_ms()); /* probe: templates */
+	usleep(250000);
+	exporter_tick(exp, clock_mono_ms()); /* no refusal: up */
+	read_udp(fd[home], kinds, sizeof(kinds), info);
+	CHECK(kinds[0] == 'T' && strchr(kinds, 'D') == NULL);
+	for (int i = 1; i <= 5; i++) {
+		reply_record(&r, i);
+		exporter_add(exp, &r);
+	}
+	exporter_flush(exp);
+	check_only_data(fd, 3, home, "hash, back up");
+	exporter_get_stats(exp, &st);
+	CHECK_U64(st.records_dropped, 0);
+	CHECK_U64(st.records, 26);
+	exporter_free(exp);
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+}
+
 /*
  * spool = true across a reload that replaces the collector's target (its
  * mtu changed): the new target takes the spool over (one owner: a second
@@ -1324,6 +1479,7 @@ int main(void)
 	RUN(test_udp_paced_small_burst);
 	RUN(test_udp_paced_queue_full);
 	RUN(test_reconfigure);
+	RUN(test_groups);
 	RUN(test_tcp_spool_reload);
 	return tu_finish();
 }

@@ -56,8 +56,12 @@ static void test_describe_ipfix(void)
 		IPFIX_TID_SAMPLING, IPFIX_TID_SELECTOR, IPFIX_TID_INTERFACE,
 	};
 	/* 19 common fields: 4 x 8 times and counters, 2 addresses, ports, ... = 74 (v4) */
-	static const uint16_t n_fields[IPFIX_N_TEMPLATES] = { 19, 19, 34, 34, 13, 15, 3, 8, 3 };
-	static const uint16_t record_len[IPFIX_N_TEMPLATES] = { 74,  98, 114, 210, 100,
+	/*
+	 * the exporter's: 8 counters and times, 5 spool counters,
+	 * exporterIPv4Address, 3 collector counters
+	 */
+	static const uint16_t n_fields[IPFIX_N_TEMPLATES] = { 19, 19, 34, 34, 17, 15, 3, 8, 3 };
+	static const uint16_t record_len[IPFIX_N_TEMPLATES] = { 74,  98, 114, 210, 128,
 								116, 9,	 46,  84 };
 	struct ipfix_template_desc d[IPFIX_N_TEMPLATES];
 	char err[256] = "";
@@ -110,6 +114,19 @@ static void test_describe_ipfix(void)
 	CHECK_U64(field(&d[3], IE_XLAT_POST_SOURCE_TRANSPORT_PORT, PEN)->offset,
 		  offsetof(struct ipfix_flow_rec, xlat_post_src_port));
 	CHECK_U64(d[3].fields[d[3].n_fields - 1].offset + 2, sizeof(struct ipfix_flow_rec));
+
+	/* a collector reached over IPv6: exporterIPv6Address (16 bytes) instead of 130 */
+	struct ipfix_params v6 = params;
+
+	v6.exporter_ipv6 = true;
+	CHECK_U64(ipfix_describe_templates(&v6, false, d, err, sizeof(err)), IPFIX_N_TEMPLATES);
+	CHECK_U64(d[4].n_fields, 17);
+	CHECK_U64(d[4].record_len, 140);
+	CHECK(field(&d[4], 130, 0) == NULL);
+	CHECK_U64(field(&d[4], 131, 0)->len, 16);
+	CHECK(!field(&d[4], 131, 0)->integer);
+	CHECK_U64(field(&d[4], IE_XLAT_COLLECTOR_TAKEN_OVER_FLOW_TOTAL_COUNT, PEN)->len, 8);
+	CHECK_U64(d[0].n_fields, 19); /* the flow templates do not change */
 }
 
 /* NetFlow v9: no enterprise fields, the zone id always in ingressVRFID. */
@@ -151,10 +168,18 @@ static int collect(void *ctx, uint16_t tid, const void *rec)
 	struct seen *s = ctx;
 	size_t len = 0;
 
-	/* the record is as long as its template says, no longer (ASan checks the copy) */
-	for (int i = 0; i < IPFIX_N_TEMPLATES; i++)
-		if (s->d[i].tid == tid)
-			len = s->d[i].record_len;
+	/*
+	 * the internal record reaches to the end of its template's last field,
+	 * no further (ASan checks the copy); a variant skips fields in between
+	 * (exporterIPv6Address of an IPv4 template), so that may be beyond
+	 * record_len
+	 */
+	for (int i = 0; i < IPFIX_N_TEMPLATES; i++) {
+		const struct ipfix_template_desc *t = &s->d[i];
+
+		if (t->tid == tid && t->n_fields)
+			len = t->fields[t->n_fields - 1].offset + t->fields[t->n_fields - 1].len;
+	}
 	CHECK(len > 0 && len <= sizeof(s->rec[0]));
 	if (s->n < 16 && len <= sizeof(s->rec[0])) {
 		s->tid[s->n] = tid;
@@ -186,6 +211,10 @@ static void test_options(void)
 			   .pending = 34,
 			   .octets = 35 },
 		.sampling = 100,
+		.exporter_addr = { 198, 18, 0, 7 },
+		.collector_down = 3,
+		.collector_redirected = 77,
+		.collector_taken_over = 88,
 		.metering = { .observed_packets = 1000,
 			      .non_ip_packets = 2,
 			      .malformed_packets = 3,
@@ -217,6 +246,14 @@ static void test_options(void)
 	CHECK_U64(host_at(s.rec[0], field(&d[4], 41, 0)), 11);
 	CHECK_U64(host_at(s.rec[0], field(&d[4], 167, 0)), 55);
 	CHECK_U64(host_at(s.rec[0], field(&d[4], 160, 0)), 1700000000123ull);
+	CHECK_U64(host_at(s.rec[0], field(&d[4], 130, 0)), 0xc6120007); /* 198.18.0.7 */
+	CHECK_U64(host_at(s.rec[0], field(&d[4], IE_XLAT_COLLECTOR_DOWN_TOTAL_COUNT, PEN)), 3);
+	CHECK_U64(
+		host_at(s.rec[0], field(&d[4], IE_XLAT_COLLECTOR_REDIRECTED_FLOW_TOTAL_COUNT, PEN)),
+		77);
+	CHECK_U64(
+		host_at(s.rec[0], field(&d[4], IE_XLAT_COLLECTOR_TAKEN_OVER_FLOW_TOTAL_COUNT, PEN)),
+		88);
 	/* its spool: lost by cause, what it holds */
 	CHECK_U64(host_at(s.rec[0], field(&d[4], IE_XLAT_SPOOL_FULL_RECORD_TOTAL_COUNT, PEN)), 31);
 	CHECK_U64(

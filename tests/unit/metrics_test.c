@@ -57,6 +57,9 @@ static void fill(struct metrics_snapshot *s)
 	s->collectors[1].protocol = "netflow9";
 	s->collectors[1].transport = "tcp";
 	s->collectors[1].connections = 3;
+	s->collectors[1].downs = 2;
+	s->collectors[1].redirected = 13;
+	s->collectors[0].taken_over = 13;
 	s->collectors[1].not_sent_records = 9;
 	s->collectors[1].backlog_records = 11;
 	memset(rows, 0, sizeof(rows));
@@ -133,6 +136,14 @@ static void test_samples(void)
 	CHECK(has_line(out->str,
 		       "xlatflow_collector_backlog_records{collector=\"tcp://"
 		       "[2001:db8::1]:4739\",protocol=\"netflow9\",transport=\"tcp\"} 11"));
+	CHECK(has_line(out->str,
+		       "xlatflow_collector_down_total{collector=\"tcp://"
+		       "[2001:db8::1]:4739\",protocol=\"netflow9\",transport=\"tcp\"} 2"));
+	CHECK(has_line(out->str,
+		       "xlatflow_collector_redirected_records_total{collector=\"tcp://"
+		       "[2001:db8::1]:4739\",protocol=\"netflow9\",transport=\"tcp\"} 13"));
+	CHECK(has_line(out->str, "xlatflow_collector_taken_over_records_total{collector=\"udp://"
+				 "127.0.0.1:4739\",protocol=\"ipfix\",transport=\"udp\"} 13"));
 	/* a quote and a backslash in a label value are escaped */
 	CHECK(has_line(out->str, "xlatflow_interface_packets_total{interface=\"veth\\\"a\\\\b\","
 				 "ifindex=\"5\",direction=\"ingress\"} 100"));

@@ -374,7 +374,10 @@ static void check_templates(struct decoder *d)
 		CHECK_U64(t->n_scopes, 1);
 		CHECK_U64(t->type[0], 1);
 		CHECK_U64(t->len[0], 4);
-		CHECK_U64(t->n, 8);
+		/* the enterprise collector counters are left out; exporterIPv4Address last */
+		CHECK_U64(t->n, 9);
+		CHECK_U64(t->type[8], 130);
+		CHECK_U64(t->len[8], 4);
 	}
 	t = tmpl_find(d, 262);
 	if (t) /* the enterprise counters are left out: 164, 135, 134, 160 */
