@@ -44,9 +44,9 @@ build_target() {
 	config) srcs=("$src/tests/fuzz/fuzz_config.c" "$src/src/config.c" "$src/src/log.c"
 		"$src/src/errbuf.c") ;;
 	packet) srcs=("$src/tests/fuzz/fuzz_packet.c" "$src/src/capture.c" "$src/src/drain.c"
-		"$src/src/log.c") ;;
+		"$src/src/log.c" "$src/src/errbuf.c" "$src/src/percpu.c") ;;
 	ipfix) srcs=("$src/tests/fuzz/fuzz_ipfix.c" "$src/src/ipfix_template.c" "$src/src/ipfix_wire.c"
-		"$src/src/ipfix.c" "$src/src/log.c" "$build/src/ie_registry.c"
+		"$src/src/ipfix.c" "$src/src/log.c" "$src/src/errbuf.c" "$build/src/ie_registry.c"
 		"$build/src/ie_registry_fb.c") ;;
 	*) echo "unknown target $1" >&2; exit 2 ;;
 	esac
