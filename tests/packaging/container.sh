@@ -6,7 +6,8 @@
 # node's interfaces and its loopback, as hostNetwork gives a pod), only the
 # capabilities the daemon needs (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN; all
 # others dropped), the root file system read-only, /sys/kernel/btf and the
-# config mounted read-only (in a ConfigMap volume's layout). Known traffic
+# config mounted read-only (in a ConfigMap volume's layout), a machine id
+# over /etc/machine-id as the node's (observation_domain_id "auto"). Known traffic
 # crosses the node's veth; a local nfcapd on the node's loopback must decode
 # exactly those flows, and the DaemonSet's probes (GET /healthz and /readyz
 # at 127.0.0.1, metrics_listen) sent from the node's namespace as the
@@ -95,12 +96,22 @@ max_flows = 262144;
 kernel_max_flows = 16384;
 max_translations = 262144;
 metrics_listen = "127.0.0.1:$((port + 1))";
+observation_domain_id = "auto";
 EOF
 chmod 0400 "$work/config/..data/xlatflowd.conf"
 # The runtime's default seccomp profile allows bpf(2) and perf_event_open(2)
 # only with CAP_SYS_ADMIN; this one allows them with CAP_BPF / CAP_PERFMON.
 python3 "$XF_SRCDIR/packaging/container/seccomp-profile.py" > "$work/seccomp.json" ||
 	{ fail "seccomp-profile.py"; finish; }
+
+# The node's identity: a machine id of the test's, mounted read-only over
+# the image's /etc/machine-id as the DaemonSet mounts the host's. The
+# domain it must give, computed here as docs/collectors.md says.
+mid=5f3d1c2b0a9e48d7b6c5a4f3e2d1c0b9
+echo "$mid" > "$work/machine-id"
+domain=$(python3 -c 'import hashlib, hmac, sys
+d = int(hmac.new(bytes.fromhex(sys.argv[1]), b"xlatflow observation domain", hashlib.sha256).hexdigest()[:8], 16)
+print(d or 1)' "$mid")
 
 ctr=xlatflow-test-$$
 on_exit "podman rm -f '$ctr' >/dev/null 2>&1"
@@ -111,7 +122,7 @@ podman run -d --name "$ctr" --runtime runc \
 	--security-opt "seccomp=$work/seccomp.json" \
 	--read-only \
 	-v /sys/kernel/btf:/sys/kernel/btf:ro \
-	-v /etc/machine-id:/etc/machine-id:ro \
+	-v "$work/machine-id:/etc/machine-id:ro" \
 	-v "$work/config:/etc/xlatflow:ro" \
 	"$image" > "$work/podman-run.log" 2>&1
 check_eq "podman run -d exits 0" 0 "$?"
@@ -216,6 +227,11 @@ check_eq "the daemon exported its cached flows on the stop" \
 	"exporting 3 cached flows" "$(grep -o 'exporting [0-9]* cached flows' "$work/xlatflowd.log")"
 sleep 0.5
 stop_pid "$nfcapd_pid" TERM 10
+check "the daemon took observation domain $domain from the mounted machine id" \
+	grep -q "observation domain $domain (from /etc/machine-id)" "$work/xlatflowd.log"
+check_eq "nfcapd saw one exporter, observation domain $domain" \
+	"Observation domain $domain from: 127.0.0.1" \
+	"$(grep -o 'Observation domain [0-9]* from: [0-9.]*' "$work/nfcapd.log" | sort -u)"
 
 # Every flow nfcapd decoded, per direction: protocol (1 ICMP, 17 UDP), addresses, destination
 # port (nfdump writes an ICMP type.code there), packets, bytes. An echo
