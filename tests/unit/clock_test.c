@@ -64,7 +64,8 @@ static void test_now_ms(void)
 /* The thread's CPU time grows while it spins, and only by what it spent. */
 static void test_thread_cpu(void)
 {
-	uint64_t t0 = clock_thread_cpu_ns(), m0 = clock_mono_ns(), t1, m1;
+	/* the monotonic interval encloses the CPU-time one: m0 first, m1 last */
+	uint64_t m0 = clock_mono_ns(), t0 = clock_thread_cpu_ns(), t1, m1;
 	volatile uint64_t x = 0;
 
 	do
