@@ -101,9 +101,17 @@ suite "sanitizers" sanitize.out env XF_BUILDDIR="$builddir" XF_ASAN_BUILDDIR="$t
 python3 "$summary" automake asan "$top/build-asan" >"$results/asan.tsv"
 python3 "$summary" lines sanitize "$results/sanitize.out" "$suite_rc" >"$results/sanitize.tsv"
 # The release tarball builds, installs and passes the tests on its own; the
-# QEMU tests (XF_VM_TESTS, Makefile.am) ran in the make check above, on the
-# same sources, and are not booted a second time.
-suite "make distcheck" - make -j2 distcheck XF_VM_TESTS=
+# QEMU tests and the fuzzing (XF_ONCE_TESTS, Makefile.am) ran in the make
+# check above, on the same sources, and do not run a second time.
+suite "make distcheck" - make -j2 distcheck XF_ONCE_TESTS=
+# A failed test's log inside distcheck's tree, before `make dist` (packaging)
+# removes that tree.
+for log in $(find "$builddir"/xlatflow-*/_build -name '*.log' 2>/dev/null | sort); do
+	if grep -q '^:test-result: FAIL\|^:test-result: ERROR' "${log%.log}.trs" 2>/dev/null; then
+		echo "--- $log"
+		tail -n 60 "$log"
+	fi
+done
 result "make distcheck"
 if [ -n "${XF_SKIP_PACKAGING:-}" ]; then
 	python3 "$summary" notrun packaging tests/packaging/run.sh "XF_SKIP_PACKAGING is set" \
