@@ -41,7 +41,6 @@ struct cli {
 	const char **key_args; /* by config_option() index; NULL: not given */
 	size_t n_key_options;
 	bool foreground, check_config, verbose;
-	char metrics_listen[64]; /* as the daemon started: a reload does not move it */
 };
 
 /* getopt_long() values past the short options; a key's is OPT_KEY + its index. */
@@ -532,7 +531,6 @@ static int run(struct cli *cli, struct xf_config *cfg)
 			goto out;
 		}
 	}
-	snprintf(cli->metrics_listen, sizeof(cli->metrics_listen), "%s", cfg->metrics_listen);
 	p = pipeline_new(cfg, err, sizeof(err));
 	if (!p) {
 		log_warnx("%s", err);
