@@ -19,7 +19,7 @@ void flow_record_fill(struct flow_record *rec, const struct xf_flow_key *key,
 		      const struct xf_flow_stats *st, enum flow_end_reason reason,
 		      const struct xf_clock *clk)
 {
-	memset(rec, 0, sizeof(*rec));
+	/* every field but xlat, which only has_xlat makes valid: no memset of the whole */
 	rec->key = *key;
 	rec->packets = st->packets;
 	rec->octets = st->octets;
@@ -31,4 +31,5 @@ void flow_record_fill(struct flow_record *rec, const struct xf_flow_key *key,
 	rec->tcp_flags = st->tcp_flags;
 	rec->tos = st->tos;
 	rec->end_reason = (uint8_t)reason;
+	rec->has_xlat = false;
 }

@@ -79,7 +79,8 @@ bool flow_proto_has_ports(uint8_t proto);
 
 /*
  * Build the record of one cached flow: counters copied, kernel times
- * converted to wall-clock ms with clk; no translation (has_xlat false).
+ * converted to wall-clock ms with clk; no translation (has_xlat false,
+ * xlat left as it was: only has_xlat makes it valid).
  */
 void flow_record_fill(struct flow_record *rec, const struct xf_flow_key *key,
 		      const struct xf_flow_stats *st, enum flow_end_reason reason,

@@ -240,6 +240,9 @@ struct ipfix_flow_rec {
 /*
  * Fill r from a flow (zone_as_vrf: the zone id also in ingressVRFID).
  * Returns the template id (ipfix_template_for()), or 0 and r untouched.
+ * Writes every field the returned template reads; the NAT fields of a
+ * record without a translation, which no template of it reads, are not
+ * written.
  */
 uint16_t ipfix_record_flow(struct ipfix_flow_rec *r, const struct flow_record *rec,
 			   bool zone_as_vrf);
