@@ -27,7 +27,13 @@
  *                  token bucket allows, sleeps in between (not CPU time);
  *                  every other row is unpaced (rate 0)
  *
- *   pipeline_bench [-n RECORDS] [-r ROUNDS] [-m MTU] [-s STAGE]
+ *   translations   the whole pipeline with the translation table at its bound
+ *                  (config's default max_translations, connections no bench
+ *                  flow belongs to): every record's lookup misses a full
+ *                  table, the cache naming the next record's key ahead
+ *                  (pipeline.c's prefetch; -X: without it)
+ *
+ *   pipeline_bench [-n RECORDS] [-r ROUNDS] [-m MTU] [-X] [-s STAGE]
  * MTU: the collector's mtu setting (default 1500): messages of MTU - 28 bytes.
  * STAGE (for callgrind --toggle-collect or perf): pipeline, paced, kernel
  * (from the flow slots, root), raw. Without -s all run.
@@ -61,11 +67,14 @@
 #include "ipfix.h"
 #include "kmap_fill.h"
 #include "log.h"
+#include "xlat.h"
 
 #define MAX_MSG_LEN 65507 /* mtu 65535 less IPv4 and UDP headers */
 /* Collector mtu (-m), default 1500 as in xlatflowd.conf; messages are mtu - 28 bytes. */
 static unsigned int mtu = 1500;
 static unsigned int msg_len = 1472;
+/* -X: the translation row without the export-ahead prefetch (before and after, one binary) */
+static bool xlat_ahead = true;
 
 struct input {
 	struct xf_flow_key key;
@@ -75,6 +84,7 @@ struct input {
 struct ctx {
 	struct exporter *exp;	   /* the daemon's exporter (export.h), or */
 	struct ipfix_encoder *enc; /* the bare encoder, messages dropped */
+	struct xlat_table *xlat;   /* translations to look up, or NULL */
 	struct xf_clock clock;
 	uint64_t records, messages, bytes;
 };
@@ -91,7 +101,7 @@ static void on_emit(void *arg, const uint8_t *msg, size_t len, uint32_t records)
 	(void)msg; /* dropped: this emit stands for an encoder without transport */
 }
 
-/* As pipeline.c's on_flow_export (without the translation lookup). */
+/* As pipeline.c's on_flow_export (the translation lookup when there is a table). */
 static void on_export(void *arg, const struct xf_flow_key *key, const struct xf_flow_stats *st,
 		      enum flow_end_reason reason)
 {
@@ -99,6 +109,7 @@ static void on_export(void *arg, const struct xf_flow_key *key, const struct xf_
 	struct flow_record rec;
 
 	flow_record_fill(&rec, key, st, reason, &c->clock);
+	rec.has_xlat = c->xlat && xlat_table_lookup(c->xlat, key, &rec.xlat);
 	if (c->exp) {
 		exporter_add(c->exp, &rec);
 		c->records++;
@@ -106,6 +117,14 @@ static void on_export(void *arg, const struct xf_flow_key *key, const struct xf_
 		fprintf(stderr, "ipfix_encoder_add failed\n");
 		exit(1);
 	}
+}
+
+/* As pipeline.c's on_export_ahead. */
+static void on_export_ahead(void *arg, const struct xf_flow_key *key)
+{
+	struct ctx *c = arg;
+
+	xlat_table_prefetch(c->xlat, key);
 }
 
 static void on_export_noop(void *arg, const struct xf_flow_key *key, const struct xf_flow_stats *st,
@@ -317,11 +336,13 @@ static void flush_paced(struct flowcache *fc, struct exporter *exp)
 }
 
 __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, int port,
-					      struct kmap *km, bool paced, double secs[2]);
+					      struct kmap *km, bool paced, struct xlat_table *xlat,
+					      double secs[2]);
 __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, int port,
-					      struct kmap *km, bool paced, double secs[2])
+					      struct kmap *km, bool paced, struct xlat_table *xlat,
+					      double secs[2])
 {
-	struct ctx c = { 0 };
+	struct ctx c = { .xlat = xlat };
 	struct flowcache *fc;
 	struct xf_config cfg;
 	char err[256], url[64];
@@ -344,6 +365,8 @@ __attribute__((noinline)) void stage_pipeline(const struct input *in, size_t n, 
 		c.enc = encoder_new(&c);
 	}
 	fc = cache_new(n, on_export, &c);
+	if (xlat && xlat_ahead)
+		flowcache_set_export_ahead(fc, on_export_ahead); /* as pipeline.c does */
 	for (int pass = 0; pass < 2; pass++) {
 		struct exporter_stats es0, es1;
 		double t0;
@@ -568,6 +591,47 @@ static void make_raw(struct raw_rec *r, const struct input *in, size_t n)
 	}
 }
 
+/*
+ * The translation table of a busy node at its bound (config's default
+ * max_translations): that many DNATed connections none of the bench flows
+ * belongs to (clients 198.19.128.0/17 -> services 198.19.64.0/24:80 ->
+ * backends 198.19.32.0/24:8080), so every record's lookup (pipeline.c's)
+ * searches a full table and misses: the records stay the bytes raw
+ * libfixbuf writes. Not timed.
+ */
+static struct xlat_table *xlat_full(uint32_t *held)
+{
+	struct xf_config cfg;
+	struct xlat_table *t;
+	uint64_t now = clock_mono_ms();
+
+	config_defaults(&cfg);
+	t = xlat_table_new(3600 * 1000, cfg.max_translations);
+	for (uint32_t i = 0; i < cfg.max_translations; i++) {
+		struct xf_xlat_event ev = { .kind = XF_XLAT_KIND_SEEN,
+					    .source = XF_XLAT_SRC_FENTRY };
+		uint32_t client = htonl(0xc6138000u | (i & 0x7fff)); /* 198.19.128.0/17 */
+		uint32_t service = htonl(0xc6134000u | (i & 0xf));   /* 198.19.64.0/24 */
+		uint32_t backend = htonl(0xc6132000u | (i & 0xf));   /* 198.19.32.0/24 */
+		uint16_t cport = (uint16_t)(20000 + (i >> 15));
+
+		ev.orig.family = ev.reply.family = XF_FAMILY_IPV4;
+		ev.orig.proto = ev.reply.proto = IPPROTO_TCP;
+		memcpy(ev.orig.src_addr, &client, 4);
+		memcpy(ev.orig.dst_addr, &service, 4);
+		ev.orig.src_port = cport;
+		ev.orig.dst_port = 80;
+		memcpy(ev.reply.src_addr, &backend, 4);
+		memcpy(ev.reply.dst_addr, &client, 4);
+		ev.reply.src_port = 8080;
+		ev.reply.dst_port = cport;
+		xlat_table_update(t, &ev, now);
+	}
+	*held = (uint32_t)xlat_table_size(t);
+	config_release(&cfg);
+	return t;
+}
+
 /* A bound receiver nobody reads: sends are real loopback deliveries that drop at rcvbuf. */
 static int udp_receiver(int *rx)
 {
@@ -587,14 +651,16 @@ int main(int argc, char **argv)
 	int rounds = 5, opt, rx, port;
 	const char *stage = NULL;
 	double s_upd[32], s_flush[32], s_enc[32], s_send[32], s_pipe[32], s_cold[32], s_raw[32];
-	double s_kern[32], s_floor[32], s_gso[32], s_paced[32];
+	double s_kern[32], s_floor[32], s_gso[32], s_paced[32], s_xlat[32];
 	int paced_rounds;
+	struct xlat_table *xlat;
+	uint32_t xlat_held;
 	struct kmap *km;
 	double two[2];
 	struct input *in;
 	struct raw_rec *raw;
 
-	while ((opt = getopt(argc, argv, "n:r:s:m:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:r:s:m:X")) != -1) {
 		switch (opt) {
 		case 'm':
 			mtu = (unsigned int)strtoul(optarg, NULL, 0);
@@ -603,9 +669,10 @@ int main(int argc, char **argv)
 		case 'n': n = strtoul(optarg, NULL, 0); break;
 		case 'r': rounds = atoi(optarg); break;
 		case 's': stage = optarg; break;
+		case 'X': xlat_ahead = false; break;
 		default:
 			fprintf(stderr,
-				"usage: %s [-n RECORDS] [-r ROUNDS] [-m MTU] "
+				"usage: %s [-n RECORDS] [-r ROUNDS] [-m MTU] [-X] "
 				"[-s pipeline|paced|kernel|raw]\n",
 				argv[0]);
 			return 2;
@@ -629,11 +696,11 @@ int main(int argc, char **argv)
 	if (stage) {
 		/* one pass of one stage, for callgrind instruction counts */
 		if (!strcmp(stage, "pipeline"))
-			stage_pipeline(in, n, port, NULL, false, two);
+			stage_pipeline(in, n, port, NULL, false, NULL, two);
 		else if (!strcmp(stage, "paced"))
-			stage_pipeline(in, n, port, NULL, true, two);
+			stage_pipeline(in, n, port, NULL, true, NULL, two);
 		else if (!strcmp(stage, "kernel"))
-			stage_pipeline(in, n, port, kmap_open(n), false, two);
+			stage_pipeline(in, n, port, kmap_open(n), false, NULL, two);
 		else if (!strcmp(stage, "raw"))
 			stage_raw(raw, n, two);
 		else
@@ -645,22 +712,26 @@ int main(int argc, char **argv)
 	paced_rounds = rounds < 3 ? rounds : 3;
 	/* the kernel map stage needs root (BPF maps); without it, that row says so */
 	km = geteuid() == 0 ? kmap_open(n) : NULL;
+	xlat = xlat_full(&xlat_held);
 	for (int r = 0; r < rounds; r++) {
 		stage_cache(in, n, &s_upd[r], &s_flush[r]);
 		stage_encode(in, n, &s_enc[r]);
-		stage_pipeline(in, n, 0, NULL, false, two); /* bare encoder, messages dropped */
+		stage_pipeline(in, n, 0, NULL, false, NULL,
+			       two); /* bare encoder, messages dropped */
 		s_send[r] = two[1];
-		stage_pipeline(in, n, port, NULL, false, two);
+		stage_pipeline(in, n, port, NULL, false, NULL, two);
 		s_cold[r] = two[0];
 		s_pipe[r] = two[1];
 		if (paced_rounds > r) {
-			stage_pipeline(in, n, port, NULL, true, two);
+			stage_pipeline(in, n, port, NULL, true, NULL, two);
 			s_paced[r] = two[1];
 		}
+		stage_pipeline(in, n, port, NULL, false, xlat, two);
+		s_xlat[r] = two[1];
 		stage_send_floor(port, pipeline_messages, 0, &s_floor[r]);
 		stage_send_floor(port, pipeline_messages, 1, &s_gso[r]);
 		if (km) {
-			stage_pipeline(in, n, port, km, false, two);
+			stage_pipeline(in, n, port, km, false, NULL, two);
 			s_kern[r] = two[1];
 		}
 		stage_raw(raw, n, &s_raw[r]);
@@ -671,6 +742,7 @@ int main(int argc, char **argv)
 	double rawt = bench_median(s_raw, rounds);
 	double kern = km ? bench_median(s_kern, rounds) : 0;
 	double paced = bench_median(s_paced, paced_rounds);
+	double xl = bench_median(s_xlat, rounds);
 	double sfloor = bench_median(s_floor, rounds), sgso = bench_median(s_gso, rounds);
 	double dn = (double)n;
 
@@ -706,8 +778,12 @@ int main(int argc, char **argv)
 	       "(%d rounds) | %.0f | %.2fM | %.2f |\n",
 	       XF_DEFAULT_RATE, XF_DEFAULT_BURST, paced_rounds, paced / dn * 1e9, dn / paced / 1e6,
 	       rawt / paced);
+	printf("| whole pipeline, translation table at its bound (%u translations of other "
+	       "connections): every record looked up, as pipeline.c does | %.0f | %.2fM | %.2f |\n",
+	       xlat_held, xl / dn * 1e9, dn / xl / 1e6, rawt / xl);
 	if (kern > 0)
-		printf("| whole pipeline from the kernel flow slots: drain_flows + the row above | "
+		printf("| whole pipeline from the kernel flow slots: drain_flows + the unpaced "
+		       "pipeline | "
 		       "%.0f | %.2fM | %.2f |\n",
 		       kern / dn * 1e9, dn / kern / 1e6, rawt / kern);
 	else
@@ -717,12 +793,14 @@ int main(int argc, char **argv)
 	if (kern > 0)
 		printf("From the kernel flow slots: >= 0.5x raw (%s), >= 2M records/s (%s).\n",
 		       rawt / kern >= 0.5 ? "met" : "MISSED", dn / kern >= 2e6 ? "met" : "MISSED");
-	printf("\n<!-- pipeline_rate=%.0f pipeline_vs_raw=%.3f pipeline_paced_rate=%.0f -->\n",
-	       dn / pipe, rawt / pipe, dn / paced);
+	printf("\n<!-- pipeline_rate=%.0f pipeline_vs_raw=%.3f pipeline_paced_rate=%.0f "
+	       "pipeline_paced_vs_raw=%.3f pipeline_xlat_vs_raw=%.3f -->\n",
+	       dn / pipe, rawt / pipe, dn / paced, rawt / paced, rawt / xl);
 	if (kern > 0)
 		printf("<!-- pipeline_kernel_rate=%.0f pipeline_kernel_vs_raw=%.3f -->\n",
 		       dn / kern, rawt / kern);
 	kmap_close(km);
+	xlat_table_free(xlat);
 	free(in);
 	free(raw);
 	close(rx);

@@ -92,6 +92,7 @@ struct flowcache {
 	struct flowcache_timeouts t;
 	struct flowcache_stats stats;
 	flowcache_export_cb cb;
+	flowcache_ahead_cb ahead; /* or NULL */
 	void *ctx;
 	uint32_t bucket_shift; /* 64 - log2(n_buckets): buckets are the hash's top bits */
 	uint64_t mult[13];     /* key_hash()'s random multipliers */
@@ -229,14 +230,16 @@ static uint32_t find(const struct flowcache *fc, const struct xf_flow_key *key, 
 /*
  * Expiring from the head of the LRU (flush, the idle and fin_grace scans):
  * the entries and buckets ahead are DRAM misses in a large cache. Prefetch
- * the entry two ahead (read as the "next" entry one call later) and what
- * the next one's expiry writes: its bucket, or its predecessor in the
- * chain. A hint only.
+ * the entry three ahead (read as the "next but one" entry one call later),
+ * and what the next one's expiry writes: its bucket, or its predecessor in
+ * the chain. The entry two ahead (prefetched one call ago) is named to the
+ * export-ahead hook, so the callback's own lookup has two records' time to
+ * arrive. A hint only.
  */
 static inline void lru_head_prefetch(const struct flowcache *fc, const struct list_head_idx *l)
 {
-	uint32_t n1 = E(fc, l->head)->lru_next, n2;
-	const struct flow_entry *e1;
+	uint32_t n1 = E(fc, l->head)->lru_next, n2, n3;
+	const struct flow_entry *e1, *e2;
 
 	if (!n1)
 		return;
@@ -246,9 +249,15 @@ static inline void lru_head_prefetch(const struct flowcache *fc, const struct li
 	else
 		__builtin_prefetch(E(fc, e1->hprev & HPREV_MASK), 1);
 	n2 = e1->lru_next;
-	if (n2) {
-		__builtin_prefetch(E(fc, n2), 1);
-		__builtin_prefetch((const char *)E(fc, n2) + 64, 1);
+	if (!n2)
+		return;
+	e2 = E(fc, n2);
+	if (fc->ahead && e2->st.packets)
+		fc->ahead(fc->ctx, &e2->key);
+	n3 = e2->lru_next;
+	if (n3) {
+		__builtin_prefetch(E(fc, n3), 1);
+		__builtin_prefetch((const char *)E(fc, n3) + 64, 1);
 	}
 }
 
@@ -376,6 +385,11 @@ void flowcache_free(struct flowcache *fc)
 	g_free(fc->chunks);
 	g_free(fc->buckets);
 	g_free(fc);
+}
+
+void flowcache_set_export_ahead(struct flowcache *fc, flowcache_ahead_cb ahead)
+{
+	fc->ahead = ahead;
 }
 
 void flowcache_set_timeouts(struct flowcache *fc, const struct flowcache_timeouts *t)

@@ -74,6 +74,15 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 		      const struct xf_flow_stats *stats);
 
 /*
+ * A hint for the export callback's own lookups (pipeline.c: the translation
+ * table): while expiring from the head of a list, the cache names the key of
+ * the record it will export two records from now, with the callback's ctx.
+ * NULL (the default) turns it off.
+ */
+typedef void (*flowcache_ahead_cb)(void *ctx, const struct xf_flow_key *key);
+void flowcache_set_export_ahead(struct flowcache *fc, flowcache_ahead_cb ahead);
+
+/*
  * Export the flows whose idle, active or end-of-flow time has come, oldest
  * due first, at most budget records (the exporter's room: a paced
  * collector takes only so many at a time; UINT32_MAX: all). Flows beyond

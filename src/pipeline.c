@@ -112,6 +112,14 @@ static void on_flow_export(void *ctx, const struct xf_flow_key *key, const struc
 	exporter_add(p->exp, &rec);
 }
 
+/* The cache names the record it exports next: its translation lookup's slot, fetched ahead. */
+static void on_export_ahead(void *ctx, const struct xf_flow_key *key)
+{
+	struct pipeline *p = ctx;
+
+	xlat_table_prefetch(p->xlat, key);
+}
+
 static void on_drained(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st)
 {
 	struct pipeline *p = ctx;
@@ -681,6 +689,7 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 		p->xlat = xlat_table_new(xlat_keep_ms(cfg), cfg->max_translations);
 		xlat_table_set_remove_grace(p->xlat, xlat_grace_ms(cfg));
 		xlat_source_set_destroy_cb(p->nat, on_xlat_destroy, p);
+		flowcache_set_export_ahead(p->cache, on_export_ahead);
 	}
 	if (exporter_wants_nat_events(p->exp)) {
 		if (p->nat) {

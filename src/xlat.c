@@ -593,6 +593,15 @@ static void fill_addr(uint8_t dst[16], const uint8_t src[16])
 	memcpy(dst, src, 16);
 }
 
+void xlat_table_prefetch(const struct xlat_table *tab, const struct xf_flow_key *key)
+{
+	struct xlat_key k;
+
+	key_set(&k, key->family, key->proto, key->src_addr, key->dst_addr, key->src_port,
+		key->dst_port);
+	__builtin_prefetch(&tab->slots[key_hash(tab, &k) & tab->mask]);
+}
+
 bool xlat_table_lookup(const struct xlat_table *tab, const struct xf_flow_key *key,
 		       struct xlat_info *out)
 {

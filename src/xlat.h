@@ -64,6 +64,13 @@ void xlat_table_remove(struct xlat_table *tab, const struct xf_tuple *orig);
 bool xlat_table_lookup(const struct xlat_table *tab, const struct xf_flow_key *key,
 		       struct xlat_info *out);
 
+/*
+ * A hint, no effect otherwise: the index slot xlat_table_lookup() of this
+ * key reads first is brought into the cache (a DRAM and TLB miss in a table
+ * of 100000s of translations). pipeline.c calls it two records ahead.
+ */
+void xlat_table_prefetch(const struct xlat_table *tab, const struct xf_flow_key *key);
+
 /* Drop what timed out and what ended its grace: O(dropped), not O(table). */
 void xlat_table_expire(struct xlat_table *tab, uint64_t now_ms);
 size_t xlat_table_size(const struct xlat_table *tab);

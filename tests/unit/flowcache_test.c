@@ -499,6 +499,74 @@ static void test_many_flows(void)
 }
 
 /*
+ * The export-ahead hook names, while the cache expires from a list, the
+ * record it exports two records later (pipeline.c prefetches its
+ * translation): every record but the first two of a run is named exactly
+ * once, before its export, in export order; an idle scan that stops at a
+ * flow not yet due names at most the two records after the last one it
+ * exports, never one of them twice.
+ */
+#define AHEAD_FLOWS 50
+static struct xf_flow_key ahead_named[AHEAD_FLOWS + 8];
+static int n_named, named_at_export[AHEAD_FLOWS];
+static struct xf_flow_key ahead_out[AHEAD_FLOWS];
+static int n_ahead_out;
+
+static void on_ahead(void *ctx, const struct xf_flow_key *key)
+{
+	(void)ctx;
+	if (n_named < AHEAD_FLOWS + 8)
+		ahead_named[n_named++] = *key;
+}
+
+static void ahead_export(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st,
+			 enum flow_end_reason reason)
+{
+	(void)ctx;
+	(void)st;
+	(void)reason;
+	if (n_ahead_out < AHEAD_FLOWS) {
+		named_at_export[n_ahead_out] = n_named;
+		ahead_out[n_ahead_out++] = *key;
+	}
+}
+
+static void test_export_ahead(void)
+{
+	struct flowcache *fc = flowcache_new(1000, &tmo, ahead_export, NULL);
+
+	flowcache_set_export_ahead(fc, on_ahead);
+	for (int i = 0; i < AHEAD_FLOWS; i++) {
+		struct xf_flow_key k = mkkey((uint8_t)i, (uint16_t)(41000 + i), 17);
+		/* flow i last seen at i seconds: the LRU order */
+		struct xf_flow_stats s = mkstats(1, 64, (uint64_t)i * SEC, (uint64_t)i * SEC, 0);
+
+		flowcache_update(fc, &k, &s);
+	}
+	/* idle 15 s: due at 15 + i s; at 34.5 s the first 20 are due */
+	n_named = n_ahead_out = 0;
+	CHECK_U64(flowcache_expire(fc, 34 * SEC + SEC / 2, UINT32_MAX), 20);
+	CHECK_INT(n_ahead_out, 20);
+	CHECK_INT(n_named, 20); /* records 2..21: two beyond the last exported */
+	for (int j = 0; j < n_named; j++) {
+		struct xf_flow_key want = mkkey((uint8_t)(j + 2), (uint16_t)(41002 + j), 17);
+
+		CHECK(memcmp(&ahead_named[j], &want, sizeof(want)) == 0);
+	}
+	/* record k (k >= 2) was named before its export, two records earlier */
+	for (int k = 0; k < n_ahead_out; k++)
+		CHECK_INT(named_at_export[k], k + 1);
+	/* the rest by flush: 30 records, 20 and 21 already named, 22..49 now */
+	n_named = n_ahead_out = 0;
+	CHECK_U64(flowcache_flush(fc, FLOW_END_FORCED, UINT32_MAX), 30);
+	CHECK_INT(n_ahead_out, 30);
+	CHECK_INT(n_named, 28);
+	for (int j = 0; j < n_named; j++)
+		CHECK(memcmp(&ahead_named[j], &ahead_out[j + 2], sizeof(struct xf_flow_key)) == 0);
+	flowcache_free(fc);
+}
+
+/*
  * Hash flooding. Keys are chosen to collide under the flow cache's former
  * hash, which had no key: a multiply-xorshift anyone can evaluate, so an
  * attacker who picks source addresses and ports could put every flow in one
@@ -701,6 +769,7 @@ int main(void)
 	RUN(test_budget_order);
 	RUN(test_evict_held);
 	RUN(test_many_flows);
+	RUN(test_export_ahead);
 	RUN(test_random_model);
 	RUN(test_hash_flooding);
 	return tu_finish();
