@@ -10,7 +10,7 @@
 # Environment:
 #   abs_top_builddir, abs_top_srcdir   set by make; default: cwd and this script's tree
 #   BENCH_SKIP     space-separated parts to leave out: datapath pipeline callgrind
-#                  flowcache kmap rss e2e conntrack pacing vm
+#                  flowcache kmap rss e2e conntrack pacing natlog vm
 #   BENCH_RESULTS  output directory (default: $abs_top_srcdir/bench/results)
 set -uo pipefail
 
@@ -123,12 +123,18 @@ EOF
 		n=$([ $f = pipeline ] && echo $maxflows || echo 20000)
 		[ -n "$rate" ] || continue
 		echo "| pipeline records/s, $n flows | $(awk -v r="$rate" 'BEGIN { printf "%.2fM", r / 1e6 }') | >= 2M | $(awk -v r="$rate" 'BEGIN { print (r >= 2e6) ? "met" : sprintf("missed by %.0f%%", (1 - r / 2e6) * 100) }') |" >>"$summary"
-		echo "| pipeline / raw libfixbuf, $n flows | $vs | >= 0.5 | $(awk -v r="$vs" 'BEGIN { print (r >= 0.5) ? "met" : sprintf("missed by %.0f%%", (1 - r / 0.5) * 100) }') |" >>"$summary"
+		# issue 14: 1.0x raw at 1M flows (the first round's goal was 0.5x)
+		goal=$([ $f = pipeline ] && echo 1.0 || echo 0.5)
+		echo "| pipeline / raw libfixbuf, $n flows | $vs | >= $goal | $(awk -v r="$vs" -v g=$goal 'BEGIN { print (r >= g) ? "met" : sprintf("missed by %.0f%%", (1 - r / g) * 100) }') |" >>"$summary"
+		for m in paced xlat; do
+			vs=$(marker pipeline_${m}_vs_raw "$raw/$f.out")
+			[ -n "$vs" ] && echo "| pipeline / raw libfixbuf, $n flows, $([ $m = paced ] && echo 'paced at the default rate (CPU per record)' || echo 'translation table at its bound') | $vs | - | reported (issue 14) |" >>"$summary"
+		done
 		rate=$(marker pipeline_kernel_rate "$raw/$f.out")
 		vs=$(marker pipeline_kernel_vs_raw "$raw/$f.out")
 		[ -n "$rate" ] || continue
 		echo "| pipeline from the kernel flow slots (drain_flows included) records/s, $n flows | $(awk -v r="$rate" 'BEGIN { printf "%.2fM", r / 1e6 }') | >= 2M | $(awk -v r="$rate" 'BEGIN { print (r >= 2e6) ? "met" : sprintf("missed by %.0f%%", (1 - r / 2e6) * 100) }') |" >>"$summary"
-		echo "| pipeline from the kernel flow slots / raw libfixbuf, $n flows | $vs | >= 0.5 | $(awk -v r="$vs" 'BEGIN { print (r >= 0.5) ? "met" : sprintf("missed by %.0f%%", (1 - r / 0.5) * 100) }') |" >>"$summary"
+		echo "| pipeline from the kernel flow slots / raw libfixbuf, $n flows | $vs | >= $goal | $(awk -v r="$vs" -v g=$goal 'BEGIN { print (r >= g) ? "met" : sprintf("missed by %.0f%%", (1 - r / g) * 100) }') |" >>"$summary"
 	done
 fi
 
@@ -237,6 +243,12 @@ EOF
 fi
 
 # --- 2. NAT hook in the VM ---
+# --- 9. NAT event log ---
+if want natlog; then
+	section "9. NAT event log: events per CPU-second"
+	run natlog "$B/natlog_bench" $([ $quick = 1 ] && echo "200000 3" || echo "1000000 $rounds")
+fi
+
 if want vm; then
 	section "2. NAT hook cost per call (QEMU guest, the newest installed Debian kernel)"
 	vmwork=$build/bench/vm-work
