@@ -246,7 +246,11 @@ fi
 # --- 9. NAT event log ---
 if want natlog; then
 	section "9. NAT event log: events per CPU-second"
-	run natlog "$B/natlog_bench" $([ $quick = 1 ] && echo "200000 3" || echo "1000000 $rounds")
+	if [ $quick = 1 ]; then
+		run natlog "$B/natlog_bench" 200000 3
+	else
+		run natlog "$B/natlog_bench" 1000000 "$rounds"
+	fi
 fi
 
 if want vm; then
