@@ -150,7 +150,8 @@ int main(int argc, char **argv)
 	opts.prog_fd = bpf_program__fd(prog);
 	err = bpf_tc_attach(&hook, &opts);
 	if (err) {
-		fprintf(stderr, "tc_attach: attach %s: %s\n", bpf_program__name(prog), strerror(-err));
+		fprintf(stderr, "tc_attach: attach %s: %s\n", bpf_program__name(prog),
+			strerror(-err));
 		goto out;
 	}
 	signal(SIGTERM, on_signal);
