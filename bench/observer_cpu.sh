@@ -263,6 +263,7 @@ for ((r = 1; r <= rounds; r++)); do
 		[ "$nf_pid" != 0 ] && n1=$(cpu_ns "$nf_pid")
 		o1=$(others)
 		drops=
+		# shellcheck disable=SC2016 # awk's $6, not the shell's
 		[ "$nf_pid" != 0 ] && drops=$(ip netns exec $obs awk '/^Udp:/ && ++n == 2 { print $6 }' /proc/net/snmp)
 		if [ "$obs_pid" != 0 ] && ! kill -0 "$obs_pid" 2>/dev/null; then
 			echo "$c exited during the run: $(tail -n 3 "$work/$tag.log")"
