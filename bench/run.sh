@@ -10,7 +10,7 @@
 # Environment:
 #   abs_top_builddir, abs_top_srcdir   set by make; default: cwd and this script's tree
 #   BENCH_SKIP     space-separated parts to leave out: datapath pipeline callgrind
-#                  flowcache kmap rss e2e conntrack pacing natlog vm
+#                  flowcache kmap rss e2e observer conntrack pacing natlog vm
 #   BENCH_RESULTS  output directory (default: $abs_top_srcdir/bench/results)
 set -uo pipefail
 
@@ -50,8 +50,10 @@ run() {
 
 if [ $quick = 1 ]; then
 	repeat=200000 rounds=3 maxflows=100000 ifaces=100 e2e_flows=2000 e2e_pkts=20
+	obs_rounds=3 obs_big_rounds=3 obs_big_pkts=10
 else
 	repeat=1000000 rounds=5 maxflows=1000000 ifaces=500 e2e_flows=20000 e2e_pkts=50
+	obs_rounds=5 obs_big_rounds=3 obs_big_pkts=5
 fi
 
 # --- machine ---
@@ -194,6 +196,20 @@ if want e2e; then
 	printf '\n**%d flows (cache-resident):**\n\n' $((e2e_flows / 10)) >>"$md"
 	run e2e_small bash "$src/bench/e2e.sh" -f $((e2e_flows / 10)) -p $((e2e_pkts * 10))
 	sed -n 's/^<!-- summary: \(.*\(ref_counter\|same flows\).*\) -->$/\1/p' "$raw/e2e_small.out" >>"$summary"
+fi
+
+# --- 10. observer CPU: the whole machine's, each observer alone on the same hook ---
+if want observer; then
+	section "10. Observer CPU on real traffic: the whole machine, each observer alone"
+	# 20000 flows x 50 packets, then $maxflows flows (1M; quick: 100k) x fewer packets so
+	# that a run stays near 25 s at the default 200000 packets/s; about 45 s a condition
+	# at 1M (idle timeout 9 s), 5 conditions a round
+	printf '**20000 flows:**\n\n' >>"$md"
+	run observer bash "$src/bench/observer_cpu.sh" -f 20000 -p 50 -n $obs_rounds
+	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/observer.out" >>"$summary"
+	printf '\n**%d flows:**\n\n' $maxflows >>"$md"
+	run observer_big bash "$src/bench/observer_cpu.sh" -f $maxflows -p $obs_big_pkts -n $obs_big_rounds
+	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/observer_big.out" >>"$summary"
 fi
 
 # --- 7. conntrack source: rates, reliable vs plain; the stall on a big table ---
