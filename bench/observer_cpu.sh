@@ -15,14 +15,21 @@
 #   ref_counter         its precise-clock twin
 #   xlatflowd           TC programs + daemon, IPFIX to its own nfcapd
 #   softflowd           libpcap (AF_PACKET ring), IPFIX to its own nfcapd
-# Per condition: the busy CPU of /proc/stat's aggregate cpu line (CPUs x time -
-# idle - iowait; see busy() for why not the sum of the tick-sampled user + nice
-# + system + irq + softirq + steal, which is printed beside it) from the start
-# of the traffic until W seconds after it
-# ended, W the same for every condition and long enough that both exporters
-# have idle-expired every flow. The collector is not the observer: nfcapd's
-# own CPU over the same window is subtracted. Added CPU = that minus the none
-# condition of the same round. The order of the conditions rotates between
+# Per condition, two parts:
+#   traffic  the busy CPU of /proc/stat's aggregate cpu line (CPUs x time -
+#            idle - iowait; see busy() for why not the sum of the tick-sampled
+#            user + nice + system + irq + softirq + steal) from the start of the
+#            traffic until TAIL (1.5 s) after its last packet, past the drain
+#            that reads it: everything the packets cost anywhere (BPF, pcap
+#            copies in softirq, the observer's process, kernel threads)
+#   after    until W after the traffic (W the same for every condition, long
+#            enough that both exporters have idle-expired every flow), only
+#            the observer process's own CPU (schedstat): the exports, when no
+#            packet flows. The whole machine is not read there: seconds of
+#            nothing but the host's noise would swamp what is measured.
+# The collector is not the observer: nfcapd's own CPU over the traffic part is
+# subtracted. Added CPU = traffic part minus the none condition of the same
+# round, plus the after part. The order of the conditions rotates between
 # rounds, so drift of the machine hits all alike; the median over rounds is
 # reported with its min-max. This counts what a process-CPU comparison
 # misses: softflowd's kernel copies into its pcap ring (softirq) and the TC
@@ -65,6 +72,7 @@ done
 # A flow's packets come FLOWS / RATE seconds apart: the idle timeout is 1.5 times that plus
 # 1 s (at least 2 s), so no flow goes idle between two of its packets; W, the window after
 # the traffic, is the idle timeout plus 4 s (drain interval, expiry checks, export).
+tail_ms=1500
 idle=$(awk -v f="$flows" -v r="$rate" 'BEGIN { t = f / r * 1.5; t = (t == int(t)) ? t : int(t) + 1; t += 1; print (t < 2) ? 2 : t }')
 win=$((idle + 4))
 hz=$(getconf CLK_TCK)
@@ -93,17 +101,17 @@ port=47393
 # A lost record would count as an observer that missed packets; the question is the observer.
 nfbuf=${NFCAPD_BUF:-4194304}
 
-# busy: "FIELDS IDLE NS": /proc/stat's aggregate busy fields (user + nice + system + irq +
-# softirq + steal; guest is inside user already) and idle + iowait, in ticks, and the time.
-# The busy fields are sampled at each tick; a tick the host took the vCPU away for is in no
-# field (this guest reports no steal), while task CPU times (nfcapd's, other processes') and
-# the idle counters (NO_HZ) run on the clock. So busy is taken as CPUs x time - idle - iowait,
-# which is on the same clock as what is subtracted from it; the sum of the fields is printed too.
+# busy: "IDLE NS": /proc/stat's aggregate idle + iowait in ticks, and the time. The busy
+# fields (user + nice + system + irq + softirq + steal) are sampled at each tick; a tick the
+# host took the vCPU away for is in no field (this guest reports no steal), while task CPU
+# times (nfcapd's, other processes') and the idle counters (NO_HZ) run on the clock. So busy
+# is taken as CPUs x time - idle - iowait, on the same clock as what is subtracted from it
+# (the sum of the fields was off by up to a second here, even negative after the baseline).
 ncpu=$(grep -c '^cpu[0-9]' /proc/stat)
 busy() {
 	local t
 	t=$(date +%s%N)
-	awk -v t="$t" '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6, t; exit }' /proc/stat
+	awk -v t="$t" '$1 == "cpu" { print $5 + $6, t; exit }' /proc/stat
 }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # others: CPU ticks (utime + stime + cutime + cstime: a child reaped in the window counts in its
@@ -224,7 +232,7 @@ seen() {
 }
 
 # res: one line per condition and round: round cond busy_j nfcapd_ns sent flush_sent secs
-# seen_flows seen_packets note others_j fields_j
+# seen_flows seen_packets note others_j observer_ns_traffic observer_ns_after
 res=$work/results
 : >"$res"
 t_start=$(date +%s)
@@ -243,7 +251,9 @@ for ((r = 1; r <= rounds; r++)); do
 		fi
 		sleep 1
 		o0=$(others)
-		read -r f0 i0 t0 < <(busy)
+		p0=0
+		[ "$obs_pid" != 0 ] && p0=$(cpu_ns "$obs_pid")
+		read -r i0 t0 < <(busy)
 		n0=0
 		[ "$nf_pid" != 0 ] && n0=$(cpu_ns "$nf_pid")
 		ip netns exec $gen "$FLOWGEN" -i vg -d "$vb_mac" -f "$flows" -p "$pkts" -s $ip_len \
@@ -254,14 +264,21 @@ for ((r = 1; r <= rounds; r++)); do
 		sleep 0.5
 		ip netns exec $gen "$FLOWGEN" -i vg -d "$vb_mac" -f 1 -p $flush -s $ip_len -r 20000 -P 7 \
 			>"$work/flush-$tag.out" || { echo "flowgen (flush) failed"; exit 1; }
-		left=$((win * 1000 - ($(now_ms) - t_end)))
-		[ $left -gt 0 ] && sleep "$(awk -v l=$left 'BEGIN { printf "%.3f", l / 1000 }')"
-		read -r f1 i1 t1 < <(busy)
+		sleep "$(awk -v l=$tail_ms 'BEGIN { printf "%.3f", l / 1000 }')"
+		# the traffic part ends: the whole machine, nfcapd, the others, the observer
+		read -r i1 t1 < <(busy)
 		b=$(awk -v n="$ncpu" -v hz="$hz" -v t="$((t1 - t0))" -v i="$((i1 - i0))" \
 			'BEGIN { printf "%.0f", n * t / 1e9 * hz - i }')
 		n1=0
 		[ "$nf_pid" != 0 ] && n1=$(cpu_ns "$nf_pid")
 		o1=$(others)
+		p1=0
+		[ "$obs_pid" != 0 ] && p1=$(cpu_ns "$obs_pid")
+		left=$((win * 1000 - ($(now_ms) - t_end)))
+		[ $left -gt 0 ] && sleep "$(awk -v l=$left 'BEGIN { printf "%.3f", l / 1000 }')"
+		# the after part: the observer's own CPU only
+		p2=0
+		[ "$obs_pid" != 0 ] && p2=$(cpu_ns "$obs_pid")
 		drops=
 		# shellcheck disable=SC2016 # awk's $6, not the shell's
 		[ "$nf_pid" != 0 ] && drops=$(ip netns exec $obs awk '/^Udp:/ && ++n == 2 { print $6 }' /proc/net/snmp)
@@ -280,13 +297,13 @@ for ((r = 1; r <= rounds; r++)); do
 		fsent=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$work/flush-$tag.out")
 		secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' "$work/flowgen-$tag.out")
 		read -r sf sp < <(seen "$c" "$tag")
-		echo "$r $c $b $((n1 - n0)) $sent $fsent $secs $sf $sp ${note:--} $((o1 - o0)) $((f1 - f0))" >>"$res"
+		echo "$r $c $b $((n1 - n0)) $sent $fsent $secs $sf $sp ${note:--} $((o1 - o0)) $((p1 - p0)) $((p2 - p1))" >>"$res"
 	done
 done
 t_total=$(($(date +%s) - t_start))
 
 awk -v flows="$flows" -v pkts="$pkts" -v rate="$rate" -v rounds="$rounds" -v hz="$hz" \
-	-v idle="$idle" -v win="$win" -v ip_len=$ip_len -v flush=$flush -v total="$t_total" \
+	-v idle="$idle" -v win="$win" -v tail="$tail_ms" -v ip_len=$ip_len -v flush=$flush -v total="$t_total" \
 	-v kflows="$kflows" -v mapn="$map_entries" -v all=$all -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
 function median(a, n,    i, j, t, b) {
 	for (i = 1; i <= n; i++) b[i] = a[i]
@@ -313,7 +330,8 @@ $1 == "order" { ord[$2] = $3; for (i = 4; i <= NF; i++) ord[$2] = ord[$2] ", " $
 	m = ($5 + $6) / 1e6 # million packets through vb: the flows and the flush flow
 	oth[c, r] = all ? 0 : $11 / hz / m
 	cpu[c, r] = ($3 / hz - $4 / 1e9) / m - oth[c, r]
-	fld[c, r] = ($12 / hz - $4 / 1e9) / m - oth[c, r]
+	pin[c, r] = $12 / 1e9 / m
+	post[c, r] = $13 / 1e9 / m
 	nf[c, r] = $4 / 1e9 / m
 	sent[c, r] = $5; secs[c, r] = $7; sf[c, r] = $8; sp[c, r] = $9; note[c, r] = $10
 }
@@ -322,11 +340,12 @@ END {
 	printf "%d flows x %d packets (%d IPv4 UDP packets, IP length %d) sent round robin at %d/s\n", flows, pkts, flows * pkts, ip_len, rate
 	printf "from one namespace into a veth; on its peer (vb, no forwarding) one observer at a time on\n"
 	printf "the ingress hook, or none. Whole-machine busy CPU from /proc/stat (CPUs x time - idle -\n"
-	printf "iowait, %d ticks a second) from the start of the traffic until %d s after it ended\n", hz, win
-	printf "(idle timeout %d s on both exporters: every flow exported inside the window, checked below),\n", idle
-	printf "minus the condition without an observer of the same round. The collectors (nfcapd, IPFIX\n"
-	printf "from xlatflowd and softflowd on loopback) are not observers: their own CPU over the same\n"
-	printf "window (schedstat) is subtracted. CPU seconds per million packets (%d, a trailing flush flow\n", flows * pkts + flush
+	printf "iowait, %d ticks a second) from the start of the traffic until %.1f s after its last packet,\n", hz, tail / 1000
+	printf "minus the condition without an observer of the same round; then, until %d s after the traffic\n", win
+	printf "(idle timeout %d s on both exporters: every flow exported by then, checked below), the\n", idle
+	printf "observer process'"'"'s own CPU (its exports; schedstat). The collectors (nfcapd, IPFIX\n"
+	printf "from xlatflowd and softflowd on loopback) are not observers: their own CPU over the traffic\n"
+	printf "part (schedstat) is subtracted. CPU seconds per million packets (%d, a trailing flush flow\n", flows * pkts + flush
 	printf "of %d packets included, sent in every condition for softflowd'"'"'s pcap ring tail).\n", flush
 	printf "%d rounds, the order of the conditions rotating each round; kernel.bpf_stats_enabled=0.\n", rounds
 	if (all)
@@ -337,7 +356,7 @@ END {
 	printf "softflowd: -m %d -B 67108864 -t expint=1. Run took %d s, load at the end %s.\n\n", mapn, total, load
 
 	for (r = 1; r <= rounds; r++)
-		for (i = 2; i <= n; i++) add[C[i], r] = cpu[C[i], r] - cpu["none", r]
+		for (i = 2; i <= n; i++) add[C[i], r] = cpu[C[i], r] - cpu["none", r] + post[C[i], r]
 	printf "| condition | added CPU s per 1M packets, median | min-max over %d rounds | xlatflowd / this, from the medians | xlatflowd / this, per round, min-max |\n", rounds
 	printf "|---|---:|---:|---:|---:|\n"
 	for (r = 1; r <= rounds; r++) a[r] = cpu["none", r]
@@ -372,11 +391,11 @@ END {
 	}
 	printf "\nPer round (added CPU s per 1M packets; generator rate achieved; flows / packets the\n"
 	printf "observer reported, flush flow left out, against %d / %d sent):\n\n", flows, flows * pkts
-	printf "| round | condition | added CPU | the same from the busy fields | nfcapd subtracted | others subtracted | packets/s achieved | flows seen | packets seen | all seen | notes |\n"
-	printf "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
+	printf "| round | condition | added CPU | of which after the traffic (observer process) | observer process during the traffic | nfcapd subtracted | others subtracted | packets/s achieved | flows seen | packets seen | all seen | notes |\n"
+	printf "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
 	short = 0; missed = 0
 	for (r = 1; r <= rounds; r++) {
-		printf "| %d | order: %s | | | | | | | | | |\n", r, ord[r]
+		printf "| %d | order: %s | | | | | | | | | | |\n", r, ord[r]
 		for (i = 1; i <= n; i++) {
 			c = C[i]
 			ach = secs[c, r] > 0 ? sent[c, r] / secs[c, r] : 0
@@ -384,10 +403,9 @@ END {
 			if (warn != "") short++
 			ok = (c == "none") ? "-" : (sf[c, r] == flows && sp[c, r] == flows * pkts) ? "yes" : "**no**"
 			if (ok == "**no**") missed++
-			printf "| %d | %s | %s | %s | %.3f | %.3f | %.0f%s | %s | %s | %s | %s |\n", r, c,
+			printf "| %d | %s | %s | %.3f | %.3f | %.3f | %.3f | %.0f%s | %s | %s | %s | %s |\n", r, c,
 				c == "none" ? sprintf("(busy %.3f)", cpu[c, r]) : sprintf("%.3f", add[c, r]),
-				c == "none" ? sprintf("(busy %.3f)", fld[c, r]) : sprintf("%.3f", fld[c, r] - fld["none", r]),
-				nf[c, r], oth[c, r], ach, warn, c == "none" ? "-" : sf[c, r], c == "none" ? "-" : sp[c, r], ok,
+				post[c, r], pin[c, r], nf[c, r], oth[c, r], ach, warn, c == "none" ? "-" : sf[c, r], c == "none" ? "-" : sp[c, r], ok,
 				note[c, r] == "-" ? "" : note[c, r]
 		}
 	}
