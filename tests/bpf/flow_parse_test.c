@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1093,6 +1094,51 @@ static void collect_event(void *ctx, const struct xf_flow_key *key, const struct
 	n_events++;
 }
 
+/*
+ * Events wake the daemon only once the ring holds a quarter of its size
+ * (flow.bpf.c): below that the ring's epoll fd stays quiet, the event that
+ * reaches a quarter wakes it, and every event is there for drain_events().
+ */
+static void test_ringbuf_wakeup(void)
+{
+	struct capture_opts o = { .kernel_max_flows = 4, .ringbuf_size = 4096 };
+	struct spec s = V4(.proto = IPPROTO_UDP, .dport = 9, .payload = 12);
+	/* a ring record: 8-byte header + the event, 8-byte aligned */
+	const int rec = (int)((8 + sizeof(struct xf_flow_event) + 7) / 8 * 8);
+	const int quiet = (1024 + rec - 1) / rec - 1; /* events below a quarter of 4096 */
+	struct epoll_event ev;
+	struct built b;
+	struct capture *c;
+	struct drain *d;
+	char err[256];
+	int efd;
+
+	c = capture_open(&o, err, sizeof(err));
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	d = drain_new(c);
+	efd = drain_events_fd(d);
+	CHECK(efd >= 0);
+	/* 4 flows take the 4 slots, then each new flow is one event */
+	for (int i = 0; i < 4 + quiet; i++) {
+		s.sport = (uint16_t)(300 + i);
+		build(&s, &b);
+		run(c, XF_DIR_INGRESS, &b, 1);
+	}
+	CHECK_INT(epoll_wait(efd, &ev, 1, 0), 0);
+	s.sport = (uint16_t)(300 + 4 + quiet);
+	build(&s, &b);
+	run(c, XF_DIR_INGRESS, &b, 1);
+	CHECK_INT(epoll_wait(efd, &ev, 1, 0), 1);
+	n_events = 0;
+	CHECK_INT(drain_events(d, collect_event, NULL), quiet + 1);
+	printf("ring buffer wakeup: %d events of %d bytes quiet, the next one woke the reader\n",
+	       quiet, rec);
+	drain_free(d);
+	capture_free(c);
+}
+
 static void test_map_full(void)
 {
 	struct capture_opts o = { .kernel_max_flows = 4, .ringbuf_size = 4096 };
@@ -1317,6 +1363,7 @@ int main(void)
 	RUN(test_slots);
 	RUN(test_prefetch);
 	RUN(test_map_full);
+	RUN(test_ringbuf_wakeup);
 	RUN(test_sampling);
 	RUN(test_clock);
 	RUN(test_ipv4_tcp_flags); /* again, now on the other table after many flips */
