@@ -641,26 +641,10 @@ static void target_add(struct export_target *t, const struct flow_record *rec)
 		return;
 	}
 	if (t->spool) {
-		/*
-		 * On disk as a whole struct: padding and an unused xlat zeroed
-		 * (flow_record_fill() leaves them), no stack bytes in the file.
-		 */
+		/* on disk as a whole struct: no stack bytes in the file */
 		struct flow_record z;
 
-		memset(&z, 0, sizeof(z));
-		z.key = rec->key;
-		z.packets = rec->packets;
-		z.octets = rec->octets;
-		z.start_ms = rec->start_ms;
-		z.end_ms = rec->end_ms;
-		memcpy(z.src_mac, rec->src_mac, 6);
-		memcpy(z.dst_mac, rec->dst_mac, 6);
-		z.tcp_flags = rec->tcp_flags;
-		z.tos = rec->tos;
-		z.end_reason = rec->end_reason;
-		z.has_xlat = rec->has_xlat;
-		if (rec->has_xlat)
-			z.xlat = rec->xlat;
+		flow_record_copy_clean(&z, rec);
 		/* refused: counted by the spool by cause, and as not sent */
 		if (!spool_add(t, SPOOLED_FLOW, &z, sizeof(z)))
 			count_unsent(t, rec);

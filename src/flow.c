@@ -33,3 +33,21 @@ void flow_record_fill(struct flow_record *rec, const struct xf_flow_key *key,
 	rec->end_reason = (uint8_t)reason;
 	rec->has_xlat = false;
 }
+
+void flow_record_copy_clean(struct flow_record *dst, const struct flow_record *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->key = src->key;
+	dst->packets = src->packets;
+	dst->octets = src->octets;
+	dst->start_ms = src->start_ms;
+	dst->end_ms = src->end_ms;
+	memcpy(dst->src_mac, src->src_mac, 6);
+	memcpy(dst->dst_mac, src->dst_mac, 6);
+	dst->tcp_flags = src->tcp_flags;
+	dst->tos = src->tos;
+	dst->end_reason = src->end_reason;
+	dst->has_xlat = src->has_xlat;
+	if (src->has_xlat)
+		dst->xlat = src->xlat;
+}

@@ -86,4 +86,11 @@ void flow_record_fill(struct flow_record *rec, const struct xf_flow_key *key,
 		      const struct xf_flow_stats *st, enum flow_end_reason reason,
 		      const struct xf_clock *clk);
 
+/*
+ * dst = src with every byte defined: padding and, without a translation,
+ * xlat zeroed (what flow_record_fill() leaves alone). For records written
+ * out as a whole struct (the spool).
+ */
+void flow_record_copy_clean(struct flow_record *dst, const struct flow_record *src);
+
 #endif
