@@ -8,7 +8,12 @@
  * frames are seen by the observers on its interface and dropped silently.
  *
  *   flowgen -i IFNAME -d DST_MAC [-f FLOWS] [-p PACKETS] [-s IP_LEN] [-r RATE] [-P DPORT]
- * Prints "packets=N ip_bytes=M seconds=S" when done.
+ * Prints "packets=N ip_bytes=M seconds=S cpu_ns=C" when done. C is the
+ * process's CPU time (CLOCK_PROCESS_CPUTIME_ID: the scheduler's runtime,
+ * host steal excluded), which holds the veth receive path too: the frames
+ * are received in the softirq that sendmmsg() runs on this CPU, so TC
+ * programs and packet sockets on the peer run in flowgen's time
+ * (bench/observer_cpu.sh).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -67,6 +72,7 @@ int main(int argc, char **argv)
 	struct iovec iov[BATCH];
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_halen = ETH_ALEN };
 	uint64_t sent = 0, total;
+	struct timespec cpu;
 	double t0;
 	int opt, fd;
 
@@ -132,8 +138,10 @@ int main(int argc, char **argv)
 		if (ahead > 0)
 			usleep((useconds_t)(ahead * 1e6));
 	}
-	printf("packets=%llu ip_bytes=%llu seconds=%.3f\n", (unsigned long long)sent,
-	       (unsigned long long)sent * ip_len, bench_wall_s() - t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	printf("packets=%llu ip_bytes=%llu seconds=%.3f cpu_ns=%llu\n", (unsigned long long)sent,
+	       (unsigned long long)sent * ip_len, bench_wall_s() - t0,
+	       (unsigned long long)cpu.tv_sec * 1000000000ULL + (unsigned long long)cpu.tv_nsec);
 	close(fd);
 	return 0;
 usage:

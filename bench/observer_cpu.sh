@@ -15,44 +15,67 @@
 #   ref_counter         its precise-clock twin
 #   xlatflowd           TC programs + daemon, IPFIX to its own nfcapd
 #   softflowd           libpcap (AF_PACKET ring), IPFIX to its own nfcapd
-# Per condition, two parts:
-#   traffic  the busy CPU of /proc/stat's aggregate cpu line (CPUs x time -
+# Two measures of the CPU each observer adds, from the same runs:
+#   tasks    (the headline) the scheduler's runtime of every task the packets
+#            run in, host steal excluded (PARAVIRT_TIME_ACCOUNTING): the
+#            generator (flowgen's CLOCK_PROCESS_CPUTIME_ID, which holds the
+#            veth receive path: the frames are received in the softirq its
+#            sendmmsg() runs on its own CPU, so the TC programs and the pcap
+#            copies into softflowd's ring are in its time), every kernel thread
+#            over the traffic (ksoftirqd when the softirq is deferred, kworkers),
+#            and the observer process until every flow is exported (schedstat).
+#            What no task holds (an interrupt taken while a CPU idles) is not
+#            counted; it is the same for every observer save their wakeups.
+#   machine  the busy CPU of /proc/stat's aggregate cpu line (CPUs x time -
 #            idle - iowait; see busy() for why not the sum of the tick-sampled
 #            user + nice + system + irq + softirq + steal) from the start of the
 #            traffic until TAIL (1.5 s) after its last packet, past the drain
-#            that reads it: everything the packets cost anywhere (BPF, pcap
-#            copies in softirq, the observer's process, kernel threads)
-#   after    until W after the traffic (W the same for every condition, long
-#            enough that both exporters have idle-expired every flow), only
-#            the observer process's own CPU (schedstat): the exports, when no
-#            packet flows. The whole machine is not read there: seconds of
-#            nothing but the host's noise would swamp what is measured.
-# The collector is not the observer: nfcapd's own CPU over the traffic part is
-# subtracted. Added CPU = traffic part minus the none condition of the same
-# round, plus the after part. The order of the conditions rotates between
-# rounds, so drift of the machine hits all alike; the median over rounds is
-# reported with its min-max. This counts what a process-CPU comparison
-# misses: softflowd's kernel copies into its pcap ring (softirq) and the TC
-# programs' run time, without kernel.bpf_stats_enabled (0 here: it adds two
-# clock reads to every program run).
+#            that reads it: everything the packets cost anywhere, and
+#            everything the host took from the vCPUs meanwhile; then until W
+#            after the traffic (W the same for every condition, long enough
+#            that both exporters have idle-expired every flow) the observer
+#            process's own CPU: the exports, when no packet flows.
+# The collector is not the observer: nfcapd's own CPU is in neither. Added CPU
+# = the condition minus the none condition of the same round. The order of the
+# conditions rotates between rounds and a round is a minute or two, so drift
+# of the host hits the conditions of one round alike: the ratios are taken per
+# round (xlatflowd's added CPU over the other observer's of the same round),
+# and their median is reported with the rounds' min-max and a 95% confidence
+# interval of the median (order statistics, no assumption on the noise),
+# which narrows with more rounds where the min-max does not. This counts what
+# a process-CPU comparison misses: softflowd's kernel copies into its pcap
+# ring (softirq) and the TC programs' run time, without
+# kernel.bpf_stats_enabled (0 here: it adds two clock reads to every run).
+#
+# -s (the program's own time): kernel.bpf_stats_enabled=1 for the run and
+# only the TC observers (ref_empty, the empty program, for the overhead of
+# the statistics and the dispatch; the two counters; xlatflowd): the run time
+# the kernel measured for the programs attached to vb (run_time_ns, per
+# packet), minus ref_empty's per packet of the same round, plus the observer
+# process's CPU (schedstat) until every flow is exported. No difference of
+# two busy machines: a program's time is read around each of its runs, so the
+# host's noise enters only as it slows the program itself. This is "BPF + its
+# process" alone, without the hook's own cost, which every TC observer pays
+# alike; the statistics' clock reads make it a separate run.
 #
 # On a shared machine the CPU of the other user processes (not this script's
 # descendants) over the window is subtracted too, and printed; -a keeps it in
 # (the raw /proc/stat figure, for a machine known to be quiet).
 #
-#   observer_cpu.sh [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a]
+#   observer_cpu.sh [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s]
 # Prints Markdown. Needs root; exit 77 when a tool is missing.
 set -uo pipefail
 
-flows=20000 pkts=50 rate=200000 rounds=5 ip_len=100 all=0
-while getopts f:p:r:n:a opt; do
+flows=20000 pkts=50 rate=200000 rounds=5 ip_len=100 all=0 stats=0
+while getopts f:p:r:n:as opt; do
 	case $opt in
 	a) all=1 ;;
+	s) stats=1 ;;
 	f) flows=$OPTARG ;;
 	p) pkts=$OPTARG ;;
 	r) rate=$OPTARG ;;
 	n) rounds=$OPTARG ;;
-	*) echo "usage: $0 [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s]" >&2; exit 2 ;;
 	esac
 done
 src=${abs_top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -65,7 +88,8 @@ source "$src/bench/netlib.sh"
 
 bench_need softflowd nfcapd nfdump getconf
 bench_file_needed "$XLATFLOWD" "make"
-for f in "$FLOWGEN" "$TC_ATTACH" "$build/bench/ref_counter.bpf.o" "$build/bench/ref_counter_coarse.bpf.o"; do
+for f in "$FLOWGEN" "$TC_ATTACH" "$build/bench/ref_counter.bpf.o" "$build/bench/ref_counter_coarse.bpf.o" \
+	"$build/bench/ref_empty.bpf.o"; do
 	bench_file_needed "$f" "make bench-programs"
 done
 
@@ -81,6 +105,7 @@ kflows=$(((flows * 5 + 3) / 4))
 [ $kflows -lt 1024 ] && kflows=1024
 flush=2000 # softflowd's pcap ring tail (see e2e.sh and bench/README.md): sent in every condition
 conds=(none ref_counter_coarse ref_counter xlatflowd softflowd)
+[ $stats = 1 ] && conds=(ref_empty ref_counter_coarse ref_counter xlatflowd)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/xlatflow-obs.XXXXXX")
 gen=xfcg$$ obs=xfco$$
@@ -93,7 +118,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 old_stats=$(sysctl -n kernel.bpf_stats_enabled)
-sysctl -qw kernel.bpf_stats_enabled=0
+sysctl -qw kernel.bpf_stats_enabled=$stats
 bench_pair $gen $obs || exit 1
 port=47393
 # 4 MiB for the collector, as e2e.sh: flows idle-expire in bursts, and nfcapd's default
@@ -138,6 +163,30 @@ others() {
 	}'
 }
 
+# kthreads: the summed runtime (schedstat, ns) of the kernel threads (children of kthreadd):
+# ksoftirqd runs the receive path when the softirq is deferred, kworkers what observers queue
+kthreads() {
+	local p
+	for p in $(ps -o pid= --ppid 2); do
+		cat /proc/"$p"/schedstat 2>/dev/null
+	done | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
+# progstat: "RUN_TIME_NS RUN_CNT" summed over the TC programs attached to vb (kernel.bpf_stats_enabled)
+progstat() {
+	local id
+	for id in $(ip netns exec $obs bpftool -j net show dev vb |
+		python3 -c 'import json, sys; [print(p["id"]) for d in json.load(sys.stdin) for p in d.get("tc", [])]'); do
+		bpftool -j prog show id "$id"
+	done | python3 -c '
+import json, sys
+t = c = 0
+for line in sys.stdin:
+    p = json.loads(line)
+    t += p.get("run_time_ns", 0); c += p.get("run_cnt", 0)
+print(t, c)'
+}
+
 # wait_for FILE PATTERN PID: until FILE has PATTERN (10 s), or PID died
 wait_for() {
 	local i
@@ -156,7 +205,7 @@ start_obs() {
 	obs_pid=0 nf_pid=0
 	case $c in
 	none) return 0 ;;
-	ref_counter | ref_counter_coarse)
+	ref_counter | ref_counter_coarse | ref_empty)
 		ip netns exec $obs "$TC_ATTACH" "$build/bench/$c.bpf.o" vb $map_entries \
 			>"$work/$tag.out" 2>"$work/$tag.log" &
 		obs_pid=$!
@@ -217,7 +266,7 @@ stop_obs() {
 seen() {
 	local p f
 	case $1 in
-	none) echo "0 0" ;;
+	none | ref_empty) echo "0 0" ;;
 	ref_counter | ref_counter_coarse)
 		p=$(sed -n 's/^packets=\([0-9]*\) flows=\([0-9]*\)$/\1/p' "$work/$2.out")
 		f=$(sed -n 's/^packets=\([0-9]*\) flows=\([0-9]*\)$/\2/p' "$work/$2.out")
@@ -232,7 +281,8 @@ seen() {
 }
 
 # res: one line per condition and round: round cond busy_j nfcapd_ns sent flush_sent secs
-# seen_flows seen_packets note others_j observer_ns_traffic observer_ns_after
+# seen_flows seen_packets note others_j observer_ns_traffic observer_ns_after generator_ns
+# kthreads_ns prog_run_ns prog_runs
 res=$work/results
 : >"$res"
 t_start=$(date +%s)
@@ -253,6 +303,9 @@ for ((r = 1; r <= rounds; r++)); do
 		o0=$(others)
 		p0=0
 		[ "$obs_pid" != 0 ] && p0=$(cpu_ns "$obs_pid")
+		s0="0 0"
+		[ $stats = 1 ] && s0=$(progstat)
+		k0=$(kthreads)
 		read -r i0 t0 < <(busy)
 		n0=0
 		[ "$nf_pid" != 0 ] && n0=$(cpu_ns "$nf_pid")
@@ -267,6 +320,9 @@ for ((r = 1; r <= rounds; r++)); do
 		sleep "$(awk -v l=$tail_ms 'BEGIN { printf "%.3f", l / 1000 }')"
 		# the traffic part ends: the whole machine, nfcapd, the others, the observer
 		read -r i1 t1 < <(busy)
+		k1=$(kthreads)
+		s1="0 0"
+		[ $stats = 1 ] && s1=$(progstat)
 		b=$(awk -v n="$ncpu" -v hz="$hz" -v t="$((t1 - t0))" -v i="$((i1 - i0))" \
 			'BEGIN { printf "%.0f", n * t / 1e9 * hz - i }')
 		n1=0
@@ -296,19 +352,24 @@ for ((r = 1; r <= rounds; r++)); do
 		sent=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$work/flowgen-$tag.out")
 		fsent=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$work/flush-$tag.out")
 		secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' "$work/flowgen-$tag.out")
+		g=$(cat "$work/flowgen-$tag.out" "$work/flush-$tag.out" |
+			sed -n 's/.*cpu_ns=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { printf "%.0f\n", s }')
 		read -r sf sp < <(seen "$c" "$tag")
-		echo "$r $c $b $((n1 - n0)) $sent $fsent $secs $sf $sp ${note:--} $((o1 - o0)) $((p1 - p0)) $((p2 - p1))" >>"$res"
+		echo "$r $c $b $((n1 - n0)) $sent $fsent $secs $sf $sp ${note:--} $((o1 - o0)) $((p1 - p0)) $((p2 - p1)) $g $((k1 - k0)) $(echo "$s0 $s1" | awk '{ print $3 - $1, $4 - $2 }')" >>"$res"
 	done
 done
 t_total=$(($(date +%s) - t_start))
 
 awk -v flows="$flows" -v pkts="$pkts" -v rate="$rate" -v rounds="$rounds" -v hz="$hz" \
 	-v idle="$idle" -v win="$win" -v tail="$tail_ms" -v ip_len=$ip_len -v flush=$flush -v total="$t_total" \
-	-v kflows="$kflows" -v mapn="$map_entries" -v all=$all -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
-function median(a, n,    i, j, t, b) {
+	-v kflows="$kflows" -v mapn="$map_entries" -v all=$all -v stats=$stats -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
+function sorted(a, n,    i, j, t) {
 	for (i = 1; i <= n; i++) b[i] = a[i]
 	for (i = 2; i <= n; i++)
 		for (j = i; j > 1 && b[j - 1] > b[j]; j--) { t = b[j]; b[j] = b[j - 1]; b[j - 1] = t }
+}
+function median(a, n) {
+	sorted(a, n)
 	return (n % 2) ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
 }
 function minmax(a, n,    i, lo, hi) {
@@ -316,13 +377,63 @@ function minmax(a, n,    i, lo, hi) {
 	for (i = 2; i <= n; i++) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
 	mm_lo = lo; mm_hi = hi
 }
-# verdict V GOAL LO HI: the median ratio V against GOAL, and whether the rounds agree
-function verdict(v, goal, lo, hi,    w) {
-	if (v <= 0) return "not measured (reference <= 0)"
+# ci(a, n): a 95% confidence interval of the median of a[1..n] from order statistics: the
+# k-th smallest and k-th largest, k the largest with P(Binomial(n, 1/2) < k) <= 0.025
+# (n = 9: the 2nd; n = 12: the 3rd). Sets ci_lo, ci_hi, ci_ok (0 when n < 6: no k).
+function ci(a, n,    k, p, c, i) {
+	sorted(a, n)
+	c = 0; p = 0.5 ^ n; k = 0
+	for (i = 0; i < n; i++) {
+		c += p
+		if (c > 0.025) break
+		k = i + 1
+		p = p * (n - i) / (i + 1)
+	}
+	ci_ok = (k >= 1)
+	if (ci_ok) { ci_lo = b[k]; ci_hi = b[n - k + 1] } else { ci_lo = b[1]; ci_hi = b[n] }
+}
+# verdict: the median per-round ratio V against GOAL, with its confidence interval
+function verdict(v, goal, lo, hi, ok,    w) {
+	if (v <= 0) return "not measured (a reference <= 0)"
 	w = (v <= goal) ? "met" : sprintf("missed by %.0f%%", (v / goal - 1) * 100)
-	if (lo <= 0 || (lo <= goal && hi > goal))
-		w = w " by the median; the rounds straddle " goal
+	if (!ok)
+		w = w " (too few rounds for a confidence interval)"
+	else if (lo <= goal && hi > goal)
+		w = w " by the median; its 95% interval straddles " goal
+	else
+		w = w ", the median'"'"'s 95% interval too"
 	return w
+}
+# table TITLE KIND: one measure (add[KIND, c, r]) per condition, ratios per round
+function table(kind, title,    i, c, r, a, q, nq) {
+	printf "**%s**\n\n", title
+	printf "| condition | added CPU s per 1M packets, median | min-max over %d rounds | xlatflowd / this per round: median | min-max | 95%% interval of the median |\n", rounds
+	printf "|---|---:|---:|---:|---:|---:|\n"
+	for (i = 2; i <= n; i++) {
+		c = C[i]
+		nq = 0
+		for (r = 1; r <= rounds; r++) {
+			a[r] = add[kind, c, r]
+			if (add[kind, c, r] > 0) q[++nq] = add[kind, "xlatflowd", r] / add[kind, c, r]
+		}
+		med[kind, c] = median(a, rounds); minmax(a, rounds)
+		if (c == "xlatflowd") {
+			printf "| **xlatflowd** | **%.3f** | %.3f-%.3f | | | |\n", med[kind, c], mm_lo, mm_hi
+			continue
+		}
+		ok = (nq == rounds)
+		printf "| %s | %.3f | %.3f-%.3f | ", c, med[kind, c], mm_lo, mm_hi
+		if (!ok) {
+			rq[kind, c] = -1
+			printf "n/a (a round <= 0) | | |\n"
+			continue
+		}
+		rq[kind, c] = median(q, nq); minmax(q, nq); ci(q, nq)
+		rlo[kind, c] = ci_lo; rhi[kind, c] = ci_hi; rok[kind, c] = ci_ok
+		printf "%.2f | %.2f-%.2f | %s |\n", rq[kind, c], mm_lo, mm_hi,
+			ci_ok ? sprintf("%.2f-%.2f", ci_lo, ci_hi) : "n/a (under 6 rounds)"
+	}
+	printf "\n"
 }
 $1 == "order" { ord[$2] = $3; for (i = 4; i <= NF; i++) ord[$2] = ord[$2] ", " $i; next }
 {
@@ -332,70 +443,120 @@ $1 == "order" { ord[$2] = $3; for (i = 4; i <= NF; i++) ord[$2] = ord[$2] ", " $
 	cpu[c, r] = ($3 / hz - $4 / 1e9) / m - oth[c, r]
 	pin[c, r] = $12 / 1e9 / m
 	post[c, r] = $13 / 1e9 / m
+	gen[c, r] = $14 / 1e9 / m
+	kth[c, r] = $15 / 1e9 / m
+	task[c, r] = gen[c, r] + kth[c, r] + pin[c, r]
+	prun[c, r] = $16; pcnt[c, r] = $17; mill[c, r] = m
 	nf[c, r] = $4 / 1e9 / m
 	sent[c, r] = $5; secs[c, r] = $7; sf[c, r] = $8; sp[c, r] = $9; note[c, r] = $10
 }
+# -s: the run time of the programs (kernel.bpf_stats_enabled) plus the observer process
+function stats_report(    i, c, r, a, q, nq, per, body, k, j) {
+	n = split("ref_empty ref_counter_coarse ref_counter xlatflowd", C, " ")
+	printf "%d flows x %d packets (%d IPv4 UDP packets, IP length %d) sent round robin at %d/s\n", flows, pkts, flows * pkts, ip_len, rate
+	printf "into a veth; on its peer (vb) one TC observer at a time on the ingress hook, with\n"
+	printf "kernel.bpf_stats_enabled=1: the run time the kernel measured around every run of the\n"
+	printf "programs attached to vb, per run, minus the empty program'"'"'s (ref_empty: the statistics'"'"'\n"
+	printf "clock reads and the dispatch) of the same round, times the runs, plus the observer process'"'"'s\n"
+	printf "own CPU (schedstat) until %d s after the traffic (every flow exported: checked below).\n", win
+	printf "CPU seconds per million packets (%d, a flush flow of %d packets included). %d rounds, the\n", flows * pkts + flush, flush, rounds
+	printf "order rotating each round. xlatflowd: --kernel-max-flows %d, --max-flows %d; ref counters:\n", kflows, mapn
+	printf "hash map %d entries. Run took %d s, load at the end %s.\n\n", mapn, total, load
+	for (r = 1; r <= rounds; r++)
+		for (i = 1; i <= n; i++) {
+			c = C[i]
+			per[c, r] = pcnt[c, r] > 0 ? prun[c, r] / pcnt[c, r] : 0
+		}
+	for (r = 1; r <= rounds; r++)
+		for (i = 2; i <= n; i++) {
+			c = C[i]
+			body[c, r] = per[c, r] - per["ref_empty", r]
+			add["bpf", c, r] = body[c, r] * pcnt[c, r] / 1e9 / mill[c, r] + pin[c, r] + post[c, r]
+		}
+	printf "| condition | ns per program run, median | min-max | added CPU s per 1M packets (program less ref_empty, + process), median | min-max | xlatflowd / this per round: median | min-max | 95%% interval of the median |\n"
+	printf "|---|---:|---:|---:|---:|---:|---:|---:|\n"
+	for (i = 1; i <= n; i++) {
+		c = C[i]
+		for (r = 1; r <= rounds; r++) a[r] = per[c, r]
+		printf "| %s | %.1f | ", (c == "xlatflowd") ? "**xlatflowd**" : c, median(a, rounds)
+		minmax(a, rounds); printf "%.1f-%.1f | ", mm_lo, mm_hi
+		if (c == "ref_empty") { printf "(subtracted) | | | | |\n"; continue }
+		for (r = 1; r <= rounds; r++) a[r] = add["bpf", c, r]
+		printf "%.3f | ", median(a, rounds); minmax(a, rounds); printf "%.3f-%.3f | ", mm_lo, mm_hi
+		if (c == "xlatflowd") { printf "| | |\n"; continue }
+		nq = 0
+		for (r = 1; r <= rounds; r++) if (add["bpf", c, r] > 0) q[++nq] = add["bpf", "xlatflowd", r] / add["bpf", c, r]
+		if (nq < rounds) { rq["bpf", c] = -1; printf "n/a (a round <= 0) | | |\n"; continue }
+		rq["bpf", c] = median(q, nq); minmax(q, nq); ci(q, nq)
+		rlo["bpf", c] = ci_lo; rhi["bpf", c] = ci_hi; rok["bpf", c] = ci_ok
+		printf "%.2f | %.2f-%.2f | %s |\n", rq["bpf", c], mm_lo, mm_hi, ci_ok ? sprintf("%.2f-%.2f", ci_lo, ci_hi) : "n/a (under 6 rounds)"
+	}
+	printf "\nPer round:\n\n| round | condition | ns per run | runs | observer process during the traffic | after | flows seen | packets seen | all seen | notes |\n"
+	printf "|---:|---|---:|---:|---:|---:|---:|---:|---|---|\n"
+	missed = 0
+	for (r = 1; r <= rounds; r++) {
+		printf "| %d | order: %s | | | | | | | | |\n", r, ord[r]
+		for (i = 1; i <= n; i++) {
+			c = C[i]
+			ok = (c == "ref_empty") ? "-" : (sf[c, r] == flows && sp[c, r] == flows * pkts) ? "yes" : "**no**"
+			if (ok == "**no**") missed++
+			printf "| %d | %s | %.1f | %d | %.3f | %.3f | %s | %s | %s | %s |\n", r, c, per[c, r], pcnt[c, r], pin[c, r], post[c, r],
+				c == "ref_empty" ? "-" : sf[c, r], c == "ref_empty" ? "-" : sp[c, r], ok, note[c, r] == "-" ? "" : note[c, r]
+		}
+	}
+	printf "\n"
+	if (missed)
+		printf "**Warning:** %d observer runs did not report every flow and packet sent: their CPU is not comparable.\n", missed
+	else
+		printf "Every observer reported every flow and packet sent, in every round.\n"
+	printf "<!-- summary: | observer CPU on real traffic (BPF + process, bpf_stats), xlatflowd / ref_counter_coarse (the minimal counter), %d flows, median per round | %s (95%% %s; rounds %d) | <= 1.3 | %s | -->\n", flows,
+		(rq["bpf", "ref_counter_coarse"] > 0) ? sprintf("%.2f", rq["bpf", "ref_counter_coarse"]) : "n/a",
+		(rq["bpf", "ref_counter_coarse"] > 0 && rok["bpf", "ref_counter_coarse"]) ? sprintf("%.2f-%.2f", rlo["bpf", "ref_counter_coarse"], rhi["bpf", "ref_counter_coarse"]) : "n/a", rounds,
+		verdict(rq["bpf", "ref_counter_coarse"], 1.3, rlo["bpf", "ref_counter_coarse"], rhi["bpf", "ref_counter_coarse"], rok["bpf", "ref_counter_coarse"])
+}
 END {
+	if (stats) { stats_report(); exit }
 	n = split("none ref_counter_coarse ref_counter xlatflowd softflowd", C, " ")
 	printf "%d flows x %d packets (%d IPv4 UDP packets, IP length %d) sent round robin at %d/s\n", flows, pkts, flows * pkts, ip_len, rate
 	printf "from one namespace into a veth; on its peer (vb, no forwarding) one observer at a time on\n"
-	printf "the ingress hook, or none. Whole-machine busy CPU from /proc/stat (CPUs x time - idle -\n"
-	printf "iowait, %d ticks a second) from the start of the traffic until %.1f s after its last packet,\n", hz, tail / 1000
-	printf "minus the condition without an observer of the same round; then, until %d s after the traffic\n", win
-	printf "(idle timeout %d s on both exporters: every flow exported by then, checked below), the\n", idle
-	printf "observer process'"'"'s own CPU (its exports; schedstat). The collectors (nfcapd, IPFIX\n"
-	printf "from xlatflowd and softflowd on loopback) are not observers: their own CPU over the traffic\n"
-	printf "part (schedstat) is subtracted. CPU seconds per million packets (%d, a trailing flush flow\n", flows * pkts + flush
-	printf "of %d packets included, sent in every condition for softflowd'"'"'s pcap ring tail).\n", flush
-	printf "%d rounds, the order of the conditions rotating each round; kernel.bpf_stats_enabled=0.\n", rounds
+	printf "the ingress hook, or none. Two measures (bench/observer_cpu.sh says how): **tasks**, the\n"
+	printf "runtime of every task the packets run in (the generator, whose CPU holds the receive\n"
+	printf "softirq, the kernel threads, the observer process; host steal excluded), and **machine**,\n"
+	printf "/proc/stat'"'"'s busy CPU (CPUs x time - idle - iowait, %d ticks a second) from the start of\n", hz
+	printf "the traffic until %.1f s after its last packet. Both: minus the condition without an\n", tail / 1000
+	printf "observer of the same round, plus the observer process'"'"'s own CPU until %d s after the\n", win
+	printf "traffic (idle timeout %d s on both exporters: every flow exported by then, checked below).\n", idle
+	printf "The collectors (nfcapd on loopback) are in neither. CPU seconds per million packets (%d,\n", flows * pkts + flush
+	printf "a trailing flush flow of %d packets included, sent in every condition for softflowd'"'"'s pcap\n", flush
+	printf "ring tail). %d rounds, the order of the conditions rotating each round;\n", rounds
+	printf "kernel.bpf_stats_enabled=0.\n"
 	if (all)
-		printf "Other processes on the machine are counted in (-a): read this on a quiet machine only.\n"
+		printf "machine: other processes on the machine are counted in (-a): read it on a quiet machine only.\n"
 	else
-		printf "The CPU of the machine'"'"'s other user processes (not started by this script: other work on a\nshared machine) over the window is subtracted as well (column \"others\" below; -a keeps it in).\n"
+		printf "machine: the CPU of the machine'"'"'s other user processes (not started by this script) over\nthe window is subtracted (column \"others\" below; -a keeps it in).\n"
 	printf "ref counters: tc_attach, hash map %d entries; xlatflowd: --kernel-max-flows %d, --max-flows %d;\n", mapn, kflows, mapn
 	printf "softflowd: -m %d -B 67108864 -t expint=1. Run took %d s, load at the end %s.\n\n", mapn, total, load
 
 	for (r = 1; r <= rounds; r++)
-		for (i = 2; i <= n; i++) add[C[i], r] = cpu[C[i], r] - cpu["none", r] + post[C[i], r]
-	printf "| condition | added CPU s per 1M packets, median | min-max over %d rounds | xlatflowd / this, from the medians | xlatflowd / this, per round, min-max |\n", rounds
-	printf "|---|---:|---:|---:|---:|\n"
-	for (r = 1; r <= rounds; r++) a[r] = cpu["none", r]
-	minmax(a, rounds)
-	printf "| none (the generator and the veth: busy CPU, not added) | %.3f | %.3f-%.3f | | |\n", median(a, rounds), mm_lo, mm_hi
-	for (r = 1; r <= rounds; r++) a[r] = add["xlatflowd", r]
-	mx = median(a, rounds); minmax(a, rounds); xlo = mm_lo; xhi = mm_hi
-	for (i = 2; i <= n; i++) {
-		c = C[i]
-		for (r = 1; r <= rounds; r++) { a[r] = add[c, r]; q[r] = (add[c, r] > 0) ? add["xlatflowd", r] / add[c, r] : -1 }
-		med[c] = median(a, rounds); minmax(a, rounds); lo[c] = mm_lo; hi[c] = mm_hi
-		ratio[c] = (med[c] > 0) ? mx / med[c] : -1
-		minmax(q, rounds); qlo[c] = mm_lo; qhi[c] = mm_hi
-		if (c == "xlatflowd")
-			printf "| **xlatflowd** | **%.3f** | %.3f-%.3f | | |\n", med[c], lo[c], hi[c]
-		else
-			printf "| %s | %.3f | %.3f-%.3f | %s | %s |\n", c, med[c], lo[c], hi[c],
-				(ratio[c] > 0) ? sprintf("%.2f", ratio[c]) : "n/a",
-				(qlo[c] > 0) ? sprintf("%.2f-%.2f", qlo[c], qhi[c]) : "n/a (a round <= 0)"
-	}
-	printf "\n"
-	for (i = 2; i <= n; i++) {
-		c = C[i]
-		if (c == "xlatflowd") continue
-		over = !(xhi < lo[c] || hi[c] < xlo)
-		if (rounds < 2) {
-			printf "- xlatflowd vs %s: one round, no spread to compare.\n", c
-			continue
+		for (i = 2; i <= n; i++) {
+			add["task", C[i], r] = task[C[i], r] - task["none", r] + post[C[i], r]
+			add["machine", C[i], r] = cpu[C[i], r] - cpu["none", r] + post[C[i], r]
 		}
-		printf "- xlatflowd %.3f-%.3f vs %s %.3f-%.3f: the spreads %s.\n", xlo, xhi, c, lo[c], hi[c],
-			over ? "**overlap**: this run does not separate the two" : "do not overlap"
-	}
-	printf "\nPer round (added CPU s per 1M packets; generator rate achieved; flows / packets the\n"
-	printf "observer reported, flush flow left out, against %d / %d sent):\n\n", flows, flows * pkts
-	printf "| round | condition | added CPU | of which after the traffic (observer process) | observer process during the traffic | nfcapd subtracted | others subtracted | packets/s achieved | flows seen | packets seen | all seen | notes |\n"
-	printf "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
+	for (r = 1; r <= rounds; r++) { a[r] = task["none", r]; a2[r] = cpu["none", r] }
+	minmax(a, rounds)
+	printf "The none condition (the generator and the veth, not added): tasks %.3f (%.3f-%.3f), ", median(a, rounds), mm_lo, mm_hi
+	minmax(a2, rounds)
+	printf "machine %.3f (%.3f-%.3f) CPU s per 1M packets.\n\n", median(a2, rounds), mm_lo, mm_hi
+	table("task", "tasks (the headline):")
+	table("machine", "machine (/proc/stat):")
+
+	printf "Per round (CPU s per 1M packets; generator rate achieved; flows / packets the observer\n"
+	printf "reported, flush flow left out, against %d / %d sent):\n\n", flows, flows * pkts
+	printf "| round | condition | added, tasks | added, machine | observer process after the traffic | during | generator (with the receive softirq) | kernel threads | nfcapd (in neither) | others (subtracted from machine) | packets/s achieved | flows seen | packets seen | all seen | notes |\n"
+	printf "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
 	short = 0; missed = 0
 	for (r = 1; r <= rounds; r++) {
-		printf "| %d | order: %s | | | | | | | | | | |\n", r, ord[r]
+		printf "| %d | order: %s | | | | | | | | | | | | | |\n", r, ord[r]
 		for (i = 1; i <= n; i++) {
 			c = C[i]
 			ach = secs[c, r] > 0 ? sent[c, r] / secs[c, r] : 0
@@ -403,9 +564,11 @@ END {
 			if (warn != "") short++
 			ok = (c == "none") ? "-" : (sf[c, r] == flows && sp[c, r] == flows * pkts) ? "yes" : "**no**"
 			if (ok == "**no**") missed++
-			printf "| %d | %s | %s | %.3f | %.3f | %.3f | %.3f | %.0f%s | %s | %s | %s | %s |\n", r, c,
-				c == "none" ? sprintf("(busy %.3f)", cpu[c, r]) : sprintf("%.3f", add[c, r]),
-				post[c, r], pin[c, r], nf[c, r], oth[c, r], ach, warn, c == "none" ? "-" : sf[c, r], c == "none" ? "-" : sp[c, r], ok,
+			printf "| %d | %s | %s | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.0f%s | %s | %s | %s | %s |\n", r, c,
+				c == "none" ? sprintf("(%.3f)", task[c, r]) : sprintf("%.3f", add["task", c, r]),
+				c == "none" ? sprintf("(busy %.3f)", cpu[c, r]) : sprintf("%.3f", add["machine", c, r]),
+				post[c, r], pin[c, r], gen[c, r], kth[c, r], nf[c, r], oth[c, r], ach, warn,
+				c == "none" ? "-" : sf[c, r], c == "none" ? "-" : sp[c, r], ok,
 				note[c, r] == "-" ? "" : note[c, r]
 		}
 	}
@@ -418,12 +581,15 @@ END {
 		printf "**Warning:** %d observer runs did not report every flow and packet sent: their CPU is not comparable.\n", missed
 	else
 		printf "Every observer reported every flow and packet sent, in every round.\n"
-	printf "\n<!-- summary: | observer CPU on real traffic (whole machine), xlatflowd / ref_counter_coarse (the minimal counter), %d flows | %s (rounds %s) | <= 1.3 | %s | -->\n", flows,
-		(ratio["ref_counter_coarse"] > 0) ? sprintf("%.2f", ratio["ref_counter_coarse"]) : "n/a",
-		(qlo["ref_counter_coarse"] > 0) ? sprintf("%.2f-%.2f", qlo["ref_counter_coarse"], qhi["ref_counter_coarse"]) : "n/a",
-		verdict(ratio["ref_counter_coarse"], 1.3, qlo["ref_counter_coarse"], qhi["ref_counter_coarse"])
-	printf "<!-- summary: | observer CPU on real traffic (whole machine), xlatflowd / softflowd, %d flows | %s (rounds %s) | <= 0.5 | %s | -->\n", flows,
-		(ratio["softflowd"] > 0) ? sprintf("%.2f", ratio["softflowd"]) : "n/a",
-		(qlo["softflowd"] > 0) ? sprintf("%.2f-%.2f", qlo["softflowd"], qhi["softflowd"]) : "n/a",
-		verdict(ratio["softflowd"], 0.5, qlo["softflowd"], qhi["softflowd"])
+	split("ref_counter_coarse softflowd", R, " "); split("1.3 0.5", G, " ")
+	split("ref_counter_coarse (the minimal counter)|softflowd", L, "|")
+	for (j = 1; j <= 2; j++)
+		for (kk = 1; kk <= 2; kk++) {
+			kind = (kk == 1) ? "task" : "machine"; c = R[j]
+			printf "<!-- summary: | observer CPU on real traffic (%s), xlatflowd / %s, %d flows, median per round | %s (95%% %s; rounds %d) | <= %s | %s | -->\n",
+				(kind == "task") ? "tasks" : "whole machine", L[j], flows,
+				(rq[kind, c] > 0) ? sprintf("%.2f", rq[kind, c]) : "n/a",
+				(rq[kind, c] > 0 && rok[kind, c]) ? sprintf("%.2f-%.2f", rlo[kind, c], rhi[kind, c]) : "n/a", rounds, G[j],
+				verdict(rq[kind, c], G[j] + 0, rlo[kind, c], rhi[kind, c], rok[kind, c])
+		}
 }' "$res"

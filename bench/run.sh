@@ -50,10 +50,10 @@ run() {
 
 if [ $quick = 1 ]; then
 	repeat=200000 rounds=3 maxflows=100000 ifaces=100 e2e_flows=2000 e2e_pkts=20
-	obs_rounds=3 obs_big_rounds=3 obs_big_pkts=10
+	obs_rounds=6 obs_pkts=10 obs_big_rounds=3 obs_big_pkts=10
 else
 	repeat=1000000 rounds=5 maxflows=1000000 ifaces=500 e2e_flows=20000 e2e_pkts=50
-	obs_rounds=5 obs_big_rounds=3 obs_big_pkts=5
+	obs_rounds=12 obs_pkts=25 obs_big_rounds=9 obs_big_pkts=3
 fi
 
 # --- machine ---
@@ -201,15 +201,23 @@ fi
 # --- 10. observer CPU: the whole machine's, each observer alone on the same hook ---
 if want observer; then
 	section "10. Observer CPU on real traffic: the whole machine, each observer alone"
-	# 20000 flows x 50 packets, then $maxflows flows (1M; quick: 100k) x fewer packets so
-	# that a run stays near 25 s at the default 200000 packets/s; about 45 s a condition
-	# at 1M (idle timeout 9 s), 5 conditions a round
+	# 20000 flows x 25 packets (2.5 s of traffic, about 65 s a round of 5 conditions), then
+	# $maxflows flows (1M; quick: 100k) x 3 packets (15 s; about 165 s a round at 1M, idle
+	# timeout 9 s). Short rounds, many of them: the ratios are per round, and the confidence
+	# interval of their median narrows with the number of rounds. Each size twice: the tasks'
+	# and the machine's CPU, then (-s) the programs' own run time with bpf_stats.
 	printf '**20000 flows:**\n\n' >>"$md"
-	run observer bash "$src/bench/observer_cpu.sh" -f 20000 -p 50 -n $obs_rounds
+	run observer bash "$src/bench/observer_cpu.sh" -f 20000 -p $obs_pkts -n $obs_rounds
 	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/observer.out" >>"$summary"
+	printf '\n**20000 flows, the programs'"'"' own run time (-s):**\n\n' >>"$md"
+	run observer_s bash "$src/bench/observer_cpu.sh" -s -f 20000 -p $obs_pkts -n $obs_rounds
+	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/observer_s.out" >>"$summary"
 	printf '\n**%d flows:**\n\n' $maxflows >>"$md"
 	run observer_big bash "$src/bench/observer_cpu.sh" -f $maxflows -p $obs_big_pkts -n $obs_big_rounds
 	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/observer_big.out" >>"$summary"
+	printf '\n**%d flows, the programs'"'"' own run time (-s):**\n\n' $maxflows >>"$md"
+	run observer_big_s bash "$src/bench/observer_cpu.sh" -s -f $maxflows -p $obs_big_pkts -n $obs_big_rounds
+	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/observer_big_s.out" >>"$summary"
 fi
 
 # --- 7. conntrack source: rates, reliable vs plain; the stall on a big table ---
