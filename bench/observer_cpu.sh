@@ -58,24 +58,28 @@
 # process" alone, without the hook's own cost, which every TC observer pays
 # alike; the statistics' clock reads make it a separate run.
 #
+# -R: xlatflowd with --ring-first (every packet to the ring buffer first,
+# docs/datapath.md); the reports name it "xlatflowd --ring-first".
+#
 # On a shared machine the CPU of the other user processes (not this script's
 # descendants) over the window is subtracted too, and printed; -a keeps it in
 # (the raw /proc/stat figure, for a machine known to be quiet).
 #
-#   observer_cpu.sh [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s]
+#   observer_cpu.sh [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s] [-R]
 # Prints Markdown. Needs root; exit 77 when a tool is missing.
 set -uo pipefail
 
-flows=20000 pkts=50 rate=200000 rounds=5 ip_len=100 all=0 stats=0
-while getopts f:p:r:n:as opt; do
+flows=20000 pkts=50 rate=200000 rounds=5 ip_len=100 all=0 stats=0 ring=()
+while getopts f:p:r:n:asR opt; do
 	case $opt in
 	a) all=1 ;;
 	s) stats=1 ;;
+	R) ring=(--ring-first) ;;
 	f) flows=$OPTARG ;;
 	p) pkts=$OPTARG ;;
 	r) rate=$OPTARG ;;
 	n) rounds=$OPTARG ;;
-	*) echo "usage: $0 [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s] [-R]" >&2; exit 2 ;;
 	esac
 done
 src=${abs_top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -222,7 +226,7 @@ start_obs() {
 	if [ "$c" = xlatflowd ]; then
 		ip netns exec $obs "$XLATFLOWD" -f --interface vb --collector "udp://127.0.0.1:$port" \
 			--nat-hook off --idle-timeout "$idle" --active-timeout 3600 \
-			--max-flows $map_entries --kernel-max-flows $kflows >"$work/$tag.log" 2>&1 &
+			--max-flows $map_entries --kernel-max-flows $kflows "${ring[@]}" >"$work/$tag.log" 2>&1 &
 		obs_pid=$!
 		pids+=("$obs_pid")
 		wait_for "$work/$tag.log" "NAT enrichment:" $obs_pid
@@ -362,7 +366,7 @@ t_total=$(($(date +%s) - t_start))
 
 awk -v flows="$flows" -v pkts="$pkts" -v rate="$rate" -v rounds="$rounds" -v hz="$hz" \
 	-v idle="$idle" -v win="$win" -v tail="$tail_ms" -v ip_len=$ip_len -v flush=$flush -v total="$t_total" \
-	-v kflows="$kflows" -v mapn="$map_entries" -v all=$all -v stats=$stats -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
+	-v kflows="$kflows" -v mapn="$map_entries" -v xopt="${ring[*]}" -v all=$all -v stats=$stats -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
 function sorted(a, n,    i, j, t) {
 	for (i = 1; i <= n; i++) b[i] = a[i]
 	for (i = 2; i <= n; i++)
@@ -460,7 +464,7 @@ function stats_report(    i, c, r, a, q, nq, per, body, k, j) {
 	printf "clock reads and the dispatch) of the same round, times the runs, plus the observer process'"'"'s\n"
 	printf "own CPU (schedstat) until %d s after the traffic (every flow exported: checked below).\n", win
 	printf "CPU seconds per million packets (%d, a flush flow of %d packets included). %d rounds, the\n", flows * pkts + flush, flush, rounds
-	printf "order rotating each round. xlatflowd: --kernel-max-flows %d, --max-flows %d; ref counters:\n", kflows, mapn
+	printf "order rotating each round. xlatflowd: --kernel-max-flows %d, --max-flows %d%s; ref counters:\n", kflows, mapn, xopt == "" ? "" : ", " xopt
 	printf "hash map %d entries. Run took %d s, load at the end %s.\n\n", mapn, total, load
 	for (r = 1; r <= rounds; r++)
 		for (i = 1; i <= n; i++) {
@@ -509,7 +513,7 @@ function stats_report(    i, c, r, a, q, nq, per, body, k, j) {
 		printf "**Warning:** %d observer runs did not report every flow and packet sent: their CPU is not comparable.\n", missed
 	else
 		printf "Every observer reported every flow and packet sent, in every round.\n"
-	printf "<!-- summary: | observer CPU on real traffic (BPF + process, bpf_stats), xlatflowd / ref_counter_coarse (the minimal counter), %d flows, median per round | %s (95%% %s; rounds %d) | <= 1.3 | %s | -->\n", flows,
+	printf "<!-- summary: | observer CPU on real traffic (BPF + process, bpf_stats), xlatflowd%s / ref_counter_coarse (the minimal counter), %d flows, median per round | %s (95%% %s; rounds %d) | <= 1.3 | %s | -->\n", xopt == "" ? "" : " " xopt, flows,
 		(rq["bpf", "ref_counter_coarse"] > 0) ? sprintf("%.2f", rq["bpf", "ref_counter_coarse"]) : "n/a",
 		(rq["bpf", "ref_counter_coarse"] > 0 && rok["bpf", "ref_counter_coarse"]) ? sprintf("%.2f-%.2f", rlo["bpf", "ref_counter_coarse"], rhi["bpf", "ref_counter_coarse"]) : "n/a", rounds,
 		verdict(rq["bpf", "ref_counter_coarse"], 1.3, rlo["bpf", "ref_counter_coarse"], rhi["bpf", "ref_counter_coarse"], rok["bpf", "ref_counter_coarse"])
@@ -534,7 +538,7 @@ END {
 		printf "machine: other processes on the machine are counted in (-a): read it on a quiet machine only.\n"
 	else
 		printf "machine: the CPU of the machine'"'"'s other user processes (not started by this script) over\nthe window is subtracted (column \"others\" below; -a keeps it in).\n"
-	printf "ref counters: tc_attach, hash map %d entries; xlatflowd: --kernel-max-flows %d, --max-flows %d;\n", mapn, kflows, mapn
+	printf "ref counters: tc_attach, hash map %d entries; xlatflowd: --kernel-max-flows %d, --max-flows %d%s;\n", mapn, kflows, mapn, xopt == "" ? "" : ", " xopt
 	printf "softflowd: -m %d -B 67108864 -t expint=1. Run took %d s, load at the end %s.\n\n", mapn, total, load
 
 	for (r = 1; r <= rounds; r++)
@@ -586,8 +590,8 @@ END {
 	for (j = 1; j <= 2; j++)
 		for (kk = 1; kk <= 2; kk++) {
 			kind = (kk == 1) ? "task" : "machine"; c = R[j]
-			printf "<!-- summary: | observer CPU on real traffic (%s), xlatflowd / %s, %d flows, median per round | %s (95%% %s; rounds %d) | <= %s | %s | -->\n",
-				(kind == "task") ? "tasks" : "whole machine", L[j], flows,
+			printf "<!-- summary: | observer CPU on real traffic (%s), xlatflowd%s / %s, %d flows, median per round | %s (95%% %s; rounds %d) | <= %s | %s | -->\n",
+				(kind == "task") ? "tasks" : "whole machine", xopt == "" ? "" : " " xopt, L[j], flows,
 				(rq[kind, c] > 0) ? sprintf("%.2f", rq[kind, c]) : "n/a",
 				(rq[kind, c] > 0 && rok[kind, c]) ? sprintf("%.2f-%.2f", rlo[kind, c], rhi[kind, c]) : "n/a", rounds, G[j],
 				verdict(rq[kind, c], G[j] + 0, rlo[kind, c], rhi[kind, c], rok[kind, c])

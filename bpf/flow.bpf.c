@@ -90,6 +90,16 @@ volatile __u32 sampling = 1;
  */
 const volatile __u32 precise_time = 0;
 
+/*
+ * 1: every packet goes to the flow_events ring first, and the flow table
+ * takes only what the ring cannot hold (ring_first in xlatflowd.conf(5)).
+ * A packet then costs a sequential write instead of a random access to its
+ * flow's slot, and the daemon aggregates it, its cache misses overlapped:
+ * cheaper where flows are many and their packets few a drain interval, for
+ * as many packets as one daemon thread merges (docs/datapath.md).
+ */
+const volatile __u32 ring_first = 0;
+
 static __always_inline void xf_count(__u32 idx, __u64 n)
 {
 	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
@@ -187,6 +197,34 @@ static __always_inline void xf_publish(struct xf_flow_slot *s, __u32 parity, __u
 }
 
 /*
+ * Hand one packet to userspace as a flow_events event (its flow's first and
+ * only packet there: the precise clock, as a slot's first packet); false
+ * when the ring is full.
+ */
+static __always_inline bool xf_emit(const struct xf_pkt *pkt, const struct ethhdr *eth, __u32 segs,
+				    __u64 octets)
+{
+	struct xf_flow_event *ev = bpf_ringbuf_reserve(&flow_events, sizeof(*ev), 0);
+
+	if (!ev)
+		return false;
+	__builtin_memcpy(&ev->key, &pkt->key, sizeof(ev->key));
+	xf_first(&ev->stats, pkt, eth, segs, octets);
+	/*
+	 * The daemon reads the ring at every drain anyway, so it is woken
+	 * only once the ring holds a quarter of its size: a wakeup per event
+	 * (an epoll round trip in the daemon for each packet past full slots,
+	 * 2% of packets at the documented sizing) cost it more than all its
+	 * other work (bench/README.md, issue 14 item 2).
+	 */
+	bpf_ringbuf_submit(ev, bpf_ringbuf_query(&flow_events, BPF_RB_AVAIL_DATA) >=
+					       bpf_ringbuf_query(&flow_events, BPF_RB_RING_SIZE) / 4
+				       ? BPF_RB_FORCE_WAKEUP
+				       : BPF_RB_NO_WAKEUP);
+	return true;
+}
+
+/*
  * Add the packet to its flow in this epoch's table: probe from the flow's
  * home slot for its key (add to it) or an empty slot (take it), at most
  * XF_PROBES slots. A slot another CPU is filling (BUSY) is passed over,
@@ -200,13 +238,16 @@ static __always_inline void xf_record(__u32 epoch, struct __sk_buff *skb, const 
 	void *data_end = xf_skb_data_end(skb);
 	const struct ethhdr *eth = data;
 	__u32 n = table_slots, parity = epoch & 1, pos, idx;
-	struct xf_flow_stats nst;
-	struct xf_flow_event *ev;
 	struct xf_flow_slot *s;
 	__u64 hash, tag, t;
 
 	if ((void *)(eth + 1) > data_end)
 		return; /* cannot happen: the parser read it */
+	if (ring_first) {
+		if (xf_emit(pkt, eth, segs, octets))
+			return;
+		xf_count(XF_CNT_RING_FULL_SLOTS, segs);
+	}
 	hash = xf_flow_hash(&pkt->key, hash_seed);
 	tag = XF_SLOT_TAG(hash);
 	pos = xf_flow_home(hash, n);
@@ -234,33 +275,10 @@ static __always_inline void xf_record(__u32 epoch, struct __sk_buff *skb, const 
 
 	/* No slot for the flow this epoch: hand the packet to userspace as an event. */
 	xf_count(XF_CNT_MAP_FULL, segs);
-	ev = bpf_ringbuf_reserve(&flow_events, sizeof(*ev), 0);
-	if (!ev) {
+	if (!xf_emit(pkt, eth, segs, octets)) {
 		xf_count(XF_CNT_RB_LOST_PACKETS, segs);
 		xf_count(XF_CNT_RB_LOST_OCTETS, octets);
-		return;
 	}
-	__builtin_memset(&nst, 0, sizeof(nst));
-	nst.packets = segs;
-	nst.octets = octets;
-	nst.first_ns = bpf_ktime_get_ns();
-	nst.last_ns = nst.first_ns;
-	nst.tcp_flags = pkt->tcp_flags;
-	nst.tos = pkt->tos;
-	xf_copy_macs(&nst, eth);
-	__builtin_memcpy(&ev->key, &pkt->key, sizeof(ev->key));
-	__builtin_memcpy(&ev->stats, &nst, sizeof(ev->stats));
-	/*
-	 * The daemon reads the ring at every drain anyway, so it is woken
-	 * only once the ring holds a quarter of its size: a wakeup per event
-	 * (an epoll round trip in the daemon for each packet past full slots,
-	 * 2% of packets at the documented sizing) cost it more than all its
-	 * other work (bench/README.md, issue 14 item 2).
-	 */
-	bpf_ringbuf_submit(ev, bpf_ringbuf_query(&flow_events, BPF_RB_AVAIL_DATA) >=
-					       bpf_ringbuf_query(&flow_events, BPF_RB_RING_SIZE) / 4
-				       ? BPF_RB_FORCE_WAKEUP
-				       : BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline int xf_handle(struct __sk_buff *skb, __u8 direction)

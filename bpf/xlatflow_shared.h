@@ -231,6 +231,12 @@ enum xf_counter {
 	XF_CNT_NATEV_LOST_DELETE,
 	XF_CNT_NATEV_LOST_PORTS_EXHAUSTED,
 	XF_CNT_NATEV_LOST_TABLE_FULL,
+	/*
+	 * ring_first only: packets the full ring buffer passed to the flow
+	 * slots (the daemon did not keep up); they are in the slots' packets
+	 * (or MAP_FULL and lost past full slots too)
+	 */
+	XF_CNT_RING_FULL_SLOTS,
 	XF_CNT_MAX,
 };
 

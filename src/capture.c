@@ -164,6 +164,7 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 	c->skel->rodata->table_slots = c->max_flows;
 	c->skel->data->sampling = c->sampling;
 	c->skel->rodata->precise_time = (c->flags & CAPTURE_F_PRECISE_TIME) ? 1 : 0;
+	c->skel->rodata->ring_first = (c->flags & CAPTURE_F_RING_FIRST) ? 1 : 0;
 
 	ret = flow_bpf__load(c->skel);
 	if (ret) {

@@ -24,6 +24,11 @@ struct capture;
  * 20 ns per packet; first_ns is always precise (see bpf/flow.bpf.c).
  */
 #define CAPTURE_F_PRECISE_TIME 0x2
+/*
+ * Every packet to the flow_events ring buffer first; the flow slots take
+ * what the ring cannot hold (ring_first, bpf/flow.bpf.c).
+ */
+#define CAPTURE_F_RING_FIRST 0x4
 
 struct capture_opts {
 	uint32_t kernel_max_flows; /* slots of each epoch's flow table; 0 = 65536 */

@@ -130,6 +130,8 @@ static const struct key_desc key_table[] = {
 	{ U32(kernel_max_flows, 1024, 16777216), .restart = true,
 	  OPT("kernel-max-flows", "N", "flows per drain interval in the kernel (flow slots)") },
 	{ U32(ringbuf_size, 4096, 1073741824), .pow2 = true, .restart = true },
+	{ KEY(ring_first, KEY_BOOL), .restart = true,
+	  OPT("ring-first", NULL, "every packet to the ring buffer first, the flow slots after") },
 	{ U32(drain_interval_ms, 10, 60000),
 	  OPT("drain-interval", "MS", "kernel map drain period") },
 	{ U32(template_refresh, 1, 86400) },

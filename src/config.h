@@ -93,6 +93,7 @@ struct xf_config {
 	uint32_t max_flows;		    /* userspace flow cache bound */
 	uint32_t kernel_max_flows;	    /* flows per drain interval: BPF flow slots */
 	uint32_t ringbuf_size;		    /* bytes, power of two */
+	bool ring_first;		    /* every packet to the ring buffer first */
 	uint32_t drain_interval_ms;	    /* map drain / cache scan period */
 	uint32_t template_refresh;	    /* seconds between UDP template resends */
 	uint32_t template_refresh_messages; /* also every N messages (UDP), 0 = off */

@@ -34,6 +34,14 @@ struct drain {
 	drain_cb ev_cb;		/* set during drain_events() */
 	void *ev_ctx;
 	int ev_count;
+	/*
+	 * Events read from the ring, not yet handed to ev_cb: their keys were
+	 * given to the prefetch callback, DRAIN_PREFETCH_AHEAD events before
+	 * their turn (a copy: the ring's space is the kernel's again as soon
+	 * as drain_on_event returns).
+	 */
+	struct xf_flow_event ev_win[DRAIN_PREFETCH_AHEAD];
+	unsigned int ev_first, ev_len;
 };
 
 struct drain *drain_new(struct capture *c)
@@ -129,6 +137,24 @@ int drain_flows(struct drain *d, drain_cb cb, void *ctx)
 	return drain_slots(d, old & 1, cb, ctx);
 }
 
+/* Hand the oldest event of the window to ev_cb. */
+static void drain_ev_pop(struct drain *d)
+{
+	const struct xf_flow_event *ev = &d->ev_win[d->ev_first];
+
+	d->ev_first = (d->ev_first + 1) % DRAIN_PREFETCH_AHEAD;
+	d->ev_len--;
+	d->ev_cb(d->ev_ctx, &ev->key, &ev->stats);
+	d->ev_count++;
+}
+
+/*
+ * Each event's flow is a likely cache miss in the callback (with ring_first
+ * every packet is an event): name its key to the prefetch callback, keep
+ * the event, and hand over the one DRAIN_PREFETCH_AHEAD events older, as
+ * drain_slots does. drain_events hands over what is left. The order of the
+ * events is kept.
+ */
 static int drain_on_event(void *ctx, void *data, size_t size)
 {
 	struct drain *d = ctx;
@@ -136,8 +162,15 @@ static int drain_on_event(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(*ev) || !d->ev_cb)
 		return 0;
-	d->ev_cb(d->ev_ctx, &ev->key, &ev->stats);
-	d->ev_count++;
+	if (!d->prefetch) {
+		d->ev_cb(d->ev_ctx, &ev->key, &ev->stats);
+		d->ev_count++;
+		return 0;
+	}
+	if (d->ev_len == DRAIN_PREFETCH_AHEAD)
+		drain_ev_pop(d);
+	d->prefetch(d->ev_ctx, &ev->key);
+	d->ev_win[(d->ev_first + d->ev_len++) % DRAIN_PREFETCH_AHEAD] = *ev;
 	return 0;
 }
 
@@ -173,6 +206,8 @@ int drain_events(struct drain *d, drain_cb cb, void *ctx)
 	d->ev_ctx = ctx;
 	d->ev_count = 0;
 	ret = ring_buffer__consume(d->rb);
+	while (d->ev_len)
+		drain_ev_pop(d);
 	d->ev_cb = NULL;
 	d->ev_ctx = NULL;
 	return ret < 0 ? ret : d->ev_count;

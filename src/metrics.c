@@ -115,6 +115,10 @@ static void render_metering(const struct metrics_snapshot *s, GString *out)
 	       "Packets that found no free kernel flow slot and went through the ring buffer "
 	       "(kernel_max_flows reached in one drain interval).",
 	       m->map_full_packets);
+	single(out, "xlatflow_ring_full_slot_packets_total", "counter",
+	       "ring_first: packets the full ring buffer passed to the kernel flow slots "
+	       "(the daemon did not keep up with the ring).",
+	       s->kernel[XF_CNT_RING_FULL_SLOTS]);
 	single(out, "xlatflow_lost_packets_total", "counter",
 	       "Packets lost: no flow slot and the ring buffer full (droppedPacketTotalCount).",
 	       m->lost_packets);

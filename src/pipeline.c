@@ -462,6 +462,10 @@ void pipeline_log_stats(struct pipeline *p, const char *why)
 		 m->sampled_out_packets, m->non_ip_packets + m->malformed_packets,
 		 m->lost_translations, m->evicted_translations, m->cache_evicted_flows,
 		 m->filter_reattachments);
+	if (capture_flags(p->capture) & CAPTURE_F_RING_FIRST)
+		log_info("stats (%s): ring_first: %" PRIu64
+			 " packets to the flow slots past a full ring buffer",
+			 why, s.kernel[XF_CNT_RING_FULL_SLOTS]);
 	for (int i = 0; i < s.n_collectors; i++) {
 		const struct metrics_collector *c = &s.collectors[i];
 
@@ -660,6 +664,7 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 		.kernel_max_flows = cfg->kernel_max_flows,
 		.ringbuf_size = cfg->ringbuf_size,
 		.sampling = cfg->sampling,
+		.flags = cfg->ring_first ? CAPTURE_F_RING_FIRST : 0,
 	};
 	struct flowcache_timeouts t;
 

@@ -11,6 +11,11 @@
 #  2. a 4 KiB ring buffer: packets are lost, and exactly the lost ones are
 #     counted: decoded packets + RB_LOST_PACKETS = packets sent (likewise
 #     octets), and every decoded flow holds no more than it sent.
+#  3. ring_first (every packet to the ring buffer first) with a 64 KiB ring
+#     and 8192 slots: the ring fills while the daemon is stopped, and the
+#     slots take the rest (RING_FULL_SLOTS > 0); nothing is lost, every flow
+#     decodes with exactly its packets and octets, and the ring's events
+#     (PACKETS - RING_FULL_SLOTS) are the ones the slots did not hold.
 # The kernel counters are read from the daemon's own map (kcounters.py), and
 # the metering statistics the daemon exports at exit (options records) must
 # carry exactly the same numbers.
@@ -22,14 +27,14 @@ pair_setup
 need_cmd bpftool
 FLOWS=3000
 
-run_phase() { # NAME RINGBUF DPORT
-	local name=$1 rb=$2 dport=$3 port sent kc
+run_phase() { # NAME RINGBUF DPORT [KERNEL_MAX_FLOWS [CONFIG_LINE]]
+	local name=$1 rb=$2 dport=$3 kmax=${4:-1024} port sent kc
 	port=$(free_port)
-	printf 'ringbuf_size = %s;\n' "$rb" >"$WORK/$name.conf"
+	printf 'ringbuf_size = %s;\n%s\n' "$rb" "${5:-}" >"$WORK/$name.conf"
 	chmod 600 "$WORK/$name.conf"
 	start_xfc "$name" tcp "$port"
 	start_xlatflowd "$B" --config "$WORK/$name.conf" --interface vb \
-		--collector "tcp://127.0.0.1:$port" --kernel-max-flows 1024 --idle-timeout 2 \
+		--collector "tcp://127.0.0.1:$port" --kernel-max-flows "$kmax" --idle-timeout 2 \
 		--active-timeout 60 --drain-interval 2000 --nat-hook off
 	# stopped, the daemon reads neither map nor ring buffer: the burst must fit
 	# (or be counted lost) by the kernel side alone
@@ -91,4 +96,17 @@ PY
 [ $((D_octets + K_RB_LOST_OCTETS)) -eq $((FLOWS * 2 * 100)) ] ||
 	fail "decoded $D_octets + lost $K_RB_LOST_OCTETS octets != sent $((FLOWS * 2 * 100))"
 echo "phase 2: decoded $D_packets + lost $K_RB_LOST_PACKETS = sent $((FLOWS * 2))"
+
+# --- 3. ring_first: the ring fills, the slots take the rest, nothing is lost ---
+run_phase ringfirst 65536 5003 8192 'ring_first = true;'
+[ "$K_PACKETS" -eq $((FLOWS * 2)) ] || fail "kernel saw $K_PACKETS packets, sent $((FLOWS * 2))"
+[ "$K_RB_LOST_PACKETS" -eq 0 ] || fail "ring_first lost $K_RB_LOST_PACKETS packets"
+[ "$K_MAP_FULL" -eq 0 ] || fail "ring_first: $K_MAP_FULL packets past full slots (8192 slots, $FLOWS flows)"
+[ "$K_RING_FULL_SLOTS" -gt 0 ] || fail "the 64 KiB ring never filled: the test tests nothing"
+[ "$K_RING_FULL_SLOTS" -lt $((FLOWS * 2)) ] || fail "no packet went to the ring first"
+grep -q "ring_first: $K_RING_FULL_SLOTS packets to the flow slots past a full ring buffer" \
+	"$WORK/xlatflowd-ringfirst.log" || fail "the exit stats do not log the kernel's RING_FULL_SLOTS"
+acct "$WORK/ringfirst.json" --src 198.18.0.1 --dport 5003 --flows $FLOWS --packets 2 --payload 72 \
+	--summary || fail "phase 3: not every packet decoded exactly"
+echo "phase 3: $((FLOWS * 2 - K_RING_FULL_SLOTS)) packets through the ring first, $K_RING_FULL_SLOTS in the slots"
 echo "PASS: kmap_full"

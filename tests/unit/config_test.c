@@ -643,6 +643,8 @@ static void test_option_table(void)
 		{ "max-flows", "N", "flow cache bound (default 1000000)" },
 		{ "kernel-max-flows", "N",
 		  "flows per drain interval in the kernel (flow slots) (default 65536)" },
+		{ "ring-first", NULL,
+		  "every packet to the ring buffer first, the flow slots after (default off)" },
 		{ "drain-interval", "MS", "kernel map drain period (default 1000)" },
 		{ "sampling", "N", "keep 1 packet in N (default 1)" },
 		{ "nat-hook", "MODE", "auto|fentry|kprobe|conntrack|off (default auto)" },
@@ -676,7 +678,7 @@ static void test_option_table(void)
 	CHECK_STR(help, "");
 	config_defaults(&cfg);
 	CHECK_INT(config_set_option(&cfg, n, "1", err, sizeof(err)), -EINVAL);
-	CHECK_STR(err, "no command-line option 13");
+	CHECK_STR(err, "no command-line option 14");
 	config_release(&cfg);
 }
 
@@ -1119,7 +1121,7 @@ static void test_docs_match(void)
 		keys++;
 		tu_checks++;
 	}
-	CHECK_INT(keys, 27);
+	CHECK_INT(keys, 28);
 	free(out);
 	config_release(&cfg);
 
