@@ -1094,6 +1094,22 @@ static void collect_event(void *ctx, const struct xf_flow_key *key, const struct
 	n_events++;
 }
 
+/* A capture of its own and its drain, the ring buffer reader made. */
+static struct capture *open_with_events(const struct capture_opts *o, struct drain **d)
+{
+	char err[256];
+	struct capture *c = capture_open(o, err, sizeof(err));
+
+	CHECK(c != NULL);
+	if (!c) {
+		fprintf(stderr, "capture_open: %s\n", err);
+		return NULL;
+	}
+	*d = drain_new(c);
+	CHECK(drain_events_fd(*d) >= 0);
+	return c;
+}
+
 /*
  * Events wake the daemon only once the ring holds a quarter of its size
  * (flow.bpf.c): below that the ring's epoll fd stays quiet, the event that
@@ -1147,15 +1163,11 @@ static void test_map_full(void)
 	struct built b;
 	struct capture *c;
 	struct drain *d;
-	char err[256];
 	int lost, got;
 
-	c = capture_open(&o, err, sizeof(err));
-	CHECK(c != NULL);
+	c = open_with_events(&o, &d);
 	if (!c)
 		return;
-	d = drain_new(c);
-	CHECK(drain_events_fd(d) >= 0);
 	counters(c, before);
 	for (int i = 0; i < 7; i++) {
 		s.sport = (uint16_t)(100 + i);
@@ -1227,15 +1239,11 @@ static void test_ring_first(void)
 	struct built b;
 	struct capture *c;
 	struct drain *d;
-	char err[256];
 	int got, bad = 0;
 
-	c = capture_open(&o, err, sizeof(err));
-	CHECK(c != NULL);
+	c = open_with_events(&o, &d);
 	if (!c)
 		return;
-	d = drain_new(c);
-	CHECK(drain_events_fd(d) >= 0);
 	/* 20 packets of 20 flows, then 3 more of the first: 23 events, no slot */
 	counters(c, before);
 	for (int i = 0; i < 23; i++) {
