@@ -11,7 +11,10 @@ STDERR: xf-natwatch's stderr (the counters line).
 
 Passes when:
 - the translated connections conntrack announced (NEW whose reply tuple is
-  not the inverse of the original) are exactly N, and the CREATE events are
+  not the inverse of the original) are the scenario's N (4 of them through
+  the 4-port range; under emulation conntrack may also announce a
+  connection twice, or a fifth through the range: see main()), and the
+  CREATE events are
   exactly them (family, protocol, zone, both tuples), each at most 5 ms
   after and 1 s before conntrack -E read it (the tool's wake-up lag
   under emulation) and within 50 ms of the kernel's own start timestamp of
@@ -134,9 +137,29 @@ def main():
     ct_new = [c for c in ct if c["what"] == "NEW"]
     ct_del = [c for c in ct if c["what"] == "DESTROY"]
 
-    if len(ct_new) != a.creates:
-        bad.append("conntrack announced %d translated connections, the scenario made %d"
-                   % (len(ct_new), a.creates))
+    # The scenario's connections, by original tuple. Under emulation
+    # conntrack may announce more than the scenario meant, in two ways the
+    # kernel is right about, and each such entry must still be exactly one
+    # CREATE and one DELETE (pair() below):
+    # - an original tuple twice: the scenario's 1 s closing and UDP timeouts
+    #   expired an entry before the connection's last packet, which started a
+    #   second entry (loose pickup);
+    # - a fifth connection through the 4-port masquerade range: one of the
+    #   16 waiting connections' SYN retransmissions found a port that a
+    #   closed connection's expired entry gave back.
+    # Every other connection is the scenario's, exactly.
+    ranged = {c["key"][:4] for c in ct_new if c["key"][3].endswith("->198.18.2.2:7000")}
+    other = {c["key"][:4] for c in ct_new} - ranged
+    if len(other) + 4 != a.creates or not 4 <= len(ranged) <= 20:
+        bad.append("conntrack announced %d translated connections (%d through the 4-port "
+                   "range), the scenario made %d (4 through it)"
+                   % (len(other) + len(ranged), len(ranged), a.creates))
+    if len(ct_new) != len(other) + len(ranged):
+        print("%s: conntrack announced %d connections twice (an entry expired before its "
+              "last packet)" % (a.source, len(ct_new) - len(other) - len(ranged)))
+    if len(ranged) > 4:
+        print("%s: %d connections through the 4-port range, 4 held at once (a retried SYN "
+              "found a port given back)" % (a.source, len(ranged)))
     creates = pair(evs["create"], ct_new, "CREATE", bad)
     lags = []
     for o, t in creates:
@@ -144,7 +167,9 @@ def main():
         if not -SKEW_NS <= t["wall_ns"] - o["wall_ns"] <= LAG_NS:
             bad.append("CREATE %.1f ms from conntrack's NEW: %s"
                        % ((o["wall_ns"] - t["wall_ns"]) / 1e6, key_of(o)))
-    created_at = {key_of(o): o["wall_ns"] for o, _ in creates}
+    created_at = collections.defaultdict(list)  # in order: a key can be created twice
+    for o, _ in creates:
+        created_at[key_of(o)].append(o["wall_ns"])
 
     deletes = pair(evs["delete"], ct_del, "DELETE", bad)
     for o, t in deletes:
@@ -165,9 +190,11 @@ def main():
                            % (o["start_wall_ns"] // 1000000000, want, k))
         else:
             bad.append("conntrack's DESTROY has no start time: %s" % (k,))
-        if k in created_at and abs(o["start_wall_ns"] - created_at[k]) > WINDOW_NS:
-            bad.append("DELETE start %.1f ms from the CREATE: %s"
-                       % ((o["start_wall_ns"] - created_at[k]) / 1e6, k))
+        if created_at[k]:
+            c_ns = created_at[k].pop(0)
+            if abs(o["start_wall_ns"] - c_ns) > WINDOW_NS:
+                bad.append("DELETE start %.1f ms from the CREATE: %s"
+                           % ((o["start_wall_ns"] - c_ns) / 1e6, k))
     destroyed = collections.Counter(key_of(o) for o in evs["destroy"])
     if destroyed != collections.Counter(key_of(o) for o in evs["delete"]):
         bad.append("destroy callback %s, DELETE events %s" % (
