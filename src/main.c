@@ -516,6 +516,15 @@ static int run(struct cli *cli, struct xf_config *cfg)
 	loop_signals(&mask);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * The first line the daemon prints, after the block: a stop signal
+	 * that kills it outright (before the block) finds nothing printed and
+	 * nothing set up (tests/fault/startup.sh). Before the block, a SIGTERM
+	 * between two writes of this line left half a line and a dead daemon.
+	 */
+	if (cfg->observation_domain_auto)
+		log_info("observation domain %u (from %s)", cfg->observation_domain_id,
+			 IDENTITY_MACHINE_ID_PATH);
 
 	if (!cfg->foreground && cfg->pidfile[0] && (pidfd = pidfile_lock(cfg->pidfile)) < 0)
 		goto out;
@@ -718,9 +727,6 @@ int main(int argc, char **argv)
 		/* until it detaches, a daemon's start-up errors also go to the terminal */
 		log_copy_to_stderr(!cfg.foreground);
 		log_route_libraries();
-		if (cfg.observation_domain_auto)
-			log_info("observation domain %u (from %s)", cfg.observation_domain_id,
-				 IDENTITY_MACHINE_ID_PATH);
 		rc = run(&cli, &cfg);
 	}
 	config_release(&cfg);
