@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Datapath cost per packet: BPF_PROG_TEST_RUN of xf_tc_ingress (loaded by
- * capture_open(), every feature on) on fixed packets, next to two reference
+ * capture_open(), every feature on, datapath_order auto as the daemon's
+ * default, running slots first) on fixed packets, next to two reference
  * TC programs built in bench/ and loaded here with plain libbpf:
  *   ref_empty           return TC_ACT_OK (the test-run floor)
  *   ref_counter         Ethernet/IPv4/L4 ports + one per-CPU hash
@@ -332,7 +333,8 @@ int main(int argc, char **argv)
 	uint32_t repeat = 1000000;
 	int rounds = 5;
 	const char *dir = getenv("BENCH_BPF_DIR") ? getenv("BENCH_BPF_DIR") : BENCH_BPF_DIR;
-	struct capture_opts copts = { 0 };
+	/* the daemon's default order, auto (slots first here: what it keeps at these flows) */
+	struct capture_opts copts = { .flags = CAPTURE_F_ORDER_AUTO };
 	struct prog progs[P_N] = { 0 };
 	struct bench_case cases[7];
 	struct capture *cap;

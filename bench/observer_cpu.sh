@@ -58,28 +58,29 @@
 # process" alone, without the hook's own cost, which every TC observer pays
 # alike; the statistics' clock reads make it a separate run.
 #
-# -R: xlatflowd with --ring-first (every packet to the ring buffer first,
-# docs/datapath.md); the reports name it "xlatflowd --ring-first".
+# -O ORDER: xlatflowd with --datapath-order ORDER (slots, ring or auto;
+# docs/datapath.md); without it xlatflowd runs its default (auto), and the
+# reports name the order given ("xlatflowd --datapath-order ring").
 #
 # On a shared machine the CPU of the other user processes (not this script's
 # descendants) over the window is subtracted too, and printed; -a keeps it in
 # (the raw /proc/stat figure, for a machine known to be quiet).
 #
-#   observer_cpu.sh [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s] [-R]
+#   observer_cpu.sh [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s] [-O ORDER]
 # Prints Markdown. Needs root; exit 77 when a tool is missing.
 set -uo pipefail
 
 flows=20000 pkts=50 rate=200000 rounds=5 ip_len=100 all=0 stats=0 ring=()
-while getopts f:p:r:n:asR opt; do
+while getopts f:p:r:n:asO: opt; do
 	case $opt in
 	a) all=1 ;;
 	s) stats=1 ;;
-	R) ring=(--ring-first) ;;
+	O) ring=(--datapath-order "$OPTARG") ;;
 	f) flows=$OPTARG ;;
 	p) pkts=$OPTARG ;;
 	r) rate=$OPTARG ;;
 	n) rounds=$OPTARG ;;
-	*) echo "usage: $0 [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s] [-R]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s] [-O ORDER]" >&2; exit 2 ;;
 	esac
 done
 src=${abs_top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}

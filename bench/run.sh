@@ -205,8 +205,9 @@ if want observer; then
 	# $maxflows flows (1M; quick: 100k) x 3 packets (15 s; about 165 s a round at 1M, idle
 	# timeout 9 s). Short rounds, many of them: the ratios are per round, and the confidence
 	# interval of their median narrows with the number of rounds. Each size twice: the tasks'
-	# and the machine's CPU, then (-s) the programs' own run time with bpf_stats; then both
-	# again with xlatflowd --ring-first (-R: every packet to the ring buffer first).
+	# and the machine's CPU, then (-s) the programs' own run time with bpf_stats; xlatflowd
+	# runs its default order (auto: it measures both and keeps the cheaper). Then both
+	# again with each order fixed (-O slots, -O ring; docs/datapath.md, "datapath_order").
 	printf '**20000 flows:**\n\n' >>"$md"
 	run observer bash "$src/bench/observer_cpu.sh" -f 20000 -p $obs_pkts -n $obs_rounds
 	sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/observer.out" >>"$summary"
@@ -222,13 +223,15 @@ if want observer; then
 	for f in 20000 $maxflows; do
 		rp=$obs_pkts rn=$obs_rounds
 		[ "$f" = 20000 ] || rp=$obs_big_pkts rn=$obs_big_rounds
-		printf '\n**%d flows, xlatflowd --ring-first:**\n\n' "$f" >>"$md"
-		run "observer_ring_$f" bash "$src/bench/observer_cpu.sh" -R -f "$f" -p $rp -n $rn
-		sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/observer_ring_$f.out" >>"$summary"
-		printf '\n**%d flows, xlatflowd --ring-first, the programs'"'"' own run time (-s):**\n\n' \
-			"$f" >>"$md"
-		run "observer_ring_s_$f" bash "$src/bench/observer_cpu.sh" -R -s -f "$f" -p $rp -n $rn
-		sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/observer_ring_s_$f.out" >>"$summary"
+		for o in slots ring; do
+			printf '\n**%d flows, xlatflowd --datapath-order %s:**\n\n' "$f" $o >>"$md"
+			run "observer_${o}_$f" bash "$src/bench/observer_cpu.sh" -O $o -f "$f" -p $rp -n $rn
+			sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/observer_${o}_$f.out" >>"$summary"
+			printf '\n**%d flows, xlatflowd --datapath-order %s, the programs'"'"' own run time (-s):**\n\n' \
+				"$f" $o >>"$md"
+			run "observer_${o}_s_$f" bash "$src/bench/observer_cpu.sh" -O $o -s -f "$f" -p $rp -n $rn
+			sed -n 's/^<!-- summary: \(.*\) -->$/\1/p' "$raw/observer_${o}_s_$f.out" >>"$summary"
+		done
 	done
 fi
 

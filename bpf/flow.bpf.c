@@ -91,21 +91,47 @@ volatile __u32 sampling = 1;
 const volatile __u32 precise_time = 0;
 
 /*
- * 1: every packet goes to the flow_events ring first, and the flow table
- * takes only what the ring cannot hold (ring_first in xlatflowd.conf(5)).
- * A packet then costs a sequential write instead of a random access to its
- * flow's slot, and the daemon aggregates it, its cache misses overlapped:
- * cheaper where flows are many and their packets few a drain interval, for
- * as many packets as one daemon thread merges (docs/datapath.md).
+ * The datapath order (enum xf_order, datapath_order in xlatflowd.conf(5)).
+ * Ring first, a packet costs a sequential write instead of a random access
+ * to its flow's slot, and the daemon aggregates it, its cache misses
+ * overlapped: cheaper where flows are many and their packets few a drain
+ * interval, for as many packets as one daemon thread merges
+ * (docs/datapath.md). XF_ORDER_SLOTS and XF_ORDER_RING are load-time
+ * constants (the verifier drops the other order's code); XF_ORDER_AUTO
+ * reads ring_order, which the daemon sets from what it measures.
  */
-const volatile __u32 ring_first = 0;
+const volatile __u32 order_mode = XF_ORDER_SLOTS;
+/* XF_ORDER_AUTO: 1 while the daemon runs the ring-first order. */
+__u32 ring_order;
 
-static __always_inline void xf_count(__u32 idx, __u64 n)
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xf_order_cost);
+} order_cost SEC(".maps");
+
+/* Add n to this CPU's counter idx; its new value (0 if the lookup failed). */
+static __always_inline __u64 xf_count(__u32 idx, __u64 n)
 {
 	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
 
-	if (c)
-		*c += n;
+	if (!c)
+		return 0;
+	*c += n;
+	return *c;
+}
+
+/* Add a timed packet's program time to this CPU's cost of the order it ran. */
+static __always_inline void xf_cost(__u32 ring, __u64 ns)
+{
+	__u32 zero = 0;
+	struct xf_order_cost *oc = bpf_map_lookup_elem(&order_cost, &zero);
+
+	if (!oc)
+		return;
+	oc->ns[ring & 1] += ns;
+	oc->samples[ring & 1]++;
 }
 
 /*
@@ -232,7 +258,7 @@ static __always_inline bool xf_emit(const struct xf_pkt *pkt, const struct ethhd
  * userspace merges by key, never a packet counted in another flow.
  */
 static __always_inline void xf_record(__u32 epoch, struct __sk_buff *skb, const struct xf_pkt *pkt,
-				      __u32 segs, __u64 octets)
+				      __u32 segs, __u64 octets, __u32 ring)
 {
 	void *data = xf_skb_data(skb);
 	void *data_end = xf_skb_data_end(skb);
@@ -243,7 +269,7 @@ static __always_inline void xf_record(__u32 epoch, struct __sk_buff *skb, const 
 
 	if ((void *)(eth + 1) > data_end)
 		return; /* cannot happen: the parser read it */
-	if (ring_first) {
+	if (ring) {
 		if (xf_emit(pkt, eth, segs, octets))
 			return;
 		xf_count(XF_CNT_RING_FULL_SLOTS, segs);
@@ -286,8 +312,8 @@ static __always_inline int xf_handle(struct __sk_buff *skb, __u8 direction)
 	__u32 gso_segs = skb->gso_segs;
 	__u32 segs = gso_segs > 1 ? gso_segs : 1;
 	struct xf_pkt pkt;
-	__u64 octets;
-	__u32 epoch;
+	__u64 octets, seen, t0 = 0;
+	__u32 epoch, ring;
 	int rc;
 
 	rc = xf_parse(skb, &pkt, segs > 1);
@@ -325,7 +351,7 @@ static __always_inline int xf_handle(struct __sk_buff *skb, __u8 direction)
 		octets = (__u64)(skb->len - pkt.l2_len) + (__u64)(segs - 1) * pkt.hdr_len;
 	else
 		octets = pkt.ip_len;
-	xf_count(XF_CNT_PACKETS, segs);
+	seen = xf_count(XF_CNT_PACKETS, segs);
 	xf_count(XF_CNT_OCTETS, octets);
 
 	if (sampling > 1 && bpf_get_prandom_u32() % sampling) {
@@ -337,7 +363,16 @@ static __always_inline int xf_handle(struct __sk_buff *skb, __u8 direction)
 	pkt.key.direction = direction;
 	/* Read once: lookup and insert must go to the same table. */
 	epoch = *(volatile __u32 *)&flows_epoch;
-	xf_record(epoch, skb, &pkt, segs, octets);
+	ring = order_mode == XF_ORDER_RING;
+	if (order_mode == XF_ORDER_AUTO) {
+		ring = *(volatile __u32 *)&ring_order;
+		/* this packet took this CPU's count past a multiple of XF_COST_EVERY */
+		if (seen % XF_COST_EVERY < segs)
+			t0 = bpf_ktime_get_ns();
+	}
+	xf_record(epoch, skb, &pkt, segs, octets, ring);
+	if (t0)
+		xf_cost(ring, bpf_ktime_get_ns() - t0);
 	return XF_TC_VERDICT;
 }
 

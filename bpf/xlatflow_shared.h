@@ -232,12 +232,42 @@ enum xf_counter {
 	XF_CNT_NATEV_LOST_PORTS_EXHAUSTED,
 	XF_CNT_NATEV_LOST_TABLE_FULL,
 	/*
-	 * ring_first only: packets the full ring buffer passed to the flow
-	 * slots (the daemon did not keep up); they are in the slots' packets
+	 * Ring first only (XF_ORDER_RING, or AUTO while it runs ring first):
+	 * packets the full ring buffer passed to the flow slots (the daemon did not keep up); they are in the slots' packets
 	 * (or MAP_FULL and lost past full slots too)
 	 */
 	XF_CNT_RING_FULL_SLOTS,
 	XF_CNT_MAX,
+};
+
+/*
+ * The datapath order (order_mode in bpf/flow.bpf.c, datapath_order in
+ * xlatflowd.conf(5)): SLOTS counts each packet into its flow's slot and
+ * sends it to the flow_events ring only past full slots; RING sends each
+ * packet to the ring first and the slots take what the ring cannot hold;
+ * AUTO runs either, as the daemon chooses (ring_order in .bss), and times
+ * every XF_COST_EVERY-th packet of each CPU into order_cost.
+ */
+enum xf_order {
+	XF_ORDER_SLOTS = 0,
+	XF_ORDER_RING = 1,
+	XF_ORDER_AUTO = 2,
+};
+
+/*
+ * A packet is timed when the CPU's XF_CNT_PACKETS crosses a multiple of
+ * this: two clock reads every 64 packets, well under a nanosecond a packet.
+ */
+#define XF_COST_EVERY 64
+
+/*
+ * order_cost (a per-CPU array of one): the program time of the timed
+ * packets, from their flow's lookup to the program's return, and how many,
+ * by the order they ran in (index XF_ORDER_SLOTS or XF_ORDER_RING).
+ */
+struct xf_order_cost {
+	__u64 ns[2];
+	__u64 samples[2];
 };
 
 #define XF_CNT_NATEV(kind) (XF_CNT_NATEV_CREATE + (kind)-XF_XLAT_KIND_CREATE)

@@ -164,7 +164,9 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 	c->skel->rodata->table_slots = c->max_flows;
 	c->skel->data->sampling = c->sampling;
 	c->skel->rodata->precise_time = (c->flags & CAPTURE_F_PRECISE_TIME) ? 1 : 0;
-	c->skel->rodata->ring_first = (c->flags & CAPTURE_F_RING_FIRST) ? 1 : 0;
+	c->skel->rodata->order_mode = (c->flags & CAPTURE_F_ORDER_AUTO)	  ? XF_ORDER_AUTO
+				      : (c->flags & CAPTURE_F_RING_FIRST) ? XF_ORDER_RING
+									  : XF_ORDER_SLOTS;
 
 	ret = flow_bpf__load(c->skel);
 	if (ret) {
@@ -285,4 +287,41 @@ void capture_set_epoch(struct capture *c, uint32_t epoch)
 uint32_t capture_flags(const struct capture *c)
 {
 	return c->flags;
+}
+
+bool capture_ring_order(const struct capture *c)
+{
+	if (c->flags & CAPTURE_F_ORDER_AUTO)
+		return __atomic_load_n(&c->skel->bss->ring_order, __ATOMIC_RELAXED) != 0;
+	return (c->flags & CAPTURE_F_RING_FIRST) != 0;
+}
+
+void capture_set_ring_order(struct capture *c, bool ring)
+{
+	/* .bss is mmapped: the programs take the new order from their next packet */
+	if (c->flags & CAPTURE_F_ORDER_AUTO)
+		__atomic_store_n(&c->skel->bss->ring_order, ring ? 1 : 0, __ATOMIC_RELAXED);
+}
+
+int capture_read_order_cost(struct capture *c, struct xf_order_cost *out)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct xf_order_cost *v;
+	uint32_t zero = 0;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpus < 0)
+		return ncpus;
+	v = g_new0(struct xf_order_cost, ncpus);
+	ret = bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.order_cost), &zero, v);
+	if (ret)
+		ret = -errno;
+	for (int cpu = 0; !ret && cpu < ncpus; cpu++)
+		for (int o = 0; o < 2; o++) {
+			out->ns[o] += v[cpu].ns[o];
+			out->samples[o] += v[cpu].samples[o];
+		}
+	g_free(v);
+	return ret;
 }

@@ -26,9 +26,15 @@ struct capture;
 #define CAPTURE_F_PRECISE_TIME 0x2
 /*
  * Every packet to the flow_events ring buffer first; the flow slots take
- * what the ring cannot hold (ring_first, bpf/flow.bpf.c).
+ * what the ring cannot hold (datapath_order "ring", bpf/flow.bpf.c).
  */
 #define CAPTURE_F_RING_FIRST 0x4
+/*
+ * Either order, as capture_set_ring_order() says (slots first until then),
+ * and the programs time every XF_COST_EVERY-th packet into order_cost
+ * (datapath_order "auto"; order.h chooses).
+ */
+#define CAPTURE_F_ORDER_AUTO 0x8
 
 struct capture_opts {
 	uint32_t kernel_max_flows; /* slots of each epoch's flow table; 0 = 65536 */
@@ -102,5 +108,15 @@ uint32_t capture_epoch(const struct capture *c);
 /* Publish a new epoch to the programs (a store to the mmapped .bss). */
 void capture_set_epoch(struct capture *c, uint32_t epoch);
 uint32_t capture_flags(const struct capture *c);
+
+/* Whether the programs run the ring-first order now. */
+bool capture_ring_order(const struct capture *c);
+/* CAPTURE_F_ORDER_AUTO: run the ring-first order (true) or slots first; else a no-op. */
+void capture_set_ring_order(struct capture *c, bool ring);
+/*
+ * The timed packets' program time and count by order, summed over CPUs
+ * (CAPTURE_F_ORDER_AUTO; zero otherwise). Returns 0 or a negative errno.
+ */
+int capture_read_order_cost(struct capture *c, struct xf_order_cost *out);
 
 #endif /* XF_CAPTURE_H */

@@ -73,6 +73,14 @@ static const char *const nat_hook_names[] = {
 /* KEY_ENUM stores an int; nat_hook is an enum xf_nat_hook. */
 _Static_assert(sizeof(enum xf_nat_hook) == sizeof(int), "nat_hook is not int-sized");
 
+static const char *const datapath_order_names[] = {
+	[XF_DATAPATH_AUTO] = "auto",
+	[XF_DATAPATH_SLOTS] = "slots",
+	[XF_DATAPATH_RING] = "ring",
+};
+#define N_DATAPATH_ORDERS (sizeof(datapath_order_names) / sizeof(datapath_order_names[0]))
+_Static_assert(sizeof(enum xf_datapath_order) == sizeof(int), "datapath_order is not int-sized");
+
 static const char *const protocol_names[] = {
 	[XF_PROTO_IPFIX] = "ipfix",
 	[XF_PROTO_NETFLOW9] = "netflow9",
@@ -89,6 +97,11 @@ static const char *const pool_mode_names[] = {
 static const char *nat_hook_choice(int i)
 {
 	return i >= 0 && (size_t)i < N_NAT_HOOKS ? nat_hook_names[i] : NULL;
+}
+
+static const char *datapath_order_choice(int i)
+{
+	return i >= 0 && (size_t)i < N_DATAPATH_ORDERS ? datapath_order_names[i] : NULL;
 }
 
 static const char *protocol_choice(int i)
@@ -130,8 +143,9 @@ static const struct key_desc key_table[] = {
 	{ U32(kernel_max_flows, 1024, 16777216), .restart = true,
 	  OPT("kernel-max-flows", "N", "flows per drain interval in the kernel (flow slots)") },
 	{ U32(ringbuf_size, 4096, 1073741824), .pow2 = true, .restart = true },
-	{ KEY(ring_first, KEY_BOOL), .restart = true,
-	  OPT("ring-first", NULL, "every packet to the ring buffer first, the flow slots after") },
+	{ KEY(datapath_order, KEY_ENUM), .choice = datapath_order_choice, .restart = true,
+	  OPT("datapath-order", "ORDER", NULL) },
+	{ U32(datapath_probe_interval, 1, 86400), .restart = true },
 	{ U32(drain_interval_ms, 10, 60000),
 	  OPT("drain-interval", "MS", "kernel map drain period") },
 	{ U32(template_refresh, 1, 86400) },
@@ -208,6 +222,8 @@ void config_defaults(struct xf_config *cfg)
 	cfg->max_flows = 1000000;
 	cfg->kernel_max_flows = 65536;
 	cfg->ringbuf_size = 4194304;
+	cfg->datapath_order = XF_DATAPATH_AUTO;
+	cfg->datapath_probe_interval = 60;
 	cfg->drain_interval_ms = 1000;
 	cfg->template_refresh = 60;
 	cfg->template_refresh_messages = 0;

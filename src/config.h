@@ -38,6 +38,14 @@ enum xf_nat_hook {
 	XF_NAT_OFF,
 };
 
+/*
+ * The order in which the TC programs count a packet (docs/datapath.md):
+ * auto measures both and keeps the cheaper (order.h); slots: into its
+ * flow's slot, to the ring buffer past full slots; ring: to the ring
+ * buffer, into the slots past a full ring.
+ */
+enum xf_datapath_order { XF_DATAPATH_AUTO = 0, XF_DATAPATH_SLOTS, XF_DATAPATH_RING };
+
 struct xf_collector_config {
 	char url[256]; /* as written: "udp://127.0.0.1:4739" */
 	enum xf_transport transport;
@@ -88,12 +96,13 @@ struct xf_config {
 	/* "auto": derived from /etc/machine-id by identity_domain_id() */
 	bool observation_domain_auto;
 	uint32_t observation_domain_id;
-	uint32_t active_timeout;	    /* seconds */
-	uint32_t idle_timeout;		    /* seconds */
-	uint32_t max_flows;		    /* userspace flow cache bound */
-	uint32_t kernel_max_flows;	    /* flows per drain interval: BPF flow slots */
-	uint32_t ringbuf_size;		    /* bytes, power of two */
-	bool ring_first;		    /* every packet to the ring buffer first */
+	uint32_t active_timeout;   /* seconds */
+	uint32_t idle_timeout;	   /* seconds */
+	uint32_t max_flows;	   /* userspace flow cache bound */
+	uint32_t kernel_max_flows; /* flows per drain interval: BPF flow slots */
+	uint32_t ringbuf_size;	   /* bytes, power of two */
+	enum xf_datapath_order datapath_order;
+	uint32_t datapath_probe_interval;   /* auto: seconds between measurements, at most */
 	uint32_t drain_interval_ms;	    /* map drain / cache scan period */
 	uint32_t template_refresh;	    /* seconds between UDP template resends */
 	uint32_t template_refresh_messages; /* also every N messages (UDP), 0 = off */

@@ -434,9 +434,14 @@ void flowcache_update(struct flowcache *fc, const struct xf_flow_key *key,
 	i = find(fc, key, &b);
 	/*
 	 * A SYN on a flow that ended is a new connection reusing the 5-tuple:
-	 * the old one's record ends here, the new one gets its own.
+	 * the old one's record ends here, the new one gets its own. Unless
+	 * the SYN came before the flow's last packet: the datapath order
+	 * changed during the connection, and the drain read its later
+	 * packets (with the FIN, from the ring buffer) before its earlier
+	 * ones (from the flow slots).
 	 */
-	if (i && (E(fc, i)->hprev & F_ENDED) && (st->tcp_flags & TCP_SYN)) {
+	if (i && (E(fc, i)->hprev & F_ENDED) && (st->tcp_flags & TCP_SYN) &&
+	    st->first_ns >= E(fc, i)->st.last_ns) {
 		entry_expire(fc, i, FLOW_END_END_OF_FLOW);
 		i = NIL;
 	}

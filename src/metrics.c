@@ -116,7 +116,7 @@ static void render_metering(const struct metrics_snapshot *s, GString *out)
 	       "(kernel_max_flows reached in one drain interval).",
 	       m->map_full_packets);
 	single(out, "xlatflow_ring_full_slot_packets_total", "counter",
-	       "ring_first: packets the full ring buffer passed to the kernel flow slots "
+	       "Ring-first order: packets the full ring buffer passed to the kernel flow slots "
 	       "(the daemon did not keep up with the ring).",
 	       s->kernel[XF_CNT_RING_FULL_SLOTS]);
 	single(out, "xlatflow_lost_packets_total", "counter",
@@ -151,6 +151,25 @@ static void render_cache(const struct metrics_snapshot *s, GString *out)
 	       s->kernel_slots);
 	single(out, "xlatflow_kernel_flow_slots_used", "gauge", "Flow slots the last drain read.",
 	       s->kernel_slots_used);
+	single(out, "xlatflow_datapath_ring_first", "gauge",
+	       "1 while the TC programs send each packet to the ring buffer first, 0 while they "
+	       "count it into its flow slot first (datapath_order).",
+	       s->order.ring ? 1 : 0);
+	single(out, "xlatflow_datapath_order_changes_total", "counter",
+	       "Changes of the datapath order, measurement windows included (datapath_order "
+	       "auto).",
+	       s->order.switches);
+	single(out, "xlatflow_datapath_order_measurements_total", "counter",
+	       "Windows run in the other datapath order to measure it (datapath_order auto).",
+	       s->order.probes);
+	family(out, "xlatflow_datapath_packet_cost_seconds", "gauge",
+	       "Cost of a packet in each datapath order when last measured: program time plus "
+	       "the daemon's CPU time merging it, per packet; 0 until measured (datapath_order "
+	       "auto).");
+	sample_seconds(out, "xlatflow_datapath_packet_cost_seconds{order=\"slots\"}",
+		       s->order.cost_ns[0], 1000000000ULL, 9);
+	sample_seconds(out, "xlatflow_datapath_packet_cost_seconds{order=\"ring\"}",
+		       s->order.cost_ns[1], 1000000000ULL, 9);
 	family(out, "xlatflow_drain_duration_seconds", "summary",
 	       "Time the drain cycles took (flip, grace period, reading the slots and the ring "
 	       "buffer).");

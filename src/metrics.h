@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "ipfix_template.h"
+#include "order.h"
 #include "xlatflow_shared.h"
 
 /* One collector, as its options records count it, plus the transport's state. */
@@ -63,6 +64,9 @@ struct metrics_snapshot {
 	/* kernel flow slots */
 	uint32_t kernel_slots;	    /* kernel_max_flows */
 	uint32_t kernel_slots_used; /* flows the last drain read */
+
+	/* the datapath order (order.h; only ring is set unless datapath_order "auto") */
+	struct order_stats order;
 
 	/* drains */
 	uint64_t drains;

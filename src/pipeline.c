@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <glib.h>
 
@@ -18,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "natlog.h"
+#include "order.h"
 #include "pipeline.h"
 #include "tc_hook.h"
 #include "xlat.h"
@@ -52,6 +54,7 @@ struct pipeline {
 	struct capture *capture;
 	struct tc_hook *tc;	 /* attaches the capture's programs */
 	struct drain *drain;	 /* reads what they counted */
+	struct order_ctl *order; /* NULL unless datapath_order "auto" */
 	struct xlat_source *nat; /* NULL: nat_hook "off" */
 	struct xlat_table *xlat;
 	struct natlog *natlog; /* NULL: no collector takes NAT events */
@@ -68,6 +71,7 @@ struct pipeline {
 	/* for the metrics endpoint */
 	uint64_t drains, drain_ns_sum, drain_ns_last;
 	uint32_t slots_used;	  /* flows the last drain_flows() read */
+	uint64_t merge_cpu_ns;	  /* datapath_order auto: CPU time draining and merging */
 	struct monitored *last_m; /* on_drained()'s last interface (most flows share one) */
 	int last_ifindex;
 };
@@ -99,6 +103,16 @@ static struct monitored *monitored_get(const struct pipeline *p, int ifindex)
 }
 
 /* --- flow path ------------------------------------------------------------ */
+
+/* This thread's CPU time, ns. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 /* The flow cache decided a record is due: join its translation, export it. */
 static void on_flow_export(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st,
@@ -136,6 +150,31 @@ static void on_drained(void *ctx, const struct xf_flow_key *key, const struct xf
 		m->packets[key->direction] += st->packets;
 		m->octets[key->direction] += st->octets;
 	}
+}
+
+/*
+ * The ring buffer's events and the flow slots into the cache. With
+ * datapath_order auto, the CPU time they take is what the order changes in
+ * the daemon (the export costs the same in either order): the controller
+ * reads it (order_tick).
+ */
+static void merge_events(struct pipeline *p)
+{
+	uint64_t t0 = p->order ? thread_cpu_ns() : 0;
+
+	drain_events(p->drain, on_drained, p);
+	if (p->order)
+		p->merge_cpu_ns += thread_cpu_ns() - t0;
+}
+
+static int merge_flows(struct pipeline *p)
+{
+	uint64_t t0 = p->order ? thread_cpu_ns() : 0;
+	int rc = drain_flows(p->drain, on_drained, p);
+
+	if (p->order)
+		p->merge_cpu_ns += thread_cpu_ns() - t0;
+	return rc;
 }
 
 /* drain_flows() names the flow it will hand over a few slots ahead. */
@@ -462,8 +501,16 @@ void pipeline_log_stats(struct pipeline *p, const char *why)
 		 m->sampled_out_packets, m->non_ip_packets + m->malformed_packets,
 		 m->lost_translations, m->evicted_translations, m->cache_evicted_flows,
 		 m->filter_reattachments);
-	if (capture_flags(p->capture) & CAPTURE_F_RING_FIRST)
-		log_info("stats (%s): ring_first: %" PRIu64
+	if (p->order)
+		log_info("stats (%s): datapath order: %s now, %" PRIu64 " changes, %" PRIu64
+			 " measurements; a packet cost %" PRIu64 " ns slots first, %" PRIu64
+			 " ns ring first when last measured (0: not yet); %" PRIu64
+			 " packets to the flow slots past a full ring buffer",
+			 why, s.order.ring ? "ring first" : "slots first", s.order.switches,
+			 s.order.probes, s.order.cost_ns[0], s.order.cost_ns[1],
+			 s.kernel[XF_CNT_RING_FULL_SLOTS]);
+	else if (s.order.ring)
+		log_info("stats (%s): datapath order: ring first (fixed); %" PRIu64
 			 " packets to the flow slots past a full ring buffer",
 			 why, s.kernel[XF_CNT_RING_FULL_SLOTS]);
 	for (int i = 0; i < s.n_collectors; i++) {
@@ -534,6 +581,10 @@ void pipeline_metrics(struct pipeline *p, struct metrics_snapshot *s)
 	s->drains = p->drains;
 	s->drain_ns_sum = p->drain_ns_sum;
 	s->drain_ns_last = p->drain_ns_last;
+	if (p->order)
+		order_ctl_stats(p->order, &s->order);
+	else
+		s->order.ring = capture_ring_order(p->capture);
 	s->nat_source = config_nat_hook_name(p->nat ? xlat_source_mode(p->nat) : XF_NAT_OFF);
 	if (p->nat) {
 		struct xlat_conntrack_stats cs;
@@ -664,7 +715,9 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 		.kernel_max_flows = cfg->kernel_max_flows,
 		.ringbuf_size = cfg->ringbuf_size,
 		.sampling = cfg->sampling,
-		.flags = cfg->ring_first ? CAPTURE_F_RING_FIRST : 0,
+		.flags = cfg->datapath_order == XF_DATAPATH_RING   ? CAPTURE_F_RING_FIRST
+			 : cfg->datapath_order == XF_DATAPATH_AUTO ? CAPTURE_F_ORDER_AUTO
+								   : 0,
 	};
 	struct flowcache_timeouts t;
 
@@ -680,6 +733,8 @@ struct pipeline *pipeline_new(const struct xf_config *cfg, char *err, size_t err
 		goto fail;
 	p->tc = new_tc_hook(p->capture);
 	p->drain = drain_new(p->capture);
+	if (cfg->datapath_order == XF_DATAPATH_AUTO)
+		p->order = order_ctl_new(cfg->datapath_probe_interval, clock_mono_ms());
 	p->exp = exporter_new(cfg, err, err_len);
 	if (!p->exp)
 		goto fail;
@@ -724,6 +779,7 @@ void pipeline_free(struct pipeline *p)
 	natlog_free(p->natlog);
 	tc_hook_free(p->tc); /* detaches; before capture_free: it borrows the program fds */
 	drain_free(p->drain);
+	order_ctl_free(p->order);
 	capture_free(p->capture);
 	flowcache_free(p->cache);
 	xlat_table_free(p->xlat);
@@ -754,7 +810,7 @@ void pipeline_handle_fd(struct pipeline *p, enum pipeline_fd which)
 	int rc;
 
 	switch (which) {
-	case PIPE_FD_FLOW_EVENTS: drain_events(p->drain, on_drained, p); break;
+	case PIPE_FD_FLOW_EVENTS: merge_events(p); break;
 	case PIPE_FD_NAT: xlat_source_poll(p->nat); break;
 	case PIPE_FD_LINKS:
 		rc = ifwatch_dispatch(p->links);
@@ -787,6 +843,43 @@ static void hooks_tick(struct pipeline *p, uint64_t now)
 	check_hooks(p, now);
 }
 
+/*
+ * datapath_order "auto": at the end of each of the controller's windows
+ * (right after a drain, so that the daemon's work for the window's packets
+ * falls in it), hand it the readings and apply its order.
+ */
+static void order_tick(struct pipeline *p)
+{
+	uint64_t kc[XF_CNT_MAX] = { 0 }, now = clock_mono_ms();
+	struct order_reading r = { 0 };
+	struct xf_order_cost oc;
+	struct order_stats st;
+
+	if (!order_ctl_due(p->order, now))
+		return;
+	if (capture_read_counters(p->capture, kc) < 0 ||
+	    capture_read_order_cost(p->capture, &oc) < 0)
+		return;
+	r.packets = kc[XF_CNT_PACKETS] - kc[XF_CNT_SAMPLED_OUT];
+	for (int o = 0; o < 2; o++) {
+		r.cost_ns[o] = oc.ns[o];
+		r.cost_samples[o] = oc.samples[o];
+	}
+	r.cpu_ns = p->merge_cpu_ns;
+	if (!order_ctl_step(p->order, now, &r))
+		return;
+	order_ctl_stats(p->order, &st);
+	capture_set_ring_order(p->capture, st.ring);
+	if (st.probing)
+		log_debug("datapath order: measuring %s for a window (%" PRIu64 " packets/s)",
+			  st.ring ? "ring first" : "slots first", st.rate);
+	else
+		log_info("datapath order: %s (%" PRIu64 " packets/s; a packet cost %" PRIu64
+			 " ns slots first, %" PRIu64 " ns ring first when last measured)",
+			 st.ring ? "ring first" : "slots first", st.rate, st.cost_ns[0],
+			 st.cost_ns[1]);
+}
+
 void pipeline_cycle(struct pipeline *p)
 {
 	int rc;
@@ -795,8 +888,8 @@ void pipeline_cycle(struct pipeline *p)
 	if (p->nat)
 		xlat_source_poll(p->nat);
 	p->drained_ns = clock_mono_ns();
-	drain_events(p->drain, on_drained, p);
-	rc = drain_flows(p->drain, on_drained, p);
+	merge_events(p);
+	rc = merge_flows(p);
 	if (rc < 0)
 		log_warnx("draining the flow slots: %s", strerror(-rc));
 	else
@@ -804,6 +897,8 @@ void pipeline_cycle(struct pipeline *p)
 	p->drain_ns_last = clock_mono_ns() - p->drained_ns;
 	p->drain_ns_sum += p->drain_ns_last;
 	p->drains++;
+	if (p->order)
+		order_tick(p);
 	clock_sync(&p->clock);
 	/* no more than paced collectors take: the rest waits here, due (pipeline_pace) */
 	flowcache_expire(p->cache, clock_mono_ns(), export_budget(p));

@@ -1290,11 +1290,94 @@ static void test_ring_first(void)
 	CHECK_U64(n_flows == 1 ? flows[0].st.octets : 0, (uint64_t)(100 - got) * 40);
 	/* Invariant: every packet is in a slot or an event. */
 	CHECK_U64(after[XF_CNT_PACKETS], 23 + 100);
+	/* the fixed orders time nothing */
+	{
+		struct xf_order_cost oc;
+
+		CHECK(capture_read_order_cost(c, &oc) == 0);
+		CHECK_U64(oc.samples[0] + oc.samples[1], 0);
+	}
 	printf("ring_first, 4 KiB ring: 23 events in order; of 100 packets %d events, %d in a "
 	       "slot\n",
 	       got, 100 - got);
 	drain_free(d);
 	capture_free(c);
+}
+
+/*
+ * datapath_order "auto": slots first until the daemon says otherwise, the
+ * other order from the next packet on, and the packet that takes a CPU's
+ * count past a multiple of XF_COST_EVERY (64) timed into the order it ran
+ * in. Pinned to one CPU, so that the count is one CPU's.
+ */
+static void test_order_auto(void)
+{
+	struct capture_opts o = { .kernel_max_flows = 1024, .flags = CAPTURE_F_ORDER_AUTO };
+	uint64_t after[XF_CNT_MAX];
+	struct spec s = V4(.proto = IPPROTO_UDP, .sport = 600, .dport = 9, .payload = 12);
+	struct xf_order_cost oc;
+	struct built b;
+	struct capture *c;
+	struct drain *d;
+	cpu_set_t orig;
+
+	if (sched_getaffinity(0, sizeof(orig), &orig) || !pin_cpu(sched_getcpu())) {
+		tu_skip_check("datapath order auto", "cannot pin to a CPU");
+		return;
+	}
+	c = open_with_events(&o, &d);
+	if (!c)
+		goto out;
+	build(&s, &b);
+	CHECK(!capture_ring_order(c));
+	CHECK(capture_read_order_cost(c, &oc) == 0);
+	CHECK_U64(oc.samples[0] + oc.samples[1], 0);
+
+	/* slots first: 640 packets in one slot, 10 timed */
+	run(c, XF_DIR_INGRESS, &b, 640);
+	n_events = 0;
+	CHECK_INT(drain_events(d, collect_event, NULL), 0);
+	CHECK_INT(drain(d), 1);
+	CHECK_U64(n_flows == 1 ? flows[0].st.packets : 0, 640);
+	CHECK(capture_read_order_cost(c, &oc) == 0);
+	CHECK_U64(oc.samples[0], 10);
+	CHECK_U64(oc.samples[1], 0);
+	CHECK(oc.ns[0] > 0 && oc.ns[0] < 10 * 1000000ULL);
+	CHECK_U64(oc.ns[1], 0);
+
+	/* ring first: 192 events, no slot, 3 timed */
+	capture_set_ring_order(c, true);
+	CHECK(capture_ring_order(c));
+	run(c, XF_DIR_INGRESS, &b, 192);
+	n_events = 0;
+	CHECK_INT(drain_events(d, collect_event, NULL), 192);
+	CHECK_INT(drain(d), 0);
+	CHECK(capture_read_order_cost(c, &oc) == 0);
+	CHECK_U64(oc.samples[0], 10);
+	CHECK_U64(oc.samples[1], 3);
+	CHECK(oc.ns[1] > 0 && oc.ns[1] < 3 * 1000000ULL);
+
+	/* and back: 64 packets in a slot, 1 timed */
+	capture_set_ring_order(c, false);
+	run(c, XF_DIR_INGRESS, &b, 64);
+	n_events = 0;
+	CHECK_INT(drain_events(d, collect_event, NULL), 0);
+	CHECK_INT(drain(d), 1);
+	CHECK_U64(n_flows == 1 ? flows[0].st.packets : 0, 64);
+	CHECK(capture_read_order_cost(c, &oc) == 0);
+	CHECK_U64(oc.samples[0], 11);
+	CHECK_U64(oc.samples[1], 3);
+	counters(c, after);
+	CHECK_U64(after[XF_CNT_PACKETS], 640 + 192 + 64);
+	CHECK_U64(after[XF_CNT_MAP_FULL] + after[XF_CNT_RING_FULL_SLOTS], 0);
+	if (oc.samples[0] && oc.samples[1])
+		printf("datapath order auto: 896 packets, slots first %" PRIu64
+		       " ns, ring first %" PRIu64 " ns a timed packet\n",
+		       (uint64_t)(oc.ns[0] / oc.samples[0]), (uint64_t)(oc.ns[1] / oc.samples[1]));
+	drain_free(d);
+	capture_free(c);
+out:
+	sched_setaffinity(0, sizeof(orig), &orig);
 }
 
 static void test_sampling(void)
@@ -1450,6 +1533,7 @@ int main(void)
 	RUN(test_map_full);
 	RUN(test_ringbuf_wakeup);
 	RUN(test_ring_first);
+	RUN(test_order_auto);
 	RUN(test_sampling);
 	RUN(test_clock);
 	RUN(test_ipv4_tcp_flags); /* again, now on the other table after many flips */

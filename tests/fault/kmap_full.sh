@@ -11,7 +11,10 @@
 #  2. a 4 KiB ring buffer: packets are lost, and exactly the lost ones are
 #     counted: decoded packets + RB_LOST_PACKETS = packets sent (likewise
 #     octets), and every decoded flow holds no more than it sent.
-#  3. ring_first (every packet to the ring buffer first) with a 64 KiB ring
+# Phases 1 and 2 run the slots-first order (datapath_order "slots"), phase
+# 3 the ring-first order ("ring"): the daemon is stopped, so "auto" would
+# stay slots first anyway, but the test names the order it tests.
+#  3. ring first (every packet to the ring buffer first) with a 64 KiB ring
 #     and 8192 slots: the ring fills while the daemon is stopped, and the
 #     slots take the rest (RING_FULL_SLOTS > 0); nothing is lost, every flow
 #     decodes with exactly its packets and octets, and the ring's events
@@ -63,7 +66,7 @@ PY
 }
 
 # --- 1. map full, ring buffer large enough ---
-run_phase big 4194304 5001
+run_phase big 4194304 5001 1024 'datapath_order = "slots";'
 [ "$K_PACKETS" -eq $((FLOWS * 2)) ] || fail "kernel saw $K_PACKETS packets, sent $((FLOWS * 2))"
 [ "$K_OCTETS" -eq $((FLOWS * 2 * 100)) ] || fail "kernel saw $K_OCTETS octets"
 [ "$K_MAP_FULL" -gt 0 ] || fail "the map never filled (MAP_FULL = 0): the test tests nothing"
@@ -72,7 +75,7 @@ acct "$WORK/big.json" --src 198.18.0.1 --dport 5001 --flows $FLOWS --packets 2 -
 	--summary || fail "phase 1: not every packet decoded exactly"
 
 # --- 2. map full and a tiny ring buffer: losses, each one counted ---
-run_phase small 4096 5002
+run_phase small 4096 5002 1024 'datapath_order = "slots";'
 [ "$K_PACKETS" -eq $((FLOWS * 2)) ] || fail "kernel saw $K_PACKETS packets, sent $((FLOWS * 2))"
 [ "$K_RB_LOST_PACKETS" -gt 0 ] || fail "nothing lost with a 4 KiB ring buffer: the test tests nothing"
 out=$(acct "$WORK/small.json" --src 198.18.0.1 --dport 5002 --flows $FLOWS --packets 2 \
@@ -97,14 +100,14 @@ PY
 	fail "decoded $D_octets + lost $K_RB_LOST_OCTETS octets != sent $((FLOWS * 2 * 100))"
 echo "phase 2: decoded $D_packets + lost $K_RB_LOST_PACKETS = sent $((FLOWS * 2))"
 
-# --- 3. ring_first: the ring fills, the slots take the rest, nothing is lost ---
-run_phase ringfirst 65536 5003 8192 'ring_first = true;'
+# --- 3. ring first: the ring fills, the slots take the rest, nothing is lost ---
+run_phase ringfirst 65536 5003 8192 'datapath_order = "ring";'
 [ "$K_PACKETS" -eq $((FLOWS * 2)) ] || fail "kernel saw $K_PACKETS packets, sent $((FLOWS * 2))"
-[ "$K_RB_LOST_PACKETS" -eq 0 ] || fail "ring_first lost $K_RB_LOST_PACKETS packets"
-[ "$K_MAP_FULL" -eq 0 ] || fail "ring_first: $K_MAP_FULL packets past full slots (8192 slots, $FLOWS flows)"
+[ "$K_RB_LOST_PACKETS" -eq 0 ] || fail "ring first lost $K_RB_LOST_PACKETS packets"
+[ "$K_MAP_FULL" -eq 0 ] || fail "ring first: $K_MAP_FULL packets past full slots (8192 slots, $FLOWS flows)"
 [ "$K_RING_FULL_SLOTS" -gt 0 ] || fail "the 64 KiB ring never filled: the test tests nothing"
 [ "$K_RING_FULL_SLOTS" -lt $((FLOWS * 2)) ] || fail "no packet went to the ring first"
-grep -q "ring_first: $K_RING_FULL_SLOTS packets to the flow slots past a full ring buffer" \
+grep -q "datapath order: ring first (fixed); $K_RING_FULL_SLOTS packets to the flow slots past a full ring buffer" \
 	"$WORK/xlatflowd-ringfirst.log" || fail "the exit stats do not log the kernel's RING_FULL_SLOTS"
 acct "$WORK/ringfirst.json" --src 198.18.0.1 --dport 5003 --flows $FLOWS --packets 2 --payload 72 \
 	--summary || fail "phase 3: not every packet decoded exactly"

@@ -125,6 +125,7 @@ grep 'stats (SIGUSR1)' "$WORK/xlatflowd.log" | sed 's/^.*stats (SIGUSR1)/stats (
 	>"$WORK/usr1.txt"
 cat >"$WORK/usr1.want" <<EOF
 stats (SIGUSR1): kernel: 18 packets observed, 0 lost (0 octets; flow slots and ring buffer full), 0 past full flow slots (through the ring buffer), 0 sampled out, 0 not IP or malformed; 0 translations lost, 0 evicted; 0 flows evicted from a full cache; 0 TC filter re-attachments
+stats (SIGUSR1): datapath order: slots first now, 0 changes, 0 measurements; a packet cost 0 ns slots first, 0 ns ring first when last measured (0: not yet); 0 packets to the flow slots past a full ring buffer
 stats (SIGUSR1): collector udp://127.0.0.1:$pv9?protocol=netflow9&mtu=600: 3 flow records exported in $nv9 messages, 0 not sent (0 packets, 0 octets dropped with them), 0 queued
 stats (SIGUSR1): collector udp://127.0.0.1:$pfix: 3 flow records exported in $nfix messages, 0 not sent (0 packets, 0 octets dropped with them), 0 queued
 stats (SIGUSR1): collector tcp://127.0.0.1:$ptcp?rate=5: 0 flow records exported in 0 messages, 0 not sent (0 packets, 0 octets dropped with them), 3 queued

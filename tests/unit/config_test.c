@@ -142,6 +142,8 @@ static void test_defaults(void)
 	CHECK_INT(cfg.max_flows, 1000000);
 	CHECK_INT(cfg.kernel_max_flows, 65536);
 	CHECK_INT(cfg.ringbuf_size, 4194304);
+	CHECK_INT(cfg.datapath_order, XF_DATAPATH_AUTO);
+	CHECK_INT(cfg.datapath_probe_interval, 60);
 	CHECK_INT(cfg.drain_interval_ms, 1000);
 	CHECK_INT(cfg.template_refresh, 60);
 	CHECK_INT(cfg.template_refresh_messages, 0);
@@ -220,6 +222,8 @@ static void test_full(void)
 	CHECK_INT(cfg.observation_domain_id, 4000000000u);
 	CHECK_INT(cfg.observation_domain_auto, false);
 	CHECK_INT(cfg.ringbuf_size, 0x1000000);
+	CHECK_INT(cfg.datapath_order, XF_DATAPATH_SLOTS);
+	CHECK_INT(cfg.datapath_probe_interval, 5);
 	CHECK_INT(cfg.nat_hook, XF_NAT_CONNTRACK);
 	CHECK_INT(cfg.zone_as_vrf, true);
 	CHECK_INT(cfg.max_translations, 50000);
@@ -386,7 +390,7 @@ static void test_ranges(void)
 		{ "template_refresh", 1, 86400 },     { "template_refresh_messages", 0, 1000000 },
 		{ "sampling", 1, 1000000 },	      { "enterprise_number", 1, 4294967295LL },
 		{ "xlat_timeout", 1, 86400 },	      { "observation_domain_id", 0, 4294967295LL },
-		{ "max_translations", 1, 100000000 },
+		{ "max_translations", 1, 100000000 }, { "datapath_probe_interval", 1, 86400 },
 	};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -643,8 +647,7 @@ static void test_option_table(void)
 		{ "max-flows", "N", "flow cache bound (default 1000000)" },
 		{ "kernel-max-flows", "N",
 		  "flows per drain interval in the kernel (flow slots) (default 65536)" },
-		{ "ring-first", NULL,
-		  "every packet to the ring buffer first, the flow slots after (default off)" },
+		{ "datapath-order", "ORDER", "auto|slots|ring (default auto)" },
 		{ "drain-interval", "MS", "kernel map drain period (default 1000)" },
 		{ "sampling", "N", "keep 1 packet in N (default 1)" },
 		{ "nat-hook", "MODE", "auto|fentry|kprobe|conntrack|off (default auto)" },
@@ -779,6 +782,19 @@ static void test_option_strings(void)
 	CHECK_INT(set_opt(&cfg, "nat-hook", "Fentry", err, sizeof(err)), -EINVAL);
 	CHECK_STR(err, "--nat-hook: 'Fentry' must be one of auto, fentry, kprobe, conntrack, off");
 	CHECK_INT(cfg.nat_hook, XF_NAT_OFF);
+
+	for (int i = 0; i < 3; i++) {
+		static const char *const orders[] = { "auto", "slots", "ring" };
+
+		CHECK_INT(set_opt(&cfg, "datapath-order", orders[i], err, sizeof(err)), 0);
+		CHECK_INT(cfg.datapath_order, i);
+	}
+	CHECK_INT(set_opt(&cfg, "datapath-order", "fast", err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "--datapath-order: 'fast' must be one of auto, slots, ring");
+	CHECK_INT(cfg.datapath_order, XF_DATAPATH_RING);
+	CHECK_INT(config_load_string(&cfg, "datapath_order = true;", "order", err, sizeof(err)),
+		  -EINVAL);
+	CHECK(strstr(err, "order:1") && strstr(err, "datapath_order"));
 
 	for (int i = 0; i < 4; i++) {
 		CHECK_INT(set_opt(&cfg, "log-level", levels[i], err, sizeof(err)), 0);
@@ -960,21 +976,24 @@ static void test_restart_keys(void)
 	next.nat_hook = XF_NAT_OFF;
 	next.ringbuf_size = 8192;
 	next.kernel_max_flows = 2048;
+	next.datapath_order = XF_DATAPATH_RING;
+	next.datapath_probe_interval = 10;
 	snprintf(next.pidfile, sizeof(next.pidfile), "%s", "/run/other.pid");
 	next.allow_capabilities_kept = true;
 	next.sampling = 8;
 	next.xlat_timeout = 20;
 	next.stats_interval = 0;
 	snprintf(next.metrics_listen, sizeof(next.metrics_listen), "%s", "127.0.0.1:9100");
-	CHECK_INT(config_restart_changes(&running, &next, buf, sizeof(buf)), 6);
-	CHECK_STR(buf,
-		  "kernel_max_flows, ringbuf_size, nat_hook, pidfile, allow_capabilities_kept, "
-		  "metrics_listen");
+	CHECK_INT(config_restart_changes(&running, &next, buf, sizeof(buf)), 8);
+	CHECK_STR(buf, "kernel_max_flows, ringbuf_size, datapath_order, datapath_probe_interval, "
+		       "nat_hook, pidfile, allow_capabilities_kept, metrics_listen");
 	config_keep_restart_keys(&next, &running);
 	CHECK_INT(config_restart_changes(&running, &next, buf, sizeof(buf)), 0);
 	CHECK_INT(next.nat_hook, XF_NAT_AUTO);
 	CHECK_INT(next.ringbuf_size, 4194304);
 	CHECK_INT(next.kernel_max_flows, 65536);
+	CHECK_INT(next.datapath_order, XF_DATAPATH_AUTO);
+	CHECK_INT(next.datapath_probe_interval, 60);
 	CHECK_STR(next.pidfile, "/run/xlatflowd.pid");
 	CHECK_INT(next.allow_capabilities_kept, false);
 	CHECK_STR(next.metrics_listen, "");
@@ -1121,7 +1140,7 @@ static void test_docs_match(void)
 		keys++;
 		tu_checks++;
 	}
-	CHECK_INT(keys, 28);
+	CHECK_INT(keys, 29);
 	free(out);
 	config_release(&cfg);
 

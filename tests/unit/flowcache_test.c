@@ -281,6 +281,26 @@ static void test_tuple_reuse(void)
 	flowcache_flush(fc, FLOW_END_FORCED, UINT32_MAX);
 	CHECK_U64(n_out, 4);
 	CHECK_U64(out[3].st.packets, 1);
+
+	/*
+	 * A connection's later packets (FIN, from the ring buffer) merged
+	 * before its earlier ones (SYN and data, from the flow slots): the
+	 * datapath order changed mid-connection. One record, not two.
+	 */
+	n_out = 0;
+	flowcache_update(fc, &k, &fin);
+	flowcache_update(fc, &k,
+			 &(struct xf_flow_stats){ .packets = 4,
+						  .octets = 400,
+						  .first_ns = 1 * SEC,
+						  .last_ns = 2 * SEC - 1,
+						  .tcp_flags = 0x12 });
+	flowcache_flush(fc, FLOW_END_FORCED, UINT32_MAX);
+	CHECK_U64(n_out, 1);
+	CHECK_U64(out[0].st.packets, 6);
+	CHECK_U64(out[0].st.first_ns, 1 * SEC);
+	CHECK_U64(out[0].st.last_ns, 2 * SEC);
+	CHECK_U64(out[0].st.tcp_flags, 0x13);
 	flowcache_free(fc);
 }
 

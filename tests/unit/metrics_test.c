@@ -23,6 +23,10 @@ static void fill(struct metrics_snapshot *s)
 	s->kernel[XF_CNT_PACKETS] = 1234;
 	s->kernel[XF_CNT_OCTETS] = 99999;
 	s->metering.map_full_packets = 7;
+	s->kernel[XF_CNT_RING_FULL_SLOTS] = 21;
+	s->order = (struct order_stats){
+		.ring = true, .probes = 5, .switches = 8, .cost_ns = { 640, 410 }
+	};
 	s->metering.sampled_out_packets = 34;
 	s->metering.non_ip_packets = 10;
 	s->metering.malformed_packets = 1;
@@ -110,6 +114,14 @@ static void test_samples(void)
 	CHECK(has_line(out->str, "xlatflow_flows_exported_total{reason=\"lack_of_resources\"} 2"));
 	CHECK(has_line(out->str, "xlatflow_flow_cache_evicted_flows_total 2"));
 	CHECK(has_line(out->str, "xlatflow_kernel_flow_slots 65536"));
+	CHECK(has_line(out->str, "xlatflow_ring_full_slot_packets_total 21"));
+	CHECK(has_line(out->str, "xlatflow_datapath_ring_first 1"));
+	CHECK(has_line(out->str, "xlatflow_datapath_order_changes_total 8"));
+	CHECK(has_line(out->str, "xlatflow_datapath_order_measurements_total 5"));
+	CHECK(has_line(out->str,
+		       "xlatflow_datapath_packet_cost_seconds{order=\"slots\"} 0.000000640"));
+	CHECK(has_line(out->str,
+		       "xlatflow_datapath_packet_cost_seconds{order=\"ring\"} 0.000000410"));
 	CHECK(has_line(out->str, "xlatflow_kernel_flow_slots_used 12"));
 	CHECK(has_line(out->str, "xlatflow_drain_duration_seconds_sum 0.001500000"));
 	CHECK(has_line(out->str, "xlatflow_drain_duration_seconds_count 3"));
