@@ -17,7 +17,11 @@
  * only the program run), and the lookup in a loaded table by pre-filling the
  * map with other flows before the run ("pre-filled" rows).
  *
- *   datapath_bench [-r REPEAT] [-n ROUNDS] [-d BPF_OBJ_DIR]
+ *   datapath_bench [-r REPEAT] [-n ROUNDS] [-d BPF_OBJ_DIR] [-O slots|auto]
+ *
+ * -O: xf_tc_ingress's datapath order (default auto, the daemon's default,
+ * running slots first; slots: the fixed order, without auto's per-packet
+ * load and test and its timing of every 64th packet).
  *
  * Prints a Markdown table; needs root (BPF). Exit 77 without it.
  */
@@ -342,13 +346,22 @@ int main(int argc, char **argv)
 	cpu_set_t cpus;
 	int opt, nc = 0;
 
-	while ((opt = getopt(argc, argv, "r:n:d:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:n:d:O:")) != -1) {
 		switch (opt) {
 		case 'r': repeat = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'n': rounds = atoi(optarg); break;
 		case 'd': dir = optarg; break;
+		case 'O':
+			if (strcmp(optarg, "slots") && strcmp(optarg, "auto")) {
+				fprintf(stderr, "-O: slots or auto\n");
+				return 2;
+			}
+			copts.flags = strcmp(optarg, "auto") ? 0 : CAPTURE_F_ORDER_AUTO;
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-r REPEAT] [-n ROUNDS] [-d BPF_OBJ_DIR]\n",
+			fprintf(stderr,
+				"usage: %s [-r REPEAT] [-n ROUNDS] [-d BPF_OBJ_DIR] [-O "
+				"slots|auto]\n",
 				argv[0]);
 			return 2;
 		}
@@ -449,8 +462,9 @@ int main(int argc, char **argv)
 		sz[p] = prog_sizes(progs[p].fd);
 	printf("BPF_PROG_TEST_RUN, repeat %u (new flow: %d packets x repeat 1), median of %d "
 	       "rounds, "
-	       "pinned to CPU 0.\n\n",
-	       repeat, NEWFLOW_COUNT, rounds);
+	       "pinned to CPU 0; xf_tc_ingress datapath order %s.\n\n",
+	       repeat, NEWFLOW_COUNT, rounds,
+	       copts.flags & CAPTURE_F_ORDER_AUTO ? "auto (slots first)" : "slots");
 	printf("| packet | xf_tc_ingress ns | ref_counter ns | ref_counter_coarse ns | "
 	       "ref_empty ns | xlatflow / ref_counter | xlatflow / ref_counter_coarse | "
 	       "xlatflow / ref_empty | (xlatflow - empty) / (coarse counter - empty) |\n");

@@ -149,7 +149,7 @@ static void drain_ev_pop(struct drain *d)
 }
 
 /*
- * Each event's flow is a likely cache miss in the callback (with ring_first
+ * Each event's flow is a likely cache miss in the callback (ring first,
  * every packet is an event): name its key to the prefetch callback, keep
  * the event, and hand over the one DRAIN_PREFETCH_AHEAD events older, as
  * drain_slots does. drain_events hands over what is left. The order of the

@@ -17,7 +17,7 @@ struct order_ctl {
 	struct order_reading start; /* the reading there */
 	bool ring;		    /* the order now */
 	bool probing;		    /* this window runs the other order, to measure it */
-	uint64_t settled_cost;	    /* the window before the probe: cost of the order probed against */
+	uint64_t settled_cost; /* the window before the probe: cost of the order probed against */
 	uint64_t next_probe_ms;
 	uint64_t last_probe_ms; /* 0: never */
 	uint64_t base_rate;	/* packets a second when the order was last chosen; 0: quiet */
@@ -76,7 +76,7 @@ static bool want_probe(const struct order_ctl *o, uint64_t now_ms, uint64_t rate
 
 bool order_ctl_step(struct order_ctl *o, uint64_t now_ms, const struct order_reading *r)
 {
-	bool was = o->ring;
+	bool was = o->ring, measured = o->probing;
 	uint64_t rate, cost;
 
 	if (!o->started) {
@@ -117,7 +117,7 @@ bool order_ctl_step(struct order_ctl *o, uint64_t now_ms, const struct order_rea
 	}
 	if (o->ring != was)
 		o->st.switches++;
-	return o->ring != was;
+	return o->ring != was || measured;
 }
 
 bool order_ctl_ring(const struct order_ctl *o)

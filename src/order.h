@@ -41,16 +41,16 @@ struct order_reading {
 	uint64_t packets;	  /* packets the programs recorded (not sampled out) */
 	uint64_t cost_ns[2];	  /* timed packets' program time: [0] slots first, [1] ring first */
 	uint64_t cost_samples[2]; /* timed packets, by order */
-	uint64_t cpu_ns;	  /* the daemon's CPU time reading the slots and ring into its cache */
+	uint64_t cpu_ns; /* the daemon's CPU time reading the slots and ring into its cache */
 };
 
 struct order_stats {
-	bool ring;		 /* the order now: ring first */
-	bool probing;		 /* run to measure it, for one window */
-	uint64_t probes;	 /* windows run in the other order to measure it */
-	uint64_t switches;	 /* changes of order (probes included) */
-	uint64_t cost_ns[2];	 /* last measured cost of a packet, by order; 0: not yet */
-	uint64_t rate;		 /* packets a second in the last window */
+	bool ring;	     /* the order now: ring first */
+	bool probing;	     /* run to measure it, for one window */
+	uint64_t probes;     /* windows run in the other order to measure it */
+	uint64_t switches;   /* changes of order (probes included) */
+	uint64_t cost_ns[2]; /* last measured cost of a packet, by order; 0: not yet */
+	uint64_t rate;	     /* packets a second in the last window */
 };
 
 struct order_ctl;
@@ -64,7 +64,8 @@ bool order_ctl_due(const struct order_ctl *o, uint64_t now_ms);
 
 /*
  * End the window at now_ms with the reading r (the first call only starts
- * one). Returns true when the order changes: apply order_ctl_ring().
+ * one). Returns true when the order changes or a measurement ends (a
+ * choice to report): apply order_ctl_ring().
  */
 bool order_ctl_step(struct order_ctl *o, uint64_t now_ms, const struct order_reading *r);
 

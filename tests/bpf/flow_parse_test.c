@@ -1225,8 +1225,9 @@ static void test_map_full(void)
 }
 
 /*
- * ring_first: every packet is an event, in order, and the slots stay empty
- * until the ring is full; then the slots take the packets, none is lost.
+ * Ring first (datapath_order "ring"): every packet is an event, in order,
+ * and the slots stay empty until the ring is full; then the slots take the
+ * packets, none is lost.
  * The drain's prefetch window (drain.c) hands every event over in order.
  */
 static void test_ring_first(void)
@@ -1297,11 +1298,34 @@ static void test_ring_first(void)
 		CHECK(capture_read_order_cost(c, &oc) == 0);
 		CHECK_U64(oc.samples[0] + oc.samples[1], 0);
 	}
-	printf("ring_first, 4 KiB ring: 23 events in order; of 100 packets %d events, %d in a "
+	printf("ring first, 4 KiB ring: 23 events in order; of 100 packets %d events, %d in a "
 	       "slot\n",
 	       got, 100 - got);
 	drain_free(d);
 	capture_free(c);
+}
+
+/*
+ * n packets of b in the order ring says, then the drain: all of them events
+ * (ring first) or in one slot; then the timed packets so far by order.
+ */
+static void order_phase(struct capture *c, struct drain *d, const struct built *b, int n, bool ring,
+			uint64_t want_slots, uint64_t want_ring)
+{
+	struct xf_order_cost oc;
+	uint64_t want[2] = { want_slots, want_ring };
+
+	run(c, XF_DIR_INGRESS, b, n);
+	n_events = 0;
+	CHECK_INT(drain_events(d, collect_event, NULL), ring ? n : 0);
+	CHECK_INT(drain(d), ring ? 0 : 1);
+	if (!ring)
+		CHECK_U64(n_flows == 1 ? flows[0].st.packets : 0, (uint64_t)n);
+	CHECK(capture_read_order_cost(c, &oc) == 0);
+	CHECK_U64(oc.samples[0], want_slots);
+	CHECK_U64(oc.samples[1], want_ring);
+	/* a timed packet's program time: more than 0, less than 1 ms */
+	CHECK(oc.ns[ring] > 0 && oc.ns[ring] < want[ring] * 1000000ULL);
 }
 
 /*
@@ -1334,39 +1358,17 @@ static void test_order_auto(void)
 	CHECK_U64(oc.samples[0] + oc.samples[1], 0);
 
 	/* slots first: 640 packets in one slot, 10 timed */
-	run(c, XF_DIR_INGRESS, &b, 640);
-	n_events = 0;
-	CHECK_INT(drain_events(d, collect_event, NULL), 0);
-	CHECK_INT(drain(d), 1);
-	CHECK_U64(n_flows == 1 ? flows[0].st.packets : 0, 640);
+	order_phase(c, d, &b, 640, false, 10, 0);
 	CHECK(capture_read_order_cost(c, &oc) == 0);
-	CHECK_U64(oc.samples[0], 10);
-	CHECK_U64(oc.samples[1], 0);
-	CHECK(oc.ns[0] > 0 && oc.ns[0] < 10 * 1000000ULL);
 	CHECK_U64(oc.ns[1], 0);
-
 	/* ring first: 192 events, no slot, 3 timed */
 	capture_set_ring_order(c, true);
 	CHECK(capture_ring_order(c));
-	run(c, XF_DIR_INGRESS, &b, 192);
-	n_events = 0;
-	CHECK_INT(drain_events(d, collect_event, NULL), 192);
-	CHECK_INT(drain(d), 0);
-	CHECK(capture_read_order_cost(c, &oc) == 0);
-	CHECK_U64(oc.samples[0], 10);
-	CHECK_U64(oc.samples[1], 3);
-	CHECK(oc.ns[1] > 0 && oc.ns[1] < 3 * 1000000ULL);
-
+	order_phase(c, d, &b, 192, true, 10, 3);
 	/* and back: 64 packets in a slot, 1 timed */
 	capture_set_ring_order(c, false);
-	run(c, XF_DIR_INGRESS, &b, 64);
-	n_events = 0;
-	CHECK_INT(drain_events(d, collect_event, NULL), 0);
-	CHECK_INT(drain(d), 1);
-	CHECK_U64(n_flows == 1 ? flows[0].st.packets : 0, 64);
+	order_phase(c, d, &b, 64, false, 11, 3);
 	CHECK(capture_read_order_cost(c, &oc) == 0);
-	CHECK_U64(oc.samples[0], 11);
-	CHECK_U64(oc.samples[1], 3);
 	counters(c, after);
 	CHECK_U64(after[XF_CNT_PACKETS], 640 + 192 + 64);
 	CHECK_U64(after[XF_CNT_MAP_FULL] + after[XF_CNT_RING_FULL_SLOTS], 0);
