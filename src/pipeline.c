@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <glib.h>
 
@@ -104,16 +103,6 @@ static struct monitored *monitored_get(const struct pipeline *p, int ifindex)
 
 /* --- flow path ------------------------------------------------------------ */
 
-/* This thread's CPU time, ns. */
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* The flow cache decided a record is due: join its translation, export it. */
 static void on_flow_export(void *ctx, const struct xf_flow_key *key, const struct xf_flow_stats *st,
 			   enum flow_end_reason reason)
@@ -160,20 +149,20 @@ static void on_drained(void *ctx, const struct xf_flow_key *key, const struct xf
  */
 static void merge_events(struct pipeline *p)
 {
-	uint64_t t0 = p->order ? thread_cpu_ns() : 0;
+	uint64_t t0 = p->order ? clock_thread_cpu_ns() : 0;
 
 	drain_events(p->drain, on_drained, p);
 	if (p->order)
-		p->merge_cpu_ns += thread_cpu_ns() - t0;
+		p->merge_cpu_ns += clock_thread_cpu_ns() - t0;
 }
 
 static int merge_flows(struct pipeline *p)
 {
-	uint64_t t0 = p->order ? thread_cpu_ns() : 0;
+	uint64_t t0 = p->order ? clock_thread_cpu_ns() : 0;
 	int rc = drain_flows(p->drain, on_drained, p);
 
 	if (p->order)
-		p->merge_cpu_ns += thread_cpu_ns() - t0;
+		p->merge_cpu_ns += clock_thread_cpu_ns() - t0;
 	return rc;
 }
 
