@@ -62,30 +62,41 @@
 # docs/datapath.md); without it xlatflowd runs its default (auto), and the
 # reports name the order given ("xlatflowd --datapath-order ring").
 #
+# -A ORDER: one more condition, xlatflowd_alt: xlatflowd with --datapath-order
+# ORDER, or the binary $XLATFLOWD_ALT (another build, its own BPF programs
+# inside) at the order -O gives. In the same rounds as xlatflowd, the two
+# ratios per round (xlatflowd / xlatflowd_alt) compare two orders or two
+# builds without the drift between runs.
+#
 # On a shared machine the CPU of the other user processes (not this script's
 # descendants) over the window is subtracted too, and printed; -a keeps it in
 # (the raw /proc/stat figure, for a machine known to be quiet).
 #
-#   observer_cpu.sh [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s] [-O ORDER]
+#   observer_cpu.sh [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s] [-O ORDER] [-A ORDER]
 # Prints Markdown. Needs root; exit 77 when a tool is missing.
 set -uo pipefail
 
-flows=20000 pkts=50 rate=200000 rounds=5 ip_len=100 all=0 stats=0 ring=()
-while getopts f:p:r:n:asO: opt; do
+flows=20000 pkts=50 rate=200000 rounds=5 ip_len=100 all=0 stats=0 ring=() alt=() alt_on=0
+while getopts f:p:r:n:asO:A: opt; do
 	case $opt in
 	a) all=1 ;;
 	s) stats=1 ;;
 	O) ring=(--datapath-order "$OPTARG") ;;
+	A) alt=(--datapath-order "$OPTARG") alt_on=1 ;;
 	f) flows=$OPTARG ;;
 	p) pkts=$OPTARG ;;
 	r) rate=$OPTARG ;;
 	n) rounds=$OPTARG ;;
-	*) echo "usage: $0 [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s] [-O ORDER]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-f FLOWS] [-p PACKETS] [-r RATE] [-n ROUNDS] [-a] [-s] [-O ORDER] [-A ORDER]" >&2; exit 2 ;;
 	esac
 done
 src=${abs_top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 build=${abs_top_builddir:-$(pwd)}
 XLATFLOWD=${XLATFLOWD:-$build/src/xlatflowd}
+XLATFLOWD_ALT=${XLATFLOWD_ALT:-$XLATFLOWD}
+[ "$XLATFLOWD_ALT" != "$XLATFLOWD" ] && alt_on=1
+# -A without a binary: the order it names; XLATFLOWD_ALT without -A: the order -O gives
+[ $alt_on = 1 ] && [ ${#alt[@]} = 0 ] && alt=("${ring[@]}")
 FLOWGEN=$build/bench/flowgen
 TC_ATTACH=$build/bench/tc_attach
 # shellcheck source=bench/netlib.sh
@@ -93,6 +104,7 @@ source "$src/bench/netlib.sh"
 
 bench_need softflowd nfcapd nfdump getconf
 bench_file_needed "$XLATFLOWD" "make"
+bench_file_needed "$XLATFLOWD_ALT" "make"
 for f in "$FLOWGEN" "$TC_ATTACH" "$build/bench/ref_counter.bpf.o" "$build/bench/ref_counter_coarse.bpf.o" \
 	"$build/bench/ref_empty.bpf.o"; do
 	bench_file_needed "$f" "make bench-programs"
@@ -111,6 +123,7 @@ kflows=$(((flows * 5 + 3) / 4))
 flush=2000 # softflowd's pcap ring tail (see e2e.sh and bench/README.md): sent in every condition
 conds=(none ref_counter_coarse ref_counter xlatflowd softflowd)
 [ $stats = 1 ] && conds=(ref_empty ref_counter_coarse ref_counter xlatflowd)
+[ $alt_on = 1 ] && conds+=(xlatflowd_alt)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/xlatflow-obs.XXXXXX")
 gen=xfcg$$ obs=xfco$$
@@ -224,10 +237,12 @@ start_obs() {
 		>"$work/nfcapd-$tag.log" 2>&1 &
 	nf_pid=$!
 	pids+=("$nf_pid")
-	if [ "$c" = xlatflowd ]; then
-		ip netns exec $obs "$XLATFLOWD" -f --interface vb --collector "udp://127.0.0.1:$port" \
+	if [ "$c" = xlatflowd ] || [ "$c" = xlatflowd_alt ]; then
+		local bin=$XLATFLOWD opts=("${ring[@]}")
+		[ "$c" = xlatflowd_alt ] && bin=$XLATFLOWD_ALT opts=("${alt[@]}")
+		ip netns exec $obs "$bin" -f --interface vb --collector "udp://127.0.0.1:$port" \
 			--nat-hook off --idle-timeout "$idle" --active-timeout 3600 \
-			--max-flows $map_entries --kernel-max-flows $kflows "${ring[@]}" >"$work/$tag.log" 2>&1 &
+			--max-flows $map_entries --kernel-max-flows $kflows "${opts[@]}" >"$work/$tag.log" 2>&1 &
 		obs_pid=$!
 		pids+=("$obs_pid")
 		wait_for "$work/$tag.log" "NAT enrichment:" $obs_pid
@@ -349,7 +364,7 @@ for ((r = 1; r <= rounds; r++)); do
 		fi
 		stop_obs
 		note=
-		if [ "$c" = xlatflowd ]; then
+		if [ "$c" = xlatflowd ] || [ "$c" = xlatflowd_alt ]; then
 			# the exit stats: packets that went through the ring buffer, and lost ones
 			note=$(sed -n 's/.*stats (exit): kernel: [0-9]* packets observed, \([0-9]*\) lost.*, \([0-9]*\) past full flow slots.*/lost=\1,ringbuf=\2/p' "$work/$tag.log" | tail -n 1)
 		fi
@@ -367,7 +382,8 @@ t_total=$(($(date +%s) - t_start))
 
 awk -v flows="$flows" -v pkts="$pkts" -v rate="$rate" -v rounds="$rounds" -v hz="$hz" \
 	-v idle="$idle" -v win="$win" -v tail="$tail_ms" -v ip_len=$ip_len -v flush=$flush -v total="$t_total" \
-	-v kflows="$kflows" -v mapn="$map_entries" -v xopt="${ring[*]}" -v all=$all -v stats=$stats -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
+	-v kflows="$kflows" -v mapn="$map_entries" -v xopt="${ring[*]}" \
+	-v alt_on=$alt_on -v altdesc="$( [ "$XLATFLOWD_ALT" != "$XLATFLOWD" ] && printf '%s ' "$XLATFLOWD_ALT"; echo "${alt[*]:-(defaults)}")" -v all=$all -v stats=$stats -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
 function sorted(a, n,    i, j, t) {
 	for (i = 1; i <= n; i++) b[i] = a[i]
 	for (i = 2; i <= n; i++)
@@ -457,7 +473,7 @@ $1 == "order" { ord[$2] = $3; for (i = 4; i <= NF; i++) ord[$2] = ord[$2] ", " $
 }
 # -s: the run time of the programs (kernel.bpf_stats_enabled) plus the observer process
 function stats_report(    i, c, r, a, q, nq, per, body, k, j) {
-	n = split("ref_empty ref_counter_coarse ref_counter xlatflowd", C, " ")
+	n = split("ref_empty ref_counter_coarse ref_counter xlatflowd" (alt_on ? " xlatflowd_alt" : ""), C, " ")
 	printf "%d flows x %d packets (%d IPv4 UDP packets, IP length %d) sent round robin at %d/s\n", flows, pkts, flows * pkts, ip_len, rate
 	printf "into a veth; on its peer (vb) one TC observer at a time on the ingress hook, with\n"
 	printf "kernel.bpf_stats_enabled=1: the run time the kernel measured around every run of the\n"
@@ -466,7 +482,9 @@ function stats_report(    i, c, r, a, q, nq, per, body, k, j) {
 	printf "own CPU (schedstat) until %d s after the traffic (every flow exported: checked below).\n", win
 	printf "CPU seconds per million packets (%d, a flush flow of %d packets included). %d rounds, the\n", flows * pkts + flush, flush, rounds
 	printf "order rotating each round. xlatflowd: --kernel-max-flows %d, --max-flows %d%s; ref counters:\n", kflows, mapn, xopt == "" ? "" : ", " xopt
-	printf "hash map %d entries. Run took %d s, load at the end %s.\n\n", mapn, total, load
+	printf "hash map %d entries. Run took %d s, load at the end %s.\n", mapn, total, load
+	if (alt_on) printf "xlatflowd_alt: %s, in the same rounds.\n", altdesc
+	printf "\n"
 	for (r = 1; r <= rounds; r++)
 		for (i = 1; i <= n; i++) {
 			c = C[i]
@@ -521,7 +539,7 @@ function stats_report(    i, c, r, a, q, nq, per, body, k, j) {
 }
 END {
 	if (stats) { stats_report(); exit }
-	n = split("none ref_counter_coarse ref_counter xlatflowd softflowd", C, " ")
+	n = split("none ref_counter_coarse ref_counter xlatflowd softflowd" (alt_on ? " xlatflowd_alt" : ""), C, " ")
 	printf "%d flows x %d packets (%d IPv4 UDP packets, IP length %d) sent round robin at %d/s\n", flows, pkts, flows * pkts, ip_len, rate
 	printf "from one namespace into a veth; on its peer (vb, no forwarding) one observer at a time on\n"
 	printf "the ingress hook, or none. Two measures (bench/observer_cpu.sh says how): **tasks**, the\n"
@@ -540,7 +558,9 @@ END {
 	else
 		printf "machine: the CPU of the machine'"'"'s other user processes (not started by this script) over\nthe window is subtracted (column \"others\" below; -a keeps it in).\n"
 	printf "ref counters: tc_attach, hash map %d entries; xlatflowd: --kernel-max-flows %d, --max-flows %d%s;\n", mapn, kflows, mapn, xopt == "" ? "" : ", " xopt
-	printf "softflowd: -m %d -B 67108864 -t expint=1. Run took %d s, load at the end %s.\n\n", mapn, total, load
+	printf "softflowd: -m %d -B 67108864 -t expint=1. Run took %d s, load at the end %s.\n", mapn, total, load
+	if (alt_on) printf "xlatflowd_alt: %s, in the same rounds.\n", altdesc
+	printf "\n"
 
 	for (r = 1; r <= rounds; r++)
 		for (i = 2; i <= n; i++) {

@@ -71,6 +71,8 @@ __u32 slots_used[2];
 
 /* Slots of one epoch's table (kernel_max_flows) and the hash seed: set before load. */
 const volatile __u32 table_slots = XF_DEFAULT_MAX_FLOWS;
+/* A quarter of flow_events' size: set before load (a constant, not a second ringbuf query). */
+const volatile __u64 ring_wake_bytes = 64 * 1024;
 const volatile __u32 hash_seed[XF_SEED_WORDS];
 
 /*
@@ -223,30 +225,69 @@ static __always_inline void xf_publish(struct xf_flow_slot *s, __u32 parity, __u
 }
 
 /*
+ * Submit an event. The daemon reads the ring at every drain anyway, so it
+ * is woken only once the ring holds a quarter of its size: a wakeup per
+ * event (an epoll round trip in the daemon for each packet past full
+ * slots, 2% of packets at the documented sizing) cost it more than all its
+ * other work (bench/README.md, issue 14 item 2).
+ */
+static __always_inline void xf_submit(void *ev)
+{
+	bpf_ringbuf_submit(ev, bpf_ringbuf_query(&flow_events, BPF_RB_AVAIL_DATA) >= ring_wake_bytes
+				       ? BPF_RB_FORCE_WAKEUP
+				       : BPF_RB_NO_WAKEUP);
+}
+
+/* An IPv4 packet's compact event (struct xf_flow_event4): false when the ring is full. */
+static __always_inline bool xf_emit4(const struct xf_pkt *pkt, const struct ethhdr *eth, __u32 segs,
+				     __u64 octets)
+{
+	struct xf_flow_event4 *ev = bpf_ringbuf_reserve(&flow_events, sizeof(*ev), 0);
+	const struct xf_flow_key *k = &pkt->key;
+	const void *e = eth;
+
+	if (!ev)
+		return false;
+	ev->ns = bpf_ktime_get_ns();
+	ev->octets = octets;
+	ev->packets = segs;
+	*(__u32 *)ev->src_addr = *(const __u32 *)k->src_addr;
+	*(__u32 *)ev->dst_addr = *(const __u32 *)k->dst_addr;
+	/* the ports, then ifindex; the VLAN id, protocol and direction */
+	*(__u32 *)&ev->src_port = *(const __u32 *)&k->src_port;
+	ev->ifindex = k->ifindex;
+	ev->vlan_id = k->vlan_id;
+	ev->proto = k->proto;
+	ev->direction = k->direction;
+	*(__u32 *)&ev->src_mac[0] = *(const __u32 *)(e + 6);
+	*(__u16 *)&ev->src_mac[4] = *(const __u16 *)(e + 10);
+	*(__u16 *)&ev->dst_mac[0] = *(const __u16 *)(e + 0);
+	*(__u32 *)&ev->dst_mac[2] = *(const __u32 *)(e + 2);
+	ev->tcp_flags = pkt->tcp_flags;
+	ev->tos = pkt->tos;
+	ev->pad = 0;
+	xf_submit(ev);
+	return true;
+}
+
+/*
  * Hand one packet to userspace as a flow_events event (its flow's first and
  * only packet there: the precise clock, as a slot's first packet); false
- * when the ring is full.
+ * when the ring is full. IPv4 takes the compact event.
  */
 static __always_inline bool xf_emit(const struct xf_pkt *pkt, const struct ethhdr *eth, __u32 segs,
 				    __u64 octets)
 {
-	struct xf_flow_event *ev = bpf_ringbuf_reserve(&flow_events, sizeof(*ev), 0);
+	struct xf_flow_event *ev;
 
+	if (pkt->key.family == XF_FAMILY_IPV4)
+		return xf_emit4(pkt, eth, segs, octets);
+	ev = bpf_ringbuf_reserve(&flow_events, sizeof(*ev), 0);
 	if (!ev)
 		return false;
 	__builtin_memcpy(&ev->key, &pkt->key, sizeof(ev->key));
 	xf_first(&ev->stats, pkt, eth, segs, octets);
-	/*
-	 * The daemon reads the ring at every drain anyway, so it is woken
-	 * only once the ring holds a quarter of its size: a wakeup per event
-	 * (an epoll round trip in the daemon for each packet past full slots,
-	 * 2% of packets at the documented sizing) cost it more than all its
-	 * other work (bench/README.md, issue 14 item 2).
-	 */
-	bpf_ringbuf_submit(ev, bpf_ringbuf_query(&flow_events, BPF_RB_AVAIL_DATA) >=
-					       bpf_ringbuf_query(&flow_events, BPF_RB_RING_SIZE) / 4
-				       ? BPF_RB_FORCE_WAKEUP
-				       : BPF_RB_NO_WAKEUP);
+	xf_submit(ev);
 	return true;
 }
 

@@ -162,6 +162,7 @@ struct capture *capture_open(const struct capture_opts *o, char *err, size_t err
 	}
 	memcpy((void *)c->skel->rodata->hash_seed, c->seed, sizeof(c->seed));
 	c->skel->rodata->table_slots = c->max_flows;
+	c->skel->rodata->ring_wake_bytes = rb_size / 4;
 	c->skel->data->sampling = c->sampling;
 	c->skel->rodata->precise_time = (c->flags & CAPTURE_F_PRECISE_TIME) ? 1 : 0;
 	c->skel->rodata->order_mode = (c->flags & CAPTURE_F_ORDER_AUTO)	  ? XF_ORDER_AUTO

@@ -14,6 +14,11 @@ _Static_assert(offsetof(struct xf_flow_key, ifindex) == 36, "xf_flow_key ifindex
 _Static_assert(sizeof(struct xf_flow_stats) == 48, "xf_flow_stats layout");
 _Static_assert(offsetof(struct xf_flow_stats, tcp_flags) == 44, "xf_flow_stats flags");
 _Static_assert(sizeof(struct xf_flow_event) == 96, "xf_flow_event layout");
+/* with the ring's 8-byte record header, one 64-byte cache line */
+_Static_assert(sizeof(struct xf_flow_event4) == 56, "xf_flow_event4 layout");
+_Static_assert(offsetof(struct xf_flow_event4, src_port) + 2 ==
+		       offsetof(struct xf_flow_event4, dst_port),
+	       "xf_flow_event4 ports: one word");
 /* drain.c reads the flow table in place through mmap(): 104-byte slots, no padding */
 _Static_assert(sizeof(struct xf_flow_slot) == 104, "xf_flow_slot layout");
 _Static_assert(offsetof(struct xf_flow_slot, key) == 8 &&

@@ -149,6 +149,33 @@ static void drain_ev_pop(struct drain *d)
 }
 
 /*
+ * The full event of an IPv4 packet's compact one: the key exactly as the
+ * programs write it into a slot (the parser's: addresses in bytes 0..3,
+ * every other byte of the key zero), so that the cache merges both by key.
+ */
+static void drain_ev_expand(const struct xf_flow_event4 *e, struct xf_flow_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	memcpy(ev->key.src_addr, e->src_addr, 4);
+	memcpy(ev->key.dst_addr, e->dst_addr, 4);
+	ev->key.src_port = e->src_port;
+	ev->key.dst_port = e->dst_port;
+	ev->key.ifindex = e->ifindex;
+	ev->key.vlan_id = e->vlan_id;
+	ev->key.proto = e->proto;
+	ev->key.family = XF_FAMILY_IPV4;
+	ev->key.direction = e->direction;
+	ev->stats.packets = e->packets;
+	ev->stats.octets = e->octets;
+	ev->stats.first_ns = e->ns;
+	ev->stats.last_ns = e->ns;
+	memcpy(ev->stats.src_mac, e->src_mac, 6);
+	memcpy(ev->stats.dst_mac, e->dst_mac, 6);
+	ev->stats.tcp_flags = e->tcp_flags;
+	ev->stats.tos = e->tos;
+}
+
+/*
  * Each event's flow is a likely cache miss in the callback (ring first,
  * every packet is an event): name its key to the prefetch callback, keep
  * the event, and hand over the one DRAIN_PREFETCH_AHEAD events older, as
@@ -158,19 +185,28 @@ static void drain_ev_pop(struct drain *d)
 static int drain_on_event(void *ctx, void *data, size_t size)
 {
 	struct drain *d = ctx;
-	const struct xf_flow_event *ev = data;
+	struct xf_flow_event full, *ev;
 
-	if (size < sizeof(*ev) || !d->ev_cb)
+	if (!d->ev_cb || (size != sizeof(struct xf_flow_event4) && size < sizeof(*ev)))
 		return 0;
 	if (!d->prefetch) {
+		ev = data;
+		if (size == sizeof(struct xf_flow_event4)) {
+			drain_ev_expand(data, &full);
+			ev = &full;
+		}
 		d->ev_cb(d->ev_ctx, &ev->key, &ev->stats);
 		d->ev_count++;
 		return 0;
 	}
 	if (d->ev_len == DRAIN_PREFETCH_AHEAD)
 		drain_ev_pop(d);
+	ev = &d->ev_win[(d->ev_first + d->ev_len++) % DRAIN_PREFETCH_AHEAD];
+	if (size == sizeof(struct xf_flow_event4))
+		drain_ev_expand(data, ev);
+	else
+		*ev = *(const struct xf_flow_event *)data;
 	d->prefetch(d->ev_ctx, &ev->key);
-	d->ev_win[(d->ev_first + d->ev_len++) % DRAIN_PREFETCH_AHEAD] = *ev;
 	return 0;
 }
 

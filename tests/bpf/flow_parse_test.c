@@ -1119,8 +1119,8 @@ static void test_ringbuf_wakeup(void)
 {
 	struct capture_opts o = { .kernel_max_flows = 4, .ringbuf_size = 4096 };
 	struct spec s = V4(.proto = IPPROTO_UDP, .dport = 9, .payload = 12);
-	/* a ring record: 8-byte header + the event, 8-byte aligned */
-	const int rec = (int)((8 + sizeof(struct xf_flow_event) + 7) / 8 * 8);
+	/* a ring record: 8-byte header + the (IPv4, compact) event, 8-byte aligned: 64 */
+	const int rec = (int)((8 + sizeof(struct xf_flow_event4) + 7) / 8 * 8);
 	const int quiet = (1024 + rec - 1) / rec - 1; /* events below a quarter of 4096 */
 	struct epoll_event ev;
 	struct built b;
@@ -1301,6 +1301,59 @@ static void test_ring_first(void)
 	printf("ring first, 4 KiB ring: 23 events in order; of 100 packets %d events, %d in a "
 	       "slot\n",
 	       got, 100 - got);
+	drain_free(d);
+	capture_free(c);
+}
+
+/*
+ * Ring first, an event carries what a slot holds for the same packet: the
+ * same key and stats, times aside. IPv4 packets take the compact event
+ * (struct xf_flow_event4), which the drain expands: VLAN id, TOS, TCP
+ * flags, ICMP type and code, MACs and direction must survive it; IPv6
+ * packets take the full one.
+ */
+static void test_event_matches_slot(void)
+{
+	struct capture_opts o = { .kernel_max_flows = 1024, .flags = CAPTURE_F_RING_FIRST };
+	const struct spec specs[] = {
+		V4(.proto = IPPROTO_TCP, .tos = 0xb8, .sport = 40001, .dport = 443,
+		   .tcp_flags = 0x118, .n_vlan = 1, .tpid = { 0x8100 }, .vid = { 42 },
+		   .payload = 100),
+		V4(.proto = IPPROTO_ICMP, .icmp_type = 8, .icmp_code = 0, .payload = 56),
+		V6(.proto = IPPROTO_UDP, .tos = 0x20, .sport = 546, .dport = 547, .payload = 300),
+	};
+	struct capture *c;
+	struct drain *d;
+
+	c = open_with_events(&o, &d);
+	if (!c)
+		return;
+	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		struct xf_flow_key k = expect_key(&specs[i], XF_DIR_EGRESS);
+		struct flow ev, slot;
+		struct built b;
+
+		build(&specs[i], &b);
+		run(c, XF_DIR_EGRESS, &b, 1);
+		n_events = 0;
+		CHECK_INT(drain_events(d, collect_event, NULL), 1);
+		run(cap, XF_DIR_EGRESS, &b, 1);
+		CHECK_INT(drain(cap_drain), 1);
+		if (n_events != 1 || n_flows != 1)
+			continue;
+		ev = events[0];
+		slot = flows[0];
+		CHECK(memcmp(&ev.key, &k, sizeof(k)) == 0);
+		CHECK(memcmp(&slot.key, &k, sizeof(k)) == 0);
+		CHECK_U64(ev.st.packets, 1);
+		CHECK_U64(ev.st.octets, b.ip_len);
+		CHECK(ev.st.first_ns == ev.st.last_ns && ev.st.first_ns);
+		/* times aside, the stats are the slot's byte for byte */
+		ev.st.first_ns = slot.st.first_ns;
+		ev.st.last_ns = slot.st.last_ns;
+		CHECK(memcmp(&ev.st, &slot.st, sizeof(ev.st)) == 0);
+	}
+	printf("ring first: IPv4 TCP with VLAN, ICMP and IPv6 events equal their slots\n");
 	drain_free(d);
 	capture_free(c);
 }
@@ -1535,6 +1588,7 @@ int main(void)
 	RUN(test_map_full);
 	RUN(test_ringbuf_wakeup);
 	RUN(test_ring_first);
+	RUN(test_event_matches_slot);
 	RUN(test_order_auto);
 	RUN(test_sampling);
 	RUN(test_clock);
