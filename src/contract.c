@@ -16,9 +16,24 @@ _Static_assert(offsetof(struct xf_flow_stats, tcp_flags) == 44, "xf_flow_stats f
 _Static_assert(sizeof(struct xf_flow_event) == 96, "xf_flow_event layout");
 /* with the ring's 8-byte record header, one 64-byte cache line */
 _Static_assert(sizeof(struct xf_flow_event4) == 56, "xf_flow_event4 layout");
-_Static_assert(offsetof(struct xf_flow_event4, src_port) + 2 ==
-		       offsetof(struct xf_flow_event4, dst_port),
-	       "xf_flow_event4 ports: one word");
+/* drain.c expands it by stretches laid out as in the key and the stats */
+_Static_assert(offsetof(struct xf_flow_event4, dst_port) == 30 &&
+		       offsetof(struct xf_flow_event4, ifindex) == 32 &&
+		       offsetof(struct xf_flow_key, dst_port) == 34 &&
+		       offsetof(struct xf_flow_key, ifindex) == 36,
+	       "xf_flow_event4 ports and ifindex as in the key");
+_Static_assert(offsetof(struct xf_flow_event4, vlan_id) == 36 &&
+		       offsetof(struct xf_flow_event4, proto) == 38 &&
+		       offsetof(struct xf_flow_event4, direction) == 39 &&
+		       offsetof(struct xf_flow_key, vlan_id) == 40 &&
+		       offsetof(struct xf_flow_key, family) == 43 &&
+		       offsetof(struct xf_flow_key, direction) == 44,
+	       "xf_flow_event4 VLAN, protocol and direction word");
+_Static_assert(offsetof(struct xf_flow_event4, src_mac) == 40 &&
+		       offsetof(struct xf_flow_event4, pad) == 55 &&
+		       offsetof(struct xf_flow_stats, src_mac) == 32 &&
+		       offsetof(struct xf_flow_stats, pad) == 47,
+	       "xf_flow_event4 MACs, flags, TOS as in the stats");
 /* drain.c reads the flow table in place through mmap(): 104-byte slots, no padding */
 _Static_assert(sizeof(struct xf_flow_slot) == 104, "xf_flow_slot layout");
 _Static_assert(offsetof(struct xf_flow_slot, key) == 8 &&

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <linux/membarrier.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -152,27 +153,50 @@ static void drain_ev_pop(struct drain *d)
  * The full event of an IPv4 packet's compact one: the key exactly as the
  * programs write it into a slot (the parser's: addresses in bytes 0..3,
  * every other byte of the key zero), so that the cache merges both by key.
+ * Written in 8-byte words: the flow cache hashes and compares the key by
+ * words right after, and a word loaded from narrower stores still in the
+ * store buffer waits for them (a store-forwarding stall per event: the
+ * first version, field by field, cost the daemon 15-20 ns a packet).
+ * The compact event keeps the key's order: ports and ifindex are key bytes
+ * 32..39, MACs, TCP flags and TOS stats bytes 32..47, at one stretch each.
  */
+static void drain_ev_put(void *base, size_t word, uint64_t v)
+{
+	memcpy((char *)base + 8 * word, &v, 8);
+}
+
 static void drain_ev_expand(const struct xf_flow_event4 *e, struct xf_flow_event *ev)
 {
-	memset(ev, 0, sizeof(*ev));
-	memcpy(ev->key.src_addr, e->src_addr, 4);
-	memcpy(ev->key.dst_addr, e->dst_addr, 4);
-	ev->key.src_port = e->src_port;
-	ev->key.dst_port = e->dst_port;
-	ev->key.ifindex = e->ifindex;
-	ev->key.vlan_id = e->vlan_id;
-	ev->key.proto = e->proto;
-	ev->key.family = XF_FAMILY_IPV4;
-	ev->key.direction = e->direction;
-	ev->stats.packets = e->packets;
-	ev->stats.octets = e->octets;
-	ev->stats.first_ns = e->ns;
-	ev->stats.last_ns = e->ns;
-	memcpy(ev->stats.src_mac, e->src_mac, 6);
-	memcpy(ev->stats.dst_mac, e->dst_mac, 6);
-	ev->stats.tcp_flags = e->tcp_flags;
-	ev->stats.tos = e->tos;
+	uint32_t src, dst, vpd; /* VLAN id, protocol, direction */
+	uint64_t ports_ifindex, tail[2];
+
+	memcpy(&src, e->src_addr, 4);
+	memcpy(&dst, e->dst_addr, 4);
+	memcpy(&vpd, &e->vlan_id, 4);
+	memcpy(&ports_ifindex, (const char *)e + offsetof(struct xf_flow_event4, src_port), 8);
+	memcpy(tail, (const char *)e + offsetof(struct xf_flow_event4, src_mac), 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	drain_ev_put(&ev->key, 0, src);
+	drain_ev_put(&ev->key, 2, dst);
+	drain_ev_put(&ev->key, 5,
+		     (vpd & 0xffffffu) | (uint64_t)XF_FAMILY_IPV4 << 24 |
+			     (uint64_t)(vpd >> 24) << 32);
+#else
+	drain_ev_put(&ev->key, 0, (uint64_t)src << 32);
+	drain_ev_put(&ev->key, 2, (uint64_t)dst << 32);
+	drain_ev_put(&ev->key, 5,
+		     (uint64_t)(vpd & 0xffffff00u) << 32 | (uint64_t)XF_FAMILY_IPV4 << 32 |
+			     (uint64_t)(vpd & 0xffu) << 24);
+#endif
+	drain_ev_put(&ev->key, 1, 0);
+	drain_ev_put(&ev->key, 3, 0);
+	drain_ev_put(&ev->key, 4, ports_ifindex);
+	drain_ev_put(&ev->stats, 0, e->packets);
+	drain_ev_put(&ev->stats, 1, e->octets);
+	drain_ev_put(&ev->stats, 2, e->ns);
+	drain_ev_put(&ev->stats, 3, e->ns);
+	drain_ev_put(&ev->stats, 4, tail[0]);
+	drain_ev_put(&ev->stats, 5, tail[1]);
 }
 
 /*
