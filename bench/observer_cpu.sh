@@ -181,13 +181,21 @@ others() {
 	}'
 }
 
-# kthreads: the summed runtime (schedstat, ns) of the kernel threads (children of kthreadd):
-# ksoftirqd runs the receive path when the softirq is deferred, kworkers what observers queue
+# kthreads FILE: the runtime (schedstat, ns) of each kernel thread (children of kthreadd), one
+# "pid ns" line each, into FILE. ksoftirqd runs the receive path when the softirq is deferred,
+# kworkers what observers queue. kthreads_ns A B: their runtime between two such snapshots,
+# thread by thread: a thread in both counts B - A, one born in between all of B, one gone in
+# between nothing. (A sum over the threads alive at each end went negative when a kworker
+# with more runtime than the window's exited in it: -0.48 and -0.65 s per 1M packets in two
+# rounds of the fifth round's first run.)
 kthreads() {
 	local p
 	for p in $(ps -o pid= --ppid 2); do
-		cat /proc/"$p"/schedstat 2>/dev/null
-	done | awk '{ s += $1 } END { printf "%.0f\n", s }'
+		read -r ns _ <"/proc/$p/schedstat" 2>/dev/null && echo "$p $ns"
+	done >"$1"
+}
+kthreads_ns() {
+	awk 'NR == FNR { a[$1] = $2; next } { s += ($1 in a) ? $2 - a[$1] : $2 } END { printf "%.0f\n", s }' "$1" "$2"
 }
 
 # progstat: "RUN_TIME_NS RUN_CNT" summed over the TC programs attached to vb (kernel.bpf_stats_enabled)
@@ -325,7 +333,7 @@ for ((r = 1; r <= rounds; r++)); do
 		[ "$obs_pid" != 0 ] && p0=$(cpu_ns "$obs_pid")
 		s0="0 0"
 		[ $stats = 1 ] && s0=$(progstat)
-		k0=$(kthreads)
+		kthreads "$work/kt0"
 		read -r i0 t0 < <(busy)
 		n0=0
 		[ "$nf_pid" != 0 ] && n0=$(cpu_ns "$nf_pid")
@@ -340,7 +348,7 @@ for ((r = 1; r <= rounds; r++)); do
 		sleep "$(awk -v l=$tail_ms 'BEGIN { printf "%.3f", l / 1000 }')"
 		# the traffic part ends: the whole machine, nfcapd, the others, the observer
 		read -r i1 t1 < <(busy)
-		k1=$(kthreads)
+		kthreads "$work/kt1"
 		s1="0 0"
 		[ $stats = 1 ] && s1=$(progstat)
 		b=$(awk -v n="$ncpu" -v hz="$hz" -v t="$((t1 - t0))" -v i="$((i1 - i0))" \
@@ -375,7 +383,8 @@ for ((r = 1; r <= rounds; r++)); do
 		g=$(cat "$work/flowgen-$tag.out" "$work/flush-$tag.out" |
 			sed -n 's/.*cpu_ns=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { printf "%.0f\n", s }')
 		read -r sf sp < <(seen "$c" "$tag")
-		echo "$r $c $b $((n1 - n0)) $sent $fsent $secs $sf $sp ${note:--} $((o1 - o0)) $((p1 - p0)) $((p2 - p1)) $g $((k1 - k0)) $(echo "$s0 $s1" | awk '{ print $3 - $1, $4 - $2 }')" >>"$res"
+		kt=$(kthreads_ns "$work/kt0" "$work/kt1")
+		echo "$r $c $b $((n1 - n0)) $sent $fsent $secs $sf $sp ${note:--} $((o1 - o0)) $((p1 - p0)) $((p2 - p1)) $g $kt $(echo "$s0 $s1" | awk '{ print $3 - $1, $4 - $2 }')" >>"$res"
 	done
 done
 t_total=$(($(date +%s) - t_start))
