@@ -141,14 +141,15 @@ static __always_inline void xf_cost(__u32 ring, __u64 ns)
  * fine for the verifier and the JIT); memcpy of 6-byte arrays becomes 24
  * byte-sized instructions.
  */
-static __always_inline void xf_copy_macs(struct xf_flow_stats *st, const struct ethhdr *eth)
+static __always_inline void xf_copy_macs(__u8 *macs, const struct ethhdr *eth)
 {
 	const void *e = eth;
 
-	*(__u32 *)&st->src_mac[0] = *(const __u32 *)(e + 6);
-	*(__u16 *)&st->src_mac[4] = *(const __u16 *)(e + 10);
-	*(__u16 *)&st->dst_mac[0] = *(const __u16 *)(e + 0);
-	*(__u32 *)&st->dst_mac[2] = *(const __u32 *)(e + 2);
+	/* macs: src_mac[6] then dst_mac[6], 4-byte aligned (the stats' and the compact event's) */
+	*(__u32 *)&macs[0] = *(const __u32 *)(e + 6);
+	*(__u16 *)&macs[4] = *(const __u16 *)(e + 10);
+	*(__u16 *)&macs[6] = *(const __u16 *)(e + 0);
+	*(__u32 *)&macs[8] = *(const __u32 *)(e + 2);
 }
 
 /*
@@ -179,7 +180,7 @@ static __always_inline void xf_account(struct xf_flow_stats *st, const struct xf
 	if (now > st->last_ns)
 		st->last_ns = now;
 	st->tos = pkt->tos;
-	xf_copy_macs(st, eth);
+	xf_copy_macs(st->src_mac, eth);
 }
 
 /* The first packet's stats, in a slot only this CPU writes (BUSY): plain stores. */
@@ -195,7 +196,7 @@ static __always_inline void xf_first(struct xf_flow_stats *st, const struct xf_p
 	st->tcp_flags = pkt->tcp_flags;
 	st->tos = pkt->tos;
 	st->pad = 0;
-	xf_copy_macs(st, eth);
+	xf_copy_macs(st->src_mac, eth);
 }
 
 static __always_inline bool xf_key_eq(const struct xf_flow_key *a, const struct xf_flow_key *b)
@@ -244,7 +245,6 @@ static __always_inline bool xf_emit4(const struct xf_pkt *pkt, const struct ethh
 {
 	struct xf_flow_event4 *ev = bpf_ringbuf_reserve(&flow_events, sizeof(*ev), 0);
 	const struct xf_flow_key *k = &pkt->key;
-	const void *e = eth;
 
 	if (!ev)
 		return false;
@@ -259,10 +259,7 @@ static __always_inline bool xf_emit4(const struct xf_pkt *pkt, const struct ethh
 	ev->vlan_id = k->vlan_id;
 	ev->proto = k->proto;
 	ev->direction = k->direction;
-	*(__u32 *)&ev->src_mac[0] = *(const __u32 *)(e + 6);
-	*(__u16 *)&ev->src_mac[4] = *(const __u16 *)(e + 10);
-	*(__u16 *)&ev->dst_mac[0] = *(const __u16 *)(e + 0);
-	*(__u32 *)&ev->dst_mac[2] = *(const __u32 *)(e + 2);
+	xf_copy_macs(ev->src_mac, eth);
 	ev->tcp_flags = pkt->tcp_flags;
 	ev->tos = pkt->tos;
 	ev->pad = 0;
