@@ -97,6 +97,8 @@ XLATFLOWD_ALT=${XLATFLOWD_ALT:-$XLATFLOWD}
 [ "$XLATFLOWD_ALT" != "$XLATFLOWD" ] && alt_on=1
 # -A without a binary: the order it names; XLATFLOWD_ALT without -A: the order -O gives
 [ $alt_on = 1 ] && [ ${#alt[@]} = 0 ] && alt=("${ring[@]}")
+alt_desc="${alt[*]:-(defaults)}"
+[ "$XLATFLOWD_ALT" != "$XLATFLOWD" ] && alt_desc="$XLATFLOWD_ALT $alt_desc"
 FLOWGEN=$build/bench/flowgen
 TC_ATTACH=$build/bench/tc_attach
 # shellcheck source=bench/netlib.sh
@@ -392,7 +394,7 @@ t_total=$(($(date +%s) - t_start))
 awk -v flows="$flows" -v pkts="$pkts" -v rate="$rate" -v rounds="$rounds" -v hz="$hz" \
 	-v idle="$idle" -v win="$win" -v tail="$tail_ms" -v ip_len=$ip_len -v flush=$flush -v total="$t_total" \
 	-v kflows="$kflows" -v mapn="$map_entries" -v xopt="${ring[*]}" \
-	-v alt_on=$alt_on -v altdesc="$( [ "$XLATFLOWD_ALT" != "$XLATFLOWD" ] && printf '%s ' "$XLATFLOWD_ALT"; echo "${alt[*]:-(defaults)}")" -v all=$all -v stats=$stats -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
+	-v alt_on=$alt_on -v altdesc="$alt_desc" -v all=$all -v stats=$stats -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
 function sorted(a, n,    i, j, t) {
 	for (i = 1; i <= n; i++) b[i] = a[i]
 	for (i = 2; i <= n; i++)

@@ -199,6 +199,16 @@ static void drain_ev_expand(const struct xf_flow_event4 *e, struct xf_flow_event
 	drain_ev_put(&ev->stats, 5, tail[1]);
 }
 
+/* The event in a record of size bytes: data itself, or the compact one expanded into buf. */
+static const struct xf_flow_event *drain_ev_read(const void *data, size_t size,
+						 struct xf_flow_event *buf)
+{
+	if (size != sizeof(struct xf_flow_event4))
+		return data;
+	drain_ev_expand(data, buf);
+	return buf;
+}
+
 /*
  * Each event's flow is a likely cache miss in the callback (ring first,
  * every packet is an event): name its key to the prefetch callback, keep
@@ -209,28 +219,24 @@ static void drain_ev_expand(const struct xf_flow_event4 *e, struct xf_flow_event
 static int drain_on_event(void *ctx, void *data, size_t size)
 {
 	struct drain *d = ctx;
-	struct xf_flow_event full, *ev;
+	struct xf_flow_event full, *slot;
+	const struct xf_flow_event *ev;
 
 	if (!d->ev_cb || (size != sizeof(struct xf_flow_event4) && size < sizeof(*ev)))
 		return 0;
 	if (!d->prefetch) {
-		ev = data;
-		if (size == sizeof(struct xf_flow_event4)) {
-			drain_ev_expand(data, &full);
-			ev = &full;
-		}
+		ev = drain_ev_read(data, size, &full);
 		d->ev_cb(d->ev_ctx, &ev->key, &ev->stats);
 		d->ev_count++;
 		return 0;
 	}
 	if (d->ev_len == DRAIN_PREFETCH_AHEAD)
 		drain_ev_pop(d);
-	ev = &d->ev_win[(d->ev_first + d->ev_len++) % DRAIN_PREFETCH_AHEAD];
-	if (size == sizeof(struct xf_flow_event4))
-		drain_ev_expand(data, ev);
-	else
-		*ev = *(const struct xf_flow_event *)data;
-	d->prefetch(d->ev_ctx, &ev->key);
+	slot = &d->ev_win[(d->ev_first + d->ev_len++) % DRAIN_PREFETCH_AHEAD];
+	ev = drain_ev_read(data, size, slot);
+	if (ev != slot)
+		*slot = *ev;
+	d->prefetch(d->ev_ctx, &slot->key);
 	return 0;
 }
 
